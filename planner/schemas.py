@@ -1,0 +1,271 @@
+"""The registry's file formats: `planner.yaml`, `models/*.yaml`, `cluster.yaml`, `policy.yaml`.
+
+Every schema forbids unknown keys, so a misspelt key is an error with a suggestion rather than
+a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+ServingProfile = Literal["online", "bursty", "batch", "large"]
+Priority = Literal["production", "internal", "batch", "experimental"]
+ModelTier = Literal["small", "medium", "large"]
+LatencyClass = Literal["interactive", "bursty", "batch"]
+GpuSharing = Literal["allowed", "forbidden"]
+TenantScope = Literal["shared", "dedicated"]
+SharingMode = Literal["exclusive", "time-slicing", "mps", "mig"]
+PoolClass = Literal["shared", "dedicated", "low-priority"]
+Name = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
+
+PRIORITIES: tuple[str, ...] = ("production", "internal", "batch", "experimental")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- planner.yaml -----------------------------------------------------------------------------
+
+
+class Paths(Strict):
+    models: str = "models"
+    profiles: str = "profiles"
+    cluster: str = "cluster.yaml"
+    policy: str = "policy.yaml"
+
+
+class PlannerConfig(Strict):
+    """Registry-wide settings; every key has a default, so the file is optional."""
+
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d+$")] = "1.33"
+    output_dir: str = "out"
+    hours_per_month: Annotated[float, Field(gt=0, le=744)] = 730.0
+    namespace_prefix: str = ""
+    paths: Paths = Paths()
+
+
+# --- models/<name>.yaml -----------------------------------------------------------------------
+
+
+class Labels(Strict):
+    model_tier: ModelTier = Field(alias="model-tier")
+    latency_class: LatencyClass = Field(alias="latency-class")
+    gpu_sharing: GpuSharing = Field(alias="gpu-sharing")
+    tenant_scope: TenantScope = Field(alias="tenant-scope")
+
+    def as_dict(self) -> dict[str, str]:
+        return self.model_dump(by_alias=True)
+
+
+class Traffic(Strict):
+    peak_rps: Annotated[float, Field(gt=0)]
+    mean_rps: Annotated[float, Field(ge=0)] | None = None
+
+
+class Slo(Strict):
+    p99_ms: Annotated[float, Field(gt=0)]
+
+
+class Limits(Strict):
+    max_concurrency: Annotated[int, Field(ge=1)]
+    queue_limit: Annotated[int, Field(ge=0)]
+    timeout_ms: Annotated[int, Field(ge=1)]
+
+
+class Replicas(Strict):
+    min: Annotated[int, Field(ge=1)] = 1
+    max: Annotated[int, Field(ge=1)] | None = None
+
+
+class Loading(Strict):
+    policy: Literal["warm", "lazy", "auto"] = "warm"
+
+
+class Serving(Strict):
+    image: Annotated[str, Field(min_length=1)]
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    cpu_milli: Annotated[int, Field(ge=1)] = 2000
+    host_memory_mib: Annotated[int, Field(ge=1)] = 4096
+
+
+class InputSpec(Strict):
+    shape: list[Annotated[int, Field(ge=1)]]
+    dtype: Literal["int64", "int32", "float32", "float16", "bfloat16"] = "float32"
+    low: int = 0
+    high: int | None = None
+
+
+class Source(Strict):
+    """Where the profiler gets the model: a `module:function` factory or a TorchScript file."""
+
+    factory: Annotated[str, Field(pattern=r"^[\w.]+:\w+$")] | None = None
+    torchscript: str | None = None
+    kwargs: dict[str, int | float | str | bool] = {}
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    input: InputSpec
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Source:
+        if (self.factory is None) == (self.torchscript is None):
+            raise ValueError("give exactly one of `factory` (module:function) or `torchscript`")
+        return self
+
+
+class Resources(Strict):
+    """Hand-stated demand for a model that has not been profiled; the plan marks it estimated."""
+
+    memory_mib: Annotated[int, Field(ge=1)]
+    throughput_rps: Annotated[float, Field(gt=0)]
+
+
+class ModelSpec(Strict):
+    name: Name
+    team: Name
+    description: str = ""
+    serving_profile: ServingProfile
+    priority: Priority
+    labels: Labels
+    traffic: Traffic
+    slo: Slo
+    limits: Limits
+    replicas: Replicas = Replicas()
+    gpus_per_replica: Annotated[int, Field(ge=1, le=16)] = 1
+    loading: Loading = Loading()
+    serving: Serving
+    source: Source | None = None
+    resources: Resources | None = None
+
+    @property
+    def shares_gpu(self) -> bool:
+        """Whether replicas may share a GPU with others: single-GPU and sharing allowed."""
+        return self.gpus_per_replica == 1 and self.labels.gpu_sharing == "allowed"
+
+
+# --- cluster.yaml -----------------------------------------------------------------------------
+
+
+class MigProfile(Strict):
+    memory_mib: Annotated[int, Field(ge=1)]
+    compute_slices: Annotated[int, Field(ge=1, le=7)]
+
+
+class GpuType(Strict):
+    memory_mib: Annotated[int, Field(ge=1)]
+    product: str = Field(description="the value of the node label nvidia.com/gpu.product")
+    mig_profiles: dict[str, MigProfile] = {}
+    mig_layouts: list[list[str]] = []
+
+    @model_validator(mode="after")
+    def _layouts_use_known_profiles(self) -> GpuType:
+        for layout in self.mig_layouts:
+            unknown = [p for p in layout if p not in self.mig_profiles]
+            if unknown:
+                raise ValueError(f"MIG layout {layout} uses unknown profiles {unknown}; "
+                                 f"known: {sorted(self.mig_profiles)}")
+            if sum(self.mig_profiles[p].compute_slices for p in layout) > 7:
+                raise ValueError(f"MIG layout {layout} uses more than 7 compute slices")
+        return self
+
+
+class Taint(Strict):
+    key: str
+    value: str = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+
+
+class Pool(Strict):
+    name: Name
+    gpu_type: str
+    pool_class: PoolClass = Field(alias="class")
+    sharing: SharingMode
+    gpus_per_node: Annotated[int, Field(ge=1, le=16)]
+    price_per_node_hour: Annotated[float, Field(gt=0)]
+    max_nodes: Annotated[int, Field(ge=1)]
+    instance_type: str = ""
+    max_models_per_gpu: Annotated[int, Field(ge=1)] | None = None
+    labels: dict[str, str] = {}
+    taints: list[Taint] = []
+
+
+class Cluster(Strict):
+    gpu_types: dict[str, GpuType]
+    pools: list[Pool]
+
+
+# --- policy.yaml ------------------------------------------------------------------------------
+
+
+class Selector(Strict):
+    """Matches models by label, priority, serving profile or team; an absent key matches all."""
+
+    model_tier: list[ModelTier] | None = Field(None, alias="model-tier")
+    latency_class: list[LatencyClass] | None = Field(None, alias="latency-class")
+    gpu_sharing: list[GpuSharing] | None = Field(None, alias="gpu-sharing")
+    tenant_scope: list[TenantScope] | None = Field(None, alias="tenant-scope")
+    priority: list[Priority] | None = None
+    serving_profile: list[ServingProfile] | None = None
+    team: list[str] | None = None
+
+    def matches(self, model: ModelSpec) -> bool:
+        values = {
+            "model_tier": model.labels.model_tier,
+            "latency_class": model.labels.latency_class,
+            "gpu_sharing": model.labels.gpu_sharing,
+            "tenant_scope": model.labels.tenant_scope,
+            "priority": model.priority,
+            "serving_profile": model.serving_profile,
+            "team": model.team,
+        }
+        return all(getattr(self, key) is None or value in getattr(self, key)
+                   for key, value in values.items())
+
+
+class AdmissionRule(Strict):
+    name: Name
+    pools: list[str]
+    match: Selector = Selector()
+
+
+class ConflictRule(Strict):
+    """Keeps models apart on one GPU or one node.
+
+    `between: [A, B]` keeps models matching A away from models matching B;
+    `separate_teams: S` keeps models matching S away from models of any other team.
+    """
+
+    name: Name
+    scope: Literal["gpu", "node"]
+    between: tuple[Selector, Selector] | None = None
+    separate_teams: Selector | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ConflictRule:
+        if (self.between is None) == (self.separate_teams is None):
+            raise ValueError("give exactly one of `between` or `separate_teams`")
+        return self
+
+
+class PriorityClass(Strict):
+    value: Annotated[int, Field(ge=0, le=1_000_000_000)]
+    preemption: Literal["PreemptLowerPriority", "Never"] = "PreemptLowerPriority"
+    description: str = ""
+
+
+class Spread(Strict):
+    max_node_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+
+
+class Policy(Strict):
+    memory_headroom: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    target_utilization: Annotated[float, Field(gt=0, le=1)] = 0.8
+    max_models_per_gpu: Annotated[int, Field(ge=1)] = 8
+    spread: Spread = Spread()
+    priorities: dict[Priority, PriorityClass]
+    admission: list[AdmissionRule]
+    conflicts: list[ConflictRule] = []

@@ -1,0 +1,108 @@
+"""Reference profiles: a roofline estimate for GPU types nobody has measured the model on yet.
+
+A reference profile is a stand-in until `planner profile` measures the model on that GPU, and it
+says so (`method: reference`) and states its basis. Each request is one batch slot: a batch of
+`c` requests takes the longer of reading the weights once and computing `c` requests, plus a
+fixed overhead; generating models add a decode loop that reads weights and KV cache per token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from profiles.schema import Environment, Memory, Point, Profile, Settings
+
+MIB = 2**20
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """Datasheet figures: memory bandwidth, dense 16-bit and 32-bit tensor throughput."""
+
+    name: str
+    bandwidth_gb_s: float
+    tflops_16bit: float
+    tflops_32bit: float
+    cuda_context_mib: float
+
+
+# NVIDIA datasheets (dense, without sparsity): L4, T4, A100 80GB SXM, H100 80GB SXM.
+GPU_SPECS: dict[str, GpuSpec] = {
+    "l4": GpuSpec("NVIDIA L4", 300, 121, 30.3, 420),
+    "t4": GpuSpec("NVIDIA T4", 320, 65, 8.1, 380),
+    "a100-80gb": GpuSpec("NVIDIA A100 80GB SXM", 2039, 312, 19.5, 520),
+    "h100-80gb": GpuSpec("NVIDIA H100 80GB SXM", 3350, 989, 67, 560),
+}
+
+COMPUTE_EFFICIENCY = 0.35
+BANDWIDTH_EFFICIENCY = 0.7
+OVERHEAD_MS = 1.5
+P95_FACTOR = 1.25
+P99_FACTOR = 1.5
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What one request costs the model, from its architecture."""
+
+    parameters: int
+    bytes_per_parameter: int
+    flops_per_request: float
+    activation_mib_per_request: float
+    decode_tokens: int = 0
+    kv_mib_per_request: float = 0.0
+    gpus: int = 1
+
+
+TENSOR_PARALLEL_EFFICIENCY = 0.85
+
+
+def _latency_ms(work: Workload, gpu: GpuSpec, concurrency: int) -> float:
+    tflops = gpu.tflops_16bit if work.bytes_per_parameter <= 2 else gpu.tflops_32bit
+    scale = 1.0 if work.gpus == 1 else work.gpus * TENSOR_PARALLEL_EFFICIENCY
+    compute_flops_per_s = tflops * 1e12 * COMPUTE_EFFICIENCY * scale
+    bytes_per_s = gpu.bandwidth_gb_s * 1e9 * BANDWIDTH_EFFICIENCY * scale
+    weight_bytes = work.parameters * work.bytes_per_parameter
+    prefill_s = max(weight_bytes / bytes_per_s,
+                    concurrency * work.flops_per_request / compute_flops_per_s)
+    decode_s = 0.0
+    if work.decode_tokens:
+        kv_bytes = concurrency * work.kv_mib_per_request * MIB
+        step_s = max((weight_bytes + kv_bytes) / bytes_per_s,
+                      concurrency * 2 * work.parameters / compute_flops_per_s)
+        decode_s = work.decode_tokens * step_s
+    return OVERHEAD_MS + 1000 * (prefill_s + decode_s)
+
+
+def reference_profile(model: str, gpu_type: str, work: Workload, concurrency: list[int],
+                      basis: str) -> Profile:
+    """A profile estimated from `work` on `gpu_type`.
+
+    Memory is the replica's total over its GPUs, a CUDA context on each included.
+    """
+    gpu = GPU_SPECS[gpu_type]
+    weights_mib = work.parameters * work.bytes_per_parameter / MIB
+    points = []
+    for c in concurrency:
+        latency_ms = _latency_ms(work, gpu, c)
+        memory_mib = (work.gpus * gpu.cuda_context_mib + weights_mib
+                      + c * (work.activation_mib_per_request + work.kv_mib_per_request))
+        points.append(Point(concurrency=c, throughput_rps=round(1000 * c / latency_ms, 2),
+                            p50_ms=round(latency_ms, 2), p95_ms=round(latency_ms * P95_FACTOR, 2),
+                            p99_ms=round(latency_ms * P99_FACTOR, 2),
+                            peak_memory_mib=round(memory_mib), stable=True))
+    return Profile(
+        model=model, gpu_type=gpu_type, method="reference",
+        basis=(f"{work.parameters / 1e6:,.1f}M parameters at {work.bytes_per_parameter} bytes "
+               f"each, {work.flops_per_request / 1e9:,.2f} GFLOP per request; {basis}; roofline "
+               f"on {gpu.name} ({gpu.bandwidth_gb_s:g} GB/s, {gpu.tflops_16bit:g} TFLOP/s 16-bit "
+               f"dense) at {COMPUTE_EFFICIENCY:.0%} compute and {BANDWIDTH_EFFICIENCY:.0%} "
+               f"bandwidth efficiency, CUDA context {gpu.cuda_context_mib:g} MiB per GPU"
+               + (f", tensor-parallel over {work.gpus} GPUs at "
+                  f"{TENSOR_PARALLEL_EFFICIENCY:.0%} scaling" if work.gpus > 1 else "")),
+        environment=Environment(backend="reference", device_name=gpu.name),
+        settings=Settings(concurrency=concurrency),
+        memory=Memory(kind="device", weights_mib=round(weights_mib, 1),
+                      cuda_context_mib=gpu.cuda_context_mib),
+        points=points,
+    )

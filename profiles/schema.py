@@ -1,0 +1,89 @@
+"""The profile file: `profiles/<model>/<gpu-type>.yaml`, one per model and GPU type."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+PROFILE_API_VERSION = "planner/v1"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Environment(Strict):
+    backend: Literal["cuda", "cpu", "reference"]
+    device_name: str = ""
+    device_uuid: str = ""
+    driver_version: str = ""
+    cuda_version: str = ""
+    torch_version: str = ""
+    host: str = ""
+    date: str = ""
+
+
+class Settings(Strict):
+    concurrency: list[Annotated[int, Field(ge=1)]] = []
+    window_s: Annotated[float, Field(gt=0)] | None = None
+    max_windows: Annotated[int, Field(ge=1)] | None = None
+    stability_tolerance: Annotated[float, Field(gt=0)] | None = None
+    warmup_requests: Annotated[int, Field(ge=0)] | None = None
+    mode: Literal["closed-loop", "open-loop"] = "closed-loop"
+
+
+class Memory(Strict):
+    """Memory layers in MiB. `kind: host` marks CPU measurements, which are not VRAM."""
+
+    kind: Literal["device", "host"] = "device"
+    weights_mib: Annotated[float, Field(ge=0)]
+    cuda_context_mib: Annotated[float, Field(ge=0)] | None = None
+    peak_allocated_mib: Annotated[float, Field(ge=0)] | None = None
+    peak_reserved_mib: Annotated[float, Field(ge=0)] | None = None
+    process_mib: Annotated[float, Field(ge=0)] | None = None
+    device_used_before_mib: Annotated[float, Field(ge=0)] | None = None
+    device_used_after_mib: Annotated[float, Field(ge=0)] | None = None
+
+
+class Point(Strict):
+    concurrency: Annotated[int, Field(ge=1)]
+    throughput_rps: Annotated[float, Field(gt=0)]
+    p50_ms: Annotated[float, Field(gt=0)]
+    p95_ms: Annotated[float, Field(gt=0)]
+    p99_ms: Annotated[float, Field(gt=0)]
+    peak_memory_mib: Annotated[float, Field(gt=0)]
+    stable: bool = True
+
+    @model_validator(mode="after")
+    def _ordered_percentiles(self) -> Point:
+        if not self.p50_ms <= self.p95_ms <= self.p99_ms:
+            raise ValueError("latency percentiles must satisfy p50_ms <= p95_ms <= p99_ms")
+        return self
+
+
+class Profile(Strict):
+    api_version: Literal["planner/v1"] = Field(PROFILE_API_VERSION, alias="apiVersion")
+    kind: Literal["ModelProfile"] = "ModelProfile"
+    model: str
+    gpu_type: str
+    method: Literal["measured", "reference"]
+    basis: str = ""
+    environment: Environment
+    settings: Settings = Settings()
+    memory: Memory
+    load_time_s: Annotated[float, Field(ge=0)] | None = None
+    warnings: list[str] = []
+    points: list[Point] = Field(min_length=1)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Profile:
+        if self.method == "reference" and not self.basis.strip():
+            raise ValueError("a reference profile must state its `basis` "
+                             "(parameter count, dtype, published benchmark)")
+        levels = [p.concurrency for p in self.points]
+        if levels != sorted(set(levels)):
+            raise ValueError("points must have distinct concurrency levels in increasing order")
+        return self
