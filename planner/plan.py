@@ -1,0 +1,153 @@
+"""The plan file, `plan.yaml`: versioned, typed, and the only thing reports read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from planner.errors import InputError, Problem
+from planner.validation import validate_document
+from planner.yamlsource import read_yaml
+
+API_VERSION = "planner/v1"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ReplicaSlot(Strict):
+    model: str
+    replica: int
+    memory_mib: int
+    compute_milli: int
+    gpu_fraction: float
+    slice: str | None = None
+
+
+class GpuPlan(Strict):
+    index: int
+    whole: bool = False
+    mig_layout: list[str] | None = None
+    replicas: list[ReplicaSlot]
+
+
+class NodePlan(Strict):
+    name: str
+    index: int
+    gpus: list[GpuPlan]
+
+
+class PoolPlan(Strict):
+    name: str
+    gpu_type: str
+    gpu_memory_mib: int
+    pool_class: str = Field(alias="class")
+    sharing: str
+    gpus_per_node: int
+    price_per_node_hour: float
+    instance_type: str = ""
+    cost_per_hour: float
+    idle_cost_per_hour: float
+    memory_used_mib: int
+    memory_capacity_mib: int
+    compute_used_milli: int
+    compute_capacity_milli: int
+    nodes: list[NodePlan]
+
+
+class ModelPlan(Strict):
+    name: str
+    team: str
+    priority: str
+    serving_profile: str
+    pool: str
+    replicas: int
+    gpus_per_replica: int
+    whole_gpus: bool
+    memory_mib: int
+    compute_milli: int
+    concurrency: int | None
+    throughput_rps: float
+    p99_ms: float | None
+    estimated: bool
+    profile_method: str
+    gpu_fraction: float
+    cost_per_hour: float
+    shares_with: list[str] = []
+    reasons: list[str]
+
+
+class UnplacedModel(Strict):
+    name: str
+    team: str
+    priority: str
+    reasons: list[str]
+
+
+class SolverReport(Strict):
+    name: str
+    status: Literal["optimal", "feasible", "greedy"]
+    objective: float
+    lower_bound: float
+    gap: float
+    seconds: float
+    seed: int
+    workers: int
+    time_limit_s: float
+    moved_replicas: int = 0
+
+
+class Summary(Strict):
+    models: int
+    replicas: int
+    gpus: int
+    nodes: int
+    cost_per_hour: float
+    cost_per_month: float
+    currency: str
+    baseline_cost_per_month: float
+    savings_per_month: float
+    unplaced: int
+
+
+class Metadata(Strict):
+    registry: str
+    planner_version: str
+    hours_per_month: float
+    kubernetes_version: str
+    namespace_prefix: str = ""
+
+
+class Plan(Strict):
+    api_version: Literal["planner/v1"] = Field(API_VERSION, alias="apiVersion")
+    kind: Literal["PlacementPlan"] = "PlacementPlan"
+    metadata: Metadata
+    summary: Summary
+    solver: SolverReport
+    pools: list[PoolPlan]
+    models: list[ModelPlan]
+    unplaced: list[UnplacedModel] = []
+    explanation: list[str] = []
+
+    def model(self, name: str) -> ModelPlan | None:
+        return next((m for m in self.models if m.name == name), None)
+
+
+def dump_plan(plan: Plan) -> str:
+    return yaml.safe_dump(plan.model_dump(mode="json", by_alias=True), sort_keys=False,
+                          width=100)
+
+
+def load_plan(path: Path) -> Plan:
+    """Read a plan file; any problem is an InputError naming the file and line."""
+    doc = read_yaml(path)
+    plan, problems = validate_document(doc, Plan)
+    if problems:
+        raise InputError(problems)
+    if plan is None:
+        raise InputError(Problem(path, None, None, "not a plan file"))
+    return plan

@@ -1,0 +1,301 @@
+"""The engine's entry point: greedy first, then CP-SAT per independent component.
+
+Components are sets of pools linked by groups that may use either; they share nothing else, so
+each is solved on its own with a share of the time limit. A component whose greedy cost meets
+its lower bound is already optimal and skips CP-SAT.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import replace
+
+from solvers.bounds import cost_bound, shared_gpus_bound
+from solvers.check import violations
+from solvers.greedy import greedy, unplaced_reason
+from solvers.problem import Group, Placement, Problem, Solution
+
+# Beyond this many placement variables a component fixes each group to its greedy pool.
+MAX_JOINT_VARIABLES = 150_000
+
+Progress = Callable[[str], None]
+
+
+class InfeasibleError(Exception):
+    """Mandatory groups cannot all be placed; `reasons` says which rules and groups clash."""
+
+    def __init__(self, reasons: list[str]):
+        self.reasons = reasons
+        super().__init__("; ".join(reasons))
+
+
+def _without_impossible(problem: Problem) -> tuple[Problem, dict[str, str]]:
+    """Drop options that can never fit; a group left with none is unplaced with the reason."""
+    groups, unplaced = [], {}
+    for group in problem.groups:
+        options = tuple(o for o in group.options
+                        if greedy(Problem(problem.dimensions, (problem.pool(o.pool),),
+                                          (Group(group.name, (replace(o, count=1),)),)))
+                        .placements)
+        if options:
+            groups.append(replace(group, options=options))
+        else:
+            unplaced[group.name] = unplaced_reason(problem, group)
+    return replace(problem, groups=tuple(groups)), unplaced
+
+
+def _better(a: Solution, b: Solution, problem: Problem) -> Solution:
+    def key(s: Solution):
+        # Fewer unplaced at the highest priority wins, then fewer below it, then cost.
+        return (sorted((problem.group(g).priority for g in s.unplaced), reverse=True), s.cost)
+    return min(a, b, key=key)
+
+
+def _components(problem: Problem) -> list[Problem]:
+    """Split into sub-problems whose pools share no group."""
+    parent = {p.name: p.name for p in problem.pools}
+
+    def root(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for group in problem.groups:
+        first = group.options[0].pool
+        for option in group.options[1:]:
+            parent[root(option.pool)] = root(first)
+    result = []
+    for r in dict.fromkeys(root(p.name) for p in problem.pools):
+        pools = tuple(p for p in problem.pools if root(p.name) == r)
+        names = {p.name for p in pools}
+        groups = tuple(g for g in problem.groups if g.options[0].pool in names)
+        if groups:
+            result.append(Problem(problem.dimensions, pools, groups, problem.conflicts))
+    return result
+
+
+def _restrict(solution: Solution, problem: Problem) -> Solution:
+    names = {p.name for p in problem.pools}
+    placements = tuple(p for p in solution.placements if p.pool in names)
+    layouts = {k: v for k, v in solution.mig_layouts.items() if k[0] in names}
+    cost = sum(problem.pool(n).node_cost * len({p.node for p in placements if p.pool == n})
+               for n in names)
+    return Solution("greedy", cost, 0, placements, {}, layouts)
+
+
+def _node_limits(problem: Problem, hint: Solution) -> dict[str, int]:
+    """Nodes per pool in the model: what the hint uses plus room for groups that may move in."""
+    limits = {}
+    for pool in problem.pools:
+        used = len(hint.nodes(pool.name))
+        incoming = sum(o.count * max(o.whole_gpus, 1) for g in problem.groups
+                       if (o := g.option(pool.name)) is not None
+                       and not any(p.group == g.name and p.pool == pool.name
+                                   for p in hint.placements))
+        limits[pool.name] = min(pool.max_nodes, used + math.ceil(incoming / pool.gpus_per_node))
+    return limits
+
+
+def _variables(problem: Problem, nodes: dict[str, int]) -> int:
+    count = 0
+    for group in problem.groups:
+        for option in group.options:
+            pool = problem.pool(option.pool)
+            per_gpu = len(pool.slice_types) if pool.mode == "mig" else 1
+            count += nodes[pool.name] * (1 if option.whole_gpus else pool.gpus_per_node * per_gpu)
+    return count
+
+
+def _fix_to_hint(problem: Problem, hint: Solution) -> Problem:
+    chosen = {p.group: p.pool for p in hint.placements}
+    groups = tuple(replace(g, options=(g.option(chosen[g.name]),)) for g in problem.groups)
+    return replace(problem, groups=groups)
+
+
+def _solve_component(problem: Problem, hint: Solution, *, time_limit_s: float, seed: int,
+                     workers: int, base: Solution | None) -> Solution:
+    from solvers import cpsat
+
+    lower = cost_bound(problem, list(problem.groups))
+    if hint.cost <= lower and base is None:
+        return replace(hint, status="optimal", lower_bound=hint.cost)
+    patterns = _solve_as_patterns(problem, hint, time_limit_s=time_limit_s, seed=seed,
+                                  workers=workers) if base is None else None
+    if patterns is not None:
+        return patterns
+    nodes = _node_limits(problem, hint)
+    model = cpsat.build(problem, nodes, base=base, lower_bound=lower)
+    cpsat.add_hint(model, hint)
+    solver, status = cpsat.solve(model, time_limit_s=time_limit_s, seed=seed, workers=workers)
+    base_count = len(base.placements) if base else 0
+    lower = max(lower, cpsat.objective_cost_bound(model, solver, base_count))
+    if status not in ("OPTIMAL", "FEASIBLE"):
+        return replace(hint, status="greedy", lower_bound=lower)
+    placements, layouts = cpsat.extract(model, solver)
+    cost = sum(p.node_cost * len({q.node for q in placements if q.pool == p.name})
+               for p in problem.pools)
+    found = Solution("optimal" if status == "OPTIMAL" else "feasible", cost,
+                     min(lower, cost) if status != "OPTIMAL" else cost, tuple(placements), {},
+                     layouts)
+    if base is None and found.cost > hint.cost:
+        return replace(hint, status="greedy", lower_bound=lower)
+    return found
+
+
+def _is_plain_packing(problem: Problem) -> bool:
+    """One shared pool, no whole-GPU replicas, no spread and no conflicts that could bite."""
+    if len(problem.pools) != 1 or problem.pools[0].mode != "shared":
+        return False
+    classes = [c for g in problem.groups for c in g.classes]
+    return all(g.options[0].max_per_node is None and not g.options[0].whole_gpus
+               for g in problem.groups) \
+        and not any(c.a in classes and c.b in classes for c in problem.conflicts)
+
+
+def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float, seed: int,
+                       workers: int) -> Solution | None:
+    """Solve a plain packing component by asking `patterns.pack_exactly` for k GPUs, from the
+    lower bound up to one fewer than greedy used. None if the component is not plain packing."""
+    from solvers.patterns import pack_exactly
+
+    if not _is_plain_packing(problem):
+        return None
+    deadline = time.perf_counter() + time_limit_s
+    pool = problem.pools[0]
+    groups = list(problem.groups)
+    sizes = [g.options[0].size for g in groups]
+    demand = [g.options[0].count for g in groups]
+    greedy_gpus = len(hint.gpus(pool.name))
+    lower_gpus = shared_gpus_bound(pool, [g.options[0] for g in groups])
+    bins: list[list[int]] = []
+    while lower_gpus < greedy_gpus and not bins:
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            break
+        outcome = pack_exactly(pool.capacity, sizes, demand, lower_gpus, time_limit_s=left,
+                               seed=seed, workers=workers)
+        if outcome.status == "impossible":
+            lower_gpus += 1
+        elif outcome.status == "found":
+            bins = outcome.bins
+        else:
+            break
+    bound = pool.node_cost * math.ceil(lower_gpus / pool.gpus_per_node)
+    if not bins:
+        status = "optimal" if hint.cost <= bound else "greedy"
+        return replace(hint, status=status, lower_bound=min(bound, hint.cost))
+    placements, replica = [], defaultdict(int)
+    for b, contents in enumerate(bins):
+        for t in contents:
+            name = groups[t].name
+            placements.append(Placement(name, replica[name], pool.name,
+                                        b // pool.gpus_per_node, (b % pool.gpus_per_node,)))
+            replica[name] += 1
+    cost = pool.node_cost * math.ceil(len(bins) / pool.gpus_per_node)
+    return Solution("optimal", cost, cost, tuple(placements))
+
+
+def _choose_placed(problem: Problem, hint: Solution, *, time_limit_s: float, seed: int,
+                   workers: int) -> Solution:
+    """When greedy leaves groups out, let CP-SAT place as many as priorities allow."""
+    from solvers import cpsat
+
+    nodes = {p.name: p.max_nodes for p in problem.pools}
+    if _variables(problem, nodes) > MAX_JOINT_VARIABLES:
+        return hint
+    model = cpsat.build(problem, nodes, priority_stage=True)
+    cpsat.add_hint(model, hint)
+    solver, status = cpsat.solve(model, time_limit_s=time_limit_s, seed=seed, workers=workers)
+    if status not in ("OPTIMAL", "FEASIBLE"):
+        mandatory = [g.name for g in problem.groups if not g.optional]
+        if any(g in hint.unplaced for g in mandatory) and status == "INFEASIBLE":
+            from solvers.explain import explain
+
+            raise InfeasibleError(explain(problem, time_limit_s=time_limit_s, seed=seed,
+                                          workers=workers))
+        return hint
+    placements, layouts = cpsat.extract(model, solver)
+    placed = {p.group for p in placements}
+    unplaced = {g.name: hint.unplaced.get(g.name) or unplaced_reason(problem, g)
+                for g in problem.groups if g.name not in placed}
+    cost = sum(p.node_cost * len({q.node for q in placements if q.pool == p.name})
+               for p in problem.pools)
+    return _better(hint, Solution("feasible", cost, 0, tuple(placements), unplaced, layouts),
+                   problem)
+
+
+def solve(problem: Problem, *, method: str = "cpsat", time_limit_s: float = 10.0,
+          seed: int = 0, workers: int = 2, base: Solution | None = None,
+          progress: Progress | None = None) -> Solution:
+    """Place `problem` as cheaply as its rules allow; see the module docstring for the steps."""
+    start = time.perf_counter()
+    say = progress or (lambda _message: None)
+    reduced, impossible = _without_impossible(problem)
+    say("greedy")
+    hint = _better(greedy(reduced, "first"), greedy(reduced, "best"), reduced)
+    if method == "cpsat" and hint.unplaced:
+        say("placing by priority")
+        hint = _choose_placed(reduced, hint, time_limit_s=time_limit_s / 3, seed=seed,
+                              workers=workers)
+    mandatory = [g.name for g in reduced.groups if not g.optional and g.name in hint.unplaced]
+    if mandatory or any(not problem.group(g).optional for g in impossible):
+        from solvers.explain import explain
+
+        raise InfeasibleError(explain(reduced, time_limit_s=time_limit_s, seed=seed,
+                                      workers=workers, extra=impossible))
+    placed = replace(reduced, groups=tuple(replace(g, optional=False) for g in reduced.groups
+                                           if g.name not in hint.unplaced))
+    unplaced = {**impossible, **hint.unplaced}
+    if method == "greedy":
+        lower = sum(cost_bound(c, list(c.groups)) for c in _components(placed))
+        return _finish(problem, replace(hint, status="greedy", lower_bound=min(lower, hint.cost),
+                                        unplaced=unplaced), start, base)
+
+    components = _components(placed)
+    sizes = []
+    for index, component in enumerate(components):
+        sub_hint = _restrict(hint, component)
+        if _variables(component, _node_limits(component, sub_hint)) > MAX_JOINT_VARIABLES:
+            components[index] = component = _fix_to_hint(component, sub_hint)
+        sizes.append(_variables(component, _node_limits(component, sub_hint)))
+    parts = []
+    remaining = time_limit_s - (time.perf_counter() - start)
+    for index, component in enumerate(components):
+        say(f"solving part {index + 1} of {len(components)}")
+        share = remaining * sizes[index] / max(sum(sizes[index:]), 1)
+        began = time.perf_counter()
+        sub_base = _restrict(base, component) if base else None
+        parts.append(_solve_component(component, _restrict(hint, component),
+                                      time_limit_s=share, seed=seed, workers=workers,
+                                      base=sub_base))
+        remaining -= time.perf_counter() - began
+    statuses = {p.status for p in parts} or {"optimal"}
+    status = "optimal" if statuses == {"optimal"} else (
+        "greedy" if statuses == {"greedy"} else "feasible")
+    merged = Solution(status, sum(p.cost for p in parts), sum(p.lower_bound for p in parts),
+                      tuple(pl for p in parts for pl in p.placements), unplaced,
+                      {k: v for p in parts for k, v in p.mig_layouts.items()})
+    return _finish(problem, merged, start, base)
+
+
+def _finish(problem: Problem, solution: Solution, start: float, base: Solution | None):
+    broken = violations(problem, solution)
+    if broken:
+        raise AssertionError("engine produced an invalid solution: " + "; ".join(broken[:5]))
+    moved = _moved_count(solution, base) if base else 0
+    return replace(solution, seconds=time.perf_counter() - start, moved=moved)
+
+
+def _moved_count(solution: Solution, base: Solution) -> int:
+    from collections import Counter
+
+    before = Counter((p.group, p.pool, p.node) for p in base.placements)
+    after = Counter((p.group, p.pool, p.node) for p in solution.placements)
+    return sum((before - after).values())
+
+
+__all__ = ["InfeasibleError", "Placement", "solve"]

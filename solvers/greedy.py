@@ -1,0 +1,355 @@
+"""Greedy placement: first-fit or best-fit decreasing over a multi-dimensional capacity.
+
+The baseline in benchmarks, the hint for CP-SAT, and the fallback when CP-SAT finds nothing
+better in time. It honours every rule the CP-SAT model does, so its answer is always valid.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+from solvers.problem import Group, Option, Placement, Pool, Problem, Solution
+
+Strategy = Literal["first", "best"]
+
+
+@dataclass
+class _Gpu:
+    load: list[int]
+    groups: Counter = field(default_factory=Counter)
+    classes: Counter = field(default_factory=Counter)
+    whole: bool = False
+    layout: int | None = None
+    free_slices: list[int] = field(default_factory=list)
+
+    @property
+    def used(self) -> bool:
+        return self.whole or bool(self.groups)
+
+
+@dataclass
+class _Node:
+    gpus: list[_Gpu]
+    classes: Counter = field(default_factory=Counter)
+    groups: Counter = field(default_factory=Counter)
+
+
+class _PoolState:
+    def __init__(self, pool: Pool, problem: Problem):
+        self.pool = pool
+        self.nodes: list[_Node] = []
+        self.gpu_conflicts = _conflict_map(problem, "gpu")
+        self.node_conflicts = _conflict_map(problem, "node")
+
+    def new_node(self) -> _Node | None:
+        if len(self.nodes) >= self.pool.max_nodes:
+            return None
+        dims = len(self.pool.capacity)
+        node = _Node([_Gpu([0] * dims) for _ in range(self.pool.gpus_per_node)])
+        self.nodes.append(node)
+        return node
+
+
+def _conflict_map(problem: Problem, scope: str) -> dict[str, set[str]]:
+    """For each class, the classes it may not meet within `scope`."""
+    result: dict[str, set[str]] = {}
+    for c in problem.conflicts:
+        if c.scope == scope:
+            result.setdefault(c.a, set()).add(c.b)
+            result.setdefault(c.b, set()).add(c.a)
+    return result
+
+
+def _clashes(classes: frozenset[str], present: Counter, conflicts: dict[str, set[str]]) -> bool:
+    return any(present[other] for c in classes for other in conflicts.get(c, ()))
+
+
+def _node_admits(state: _PoolState, node: _Node, group: Group) -> bool:
+    limit = group.option(state.pool.name).max_per_node
+    if limit is not None and node.groups[group.name] >= limit:
+        return False
+    return not _clashes(group.classes, node.classes, state.node_conflicts)
+
+
+def _room(pool: Pool, gpu: _Gpu, size: tuple[int, ...]) -> int:
+    """How many more replicas of `size` fit on a shared GPU."""
+    room = 1 << 30
+    for load, cap, s in zip(gpu.load, pool.capacity, size, strict=True):
+        if s:
+            room = min(room, (cap - load) // s)
+    return max(room, 0)
+
+
+def _slack(pool: Pool, gpu: _Gpu, size: tuple[int, ...]) -> float:
+    return sum((cap - load - s) / cap for load, cap, s in zip(gpu.load, pool.capacity, size,
+                                                              strict=True) if cap)
+
+
+class _Placer:
+    """Places one group's replicas into one pool, recording an undo log."""
+
+    def __init__(self, state: _PoolState, group: Group, option: Option, strategy: Strategy):
+        self.state, self.group, self.option, self.strategy = state, group, option, strategy
+        self.placed: list[tuple[int, tuple[int, ...], str | None]] = []
+        self.undo: list = []
+        self.nodes_before = len(state.nodes)
+
+    def _add(self, node_index: int, gpu_indexes: tuple[int, ...], slice_name: str | None,
+             whole: bool, slice_index: int | None = None) -> None:
+        node = self.state.nodes[node_index]
+        name, classes = self.group.name, self.group.classes
+        node.groups[name] += 1
+        node.classes.update(classes)
+        for g in gpu_indexes:
+            gpu = node.gpus[g]
+            gpu.groups[name] += 1
+            gpu.classes.update(classes)
+            gpu.whole = gpu.whole or whole
+            if not whole and slice_index is None:
+                gpu.load = [a + b for a, b in zip(gpu.load, self.option.size, strict=True)]
+            if slice_index is not None:
+                gpu.free_slices[slice_index] -= 1
+        self.placed.append((node_index, gpu_indexes, slice_name))
+
+    def rollback(self) -> None:
+        # Rebuilding touched GPUs from scratch is simpler than reversing each field.
+        name, classes, size = self.group.name, self.group.classes, self.option.size
+        for node_index, gpu_indexes, slice_name in self.placed:
+            node = self.state.nodes[node_index]
+            node.groups[name] -= 1
+            node.classes.subtract(classes)
+            for g in gpu_indexes:
+                gpu = node.gpus[g]
+                gpu.groups[name] -= 1
+                gpu.classes.subtract(classes)
+                if self.option.whole_gpus:
+                    gpu.whole = False
+                elif slice_name is not None:
+                    kinds = [s.name for s in self.state.pool.slice_types]
+                    gpu.free_slices[kinds.index(slice_name)] += 1
+                else:
+                    gpu.load = [a - b for a, b in zip(gpu.load, size, strict=True)]
+                gpu.groups += Counter()  # drops the zero counts, so `used` turns false
+                if not gpu.used and gpu.layout is not None:
+                    gpu.layout, gpu.free_slices = None, []
+        del self.state.nodes[self.nodes_before:]
+
+    def place_all(self) -> bool:
+        step = {0: self._place_shared}.get(self.option.whole_gpus, self._place_whole)
+        if self.state.pool.mode == "mig" and not self.option.whole_gpus:
+            step = self._place_mig
+        remaining = self.option.count
+        while remaining:
+            placed = step(remaining)
+            if not placed:
+                self.rollback()
+                return False
+            remaining -= placed
+        return True
+
+    def _candidate_nodes(self):
+        """Existing nodes that admit the group, then one new node if the pool has room."""
+        for index, node in enumerate(self.state.nodes):
+            if _node_admits(self.state, node, self.group):
+                yield index, node
+        node = self.state.new_node()
+        if node is not None:
+            yield len(self.state.nodes) - 1, node
+
+    def _spread_room(self, node: _Node) -> int:
+        if self.option.max_per_node is None:
+            return 1 << 30
+        return self.option.max_per_node - node.groups[self.group.name]
+
+    def _place_shared(self, remaining: int) -> int:
+        pool, size = self.state.pool, self.option.size
+        best = None
+        for index, node in enumerate(self.state.nodes):
+            if not _node_admits(self.state, node, self.group):
+                continue
+            for g, gpu in enumerate(node.gpus):
+                if not gpu.groups or gpu.whole or _room(pool, gpu, size) == 0:
+                    continue
+                if _clashes(self.group.classes, gpu.classes, self.state.gpu_conflicts):
+                    continue
+                score = _slack(pool, gpu, size)
+                if best is None or score < best[0]:
+                    best = (score, index, g)
+                if self.strategy == "first":
+                    break
+            if best is not None and self.strategy == "first":
+                break
+        if best is None:
+            best = self._open_gpu()
+            if best is None:
+                return 0
+        _, index, g = best
+        node = self.state.nodes[index]
+        count = min(remaining, _room(pool, node.gpus[g], size), self._spread_room(node))
+        if count <= 0:
+            return 0
+        for _ in range(count):
+            self._add(index, (g,), None, whole=False)
+        return count
+
+    def _open_gpu(self):
+        pool, size = self.state.pool, self.option.size
+        for index, node in self._candidate_nodes():
+            for g, gpu in enumerate(node.gpus):
+                if not gpu.used and _room(pool, gpu, size) > 0:
+                    return (0.0, index, g)
+        return None
+
+    def _place_whole(self, remaining: int) -> int:
+        k = self.option.whole_gpus
+        best = None
+        for index, node in enumerate(self.state.nodes):
+            free = [g for g, gpu in enumerate(node.gpus) if not gpu.used]
+            if len(free) >= k and _node_admits(self.state, node, self.group):
+                if best is None or len(free) < best[0]:
+                    best = (len(free), index, free)
+                if self.strategy == "first":
+                    break
+        if best is None:
+            node = self.state.new_node()
+            if node is None or k > len(node.gpus):
+                return 0
+            best = (k, len(self.state.nodes) - 1, list(range(len(node.gpus))))
+        _, index, free = best
+        self._add(index, tuple(free[:k]), None, whole=True)
+        return 1
+
+    def _fitting_slices(self) -> list[int]:
+        kinds = self.state.pool.slice_types
+        fits = [i for i, s in enumerate(kinds)
+                if all(a <= c for a, c in zip(self.option.size, s.capacity, strict=True))]
+        return sorted(fits, key=lambda i: sum(kinds[i].capacity))
+
+    def _place_mig(self, remaining: int) -> int:
+        fitting = self._fitting_slices()
+        if not fitting:
+            return 0
+        rank = {kind: r for r, kind in enumerate(fitting)}
+        best = None
+        for index, node in enumerate(self.state.nodes):
+            if not _node_admits(self.state, node, self.group):
+                continue
+            for g, gpu in enumerate(node.gpus):
+                if gpu.layout is None:
+                    continue
+                kind = next((k for k in fitting if gpu.free_slices[k] > 0), None)
+                if kind is not None and (best is None or rank[kind] < best[0]):
+                    best = (rank[kind], index, g, kind)
+        if best is None:
+            best = self._open_mig_gpu(fitting)
+            if best is None:
+                return 0
+        _, index, g, kind = best
+        self._add(index, (g,), self.state.pool.slice_types[kind].name, whole=False,
+                  slice_index=kind)
+        return 1
+
+    def _open_mig_gpu(self, fitting: list[int]):
+        pool = self.state.pool
+        layouts = [(min(fitting.index(k) for k in fitting if layout[k]), -sum(layout), i)
+                   for i, layout in enumerate(pool.mig_layouts)
+                   if any(layout[k] for k in fitting)]
+        if not layouts:
+            return None
+        _, _, choice = min(layouts)
+        kind = next(k for k in fitting if pool.mig_layouts[choice][k])
+        for index, node in self._candidate_nodes():
+            for g, gpu in enumerate(node.gpus):
+                if not gpu.used and gpu.layout is None:
+                    gpu.layout, gpu.free_slices = choice, list(pool.mig_layouts[choice])
+                    return (0, index, g, kind)
+        return None
+
+
+def _order_key(problem: Problem, group: Group) -> tuple:
+    """Priority first, then the largest replicas first (the 'decreasing' in FFD)."""
+    sizes = []
+    for option in group.options:
+        pool = problem.pool(option.pool)
+        if option.whole_gpus:
+            sizes.append(float(option.whole_gpus))
+        else:
+            sizes.append(max((s / c for s, c in zip(option.size, pool.capacity, strict=True)
+                              if c), default=0.0))
+    return (-group.priority, -max(sizes, default=0.0), group.name)
+
+
+def _option_cost(problem: Problem, option: Option) -> float:
+    """Estimated cost of one replica in a pool: the share of a node it occupies."""
+    pool = problem.pool(option.pool)
+    share = option.whole_gpus or max((s / c for s, c in zip(option.size, pool.capacity,
+                                                            strict=True) if c), default=0.0)
+    return pool.node_cost / pool.gpus_per_node * share * option.count
+
+
+def _fits_one_gpu(pool: Pool, option: Option) -> bool:
+    if pool.mode == "mig":
+        return any(all(a <= c for a, c in zip(option.size, s.capacity, strict=True))
+                   for s in pool.slice_types)
+    return all(a <= c for a, c in zip(option.size, pool.capacity, strict=True))
+
+
+def unplaced_reason(problem: Problem, group: Group) -> str:
+    """Why a group found no room: its demand against each pool it may use."""
+    reasons = []
+    for option in group.options:
+        pool = problem.pool(option.pool)
+        if option.whole_gpus > pool.gpus_per_node:
+            reason = f"{option.whole_gpus} GPUs per replica, a node has {pool.gpus_per_node}"
+        elif not option.whole_gpus and not _fits_one_gpu(pool, option):
+            demand = ", ".join(f"{d} {s}" for d, s in zip(problem.dimensions, option.size,
+                                                          strict=True))
+            reason = f"one replica ({demand}) is larger than a GPU or slice"
+        elif option.max_per_node is not None and \
+                option.max_per_node * pool.max_nodes < option.count:
+            reason = (f"spread allows {option.max_per_node} per node on at most "
+                      f"{pool.max_nodes} nodes, {option.count} replicas needed")
+        else:
+            reason = (f"no room for {option.count} replicas within {pool.max_nodes} nodes "
+                      "after higher priorities")
+        reasons.append(f"{pool.name}: {reason}")
+    return "; ".join(reasons)
+
+
+def greedy(problem: Problem, strategy: Strategy = "best") -> Solution:
+    """Place groups in priority-then-size order, each into its cheapest pool that has room."""
+    states = {pool.name: _PoolState(pool, problem) for pool in problem.pools}
+    placements: list[Placement] = []
+    unplaced: dict[str, str] = {}
+    for group in sorted(problem.groups, key=lambda g: _order_key(problem, g)):
+        for option in sorted(group.options, key=lambda o: _option_cost(problem, o)):
+            placer = _Placer(states[option.pool], group, option, strategy)
+            if placer.place_all():
+                placements += [Placement(group.name, r, option.pool, node, gpus, slice_name)
+                               for r, (node, gpus, slice_name) in enumerate(placer.placed)]
+                break
+        else:
+            unplaced[group.name] = unplaced_reason(problem, group)
+    return _compact(problem, states, placements, unplaced)
+
+
+def _compact(problem: Problem, states: dict[str, _PoolState], placements: list[Placement],
+             unplaced: dict[str, str]) -> Solution:
+    """Renumber nodes so that the used ones come first, and price them."""
+    renumber: dict[tuple[str, int], int] = {}
+    for p in placements:
+        key = (p.pool, p.node)
+        if key not in renumber:
+            renumber[key] = sum(1 for k in renumber if k[0] == p.pool)
+    placements = [Placement(p.group, p.replica, p.pool, renumber[(p.pool, p.node)], p.gpus,
+                            p.slice) for p in placements]
+    layouts = {}
+    for (pool_name, node_index), new_index in renumber.items():
+        for g, gpu in enumerate(states[pool_name].nodes[node_index].gpus):
+            if gpu.layout is not None and gpu.used:
+                layouts[(pool_name, new_index, g)] = gpu.layout
+    cost = sum(problem.pool(pool).node_cost for pool, _ in renumber)
+    return Solution(status="greedy", cost=cost, lower_bound=0, placements=tuple(placements),
+                    unplaced=unplaced, mig_layouts=layouts)

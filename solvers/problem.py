@@ -1,0 +1,135 @@
+"""The engine's input and output: plain integers in frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Scope = Literal["gpu", "node"]
+
+
+@dataclass(frozen=True)
+class SliceType:
+    """One MIG profile: a hardware partition of a GPU with its own capacity vector."""
+
+    name: str
+    capacity: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Identical nodes of `gpus_per_node` identical GPUs, bought per node.
+
+    `mode` is `shared` (replicas share a GPU up to its capacity vector) or `mig` (each GPU is
+    cut by one of `mig_layouts`, counts per slice type, and each slice holds one replica).
+    """
+
+    name: str
+    capacity: tuple[int, ...]
+    gpus_per_node: int
+    node_cost: int
+    max_nodes: int
+    mode: Literal["shared", "mig"] = "shared"
+    slice_types: tuple[SliceType, ...] = ()
+    mig_layouts: tuple[tuple[int, ...], ...] = ()
+
+    @property
+    def max_gpus(self) -> int:
+        return self.max_nodes * self.gpus_per_node
+
+
+@dataclass(frozen=True)
+class Option:
+    """One pool a group may use: its per-replica demand there and how many replicas it needs.
+
+    `whole_gpus` > 0 means each replica takes that many whole GPUs on one node and `size` is
+    ignored; 0 means replicas share GPUs by `size`. `max_per_node` caps the replicas on one
+    node (the spread rule).
+    """
+
+    pool: str
+    size: tuple[int, ...]
+    count: int
+    whole_gpus: int = 0
+    max_per_node: int | None = None
+
+
+@dataclass(frozen=True)
+class Group:
+    """Identical replicas that all go to one pool, or (if `optional`) all stay unplaced.
+
+    A higher `priority` is placed first; `classes` feed the conflict rules.
+    """
+
+    name: str
+    options: tuple[Option, ...]
+    priority: int = 0
+    optional: bool = False
+    classes: frozenset[str] = frozenset()
+
+    def option(self, pool: str) -> Option | None:
+        return next((o for o in self.options if o.pool == pool), None)
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Groups of class `a` and groups of class `b` never share one GPU (or one node)."""
+
+    name: str
+    a: str
+    b: str
+    scope: Scope
+
+
+@dataclass(frozen=True)
+class Problem:
+    dimensions: tuple[str, ...]
+    pools: tuple[Pool, ...]
+    groups: tuple[Group, ...]
+    conflicts: tuple[Conflict, ...] = ()
+
+    def pool(self, name: str) -> Pool:
+        return next(p for p in self.pools if p.name == name)
+
+    def group(self, name: str) -> Group:
+        return next(g for g in self.groups if g.name == name)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one replica runs: pool, node index, the GPU indexes on that node, MIG slice."""
+
+    group: str
+    replica: int
+    pool: str
+    node: int
+    gpus: tuple[int, ...]
+    slice: str | None = None
+
+
+@dataclass(frozen=True)
+class Solution:
+    """An assignment with its status, cost, a proven lower bound on cost, and what stayed out.
+
+    `status` is `optimal`, `feasible` or `greedy`. `lower_bound` bounds the cost of placing
+    the same groups; `unplaced` maps each left-out group to its reason.
+    """
+
+    status: str
+    cost: int
+    lower_bound: int
+    placements: tuple[Placement, ...]
+    unplaced: dict[str, str] = field(default_factory=dict)
+    mig_layouts: dict[tuple[str, int, int], int] = field(default_factory=dict)
+    seconds: float = 0.0
+    moved: int = 0
+
+    @property
+    def gap(self) -> float:
+        return 0.0 if self.cost == 0 else max(0.0, (self.cost - self.lower_bound) / self.cost)
+
+    def nodes(self, pool: str) -> set[int]:
+        return {p.node for p in self.placements if p.pool == pool}
+
+    def gpus(self, pool: str) -> set[tuple[int, int]]:
+        return {(p.node, g) for p in self.placements if p.pool == pool for g in p.gpus}
