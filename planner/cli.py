@@ -143,5 +143,65 @@ def validate(registry: RegistryOption = None, format: FormatOption = OutputForma
               f"{summary['profiles_reference']} reference)", markup=False)
 
 
+class SolverChoice(StrEnum):
+    cpsat = "cpsat"
+    greedy = "greedy"
+
+
+@app.command()
+@guarded
+def plan(
+    registry: RegistryOption = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write plan.yaml and the "
+                                             "reports to this folder (replaced atomically).",
+                                             file_okay=False)] = None,
+    solver: Annotated[SolverChoice, typer.Option(help="cpsat: optimal with a proven bound; "
+                                                 "greedy: the quick baseline.")]
+    = SolverChoice.cpsat,
+    time_limit: Annotated[float, typer.Option("--time-limit", min=0.1,
+                                              help="Seconds for the solver.")] = 10.0,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed and input, same plan.")] = 0,
+    workers: Annotated[int, typer.Option(min=1, help="CP-SAT worker threads.")] = 2,
+    base: Annotated[Path | None, typer.Option(help="An earlier plan.yaml: keep replicas where "
+                                              "they are unless moving them saves money.",
+                                              dir_okay=False)] = None,
+    format: FormatOption = OutputFormat.table,
+) -> None:
+    """Pack the registry's models onto the cluster's pools at the lowest cost."""
+    from planner.console import err, out as stdout
+    from planner.plan import dump_plan, load_plan
+    from planner.planning import SolverSettings, make_plan
+    from reports.tables import plan_tables
+
+    fleet = load_fleet(registry)
+    base_plan = load_plan(base) if base else None
+    settings = SolverSettings(method=solver.value, time_limit_s=time_limit, seed=seed,
+                              workers=workers)
+    if err.is_terminal:
+        with err.status("solving…") as status:
+            result = make_plan(fleet, settings, base=base_plan,
+                               progress=lambda message: status.update(f"solving: {message}"))
+    else:
+        result = make_plan(fleet, settings, base=base_plan)
+    if out is not None:
+        from planner.output import write_folder
+        from reports import render_all
+
+        write_folder(out, {"plan.yaml": dump_plan(result), **render_all(result)})
+        err.print(f"wrote {out}/plan.yaml", markup=False)
+    if format is OutputFormat.json:
+        stdout.print_json(result.model_dump_json(by_alias=True))
+    else:
+        for table in plan_tables(result):
+            stdout.print(table)
+    if result.unplaced:
+        for model in result.unplaced:
+            err.print(f"unplaced: {model.name} ({model.priority}): "
+                      f"{'; '.join(model.reasons)}", markup=False)
+        for line in result.explanation:
+            err.print(f"why: {line}", markup=False)
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()

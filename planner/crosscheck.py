@@ -120,6 +120,10 @@ def _model_problems(p: Parsed) -> list[Problem]:
                                 f"{m.labels.as_dict()}); change its labels or add an admission "
                                 "rule in policy.yaml"))
             continue
+        for rule in p.policy.conflicts:
+            if rule.between and all(side.matches(m) for side in rule.between):
+                problems.append(_at(doc, ("labels",), f"matches both sides of conflict rule "
+                                    f"{rule.name}; narrow one side in policy.yaml"))
         if m.resources is not None:
             continue
         gpu_types = sorted({pool.gpu_type for pool, _ in admitting})

@@ -18,7 +18,8 @@ slices per layout; GPUs per node; spread per node; conflicting classes apart; sy
 identical GPUs and nodes; proven lower bounds as cuts.
 
 Objective: lexicographic by weights: unplaced priority first (only when some group must stay
-out), then cost per hour, then replicas moved against a base solution.
+out), then cost per hour, then replicas moved against a base solution. Balance between GPUs is
+left to the symmetry order (fullest GPUs first) rather than weighed.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def build(problem: Problem, nodes: dict[str, int], *, priority_stage: bool = Fal
     if lower_bound:
         cp.add(cost >= lower_bound)  # proven bound as a cut
     if priority_stage:
-        cp.minimize(_unplaced_penalty(m))
+        most = sum(pool.node_cost * nodes[pool.name] for pool in problem.pools)
+        cp.minimize((most + 1) * _unplaced_penalty(m) + cost)
         return m
     objective = cost
     if base is not None:

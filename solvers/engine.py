@@ -128,6 +128,9 @@ def _solve_component(problem: Problem, hint: Solution, *, time_limit_s: float, s
     if patterns is not None:
         return patterns
     nodes = _node_limits(problem, hint)
+    for p in base.placements if base else ():
+        # Room for every node the base used, so its replicas can stay where they are.
+        nodes[p.pool] = min(problem.pool(p.pool).max_nodes, max(nodes[p.pool], p.node + 1))
     model = cpsat.build(problem, nodes, base=base, lower_bound=lower)
     cpsat.add_hint(model, hint)
     solver, status = cpsat.solve(model, time_limit_s=time_limit_s, seed=seed, workers=workers)
@@ -160,7 +163,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
                        workers: int) -> Solution | None:
     """Solve a plain packing component by asking `patterns.pack_exactly` for k GPUs, from the
     lower bound up to one fewer than greedy used. None if the component is not plain packing."""
-    from solvers.patterns import pack_exactly
+    from solvers.patterns import dive, generate_columns, pack_exactly, pack_listed
 
     if not _is_plain_packing(problem):
         return None
@@ -171,23 +174,54 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     demand = [g.options[0].count for g in groups]
     greedy_gpus = len(hint.gpus(pool.name))
     lower_gpus = shared_gpus_bound(pool, [g.options[0] for g in groups])
-    bins: list[list[int]] = []
-    while lower_gpus < greedy_gpus and not bins:
-        left = deadline - time.perf_counter()
-        if left <= 0:
+    bins: list[list[int]] = []  # the best packing found, when better than greedy's
+    # Tight instances first: when few patterns waste little enough, list them all.
+    while lower_gpus < greedy_gpus and time.perf_counter() < deadline:
+        listed = pack_listed(pool.capacity, sizes, demand, lower_gpus,
+                             time_limit_s=deadline - time.perf_counter(), seed=seed,
+                             workers=workers)
+        if listed is None or listed.status == "unknown":
             break
-        outcome = pack_exactly(pool.capacity, sizes, demand, lower_gpus, time_limit_s=left,
-                               seed=seed, workers=workers)
+        if listed.status == "found":
+            return _packing_solution(pool, groups, listed.bins, lower_gpus)
+        lower_gpus += 1
+    columns = []
+    if lower_gpus < greedy_gpus:
+        index = {g.name: t for t, g in enumerate(groups)}
+        start = defaultdict(lambda: [0] * len(groups))
+        for p in hint.placements:
+            start[(p.node, p.gpus)][index[p.group]] += 1
+        generated = generate_columns(pool.capacity, sizes, demand,
+                                     [tuple(c) for c in start.values()],
+                                     time.perf_counter() + time_limit_s / 3)
+        columns = generated.patterns
+        lower_gpus = max(lower_gpus, generated.lower_bound)
+    if lower_gpus < greedy_gpus:
+        rounded = dive(pool.capacity, sizes, demand, columns,
+                       time.perf_counter() + time_limit_s / 3)
+        if rounded is not None and len(rounded) < greedy_gpus:
+            bins = rounded
+    # Ask for k GPUs from the lower bound up: the first k found is optimal.
+    while lower_gpus < (len(bins) or greedy_gpus) and time.perf_counter() < deadline:
+        outcome = pack_exactly(pool.capacity, sizes, demand, lower_gpus,
+                               time_limit_s=deadline - time.perf_counter(), seed=seed,
+                               workers=workers, columns=columns)
         if outcome.status == "impossible":
             lower_gpus += 1
-        elif outcome.status == "found":
+            continue
+        if outcome.status == "found":
             bins = outcome.bins
-        else:
-            break
+        break
     bound = pool.node_cost * math.ceil(lower_gpus / pool.gpus_per_node)
     if not bins:
         status = "optimal" if hint.cost <= bound else "greedy"
         return replace(hint, status=status, lower_bound=min(bound, hint.cost))
+    return _packing_solution(pool, groups, bins, lower_gpus)
+
+
+def _packing_solution(pool, groups: list[Group], bins: list[list[int]],
+                      lower_gpus: int) -> Solution:
+    """Bins of item-type indexes as placements, GPUs filling nodes in order."""
     placements, replica = [], defaultdict(int)
     for b, contents in enumerate(bins):
         for t in contents:
@@ -195,8 +229,10 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
             placements.append(Placement(name, replica[name], pool.name,
                                         b // pool.gpus_per_node, (b % pool.gpus_per_node,)))
             replica[name] += 1
+    bound = pool.node_cost * math.ceil(lower_gpus / pool.gpus_per_node)
     cost = pool.node_cost * math.ceil(len(bins) / pool.gpus_per_node)
-    return Solution("optimal", cost, cost, tuple(placements))
+    return Solution("optimal" if cost <= bound else "feasible", cost, min(bound, cost),
+                    tuple(placements))
 
 
 def _choose_placed(problem: Problem, hint: Solution, *, time_limit_s: float, seed: int,

@@ -15,15 +15,23 @@ k patterns cover the demand exactly, with one of two models:
   f[a] per arc (int). Constraints: conservation at every load; flow on arcs of type t = n_t;
   flow out of the empty load = k. Its LP relaxation is the Gilmore-Gomory bound.
 
+Before either, column generation (Gilmore-Gomory) solves the LP relaxation of the pattern model
+with GLOP, pricing new patterns by a knapsack over the LP's duals. Its bound (or Farley's bound
+when time runs out first) lifts the lower bound, and its columns give a restricted integer model
+that finds most optimal packings at once when the full pattern list is too long to write out.
+
 Either way a found packing with k GPUs is optimal when every smaller k was proven impossible.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
 from ortools.sat.python import cp_model
 
 Load = tuple[int, ...]
@@ -98,22 +106,158 @@ def _status(code) -> str:
 
 
 def pack_with_patterns(patterns: list[tuple[int, ...]], demand: list[int], bins: int, *,
-                       time_limit_s: float, seed: int, workers: int) -> Outcome:
+                       time_limit_s: float, seed: int, workers: int,
+                       cover: bool = False) -> Outcome:
+    """Exactly `bins` patterns covering the demand: exactly when `patterns` lists them all,
+    at least (items packed twice are dropped) for a restricted list from column generation."""
     cp = cp_model.CpModel()
     use = [cp.new_int_var(0, bins, f"y[{i}]") for i in range(len(patterns))]
     for t, need in enumerate(demand):
         terms = [p[t] * y for p, y in zip(patterns, use, strict=True) if p[t]]
-        cp.add(sum(terms) == need)  # demand: every item of type t, exactly once
+        if cover:
+            cp.add(sum(terms) >= need)  # demand: every item of type t at least once
+        else:
+            cp.add(sum(terms) == need)  # demand: every item of type t, exactly once
     cp.add(sum(use) == bins)  # exactly this many GPUs
     solver = _solver(time_limit_s, seed, workers)
     status = _status(solver.solve(cp))
     if status != "found":
         return Outcome(status, [])
+    left = list(demand)
     result = []
     for pattern, y in zip(patterns, use, strict=True):
-        contents = [t for t, n in enumerate(pattern) for _ in range(n)]
-        result += [list(contents) for _ in range(solver.value(y))]
+        for _ in range(solver.value(y)):
+            contents = []
+            for t, n in enumerate(pattern):
+                take = min(n, left[t])
+                contents += [t] * take
+                left[t] -= take
+            result.append(contents)
     return Outcome(status, result)
+
+
+def _price_one_dimension(capacity: int, weights: list[int], values: list[float],
+                         demand: list[int]) -> tuple[float, tuple[int, ...]]:
+    """The most valuable pattern: a bounded knapsack, copies split in powers of two."""
+    pieces = []  # (type, copies)
+    for t, n in enumerate(demand):
+        n = min(n, capacity // weights[t]) if weights[t] else 0
+        if values[t] <= 0:
+            continue
+        k = 1
+        while n > 0:
+            take = min(k, n)
+            pieces.append((t, take))
+            n -= take
+            k *= 2
+    best = np.zeros(capacity + 1)
+    chosen = np.zeros((len(pieces), capacity + 1), dtype=bool)
+    for i, (t, copies) in enumerate(pieces):
+        w, v = weights[t] * copies, values[t] * copies
+        if w > capacity:
+            continue
+        candidate = best[:-w] + v if w else best + v
+        better = candidate > best[w:] + 1e-12
+        chosen[i, w:] = better
+        best[w:] = np.where(better, candidate, best[w:])
+    counts = [0] * len(demand)
+    room = int(np.argmax(best))
+    value = float(best[room])
+    for i in range(len(pieces) - 1, -1, -1):
+        if chosen[i, room]:
+            t, copies = pieces[i]
+            counts[t] += copies
+            room -= weights[t] * copies
+    return value, tuple(counts)
+
+
+def _price_cp_sat(capacity: Load, sizes: list[Load], values: list[float], demand: list[int],
+                  time_limit_s: float) -> tuple[float, tuple[int, ...]]:
+    """The most valuable pattern in several dimensions, as a small CP-SAT knapsack."""
+    cp = cp_model.CpModel()
+    take = [cp.new_int_var(0, n if values[t] > 0 else 0, f"a[{t}]") for t, n in enumerate(demand)]
+    for d, cap in enumerate(capacity):
+        cp.add(sum(s[d] * a for s, a in zip(sizes, take, strict=True)) <= cap)
+    scale = 10**6
+    cp.maximize(sum(round(v * scale) * a for v, a in zip(values, take, strict=True) if v > 0))
+    solver = _solver(time_limit_s, 0, 1)
+    if solver.solve(cp) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return 0.0, tuple(0 for _ in demand)
+    counts = tuple(solver.value(a) for a in take)
+    return sum(v * c for v, c in zip(values, counts, strict=True)), counts
+
+
+@dataclass(frozen=True)
+class Columns:
+    patterns: list[tuple[int, ...]]
+    lower_bound: int  # GPUs: ceiling of the LP bound, or of Farley's bound if cut short
+    values: list[float]  # the LP's use of each pattern
+
+
+def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
+                     start: list[tuple[int, ...]], deadline: float) -> Columns:
+    """Column generation for the LP relaxation of the pattern model."""
+    from ortools.linear_solver import pywraplp
+
+    patterns = list(dict.fromkeys(start))
+    bound = 0
+    while True:
+        lp = pywraplp.Solver.CreateSolver("GLOP")
+        use = [lp.NumVar(0, lp.infinity(), f"y{i}") for i in range(len(patterns))]
+        rows = []
+        for t, need in enumerate(demand):
+            rows.append(lp.Constraint(need, lp.infinity()))
+            for p, y in zip(patterns, use, strict=True):
+                if p[t]:
+                    rows[-1].SetCoefficient(y, p[t])
+        objective = lp.Objective()
+        for y in use:
+            objective.SetCoefficient(y, 1)
+        objective.SetMinimization()
+        if lp.Solve() != pywraplp.Solver.OPTIMAL:
+            return Columns(patterns, bound, [0.0] * len(patterns))
+        value = objective.Value()
+        values = [y.solution_value() for y in use]
+        duals = [row.dual_value() for row in rows]
+        left = deadline - time.perf_counter()
+        if len(capacity) == 1:
+            best, pattern = _price_one_dimension(capacity[0], [s[0] for s in sizes], duals,
+                                                 demand)
+        else:
+            best, pattern = _price_cp_sat(capacity, sizes, duals, demand, max(left / 4, 0.05))
+        if best > 0:  # Farley: no pattern is worth more than `best`, so k >= value / best
+            bound = max(bound, math.ceil(value / max(best, 1.0) - 1e-6))
+        if best <= 1 + 1e-9 or pattern in patterns or time.perf_counter() >= deadline:
+            return Columns(patterns, bound, values)
+        patterns.append(pattern)
+
+
+def dive(capacity: Load, sizes: list[Load], demand: list[int], start: list[tuple[int, ...]],
+         deadline: float) -> list[list[int]] | None:
+    """A packing by rounding the LP: take the patterns it uses most, solve the LP again for
+    what is left, repeat. None if time runs out first."""
+    left = list(demand)
+    bins: list[list[int]] = []
+    columns = list(start)
+    while any(left):
+        if time.perf_counter() >= deadline:
+            return None
+        clipped = list(dict.fromkeys(tuple(min(a, n) for a, n in zip(p, left, strict=True))
+                                     for p in columns))
+        clipped = [p for p in clipped if any(p)]
+        found = generate_columns(capacity, sizes, left, clipped, deadline)
+        columns = found.patterns
+        best = max(range(len(columns)), key=lambda i: found.values[i])
+        copies = max(1, math.floor(found.values[best] + 1e-9))
+        for _ in range(copies):
+            contents = []
+            for t, n in enumerate(columns[best]):
+                take = min(n, left[t])
+                contents += [t] * take
+                left[t] -= take
+            if contents:
+                bins.append(contents)
+    return bins
 
 
 def build_graph(capacity: Load, sizes: list[Load],
@@ -187,21 +331,41 @@ def _paths(arcs, values: list[int], zero: Load) -> list[list[int]]:
     return bins
 
 
-def pack_exactly(capacity: Load, sizes: list[Load], demand: list[int], bins: int, *,
-                 time_limit_s: float, seed: int, workers: int, max_patterns: int = 10_000,
-                 max_arcs: int = 60_000) -> Outcome:
-    """Is there a packing into exactly `bins` GPUs? Chooses the model as the module says."""
+def pack_listed(capacity: Load, sizes: list[Load], demand: list[int], bins: int, *,
+                time_limit_s: float, seed: int, workers: int,
+                max_patterns: int = 10_000) -> Outcome | None:
+    """Exactly `bins` GPUs by the explicit pattern model; None when there are too many
+    patterns to list."""
     totals = [sum(s[d] * n for s, n in zip(sizes, demand, strict=True))
               for d in range(len(capacity))]
     slack = tuple(bins * c - t for c, t in zip(capacity, totals, strict=True))
     if any(s < 0 for s in slack):
         return Outcome("impossible", [])
     patterns = list_patterns(capacity, sizes, demand, slack, max_patterns)
-    if patterns is not None:
-        return pack_with_patterns(patterns, demand, bins, time_limit_s=time_limit_s, seed=seed,
-                                  workers=workers)
+    if patterns is None:
+        return None
+    return pack_with_patterns(patterns, demand, bins, time_limit_s=time_limit_s, seed=seed,
+                              workers=workers)
+
+
+def pack_exactly(capacity: Load, sizes: list[Load], demand: list[int], bins: int, *,
+                 time_limit_s: float, seed: int, workers: int, max_arcs: int = 60_000,
+                 columns: list[tuple[int, ...]] = ()) -> Outcome:
+    """Is there a packing into exactly `bins` GPUs? Listed patterns if few, else the
+    restricted model over `columns` from column generation, else arc flow."""
+    deadline = time.perf_counter() + time_limit_s
+    listed = pack_listed(capacity, sizes, demand, bins, time_limit_s=time_limit_s, seed=seed,
+                         workers=workers)
+    if listed is not None:
+        return listed
+    if columns:
+        found = pack_with_patterns(list(columns), demand, bins, time_limit_s=time_limit_s / 3,
+                                   seed=seed, workers=workers, cover=True)
+        if found.status == "found":
+            return found
     arcs = build_graph(capacity, sizes, max_arcs)
     if arcs is None:
         return Outcome("unknown", [])
-    return pack_with_arc_flow(arcs, capacity, demand, bins, time_limit_s=time_limit_s,
-                              seed=seed, workers=workers)
+    return pack_with_arc_flow(arcs, capacity, demand, bins,
+                              time_limit_s=deadline - time.perf_counter(), seed=seed,
+                              workers=workers)

@@ -88,6 +88,13 @@ class Problem:
     groups: tuple[Group, ...]
     conflicts: tuple[Conflict, ...] = ()
 
+    def __post_init__(self) -> None:
+        for conflict in self.conflicts:
+            for group in self.groups:
+                if conflict.a in group.classes and conflict.b in group.classes:
+                    raise ValueError(f"group {group.name} is on both sides of conflict "
+                                     f"{conflict.name}")
+
     def pool(self, name: str) -> Pool:
         return next(p for p in self.pools if p.name == name)
 
