@@ -64,7 +64,7 @@ def generate_fleet(models: int, seed: int = 0) -> Fleet:
     root = demo_registry_path()
     cluster_data = yaml.safe_load((root / "cluster.yaml").read_text())
     for pool in cluster_data["pools"]:
-        pool["max_nodes"] = max(pool["max_nodes"], models // 4)
+        pool["max_nodes"] = max(pool["max_nodes"], models // 2)
     cluster_data["pools"] += EXTRA_POOLS
     policy_data = yaml.safe_load((root / "policy.yaml").read_text())
     for rule in policy_data["admission"]:

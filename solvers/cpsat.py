@@ -62,13 +62,14 @@ def _fits(size: tuple[int, ...], capacity: tuple[int, ...]) -> bool:
     return all(a <= c for a, c in zip(size, capacity, strict=True))
 
 
-def _per_gpu_bound(pool: Pool, group: Group) -> int:
+def _per_gpu_bound(pool: Pool, group: Group, spread: bool) -> int:
+    """Replicas of `group` one GPU can hold; the spread limit too unless it is switchable."""
     option = group.option(pool.name)
     bound = option.count
     for s, c in zip(option.size, pool.capacity, strict=True):
         if s:
             bound = min(bound, c // s)
-    if option.max_per_node is not None:
+    if spread and option.max_per_node is not None:
         bound = min(bound, option.max_per_node)
     return bound
 
@@ -146,7 +147,7 @@ def _build_pool(m: Model, pool: Pool, groups: list[Group], keep_node_ids: bool) 
         _build_mig(m, pool, shared)
     else:
         for g in shared:
-            bound = _per_gpu_bound(pool, g)
+            bound = _per_gpu_bound(pool, g, spread=m.switches is None)
             for b in gpus:
                 m.put[(g.name, name, b)] = cp.new_int_var(0, bound, f"put[{g.name},{name},{b}]")
         for b in gpus:
@@ -163,8 +164,9 @@ def _build_pool(m: Model, pool: Pool, groups: list[Group], keep_node_ids: bool) 
 
     for g in whole:
         option = g.option(name)
-        bound = min(option.count, size // option.whole_gpus,
-                    option.max_per_node or option.count)
+        bound = min(option.count, size // option.whole_gpus)
+        if m.switches is None and option.max_per_node is not None:
+            bound = min(bound, option.max_per_node)
         for n in range(node_count):
             m.whole[(g.name, name, n)] = cp.new_int_var(0, bound, f"whole[{g.name},{name},{n}]")
     for n in range(node_count):
@@ -226,33 +228,37 @@ def _build_mig(m: Model, pool: Pool, shared: list[Group]) -> None:
 
 
 def _build_conflicts(m: Model, members: dict[str, list[Group]]) -> None:
+    """One flag per class and GPU (or node) that says the class is there, shared by every rule
+    that names the class; each rule then forbids two flags at once."""
     problem, cp = m.problem, m.cp
-    for conflict in problem.conflicts:
-        for pool in problem.pools:
-            groups = members[pool.name]
-            side_a = [g for g in groups if conflict.a in g.classes]
-            side_b = [g for g in groups if conflict.b in g.classes]
-            if not side_a or not side_b:
-                continue
-            size = pool.gpus_per_node
-            if conflict.scope == "gpu":
-                if pool.mode == "mig":
-                    continue  # MIG slices are hardware-isolated partitions
+    for pool in problem.pools:
+        groups = members[pool.name]
+        present = {c for g in groups for c in g.classes}
+        size = pool.gpus_per_node
+        for scope in ("gpu", "node"):
+            rules = [c for c in problem.conflicts if c.scope == scope and c.a in present
+                     and c.b in present]
+            if not rules or (scope == "gpu" and pool.mode == "mig"):
+                continue  # MIG slices are hardware-isolated partitions
+            classes = {c.a for c in rules} | {c.b for c in rules}
+            if scope == "gpu":
                 places = [[b] for b in range(m.nodes[pool.name] * size)]
             else:
                 places = [list(range(n * size, (n + 1) * size))
                           for n in range(m.nodes[pool.name])]
             for index, gpus in enumerate(places):
-                seen = []
-                for side in (side_a, side_b):
-                    flag = cp.new_bool_var(f"seen[{conflict.name},{pool.name},{index}]")
-                    for g in side:
-                        replicas = _replicas_on(m, pool, g, gpus, index, conflict.scope)
-                        cp.add(sum(replicas) <= g.option(pool.name).count * flag)
-                    seen.append(flag)
-                # Conflict: the two classes never meet on this GPU or node.
-                cp.add(seen[0] + seen[1] <= 1).only_enforce_if(
-                    m.switch("conflict", conflict.name))
+                seen = {}
+                for c in sorted(classes):
+                    seen[c] = cp.new_bool_var(f"seen[{c},{pool.name},{scope},{index}]")
+                    for g in groups:
+                        if c in g.classes:
+                            replicas = _replicas_on(m, pool, g, gpus, index, scope)
+                            if replicas:
+                                cp.add(sum(replicas) <= g.option(pool.name).count * seen[c])
+                for rule in rules:
+                    # Conflict: the two classes never meet on this GPU or node.
+                    cp.add(seen[rule.a] + seen[rule.b] <= 1).only_enforce_if(
+                        m.switch("conflict", rule.name))
 
 
 def _replicas_on(m: Model, pool: Pool, g: Group, gpus: list[int], node: int, scope: str):

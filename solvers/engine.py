@@ -128,6 +128,8 @@ def _solve_component(problem: Problem, hint: Solution, *, time_limit_s: float, s
     if patterns is not None:
         return patterns
     nodes = _node_limits(problem, hint)
+    if _variables(problem, nodes) > MAX_JOINT_VARIABLES:
+        return replace(hint, status="greedy", lower_bound=min(lower, hint.cost))
     for p in base.placements if base else ():
         # Room for every node the base used, so its replicas can stay where they are.
         nodes[p.pool] = min(problem.pool(p.pool).max_nodes, max(nodes[p.pool], p.node + 1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 Scope = Literal["gpu", "node"]
@@ -67,8 +68,12 @@ class Group:
     optional: bool = False
     classes: frozenset[str] = frozenset()
 
+    @cached_property
+    def _by_pool(self) -> dict[str, Option]:
+        return {o.pool: o for o in self.options}
+
     def option(self, pool: str) -> Option | None:
-        return next((o for o in self.options if o.pool == pool), None)
+        return self._by_pool.get(pool)
 
 
 @dataclass(frozen=True)
@@ -95,11 +100,15 @@ class Problem:
                     raise ValueError(f"group {group.name} is on both sides of conflict "
                                      f"{conflict.name}")
 
+    @cached_property
+    def _index(self) -> tuple[dict[str, Pool], dict[str, Group]]:
+        return {p.name: p for p in self.pools}, {g.name: g for g in self.groups}
+
     def pool(self, name: str) -> Pool:
-        return next(p for p in self.pools if p.name == name)
+        return self._index[0][name]
 
     def group(self, name: str) -> Group:
-        return next(g for g in self.groups if g.name == name)
+        return self._index[1][name]
 
 
 @dataclass(frozen=True)

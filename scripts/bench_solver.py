@@ -1,0 +1,123 @@
+"""Solver benchmark: the greedy baseline and the engine on classic instances and fleets.
+
+    python scripts/bench_solver.py --bpp ../shared/benchmarks/bpplib/*/*.txt --time-limit 10
+    python scripts/bench_solver.py --vbp ../shared/benchmarks/vbp/panigrahy_d3/*.vbp
+    python scripts/bench_solver.py --fleet 1000 --time-limit 60
+    python scripts/bench_solver.py --demo
+
+Prints CSV `instance,n,greedy_bins,bins,lower_bound,status,seconds` on stdout (bins are the
+cost for fleets, in currency per hour), then, on stderr, a summary against `optima.tsv` when one
+lies beside the instance files or one folder up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from solvers.engine import solve
+from solvers.greedy import greedy
+from solvers.instances import read_bpp, read_vbp
+from solvers.problem import Problem
+
+
+def _optima(path: Path) -> dict[str, int]:
+    for folder in (path.parent, path.parent.parent):
+        table = folder / "optima.tsv"
+        if table.exists():
+            with table.open() as handle:
+                rows = csv.DictReader(handle, delimiter="\t")
+                return {r["instance"]: int(r["optimum"]) for r in rows}
+    return {}
+
+
+def _better_greedy(problem: Problem):
+    first, best = greedy(problem, "first"), greedy(problem, "best")
+    return min(first, best, key=lambda s: (len(s.unplaced), s.cost))
+
+
+def _run(name: str, problem: Problem, args, scale: float = 1.0) -> dict:
+    start = time.perf_counter()
+    baseline = _better_greedy(problem)
+    solution = solve(problem, time_limit_s=args.time_limit, seed=args.seed,
+                     workers=args.workers)
+    seconds = time.perf_counter() - start
+    row = {"instance": name, "n": sum(g.options[0].count for g in problem.groups),
+           "greedy_bins": f"{baseline.cost / scale:g}", "bins": f"{solution.cost / scale:g}",
+           "lower_bound": f"{solution.lower_bound / scale:g}", "status": solution.status,
+           "seconds": f"{seconds:.2f}"}
+    print(",".join(str(v) for v in row.values()), flush=True)
+    return {**row, "cost": solution.cost, "greedy": baseline.cost, "bound": solution.lower_bound,
+            "time": seconds, "unplaced": len(solution.unplaced)}
+
+
+def _summary(label: str, rows: list[dict], optima: dict[str, int]) -> None:
+    known = [r for r in rows if optima.get(r["instance"], -1) > 0]
+    if not known:
+        return
+    hits = sum(r["cost"] == optima[r["instance"]] for r in known)
+    greedy_hits = sum(r["greedy"] == optima[r["instance"]] for r in known)
+    gaps = [(r["cost"] - optima[r["instance"]]) / optima[r["instance"]] for r in known]
+    greedy_gaps = [(r["greedy"] - optima[r["instance"]]) / optima[r["instance"]] for r in known]
+    proven = sum(r["status"] == "optimal" for r in rows)
+    print(f"{label}: {len(rows)} instances, optimum known for {len(known)}; engine reaches it "
+          f"on {hits} ({hits / len(known):.1%}), mean gap {statistics.mean(gaps):.2%}; greedy "
+          f"on {greedy_hits} ({greedy_hits / len(known):.1%}), mean gap "
+          f"{statistics.mean(greedy_gaps):.2%}; proven optimal {proven}; max time "
+          f"{max(r['time'] for r in rows):.1f} s, "
+          f"mean {statistics.mean(r['time'] for r in rows):.2f} s",
+          file=sys.stderr)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bpp", nargs="*", type=Path, default=[])
+    parser.add_argument("--vbp", nargs="*", type=Path, default=[])
+    parser.add_argument("--fleet", nargs="*", type=int, default=[])
+    parser.add_argument("--demo", action="store_true", help="the bundled demo registry")
+    parser.add_argument("--time-limit", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    print("instance,n,greedy_bins,bins,lower_bound,status,seconds")
+    for label, files, reader in (("bpp", args.bpp, read_bpp), ("vbp", args.vbp, read_vbp)):
+        rows, optima = [], {}
+        for path in files:
+            optima.update(_optima(path))
+            rows.append(_run(path.stem, reader(path), args))
+        _summary(label, rows, optima)
+    fleets = [(f"fleet-{n}", _fleet_problem(n, args.seed)) for n in args.fleet]
+    if args.demo:
+        fleets.append(("demo", _demo_problem()))
+    for name, problem in fleets:
+        row = _run(name, problem, args, scale=10_000)
+        print(f"{name}: gap {(row['cost'] - row['bound']) / row['cost']:.2%}, greedy "
+              f"{row['greedy'] / 10_000:.2f}/h, engine {row['cost'] / 10_000:.2f}/h, "
+              f"{row['unplaced']} unplaced, {row['time']:.1f} s", file=sys.stderr)
+
+
+def _fleet_problem(models: int, seed: int) -> Problem:
+    from planner.demand import derive
+    from planner.packing import build_problem
+    from planner.synthetic import generate_fleet
+
+    fleet = generate_fleet(models, seed)
+    return build_problem(fleet, derive(fleet)[0])
+
+
+def _demo_problem() -> Problem:
+    from planner.demand import derive
+    from planner.demo import demo_registry_path
+    from planner.loader import load_registry
+    from planner.packing import build_problem
+
+    fleet = load_registry(demo_registry_path())
+    return build_problem(fleet, derive(fleet)[0])
+
+
+if __name__ == "__main__":
+    main()
