@@ -168,7 +168,8 @@ def plan(
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """Pack the registry's models onto the cluster's pools at the lowest cost."""
-    from planner.console import err, out as stdout
+    from planner.console import err
+    from planner.console import out as stdout
     from planner.plan import dump_plan, load_plan
     from planner.planning import SolverSettings, make_plan
     from reports.tables import plan_tables

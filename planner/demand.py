@@ -27,6 +27,8 @@ class Demand:
     whole_gpus: bool
     memory_mib: int  # per GPU of a replica
     compute_milli: int  # thousandths of one GPU's time, per replica
+    mig_slice: str | None  # in a MIG pool: the slice type every replica uses
+    max_per_node: int | None  # the spread rule
     concurrency: int | None
     throughput_rps: float
     p99_ms: float | None
@@ -50,9 +52,29 @@ def operating_point(model: ModelSpec, profile):
     return max(usable, key=lambda p: p.concurrency) if usable else None
 
 
+def smallest_slice(fleet: Fleet, pool: Pool, memory_mib: int, compute_milli: int) -> str | None:
+    """The MIG profile with the fewest compute slices that holds a replica under the policy."""
+    gpu = fleet.cluster.gpu_types[pool.gpu_type]
+    headroom, utilization = fleet.policy.memory_headroom, fleet.policy.target_utilization
+    fitting = [(p.compute_slices, p.memory_mib, name) for name, p in gpu.mig_profiles.items()
+               if memory_mib <= p.memory_mib * (1 - headroom)
+               and compute_milli <= 1000 * p.compute_slices / 7 * utilization]
+    return min(fitting)[2] if fitting else None
+
+
+def max_per_node(fleet: Fleet, replicas: int) -> int | None:
+    """The spread rule: no node holds more than the policy's share of a model's replicas."""
+    if replicas < 2:
+        return None
+    return max(1, math.floor(fleet.policy.spread.max_node_share * replicas))
+
+
 def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand | Rejection:
     policy = fleet.policy
     whole = not model.shares_gpu or pool.sharing == "exclusive"
+    if whole and pool.sharing != "exclusive":
+        return Rejection(model.name, pool.name,
+                         f"needs whole GPUs, and the pool shares them ({pool.sharing})")
     if model.resources is not None:
         memory, throughput = model.resources.memory_mib, model.resources.throughput_rps
         concurrency = p99 = None
@@ -76,10 +98,18 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
                          f"needs {replicas} replicas on {pool.gpu_type} for the peak of "
                          f"{model.traffic.peak_rps:g} rps, replicas.max is {model.replicas.max}")
     share = model.traffic.peak_rps / (replicas * throughput)
+    memory_mib = math.ceil(memory / model.gpus_per_replica)
+    compute_milli = math.ceil(1000 * share)
+    mig_slice = None
+    if pool.sharing == "mig":
+        mig_slice = smallest_slice(fleet, pool, memory_mib, compute_milli)
+        if mig_slice is None:
+            return Rejection(model.name, pool.name, f"no MIG profile of {pool.gpu_type} holds "
+                             f"a replica ({memory_mib} MiB, {compute_milli} milli-GPU)")
     return Demand(model=model.name, pool=pool.name, rule=rule, replicas=replicas,
                   gpus_per_replica=model.gpus_per_replica, whole_gpus=whole,
-                  memory_mib=math.ceil(memory / model.gpus_per_replica),
-                  compute_milli=math.ceil(1000 * share), concurrency=concurrency,
+                  memory_mib=memory_mib, compute_milli=compute_milli, mig_slice=mig_slice,
+                  max_per_node=max_per_node(fleet, replicas), concurrency=concurrency,
                   throughput_rps=throughput, p99_ms=p99, estimated=method != "measured",
                   method=method)
 

@@ -42,13 +42,6 @@ def _engine_pool(fleet: Fleet, pool: Pool) -> EnginePool:
                       slice_types=slices, mig_layouts=layouts)
 
 
-def max_per_node(fleet: Fleet, replicas: int) -> int | None:
-    """The spread rule: no node holds more than the policy's share of a model's replicas."""
-    if replicas < 2:
-        return None
-    return max(1, math.floor(fleet.policy.spread.max_node_share * replicas))
-
-
 def _classes(fleet: Fleet) -> tuple[dict[str, set[str]], list[Conflict]]:
     """Conflict classes per model and the conflicts between them, from the policy's rules."""
     classes: dict[str, set[str]] = {name: set() for name in fleet.models}
@@ -87,7 +80,7 @@ def build_problem(fleet: Fleet, demands: dict[str, list[Demand]]) -> Problem:
         engine_options = tuple(
             Option(pool=d.pool, size=(d.memory_mib, d.compute_milli, 1), count=d.replicas,
                    whole_gpus=d.gpus_per_replica if d.whole_gpus else 0,
-                   max_per_node=max_per_node(fleet, d.replicas)) for d in options)
+                   max_per_node=d.max_per_node, slice=d.mig_slice) for d in options)
         groups.append(Group(name=name, options=engine_options,
                             priority=fleet.policy.priorities[model.priority].value,
                             optional=True, classes=frozenset(classes[name])))

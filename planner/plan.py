@@ -73,6 +73,8 @@ class ModelPlan(Strict):
     concurrency: int | None
     throughput_rps: float
     p99_ms: float | None
+    mig_slice: str | None = None
+    max_replicas_per_node: int | None = None
     estimated: bool
     profile_method: str
     gpu_fraction: float

@@ -40,8 +40,7 @@ def shared_gpus_bound(pool: Pool, options: list[Option]) -> int:
     if pool.mode == "mig":
         smallest = []
         for o in shared:
-            fitting = [s.capacity for s in pool.slice_types
-                       if all(a <= c for a, c in zip(o.size, s.capacity, strict=True))]
+            fitting = [s.capacity for s in pool.slice_types if o.fits_slice(s)]
             slices = min((_slices_of(pool, cap) for cap in fitting), default=MIG_COMPUTE_SLICES)
             smallest.append(slices * o.count)
         return math.ceil(sum(smallest) / MIG_COMPUTE_SLICES)

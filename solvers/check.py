@@ -94,8 +94,8 @@ def violations(problem: Problem, solution: Solution) -> list[str]:
                              "layout lacks")
             for p, o in zip(placed, options, strict=True):
                 kind = next((s for s in pool.slice_types if s.name == p.slice), None)
-                if kind and any(a > c for a, c in zip(o.size, kind.capacity, strict=True)):
-                    found.append(f"{where}: {p.group} does not fit slice {p.slice}")
+                if kind and not o.fits_slice(kind):
+                    found.append(f"{where}: {p.group} may not use slice {p.slice}")
         else:
             load = [sum(o.size[d] for o in options) for d in range(len(pool.capacity))]
             if any(a > c for a, c in zip(load, pool.capacity, strict=True)):

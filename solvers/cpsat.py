@@ -58,10 +58,6 @@ class Model:
         return [self.switches[key]]
 
 
-def _fits(size: tuple[int, ...], capacity: tuple[int, ...]) -> bool:
-    return all(a <= c for a, c in zip(size, capacity, strict=True))
-
-
 def _per_gpu_bound(pool: Pool, group: Group, spread: bool) -> int:
     """Replicas of `group` one GPU can hold; the spread limit too unless it is switchable."""
     option = group.option(pool.name)
@@ -205,7 +201,7 @@ def _replica_vars(m: Model, pool: Pool, g: Group, gpus) -> list:
 def _build_mig(m: Model, pool: Pool, shared: list[Group]) -> None:
     cp, name = m.cp, pool.name
     fitting = {g.name: [s for s, kind in enumerate(pool.slice_types)
-                        if _fits(g.option(name).size, kind.capacity)] for g in shared}
+                        if g.option(name).fits_slice(kind)] for g in shared}
     for b in range(m.nodes[name] * pool.gpus_per_node):
         choices = []
         for index in range(len(pool.mig_layouts)):

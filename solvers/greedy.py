@@ -223,8 +223,7 @@ class _Placer:
 
     def _fitting_slices(self) -> list[int]:
         kinds = self.state.pool.slice_types
-        fits = [i for i, s in enumerate(kinds)
-                if all(a <= c for a, c in zip(self.option.size, s.capacity, strict=True))]
+        fits = [i for i, s in enumerate(kinds) if self.option.fits_slice(s)]
         return sorted(fits, key=lambda i: sum(kinds[i].capacity))
 
     def _place_mig(self, remaining: int) -> int:
@@ -291,8 +290,7 @@ def _option_cost(problem: Problem, option: Option) -> float:
 
 def _fits_one_gpu(pool: Pool, option: Option) -> bool:
     if pool.mode == "mig":
-        return any(all(a <= c for a, c in zip(option.size, s.capacity, strict=True))
-                   for s in pool.slice_types)
+        return any(option.fits_slice(s) for s in pool.slice_types)
     return all(a <= c for a, c in zip(option.size, pool.capacity, strict=True))
 
 

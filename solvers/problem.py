@@ -45,7 +45,8 @@ class Option:
 
     `whole_gpus` > 0 means each replica takes that many whole GPUs on one node and `size` is
     ignored; 0 means replicas share GPUs by `size`. `max_per_node` caps the replicas on one
-    node (the spread rule).
+    node (the spread rule). In a MIG pool, `slice` (if set) is the one slice type every replica
+    must use, so that all replicas can share one resource request.
     """
 
     pool: str
@@ -53,6 +54,11 @@ class Option:
     count: int
     whole_gpus: int = 0
     max_per_node: int | None = None
+    slice: str | None = None
+
+    def fits_slice(self, kind: SliceType) -> bool:
+        return (self.slice is None or self.slice == kind.name) and all(
+            a <= c for a, c in zip(self.size, kind.capacity, strict=True))
 
 
 @dataclass(frozen=True)

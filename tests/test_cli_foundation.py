@@ -28,7 +28,7 @@ def test_init_then_validate(cli, tmp_path: Path):
     assert files == demo
     result = cli("validate", "--registry", target)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.startswith(f"registry {target} is valid: 32 models, 5 teams, 4 pools, ")
+    assert result.stdout.startswith(f"registry {target} is valid: 32 models, 5 teams, 5 pools, ")
     assert result.stderr == ""
 
 
@@ -46,7 +46,7 @@ def test_validate_json(cli, registry: Path):
     assert result.exit_code == 0
     summary = json.loads(result.stdout)
     assert summary["valid"] is True
-    assert summary["models"] == 32 and summary["pools"] == 4
+    assert summary["models"] == 32 and summary["pools"] == 5
 
 
 def test_validate_uses_demo_and_says_so(cli, tmp_path: Path, monkeypatch):

@@ -89,7 +89,8 @@ def test_unknown_pool_in_admission(registry: Path):
 
 def test_production_never_admitted_to_low_priority_pool(registry: Path):
     edit_yaml(registry / "policy.yaml",
-              lambda d: d["admission"][3]["match"].update(priority=["production", "batch"]))
+              lambda d: next(r for r in d["admission"] if r["name"] == "low-priority")["match"]
+              .update(priority=["production", "batch"]))
     assert any("admits production models into low-priority pool 'batch-t4'" in e
                for e in errors_of(registry))
 
