@@ -16,14 +16,18 @@ from planner.fleet import Fleet
 from planner.packing import COST_UNITS_PER_CURRENCY
 from planner.plan import (
     GpuPlan,
+    Limits,
     Metadata,
     ModelPlan,
     NodePlan,
     Plan,
     PoolPlan,
+    PriorityClassPlan,
     ReplicaSlot,
+    Serving,
     SolverReport,
     Summary,
+    Taint,
     UnplacedModel,
 )
 from solvers.problem import Placement, Solution
@@ -123,7 +127,11 @@ def assemble(fleet: Fleet, demands: dict[str, list[Demand]],
                                             for r in g.replicas})
         gpu_count = len(nodes) * pool.gpus_per_node
         pools.append(PoolPlan(
-            name=pool.name, gpu_type=pool.gpu_type, gpu_memory_mib=gpu_type.memory_mib,
+            name=pool.name, gpu_type=pool.gpu_type, gpu_product=gpu_type.product,
+            gpu_memory_mib=gpu_type.memory_mib, max_nodes=pool.max_nodes,
+            node_class=pool.node_class.model_dump(),
+            labels=pool.labels,
+            taints=[Taint(key=t.key, value=t.value, effect=t.effect) for t in pool.taints],
             pool_class=pool.pool_class, sharing=pool.sharing, gpus_per_node=pool.gpus_per_node,
             price_per_node_hour=pool.price_per_node_hour, instance_type=pool.instance_type,
             cost_per_hour=round(cost, 6), idle_cost_per_hour=round(max(cost - paid, 0.0), 6),
@@ -135,7 +143,10 @@ def assemble(fleet: Fleet, demands: dict[str, list[Demand]],
     for name, demand in sorted(chosen.items()):
         spec = fleet.models[name]
         models.append(ModelPlan(
-            name=name, team=spec.team, priority=spec.priority,
+            name=name, team=spec.team, labels=spec.labels.as_dict(),
+            serving=Serving(**spec.serving.model_dump()),
+            limits=Limits(**spec.limits.model_dump()), loading=spec.loading.policy,
+            priority=spec.priority,
             serving_profile=spec.serving_profile, pool=demand.pool, replicas=demand.replicas,
             gpus_per_replica=demand.gpus_per_replica, whole_gpus=demand.whole_gpus,
             memory_mib=demand.memory_mib,
@@ -175,6 +186,8 @@ def assemble(fleet: Fleet, demands: dict[str, list[Demand]],
                         baseline_cost_per_month=round(baseline, 2),
                         savings_per_month=round(baseline - cost_per_hour * hours, 2),
                         unplaced=len(unplaced)),
+        priority_classes={name: PriorityClassPlan(**pc.model_dump())
+                          for name, pc in fleet.policy.priorities.items()},
         solver=SolverReport(name=solver_name, status=solution.status,
                             objective=round(solution.cost / scale, 4),
                             lower_bound=round(solution.lower_bound / scale, 4),

@@ -148,6 +148,25 @@ class SolverChoice(StrEnum):
     greedy = "greedy"
 
 
+class Target(StrEnum):
+    deployment = "deployment"
+    kserve = "kserve"
+
+
+PeriodOption = Annotated[str | None, typer.Option(
+    help="Billing period of the cost report, YYYY-MM (default: this month).",
+    show_default=False)]
+
+
+def _check_period(period: str | None) -> None:
+    from reports.cost import parse_period
+
+    try:
+        parse_period(period)
+    except ValueError as exc:
+        raise InputError(f"--period: {exc}; write it as YYYY-MM, for example 2026-12") from None
+
+
 @app.command()
 @guarded
 def plan(
@@ -165,15 +184,22 @@ def plan(
     base: Annotated[Path | None, typer.Option(help="An earlier plan.yaml: keep replicas where "
                                               "they are unless moving them saves money.",
                                               dir_okay=False)] = None,
+    target: Annotated[Target, typer.Option(help="Workload kind in the manifests.")]
+    = Target.deployment,
+    period: PeriodOption = None,
     format: FormatOption = OutputFormat.table,
 ) -> None:
-    """Pack the registry's models onto the cluster's pools at the lowest cost."""
+    """Pack the registry's models onto the cluster's pools at the lowest cost.
+
+    With --out, writes plan.yaml, manifests/, cost.csv and summary.md there, all or nothing.
+    """
     from planner.console import err
     from planner.console import out as stdout
     from planner.plan import dump_plan, load_plan
     from planner.planning import SolverSettings, make_plan
     from reports.tables import plan_tables
 
+    _check_period(period)
     fleet = load_fleet(registry)
     base_plan = load_plan(base) if base else None
     settings = SolverSettings(method=solver.value, time_limit_s=time_limit, seed=seed,
@@ -188,8 +214,11 @@ def plan(
         from planner.output import write_folder
         from reports import render_all
 
-        write_folder(out, {"plan.yaml": dump_plan(result), **render_all(result)})
-        err.print(f"wrote {out}/plan.yaml", markup=False)
+        files = render_all(result, target=target.value, period=period)
+        write_folder(out, {"plan.yaml": dump_plan(result), **files})
+        err.print(f"wrote {out}: plan.yaml, summary.md, cost.csv and "
+                  f"{sum(1 for f in files if f.startswith('manifests/'))} manifest files",
+                  markup=False)
     if format is OutputFormat.json:
         stdout.print_json(result.model_dump_json(by_alias=True))
     else:
@@ -202,6 +231,67 @@ def plan(
         for line in result.explanation:
             err.print(f"why: {line}", markup=False)
         raise typer.Exit(1)
+
+
+class GroupBy(StrEnum):
+    model = "model"
+    team = "team"
+    pool = "pool"
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+@guarded
+def report(
+    plan_file: Annotated[Path, typer.Option("--plan", help="The plan.yaml to report on.",
+                                            dir_okay=False)],
+    out: Annotated[Path | None, typer.Option("--out", "-o", file_okay=False,
+                                             help="Write manifests/, cost.csv and summary.md "
+                                             "here (replaced atomically).")] = None,
+    group_by: Annotated[GroupBy, typer.Option("--group-by", help="Roll the cost up by this.")]
+    = GroupBy.team,
+    target: Annotated[Target, typer.Option(help="Workload kind in the manifests.")]
+    = Target.deployment,
+    period: PeriodOption = None,
+    format: Annotated[ReportFormat, typer.Option("--format", help="Rollup format on stdout.")]
+    = ReportFormat.table,
+) -> None:
+    """Render the reports of an existing plan without solving again."""
+    from planner.console import err
+    from planner.console import out as stdout
+    from planner.plan import load_plan
+    from reports import render_all
+    from reports.cost import rollup
+
+    _check_period(period)
+    plan = load_plan(plan_file)
+    if out is not None:
+        from planner.output import write_folder
+
+        write_folder(out, render_all(plan, target=target.value, period=period))
+        err.print(f"wrote {out}: summary.md, cost.csv and manifests/", markup=False)
+    frame = rollup(plan, group_by.value, period)
+    if format is ReportFormat.csv:
+        typer.echo(frame.to_csv(index=False, lineterminator="\n"), nl=False)
+    elif format is ReportFormat.json:
+        typer.echo(frame.to_json(orient="records"))
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"Monthly cost by {group_by.value} ({plan.summary.currency})",
+                      title_justify="left")
+        for column in frame.columns:
+            table.add_column(str(column), justify="left" if column == group_by.value
+                             else "right")
+        for row in frame.itertuples(index=False):
+            table.add_row(*(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row))
+        table.add_row("total", f"{frame['EffectiveCost'].sum():,.2f}", "", "")
+        stdout.print(table)
 
 
 def main() -> None:

@@ -41,10 +41,21 @@ class NodePlan(Strict):
     gpus: list[GpuPlan]
 
 
+class Taint(Strict):
+    key: str
+    value: str = ""
+    effect: str
+
+
 class PoolPlan(Strict):
     name: str
     gpu_type: str
+    gpu_product: str
     gpu_memory_mib: int
+    max_nodes: int
+    node_class: dict[str, str]
+    labels: dict[str, str] = {}
+    taints: list[Taint] = []
     pool_class: str = Field(alias="class")
     sharing: str
     gpus_per_node: int
@@ -59,9 +70,26 @@ class PoolPlan(Strict):
     nodes: list[NodePlan]
 
 
+class Serving(Strict):
+    image: str
+    port: int
+    cpu_milli: int
+    host_memory_mib: int
+
+
+class Limits(Strict):
+    max_concurrency: int
+    queue_limit: int
+    timeout_ms: int
+
+
 class ModelPlan(Strict):
     name: str
     team: str
+    labels: dict[str, str]
+    serving: Serving
+    limits: Limits
+    loading: str
     priority: str
     serving_profile: str
     pool: str
@@ -124,12 +152,19 @@ class Metadata(Strict):
     namespace_prefix: str = ""
 
 
+class PriorityClassPlan(Strict):
+    value: int
+    preemption: str
+    description: str = ""
+
+
 class Plan(Strict):
     api_version: Literal["planner/v1"] = Field(API_VERSION, alias="apiVersion")
     kind: Literal["PlacementPlan"] = "PlacementPlan"
     metadata: Metadata
     summary: Summary
     solver: SolverReport
+    priority_classes: dict[str, PriorityClassPlan]
     pools: list[PoolPlan]
     models: list[ModelPlan]
     unplaced: list[UnplacedModel] = []

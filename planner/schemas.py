@@ -179,6 +179,14 @@ class Taint(Strict):
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
 
 
+class NodeClassRef(Strict):
+    """The Karpenter node class that provisions a pool's nodes."""
+
+    group: str = "karpenter.k8s.aws"
+    kind: str = "EC2NodeClass"
+    name: str = "gpu"
+
+
 class Pool(Strict):
     name: Name
     gpu_type: str
@@ -188,6 +196,7 @@ class Pool(Strict):
     price_per_node_hour: Annotated[float, Field(gt=0)]
     max_nodes: Annotated[int, Field(ge=1)]
     instance_type: str = ""
+    node_class: NodeClassRef = NodeClassRef()
     max_models_per_gpu: Annotated[int, Field(ge=1)] | None = None
     labels: dict[str, str] = {}
     taints: list[Taint] = []

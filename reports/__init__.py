@@ -5,6 +5,12 @@ from __future__ import annotations
 from planner.plan import Plan
 
 
-def render_all(plan: Plan) -> dict[str, str]:
-    """The report files of an output folder, by relative path (plan.yaml is written apart)."""
-    return {}
+def render_all(plan: Plan, *, target: str = "deployment", period: str | None = None
+               ) -> dict[str, str]:
+    """The report files of an output folder by relative path (plan.yaml is written apart)."""
+    from reports.cost import render_cost_csv
+    from reports.manifests import render_manifests
+    from reports.summary import render_summary
+
+    return {**render_manifests(plan, target), "cost.csv": render_cost_csv(plan, period),
+            "summary.md": render_summary(plan)}
