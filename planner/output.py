@@ -17,6 +17,10 @@ def write_folder(target: Path, files: dict[str, str]) -> None:
     a failure before the swap leaves `target` untouched.
     """
     target = target.resolve()
+    blocker = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise InputError(Problem(target, None, None, f"cannot write the output folder: "
+                                 f"{blocker} is a file; choose another --out"))
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))

@@ -171,8 +171,8 @@ def test_unwritable_output_exit_2(cli, registry: Path, tmp_path: Path):
     blocker.write_text("not a folder")
     result = cli("plan", "--registry", registry, "--out", blocker / "out", "--solver", "greedy")
     assert result.exit_code == 2
-    assert result.stderr.endswith("cannot write the output folder: Not a directory; choose "
-                                  "another --out\n")
+    assert result.stderr == (f"error: {blocker / 'out'}: cannot write the output folder: "
+                             f"{blocker} is a file; choose another --out\n")
     assert blocker.read_text() == "not a folder"
 
 
