@@ -271,6 +271,7 @@ def solve(problem: Problem, *, method: str = "cpsat", time_limit_s: float = 10.0
           progress: Progress | None = None) -> Solution:
     """Place `problem` as cheaply as its rules allow; see the module docstring for the steps."""
     start = time.perf_counter()
+    time_limit_s *= 0.95  # leave room for checking and assembling the answer
     say = progress or (lambda _message: None)
     reduced, impossible = _without_impossible(problem)
     say("greedy")

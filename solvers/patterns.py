@@ -201,7 +201,10 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
 
     patterns = list(dict.fromkeys(start))
     bound = 0
+    values = [0.0] * len(patterns)
     while True:
+        if time.perf_counter() >= deadline:
+            return Columns(patterns, bound, values + [0.0] * (len(patterns) - len(values)))
         lp = pywraplp.Solver.CreateSolver("GLOP")
         use = [lp.NumVar(0, lp.infinity(), f"y{i}") for i in range(len(patterns))]
         rows = []
@@ -224,7 +227,8 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
             best, pattern = _price_one_dimension(capacity[0], [s[0] for s in sizes], duals,
                                                  demand)
         else:
-            best, pattern = _price_cp_sat(capacity, sizes, duals, demand, max(left / 4, 0.05))
+            best, pattern = _price_cp_sat(capacity, sizes, duals, demand,
+                                          min(max(left / 4, 0.01), 0.5))
         if best > 0:  # Farley: no pattern is worth more than `best`, so k >= value / best
             bound = max(bound, math.ceil(value / max(best, 1.0) - 1e-6))
         if best <= 1 + 1e-9 or pattern in patterns or time.perf_counter() >= deadline:
