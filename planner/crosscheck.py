@@ -29,8 +29,8 @@ class Parsed:
     policy_doc: YamlDocument
 
 
-def _at(doc: YamlDocument, loc: tuple, message: str) -> Problem:
-    return Problem(doc.path, doc.line_of(loc), format_loc(loc) or None, message)
+def _at(doc: YamlDocument, loc: tuple, message: str, *, policy: bool = False) -> Problem:
+    return Problem(doc.path, doc.line_of(loc), format_loc(loc) or None, message, policy)
 
 
 def _cluster_problems(p: Parsed) -> list[Problem]:
@@ -118,7 +118,7 @@ def _model_problems(p: Parsed) -> list[Problem]:
                                 f"no pool admits this model (team {m.team}, priority {m.priority}, "
                                 f"serving_profile {m.serving_profile}, labels "
                                 f"{m.labels.as_dict()}); change its labels or add an admission "
-                                "rule in policy.yaml"))
+                                "rule in policy.yaml", policy=True))
             continue
         for rule in p.policy.conflicts:
             if rule.between and all(side.matches(m) for side in rule.between):

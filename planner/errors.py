@@ -14,6 +14,7 @@ class Problem:
     line: int | None
     field: str | None
     message: str
+    policy: bool = False  # breaks a platform rule rather than being malformed; a check gate
 
     def __str__(self) -> str:
         where = ""

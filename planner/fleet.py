@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from planner.admission import admitting_pools
+from planner.errors import Problem
 from planner.schemas import Cluster, ModelSpec, PlannerConfig, Policy, Pool
 from planner.yamlsource import YamlDocument
 from profiles.schema import Profile
@@ -22,6 +23,7 @@ class Fleet:
     profiles: dict[tuple[str, str], Profile]
     cluster: Cluster
     policy: Policy
+    policy_violations: tuple[Problem, ...] = ()
 
     @property
     def teams(self) -> list[str]:

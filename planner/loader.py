@@ -33,8 +33,12 @@ def _yaml_files(folder: Path) -> list[Path]:
     return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
 
 
-def load_registry(root: Path) -> Fleet:
-    """Load and validate the registry at `root`; raise InputError listing every problem."""
+def load_registry(root: Path, *, policy_gates: bool = False) -> Fleet:
+    """Load and validate the registry at `root`; raise InputError listing every problem.
+
+    With `policy_gates`, models that break a platform rule (no pool admits them) are left out
+    and their problems kept in `Fleet.policy_violations`, for `planner check` to gate on.
+    """
     if not root.is_dir():
         raise InputError(Problem(root, None, None,
                                  "registry folder not found; pass --registry DIR or run "
@@ -77,7 +81,11 @@ def load_registry(root: Path) -> Fleet:
         problems.extend(cross_check(
             Parsed(root, models, documents, set(model_stems), profiles, profile_docs,
                    cluster, cluster_doc, policy, policy_doc)))
-    if problems:
+    violations = [p for p in problems if p.policy] if policy_gates else []
+    if len(violations) < len(problems):
         raise InputError(problems)
+    for problem in violations:
+        models.pop(problem.file.stem, None)
     return Fleet(root=root, config=config, models=dict(sorted(models.items())),
-                 documents=documents, profiles=profiles, cluster=cluster, policy=policy)
+                 documents=documents, profiles=profiles, cluster=cluster, policy=policy,
+                 policy_violations=tuple(violations))
