@@ -146,7 +146,11 @@ def _profile_problems(p: Parsed) -> list[Problem]:
             problems.append(_at(doc, (), f"profile for unknown model '{folder}'"
                                 f"{suggestion(folder, sorted(p.model_stems))}; "
                                 "remove it or rename its folder"))
-        if gpu_type not in p.cluster.gpu_types:
+        if gpu_type == "cpu":
+            if profile.memory.kind != "host":
+                problems.append(_at(doc, ("memory", "kind"), "a CPU profile's memory is host "
+                                    "memory; set kind: host"))
+        elif gpu_type not in p.cluster.gpu_types:
             problems.append(_at(doc, (), f"profile for unknown GPU type '{gpu_type}'"
                                 f"{suggestion(gpu_type, list(p.cluster.gpu_types))}"))
         if profile.model != folder:

@@ -62,6 +62,16 @@ class Point(Strict):
         return self
 
 
+class RateSearch(Strict):
+    """Open-loop result: the highest Poisson arrival rate whose p99 met the SLO."""
+
+    slo_p99_ms: Annotated[float, Field(gt=0)]
+    rate_rps: Annotated[float, Field(ge=0)]
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+
+
 class Profile(Strict):
     api_version: Literal["planner/v1"] = Field(PROFILE_API_VERSION, alias="apiVersion")
     kind: Literal["ModelProfile"] = "ModelProfile"
@@ -74,6 +84,7 @@ class Profile(Strict):
     memory: Memory
     load_time_s: Annotated[float, Field(ge=0)] | None = None
     warnings: list[str] = []
+    rate_search: RateSearch | None = None
     points: list[Point] = Field(min_length=1)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -1,0 +1,125 @@
+"""`planner profile` without the CLI: which models, on which device, written where.
+
+Each model is measured in its own fresh process (profiles.runner). Files are written only
+after every model was measured, each by atomic rename, so a failure leaves no partial profile.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from planner.errors import InputError, Problem
+from planner.fleet import Fleet
+from planner.schemas import ModelSpec
+from planner.validation import suggestion
+
+CPU_GPU_TYPE = "cpu"
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    device: str = "auto"
+    concurrency: tuple[int, ...] = (1, 2, 4, 8)
+    window_s: float = 1.0
+    max_windows: int = 10
+    tolerance: float = 0.10
+    rate_search: bool = False
+    rate_duration_s: float = 2.0
+    allow_shared_device: bool = False
+
+
+def pick_models(fleet: Fleet, names: list[str]) -> list[ModelSpec]:
+    problems = []
+    for name in names:
+        if name not in fleet.models:
+            problems.append(Problem(None, None, None, f"unknown model '{name}'"
+                                    f"{suggestion(name, list(fleet.models))}; see models/ in "
+                                    f"{fleet.root}"))
+        elif fleet.models[name].source is None:
+            problems.append(Problem(fleet.documents[name].path, 1, "source",
+                                    "no source to load the model from; add source.factory or "
+                                    "source.torchscript"))
+    if problems:
+        raise InputError(problems)
+    return [fleet.models[n] for n in names]
+
+
+def gpu_type_for(fleet: Fleet, device_name: str, explicit: str | None) -> str:
+    """The registry's GPU type of the device: --gpu-type, or matched by product name."""
+    if explicit is not None:
+        if explicit not in fleet.cluster.gpu_types:
+            raise InputError(f"--gpu-type {explicit}: unknown GPU type"
+                             f"{suggestion(explicit, list(fleet.cluster.gpu_types))}")
+        return explicit
+    wanted = device_name.replace(" ", "-").lower()
+    for name, gpu in fleet.cluster.gpu_types.items():
+        if gpu.product.lower() == wanted or gpu.product.lower() in wanted:
+            return name
+    raise InputError(f"the device '{device_name}' matches no GPU type's product in "
+                     "cluster.yaml; pass --gpu-type")
+
+
+def request_for(model: ModelSpec, fleet: Fleet, settings: ProfileSettings):
+    from profiles.loading import InputSpec, Source
+    from profiles.worker import Request
+
+    src = model.source
+    source = Source(input=InputSpec(tuple(src.input.shape), src.input.dtype, src.input.low,
+                                    src.input.high),
+                    factory=src.factory, torchscript=src.torchscript, kwargs=dict(src.kwargs),
+                    dtype=src.dtype)
+    levels = tuple(c for c in settings.concurrency if c <= model.limits.max_concurrency) or (1,)
+    return Request(model=model.name, source=source, registry=fleet.root,
+                   device=settings.device, concurrency=levels, window_s=settings.window_s,
+                   max_windows=settings.max_windows, tolerance=settings.tolerance,
+                   allow_shared_device=settings.allow_shared_device, started_at=0.0,
+                   slo_p99_ms=model.slo.p99_ms if settings.rate_search else None,
+                   max_batch=model.limits.max_concurrency,
+                   rate_duration_s=settings.rate_duration_s)
+
+
+def profile_models(fleet: Fleet, names: list[str], settings: ProfileSettings,
+                   gpu_type: str | None = None, progress=None):
+    """Measure each model in a fresh process; returns the profiles, writes nothing."""
+    from profiles.devices import resolve_device
+    from profiles.errors import ProfileError
+    from profiles.runner import run_isolated, to_profile
+
+    models = pick_models(fleet, names)
+    try:
+        device = resolve_device(settings.device)
+    except ProfileError as exc:
+        raise InputError(str(exc)) from None
+    profiles = []
+    for index, model in enumerate(models):
+        if progress:
+            progress(f"profiling {model.name} ({index + 1} of {len(models)}) on {device}")
+        request = request_for(model, fleet, settings)
+        try:
+            raw = run_isolated(request)
+        except ProfileError as exc:
+            raise InputError(Problem(fleet.documents[model.name].path, None, None,
+                                     f"{model.name}: {exc}")) from None
+        kind = CPU_GPU_TYPE if device.type == "cpu" else gpu_type_for(
+            fleet, raw["environment"].get("device_name", ""), gpu_type)
+        profiles.append(to_profile(model.name, kind, request, raw))
+    return profiles
+
+
+def write_profiles(profiles, folder: Path) -> list[Path]:
+    """`folder/<model>/<gpu-type>.yaml` for each profile, each by atomic rename."""
+    from profiles.runner import dump_profile
+
+    written = []
+    for profile in profiles:
+        target = folder / profile.model / f"{profile.gpu_type}.yaml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(dump_profile(profile))
+        os.replace(temporary, target)
+        written.append(target)
+    return written

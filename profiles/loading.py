@@ -1,0 +1,96 @@
+"""Building a model and its input batches from a model file's `source`. Imports torch."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from profiles.errors import ProfileError
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One request's input: its shape (without the batch) and dtype; integers in [low, high)."""
+
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+    low: int = 0
+    high: int | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a model comes from: a `module:function` factory or a TorchScript file."""
+
+    input: InputSpec
+    factory: str | None = None
+    torchscript: str | None = None
+    kwargs: dict = field(default_factory=dict)
+    dtype: str = "float32"
+
+
+def build_model(source: Source, registry: Path, device: torch.device) -> torch.nn.Module:
+    """The model in eval mode on `device`; CPU runs in float32, the dtype CPUs serve in."""
+    if source.torchscript is not None:
+        path = Path(source.torchscript)
+        path = path if path.is_absolute() else registry / path
+        if not path.is_file():
+            raise ProfileError(f"source.torchscript: {path} not found")
+        try:
+            model = torch.jit.load(str(path), map_location=device)
+        except RuntimeError as exc:
+            raise ProfileError(f"source.torchscript: {path} is not a TorchScript file: "
+                               f"{str(exc).strip().splitlines()[0]}") from None
+    else:
+        module_name, function_name = source.factory.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ProfileError(f"source.factory: cannot import module '{module_name}': {exc}; "
+                               "install the package that defines it") from None
+        factory = getattr(module, function_name, None)
+        if factory is None:
+            raise ProfileError(f"source.factory: module '{module_name}' has no "
+                               f"'{function_name}'")
+        try:
+            with device:
+                model = factory(**source.kwargs)
+        except TypeError as exc:
+            raise ProfileError(f"source.kwargs: {exc}") from None
+        if not isinstance(model, torch.nn.Module):
+            raise ProfileError(f"source.factory: {source.factory} returned "
+                               f"{type(model).__name__}, not a torch.nn.Module")
+    dtype = getattr(torch, source.dtype) if device.type == "cuda" else torch.float32
+    if source.torchscript is None:
+        model = model.to(device=device, dtype=dtype)
+    return model.eval()
+
+
+def make_input(spec: InputSpec, batch: int, device: torch.device, model_dtype: torch.dtype,
+               seed: int = 0) -> torch.Tensor:
+    """A random batch matching the input spec: integer tokens in [low, high), or floats."""
+    generator = torch.Generator().manual_seed(seed)
+    shape = (batch, *spec.shape)
+    if spec.dtype in ("int64", "int32"):
+        high = spec.high if spec.high is not None else spec.low + 2
+        tensor = torch.randint(spec.low, high, shape, generator=generator,
+                               dtype=getattr(torch, spec.dtype))
+    else:
+        dtype = model_dtype if device.type == "cuda" else torch.float32
+        tensor = torch.randn(shape, generator=generator).to(dtype)
+    return tensor.to(device)
+
+
+def check_input(model: torch.nn.Module, spec: InputSpec, device: torch.device,
+                dtype: torch.dtype) -> None:
+    """Run one request; a mismatch between the spec and the model is the user's to fix."""
+    try:
+        with torch.inference_mode():
+            model(make_input(spec, 1, device, dtype))
+    except (RuntimeError, IndexError, ValueError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ProfileError(f"source.input: the model rejects input of shape {list(spec.shape)} "
+                           f"({spec.dtype}): {first}; fix source.input") from None
