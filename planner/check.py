@@ -144,26 +144,24 @@ def gates(fleet: Fleet, base: Plan, new: Plan, diff: PlanDiff,
                              f"{m.cost_per_month_after:,.2f} {cur} per month")
                   for m in risers if (where := _line(fleet, m.name, "traffic")
                                       or _line(fleet, m.name, "name")))
+    def cost_gate(name: str, ok: bool, message: str) -> Gate:
+        return Gate(name, ok, message, f"lower the demand of the models below or raise --{name}",
+                    () if ok else blame)
+
     if limits.max_increase is not None:
-        ok = change <= limits.max_increase
-        result.append(Gate("max-increase", ok, f"monthly cost changes by {change:+,.2f} {cur} "
-                           f"(limit +{limits.max_increase:,.2f})",
-                           "lower the demand of the models below or raise --max-increase",
-                           () if ok else blame))
+        result.append(cost_gate("max-increase", change <= limits.max_increase,
+                                f"monthly cost changes by {change:+,.2f} {cur} "
+                                f"(limit +{limits.max_increase:,.2f})"))
     if limits.max_increase_pct is not None:
         pct = 100 * change / diff.total.before if diff.total.before else (0 if not change
                                                                          else float("inf"))
-        ok = pct <= limits.max_increase_pct
-        result.append(Gate("max-increase-pct", ok, f"monthly cost changes by {pct:+.1f}% "
-                           f"(limit +{limits.max_increase_pct:g}%)",
-                           "lower the demand of the models below or raise --max-increase-pct",
-                           () if ok else blame))
+        result.append(cost_gate("max-increase-pct", pct <= limits.max_increase_pct,
+                                f"monthly cost changes by {pct:+.1f}% "
+                                f"(limit +{limits.max_increase_pct:g}%)"))
     if limits.budget is not None:
-        ok = new.summary.cost_per_month <= limits.budget
-        result.append(Gate("budget", ok, f"monthly cost {new.summary.cost_per_month:,.2f} {cur}"
-                           f" (budget {limits.budget:,.2f})",
-                           "lower the demand of the models below or raise --budget",
-                           () if ok else blame))
+        result.append(cost_gate("budget", new.summary.cost_per_month <= limits.budget,
+                                f"monthly cost {new.summary.cost_per_month:,.2f} {cur} "
+                                f"(budget {limits.budget:,.2f})"))
     return result
 
 

@@ -415,6 +415,8 @@ def profile(
     allow_shared_device: Annotated[bool, typer.Option(
         "--allow-shared-device", help="Measure even if other processes use the GPU; the "
         "profile records a warning.")] = False,
+    cpu_threads: Annotated[int | None, typer.Option(
+        min=1, help="CPU serving workers (default: one per core).", show_default=False)] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", file_okay=False,
                                              help="Folder for <model>/<gpu-type>.yaml "
                                              "(default: the registry's profiles/).")] = None,
@@ -473,7 +475,8 @@ def profile(
 
     settings = ProfileSettings(device=device, concurrency=levels, window_s=duration,
                                max_windows=max_windows, rate_search=rate_search,
-                               allow_shared_device=allow_shared_device)
+                               allow_shared_device=allow_shared_device,
+                               **({"cpu_threads": cpu_threads} if cpu_threads else {}))
     if err.is_terminal:
         with err.status("profiling…") as status:
             found = profile_models(fleet, models, settings, gpu_type, progress=status.update)

@@ -20,7 +20,7 @@ class SolverSettings:
     workers: int = 2
 
 
-def base_solution(plan: Plan) -> Solution:
+def base_solution(plan: Plan, fleet: Fleet) -> Solution:
     """The placements of an earlier plan, as the engine's base for `fewest moves`."""
     placements = tuple(
         Placement(slot.model, slot.replica, pool.name, node.index,
@@ -32,7 +32,15 @@ def base_solution(plan: Plan) -> Solution:
         key = (p.group, p.replica)
         merged[key] = replace(merged[key], gpus=merged[key].gpus + p.gpus) if key in merged \
             else p
-    return Solution("greedy", 0, 0, tuple(merged.values()))
+    layouts = {}
+    for pool in plan.pools:
+        gpu_type = fleet.cluster.gpu_types.get(pool.gpu_type)
+        for node in pool.nodes:
+            for gpu in node.gpus:
+                if gpu.mig_layout and gpu_type and gpu.mig_layout in gpu_type.mig_layouts:
+                    layouts[(pool.name, node.index, gpu.index)] = gpu_type.mig_layouts.index(
+                        gpu.mig_layout)
+    return Solution("greedy", 0, 0, tuple(merged.values()), mig_layouts=layouts)
 
 
 def _explain_unplaced(problem: Problem, solution: Solution, settings: SolverSettings
@@ -56,7 +64,7 @@ def make_plan(fleet: Fleet, settings: SolverSettings, *, base: Plan | None = Non
     problem = build_problem(fleet, demands)
     solution = solve(problem, method=settings.method, time_limit_s=settings.time_limit_s,
                      seed=settings.seed, workers=settings.workers,
-                     base=base_solution(base) if base else None, progress=progress)
+                     base=base_solution(base, fleet) if base else None, progress=progress)
     explanation = _explain_unplaced(problem, solution, settings) if settings.method == "cpsat" \
         else []
     return assemble(fleet, demands, rejections, solution, solver_name=settings.method,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from planner.errors import InputError, Problem
@@ -29,6 +29,7 @@ class ProfileSettings:
     rate_search: bool = False
     rate_duration_s: float = 2.0
     allow_shared_device: bool = False
+    cpu_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
 
 
 def pick_models(fleet: Fleet, names: list[str]) -> list[ModelSpec]:
@@ -78,7 +79,7 @@ def request_for(model: ModelSpec, fleet: Fleet, settings: ProfileSettings):
                    allow_shared_device=settings.allow_shared_device, started_at=0.0,
                    slo_p99_ms=model.slo.p99_ms if settings.rate_search else None,
                    max_batch=model.limits.max_concurrency,
-                   rate_duration_s=settings.rate_duration_s)
+                   rate_duration_s=settings.rate_duration_s, cpu_threads=settings.cpu_threads)
 
 
 def profile_models(fleet: Fleet, names: list[str], settings: ProfileSettings,

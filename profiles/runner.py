@@ -45,7 +45,9 @@ def to_profile(model: str, gpu_type: str, request: Request, raw: dict) -> Profil
         settings=Settings(concurrency=list(request.concurrency), window_s=request.window_s,
                           max_windows=request.max_windows,
                           stability_tolerance=request.tolerance,
-                          warmup_requests=max(request.concurrency), mode="closed-loop"),
+                          warmup_requests=max(request.concurrency), mode="closed-loop",
+                          cpu_threads=None if raw["memory"]["kind"] == "device"
+                          else request.cpu_threads),
         memory=Memory(**raw["memory"]), load_time_s=raw["load_time_s"],
         warnings=raw["warnings"], rate_search=rate, points=points)
 

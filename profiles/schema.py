@@ -30,6 +30,7 @@ class Settings(Strict):
     max_windows: Annotated[int, Field(ge=1)] | None = None
     stability_tolerance: Annotated[float, Field(gt=0)] | None = None
     warmup_requests: Annotated[int, Field(ge=0)] | None = None
+    cpu_threads: Annotated[int, Field(ge=1)] | None = None
     mode: Literal["closed-loop", "open-loop"] = "closed-loop"
 
 

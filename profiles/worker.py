@@ -29,6 +29,7 @@ class Request:
     slo_p99_ms: float | None = None  # with rate search
     max_batch: int = 1
     rate_duration_s: float = 2.0
+    cpu_threads: int = 1  # CPU serving workers, each running its share of a batch on one core
 
 
 def _synchronize(device) -> None:
@@ -77,6 +78,14 @@ def measure(request: Request) -> dict:
 
     device = resolve_device(request.device)
     cuda = device.type == "cuda"
+    pool = None
+    if not cuda:
+        # A CPU server runs one worker per core, each on one thread; a batch is split among
+        # them, so concurrency buys parallelism up to the core count, as it would in service.
+        from concurrent.futures import ThreadPoolExecutor
+
+        torch.set_num_threads(1)
+        pool = ThreadPoolExecutor(request.cpu_threads)
     warnings, before = [], None
     if cuda:
         torch.cuda.init()
@@ -94,14 +103,22 @@ def measure(request: Request) -> dict:
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
 
-    batches: dict[int, torch.Tensor] = {}
+    batches: dict[int, list[torch.Tensor]] = {}
+
+    def run(batch: torch.Tensor) -> None:
+        with torch.inference_mode():
+            model(batch)
 
     def serve(n: int) -> None:
         if n not in batches:
-            batches[n] = make_input(request.source.input, n, device, dtype, seed=n)
-        with torch.inference_mode():
-            model(batches[n])
-        _synchronize(device)
+            whole = make_input(request.source.input, n, device, dtype, seed=n)
+            parts = min(n, request.cpu_threads) if pool else 1
+            batches[n] = list(torch.tensor_split(whole, parts))
+        if pool is None:
+            run(batches[n][0])
+            _synchronize(device)
+        else:
+            list(pool.map(run, batches[n]))
 
     points = []
     for level in request.concurrency:

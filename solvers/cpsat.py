@@ -120,12 +120,14 @@ def build(problem: Problem, nodes: dict[str, int], *, priority_stage: bool = Fal
     return m
 
 
-def _build_pool(m: Model, pool: Pool, groups: list[Group], keep_node_ids: bool) -> None:
+def _build_pool(m: Model, pool: Pool, groups: list[Group], keep_ids: bool) -> None:
+    """One pool's variables and rules; `keep_ids` (with a base) drops the symmetry order so
+    nodes and GPUs keep the identity they had in the base."""
     cp, name, size = m.cp, pool.name, pool.gpus_per_node
     node_count = m.nodes[name]
     for n in range(node_count):
         m.open[(name, n)] = cp.new_bool_var(f"open[{name},{n}]")
-        if n and not keep_node_ids:
+        if n and not keep_ids:
             cp.add(m.open[(name, n)] <= m.open[(name, n - 1)])  # symmetry: nodes in order
         if n >= pool.max_nodes:
             # Node limit of the pool (only reachable in explain mode, which allows more nodes).
@@ -134,7 +136,7 @@ def _build_pool(m: Model, pool: Pool, groups: list[Group], keep_node_ids: bool) 
     for b in gpus:
         m.use[(name, b)] = cp.new_bool_var(f"use[{name},{b}]")
         cp.add(m.use[(name, b)] <= m.open[(name, b // size)])
-        if b % size:
+        if b % size and not keep_ids:
             cp.add(m.use[(name, b)] <= m.use[(name, b - 1)])  # symmetry: GPUs of a node in order
 
     shared = [g for g in groups if not g.option(name).whole_gpus]
@@ -154,7 +156,7 @@ def _build_pool(m: Model, pool: Pool, groups: list[Group], keep_node_ids: bool) 
                 if terms:
                     cp.add(sum(terms) <= cap * m.use[(name, b)])
             # Symmetry: within a node (or across nodes of one GPU), GPUs by decreasing load.
-            if b % size or (size == 1 and not keep_node_ids):
+            if (b % size or size == 1) and not keep_ids:
                 if b and shared:
                     cp.add(_load(m, pool, shared, b) <= _load(m, pool, shared, b - 1))
 
@@ -275,34 +277,43 @@ def _unplaced_penalty(m: Model):
 
 
 def _moved(m: Model, base: Solution):
-    """Replicas of the base solution that are not on the same pool and node any more."""
-    counts: dict[tuple[str, str, int], int] = defaultdict(int)
+    """Replicas of the base solution that are not where they were: same GPU for replicas that
+    share GPUs, same node for whole-GPU replicas (the device plugin picks their GPUs)."""
+    counts: dict[tuple[str, str, int, int | None], int] = defaultdict(int)
+    names = {g.name: g for g in m.problem.groups}
     for p in base.placements:
-        counts[(p.group, p.pool, p.node)] += 1
+        group = names.get(p.group)
+        option = group.option(p.pool) if group else None
+        gpu = None if option is None or option.whole_gpus else p.gpus[0]
+        counts[(p.group, p.pool, p.node, gpu)] += 1
     kept = []
-    for (group_name, pool_name, node), count in counts.items():
-        group = next((g for g in m.problem.groups if g.name == group_name), None)
+    for (group_name, pool_name, node, gpu), count in counts.items():
+        group = names.get(group_name)
         if group is None or group.option(pool_name) is None or node >= m.nodes[pool_name]:
             continue
         pool = m.problem.pool(pool_name)
         size = pool.gpus_per_node
-        here = _replicas_on(m, pool, group, list(range(node * size, (node + 1) * size)), node,
-                            "node")
-        var = m.cp.new_int_var(0, count, f"kept[{group_name},{pool_name},{node}]")
+        if gpu is None:
+            here = _replicas_on(m, pool, group, list(range(node * size, (node + 1) * size)),
+                                node, "node")
+        else:
+            here = _replica_vars(m, pool, group, [node * size + gpu])
+        var = m.cp.new_int_var(0, count, f"kept[{group_name},{pool_name},{node},{gpu}]")
         m.cp.add(var <= sum(here))
         kept.append(var)
     return len(base.placements) - sum(kept)
 
 
-def add_hint(m: Model, solution: Solution) -> None:
-    """Give CP-SAT a full starting point, laid out the way the symmetry constraints expect."""
+def add_hint(m: Model, solution: Solution, *, as_is: bool = False) -> None:
+    """Give CP-SAT a full starting point, laid out the way the symmetry constraints expect
+    (or, `as_is`, exactly where the solution put everything, for a model kept in base ids)."""
     problem = m.problem
     for group in problem.groups:
         for option in group.options:
             placed = any(p.group == group.name and p.pool == option.pool
                          for p in solution.placements)
             m.cp.add_hint(m.pick[(group.name, option.pool)], placed)
-    layout = canonical_layout(problem, solution)
+    layout = (_layout_as_is if as_is else canonical_layout)(problem, solution)
     for pool in problem.pools:
         size = pool.gpus_per_node
         name = pool.name
@@ -344,6 +355,25 @@ def add_hint(m: Model, solution: Solution) -> None:
                 # A k-GPU replica was counted once per GPU above.
                 m.cp.add_hint(var, values[("whole", g, n)] // problem.group(g).option(
                     name).whole_gpus)
+
+
+def _layout_as_is(problem: Problem, solution: Solution) -> dict:
+    """Each used GPU as (pool, node, local index) -> contents, where the solution has it."""
+    result: dict = {}
+    kinds = {pool.name: [s.name for s in pool.slice_types] for pool in problem.pools}
+    for p in solution.placements:
+        option = problem.group(p.group).option(p.pool)
+        for g in p.gpus:
+            key = (p.pool, p.node, g)
+            if option.whole_gpus:
+                result.setdefault(key, ("whole", []))[1].append(p.group)
+            elif p.slice is not None:
+                entry = result.setdefault(key, ("shared", {
+                    "layout": solution.mig_layouts[key], "replicas": []}))
+                entry[1]["replicas"].append((p.group, kinds[p.pool].index(p.slice)))
+            else:
+                result.setdefault(key, ("shared", []))[1].append(p.group)
+    return result
 
 
 def canonical_layout(problem: Problem, solution: Solution) -> dict:

@@ -80,7 +80,8 @@ def _components(problem: Problem) -> list[Problem]:
 
 def _restrict(solution: Solution, problem: Problem) -> Solution:
     names = {p.name for p in problem.pools}
-    placements = tuple(p for p in solution.placements if p.pool in names)
+    groups = {g.name for g in problem.groups}
+    placements = tuple(p for p in solution.placements if p.pool in names and p.group in groups)
     layouts = {k: v for k, v in solution.mig_layouts.items() if k[0] in names}
     cost = sum(problem.pool(n).node_cost * len({p.node for p in placements if p.pool == n})
                for n in names)
@@ -134,7 +135,8 @@ def _solve_component(problem: Problem, hint: Solution, *, time_limit_s: float, s
         # Room for every node the base used, so its replicas can stay where they are.
         nodes[p.pool] = min(problem.pool(p.pool).max_nodes, max(nodes[p.pool], p.node + 1))
     model = cpsat.build(problem, nodes, base=base, lower_bound=lower)
-    cpsat.add_hint(model, hint)
+    start_from_base = base is not None and not violations(problem, base)
+    cpsat.add_hint(model, base if start_from_base else hint, as_is=base is not None)
     solver, status = cpsat.solve(model, time_limit_s=time_limit_s, seed=seed, workers=workers)
     base_count = len(base.placements) if base else 0
     lower = max(lower, cpsat.objective_cost_bound(model, solver, base_count))
