@@ -475,6 +475,7 @@ def profile(
 
     settings = ProfileSettings(device=device, concurrency=levels, window_s=duration,
                                max_windows=max_windows, rate_search=rate_search,
+                               rate_duration_s=max(2 * duration, 0.5),
                                allow_shared_device=allow_shared_device,
                                **({"cpu_threads": cpu_threads} if cpu_threads else {}))
     if err.is_terminal:

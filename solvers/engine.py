@@ -338,5 +338,3 @@ def _moved_count(solution: Solution, base: Solution) -> int:
     after = Counter((p.group, p.pool, p.node) for p in solution.placements)
     return sum((before - after).values())
 
-
-__all__ = ["InfeasibleError", "Placement", "solve"]

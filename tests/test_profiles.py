@@ -263,3 +263,24 @@ def test_job_names_are_dns_labels():
     document = job("a" * 70, "a100-80gb", "NVIDIA-A100", "img:1", [])
     name = document["metadata"]["name"]
     assert len(name) <= 63 and name.startswith("profile-aaa")
+
+
+def test_torchscript_source_and_rate_search(cli, registry: Path):
+    from planner.demo.models import tabular_mlp
+
+    scripted = torch.jit.trace(tabular_mlp(features=16, hidden=32, layers=2),
+                               torch.zeros(1, 16))
+    scripted.save(str(registry / "scorer.pt"))
+    edit_yaml(registry / "models" / "anomaly-detector.yaml", lambda d: d.update(source={
+        "torchscript": "scorer.pt", "input": {"shape": [16], "dtype": "float32"}}))
+    result = cli("profile", "anomaly-detector", "--registry", registry, "--device", "cpu",
+                 "--concurrency", "1,4", "--duration", "0.1", "--rate-search", "--format",
+                 "json")
+    assert result.exit_code == 0, result.stderr
+    [profile] = __import__("json").loads(result.stdout)
+    assert profile["method"] == "measured" and profile["load_time_s"] > 0
+    search = profile["rate_search"]
+    assert search["slo_p99_ms"] == 2000 and search["rate_rps"] > 0
+    assert search["p99_ms"] <= 2000
+    assert (registry / "profiles" / "anomaly-detector" / "cpu.yaml").exists()
+    assert load_registry(registry).profiles[("anomaly-detector", "cpu")].rate_search
