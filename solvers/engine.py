@@ -8,6 +8,7 @@ its lower bound is already optimal and skips CP-SAT.
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -151,6 +152,64 @@ def _solve_component(problem: Problem, hint: Solution, *, time_limit_s: float, s
     if base is None and found.cost > hint.cost:
         return replace(hint, status="greedy", lower_bound=lower)
     return found
+
+
+def _improve_by_windows(problem: Problem, solution: Solution, *, time_limit_s: float,
+                        seed: int, workers: int, window: int = 6) -> Solution:
+    """Large neighbourhood search for problems too large for one model: free the replicas of
+    a few nodes of one pool (the emptiest and some at random) and ask the engine to pack them
+    into one node fewer. Every group must have a single option (pools fixed)."""
+    deadline = time.perf_counter() + time_limit_s
+    rng = random.Random(seed)
+    current = solution
+    while time.perf_counter() < deadline - 0.2:
+        costs = [(p, p.node_cost * len(current.nodes(p.name))) for p in problem.pools]
+        costs = [(p, c) for p, c in costs if len(current.nodes(p.name)) >= 2]
+        if not costs:
+            break
+        pool = rng.choices([p for p, _ in costs], [c for _, c in costs])[0]
+        nodes = sorted(current.nodes(pool.name))
+        load = defaultdict(int)
+        for p in current.placements:
+            if p.pool == pool.name:
+                load[p.node] += len(p.gpus)
+        size = min(window, len(nodes))
+        chosen = sorted(nodes, key=lambda n: load[n])[: size // 2]
+        chosen += rng.sample([n for n in nodes if n not in chosen], size - len(chosen))
+        inside = [p for p in current.placements if p.pool == pool.name and p.node in chosen]
+        counts = defaultdict(int)
+        for p in inside:
+            counts[p.group] += 1
+        groups = tuple(replace(problem.group(g), optional=True, options=(replace(
+            problem.group(g).option(pool.name), count=c),)) for g, c in counts.items())
+        sub = Problem(problem.dimensions, (replace(pool, max_nodes=size - 1),), groups,
+                      problem.conflicts)
+        left = deadline - time.perf_counter()
+        found = solve(sub, time_limit_s=min(2.0, max(left - 0.1, 0.1)),
+                      seed=rng.randrange(1 << 30), workers=workers)
+        if found.unplaced or len(found.nodes(pool.name)) >= size:
+            continue
+        ids = sorted(chosen)
+        kept = [p for p in current.placements if not (p.pool == pool.name and p.node in chosen)]
+        moved = [replace(p, node=ids[p.node]) for p in found.placements]
+        layouts = {k: v for k, v in current.mig_layouts.items()
+                   if not (k[0] == pool.name and k[1] in chosen)}
+        layouts.update({(k[0], ids[k[1]], k[2]): v for k, v in found.mig_layouts.items()})
+        current = _renumbered(problem, kept + moved, layouts, current.status)
+    return current
+
+
+def _renumbered(problem: Problem, placements: list[Placement], layouts: dict,
+                status: str) -> Solution:
+    """Replica numbers 0..n-1 per group again, and the cost of the nodes in use."""
+    counter = defaultdict(int)
+    numbered = []
+    for p in sorted(placements, key=lambda p: (p.group, p.pool, p.node, p.gpus)):
+        numbered.append(replace(p, replica=counter[p.group]))
+        counter[p.group] += 1
+    cost = sum(pool.node_cost * len({p.node for p in numbered if p.pool == pool.name})
+               for pool in problem.pools)
+    return Solution(status, cost, 0, tuple(numbered), {}, layouts)
 
 
 def _is_plain_packing(problem: Problem) -> bool:
@@ -297,10 +356,14 @@ def solve(problem: Problem, *, method: str = "cpsat", time_limit_s: float = 10.0
                                         unplaced=unplaced), start, base)
 
     components = _components(placed)
-    sizes = []
+    sizes, fixed_bounds = [], []
     for index, component in enumerate(components):
         sub_hint = _restrict(hint, component)
+        fixed_bounds.append(None)
         if _variables(component, _node_limits(component, sub_hint)) > MAX_JOINT_VARIABLES:
+            # Too large to choose pools jointly: keep greedy's choice, and keep the bound of
+            # the free choice, since the fixed problem's own bound does not hold for it.
+            fixed_bounds[index] = cost_bound(component, list(component.groups))
             components[index] = component = _fix_to_hint(component, sub_hint)
         sizes.append(_variables(component, _node_limits(component, sub_hint)))
     parts = []
@@ -310,9 +373,18 @@ def solve(problem: Problem, *, method: str = "cpsat", time_limit_s: float = 10.0
         share = remaining * sizes[index] / max(sum(sizes[index:]), 1)
         began = time.perf_counter()
         sub_base = _restrict(base, component) if base else None
-        parts.append(_solve_component(component, _restrict(hint, component),
-                                      time_limit_s=share, seed=seed, workers=workers,
-                                      base=sub_base))
+        if fixed_bounds[index] is not None and base is None:
+            part = _improve_by_windows(component, _restrict(hint, component),
+                                       time_limit_s=share, seed=seed, workers=workers)
+        else:
+            part = _solve_component(component, _restrict(hint, component),
+                                    time_limit_s=share, seed=seed, workers=workers,
+                                    base=sub_base)
+        if fixed_bounds[index] is not None:
+            bound = min(fixed_bounds[index], part.cost)
+            part = replace(part, lower_bound=bound, status="optimal" if part.cost <= bound
+                           else ("feasible" if part.status == "optimal" else part.status))
+        parts.append(part)
         remaining -= time.perf_counter() - began
     statuses = {p.status for p in parts} or {"optimal"}
     status = "optimal" if statuses == {"optimal"} else (
