@@ -241,8 +241,8 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     # Tight instances first: when few patterns waste little enough, list them all.
     while lower_gpus < greedy_gpus and time.perf_counter() < deadline:
         listed = pack_listed(pool.capacity, sizes, demand, lower_gpus,
-                             time_limit_s=deadline - time.perf_counter(), seed=seed,
-                             workers=workers)
+                             time_limit_s=min(deadline - time.perf_counter(), time_limit_s / 2),
+                             seed=seed, workers=workers)
         if listed is None or listed.status == "unknown":
             break
         if listed.status == "found":
@@ -256,12 +256,12 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
             start[(p.node, p.gpus)][index[p.group]] += 1
         generated = generate_columns(pool.capacity, sizes, demand,
                                      [tuple(c) for c in start.values()],
-                                     time.perf_counter() + time_limit_s / 3)
+                                     min(deadline, time.perf_counter() + time_limit_s / 3))
         columns = generated.patterns
         lower_gpus = max(lower_gpus, generated.lower_bound)
     if lower_gpus < greedy_gpus:
         rounded = dive(pool.capacity, sizes, demand, columns,
-                       time.perf_counter() + time_limit_s / 3)
+                       min(deadline, time.perf_counter() + time_limit_s / 3))
         if rounded is not None and len(rounded) < greedy_gpus:
             bins = rounded
     # Ask for k GPUs from the lower bound up: the first k found is optimal.

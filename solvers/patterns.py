@@ -47,9 +47,10 @@ class Outcome:
 
 
 def list_patterns(capacity: Load, sizes: list[Load], demand: list[int], slack: Load,
-                  limit: int) -> list[tuple[int, ...]] | None:
+                  limit: int, deadline: float = math.inf) -> list[tuple[int, ...]] | None:
     """Every multiset of item types (as counts) that fits and wastes at most `slack` per
-    dimension; None when there are more than `limit`. `sizes` must be in decreasing order.
+    dimension; None when there are more than `limit`, or at `deadline`. `sizes` must be in
+    decreasing order.
 
     Depth-first, pruned by what the remaining (smaller) types can still add: at most
     `room // smallest` more items, none larger than the largest type still allowed.
@@ -68,7 +69,12 @@ def list_patterns(capacity: Load, sizes: list[Load], demand: list[int], slack: L
         return all(load[d] + min(capacity[d] - load[d], more * largest_from[start][d])
                    >= floor[d] for d in dims)
 
+    steps = [0]
+
     def extend(start: int, load: list[int]) -> bool:
+        steps[0] += 1
+        if steps[0] % 4096 == 0 and time.perf_counter() > deadline:
+            return False
         if any(counts) and all(a >= f for a, f in zip(load, floor, strict=True)):
             found.append(tuple(counts))
             if len(found) > limit:
@@ -187,6 +193,25 @@ def _price_cp_sat(capacity: Load, sizes: list[Load], values: list[float], demand
     return sum(v * c for v, c in zip(values, counts, strict=True)), counts
 
 
+def _price_greedily(capacity: Load, sizes: list[Load], values: list[float],
+                    demand: list[int]) -> list[tuple[float, tuple[int, ...]]]:
+    """Quick patterns by dual value per unit of size, under a few measures of size."""
+    found = []
+    measures = (lambda s: max(a / c for a, c in zip(s, capacity, strict=True)),
+                lambda s: sum(a / c for a, c in zip(s, capacity, strict=True)))
+    for measure in measures:
+        order = sorted((t for t in range(len(sizes)) if values[t] > 0),
+                       key=lambda t: values[t] / max(measure(sizes[t]), 1e-9), reverse=True)
+        load, counts = [0] * len(capacity), [0] * len(sizes)
+        for t in order:
+            while counts[t] < demand[t] and all(
+                    a + b <= c for a, b, c in zip(load, sizes[t], capacity, strict=True)):
+                load = [a + b for a, b in zip(load, sizes[t], strict=True)]
+                counts[t] += 1
+        found.append((sum(v * n for v, n in zip(values, counts, strict=True)), tuple(counts)))
+    return found
+
+
 @dataclass(frozen=True)
 class Columns:
     patterns: list[tuple[int, ...]]
@@ -227,6 +252,11 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
             best, pattern = _price_one_dimension(capacity[0], [s[0] for s in sizes], duals,
                                                  demand)
         else:
+            quick = [(v, p) for v, p in _price_greedily(capacity, sizes, duals, demand)
+                     if v > 1 + 1e-9 and p not in patterns]
+            if quick:  # exact pricing only to prove that no column improves any more
+                patterns.extend(dict.fromkeys(p for _, p in quick))
+                continue
             best, pattern = _price_cp_sat(capacity, sizes, duals, demand,
                                           min(max(left / 4, 0.01), 0.5))
         if best > 0:  # Farley: no pattern is worth more than `best`, so k >= value / best
@@ -345,7 +375,8 @@ def pack_listed(capacity: Load, sizes: list[Load], demand: list[int], bins: int,
     slack = tuple(bins * c - t for c, t in zip(capacity, totals, strict=True))
     if any(s < 0 for s in slack):
         return Outcome("impossible", [])
-    patterns = list_patterns(capacity, sizes, demand, slack, max_patterns)
+    patterns = list_patterns(capacity, sizes, demand, slack, max_patterns,
+                             time.perf_counter() + time_limit_s / 4)
     if patterns is None:
         return None
     return pack_with_patterns(patterns, demand, bins, time_limit_s=time_limit_s, seed=seed,
