@@ -13,8 +13,7 @@ import sys
 from dataclasses import dataclass, field
 
 from profiles.errors import ProfileError
-
-MIB = 2**20
+from profiles.reference import MIB
 
 
 def resolve_device(text: str):

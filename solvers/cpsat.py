@@ -308,11 +308,10 @@ def add_hint(m: Model, solution: Solution, *, as_is: bool = False) -> None:
     """Give CP-SAT a full starting point, laid out the way the symmetry constraints expect
     (or, `as_is`, exactly where the solution put everything, for a model kept in base ids)."""
     problem = m.problem
+    placed = {(p.group, p.pool) for p in solution.placements}
     for group in problem.groups:
         for option in group.options:
-            placed = any(p.group == group.name and p.pool == option.pool
-                         for p in solution.placements)
-            m.cp.add_hint(m.pick[(group.name, option.pool)], placed)
+            m.cp.add_hint(m.pick[(group.name, option.pool)], (group.name, option.pool) in placed)
     layout = (_layout_as_is if as_is else canonical_layout)(problem, solution)
     for pool in problem.pools:
         size = pool.gpus_per_node

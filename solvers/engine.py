@@ -10,13 +10,13 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import replace
 
 from solvers.bounds import cost_bound, shared_gpus_bound
 from solvers.check import violations
-from solvers.greedy import greedy, unplaced_reason
+from solvers.greedy import fits_alone, greedy, unplaced_reason
 from solvers.problem import Group, Placement, Problem, Solution
 
 # Beyond this many placement variables a component fixes each group to its greedy pool.
@@ -37,10 +37,7 @@ def _without_impossible(problem: Problem) -> tuple[Problem, dict[str, str]]:
     """Drop options that can never fit; a group left with none is unplaced with the reason."""
     groups, unplaced = [], {}
     for group in problem.groups:
-        options = tuple(o for o in group.options
-                        if greedy(Problem(problem.dimensions, (problem.pool(o.pool),),
-                                          (Group(group.name, (replace(o, count=1),)),)))
-                        .placements)
+        options = tuple(o for o in group.options if fits_alone(problem.pool(o.pool), o))
         if options:
             groups.append(replace(group, options=options))
         else:
@@ -92,12 +89,12 @@ def _restrict(solution: Solution, problem: Problem) -> Solution:
 def _node_limits(problem: Problem, hint: Solution) -> dict[str, int]:
     """Nodes per pool in the model: what the hint uses plus room for groups that may move in."""
     limits = {}
+    placed = {(p.group, p.pool) for p in hint.placements}
     for pool in problem.pools:
         used = len(hint.nodes(pool.name))
         incoming = sum(o.count * max(o.whole_gpus, 1) for g in problem.groups
                        if (o := g.option(pool.name)) is not None
-                       and not any(p.group == g.name and p.pool == pool.name
-                                   for p in hint.placements))
+                       and (g.name, pool.name) not in placed)
         limits[pool.name] = min(pool.max_nodes, used + math.ceil(incoming / pool.gpus_per_node))
     return limits
 
@@ -404,8 +401,7 @@ def _finish(problem: Problem, solution: Solution, start: float, base: Solution |
 
 
 def _moved_count(solution: Solution, base: Solution) -> int:
-    from collections import Counter
-
+    """Replicas no longer on their base node, the moves Kubernetes would make."""
     before = Counter((p.group, p.pool, p.node) for p in base.placements)
     after = Counter((p.group, p.pool, p.node) for p in solution.placements)
     return sum((before - after).values())

@@ -288,9 +288,13 @@ def _option_cost(problem: Problem, option: Option) -> float:
     return pool.node_cost / pool.gpus_per_node * share * option.count
 
 
-def _fits_one_gpu(pool: Pool, option: Option) -> bool:
+def fits_alone(pool: Pool, option: Option) -> bool:
+    """Whether one replica fits an empty node of the pool at all."""
+    if option.whole_gpus:
+        return option.whole_gpus <= pool.gpus_per_node
     if pool.mode == "mig":
-        return any(option.fits_slice(s) for s in pool.slice_types)
+        return any(option.fits_slice(s) and any(layout[i] for layout in pool.mig_layouts)
+                   for i, s in enumerate(pool.slice_types))
     return all(a <= c for a, c in zip(option.size, pool.capacity, strict=True))
 
 
@@ -301,7 +305,7 @@ def unplaced_reason(problem: Problem, group: Group) -> str:
         pool = problem.pool(option.pool)
         if option.whole_gpus > pool.gpus_per_node:
             reason = f"{option.whole_gpus} GPUs per replica, a node has {pool.gpus_per_node}"
-        elif not option.whole_gpus and not _fits_one_gpu(pool, option):
+        elif not fits_alone(pool, option):
             demand = ", ".join(f"{d} {s}" for d, s in zip(problem.dimensions, option.size,
                                                           strict=True))
             reason = f"one replica ({demand}) is larger than a GPU or slice"
