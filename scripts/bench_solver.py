@@ -4,9 +4,11 @@
     python scripts/bench_solver.py --vbp ../shared/benchmarks/vbp/panigrahy_d3/*.vbp
     python scripts/bench_solver.py --fleet 1000 --time-limit 60
     python scripts/bench_solver.py --demo
+    python scripts/bench_solver.py --openb ../shared/traces/openb --time-limit 120
 
 Prints CSV `instance,n,greedy_bins,bins,lower_bound,status,seconds` on stdout (bins are the
-cost for fleets, in currency per hour), then, on stderr, a summary against `optima.tsv` when one
+cost for fleets, in currency per hour; for openb they are the GPUs allocated, and the bound is
+an upper bound), then, on stderr, a summary against `optima.tsv` when one
 lies beside the instance files or one folder up.
 """
 
@@ -79,6 +81,7 @@ def main() -> None:
     parser.add_argument("--vbp", nargs="*", type=Path, default=[])
     parser.add_argument("--fleet", nargs="*", type=int, default=[])
     parser.add_argument("--demo", action="store_true", help="the bundled demo registry")
+    parser.add_argument("--openb", type=Path, help="folder of the openb trace's two CSV files")
     parser.add_argument("--time-limit", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
@@ -98,6 +101,42 @@ def main() -> None:
         print(f"{name}: gap {(row['cost'] - row['bound']) / row['cost']:.2%}, greedy "
               f"{row['greedy'] / 10_000:.2f}/h, engine {row['cost'] / 10_000:.2f}/h, "
               f"{row['unplaced']} unplaced, {row['time']:.1f} s", file=sys.stderr)
+    if args.openb:
+        _run_openb(args.openb, args)
+
+
+def _run_openb(folder: Path, args) -> None:
+    """Place the trace's pods on its own nodes; report GPUs allocated against best fit."""
+    from solvers.cluster import fit, objective_key
+    from solvers.cluster_search import place
+    from solvers.instances import read_openb
+
+    cluster = read_openb(folder)
+    start = time.perf_counter()
+    baseline = fit(cluster, "best")
+    baseline_seconds = time.perf_counter() - start
+    found = place(cluster, time_limit_s=args.time_limit, seed=args.seed, workers=args.workers)
+    greedy_milli = baseline.allocated_milli()
+    milli = found.allocated_milli(cluster)
+    print(f"openb,{len(cluster.pods)},{greedy_milli / 1000:g},{milli / 1000:g},"
+          f"{found.upper_bound_milli / 1000:g},{found.status},{found.seconds:.2f}", flush=True)
+    gpus = cluster.gpus
+    demand = sum(p.gpu_demand_milli for p in cluster.pods) / 1000
+    for label, allocated, assignment in (
+            ("best-fit decreasing", greedy_milli / 1000, baseline.assignment),
+            ("engine", milli / 1000, found.assignment)):
+        unplaced = {level: sum(1 for p, a in zip(cluster.pods, assignment, strict=True)
+                               if a is None and p.priority == level)
+                    for level in sorted({p.priority for p in cluster.pods}, reverse=True)}
+        print(f"openb {label}: {allocated:.2f} of {gpus} GPUs allocated "
+              f"({allocated / gpus:.2%} of the cluster, {allocated / demand:.2%} of the "
+              f"{demand:.2f} requested; {1 - allocated / gpus:.2%} unallocated); pods unplaced "
+              f"by priority {unplaced}; placed weight by priority "
+              f"{objective_key(cluster, assignment)}", file=sys.stderr)
+    print(f"openb: upper bound {found.upper_bound_milli / 1000:.2f} GPUs "
+          f"({found.upper_bound_milli / 1000 / gpus:.2%} of the cluster); engine within "
+          f"{1 - milli / found.upper_bound_milli:.2%} of it; best fit took "
+          f"{baseline_seconds:.1f} s, the engine {found.seconds:.1f} s", file=sys.stderr)
 
 
 def _fleet_problem(models: int, seed: int) -> Problem:
