@@ -63,7 +63,8 @@ class Allocation:
     """Where each pod runs: `assignment[i]` is (node index, GPU indexes) or None (unplaced).
 
     `upper_bound_milli` bounds the GPU milli any placement can allocate; `status` is `greedy`
-    (best fit only), `improved` (search found better) or `optimal` (the bound is met).
+    (a greedy start only), `improved` (the search found better) or `optimal` (every pod placed,
+    or a search over the whole cluster proved that nothing better exists).
     """
 
     status: str

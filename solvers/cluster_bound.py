@@ -38,7 +38,10 @@ def upper_bound_milli(cluster: Cluster) -> int:
             demand, pod_gpus, milli = kind
             if pod_gpus > gpus or any(d > c for d, c in zip(demand, capacity, strict=True)):
                 continue
-            var = lp.NumVar(0, infinity, "")
+            # No node of the type holds more of the kind than its own capacity allows.
+            per_node = min([c // d for d, c in zip(demand, capacity, strict=True) if d]
+                           + [gpus * (GPU_MILLI // milli if milli else gpus) // pod_gpus])
+            var = lp.NumVar(0, float(per_node * count), "")
             spread[kind].append(var)
             value.append(pod_gpus * milli * var)
             share_use[milli].append(pod_gpus * var)

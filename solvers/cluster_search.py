@@ -18,7 +18,16 @@ from collections import defaultdict
 import numpy as np
 from ortools.sat.python import cp_model
 
-from solvers.cluster import GPU_MILLI, SCORES, Allocation, Cluster, State, fit, objective_key
+from solvers.cluster import (
+    GPU_MILLI,
+    SCORES,
+    Allocation,
+    Cluster,
+    State,
+    fit,
+    objective_key,
+    violations,
+)
 from solvers.cluster_bound import upper_bound_milli
 
 
@@ -34,11 +43,14 @@ def _kind(pod) -> tuple:
 def _window(cluster: Cluster, state: State, rng: random.Random, size: int) -> list[int]:
     """A few nodes to repack: one with free GPU, then nodes of its type and nodes with free
     node resources, where pods could move to."""
+    if len(cluster.nodes) <= size:
+        return list(range(len(cluster.nodes)))
     gpu_free = np.where(state.gpu_free > 0, state.gpu_free, 0).sum(axis=1)
     candidates = np.flatnonzero(gpu_free > 0)
-    if not len(candidates):
-        return []
-    seed = int(rng.choices(candidates, weights=gpu_free[candidates])[0])
+    if len(candidates):
+        seed = int(rng.choices(candidates, weights=gpu_free[candidates])[0])
+    else:
+        seed = rng.randrange(len(cluster.nodes))
     same = [i for i in range(len(cluster.nodes))
             if _node_type(cluster, i) == _node_type(cluster, seed) and i != seed]
     share_free = (state.node_free / np.maximum(state.node_capacity, 1)).min(axis=1)
@@ -53,8 +65,12 @@ def _window(cluster: Cluster, state: State, rng: random.Random, size: int) -> li
 
 
 def _repack(cluster: Cluster, state: State, nodes: list[int], *, time_limit_s: float,
-            seed: int, workers: int, per_kind: int = 8) -> bool:
-    """Repack the pods on `nodes` together with unplaced pods; True when the state improved."""
+            seed: int, workers: int, per_kind: int) -> str:
+    """Repack the pods on `nodes` together with up to `per_kind` unplaced pods of each kind.
+
+    Returns `improved` (the state is updated), `proven` (nothing better exists for this window
+    and these pods) or `unknown` (time ran out first).
+    """
     inside = [i for i, a in enumerate(state.assignment) if a is not None and a[0] in nodes]
     capacity = state.node_capacity[nodes]
     most = capacity.max(axis=0)
@@ -123,8 +139,11 @@ def _repack(cluster: Cluster, state: State, nodes: list[int], *, time_limit_s: f
     solver.parameters.max_time_in_seconds = time_limit_s
     solver.parameters.random_seed = seed
     solver.parameters.num_workers = workers
-    if solver.solve(model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return False
+    status = solver.solve(model)
+    if status == cp_model.INFEASIBLE:
+        return "proven"
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return "unknown"
     for i in inside:
         state.remove(i)
     for kind, ids in pods_of.items():
@@ -141,23 +160,25 @@ def _repack(cluster: Cluster, state: State, nodes: list[int], *, time_limit_s: f
                          for _ in range(solver.value(on_gpu[(kind, n, j)]))] if kind[1] else []
                 for p in range(count):
                     state.place(next(queue), n, tuple(slots[p::count]) if kind[1] else ())
-    return True
+    return "improved"
 
 
 def improve(cluster: Cluster, state: State, *, time_limit_s: float, seed: int, workers: int,
-            window: int = 6, step_s: float = 1.0) -> int:
-    """Repack windows until the time limit; returns how many windows improved the state."""
+            window: int = 6, step_s: float = 1.0) -> bool:
+    """Repack windows until the time limit. True when the state is proven optimal: a window
+    holding the whole cluster and every unplaced pod found nothing better."""
     deadline = time.perf_counter() + time_limit_s
     rng = random.Random(seed)
-    improved = 0
-    while time.perf_counter() < deadline - 0.05:
+    whole = len(cluster.nodes) <= window
+    while time.perf_counter() < deadline - 0.05 and None in state.assignment:
         nodes = _window(cluster, state, rng, window)
-        if not nodes:
-            break
         left = deadline - time.perf_counter()
-        improved += _repack(cluster, state, nodes, time_limit_s=min(step_s, max(left, 0.05)),
-                            seed=rng.randrange(1 << 30), workers=workers)
-    return improved
+        outcome = _repack(cluster, state, nodes, time_limit_s=min(step_s, max(left, 0.05)),
+                          seed=rng.randrange(1 << 30), workers=workers,
+                          per_kind=len(cluster.pods) if whole else 8)
+        if whole and outcome == "proven":
+            return True
+    return None not in state.assignment
 
 
 def place(cluster: Cluster, *, time_limit_s: float = 60.0, seed: int = 0,
@@ -170,9 +191,13 @@ def place(cluster: Cluster, *, time_limit_s: float = 60.0, seed: int = 0,
     state = max(states, key=lambda s: objective_key(cluster, s.assignment))
     before = objective_key(cluster, state.assignment)
     left = time_limit_s - (time.perf_counter() - start)
-    if state.allocated_milli() < bound and left > 0.1:
-        improve(cluster, state, time_limit_s=left, seed=seed, workers=workers)
-    allocated = state.allocated_milli()
-    status = "optimal" if allocated >= bound else (
+    proven = None not in state.assignment
+    if not proven and left > 0.1:
+        proven = improve(cluster, state, time_limit_s=left, seed=seed, workers=workers)
+    status = "optimal" if proven else (
         "improved" if objective_key(cluster, state.assignment) > before else "greedy")
+    broken = violations(cluster, state.assignment)
+    if broken:
+        raise AssertionError("cluster search produced an invalid placement: "
+                             + "; ".join(broken[:5]))
     return Allocation(status, tuple(state.assignment), bound, time.perf_counter() - start)
