@@ -224,6 +224,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     """Solve a plain packing component by asking `patterns.pack_exactly` for k GPUs, from the
     lower bound up to one fewer than greedy used. None if the component is not plain packing."""
     from solvers.patterns import dive, generate_columns, pack_exactly, pack_listed
+    from solvers.repack import empty_bins
 
     if not _is_plain_packing(problem):
         return None
@@ -238,7 +239,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     # Tight instances first: when few patterns waste little enough, list them all.
     while lower_gpus < greedy_gpus and time.perf_counter() < deadline:
         listed = pack_listed(pool.capacity, sizes, demand, lower_gpus,
-                             time_limit_s=min(deadline - time.perf_counter(), time_limit_s / 2),
+                             time_limit_s=min(deadline - time.perf_counter(), time_limit_s / 5),
                              seed=seed, workers=workers)
         if listed is None or listed.status == "unknown":
             break
@@ -247,20 +248,23 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         lower_gpus += 1
     columns = []
     if lower_gpus < greedy_gpus:
-        index = {g.name: t for t, g in enumerate(groups)}
-        start = defaultdict(lambda: [0] * len(groups))
-        for p in hint.placements:
-            start[(p.node, p.gpus)][index[p.group]] += 1
-        generated = generate_columns(pool.capacity, sizes, demand,
-                                     [tuple(c) for c in start.values()],
-                                     min(deadline, time.perf_counter() + time_limit_s / 3))
+        start = [tuple(c[t] for t in range(len(groups))) for c in _hint_bins(hint, groups)]
+        generated = generate_columns(pool.capacity, sizes, demand, start,
+                                     min(deadline, time.perf_counter() + time_limit_s / 4))
         columns = generated.patterns
         lower_gpus = max(lower_gpus, generated.lower_bound)
     if lower_gpus < greedy_gpus:
         rounded = dive(pool.capacity, sizes, demand, columns,
-                       min(deadline, time.perf_counter() + time_limit_s / 3))
+                       min(deadline, time.perf_counter() + time_limit_s / 6))
         if rounded is not None and len(rounded) < greedy_gpus:
             bins = rounded
+    if lower_gpus < (len(bins) or greedy_gpus):
+        # Drain bins until only a sixth of the time is left for proving the lower bound.
+        start_bins = bins or [list(c.elements()) for c in _hint_bins(hint, groups)]
+        drained = empty_bins(pool.capacity, sizes, start_bins, goal=lower_gpus,
+                             deadline=deadline - time_limit_s / 6, seed=seed)
+        if len(drained) < (len(bins) or greedy_gpus):
+            bins = drained
     # Ask for k GPUs from the lower bound up: the first k found is optimal.
     while lower_gpus < (len(bins) or greedy_gpus) and time.perf_counter() < deadline:
         outcome = pack_exactly(pool.capacity, sizes, demand, lower_gpus,
@@ -277,6 +281,15 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         status = "optimal" if hint.cost <= bound else "greedy"
         return replace(hint, status=status, lower_bound=min(bound, hint.cost))
     return _packing_solution(pool, groups, bins, lower_gpus)
+
+
+def _hint_bins(hint: Solution, groups: list[Group]) -> list[Counter]:
+    """The hint's GPUs as counts of group indexes."""
+    index = {g.name: t for t, g in enumerate(groups)}
+    bins: dict[tuple, Counter] = defaultdict(Counter)
+    for p in hint.placements:
+        bins[(p.node, p.gpus)][index[p.group]] += 1
+    return list(bins.values())
 
 
 def _packing_solution(pool, groups: list[Group], bins: list[list[int]],

@@ -294,11 +294,11 @@ def dive(capacity: Load, sizes: list[Load], demand: list[int], start: list[tuple
     return bins
 
 
-def build_graph(capacity: Load, sizes: list[Load],
-                max_arcs: int) -> list[tuple[Load, Load, int]] | None:
+def build_graph(capacity: Load, sizes: list[Load], max_arcs: int,
+                deadline: float = math.inf) -> list[tuple[Load, Load, int]] | None:
     """Arcs that add one item of type t only from loads reachable with types 0..t, so every
     pattern appears once, in type order; closing arcs (type -1) lead to the sink. None when
-    the graph would exceed `max_arcs`."""
+    the graph would exceed `max_arcs`, or at `deadline`."""
     zero = tuple(0 for _ in capacity)
     reachable = {zero}
     arcs: list[tuple[Load, Load, int]] = []
@@ -314,7 +314,7 @@ def build_graph(capacity: Load, sizes: list[Load],
                 if head not in reachable:
                     reachable.add(head)
                     heapq.heappush(frontier, head)
-            if len(arcs) > max_arcs:
+            if len(arcs) > max_arcs or time.perf_counter() > deadline:
                 return None
     return arcs + [(load, SINK, -1) for load in reachable if load != zero]
 
@@ -375,11 +375,13 @@ def pack_listed(capacity: Load, sizes: list[Load], demand: list[int], bins: int,
     slack = tuple(bins * c - t for c, t in zip(capacity, totals, strict=True))
     if any(s < 0 for s in slack):
         return Outcome("impossible", [])
+    deadline = time.perf_counter() + time_limit_s
     patterns = list_patterns(capacity, sizes, demand, slack, max_patterns,
                              time.perf_counter() + time_limit_s / 4)
     if patterns is None:
         return None
-    return pack_with_patterns(patterns, demand, bins, time_limit_s=time_limit_s, seed=seed,
+    return pack_with_patterns(patterns, demand, bins,
+                              time_limit_s=deadline - time.perf_counter(), seed=seed,
                               workers=workers)
 
 
@@ -394,12 +396,13 @@ def pack_exactly(capacity: Load, sizes: list[Load], demand: list[int], bins: int
     if listed is not None:
         return listed
     if columns:
-        found = pack_with_patterns(list(columns), demand, bins, time_limit_s=time_limit_s / 3,
-                                   seed=seed, workers=workers, cover=True)
+        found = pack_with_patterns(list(columns), demand, bins,
+                                   time_limit_s=(deadline - time.perf_counter()) / 3, seed=seed,
+                                   workers=workers, cover=True)
         if found.status == "found":
             return found
-    arcs = build_graph(capacity, sizes, max_arcs)
-    if arcs is None:
+    arcs = build_graph(capacity, sizes, max_arcs, deadline - 0.5)
+    if arcs is None or deadline - time.perf_counter() < 0.1:
         return Outcome("unknown", [])
     return pack_with_arc_flow(arcs, capacity, demand, bins,
                               time_limit_s=deadline - time.perf_counter(), seed=seed,

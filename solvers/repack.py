@@ -1,0 +1,89 @@
+"""Emptying the lightest bin: a local search for plain vector packing.
+
+Packing k items into k - 1 fuller bins rarely succeeds in one step. This search instead keeps
+a target, the lightest bin, and repeatedly lets CP-SAT redistribute the items of the target
+and of a few other bins (the emptiest and some at random) among the same bins so that the
+target ends strictly lighter. Each step is small (counts of item types per bin), and the
+target only ever loses weight, so it drains until it is empty and one bin is gone; then the
+next lightest becomes the target. The weight of a bin is its load summed over dimensions, each
+as a share of capacity, which steers items into bins where every dimension has room.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+
+from ortools.sat.python import cp_model
+
+Load = tuple[int, ...]
+
+
+def _weights(capacity: Load, sizes: list[Load]) -> list[int]:
+    return [sum(s * 1000 // c for s, c in zip(size, capacity, strict=True) if c)
+            for size in sizes]
+
+
+def _drain(capacity: Load, sizes: list[Load], weights: list[int], bins: list[Counter],
+           target: int, others: list[int], *, time_limit_s: float, seed: int) -> bool:
+    """Move weight out of `target` into `others` (its items may swap with theirs); True when
+    the target got lighter, with `bins` updated."""
+    chosen = [target, *others]
+    types = sorted({t for b in chosen for t in bins[b]})
+    total = Counter()
+    for b in chosen:
+        total.update(bins[b])
+    model = cp_model.CpModel()
+    count = {(t, b): model.new_int_var(0, total[t], "") for t in types for b in chosen}
+    for t in types:
+        model.add(sum(count[(t, b)] for b in chosen) == total[t])
+    for b in chosen:
+        for d, cap in enumerate(capacity):
+            model.add(sum(sizes[t][d] * count[(t, b)] for t in types if sizes[t][d]) <= cap)
+        for t in types:
+            model.add_hint(count[(t, b)], bins[b][t])
+    now = sum(weights[t] * n for t, n in bins[target].items())
+    left = sum(weights[t] * count[(t, target)] for t in types)
+    model.add(left <= now - 1)
+    model.minimize(left)
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = time_limit_s
+    solver.parameters.random_seed = seed
+    solver.parameters.num_workers = 1
+    if solver.solve(model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return False
+    for b in chosen:
+        bins[b] = Counter({t: solver.value(count[(t, b)]) for t in types
+                           if solver.value(count[(t, b)])})
+    return True
+
+
+def empty_bins(capacity: Load, sizes: list[Load], packing: list[list[int]], *, goal: int,
+               deadline: float, seed: int, window: int = 4) -> list[list[int]]:
+    """Fewer bins than `packing` (lists of item-type indexes) if the search finds them before
+    `deadline`; stops at `goal` bins. Returns the best packing found."""
+    rng = random.Random(seed)
+    weights = _weights(capacity, sizes)
+    bins = [Counter(b) for b in packing if b]
+    best = [list(b.elements()) for b in bins]
+    target, failures = None, 0
+    while len(bins) > goal and time.perf_counter() < deadline - 0.01:
+        load = [sum(weights[t] * n for t, n in b.items()) for b in bins]
+        if target is None or failures > 3 * len(bins):
+            lightest = sorted(range(len(bins)), key=lambda b: load[b])[:3]
+            target, failures = rng.choice(lightest), 0
+        rest = [b for b in range(len(bins)) if b != target]
+        emptiest = sorted(rest, key=lambda b: load[b])[: window // 2]
+        pool = [b for b in rest if b not in emptiest]
+        others = emptiest + rng.sample(pool, min(len(pool), window - len(emptiest)))
+        step = min(0.5, max(deadline - time.perf_counter(), 0.01))
+        if not _drain(capacity, sizes, weights, bins, target, others, time_limit_s=step,
+                      seed=rng.randrange(1 << 30)):
+            failures += 1
+            continue
+        if not bins[target]:
+            del bins[target]
+            target = None
+            best = [list(b.elements()) for b in bins]
+    return best
