@@ -60,9 +60,12 @@ def _drain(capacity: Load, sizes: list[Load], weights: list[int], bins: list[Cou
 
 
 def empty_bins(capacity: Load, sizes: list[Load], packing: list[list[int]], *, goal: int,
-               deadline: float, seed: int, window: int = 4) -> list[list[int]]:
+               deadline: float, seed: int, window: int = 4,
+               step_s: float = 0.1) -> list[list[int]]:
     """Fewer bins than `packing` (lists of item-type indexes) if the search finds them before
-    `deadline`; stops at `goal` bins. Returns the best packing found."""
+    `deadline`; stops at `goal` bins. Each step drains the target into `window` other bins
+    within `step_s` (any strictly lighter target will do, so short steps pay off more than
+    exact ones). Returns the best packing found."""
     rng = random.Random(seed)
     weights = _weights(capacity, sizes)
     bins = [Counter(b) for b in packing if b]
@@ -77,7 +80,7 @@ def empty_bins(capacity: Load, sizes: list[Load], packing: list[list[int]], *, g
         emptiest = sorted(rest, key=lambda b: load[b])[: window // 2]
         pool = [b for b in rest if b not in emptiest]
         others = emptiest + rng.sample(pool, min(len(pool), window - len(emptiest)))
-        step = min(0.5, max(deadline - time.perf_counter(), 0.01))
+        step = min(step_s, max(deadline - time.perf_counter(), 0.01))
         if not _drain(capacity, sizes, weights, bins, target, others, time_limit_s=step,
                       seed=rng.randrange(1 << 30)):
             failures += 1
