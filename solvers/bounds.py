@@ -1,7 +1,7 @@
 """Lower bounds on GPUs, nodes and cost, so every answer carries a proven gap.
 
 Per pool: the continuous bound (total demand over capacity, per dimension), the Martello-Toth
-L2 bound per dimension (large items cannot share a GPU), whole-GPU demand, MIG compute slices,
+L2 bound per dimension (large items cannot share a GPU), whole-GPU demand, MIG slice shares,
 and the spread rule's minimum node count. Across pools: each group's cheapest fractional cost.
 """
 
@@ -11,8 +11,6 @@ import math
 from collections import Counter
 
 from solvers.problem import Group, Option, Pool, Problem
-
-MIG_COMPUTE_SLICES = 7
 
 
 def martello_toth_l2(sizes: Counter, capacity: int) -> int:
@@ -38,12 +36,7 @@ def shared_gpus_bound(pool: Pool, options: list[Option]) -> int:
     if not shared:
         return 0
     if pool.mode == "mig":
-        smallest = []
-        for o in shared:
-            fitting = [s.capacity for s in pool.slice_types if o.fits_slice(s)]
-            slices = min((_slices_of(pool, cap) for cap in fitting), default=MIG_COMPUTE_SLICES)
-            smallest.append(slices * o.count)
-        return math.ceil(sum(smallest) / MIG_COMPUTE_SLICES)
+        return mig_gpus_bound(pool, shared)
     bound = 0
     for d, cap in enumerate(pool.capacity):
         sizes = Counter()
@@ -53,10 +46,26 @@ def shared_gpus_bound(pool: Pool, options: list[Option]) -> int:
     return bound
 
 
-def _slices_of(pool: Pool, capacity: tuple[int, ...]) -> int:
-    kind = next(s for s in pool.slice_types if s.capacity == capacity)
-    best = max((layout[pool.slice_types.index(kind)] for layout in pool.mig_layouts), default=1)
-    return math.ceil(MIG_COMPUTE_SLICES / max(best, 1))
+def mig_gpus_bound(pool: Pool, options: list[Option]) -> int:
+    """GPUs a MIG pool needs. In a dimension where every layout fits the GPU (compute and
+    memory do, for NVIDIA's profiles), each replica takes at least its smallest usable slice's
+    share of that dimension, and the shares on one GPU add up to at most one."""
+    return max((math.ceil(sum(_smallest_slice(pool, o, d) * o.count for o in options)
+                          / pool.capacity[d]) for d in _mig_dimensions(pool)), default=0)
+
+
+def _mig_dimensions(pool: Pool) -> list[int]:
+    """Dimensions in which no layout holds more than the whole GPU."""
+    return [d for d, cap in enumerate(pool.capacity) if cap and all(
+        sum(n * s.capacity[d] for n, s in zip(layout, pool.slice_types, strict=True)) <= cap
+        for layout in pool.mig_layouts)]
+
+
+def _smallest_slice(pool: Pool, option: Option, d: int) -> int:
+    """The least capacity in dimension d of a slice type the option fits and a layout has."""
+    return min((s.capacity[d] for i, s in enumerate(pool.slice_types)
+                if option.fits_slice(s) and any(layout[i] for layout in pool.mig_layouts)),
+               default=0)
 
 
 def pool_nodes_bound(pool: Pool, groups: list[Group]) -> int:
@@ -75,23 +84,85 @@ def pool_nodes_bound(pool: Pool, groups: list[Group]) -> int:
 
 
 def fractional_cost_bound(problem: Problem, groups: list[Group]) -> int:
-    """Each group at its cheapest option, paying only the node share its replicas fill."""
-    total = 0.0
+    """Each group at its cheapest option, paying only the node share its replicas fill, one
+    dimension at a time (a replica's largest share over several dimensions is not a valid
+    share: two replicas heavy in different dimensions can share a GPU)."""
+    dims = range(len(problem.dimensions))
+    totals = [0.0 for _ in dims]
     for group in groups:
-        costs = []
-        for o in group.options:
-            pool = problem.pool(o.pool)
-            share = o.whole_gpus or max((s / c for s, c in zip(o.size, pool.capacity,
-                                                               strict=True) if c), default=0)
-            costs.append(pool.node_cost * share * o.count / pool.gpus_per_node)
-        total += min(costs)
-    return math.floor(total)
+        for d in dims:
+            costs = []
+            for o in group.options:
+                pool = problem.pool(o.pool)
+                cap = pool.capacity[d]
+                size = o.size[d]
+                if pool.mode == "mig" and not o.whole_gpus:
+                    size = _smallest_slice(pool, o, d) if d in _mig_dimensions(pool) else 0
+                share = o.whole_gpus or (size / cap if cap else 0.0)
+                costs.append(pool.node_cost * share * o.count / pool.gpus_per_node)
+            totals[d] += min(costs)
+    return math.floor(max(totals, default=0.0))
 
 
-def cost_bound(problem: Problem, groups: list[Group]) -> int:
+def choice_bound(problem: Problem, groups: list[Group], *, time_limit_s: float,
+                 workers: int = 1) -> int:
+    """A lower bound on cost when groups choose among pools: CP-SAT on a relaxation that keeps
+    each group's one pool and, per pool, integer nodes within `max_nodes`, the volume of every
+    dimension, replicas over half a GPU in a dimension taking a GPU each, whole GPUs, MIG slice
+    shares and the spread rule, but not which GPU holds what. The solver's proven bound is
+    valid even when it stops early."""
+    from ortools.sat.python import cp_model
+
+    model = cp_model.CpModel()
+    by_pool: dict[str, list] = {}
+    for group in groups:
+        picks = []
+        for option in group.options:
+            pick = model.new_bool_var("")
+            picks.append(pick)
+            by_pool.setdefault(option.pool, []).append((pick, option))
+        model.add_exactly_one(picks)
+    cost = []
+    for name, chosen in by_pool.items():
+        pool = problem.pool(name)
+        nodes = model.new_int_var(0, pool.max_nodes, "")
+        shared_gpus = model.new_int_var(0, pool.max_gpus, "")
+        whole = [o.whole_gpus * o.count * pick for pick, o in chosen if o.whole_gpus]
+        model.add(shared_gpus + sum(whole) <= pool.gpus_per_node * nodes)
+        shared = [(pick, o) for pick, o in chosen if not o.whole_gpus]
+        if pool.mode == "mig":
+            for d in _mig_dimensions(pool):
+                model.add(sum(_smallest_slice(pool, o, d) * o.count * pick for pick, o in shared)
+                          <= pool.capacity[d] * shared_gpus)
+        else:
+            for d, cap in enumerate(pool.capacity):
+                model.add(sum(o.size[d] * o.count * pick for pick, o in shared)
+                          <= cap * shared_gpus)
+                model.add(sum(o.count * pick for pick, o in shared if 2 * o.size[d] > cap)
+                          <= shared_gpus)
+        for pick, o in chosen:
+            least = 0
+            if o.max_per_node:
+                least = math.ceil(o.count / o.max_per_node)
+            if o.whole_gpus and pool.gpus_per_node // o.whole_gpus:
+                least = max(least, math.ceil(o.count / (pool.gpus_per_node // o.whole_gpus)))
+            if least:
+                model.add(nodes >= least).only_enforce_if(pick)
+        cost.append(pool.node_cost * nodes)
+    model.minimize(sum(cost))
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = time_limit_s
+    solver.parameters.num_workers = workers
+    if solver.solve(model) in (cp_model.MODEL_INVALID, cp_model.INFEASIBLE):
+        return 0
+    return max(0, math.ceil(solver.best_objective_bound - 1e-6))
+
+
+def cost_bound(problem: Problem, groups: list[Group], *, time_limit_s: float = 1.0) -> int:
     """A lower bound on the cost of placing every group in `groups`."""
     pools = {o.pool for g in groups for o in g.options}
     if len(pools) == 1:
         pool = problem.pool(pools.pop())
         return pool.node_cost * pool_nodes_bound(pool, groups)
-    return fractional_cost_bound(problem, groups)
+    return max(fractional_cost_bound(problem, groups),
+               choice_bound(problem, groups, time_limit_s=time_limit_s))

@@ -376,7 +376,8 @@ def solve(problem: Problem, *, method: str = "cpsat", time_limit_s: float = 10.0
                 _variables(component, _node_limits(component, sub_hint)) > MAX_JOINT_VARIABLES:
             # Too large to choose pools jointly: keep greedy's choice, and keep the bound of
             # the free choice, since the fixed problem's own bound does not hold for it.
-            fixed_bounds[index] = cost_bound(component, list(component.groups))
+            fixed_bounds[index] = cost_bound(component, list(component.groups),
+                                             time_limit_s=max(1.0, time_limit_s / 20))
             components[index] = component = _fix_to_hint(component, sub_hint)
         sizes.append(_variables(component, _node_limits(component, sub_hint)))
     parts = []

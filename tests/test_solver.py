@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from solvers.bounds import cost_bound, shared_gpus_bound
 from solvers.check import cost_of, violations
 from solvers.engine import InfeasibleError, solve
 from solvers.greedy import greedy
@@ -229,3 +230,30 @@ def test_bpp_reader_handles_crlf(tmp_path: Path):
     problem = read_bpp(path)
     assert [(g.options[0].size, g.options[0].count) for g in problem.groups] == [((5,), 2),
                                                                                  ((4,), 1)]
+
+
+def test_bound_holds_for_replicas_heavy_in_different_dimensions():
+    # One replica is memory-heavy, the other compute-heavy: together they fill one GPU, so no
+    # bound may charge each its larger share (0.6 + 0.6 of a GPU).
+    pools = (Pool("a", (100, 100), 1, 10, 4), Pool("b", (100, 100), 1, 100, 4))
+    groups = (Group("memory-heavy", (Option("a", (60, 10), 1), Option("b", (60, 10), 1))),
+              Group("compute-heavy", (Option("a", (10, 60), 1), Option("b", (10, 60), 1))))
+    problem = Problem(DIMS, pools, groups)
+    assert cost_bound(problem, list(groups)) <= 10
+    solution = solve(problem, time_limit_s=5, workers=1)
+    assert (solution.cost, solution.lower_bound, solution.status) == (10, 10, "optimal")
+
+
+def test_mig_bound_counts_what_a_layout_really_holds():
+    # Three small and two medium slices fit one GPU (compute 3 x 114 + 2 x 228 = 798 of 800),
+    # although the medium kind alone fits only three to a GPU.
+    slices = (SliceType("1g", (10, 114, 1)), SliceType("2g", (20, 228, 1)))
+    pool = Pool("mig", (80, 800, 7), 1, 5, 3, mode="mig", slice_types=slices,
+                mig_layouts=((7, 0), (3, 2), (0, 3)))
+    groups = (Group("small", (Option("mig", (8, 100, 1), 3, slice="1g"),)),
+              Group("medium", (Option("mig", (15, 200, 1), 2, slice="2g"),)))
+    problem = Problem(("memory", "compute", "replicas"), (pool,), groups)
+    options = [g.options[0] for g in groups]
+    assert shared_gpus_bound(pool, options) == 1
+    solution = solve(problem, time_limit_s=5, workers=1)
+    assert (solution.cost, solution.lower_bound, solution.status) == (5, 5, "optimal")
