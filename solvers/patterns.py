@@ -177,9 +177,23 @@ def _price_one_dimension(capacity: int, weights: list[int], values: list[float],
     return value, tuple(counts)
 
 
+class _Patterns(cp_model.CpSolverSolutionCallback):
+    """Every pattern CP-SAT passes on its way to the best one: each is a column too."""
+
+    def __init__(self, take: list):
+        super().__init__()
+        self.take = take
+        self.found: list[tuple[int, ...]] = []
+
+    def on_solution_callback(self) -> None:
+        self.found.append(tuple(self.value(a) for a in self.take))
+
+
 def _price_cp_sat(capacity: Load, sizes: list[Load], values: list[float], demand: list[int],
-                  time_limit_s: float) -> tuple[float, tuple[int, ...]]:
-    """The most valuable pattern in several dimensions, as a small CP-SAT knapsack."""
+                  time_limit_s: float) -> tuple[float, list[tuple[int, ...]]]:
+    """The most valuable patterns in several dimensions, as a small CP-SAT knapsack: a proven
+    upper bound on any pattern's value (for Farley's bound; exact when solved to optimality)
+    and the patterns found on the way, best last."""
     cp = cp_model.CpModel()
     take = [cp.new_int_var(0, n if values[t] > 0 else 0, f"a[{t}]") for t, n in enumerate(demand)]
     for d, cap in enumerate(capacity):
@@ -187,10 +201,13 @@ def _price_cp_sat(capacity: Load, sizes: list[Load], values: list[float], demand
     scale = 10**6
     cp.maximize(sum(round(v * scale) * a for v, a in zip(values, take, strict=True) if v > 0))
     solver = _solver(time_limit_s, 0, 1)
-    if solver.solve(cp) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return 0.0, tuple(0 for _ in demand)
-    counts = tuple(solver.value(a) for a in take)
-    return sum(v * c for v, c in zip(values, counts, strict=True)), counts
+    collector = _Patterns(take)
+    status = solver.solve(cp, collector)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return math.inf, []
+    # Rounding each value to 1e-6 can shift the optimum by at most that much per item.
+    slack = sum(demand) / scale
+    return solver.best_objective_bound / scale + slack, collector.found
 
 
 def _price_greedily(capacity: Load, sizes: list[Load], values: list[float],
@@ -221,27 +238,36 @@ class Columns:
 
 def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
                      start: list[tuple[int, ...]], deadline: float) -> Columns:
-    """Column generation for the LP relaxation of the pattern model."""
+    """Column generation for the LP relaxation of the pattern model. One LP is kept and each
+    new pattern is added as a column with its non-zero counts only, so an iteration costs what
+    the new columns hold, not the whole pattern list again."""
     from ortools.linear_solver import pywraplp
 
-    patterns = list(dict.fromkeys(start))
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    rows = [lp.Constraint(need, lp.infinity()) for need in demand]
+    objective = lp.Objective()
+    objective.SetMinimization()
+    patterns: list[tuple[int, ...]] = []
+    known: set[tuple[int, ...]] = set()
+    use = []
+
+    def add(pattern: tuple[int, ...]) -> None:
+        known.add(pattern)
+        patterns.append(pattern)
+        y = lp.NumVar(0, lp.infinity(), "")
+        objective.SetCoefficient(y, 1)
+        for t, count in enumerate(pattern):
+            if count:
+                rows[t].SetCoefficient(y, count)
+        use.append(y)
+
+    for pattern in dict.fromkeys(start):
+        add(pattern)
     bound = 0
     values = [0.0] * len(patterns)
     while True:
         if time.perf_counter() >= deadline:
             return Columns(patterns, bound, values + [0.0] * (len(patterns) - len(values)))
-        lp = pywraplp.Solver.CreateSolver("GLOP")
-        use = [lp.NumVar(0, lp.infinity(), f"y{i}") for i in range(len(patterns))]
-        rows = []
-        for t, need in enumerate(demand):
-            rows.append(lp.Constraint(need, lp.infinity()))
-            for p, y in zip(patterns, use, strict=True):
-                if p[t]:
-                    rows[-1].SetCoefficient(y, p[t])
-        objective = lp.Objective()
-        for y in use:
-            objective.SetCoefficient(y, 1)
-        objective.SetMinimization()
         if lp.Solve() != pywraplp.Solver.OPTIMAL:
             return Columns(patterns, bound, [0.0] * len(patterns))
         value = objective.Value()
@@ -251,19 +277,24 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
         if len(capacity) == 1:
             best, pattern = _price_one_dimension(capacity[0], [s[0] for s in sizes], duals,
                                                  demand)
+            improving = [pattern] if best > 1 + 1e-9 and pattern not in known else []
         else:
-            quick = [(v, p) for v, p in _price_greedily(capacity, sizes, duals, demand)
-                     if v > 1 + 1e-9 and p not in patterns]
+            quick = [p for v, p in _price_greedily(capacity, sizes, duals, demand)
+                     if v > 1 + 1e-9 and p not in known]
             if quick:  # exact pricing only to prove that no column improves any more
-                patterns.extend(dict.fromkeys(p for _, p in quick))
+                for p in dict.fromkeys(quick):
+                    add(p)
                 continue
-            best, pattern = _price_cp_sat(capacity, sizes, duals, demand,
-                                          min(max(left / 4, 0.01), 0.5))
-        if best > 0:  # Farley: no pattern is worth more than `best`, so k >= value / best
+            best, found = _price_cp_sat(capacity, sizes, duals, demand,
+                                        min(max(left / 4, 0.01), 0.5))
+            improving = [p for p in dict.fromkeys(found) if p not in known
+                         and sum(v * n for v, n in zip(duals, p, strict=True)) > 1 + 1e-9]
+        if 0 < best < math.inf:  # Farley: no pattern is worth more than `best`: k >= value/best
             bound = max(bound, math.ceil(value / max(best, 1.0) - 1e-6))
-        if best <= 1 + 1e-9 or pattern in patterns or time.perf_counter() >= deadline:
+        if not improving or time.perf_counter() >= deadline:
             return Columns(patterns, bound, values)
-        patterns.append(pattern)
+        for p in improving:
+            add(p)
 
 
 def dive(capacity: Load, sizes: list[Load], demand: list[int], start: list[tuple[int, ...]],

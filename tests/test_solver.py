@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from solvers.check import cost_of, violations
 from solvers.engine import InfeasibleError, solve
 from solvers.greedy import greedy
 from solvers.instances import read_bpp, read_vbp
+from solvers.patterns import generate_columns
 from solvers.problem import Conflict, Group, Option, Pool, Problem, SliceType
 from tests.conftest import SHARED
 
@@ -222,6 +224,20 @@ def test_vbp_reader_and_known_optimum():
     problem = read_vbp(path)
     assert len(problem.dimensions) == 3
     assert solve(problem, time_limit_s=10).cost == 6
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="benchmark data not present")
+@pytest.mark.parametrize("seconds", [0.05, 0.3, 5.0])
+def test_column_generation_bound_holds_when_cut_short(seconds):
+    # Stopped early, the bound comes from Farley's ratio over the pricing's proven maximum,
+    # never from a pattern it merely found.
+    problem = read_vbp(SHARED / "benchmarks" / "vbp" / "panigrahy_d3" / "class6_60_3_0.vbp")
+    sizes = [g.options[0].size for g in problem.groups]
+    demand = [g.options[0].count for g in problem.groups]
+    start = [tuple(int(j == i) for j in range(len(sizes))) for i in range(len(sizes))]
+    columns = generate_columns(problem.pools[0].capacity, sizes, demand, start,
+                               time.perf_counter() + seconds)
+    assert columns.lower_bound <= 27  # the known optimum
 
 
 def test_bpp_reader_handles_crlf(tmp_path: Path):
