@@ -76,15 +76,6 @@ class Allocation:
         return sum(p.gpu_demand_milli for p, a in zip(cluster.pods, self.assignment, strict=True)
                    if a is not None)
 
-    def placed_by_priority(self, cluster: Cluster) -> dict[int, int]:
-        """Weight placed per priority, the lexicographic objective (compare highest first)."""
-        result: dict[int, int] = {}
-        for pod, where in zip(cluster.pods, self.assignment, strict=True):
-            result.setdefault(pod.priority, 0)
-            if where is not None:
-                result[pod.priority] += pod.weight
-        return result
-
 
 def objective_key(cluster: Cluster, assignment) -> tuple[int, ...]:
     """Placed weight per priority level, highest level first: larger compares better."""
