@@ -7,6 +7,7 @@ and the spread rule's minimum node count. Across pools: each group's cheapest fr
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 
@@ -54,11 +55,12 @@ def mig_gpus_bound(pool: Pool, options: list[Option]) -> int:
                           / pool.capacity[d]) for d in _mig_dimensions(pool)), default=0)
 
 
-def _mig_dimensions(pool: Pool) -> list[int]:
+@functools.cache
+def _mig_dimensions(pool: Pool) -> tuple[int, ...]:
     """Dimensions in which no layout holds more than the whole GPU."""
-    return [d for d, cap in enumerate(pool.capacity) if cap and all(
+    return tuple(d for d, cap in enumerate(pool.capacity) if cap and all(
         sum(n * s.capacity[d] for n, s in zip(layout, pool.slice_types, strict=True)) <= cap
-        for layout in pool.mig_layouts)]
+        for layout in pool.mig_layouts))
 
 
 def _smallest_slice(pool: Pool, option: Option, d: int) -> int:
@@ -73,14 +75,18 @@ def pool_nodes_bound(pool: Pool, groups: list[Group]) -> int:
     options = [g.option(pool.name) for g in groups]
     whole = sum(o.count * o.whole_gpus for o in options if o.whole_gpus)
     gpus = shared_gpus_bound(pool, options) + whole
-    nodes = math.ceil(gpus / pool.gpus_per_node)
-    for option in options:
-        if option.max_per_node:
-            nodes = max(nodes, math.ceil(option.count / option.max_per_node))
-        if option.whole_gpus:
-            per_node = pool.gpus_per_node // option.whole_gpus
-            nodes = max(nodes, math.ceil(option.count / per_node) if per_node else nodes)
-    return nodes
+    return max([math.ceil(gpus / pool.gpus_per_node)] + [_least_nodes(pool, o) for o in options])
+
+
+def _least_nodes(pool: Pool, option: Option) -> int:
+    """Nodes one option needs on its own: its spread limit, and how many of its multi-GPU
+    replicas one node holds."""
+    least = 0
+    if option.max_per_node:
+        least = math.ceil(option.count / option.max_per_node)
+    if option.whole_gpus and pool.gpus_per_node // option.whole_gpus:
+        least = max(least, math.ceil(option.count / (pool.gpus_per_node // option.whole_gpus)))
+    return least
 
 
 def fractional_cost_bound(problem: Problem, groups: list[Group]) -> int:
@@ -113,6 +119,8 @@ def choice_bound(problem: Problem, groups: list[Group], *, time_limit_s: float,
     valid even when it stops early."""
     from ortools.sat.python import cp_model
 
+    from solvers.sat import new_solver
+
     model = cp_model.CpModel()
     by_pool: dict[str, list] = {}
     for group in groups:
@@ -141,18 +149,11 @@ def choice_bound(problem: Problem, groups: list[Group], *, time_limit_s: float,
                 model.add(sum(o.count * pick for pick, o in shared if 2 * o.size[d] > cap)
                           <= shared_gpus)
         for pick, o in chosen:
-            least = 0
-            if o.max_per_node:
-                least = math.ceil(o.count / o.max_per_node)
-            if o.whole_gpus and pool.gpus_per_node // o.whole_gpus:
-                least = max(least, math.ceil(o.count / (pool.gpus_per_node // o.whole_gpus)))
-            if least:
+            if least := _least_nodes(pool, o):
                 model.add(nodes >= least).only_enforce_if(pick)
         cost.append(pool.node_cost * nodes)
     model.minimize(sum(cost))
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = time_limit_s
-    solver.parameters.num_workers = workers
+    solver = new_solver(time_limit_s, workers=workers)
     if solver.solve(model) in (cp_model.MODEL_INVALID, cp_model.INFEASIBLE):
         return 0
     return max(0, math.ceil(solver.best_objective_bound - 1e-6))

@@ -73,8 +73,13 @@ class Allocation:
     seconds: float = 0.0
 
     def allocated_milli(self, cluster: Cluster) -> int:
-        return sum(p.gpu_demand_milli for p, a in zip(cluster.pods, self.assignment, strict=True)
-                   if a is not None)
+        return allocated_milli(cluster, self.assignment)
+
+
+def allocated_milli(cluster: Cluster, assignment) -> int:
+    """GPU milli of the placed pods."""
+    return sum(p.gpu_demand_milli for p, a in zip(cluster.pods, assignment, strict=True)
+               if a is not None)
 
 
 def objective_key(cluster: Cluster, assignment) -> tuple[int, ...]:
@@ -102,17 +107,14 @@ class State:
         self.assignment: list[tuple[int, tuple[int, ...]] | None] = [None] * len(cluster.pods)
 
     def allocated_milli(self) -> int:
-        return sum(p.gpu_demand_milli for p, a in zip(self.cluster.pods, self.assignment,
-                                                      strict=True) if a is not None)
+        return allocated_milli(self.cluster, self.assignment)
 
-    def fitting_nodes(self, pod: Pod, nodes: np.ndarray | None = None) -> np.ndarray:
-        """Indexes of the nodes (of `nodes`, default all) where the pod fits now."""
-        rows = slice(None) if nodes is None else nodes
-        ok = (self.node_free[rows] >= np.array(pod.demand)).all(axis=1)
+    def fitting_nodes(self, pod: Pod) -> np.ndarray:
+        """Indexes of the nodes where the pod fits now."""
+        ok = (self.node_free >= np.array(pod.demand)).all(axis=1)
         if pod.gpus:
-            ok &= (self.gpu_free[rows] >= pod.gpu_milli).sum(axis=1) >= pod.gpus
-        found = np.flatnonzero(ok)
-        return found if nodes is None else nodes[found]
+            ok &= (self.gpu_free >= pod.gpu_milli).sum(axis=1) >= pod.gpus
+        return np.flatnonzero(ok)
 
     def tightest_gpus(self, pod: Pod, node: int) -> tuple[int, ...]:
         """The pod's GPUs on `node`: those with the least free milli that still fit it."""
@@ -138,27 +140,26 @@ class State:
         self.assignment[index] = None
 
 
-def _left_shares(state: State, pod: Pod, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each node's free GPU share and free resource shares once the pod is on it."""
+def _left(state: State, pod: Pod, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each node's free GPU milli and free resource shares once the pod is on it."""
     gpu_left = np.where(state.gpu_free[nodes] > 0, state.gpu_free[nodes], 0).sum(axis=1)
-    gpu_share = (gpu_left - pod.gpu_demand_milli) / np.maximum(state.gpu_count[nodes] * GPU_MILLI,
-                                                               1)
     resource_share = ((state.node_free[nodes] - np.array(pod.demand))
                       / np.maximum(state.node_capacity[nodes], 1))
-    return gpu_share, resource_share
+    return gpu_left - pod.gpu_demand_milli, resource_share
 
 
 def best_fit_scores(state: State, pod: Pod, nodes: np.ndarray) -> np.ndarray:
     """Classic best fit: the least free GPU milli left on the node, then the least free
     resources."""
-    gpu_share, resource_share = _left_shares(state, pod, nodes)
-    return gpu_share * state.gpu_count[nodes] * GPU_MILLI * 1000.0 + resource_share.sum(axis=1)
+    gpu_left, resource_share = _left(state, pod, nodes)
+    return gpu_left * 1000.0 + resource_share.sum(axis=1)
 
 
 def balanced_scores(state: State, pod: Pod, nodes: np.ndarray) -> np.ndarray:
     """Keep a node's free GPU share level with its scarcest free resource share, so that
     neither is stranded: GPUs nobody can use for want of CPU, or CPU with no GPU beside it."""
-    gpu_share, resource_share = _left_shares(state, pod, nodes)
+    gpu_left, resource_share = _left(state, pod, nodes)
+    gpu_share = gpu_left / np.maximum(state.gpu_count[nodes] * GPU_MILLI, 1)
     return np.abs(resource_share.min(axis=1) - gpu_share)
 
 

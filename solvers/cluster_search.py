@@ -29,6 +29,7 @@ from solvers.cluster import (
     violations,
 )
 from solvers.cluster_bound import upper_bound_milli
+from solvers.sat import new_solver
 
 
 def _node_type(cluster: Cluster, node: int) -> tuple:
@@ -64,16 +65,13 @@ def _window(cluster: Cluster, state: State, rng: random.Random, size: int) -> li
     return sorted(chosen)
 
 
-def _repack(cluster: Cluster, state: State, nodes: list[int], *, time_limit_s: float,
-            seed: int, workers: int, per_kind: int) -> str:
-    """Repack the pods on `nodes` together with up to `per_kind` unplaced pods of each kind.
-
-    Returns `improved` (the state is updated), `proven` (nothing better exists for this window
-    and these pods) or `unknown` (time ran out first).
-    """
-    inside = [i for i, a in enumerate(state.assignment) if a is not None and a[0] in nodes]
-    capacity = state.node_capacity[nodes]
-    most = capacity.max(axis=0)
+def _window_pods(cluster: Cluster, state: State, nodes: list[int],
+                 per_kind: int) -> tuple[list[int], dict[tuple, list[int]]]:
+    """The pods on `nodes`, and those together with up to `per_kind` unplaced pods of each
+    kind that one of the nodes could hold, grouped by kind."""
+    chosen = set(nodes)
+    inside = [i for i, a in enumerate(state.assignment) if a is not None and a[0] in chosen]
+    most = state.node_capacity[nodes].max(axis=0)
     widest = max(cluster.nodes[n].gpus for n in nodes)
     outside: dict[tuple, list[int]] = defaultdict(list)
     for i, a in enumerate(state.assignment):
@@ -84,12 +82,28 @@ def _repack(cluster: Cluster, state: State, nodes: list[int], *, time_limit_s: f
     pods_of: dict[tuple, list[int]] = defaultdict(list)
     for i in inside + [i for group in outside.values() for i in group]:
         pods_of[_kind(cluster.pods[i])].append(i)
-    levels = sorted({k[3] for k in pods_of})
+    return inside, pods_of
+
+
+def _level_scale(cluster: Cluster, pods_of: dict[tuple, list[int]]) -> dict[int, int]:
+    """Weight multipliers that make each priority level outweigh all levels below it."""
     scale, total = {}, 1
-    for level in levels:  # lexicographic: a level outweighs every level below it together
+    for level in sorted({k[3] for k in pods_of}):
         scale[level] = total
         total += sum(cluster.pods[i].weight for k, ids in pods_of.items() if k[3] == level
                      for i in ids) * total
+    return scale
+
+
+def _repack(cluster: Cluster, state: State, nodes: list[int], *, time_limit_s: float,
+            seed: int, workers: int, per_kind: int) -> str:
+    """Repack the pods on `nodes` together with up to `per_kind` unplaced pods of each kind.
+
+    Returns `improved` (the state is updated), `proven` (nothing better exists for this window
+    and these pods) or `unknown` (time ran out first).
+    """
+    inside, pods_of = _window_pods(cluster, state, nodes, per_kind)
+    scale = _level_scale(cluster, pods_of)
     model = cp_model.CpModel()
     placed_terms, node_terms = [], defaultdict(list)
     gpu_terms = defaultdict(list)
@@ -110,20 +124,20 @@ def _repack(cluster: Cluster, state: State, nodes: list[int], *, time_limit_s: f
                     gpu_terms[(n, j)].append(milli * var)
                     count_vars.append(var)
                     node_terms[n].append((demand, var))
-            else:
-                z = model.new_int_var(0, len(ids), "")
-                on_node[(kind, n)] = z
-                count_vars.append(z)
-                node_terms[n].append((demand, z))
-                if gpus:
-                    slots = []
-                    for j in range(node.gpus):
-                        var = model.new_int_var(0, len(ids), "")
-                        model.add(var <= z)
-                        on_gpu[(kind, n, j)] = var
-                        gpu_terms[(n, j)].append(milli * var)
-                        slots.append(var)
-                    model.add(sum(slots) == gpus * z)
+                continue
+            z = model.new_int_var(0, len(ids), "")
+            on_node[(kind, n)] = z
+            count_vars.append(z)
+            node_terms[n].append((demand, z))
+            slots = []
+            for j in range(node.gpus if gpus else 0):
+                var = model.new_int_var(0, len(ids), "")
+                model.add(var <= z)
+                on_gpu[(kind, n, j)] = var
+                gpu_terms[(n, j)].append(milli * var)
+                slots.append(var)
+            if slots:
+                model.add(sum(slots) == gpus * z)
         if count_vars:
             model.add(sum(count_vars) <= len(ids))
             placed_terms.append(cluster.pods[ids[0]].weight * scale[level] * sum(count_vars))
@@ -135,10 +149,7 @@ def _repack(cluster: Cluster, state: State, nodes: list[int], *, time_limit_s: f
     current = sum(cluster.pods[i].weight * scale[cluster.pods[i].priority] for i in inside)
     model.add(sum(placed_terms) >= current + 1)
     model.maximize(sum(placed_terms))
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = time_limit_s
-    solver.parameters.random_seed = seed
-    solver.parameters.num_workers = workers
+    solver = new_solver(time_limit_s, seed, workers)
     status = solver.solve(model)
     if status == cp_model.INFEASIBLE:
         return "proven"
@@ -155,6 +166,8 @@ def _repack(cluster: Cluster, state: State, nodes: list[int], *, time_limit_s: f
                     for _ in range(solver.value(var) if var is not None else 0):
                         state.place(next(queue), n, (j,))
             elif (kind, n) in on_node:
+                # k-GPU pods: GPU j was counted once per pod using it, at most once per pod,
+                # so pod p takes every count-th slot from p on, all on distinct GPUs.
                 count = solver.value(on_node[(kind, n)])
                 slots = [j for j in range(cluster.nodes[n].gpus)
                          for _ in range(solver.value(on_gpu[(kind, n, j)]))] if kind[1] else []

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from ortools.sat.python import cp_model
 
 from solvers.problem import Group, Placement, Pool, Problem, Solution
+from solvers.sat import new_solver
 
 
 @dataclass
@@ -418,11 +419,7 @@ def canonical_layout(problem: Problem, solution: Solution) -> dict:
 def solve(m: Model, *, time_limit_s: float, seed: int, workers: int,
           callback=None) -> tuple[cp_model.CpSolver, str]:
     """Run CP-SAT with explicit limits; returns the solver and its status name."""
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(time_limit_s, 0.05)
-    solver.parameters.random_seed = seed
-    solver.parameters.num_workers = workers
-    solver.parameters.log_search_progress = False
+    solver = new_solver(max(time_limit_s, 0.05), seed, workers)
     status = solver.solve(m.cp, callback)
     return solver, solver.status_name(status)
 

@@ -236,6 +236,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     greedy_gpus = len(hint.gpus(pool.name))
     lower_gpus = shared_gpus_bound(pool, [g.options[0] for g in groups])
     bins: list[list[int]] = []  # the best packing found, when better than greedy's
+    hint_bins = _hint_bins(hint, groups)
     # Tight instances first: when few patterns waste little enough, list them all. Each k
     # proven impossible lifts the bound by one, so this gets a fifth of the time in all.
     listing_deadline = time.perf_counter() + time_limit_s / 5
@@ -250,7 +251,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         lower_gpus += 1
     columns = []
     if lower_gpus < greedy_gpus:
-        start = [tuple(c[t] for t in range(len(groups))) for c in _hint_bins(hint, groups)]
+        start = [tuple(c[t] for t in range(len(groups))) for c in hint_bins]
         generated = generate_columns(pool.capacity, sizes, demand, start,
                                      min(deadline, time.perf_counter() + time_limit_s / 4))
         columns = generated.patterns
@@ -262,7 +263,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
             bins = rounded
     if lower_gpus < (len(bins) or greedy_gpus):
         # Drain bins until only a sixth of the time is left for proving the lower bound.
-        start_bins = bins or [list(c.elements()) for c in _hint_bins(hint, groups)]
+        start_bins = bins or [list(c.elements()) for c in hint_bins]
         drained = empty_bins(pool.capacity, sizes, start_bins, goal=lower_gpus,
                              deadline=deadline - time_limit_s / 6, seed=seed)
         if len(drained) < (len(bins) or greedy_gpus):

@@ -47,10 +47,9 @@ def _infeasible_core(problem: Problem, assumed: list[tuple[str, str]] | None,
     model.cp.minimize(0)
     from ortools.sat.python import cp_model
 
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(time_limit_s, 0.1)
-    solver.parameters.random_seed = seed
-    solver.parameters.num_workers = 1
+    from solvers.sat import new_solver
+
+    solver = new_solver(max(time_limit_s, 0.1), seed)
     solver.parameters.cp_model_presolve = False  # presolve can blame literals wrongly
     if solver.solve(model.cp) != cp_model.INFEASIBLE:
         return None

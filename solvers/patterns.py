@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
+from solvers.sat import new_solver
+
 Load = tuple[int, ...]
 SINK: Load = (-1,)
 
@@ -98,11 +100,7 @@ def list_patterns(capacity: Load, sizes: list[Load], demand: list[int], slack: L
 
 
 def _solver(time_limit_s: float, seed: int, workers: int) -> cp_model.CpSolver:
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(time_limit_s, 0.05)
-    solver.parameters.random_seed = seed
-    solver.parameters.num_workers = workers
-    return solver
+    return new_solver(max(time_limit_s, 0.05), seed, workers)
 
 
 def _status(code) -> str:

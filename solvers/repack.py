@@ -17,6 +17,8 @@ from collections import Counter
 
 from ortools.sat.python import cp_model
 
+from solvers.sat import new_solver
+
 Load = tuple[int, ...]
 
 
@@ -47,10 +49,7 @@ def _drain(capacity: Load, sizes: list[Load], weights: list[int], bins: list[Cou
     left = sum(weights[t] * count[(t, target)] for t in types)
     model.add(left <= now - 1)
     model.minimize(left)
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = time_limit_s
-    solver.parameters.random_seed = seed
-    solver.parameters.num_workers = 1
+    solver = new_solver(time_limit_s, seed)
     if solver.solve(model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return False
     for b in chosen:

@@ -1,0 +1,13 @@
+"""One place that configures a CP-SAT solver: time limit, seed and workers, always explicit."""
+
+from __future__ import annotations
+
+from ortools.sat.python import cp_model
+
+
+def new_solver(time_limit_s: float, seed: int = 0, workers: int = 1) -> cp_model.CpSolver:
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = time_limit_s
+    solver.parameters.random_seed = seed
+    solver.parameters.num_workers = workers
+    return solver
