@@ -223,7 +223,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
                        workers: int) -> Solution | None:
     """Solve a plain packing component by asking `patterns.pack_exactly` for k GPUs, from the
     lower bound up to one fewer than greedy used. None if the component is not plain packing."""
-    from solvers.patterns import dive, generate_columns, pack_exactly, pack_listed
+    from solvers.patterns import dive, generate_columns, pack_exactly, pack_listed, round_columns
     from solvers.repack import empty_bins
 
     if not _is_plain_packing(problem):
@@ -253,13 +253,19 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     if lower_gpus < greedy_gpus:
         start = [tuple(c[t] for t in range(len(groups))) for c in hint_bins]
         generated = generate_columns(pool.capacity, sizes, demand, start,
-                                     min(deadline, time.perf_counter() + time_limit_s / 4))
+                                     min(deadline, time.perf_counter() + time_limit_s * 2 / 5))
         columns = generated.patterns
         lower_gpus = max(lower_gpus, generated.lower_bound)
-    if lower_gpus < greedy_gpus:
+    # Round the LP at once; if that leaves a gap to the bound, round it pattern by pattern
+    # (which finishes on small instances only, and there often closes the last GPU).
+    if lower_gpus < greedy_gpus and columns:
+        rounded = round_columns(pool.capacity, sizes, demand, columns, generated.values)
+        if len(rounded) < greedy_gpus:
+            bins = rounded
+    if lower_gpus < (len(bins) or greedy_gpus):
         rounded = dive(pool.capacity, sizes, demand, columns,
                        min(deadline, time.perf_counter() + time_limit_s / 6))
-        if rounded is not None and len(rounded) < greedy_gpus:
+        if rounded is not None and len(rounded) < (len(bins) or greedy_gpus):
             bins = rounded
     if lower_gpus < (len(bins) or greedy_gpus):
         # Drain bins until only a sixth of the time is left for proving the lower bound.

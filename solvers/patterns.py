@@ -16,9 +16,12 @@ k patterns cover the demand exactly, with one of two models:
   flow out of the empty load = k. Its LP relaxation is the Gilmore-Gomory bound.
 
 Before either, column generation (Gilmore-Gomory) solves the LP relaxation of the pattern model
-with GLOP, pricing new patterns by a knapsack over the LP's duals. Its bound (or Farley's bound
-when time runs out first) lifts the lower bound, and its columns give a restricted integer model
-that finds most optimal packings at once when the full pattern list is too long to write out.
+with GLOP, pricing new patterns by a knapsack over the LP's duals: first greedily, growing a
+pattern from every valuable type at once, and exactly (dynamic programming in one dimension,
+CP-SAT in several) only when that finds nothing. Its bound (or Farley's bound when time runs out
+first) lifts the lower bound. Its solution, rounded, is a packing within a GPU or two of the
+optimum on large instances, and its columns give a restricted integer model that finds most
+optimal packings at once when the full pattern list is too long to write out.
 
 Either way a found packing with k GPUs is optimal when every smaller k was proven impossible.
 """
@@ -38,6 +41,7 @@ from solvers.sat import new_solver
 
 Load = tuple[int, ...]
 SINK: Load = (-1,)
+NEW_COLUMNS = 100  # most improving quick patterns added per round of column generation
 
 
 @dataclass(frozen=True)
@@ -208,22 +212,42 @@ def _price_cp_sat(capacity: Load, sizes: list[Load], values: list[float], demand
     return solver.best_objective_bound / scale + slack, collector.found
 
 
-def _price_greedily(capacity: Load, sizes: list[Load], values: list[float],
-                    demand: list[int]) -> list[tuple[float, tuple[int, ...]]]:
-    """Quick patterns by dual value per unit of size, under a few measures of size."""
+def _price_greedily(capacity: Load, sizes: list[Load], values: list[float], demand: list[int],
+                    max_seeds: int = 400) -> list[tuple[float, tuple[int, ...]]]:
+    """Quick improving patterns (worth more than 1): starting from each of the most valuable
+    types, add the fitting item of best dual value per unit of size until none fits, for three
+    measures of size (largest share, summed shares, none). One pattern per seed, not one per
+    measure, is what lets column generation converge in few rounds when a GPU holds only two or
+    three items; the seeds run side by side as numpy rows."""
+    cap = np.array(capacity, dtype=np.int64)
+    size = np.array(sizes, dtype=np.int64).reshape(len(sizes), len(capacity))
+    value = np.array(values, dtype=float)
+    limit = np.array(demand, dtype=np.int64)
+    wanted = np.flatnonzero((value > 1e-12) & (limit > 0))
+    if not len(wanted):
+        return []
+    seeds = wanted[np.argsort(-value[wanted], kind="stable")][:max_seeds]
+    share = size / np.where(cap > 0, cap, 1)
     found = []
-    measures = (lambda s: max(a / c for a, c in zip(s, capacity, strict=True)),
-                lambda s: sum(a / c for a, c in zip(s, capacity, strict=True)))
-    for measure in measures:
-        order = sorted((t for t in range(len(sizes)) if values[t] > 0),
-                       key=lambda t: values[t] / max(measure(sizes[t]), 1e-9), reverse=True)
-        load, counts = [0] * len(capacity), [0] * len(sizes)
-        for t in order:
-            while counts[t] < demand[t] and all(
-                    a + b <= c for a, b, c in zip(load, sizes[t], capacity, strict=True)):
-                load = [a + b for a, b in zip(load, sizes[t], strict=True)]
-                counts[t] += 1
-        found.append((sum(v * n for v, n in zip(values, counts, strict=True)), tuple(counts)))
+    for measure in (share.max(axis=1), share.sum(axis=1), np.ones(len(sizes))):
+        ratio = np.full(len(sizes), -np.inf)
+        ratio[wanted] = value[wanted] / np.maximum(measure[wanted], 1e-9)
+        counts = np.zeros((len(seeds), len(sizes)), dtype=np.int64)
+        counts[np.arange(len(seeds)), seeds] = 1
+        load = size[seeds].copy()
+        rows = np.arange(len(seeds))
+        while len(rows):
+            fits = (load[rows, None, :] + size[None, :, :] <= cap).all(axis=2)
+            score = np.where(fits & (counts[rows] < limit), ratio, -np.inf)
+            best = score.argmax(axis=1)
+            grows = np.isfinite(score[np.arange(len(rows)), best])
+            rows, best = rows[grows], best[grows]
+            counts[rows, best] += 1
+            load[rows] += size[best]
+        worth = counts @ value
+        keep = worth > 1 + 1e-9
+        found += [(float(v), tuple(row.tolist())) for v, row in zip(worth[keep], counts[keep],
+                                                                    strict=True)]
     return found
 
 
@@ -277,10 +301,10 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
                                                  demand)
             improving = [pattern] if best > 1 + 1e-9 and pattern not in known else []
         else:
-            quick = [p for v, p in _price_greedily(capacity, sizes, duals, demand)
-                     if v > 1 + 1e-9 and p not in known]
+            quick = sorted((v, p) for v, p in _price_greedily(capacity, sizes, duals, demand)
+                           if v > 1 + 1e-9 and p not in known)
             if quick:  # exact pricing only to prove that no column improves any more
-                for p in dict.fromkeys(quick):
+                for p in list(dict.fromkeys(p for _, p in reversed(quick)))[:NEW_COLUMNS]:
                     add(p)
                 continue
             best, found = _price_cp_sat(capacity, sizes, duals, demand,
@@ -320,6 +344,46 @@ def dive(capacity: Load, sizes: list[Load], demand: list[int], start: list[tuple
                 left[t] -= take
             if contents:
                 bins.append(contents)
+    return bins
+
+
+def round_columns(capacity: Load, sizes: list[Load], demand: list[int],
+                  columns: list[tuple[int, ...]], values: list[float]) -> list[list[int]]:
+    """A packing from an LP solution, at once: every pattern as many times as the LP uses it
+    whole, then the fractional ones, most used first, while their items are still needed;
+    what is left goes best fit (by summed share) into any GPU with room, else a new one.
+    From a converged LP this lands within a few GPUs of the optimum, where rounding one
+    pattern at a time and solving the LP again does not finish on large instances."""
+    left = list(demand)
+    bins: list[list[int]] = []
+
+    def take(pattern: tuple[int, ...]) -> None:
+        bins.append([t for t, n in enumerate(pattern) for _ in range(n)])
+        for t, n in enumerate(pattern):
+            left[t] -= n
+
+    order = sorted(range(len(columns)), key=lambda i: -values[i])
+    for i in order:
+        for _ in range(math.floor(values[i] + 1e-9)):
+            if all(n <= m for n, m in zip(columns[i], left, strict=True)) and any(columns[i]):
+                take(columns[i])
+    for i in order:
+        if values[i] > 1e-9 and any(columns[i]) \
+                and all(n <= m for n, m in zip(columns[i], left, strict=True)):
+            take(columns[i])
+    loads = [[sum(sizes[t][d] for t in b) for d in range(len(capacity))] for b in bins]
+    shares = [sum(s / c for s, c in zip(size, capacity, strict=True) if c) for size in sizes]
+    for t in sorted((t for t, n in enumerate(left) for _ in range(n)), key=lambda t: -shares[t]):
+        fitting = [b for b, load in enumerate(loads) if all(
+            a + s <= c for a, s, c in zip(load, sizes[t], capacity, strict=True))]
+        if not fitting:
+            bins.append([])
+            loads.append([0] * len(capacity))
+            fitting = [len(bins) - 1]
+        b = max(fitting, key=lambda b: sum(a / c for a, c in zip(loads[b], capacity,
+                                                                  strict=True) if c))
+        bins[b].append(t)
+        loads[b] = [a + s for a, s in zip(loads[b], sizes[t], strict=True)]
     return bins
 
 

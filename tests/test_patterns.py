@@ -1,0 +1,70 @@
+"""Column generation's quick pricing and LP rounding: patterns that fit, packings that hold
+every item once."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from solvers.patterns import _price_greedily, generate_columns, round_columns
+
+CAPACITY = (10, 10, 10)
+
+
+@st.composite
+def instances(draw):
+    """Item types of three dimensions in GPUs of 10 each, one to three of each type."""
+    types = draw(st.integers(1, 8))
+    sizes = [draw(st.tuples(*(st.integers(0, 10),) * 3).filter(any)) for _ in range(types)]
+    demand = [draw(st.integers(1, 3)) for _ in range(types)]
+    return sizes, demand
+
+
+def _fits(sizes, bin_types) -> bool:
+    return all(sum(sizes[t][d] for t in bin_types) <= CAPACITY[d] for d in range(3))
+
+
+@settings(max_examples=40, deadline=None)
+@given(instances(), st.lists(st.floats(0, 1), min_size=8, max_size=8))
+def test_quick_patterns_fit_respect_demand_and_improve(instance, values):
+    sizes, demand = instance
+    values = values[:len(sizes)]
+    for worth, pattern in _price_greedily(CAPACITY, sizes, values, demand):
+        assert _fits(sizes, [t for t, n in enumerate(pattern) for _ in range(n)])
+        assert all(0 <= n <= m for n, m in zip(pattern, demand, strict=True))
+        assert worth == pytest.approx(sum(v * n for v, n in zip(values, pattern, strict=True)))
+        assert worth > 1
+
+
+@settings(max_examples=20, deadline=None)
+@given(instances(), st.sampled_from([0.0, 0.05, 0.3]))
+def test_rounding_packs_every_item_once_and_never_beats_the_bound(instance, seconds):
+    sizes, demand = instance
+    start = [tuple(int(t == u) for u in range(len(sizes))) for t in range(len(sizes))]
+    columns = generate_columns(CAPACITY, sizes, demand, start, time.perf_counter() + seconds)
+    bins = round_columns(CAPACITY, sizes, demand, columns.patterns, columns.values)
+    assert all(_fits(sizes, b) for b in bins)
+    assert Counter(t for b in bins for t in b) == Counter(
+        t for t, n in enumerate(demand) for _ in range(n))
+    assert len(bins) >= columns.lower_bound
+
+
+def test_rounding_a_converged_lp_finds_the_pairs():
+    # (6, 4, 5) and (4, 6, 5) fill a GPU together, and only together: three pairs.
+    sizes = [(6, 4, 5), (4, 6, 5)]
+    demand = [3, 3]
+    start = [(1, 0, 0), (0, 1, 0)]
+    columns = generate_columns(CAPACITY, sizes, demand, start, time.perf_counter() + 5)
+    bins = round_columns(CAPACITY, sizes, demand, columns.patterns, columns.values)
+    assert columns.lower_bound == 3
+    assert sorted(sorted(b) for b in bins) == [[0, 1]] * 3
+
+
+def test_rounding_without_lp_values_still_packs_everything():
+    sizes = [(5, 5, 5), (5, 5, 5), (9, 1, 1)]
+    bins = round_columns(CAPACITY, sizes, [1, 1, 1], [(1, 1, 0), (0, 0, 1)], [0.0, 0.0])
+    assert sorted(sorted(b) for b in bins) == [[0, 1], [2]]
