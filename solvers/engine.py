@@ -221,8 +221,10 @@ def _is_plain_packing(problem: Problem) -> bool:
 
 def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float, seed: int,
                        workers: int) -> Solution | None:
-    """Solve a plain packing component by asking `patterns.pack_exactly` for k GPUs, from the
-    lower bound up to one fewer than greedy used. None if the component is not plain packing."""
+    """Solve a plain packing component: list patterns when few exist; otherwise column
+    generation for the bound, its LP rounded into a packing, the drain search, and
+    `patterns.pack_exactly` for k GPUs from the lower bound up to prove it. None if the
+    component is not plain packing."""
     from solvers.patterns import dive, generate_columns, pack_exactly, pack_listed, round_columns
     from solvers.repack import empty_bins
 
