@@ -235,14 +235,13 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     groups = list(problem.groups)
     sizes = [g.options[0].size for g in groups]
     demand = [g.options[0].count for g in groups]
-    greedy_gpus = len(hint.gpus(pool.name))
     lower_gpus = shared_gpus_bound(pool, [g.options[0] for g in groups])
-    bins: list[list[int]] = []  # the best packing found, when better than greedy's
     hint_bins = _hint_bins(hint, groups)
+    bins = [list(c.elements()) for c in hint_bins]  # the best packing so far, greedy's first
     # Tight instances first: when few patterns waste little enough, list them all. Each k
     # proven impossible lifts the bound by one, so this gets a fifth of the time in all.
     listing_deadline = time.perf_counter() + time_limit_s / 5
-    while lower_gpus < greedy_gpus and time.perf_counter() < listing_deadline:
+    while lower_gpus < len(bins) and time.perf_counter() < listing_deadline:
         listed = pack_listed(pool.capacity, sizes, demand, lower_gpus,
                              time_limit_s=listing_deadline - time.perf_counter(),
                              seed=seed, workers=workers)
@@ -252,7 +251,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
             return _packing_solution(pool, groups, listed.bins, lower_gpus)
         lower_gpus += 1
     columns = []
-    if lower_gpus < greedy_gpus:
+    if lower_gpus < len(bins):
         start = [tuple(c[t] for t in range(len(groups))) for c in hint_bins]
         generated = generate_columns(pool.capacity, sizes, demand, start,
                                      min(deadline, time.perf_counter() + time_limit_s * 2 / 5))
@@ -260,24 +259,23 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         lower_gpus = max(lower_gpus, generated.lower_bound)
     # Round the LP at once; if that leaves a gap to the bound, round it pattern by pattern
     # (which finishes on small instances only, and there often closes the last GPU).
-    if lower_gpus < greedy_gpus and columns:
+    if lower_gpus < len(bins) and columns:
         rounded = round_columns(pool.capacity, sizes, demand, columns, generated.values)
-        if len(rounded) < greedy_gpus:
+        if len(rounded) < len(bins):
             bins = rounded
-    if lower_gpus < (len(bins) or greedy_gpus):
+    if lower_gpus < len(bins):
         rounded = dive(pool.capacity, sizes, demand, columns,
                        min(deadline, time.perf_counter() + time_limit_s / 6))
-        if rounded is not None and len(rounded) < (len(bins) or greedy_gpus):
+        if rounded is not None and len(rounded) < len(bins):
             bins = rounded
-    if lower_gpus < (len(bins) or greedy_gpus):
+    if lower_gpus < len(bins):
         # Drain bins until only a sixth of the time is left for proving the lower bound.
-        start_bins = bins or [list(c.elements()) for c in hint_bins]
-        drained = empty_bins(pool.capacity, sizes, start_bins, goal=lower_gpus,
+        drained = empty_bins(pool.capacity, sizes, bins, goal=lower_gpus,
                              deadline=deadline - time_limit_s / 6, seed=seed)
-        if len(drained) < (len(bins) or greedy_gpus):
+        if len(drained) < len(bins):
             bins = drained
     # Ask for k GPUs from the lower bound up: the first k found is optimal.
-    while lower_gpus < (len(bins) or greedy_gpus) and time.perf_counter() < deadline:
+    while lower_gpus < len(bins) and time.perf_counter() < deadline:
         outcome = pack_exactly(pool.capacity, sizes, demand, lower_gpus,
                                time_limit_s=deadline - time.perf_counter(), seed=seed,
                                workers=workers, columns=columns)
@@ -288,7 +286,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
             bins = outcome.bins
         break
     bound = pool.node_cost * math.ceil(lower_gpus / pool.gpus_per_node)
-    if not bins:
+    if len(bins) == len(hint_bins):  # nothing beat greedy: keep its placement as it is
         status = "optimal" if hint.cost <= bound else "greedy"
         return replace(hint, status=status, lower_bound=min(bound, hint.cost))
     return _packing_solution(pool, groups, bins, lower_gpus)

@@ -301,10 +301,10 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
                                                  demand)
             improving = [pattern] if best > 1 + 1e-9 and pattern not in known else []
         else:
-            quick = sorted((v, p) for v, p in _price_greedily(capacity, sizes, duals, demand)
-                           if v > 1 + 1e-9 and p not in known)
+            quick = sorted(((v, p) for v, p in _price_greedily(capacity, sizes, duals, demand)
+                            if p not in known), reverse=True)
             if quick:  # exact pricing only to prove that no column improves any more
-                for p in list(dict.fromkeys(p for _, p in reversed(quick)))[:NEW_COLUMNS]:
+                for p in list(dict.fromkeys(p for _, p in quick))[:NEW_COLUMNS]:
                     add(p)
                 continue
             best, found = _price_cp_sat(capacity, sizes, duals, demand,
@@ -357,20 +357,20 @@ def round_columns(capacity: Load, sizes: list[Load], demand: list[int],
     left = list(demand)
     bins: list[list[int]] = []
 
-    def take(pattern: tuple[int, ...]) -> None:
-        bins.append([t for t, n in enumerate(pattern) for _ in range(n)])
-        for t, n in enumerate(pattern):
-            left[t] -= n
+    def take(pattern: tuple[int, ...], times: int) -> None:
+        """The pattern up to `times` times, while all its items are still needed."""
+        for _ in range(times):
+            if not any(pattern) or any(n > m for n, m in zip(pattern, left, strict=True)):
+                return
+            bins.append([t for t, n in enumerate(pattern) for _ in range(n)])
+            for t, n in enumerate(pattern):
+                left[t] -= n
 
     order = sorted(range(len(columns)), key=lambda i: -values[i])
     for i in order:
-        for _ in range(math.floor(values[i] + 1e-9)):
-            if all(n <= m for n, m in zip(columns[i], left, strict=True)) and any(columns[i]):
-                take(columns[i])
+        take(columns[i], math.floor(values[i] + 1e-9))
     for i in order:
-        if values[i] > 1e-9 and any(columns[i]) \
-                and all(n <= m for n, m in zip(columns[i], left, strict=True)):
-            take(columns[i])
+        take(columns[i], 1 if values[i] > 1e-9 else 0)
     loads = [[sum(sizes[t][d] for t in b) for d in range(len(capacity))] for b in bins]
     shares = [sum(s / c for s, c in zip(size, capacity, strict=True) if c) for size in sizes]
     for t in sorted((t for t, n in enumerate(left) for _ in range(n)), key=lambda t: -shares[t]):
