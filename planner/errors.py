@@ -43,8 +43,3 @@ class InputError(PlannerError):
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 
-
-class NoAnswerError(PlannerError):
-    """The input is fine but the answer is no (infeasible, unplaced, a failed gate): exit code 1."""
-
-    exit_code = 1

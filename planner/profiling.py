@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from planner.errors import InputError, Problem
-from planner.fleet import Fleet
+from planner.registry.fleet import Fleet
+from planner.registry.messages import suggestion
 from planner.schemas import ModelSpec
-from planner.validation import suggestion
 
 CPU_GPU_TYPE = "cpu"
 
@@ -64,16 +64,11 @@ def gpu_type_for(fleet: Fleet, device_name: str, explicit: str | None) -> str:
 
 
 def request_for(model: ModelSpec, fleet: Fleet, settings: ProfileSettings):
-    from profiles.loading import InputSpec, Source
     from profiles.worker import Request
 
-    src = model.source
-    source = Source(input=InputSpec(tuple(src.input.shape), src.input.dtype, src.input.low,
-                                    src.input.high),
-                    factory=src.factory, torchscript=src.torchscript, kwargs=dict(src.kwargs),
-                    dtype=src.dtype)
+    assert model.source is not None  # pick_models refuses models without a source
     levels = tuple(c for c in settings.concurrency if c <= model.limits.max_concurrency) or (1,)
-    return Request(model=model.name, source=source, registry=fleet.root,
+    return Request(model=model.name, source=model.source, registry=fleet.root,
                    device=settings.device, concurrency=levels, window_s=settings.window_s,
                    max_windows=settings.max_windows, tolerance=settings.tolerance,
                    allow_shared_device=settings.allow_shared_device, started_at=0.0,

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from profiles.schema import Source, Strict
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
@@ -23,10 +25,7 @@ PoolClass = Literal["shared", "dedicated", "low-priority"]
 Name = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
 
 PRIORITIES: tuple[str, ...] = ("production", "internal", "batch", "experimental")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+MIG_COMPUTE_SLICES = 7  # an A100/H100 GPU in MIG mode splits into seven compute slices
 
 
 # --- planner.yaml -----------------------------------------------------------------------------
@@ -44,7 +43,6 @@ class PlannerConfig(Strict):
 
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
     kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d+$")] = "1.33"
-    output_dir: str = "out"
     hours_per_month: Annotated[float, Field(gt=0, le=744)] = 730.0
     namespace_prefix: str = ""
     paths: Paths = Paths()
@@ -94,29 +92,6 @@ class Serving(Strict):
     host_memory_mib: Annotated[int, Field(ge=1)] = 4096
 
 
-class InputSpec(Strict):
-    shape: list[Annotated[int, Field(ge=1)]]
-    dtype: Literal["int64", "int32", "float32", "float16", "bfloat16"] = "float32"
-    low: int = 0
-    high: int | None = None
-
-
-class Source(Strict):
-    """Where the profiler gets the model: a `module:function` factory or a TorchScript file."""
-
-    factory: Annotated[str, Field(pattern=r"^[\w.]+:\w+$")] | None = None
-    torchscript: str | None = None
-    kwargs: dict[str, int | float | str | bool] = {}
-    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
-    input: InputSpec
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> Source:
-        if (self.factory is None) == (self.torchscript is None):
-            raise ValueError("give exactly one of `factory` (module:function) or `torchscript`")
-        return self
-
-
 class Resources(Strict):
     """Hand-stated demand for a model that has not been profiled; the plan marks it estimated."""
 
@@ -152,7 +127,7 @@ class ModelSpec(Strict):
 
 class MigProfile(Strict):
     memory_mib: Annotated[int, Field(ge=1)]
-    compute_slices: Annotated[int, Field(ge=1, le=7)]
+    compute_slices: Annotated[int, Field(ge=1, le=MIG_COMPUTE_SLICES)]
 
 
 class GpuType(Strict):
@@ -168,8 +143,9 @@ class GpuType(Strict):
             if unknown:
                 raise ValueError(f"MIG layout {layout} uses unknown profiles {unknown}; "
                                  f"known: {sorted(self.mig_profiles)}")
-            if sum(self.mig_profiles[p].compute_slices for p in layout) > 7:
-                raise ValueError(f"MIG layout {layout} uses more than 7 compute slices")
+            if sum(self.mig_profiles[p].compute_slices for p in layout) > MIG_COMPUTE_SLICES:
+                raise ValueError(f"MIG layout {layout} uses more than {MIG_COMPUTE_SLICES} "
+                                 "compute slices")
         return self
 
 

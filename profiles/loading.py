@@ -3,33 +3,12 @@
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from profiles.errors import ProfileError
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """One request's input: its shape (without the batch) and dtype; integers in [low, high)."""
-
-    shape: tuple[int, ...]
-    dtype: str = "float32"
-    low: int = 0
-    high: int | None = None
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a model comes from: a `module:function` factory or a TorchScript file."""
-
-    input: InputSpec
-    factory: str | None = None
-    torchscript: str | None = None
-    kwargs: dict = field(default_factory=dict)
-    dtype: str = "float32"
+from profiles.schema import InputSpec, Source
 
 
 def build_model(source: Source, registry: Path, device: torch.device) -> torch.nn.Module:
@@ -45,6 +24,7 @@ def build_model(source: Source, registry: Path, device: torch.device) -> torch.n
             raise ProfileError(f"source.torchscript: {path} is not a TorchScript file: "
                                f"{str(exc).strip().splitlines()[0]}") from None
     else:
+        assert source.factory is not None  # the schema requires a factory or a TorchScript file
         module_name, function_name = source.factory.split(":")
         try:
             module = importlib.import_module(module_name)

@@ -10,7 +10,37 @@ PROFILE_API_VERSION = "planner/v1"
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """The base of every file format the planner reads or writes: unknown keys are errors (a
+    misspelt key must not be silently ignored) and values are immutable once loaded. It lives
+    here, in the bottom layer, so that profiles, the registry and the plan file share it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class InputSpec(Strict):
+    """One request's input: its shape (without the batch) and dtype; integers in [low, high)."""
+
+    shape: list[Annotated[int, Field(ge=1)]]
+    dtype: Literal["int64", "int32", "float32", "float16", "bfloat16"] = "float32"
+    low: int = 0
+    high: int | None = None
+
+
+class Source(Strict):
+    """Where the profiler gets a model (a model file's `source`): a `module:function` factory
+    returning a torch.nn.Module, or a TorchScript file, and what one request looks like."""
+
+    factory: Annotated[str, Field(pattern=r"^[\w.]+:\w+$")] | None = None
+    torchscript: str | None = None
+    kwargs: dict[str, int | float | str | bool] = {}
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    input: InputSpec
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Source:
+        if (self.factory is None) == (self.torchscript is None):
+            raise ValueError("give exactly one of `factory` (module:function) or `torchscript`")
+        return self
 
 
 class Environment(Strict):
@@ -88,7 +118,6 @@ class Profile(Strict):
     rate_search: RateSearch | None = None
     points: list[Point] = Field(min_length=1)
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
     def _consistent(self) -> Profile:

@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from profiles.loading import Source
+from profiles.schema import Source
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from planner.plan import Plan
+from planner.planfile import Plan
 
 
 def render_all(plan: Plan, *, target: str = "deployment", period: str | None = None
                ) -> dict[str, str]:
     """The report files of an output folder by relative path (plan.yaml is written apart)."""
-    from reports.cost import render_cost_csv
+    from reports.focus import render_cost_csv
     from reports.manifests import render_manifests
     from reports.summary import render_summary
 

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 
 import yaml
 
-from planner.plan import ModelPlan, Plan, PoolPlan
+from planner.planfile import ModelPlan, Plan, PoolPlan
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "placement-planner"}
 ANNOTATION = "planner.example.com"

@@ -2,29 +2,9 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
-from planner.plan import Plan
-
-
-def _money(amount: float, currency: str) -> str:
-    return f"{amount:,.2f} {currency}"
-
-
-def _percent(part: float, whole: float) -> str:
-    return f"{100 * part / whole:.0f}%" if whole else "-"
-
-
-def team_costs(plan: Plan) -> list[tuple[str, int, int, float]]:
-    """Per team: models, replicas and cost per month."""
-    hours = plan.metadata.hours_per_month
-    totals: dict[str, list] = defaultdict(lambda: [0, 0, 0.0])
-    for model in plan.models:
-        entry = totals[model.team]
-        entry[0] += 1
-        entry[1] += model.replicas
-        entry[2] += model.cost_per_hour * hours
-    return [(team, *values) for team, values in sorted(totals.items())]
+from planner.planfile import Plan
+from reports.format import money as _money
+from reports.format import percent as _percent
 
 
 def render_summary(plan: Plan) -> str:
@@ -49,9 +29,11 @@ def render_summary(plan: Plan) -> str:
         "| team | models | replicas | cost per month | share |",
         "|---|---:|---:|---:|---:|",
     ]
-    for team, models, replicas, cost in team_costs(plan):
-        lines.append(f"| {team} | {models} | {replicas} | {_money(cost, cur)} | "
-                     f"{_percent(cost, s.cost_per_month)} |")
+    costs = plan.team_costs_per_month()
+    for team in sorted(costs):
+        members = [m for m in plan.models if m.team == team]
+        lines.append(f"| {team} | {len(members)} | {sum(m.replicas for m in members)} | "
+                     f"{_money(costs[team], cur)} | {_percent(costs[team], s.cost_per_month)} |")
     idle = sum(p.idle_cost_per_hour for p in plan.pools) * hours
     lines.append(f"| (idle capacity) | | | {_money(idle, cur)} | "
                  f"{_percent(idle, s.cost_per_month)} |")

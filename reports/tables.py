@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from planner.plan import Plan
-
-
-def _percent(used: float, capacity: float) -> str:
-    return f"{100 * used / capacity:.0f}%" if capacity else "-"
+from planner.planfile import Plan
+from reports.format import percent as _percent
 
 
 def plan_tables(plan: Plan) -> list[Table]:

@@ -21,9 +21,9 @@ import sys
 import time
 from pathlib import Path
 
+from bench.instances import read_bpp, read_vbp
 from solvers.engine import solve
 from solvers.greedy import greedy
-from solvers.instances import read_bpp, read_vbp
 from solvers.problem import Problem
 
 
@@ -107,9 +107,9 @@ def main() -> None:
 
 def _run_openb(folder: Path, args) -> None:
     """Place the trace's pods on its own nodes; report GPUs allocated against best fit."""
-    from solvers.cluster import fit, objective_key
-    from solvers.cluster_search import place
-    from solvers.instances import read_openb
+    from bench.cluster import fit, objective_key
+    from bench.cluster_search import place
+    from bench.instances import read_openb
 
     cluster = read_openb(folder)
     start = time.perf_counter()
@@ -140,19 +140,19 @@ def _run_openb(folder: Path, args) -> None:
 
 
 def _fleet_problem(models: int, seed: int) -> Problem:
-    from planner.demand import derive
-    from planner.packing import build_problem
-    from planner.synthetic import generate_fleet
+    from bench.synthetic import generate_fleet
+    from planner.demand.derive import derive
+    from planner.demand.to_engine import build_problem
 
     fleet = generate_fleet(models, seed)
     return build_problem(fleet, derive(fleet)[0])
 
 
 def _demo_problem() -> Problem:
-    from planner.demand import derive
+    from planner.demand.derive import derive
+    from planner.demand.to_engine import build_problem
     from planner.demo import demo_registry_path
-    from planner.loader import load_registry
-    from planner.packing import build_problem
+    from planner.registry.loader import load_registry
 
     fleet = load_registry(demo_registry_path())
     return build_problem(fleet, derive(fleet)[0])

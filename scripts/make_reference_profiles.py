@@ -18,7 +18,7 @@ import torch
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
-from planner.admission import admitting_pools
+from planner.rules.admission import admitting_pools
 from planner.schemas import Cluster, ModelSpec, Policy
 from profiles.reference import MIB, Workload, reference_profile
 from profiles.schema import Profile

@@ -417,10 +417,10 @@ def canonical_layout(problem: Problem, solution: Solution) -> dict:
 
 
 def solve(m: Model, *, time_limit_s: float, seed: int, workers: int,
-          callback=None) -> tuple[cp_model.CpSolver, str]:
+) -> tuple[cp_model.CpSolver, str]:
     """Run CP-SAT with explicit limits; returns the solver and its status name."""
     solver = new_solver(max(time_limit_s, 0.05), seed, workers)
-    status = solver.solve(m.cp, callback)
+    status = solver.solve(m.cp)
     return solver, solver.status_name(status)
 
 

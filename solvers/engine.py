@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from solvers.bounds import cost_bound, shared_gpus_bound
-from solvers.check import violations
 from solvers.greedy import fits_alone, greedy, unplaced_reason
-from solvers.problem import Group, Placement, Problem, Solution
+from solvers.problem import Group, Placement, Problem, Solution, nodes_cost
+from solvers.verify import violations
 
 # Beyond this many placement variables a component fixes each group to its greedy pool.
 MAX_JOINT_VARIABLES = 150_000
@@ -81,8 +81,7 @@ def _restrict(solution: Solution, problem: Problem) -> Solution:
     groups = {g.name for g in problem.groups}
     placements = tuple(p for p in solution.placements if p.pool in names and p.group in groups)
     layouts = {k: v for k, v in solution.mig_layouts.items() if k[0] in names}
-    cost = sum(problem.pool(n).node_cost * len({p.node for p in placements if p.pool == n})
-               for n in names)
+    cost = nodes_cost(problem.pools, placements)
     return Solution("greedy", cost, 0, placements, {}, layouts)
 
 
@@ -141,8 +140,7 @@ def _solve_component(problem: Problem, hint: Solution, *, time_limit_s: float, s
     if status not in ("OPTIMAL", "FEASIBLE"):
         return replace(hint, status="greedy", lower_bound=lower)
     placements, layouts = cpsat.extract(model, solver)
-    cost = sum(p.node_cost * len({q.node for q in placements if q.pool == p.name})
-               for p in problem.pools)
+    cost = nodes_cost(problem.pools, placements)
     found = Solution("optimal" if status == "OPTIMAL" else "feasible", cost,
                      min(lower, cost) if status != "OPTIMAL" else cost, tuple(placements), {},
                      layouts)
@@ -204,8 +202,7 @@ def _renumbered(problem: Problem, placements: list[Placement], layouts: dict,
     for p in sorted(placements, key=lambda p: (p.group, p.pool, p.node, p.gpus)):
         numbered.append(replace(p, replica=counter[p.group]))
         counter[p.group] += 1
-    cost = sum(pool.node_cost * len({p.node for p in numbered if p.pool == pool.name})
-               for pool in problem.pools)
+    cost = nodes_cost(problem.pools, numbered)
     return Solution(status, cost, 0, tuple(numbered), {}, layouts)
 
 
@@ -340,8 +337,7 @@ def _choose_placed(problem: Problem, hint: Solution, *, time_limit_s: float, see
     placed = {p.group for p in placements}
     unplaced = {g.name: hint.unplaced.get(g.name) or unplaced_reason(problem, g)
                 for g in problem.groups if g.name not in placed}
-    cost = sum(p.node_cost * len({q.node for q in placements if q.pool == p.name})
-               for p in problem.pools)
+    cost = nodes_cost(problem.pools, placements)
     return _better(hint, Solution("feasible", cost, 0, tuple(placements), unplaced, layouts),
                    problem)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
@@ -115,6 +116,13 @@ class Problem:
 
     def group(self, name: str) -> Group:
         return self._index[1][name]
+
+
+def nodes_cost(pools: Iterable[Pool], placements: Iterable[Placement]) -> int:
+    """The price of every node of `pools` that holds at least one of `placements`."""
+    used = {(p.pool, p.node) for p in placements}
+    return sum(pool.node_cost * sum(1 for name, _ in used if name == pool.name)
+               for pool in pools)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from planner.cli import app
-from planner.registry import write_demo
+from planner.registry.locate import write_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from planner.registry import write_demo
-from reports.check import MARKER
+from planner.registry.locate import write_demo
+from reports.pr_comment import MARKER
 from tests.conftest import edit_yaml
 
 GIT = ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci"]
@@ -37,7 +37,7 @@ def test_fivefold_traffic_shows_replicas_and_fails_percentage_gate(cli, repo: Pa
     [change] = [m for m in body["models"] if m["name"] == "llm-rag-answerer"]
     assert "resized" in change["kinds"]
     assert change["replicas_after"] > change["replicas_before"]
-    assert body["totals"]["change"] > 0 and body["changed"] is True
+    assert body["total"]["change"] > 0 and body["changed"] is True
 
     failed = cli("check", "--registry", "registry", "--base", "main", "--max-increase-pct", "5")
     assert failed.exit_code == 1
@@ -54,7 +54,7 @@ def test_comment_only_change_changes_nothing(cli, repo: Path):
     assert result.exit_code == 0
     body = json.loads(result.stdout)
     assert body["changed"] is False and body["models"] == []
-    assert body["totals"]["change"] == 0
+    assert body["total"]["change"] == 0
     markdown = cli("check", "--registry", "registry", "--base", "main")
     assert "No change to cost or placement." in markdown.stdout.splitlines()[1]
 
@@ -105,7 +105,7 @@ def test_check_against_plan_file_and_diff(cli, repo: Path, tmp_path: Path):
     body = json.loads(diff.stdout)
     [change] = [m for m in body["models"] if m["name"] == "code-assistant"]
     assert (change["replicas_before"], change["replicas_after"]) == (2, 4)
-    assert body["schema_version"] == 1 and body["changed"] is True
+    assert body["schema_version"] == 2 and body["changed"] is True
 
 
 def test_working_tree_untouched(cli, repo: Path):

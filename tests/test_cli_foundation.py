@@ -109,7 +109,7 @@ def test_internal_error_exit_3_one_line(cli, registry: Path, monkeypatch):
     def broken(_root):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("planner.loader.load_registry", broken)
+    monkeypatch.setattr("planner.registry.loader.load_registry", broken)
     monkeypatch.delenv("PLANNER_DEBUG", raising=False)
     result = cli("validate", "--registry", registry)
     assert result.exit_code == 3
@@ -121,7 +121,7 @@ def test_planner_debug_shows_traceback(cli, registry: Path, monkeypatch):
     def broken(_root):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("planner.loader.load_registry", broken)
+    monkeypatch.setattr("planner.registry.loader.load_registry", broken)
     monkeypatch.setenv("PLANNER_DEBUG", "1")
     with pytest.raises(RuntimeError, match="boom"):
         cli("validate", "--registry", registry)

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from solvers.cluster import Cluster, Node, Pod, fit, objective_key, violations
-from solvers.cluster_bound import upper_bound_milli
-from solvers.cluster_search import place
-from solvers.instances import read_openb
+from bench.cluster import Cluster, Node, Pod, fit, objective_key, violations
+from bench.cluster_bound import upper_bound_milli
+from bench.cluster_search import place
+from bench.instances import read_openb
 from tests.conftest import SHARED
 
 RESOURCES = ("cpu_milli", "memory_mib")

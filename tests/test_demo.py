@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from planner.demo import demo_registry_path
-from planner.loader import load_registry
+from planner.registry.loader import load_registry
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from planner.errors import InputError
-from planner.loader import load_registry
+from planner.registry.loader import load_registry
 from tests.conftest import edit_yaml
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from planner.demand import Demand, Rejection, derive, operating_point, pool_demand
-from planner.loader import load_registry
-from planner.plan import load_plan
-from planner.planning import SolverSettings, make_plan
+from planner.demand.derive import Demand, Rejection, derive, operating_point, pool_demand
+from planner.pipeline import SolverSettings, make_plan
+from planner.planfile import load_plan
+from planner.registry.loader import load_registry
 from tests.conftest import edit_yaml
 
 

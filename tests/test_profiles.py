@@ -10,8 +10,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from planner.loader import load_registry
 from planner.profiling import ProfileSettings, profile_models
+from planner.registry.loader import load_registry
 from profiles.devices import DeviceProbe, probe_device
 from profiles.errors import ProfileError
 from profiles.jobs import import_logs, job

@@ -11,8 +11,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from planner.plan import load_plan
-from reports.cost import EXTRA_COLUMNS, FOCUS_COLUMNS, cost_frame
+from planner.planfile import load_plan
+from reports.focus import EXTRA_COLUMNS, FOCUS_COLUMNS, cost_frame
 from reports.manifests import gpu_resource, render_manifests
 from scripts.update_goldens import COMMAND, GOLDEN
 

@@ -1,8 +1,8 @@
 import pytest
 from pydantic import ValidationError
 
-from planner.schemas import GpuType, ModelSpec, Selector, Source
-from profiles.schema import Point
+from planner.schemas import GpuType, ModelSpec, Selector
+from profiles.schema import Point, Source
 
 MODEL = {
     "name": "m", "team": "t", "serving_profile": "online", "priority": "production",

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.instances import read_bpp, read_vbp
 from solvers.bounds import cost_bound, shared_gpus_bound
-from solvers.check import cost_of, violations
 from solvers.engine import InfeasibleError, solve
 from solvers.greedy import greedy
-from solvers.instances import read_bpp, read_vbp
 from solvers.patterns import generate_columns
 from solvers.problem import Conflict, Group, Option, Pool, Problem, SliceType
+from solvers.verify import cost_of, violations
 from tests.conftest import SHARED
 
 DIMS = ("memory", "compute")

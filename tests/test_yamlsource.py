@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from planner.errors import InputError
-from planner.yamlsource import format_loc, read_yaml
+from planner.registry.yamlsource import format_loc, read_yaml
 
 
 def test_lines_of_keys_and_list_items(tmp_path: Path):

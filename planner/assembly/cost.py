@@ -1,0 +1,58 @@
+"""Every cost figure of a plan, computed here and nowhere else.
+
+A node costs its price per hour; a GPU costs its share of the node. A whole GPU is paid by the
+replica on it; a shared GPU is split by the larger of each replica's memory and compute share
+(scaled down when they add up past one GPU); a MIG slice costs its compute share of the GPU;
+what no replica pays for is the pool's idle cost. The baseline is every replica on a GPU of its
+own in the cheapest pool that admits it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from planner.demand.derive import Demand
+from planner.demand.to_engine import COST_UNITS_PER_CURRENCY
+from planner.rules.mig import slice_fraction
+from planner.schemas import GpuType, Pool
+
+
+def gpu_price_per_hour(pool: Pool) -> float:
+    """One GPU's share of its node's price."""
+    return pool.price_per_node_hour / pool.gpus_per_node
+
+
+def pool_cost_per_hour(pool: Pool, nodes: int) -> float:
+    """The price of `nodes` nodes of the pool."""
+    return nodes * pool.price_per_node_hour
+
+
+def replica_share(gpu: GpuType, demand: Demand, mig_slice: str | None) -> float:
+    """The share of one GPU a replica would pay for if it had the GPU to itself."""
+    if demand.whole_gpus:
+        return 1.0
+    if mig_slice is not None:
+        return slice_fraction(gpu.mig_profiles[mig_slice])
+    return max(demand.memory_mib / gpu.memory_mib, demand.compute_milli / 1000)
+
+
+def gpu_fractions(shares: list[float]) -> list[float]:
+    """Each replica's fraction of one GPU's cost; scaled down when the shares exceed the GPU."""
+    total = sum(shares)
+    return [s / total for s in shares] if total > 1 else shares
+
+
+def idle_cost_per_hour(pool_cost: float, paid_by_replicas: float) -> float:
+    """What the pool costs beyond what its replicas pay for."""
+    return max(pool_cost - paid_by_replicas, 0.0)
+
+
+def baseline_cost_per_hour(pools: dict[str, Pool], demands: Iterable[list[Demand]]) -> float:
+    """Every replica on GPUs of its own, each model in its cheapest admitting pool."""
+    return sum(min(d.replicas * d.gpus_per_replica * gpu_price_per_hour(pools[d.pool])
+                   for d in options) for options in demands if options)
+
+
+def from_engine_units(amount: int) -> float:
+    """The engine's integer cost (1/10,000 of the currency) back in currency."""
+    return amount / COST_UNITS_PER_CURRENCY

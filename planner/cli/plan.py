@@ -1,0 +1,163 @@
+"""`planner plan` and `planner report`: solving a registry and rendering a plan's reports."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from planner.cli.app import FormatOption, OutputFormat, RegistryOption, app, guarded, load_fleet
+from planner.errors import InputError
+
+
+class SolverChoice(StrEnum):
+    cpsat = "cpsat"
+    greedy = "greedy"
+
+
+class Target(StrEnum):
+    deployment = "deployment"
+    kserve = "kserve"
+
+
+PeriodOption = Annotated[str | None, typer.Option(
+    help="Billing period of the cost report, YYYY-MM (default: this month).",
+    show_default=False)]
+
+
+def _check_period(period: str | None) -> None:
+    from reports.focus import parse_period
+
+    try:
+        parse_period(period)
+    except ValueError as exc:
+        raise InputError(f"--period: {exc}; write it as YYYY-MM, for example 2026-12") from None
+
+
+@app.command()
+@guarded
+def plan(
+    registry: RegistryOption = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write plan.yaml and the "
+                                             "reports to this folder (replaced atomically).",
+                                             file_okay=False)] = None,
+    solver: Annotated[SolverChoice, typer.Option(help="cpsat: optimal with a proven bound; "
+                                                 "greedy: the quick baseline.")]
+    = SolverChoice.cpsat,
+    time_limit: Annotated[float, typer.Option("--time-limit", min=0.1,
+                                              help="Seconds for the solver.")] = 10.0,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed and input, same plan.")] = 0,
+    workers: Annotated[int, typer.Option(min=1, help="CP-SAT worker threads.")] = 2,
+    base: Annotated[Path | None, typer.Option(help="An earlier plan.yaml: keep replicas where "
+                                              "they are unless moving them saves money.",
+                                              dir_okay=False)] = None,
+    target: Annotated[Target, typer.Option(help="Workload kind in the manifests.")]
+    = Target.deployment,
+    period: PeriodOption = None,
+    format: FormatOption = OutputFormat.table,
+) -> None:
+    """Pack the registry's models onto the cluster's pools at the lowest cost.
+
+    With --out, writes plan.yaml, manifests/, cost.csv and summary.md there, all or nothing.
+    """
+    from planner.cli.console import err
+    from planner.cli.console import out as stdout
+    from planner.pipeline import SolverSettings, make_plan
+    from planner.planfile import dump_plan, load_plan
+    from reports.tables import plan_tables
+
+    _check_period(period)
+    fleet = load_fleet(registry)
+    base_plan = load_plan(base) if base else None
+    settings = SolverSettings(method=solver.value, time_limit_s=time_limit, seed=seed,
+                              workers=workers)
+    if err.is_terminal:
+        with err.status("solving…") as status:
+            result = make_plan(fleet, settings, base=base_plan,
+                               progress=lambda message: status.update(f"solving: {message}"))
+    else:
+        result = make_plan(fleet, settings, base=base_plan)
+    if out is not None:
+        from planner.output import write_folder
+        from reports import render_all
+
+        files = render_all(result, target=target.value, period=period)
+        write_folder(out, {"plan.yaml": dump_plan(result), **files})
+        err.print(f"wrote {out}: plan.yaml, summary.md, cost.csv and "
+                  f"{sum(1 for f in files if f.startswith('manifests/'))} manifest files",
+                  markup=False)
+    if format is OutputFormat.json:
+        stdout.print_json(result.model_dump_json(by_alias=True))
+    else:
+        for table in plan_tables(result):
+            stdout.print(table)
+    if result.unplaced:
+        for model in result.unplaced:
+            err.print(f"unplaced: {model.name} ({model.priority}): "
+                      f"{'; '.join(model.reasons)}", markup=False)
+        for line in result.explanation:
+            err.print(f"why: {line}", markup=False)
+        raise typer.Exit(1)
+
+
+class GroupBy(StrEnum):
+    model = "model"
+    team = "team"
+    pool = "pool"
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+@guarded
+def report(
+    plan_file: Annotated[Path, typer.Option("--plan", help="The plan.yaml to report on.",
+                                            dir_okay=False)],
+    out: Annotated[Path | None, typer.Option("--out", "-o", file_okay=False,
+                                             help="Write manifests/, cost.csv and summary.md "
+                                             "here (replaced atomically).")] = None,
+    group_by: Annotated[GroupBy, typer.Option("--group-by", help="Roll the cost up by this.")]
+    = GroupBy.team,
+    target: Annotated[Target, typer.Option(help="Workload kind in the manifests.")]
+    = Target.deployment,
+    period: PeriodOption = None,
+    format: Annotated[ReportFormat, typer.Option("--format", help="Rollup format on stdout.")]
+    = ReportFormat.table,
+) -> None:
+    """Render the reports of an existing plan without solving again."""
+    from planner.cli.console import err
+    from planner.cli.console import out as stdout
+    from planner.planfile import load_plan
+    from reports import render_all
+    from reports.focus import rollup
+
+    _check_period(period)
+    plan = load_plan(plan_file)
+    if out is not None:
+        from planner.output import write_folder
+
+        write_folder(out, render_all(plan, target=target.value, period=period))
+        err.print(f"wrote {out}: summary.md, cost.csv and manifests/", markup=False)
+    frame = rollup(plan, group_by.value, period)
+    if format is ReportFormat.csv:
+        typer.echo(frame.to_csv(index=False, lineterminator="\n"), nl=False)
+    elif format is ReportFormat.json:
+        typer.echo(frame.to_json(orient="records"))
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"Monthly cost by {group_by.value} ({plan.summary.currency})",
+                      title_justify="left")
+        for column in frame.columns:
+            table.add_column(str(column), justify="left" if column == group_by.value
+                             else "right")
+        for row in frame.itertuples(index=False):
+            table.add_row(*(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row))
+        table.add_row("total", f"{frame['EffectiveCost'].sum():,.2f}", "", "")
+        stdout.print(table)

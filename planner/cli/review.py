@@ -1,0 +1,98 @@
+"""`planner diff` and `planner check`: plan changes for pull requests."""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from planner.cli.app import RegistryOption, app, guarded
+
+
+class DiffFormat(StrEnum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+
+
+@app.command()
+@guarded
+def diff(
+    base_plan: Annotated[Path, typer.Argument(help="The plan before.", dir_okay=False)],
+    new_plan: Annotated[Path, typer.Argument(help="The plan after.", dir_okay=False)],
+    format: Annotated[DiffFormat, typer.Option("--format")] = DiffFormat.table,
+) -> None:
+    """Compare two plans: cost per team and pool, and every model that changes."""
+    from planner.cli.console import out as stdout
+    from planner.planfile import load_plan
+    from planner.review.diff import diff_plans
+    from reports.pr_comment import render_diff_markdown
+
+    result = diff_plans(load_plan(base_plan), load_plan(new_plan))
+    if format is DiffFormat.json:
+        stdout.print_json(result.model_dump_json())
+    elif format is DiffFormat.markdown:
+        typer.echo(render_diff_markdown(result), nl=False)
+    else:
+        from rich.markdown import Markdown
+
+        stdout.print(Markdown(render_diff_markdown(result)))
+
+
+class CheckFormat(StrEnum):
+    markdown = "markdown"
+    json = "json"
+    github = "github"
+
+
+@app.command()
+@guarded
+def check(
+    base: Annotated[str, typer.Option(help="The base to compare with: a git ref (for example "
+                                      "origin/main) or a plan.yaml.")],
+    registry: RegistryOption = None,
+    format: Annotated[CheckFormat, typer.Option("--format", help="github adds ::error "
+                                                "annotations and the step summary.")]
+    = CheckFormat.markdown,
+    max_increase: Annotated[float | None, typer.Option(
+        help="Fail if the monthly cost rises by more than this amount.")] = None,
+    max_increase_pct: Annotated[float | None, typer.Option(
+        help="Fail if the monthly cost rises by more than this percentage.")] = None,
+    budget: Annotated[float | None, typer.Option(
+        help="Fail if the monthly cost exceeds this amount.")] = None,
+    out_file: Annotated[Path | None, typer.Option(help="Also write the report to this file.",
+                                                  dir_okay=False)] = None,
+    time_limit: Annotated[float, typer.Option("--time-limit", min=0.1,
+                                              help="Seconds for each solve.")] = 10.0,
+    seed: Annotated[int, typer.Option(help="Random seed of the solver.")] = 0,
+) -> None:
+    """Check a registry change for a pull request: the cost and placement diff and its gates.
+
+    Exit 0 when every gate passes, 1 when one fails, 2 when either side does not validate.
+    """
+    from planner.pipeline import SolverSettings
+    from planner.registry.locate import resolve_registry
+    from planner.review.check import run_check
+    from planner.review.gates import Thresholds
+    from reports.pr_comment import render_annotations, render_check_json, render_check_markdown
+
+    root, _ = resolve_registry(registry)
+    result = run_check(root, base, Thresholds(max_increase, max_increase_pct, budget),
+                       SolverSettings(time_limit_s=time_limit, seed=seed))
+    text = render_check_json(result) if format is CheckFormat.json \
+        else render_check_markdown(result)
+    if format is CheckFormat.github:
+        for line in render_annotations(result, Path.cwd().resolve()):
+            typer.echo(line)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with open(summary, "a", encoding="utf-8") as handle:
+                handle.write(text)
+    typer.echo(text, nl=False)
+    if out_file is not None:
+        out_file.write_text(text, encoding="utf-8")
+    if not result.passed:
+        raise typer.Exit(1)

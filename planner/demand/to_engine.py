@@ -1,0 +1,52 @@
+"""Turning a fleet's demands and policy into the engine's integer packing problem."""
+
+from __future__ import annotations
+
+from planner.demand.derive import Demand
+from planner.registry.fleet import Fleet
+from planner.rules.capacity import gpu_capacity
+from planner.rules.conflicts import conflict_classes
+from planner.rules.mig import slice_capacity
+from planner.schemas import Pool
+from solvers.problem import Conflict, Group, Option, Problem, SliceType
+from solvers.problem import Pool as EnginePool
+
+DIMENSIONS = ("memory_mib", "compute_milli", "replicas")
+COST_UNITS_PER_CURRENCY = 10_000  # node prices as integers in 1/10,000 of the currency
+
+
+def _engine_pool(fleet: Fleet, pool: Pool) -> EnginePool:
+    gpu = fleet.cluster.gpu_types[pool.gpu_type]
+    policy = fleet.policy
+    slices: tuple[SliceType, ...] = ()
+    layouts: tuple[tuple[int, ...], ...] = ()
+    if pool.sharing == "mig":
+        names = list(gpu.mig_profiles)
+        slices = tuple(SliceType(name, slice_capacity(profile, policy))
+                       for name, profile in gpu.mig_profiles.items())
+        layouts = tuple(tuple(layout.count(name) for name in names) for layout in gpu.mig_layouts)
+    return EnginePool(name=pool.name, capacity=gpu_capacity(gpu.memory_mib, pool, policy),
+                      gpus_per_node=pool.gpus_per_node,
+                      node_cost=round(pool.price_per_node_hour * COST_UNITS_PER_CURRENCY),
+                      max_nodes=pool.max_nodes, mode="mig" if pool.sharing == "mig" else "shared",
+                      slice_types=slices, mig_layouts=layouts)
+
+
+def build_problem(fleet: Fleet, demands: dict[str, list[Demand]]) -> Problem:
+    """One group per model with an option per usable pool; every group may stay unplaced."""
+    classes, class_conflicts = conflict_classes(fleet.policy, fleet.models)
+    conflicts = [Conflict(c.rule, c.a, c.b, c.scope) for c in class_conflicts]
+    groups = []
+    for name, options in demands.items():
+        if not options:
+            continue
+        model = fleet.models[name]
+        engine_options = tuple(
+            Option(pool=d.pool, size=(d.memory_mib, d.compute_milli, 1), count=d.replicas,
+                   whole_gpus=d.gpus_per_replica if d.whole_gpus else 0,
+                   max_per_node=d.max_per_node, slice=d.mig_slice) for d in options)
+        groups.append(Group(name=name, options=engine_options,
+                            priority=fleet.policy.priorities[model.priority].value,
+                            optional=True, classes=frozenset(classes[name])))
+    pools = tuple(_engine_pool(fleet, pool) for pool in fleet.cluster.pools)
+    return Problem(DIMENSIONS, pools, tuple(groups), tuple(conflicts))

@@ -1,0 +1,72 @@
+"""`planner plan` without the CLI: derive demands, pack, explain what stayed out, assemble."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from planner.assembly.assemble import assemble
+from planner.demand.derive import derive
+from planner.demand.to_engine import build_problem
+from planner.planfile import Plan
+from planner.registry.fleet import Fleet
+from solvers.problem import Placement, Problem, Solution
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    method: str = "cpsat"
+    time_limit_s: float = 10.0
+    seed: int = 0
+    workers: int = 2
+
+
+def base_solution(plan: Plan, fleet: Fleet) -> Solution:
+    """The placements of an earlier plan, as the engine's base for `fewest moves`."""
+    placements = tuple(
+        Placement(slot.model, slot.replica, pool.name, node.index,
+                  (gpu.index,), slot.slice)
+        for pool in plan.pools for node in pool.nodes for gpu in node.gpus
+        for slot in gpu.replicas)
+    merged: dict[tuple[str, int], Placement] = {}
+    for p in placements:  # a multi-GPU replica is listed once per GPU
+        key = (p.group, p.replica)
+        merged[key] = replace(merged[key], gpus=merged[key].gpus + p.gpus) if key in merged \
+            else p
+    layouts = {}
+    for pool in plan.pools:
+        gpu_type = fleet.cluster.gpu_types.get(pool.gpu_type)
+        for node in pool.nodes:
+            for gpu in node.gpus:
+                if gpu.mig_layout and gpu_type and gpu.mig_layout in gpu_type.mig_layouts:
+                    layouts[(pool.name, node.index, gpu.index)] = gpu_type.mig_layouts.index(
+                        gpu.mig_layout)
+    return Solution("greedy", 0, 0, tuple(merged.values()), mig_layouts=layouts)
+
+
+def _explain_unplaced(problem: Problem, solution: Solution, settings: SolverSettings
+                      ) -> list[str]:
+    """Why capacity ran out: the rules that clash when every model must be placed."""
+    from solvers.explain import explain
+
+    stuck = [g for g in problem.groups if g.name in solution.unplaced]
+    if not stuck:
+        return []
+    mandatory = replace(problem, groups=tuple(replace(g, optional=False)
+                                              for g in problem.groups))
+    return explain(mandatory, time_limit_s=min(5.0, settings.time_limit_s), seed=settings.seed)
+
+
+def make_plan(fleet: Fleet, settings: SolverSettings, *, base: Plan | None = None,
+              progress=None) -> Plan:
+    from solvers.engine import solve
+
+    demands, rejections = derive(fleet)
+    problem = build_problem(fleet, demands)
+    solution = solve(problem, method=settings.method, time_limit_s=settings.time_limit_s,
+                     seed=settings.seed, workers=settings.workers,
+                     base=base_solution(base, fleet) if base else None, progress=progress)
+    explanation = _explain_unplaced(problem, solution, settings) if settings.method == "cpsat" \
+        else []
+    return assemble(fleet, demands, rejections, solution, solver_name=settings.method,
+                    seed=settings.seed, workers=settings.workers,
+                    time_limit_s=settings.time_limit_s, explanation=explanation)

@@ -1,0 +1,195 @@
+"""The plan file, `plan.yaml`: versioned, typed, and the only thing reports read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import Field
+
+from planner.errors import InputError, Problem
+from planner.registry.messages import validate_document
+from planner.registry.yamlsource import read_yaml
+from profiles.schema import Strict
+
+API_VERSION = "planner/v1"
+
+
+class ReplicaSlot(Strict):
+    model: str
+    replica: int
+    memory_mib: int
+    compute_milli: int
+    gpu_fraction: float
+    slice: str | None = None
+
+
+class GpuPlan(Strict):
+    index: int
+    whole: bool = False
+    mig_layout: list[str] | None = None
+    replicas: list[ReplicaSlot]
+
+
+class NodePlan(Strict):
+    name: str
+    index: int
+    gpus: list[GpuPlan]
+
+
+class Taint(Strict):
+    key: str
+    value: str = ""
+    effect: str
+
+
+class PoolPlan(Strict):
+    name: str
+    gpu_type: str
+    gpu_product: str
+    gpu_memory_mib: int
+    max_nodes: int
+    node_class: dict[str, str]
+    labels: dict[str, str] = {}
+    taints: list[Taint] = []
+    pool_class: str = Field(alias="class")
+    sharing: str
+    gpus_per_node: int
+    price_per_node_hour: float
+    instance_type: str = ""
+    cost_per_hour: float
+    idle_cost_per_hour: float
+    memory_used_mib: int
+    memory_capacity_mib: int
+    compute_used_milli: int
+    compute_capacity_milli: int
+    nodes: list[NodePlan]
+
+
+class Serving(Strict):
+    image: str
+    port: int
+    cpu_milli: int
+    host_memory_mib: int
+
+
+class Limits(Strict):
+    max_concurrency: int
+    queue_limit: int
+    timeout_ms: int
+
+
+class ModelPlan(Strict):
+    name: str
+    team: str
+    labels: dict[str, str]
+    serving: Serving
+    limits: Limits
+    loading: str
+    priority: str
+    serving_profile: str
+    pool: str
+    replicas: int
+    gpus_per_replica: int
+    whole_gpus: bool
+    memory_mib: int
+    compute_milli: int
+    concurrency: int | None
+    throughput_rps: float
+    p99_ms: float | None
+    mig_slice: str | None = None
+    max_replicas_per_node: int | None = None
+    estimated: bool
+    profile_method: str
+    gpu_fraction: float
+    cost_per_hour: float
+    shares_with: list[str] = []
+    reasons: list[str]
+
+
+class UnplacedModel(Strict):
+    name: str
+    team: str
+    priority: str
+    reasons: list[str]
+
+
+class SolverReport(Strict):
+    name: str
+    status: Literal["optimal", "feasible", "greedy"]
+    objective: float
+    lower_bound: float
+    gap: float
+    seconds: float
+    seed: int
+    workers: int
+    time_limit_s: float
+    moved_replicas: int = 0
+
+
+class Summary(Strict):
+    models: int
+    replicas: int
+    gpus: int
+    nodes: int
+    cost_per_hour: float
+    cost_per_month: float
+    currency: str
+    baseline_cost_per_month: float
+    savings_per_month: float
+    unplaced: int
+
+
+class Metadata(Strict):
+    registry: str
+    planner_version: str
+    hours_per_month: float
+    kubernetes_version: str
+    namespace_prefix: str = ""
+
+
+class PriorityClassPlan(Strict):
+    value: int
+    preemption: str
+    description: str = ""
+
+
+class Plan(Strict):
+    api_version: Literal["planner/v1"] = Field(API_VERSION, alias="apiVersion")
+    kind: Literal["PlacementPlan"] = "PlacementPlan"
+    metadata: Metadata
+    summary: Summary
+    solver: SolverReport
+    priority_classes: dict[str, PriorityClassPlan]
+    pools: list[PoolPlan]
+    models: list[ModelPlan]
+    unplaced: list[UnplacedModel] = []
+    explanation: list[str] = []
+
+    def model(self, name: str) -> ModelPlan | None:
+        return next((m for m in self.models if m.name == name), None)
+
+    def team_costs_per_month(self) -> dict[str, float]:
+        """Each team's models' cost per month (idle capacity belongs to no team)."""
+        costs: dict[str, float] = {}
+        for model in self.models:
+            costs[model.team] = costs.get(model.team, 0.0) + \
+                model.cost_per_hour * self.metadata.hours_per_month
+        return costs
+
+
+def dump_plan(plan: Plan) -> str:
+    return yaml.safe_dump(plan.model_dump(mode="json", by_alias=True), sort_keys=False,
+                          width=100)
+
+
+def load_plan(path: Path) -> Plan:
+    """Read a plan file; any problem is an InputError naming the file and line."""
+    doc = read_yaml(path)
+    plan, problems = validate_document(doc, Plan)
+    if problems:
+        raise InputError(problems)
+    if plan is None:
+        raise InputError(Problem(path, None, None, "not a plan file"))
+    return plan

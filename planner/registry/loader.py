@@ -1,0 +1,91 @@
+"""Loading a registry folder into a Fleet, reporting every problem in every file at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from planner.errors import InputError, Problem
+from planner.registry.fleet import Fleet
+from planner.registry.messages import validate_document
+from planner.registry.references import Parsed, cross_check
+from planner.registry.yamlsource import YamlDocument, read_yaml
+from planner.schemas import Cluster, ModelSpec, PlannerConfig, Policy
+from profiles.schema import Profile
+
+CONFIG_FILE = "planner.yaml"
+
+
+def _load(path: Path, schema: type[BaseModel], problems: list[Problem]):
+    """Read and validate one file; on failure record its problems and return (None, doc)."""
+    try:
+        doc = read_yaml(path)
+    except InputError as exc:
+        problems.extend(exc.problems)
+        return None, None
+    obj, found = validate_document(doc, schema)
+    problems.extend(found)
+    return obj, doc
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+
+
+def load_registry(root: Path, *, policy_gates: bool = False) -> Fleet:
+    """Load and validate the registry at `root`; raise InputError listing every problem.
+
+    With `policy_gates`, models that break a platform rule (no pool admits them) are left out
+    and their problems kept in `Fleet.policy_violations`, for `planner check` to gate on.
+    """
+    if not root.is_dir():
+        raise InputError(Problem(root, None, None,
+                                 "registry folder not found; pass --registry DIR or run "
+                                 "`planner init DIR` to start one"))
+    problems: list[Problem] = []
+    config = PlannerConfig()
+    if (root / CONFIG_FILE).exists():
+        config = _load(root / CONFIG_FILE, PlannerConfig, problems)[0] or config
+    cluster, cluster_doc = _load(root / config.paths.cluster, Cluster, problems)
+    policy, policy_doc = _load(root / config.paths.policy, Policy, problems)
+
+    models: dict[str, ModelSpec] = {}
+    documents: dict[str, YamlDocument] = {}
+    model_stems: dict[str, Path] = {}
+    models_dir = root / config.paths.models
+    if not models_dir.is_dir():
+        problems.append(Problem(models_dir, None, None,
+                                "models folder not found; add one YAML file per model there"))
+    for path in _yaml_files(models_dir) if models_dir.is_dir() else []:
+        if path.stem in model_stems:
+            problems.append(Problem(path, 1, None, f"duplicate model '{path.stem}': "
+                                    f"{model_stems[path.stem].name} defines it too; keep one"))
+            continue
+        model_stems[path.stem] = path
+        model, doc = _load(path, ModelSpec, problems)
+        if model is not None:
+            models[model.name] = model
+            documents[model.name] = doc
+
+    profiles: dict[tuple[str, str], Profile] = {}
+    profile_docs: dict[tuple[str, str], YamlDocument] = {}
+    profiles_dir = root / config.paths.profiles
+    for path in sorted(profiles_dir.glob("*/*.y*ml")) if profiles_dir.is_dir() else []:
+        profile, doc = _load(path, Profile, problems)
+        if profile is not None:
+            profiles[(path.parent.name, path.stem)] = profile
+            profile_docs[(path.parent.name, path.stem)] = doc
+
+    if cluster is not None and policy is not None:
+        problems.extend(cross_check(
+            Parsed(root, models, documents, set(model_stems), profiles, profile_docs,
+                   cluster, cluster_doc, policy, policy_doc)))
+    violations = [p for p in problems if p.policy] if policy_gates else []
+    if len(violations) < len(problems):
+        raise InputError(problems)
+    for problem in violations:
+        models.pop(problem.file.stem, None)
+    return Fleet(root=root, config=config, models=dict(sorted(models.items())),
+                 documents=documents, profiles=profiles, cluster=cluster, policy=policy,
+                 policy_violations=tuple(violations))

@@ -1,0 +1,168 @@
+"""Rules that span files: names, references between files, profiles, admission, limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from planner.errors import Problem
+from planner.registry.messages import suggestion
+from planner.registry.yamlsource import YamlDocument, format_loc
+from planner.rules.admission import admits_production_into_low_priority, admitting_pools
+from planner.rules.conflicts import both_sides
+from planner.schemas import PRIORITIES, Cluster, ModelSpec, Policy
+from profiles.schema import Profile
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """The files of a registry that passed their own schema, with their line tables."""
+
+    root: Path
+    models: dict[str, ModelSpec]
+    documents: dict[str, YamlDocument]
+    model_stems: set[str]
+    profiles: dict[tuple[str, str], Profile]
+    profile_docs: dict[tuple[str, str], YamlDocument]
+    cluster: Cluster
+    cluster_doc: YamlDocument
+    policy: Policy
+    policy_doc: YamlDocument
+
+
+def _at(doc: YamlDocument, loc: tuple, message: str, *, policy: bool = False) -> Problem:
+    return Problem(doc.path, doc.line_of(loc), format_loc(loc) or None, message, policy)
+
+
+def _cluster_problems(p: Parsed) -> list[Problem]:
+    problems = []
+    seen: set[str] = set()
+    for i, pool in enumerate(p.cluster.pools):
+        if pool.name in seen:
+            problems.append(_at(p.cluster_doc, ("pools", i, "name"),
+                                f"duplicate pool '{pool.name}'; pool names must be unique"))
+        seen.add(pool.name)
+        gpu = p.cluster.gpu_types.get(pool.gpu_type)
+        if gpu is None:
+            problems.append(_at(p.cluster_doc, ("pools", i, "gpu_type"),
+                                f"unknown GPU type '{pool.gpu_type}'"
+                                f"{suggestion(pool.gpu_type, list(p.cluster.gpu_types))}; "
+                                "define it under gpu_types"))
+        elif pool.sharing == "mig" and not gpu.mig_layouts:
+            problems.append(_at(p.cluster_doc, ("pools", i, "sharing"),
+                                f"pool uses MIG but GPU type '{pool.gpu_type}' lists no "
+                                "mig_layouts; add them or choose another sharing mode"))
+    return problems
+
+
+def _policy_problems(p: Parsed) -> list[Problem]:
+    problems = []
+    pools = {pool.name: pool for pool in p.cluster.pools}
+    missing = [name for name in PRIORITIES if name not in p.policy.priorities]
+    if missing:
+        problems.append(_at(p.policy_doc, ("priorities",),
+                            f"no priority class for {', '.join(missing)}; define one per priority"))
+    for i, rule in enumerate(p.policy.admission):
+        for j, name in enumerate(rule.pools):
+            pool = pools.get(name)
+            if pool is None:
+                problems.append(_at(p.policy_doc, ("admission", i, "pools", j),
+                                    f"unknown pool '{name}'{suggestion(name, list(pools))}"))
+            elif admits_production_into_low_priority(rule, pool):
+                problems.append(_at(p.policy_doc, ("admission", i, "match", "priority"),
+                                    f"rule admits production models into low-priority pool "
+                                    f"'{name}'; list the priorities it admits without production"))
+    return problems
+
+
+def _limit_problems(doc: YamlDocument, m: ModelSpec) -> list[Problem]:
+    problems = []
+    if m.limits.max_concurrency > m.limits.queue_limit:
+        problems.append(_at(doc, ("limits", "max_concurrency"),
+                            f"max_concurrency ({m.limits.max_concurrency}) exceeds queue_limit "
+                            f"({m.limits.queue_limit}); the queue must hold at least the requests "
+                            "in flight, so raise queue_limit or lower max_concurrency"))
+    if m.limits.timeout_ms < m.slo.p99_ms:
+        problems.append(_at(doc, ("limits", "timeout_ms"),
+                            f"timeout_ms ({m.limits.timeout_ms}) is below slo.p99_ms "
+                            f"({m.slo.p99_ms:g}); requests would time out inside the SLO"))
+    if m.traffic.mean_rps is not None and m.traffic.mean_rps > m.traffic.peak_rps:
+        problems.append(_at(doc, ("traffic", "mean_rps"),
+                            f"mean_rps ({m.traffic.mean_rps:g}) exceeds peak_rps "
+                            f"({m.traffic.peak_rps:g})"))
+    if m.replicas.max is not None and m.replicas.max < m.replicas.min:
+        problems.append(_at(doc, ("replicas", "max"),
+                            f"replicas.max ({m.replicas.max}) is below replicas.min "
+                            f"({m.replicas.min})"))
+    return problems
+
+
+def _model_problems(p: Parsed) -> list[Problem]:
+    largest_node = max((pool.gpus_per_node for pool in p.cluster.pools), default=0)
+    problems = []
+    for name, m in p.models.items():
+        doc = p.documents[name]
+        if name != doc.path.stem:
+            problems.append(_at(doc, ("name",), f"name '{name}' differs from the file name "
+                                f"'{doc.path.stem}'; make them the same"))
+            continue
+        problems.extend(_limit_problems(doc, m))
+        if m.gpus_per_replica > largest_node:
+            problems.append(_at(doc, ("gpus_per_replica",),
+                                f"{m.gpus_per_replica} GPUs per replica, but the largest node has "
+                                f"{largest_node}; lower it or add a pool with larger nodes"))
+            continue
+        admitting = admitting_pools(m, p.cluster, p.policy)
+        if not admitting:
+            problems.append(_at(doc, ("labels",),
+                                f"no pool admits this model (team {m.team}, priority {m.priority}, "
+                                f"serving_profile {m.serving_profile}, labels "
+                                f"{m.labels.as_dict()}); change its labels or add an admission "
+                                "rule in policy.yaml", policy=True))
+            continue
+        for rule in p.policy.conflicts:
+            if both_sides(rule, m):
+                problems.append(_at(doc, ("labels",), f"matches both sides of conflict rule "
+                                    f"{rule.name}; narrow one side in policy.yaml"))
+        if m.resources is not None:
+            continue
+        gpu_types = sorted({pool.gpu_type for pool, _ in admitting})
+        profiled = [g for g in gpu_types if (name, g) in p.profiles]
+        if not profiled:
+            ref = f"planner profile {name} --registry {p.root}"
+            problems.append(_at(doc, ("name",),
+                                f"no profile for GPU type {' or '.join(gpu_types)} and no "
+                                f"`resources`; measure it with `{ref}` on that GPU (or "
+                                f"`{ref} --emit-jobs --gpu-type {gpu_types[0]}` for the "
+                                "cluster), or state resources: {memory_mib, throughput_rps}"))
+    return problems
+
+
+def _profile_problems(p: Parsed) -> list[Problem]:
+    problems = []
+    for (folder, gpu_type), profile in p.profiles.items():
+        doc = p.profile_docs[(folder, gpu_type)]
+        if folder not in p.model_stems:
+            problems.append(_at(doc, (), f"profile for unknown model '{folder}'"
+                                f"{suggestion(folder, sorted(p.model_stems))}; "
+                                "remove it or rename its folder"))
+        if gpu_type == "cpu":
+            if profile.memory.kind != "host":
+                problems.append(_at(doc, ("memory", "kind"), "a CPU profile's memory is host "
+                                    "memory; set kind: host"))
+        elif gpu_type not in p.cluster.gpu_types:
+            problems.append(_at(doc, (), f"profile for unknown GPU type '{gpu_type}'"
+                                f"{suggestion(gpu_type, list(p.cluster.gpu_types))}"))
+        if profile.model != folder:
+            problems.append(_at(doc, ("model",), f"says model '{profile.model}' but lies in the "
+                                f"folder of '{folder}'"))
+        if profile.gpu_type != gpu_type:
+            problems.append(_at(doc, ("gpu_type",), f"says GPU type '{profile.gpu_type}' but the "
+                                f"file is named for '{gpu_type}'"))
+    return problems
+
+
+def cross_check(p: Parsed) -> list[Problem]:
+    """Every cross-file problem, in file order."""
+    return [*_cluster_problems(p), *_policy_problems(p), *_model_problems(p),
+            *_profile_problems(p)]

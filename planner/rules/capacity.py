@@ -1,0 +1,34 @@
+"""Capacity under the policy: how much of a GPU (or a MIG slice) a plan may fill.
+
+Memory is filled up to `1 - memory_headroom` of the device, compute up to `target_utilization`
+of its time, and a shared GPU holds at most `max_models_per_gpu` replicas (one when exclusive).
+"""
+
+from __future__ import annotations
+
+import math
+
+from planner.schemas import Policy, Pool
+
+
+def usable_memory_mib(memory_mib: int, policy: Policy) -> int:
+    """The memory a plan may fill on a device of `memory_mib`, after the headroom."""
+    return math.floor(memory_mib * (1 - policy.memory_headroom))
+
+
+def usable_compute_milli(fraction_of_gpu: float, policy: Policy) -> int:
+    """Thousandths of one GPU's time a plan may fill on `fraction_of_gpu` of a GPU."""
+    return math.floor(1000 * fraction_of_gpu * policy.target_utilization)
+
+
+def replicas_per_gpu(pool: Pool, policy: Policy) -> int:
+    """At most this many replicas share one GPU of the pool."""
+    if pool.sharing == "exclusive":
+        return 1
+    return pool.max_models_per_gpu or policy.max_models_per_gpu
+
+
+def gpu_capacity(memory_mib: int, pool: Pool, policy: Policy) -> tuple[int, int, int]:
+    """What one GPU of the pool may hold: memory MiB, compute milli, replicas."""
+    return (usable_memory_mib(memory_mib, policy), usable_compute_milli(1.0, policy),
+            replicas_per_gpu(pool, policy))

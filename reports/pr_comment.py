@@ -1,0 +1,140 @@
+"""The diff and the check, for people and for CI: tables, markdown comments, annotations, JSON.
+
+The markdown starts with a hidden marker line so a CI job can find and update its earlier
+comment, and stays under GitHub's 65,536-character comment limit.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from planner.review.check import CheckResult
+from planner.review.diff import PlanDiff
+from reports.format import money, percent
+
+MARKER = "<!-- placement-planner-check -->"
+MAX_COMMENT_CHARS = 65_000
+
+
+def _money(amount: float, currency: str, sign: bool = False) -> str:
+    return money(amount, currency, sign=sign)
+
+
+def _pct(change: float, before: float) -> str:
+    return percent(change, before, sign=True, digits=1) if before else "new"
+
+
+def _placement(m) -> str:
+    if "added" in m.kinds or "placed" in m.kinds:
+        return f"→ {m.pool_after}"
+    if m.pool_before and m.pool_after and m.pool_before != m.pool_after:
+        return f"{m.pool_before} → {m.pool_after}"
+    return m.pool_after or m.pool_before or "-"
+
+
+def _replicas(m) -> str:
+    if m.replicas_before == m.replicas_after:
+        return str(m.replicas_after)
+    return f"{m.replicas_before if m.replicas_before is not None else '-'} → " \
+           f"{m.replicas_after if m.replicas_after is not None else '-'}"
+
+
+def cost_table(diff: PlanDiff) -> list[str]:
+    cur = diff.currency
+    lines = ["| cost per month | before | after | change |", "|---|---:|---:|---:|",
+             f"| **total** | {_money(diff.total.before, cur)} | {_money(diff.total.after, cur)} "
+             f"| **{_money(diff.total.change, cur, True)}** "
+             f"({_pct(diff.total.change, diff.total.before)}) |"]
+    for kind, rows in (("team", diff.teams), ("pool", diff.pools)):
+        lines += [f"| {kind} {r.name} | {_money(r.before, cur)} | {_money(r.after, cur)} | "
+                  f"{_money(r.change, cur, True)} |" for r in rows if r.change]
+    return lines
+
+
+def changes_table(diff: PlanDiff, limit: int | None = None) -> list[str]:
+    rows = diff.models if limit is None else diff.models[:limit]
+    lines = ["| model | team | change | pool | replicas | cost per month | note |",
+             "|---|---|---|---|---:|---:|---|"]
+    for m in rows:
+        lines.append(f"| {m.name} | {m.team} | {', '.join(m.kinds)} | {_placement(m)} | "
+                     f"{_replicas(m)} | {_money(m.cost_per_month_before, diff.currency)} → "
+                     f"{_money(m.cost_per_month_after, diff.currency)} | {m.note} |")
+    if limit is not None and len(diff.models) > limit:
+        lines.append(f"| … {len(diff.models) - limit} more in the details below | | | | | | |")
+    return lines
+
+
+def render_diff_markdown(diff: PlanDiff) -> str:
+    lines = ["## Placement plan diff", "", *cost_table(diff), ""]
+    lines += changes_table(diff) if diff.models else ["No model changes its placement."]
+    return "\n".join(lines) + "\n"
+
+
+def render_check_markdown(result: CheckResult) -> str:
+    diff, failed = result.diff, [g for g in result.gates if not g.passed]
+    verdict = (f"❌ **Placement check failed**: {len(failed)} of {len(result.gates)} gates"
+               if failed else f"✅ **Placement check passed**: {len(result.gates)} gates")
+    cost = (f"Monthly cost {_money(diff.total.before, diff.currency)} → "
+            f"{_money(diff.total.after, diff.currency)} "
+            f"({_money(diff.total.change, diff.currency, True)}, "
+            f"{_pct(diff.total.change, diff.total.before)}).")
+    head = [MARKER, f"{verdict}. {cost}" if diff.changed else f"{verdict}. No change to cost "
+            "or placement.", ""]
+    if diff.changed:
+        head += ["### Cost", "", *cost_table(diff), "", "### Placement changes", ""]
+        head += changes_table(diff, limit=30) if diff.models else ["No model changes its "
+                                                                     "placement."]
+        head.append("")
+    if failed:
+        head += ["### Failed gates", ""]
+        head += [f"- **{g.name}**: {g.message}. To pass: {g.fix}." for g in failed]
+        head.append("")
+    detail = ["<details><summary>Full detail</summary>", "", "#### Gates", "",
+              "| gate | result | detail |", "|---|---|---|"]
+    detail += [f"| {g.name} | {'pass' if g.passed else 'fail'} | {g.message} |"
+               for g in result.gates]
+    detail += ["", "#### Capacity", "", "| pool | nodes | GPUs used |", "|---|---:|---:|"]
+    detail += [f"| {c.pool} | {c.nodes_before} → {c.nodes_after} | {c.gpus_before} → "
+               f"{c.gpus_after} |" for c in diff.capacity]
+    s = result.new.solver
+    detail += ["", f"Solver: {s.name}, {s.status}, gap {s.gap:.2%}, {s.seconds:.2f} s; "
+               f"{s.moved_replicas} replicas moved against the base plan.", ""]
+    if diff.models:
+        detail += ["#### Every model change", ""]
+    closing = ["", "</details>"]
+    text = "\n".join(head + detail)
+    rows = changes_table(diff) if diff.models else []
+    budget = MAX_COMMENT_CHARS - len(text) - len("\n".join(closing)) - 200
+    kept = []
+    for row in rows:
+        if sum(len(r) + 1 for r in kept) + len(row) > budget:
+            kept.append(f"| … {len(rows) - len(kept)} more rows cut to fit a comment "
+                        "| | | | | | |")
+            break
+        kept.append(row)
+    return "\n".join([text, *kept, *closing]) + "\n"
+
+
+def render_annotations(result: CheckResult, root: Path) -> list[str]:
+    """GitHub workflow commands pointing at the files and lines behind failed gates."""
+    lines = []
+    for gate in result.gates:
+        for note in gate.annotations if not gate.passed else ():
+            path = note.file.resolve()
+            shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else path
+            message = note.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+            lines.append(f"::error file={shown},line={note.line},title={gate.name}::{message}")
+    return lines
+
+
+def render_check_json(result: CheckResult) -> str:
+    """The diff in the same shape as `planner diff --format json`, with the gates beside it."""
+    body = {
+        **result.diff.model_dump(mode="json"),
+        "passed": result.passed,
+        "gates": [{"name": g.name, "passed": g.passed, "message": g.message, "fix": g.fix,
+                   "annotations": [{"file": str(a.file), "line": a.line, "message": a.message}
+                                   for a in g.annotations]} for g in result.gates],
+    }
+    return json.dumps(body, indent=2) + "\n"

@@ -1,0 +1,106 @@
+"""The layering of the code: no import cycles, the CLI on top, the engine and profiler below.
+
+Every import is read from the source with `ast`, lazy imports inside functions included, so a
+cycle cannot hide behind a function-level import.
+"""
+
+from __future__ import annotations
+
+import ast
+import graphlib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("planner", "solvers", "profiles", "reports", "bench")
+SHIPPED = ("planner", "solvers", "profiles", "reports")
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            found[name] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _target(name: str) -> str | None:
+    """The project module an import names: the module itself, or the package holding it."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _imports(path: Path, *, top_level_only: bool) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    names: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {t for n in names if (t := _target(n)) is not None}
+
+
+def _unit(module: str) -> str:
+    """The layer a module belongs to: a stage of planner/, or a whole package elsewhere."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "planner" and len(parts) > 1 else parts[0]
+
+
+def _graph(*, top_level_only: bool, by_unit: bool) -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for module, path in MODULES.items():
+        source = _unit(module) if by_unit else module
+        for target in _imports(path, top_level_only=top_level_only):
+            target = _unit(target) if by_unit else target
+            # Importing a submodule runs its parent package first; that is not a dependency.
+            if target != source and not module.startswith(target + "."):
+                graph.setdefault(source, set()).add(target)
+    return graph
+
+
+@pytest.mark.parametrize("top_level_only, by_unit", [(True, False), (False, False),
+                                                     (False, True)],
+                         ids=["module-level imports", "every import", "stages and packages"])
+def test_no_import_cycle(top_level_only, by_unit):
+    graph = _graph(top_level_only=top_level_only, by_unit=by_unit)
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        pytest.fail(f"import cycle: {' -> '.join(exc.args[1])}")
+
+
+def test_the_cli_is_the_top_layer():
+    graph = _graph(top_level_only=False, by_unit=False)
+    importers = sorted(m for m, targets in graph.items()
+                       if any(t.startswith("planner.cli") for t in targets)
+                       and not m.startswith("planner.cli") and m != "planner.__main__")
+    assert importers == []
+
+
+def test_engine_and_profiler_import_nothing_above_them():
+    graph = _graph(top_level_only=False, by_unit=True)
+    assert graph.get("solvers", set()) == set()
+    assert graph.get("profiles", set()) == set()
+
+
+def test_shipped_packages_do_not_import_benchmarks():
+    graph = _graph(top_level_only=False, by_unit=True)
+    for unit, targets in graph.items():
+        if unit.split(".")[0] in SHIPPED:
+            assert "bench" not in targets, unit
+
+
+def test_the_graph_sees_lazy_imports():
+    """The reader must see imports inside functions, or the cycle test proves nothing."""
+    lazy = _imports(MODULES["planner.cli.plan"], top_level_only=False)
+    eager = _imports(MODULES["planner.cli.plan"], top_level_only=True)
+    assert "planner.pipeline" in lazy - eager
