@@ -1,20 +1,27 @@
 """`planner profile` without the CLI: which models, on which device, written where.
 
-Each model is measured in its own fresh process (profiles.runner). Files are written only
-after every model was measured, each by atomic rename, so a failure leaves no partial profile.
+Each model is measured in its own fresh process (profiles.runner), and its profile is written
+as soon as it is measured, by atomic rename: a failure on the fifth model keeps the first four
+and leaves no partial file. Only measuring needs torch; Jobs and importing logs do not.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from planner.errors import InputError, Problem
 from planner.registry.fleet import Fleet
 from planner.registry.messages import suggestion
 from planner.schemas import ModelSpec
+
+if TYPE_CHECKING:
+    from profiles.schema import Profile
+    from profiles.worker import Request
 
 CPU_GPU_TYPE = "cpu"
 
@@ -63,7 +70,7 @@ def gpu_type_for(fleet: Fleet, device_name: str, explicit: str | None) -> str:
                      "cluster.yaml; pass --gpu-type")
 
 
-def request_for(model: ModelSpec, fleet: Fleet, settings: ProfileSettings):
+def request_for(model: ModelSpec, fleet: Fleet, settings: ProfileSettings) -> Request:
     from profiles.worker import Request
 
     assert model.source is not None  # pick_models refuses models without a source
@@ -77,19 +84,28 @@ def request_for(model: ModelSpec, fleet: Fleet, settings: ProfileSettings):
                    rate_duration_s=settings.rate_duration_s, cpu_threads=settings.cpu_threads)
 
 
-def profile_models(fleet: Fleet, names: list[str], settings: ProfileSettings,
-                   gpu_type: str | None = None, progress=None):
-    """Measure each model in a fresh process; returns the profiles, writes nothing."""
+def _require_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise InputError("measuring models needs torch: pip install 'placement-planner[profile]'"
+                         " (or measure on the cluster with `planner profile jobs`)") from None
+
+
+def measure_models(fleet: Fleet, names: list[str], settings: ProfileSettings,
+                   gpu_type: str | None = None,
+                   progress: Callable[[str], object] | None = None) -> Iterator[Profile]:
+    """Measure each model in a fresh process, yielding each profile as soon as it is measured."""
+    models = pick_models(fleet, names)
+    _require_torch()
     from profiles.devices import resolve_device
     from profiles.errors import ProfileError
     from profiles.runner import run_isolated, to_profile
 
-    models = pick_models(fleet, names)
     try:
         device = resolve_device(settings.device)
     except ProfileError as exc:
         raise InputError(str(exc)) from None
-    profiles = []
     for index, model in enumerate(models):
         if progress:
             progress(f"profiling {model.name} ({index + 1} of {len(models)}) on {device}")
@@ -101,21 +117,30 @@ def profile_models(fleet: Fleet, names: list[str], settings: ProfileSettings,
                                      f"{model.name}: {exc}")) from None
         kind = CPU_GPU_TYPE if device.type == "cpu" else gpu_type_for(
             fleet, raw["environment"].get("device_name", ""), gpu_type)
-        profiles.append(to_profile(model.name, kind, request, raw))
-    return profiles
+        yield to_profile(model.name, kind, request, raw)
 
 
-def write_profiles(profiles, folder: Path) -> list[Path]:
-    """`folder/<model>/<gpu-type>.yaml` for each profile, each by atomic rename."""
-    from profiles.runner import dump_profile
+def check_imported(fleet: Fleet, profiles: list[Profile]) -> None:
+    """Imported profiles must be of this registry's models and GPU types."""
+    for item in profiles:
+        if item.model not in fleet.models or (item.gpu_type not in fleet.cluster.gpu_types
+                                              and item.gpu_type != CPU_GPU_TYPE):
+            raise InputError(f"imported profile of {item.model} on {item.gpu_type}: not a "
+                             "model and GPU type of this registry")
 
-    written = []
-    for profile in profiles:
-        target = folder / profile.model / f"{profile.gpu_type}.yaml"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+
+def write_profile(profile: Profile, folder: Path) -> Path:
+    """`folder/<model>/<gpu-type>.yaml`, by atomic rename."""
+    from profiles.text import dump_profile
+
+    target = folder / profile.model / f"{profile.gpu_type}.yaml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(dump_profile(profile))
         os.replace(temporary, target)
-        written.append(target)
-    return written
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target

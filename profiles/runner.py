@@ -8,14 +8,9 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 
-import yaml
-
 from profiles.errors import ProfileError
 from profiles.schema import Environment, Memory, Point, Profile, RateSearch, Settings
 from profiles.worker import Request, measure
-
-BEGIN = "=== planner profile begin {model} {gpu_type} ==="
-END = "=== planner profile end ==="
 
 
 def run_isolated(request: Request) -> dict:
@@ -50,17 +45,3 @@ def to_profile(model: str, gpu_type: str, request: Request, raw: dict) -> Profil
                           else request.cpu_threads),
         memory=Memory(**raw["memory"]), load_time_s=raw["load_time_s"],
         warnings=raw["warnings"], rate_search=rate, points=points)
-
-
-def dump_profile(profile: Profile) -> str:
-    body = {"apiVersion": profile.api_version, "kind": profile.kind,
-            **profile.model_dump(mode="json", exclude_none=True,
-                                 exclude={"api_version", "kind"})}
-    body["environment"] = {k: v for k, v in body["environment"].items() if v != ""}
-    return yaml.safe_dump(body, sort_keys=False, width=100)
-
-
-def with_markers(profile: Profile) -> str:
-    """The profile between markers, for collecting from a Job's log."""
-    return (BEGIN.format(model=profile.model, gpu_type=profile.gpu_type) + "\n"
-            + dump_profile(profile) + END + "\n")

@@ -8,10 +8,19 @@ plain dict; a ProfileError comes back as itself.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from profiles.reference import MIB
 from profiles.schema import Source
+
+if TYPE_CHECKING:
+    import torch
+
+    from profiles.devices import DeviceProbe
 
 
 @dataclass(frozen=True)
@@ -66,42 +75,51 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def measure(request: Request) -> dict:
-    """Load, check, warm up and measure one model; returns numbers, MiB and seconds."""
-    import platform
+@dataclass
+class _Device:
+    """The device a model is measured on; on CUDA, NVML's view of it before the model loaded."""
 
+    torch_device: torch.device
+    pool: ThreadPoolExecutor | None = None  # CPU serving workers; None on CUDA
+    uuid: str = ""
+    before: DeviceProbe | None = None
+    context_mib: float | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def cuda(self) -> bool:
+        return self.torch_device.type == "cuda"
+
+
+def _open_device(request: Request) -> _Device:
+    """Resolve the device; on CUDA record the context's memory before the model loads."""
     import torch
 
-    from profiles.devices import MIB, host_peak_rss_mib, probe_device, resolve_device
-    from profiles.loading import build_model, check_input, make_input
-    from profiles.measure import closed_loop, rate_search
+    from profiles.devices import probe_device, resolve_device
 
-    device = resolve_device(request.device)
-    cuda = device.type == "cuda"
-    pool = None
-    if not cuda:
+    device = _Device(resolve_device(request.device))
+    if not device.cuda:
         # A CPU server runs one worker per core, each on one thread; a batch is split among
         # them, so concurrency buys parallelism up to the core count, as it would in service.
-        from concurrent.futures import ThreadPoolExecutor
-
         torch.set_num_threads(1)
-        pool = ThreadPoolExecutor(request.cpu_threads)
-    warnings, before = [], None
-    if cuda:
-        torch.cuda.init()
-        uuid = str(getattr(torch.cuda.get_device_properties(device), "uuid", ""))
-        before = probe_device(device.index, uuid)
-        warnings += shared_device_warnings(before, request.allow_shared_device)
-        torch.empty(1, device=device)
-        context_mib = probe_device(device.index, uuid).process_mib
-    model = build_model(request.source, request.registry, device)
-    dtype = next((p.dtype for p in model.parameters()), torch.float32)
-    weights_mib = sum(p.numel() * p.element_size() for p in model.parameters()) / MIB
-    check_input(model, request.source.input, device, dtype)
-    _synchronize(device)
-    load_time_s = time.time() - request.started_at
-    if cuda:
-        torch.cuda.reset_peak_memory_stats(device)
+        device.pool = ThreadPoolExecutor(request.cpu_threads)
+        return device
+    index = device.torch_device.index
+    torch.cuda.init()
+    device.uuid = str(getattr(torch.cuda.get_device_properties(device.torch_device), "uuid", ""))
+    device.before = probe_device(index, device.uuid)
+    device.warnings += shared_device_warnings(device.before, request.allow_shared_device)
+    torch.empty(1, device=device.torch_device)
+    device.context_mib = probe_device(index, device.uuid).process_mib
+    return device
+
+
+def _server(request: Request, model: torch.nn.Module, device: _Device,
+            dtype: torch.dtype) -> Callable[[int], None]:
+    """serve(n): one batch of n requests through the model, as a batching server runs it."""
+    import torch
+
+    from profiles.loading import make_input
 
     batches: dict[int, list[torch.Tensor]] = {}
 
@@ -111,51 +129,109 @@ def measure(request: Request) -> dict:
 
     def serve(n: int) -> None:
         if n not in batches:
-            whole = make_input(request.source.input, n, device, dtype, seed=n)
-            parts = min(n, request.cpu_threads) if pool else 1
+            whole = make_input(request.source.input, n, device.torch_device, dtype, seed=n)
+            parts = min(n, request.cpu_threads) if device.pool else 1
             batches[n] = list(torch.tensor_split(whole, parts))
-        if pool is None:
+        if device.pool is None:
             run(batches[n][0])
-            _synchronize(device)
+            _synchronize(device.torch_device)
         else:
-            list(pool.map(run, batches[n]))
+            list(device.pool.map(run, batches[n]))
+
+    return serve
+
+
+def _peak_mib(device: _Device) -> float:
+    """The process's device memory from NVML (context included), else torch's reserved peak;
+    on CPU the process's peak resident set."""
+    import torch
+
+    from profiles.devices import host_peak_rss_mib, probe_device
+
+    if not device.cuda:
+        return host_peak_rss_mib()
+    process = probe_device(device.torch_device.index, device.uuid).process_mib
+    return process if process is not None else (
+        torch.cuda.max_memory_reserved(device.torch_device) / MIB)
+
+
+def _points(request: Request, serve: Callable[[int], None], device: _Device) -> list[dict]:
+    """One closed-loop measurement per concurrency level, with the peak memory after it."""
+    from profiles.measure import closed_loop
 
     points = []
     for level in request.concurrency:
         result = closed_loop(serve, level, window_s=request.window_s,
                              max_windows=request.max_windows, tolerance=request.tolerance)
-        if cuda:
-            process = probe_device(device.index, uuid).process_mib
-            peak = process if process is not None else (
-                torch.cuda.max_memory_reserved(device) / MIB)
-        else:
-            peak = host_peak_rss_mib()
         window = {key: round(value, 3) for key, value in asdict(result.window).items()}
         points.append({"concurrency": level, **window,
-                       "peak_memory_mib": round(peak, 1), "stable": result.stable,
+                       "peak_memory_mib": round(_peak_mib(device), 1), "stable": result.stable,
                        "windows": result.windows})
-    rate = None
-    if request.slo_p99_ms is not None:
-        best = max(p["throughput_rps"] for p in points)
-        found, window = rate_search(serve, request.slo_p99_ms, low_rps=max(best / 50, 0.5),
-                                    high_rps=best * 1.5, duration_s=request.rate_duration_s,
-                                    max_batch=request.max_batch)
-        rate = {"rate_rps": round(found, 2), **(asdict(window) if window else {})}
-    memory = {"kind": "device" if cuda else "host", "weights_mib": round(weights_mib, 1)}
-    environment = {"backend": device.type, "torch_version": torch.__version__,
-                   "host": platform.node(),
-                   "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    if cuda:
-        after = probe_device(device.index, uuid)
-        memory.update(cuda_context_mib=context_mib,
-                      peak_allocated_mib=round(torch.cuda.max_memory_allocated(device) / MIB, 1),
-                      peak_reserved_mib=round(torch.cuda.max_memory_reserved(device) / MIB, 1),
-                      process_mib=after.process_mib, device_used_before_mib=before.used_mib,
-                      device_used_after_mib=after.used_mib)
-        environment.update(device_name=after.name or torch.cuda.get_device_name(device),
-                           device_uuid=after.uuid or uuid, driver_version=after.driver_version,
-                           cuda_version=torch.version.cuda or "")
-    else:
+    return points
+
+
+def _rate(request: Request, serve: Callable[[int], None], points: list[dict]) -> dict | None:
+    """The open-loop search for the highest rate meeting the SLO, when one was asked for."""
+    from profiles.measure import rate_search
+
+    if request.slo_p99_ms is None:
+        return None
+    best = max(p["throughput_rps"] for p in points)
+    found, window = rate_search(serve, request.slo_p99_ms, low_rps=max(best / 50, 0.5),
+                                high_rps=best * 1.5, duration_s=request.rate_duration_s,
+                                max_batch=request.max_batch)
+    return {"rate_rps": round(found, 2), **(asdict(window) if window else {})}
+
+
+def _memory_and_environment(device: _Device, weights_mib: float) -> tuple[dict, dict]:
+    """What the profile records of the memory and of the machine it was measured on."""
+    import platform
+
+    import torch
+
+    from profiles.devices import probe_device
+
+    memory: dict = {"kind": "device" if device.cuda else "host",
+                    "weights_mib": round(weights_mib, 1)}
+    environment: dict = {"backend": device.torch_device.type, "torch_version": torch.__version__,
+                         "host": platform.node(),
+                         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if not device.cuda:
         environment["device_name"] = _cpu_name()
+        return memory, environment
+    cuda = device.torch_device
+    after = probe_device(cuda.index, device.uuid)
+    assert device.before is not None  # probed when the device was opened
+    memory.update(cuda_context_mib=device.context_mib,
+                  peak_allocated_mib=round(torch.cuda.max_memory_allocated(cuda) / MIB, 1),
+                  peak_reserved_mib=round(torch.cuda.max_memory_reserved(cuda) / MIB, 1),
+                  process_mib=after.process_mib, device_used_before_mib=device.before.used_mib,
+                  device_used_after_mib=after.used_mib)
+    environment.update(device_name=after.name or torch.cuda.get_device_name(cuda),
+                       device_uuid=after.uuid or device.uuid, driver_version=after.driver_version,
+                       cuda_version=torch.version.cuda or "")
+    return memory, environment
+
+
+def measure(request: Request) -> dict:
+    """Load, check, warm up and measure one model; returns numbers, MiB and seconds."""
+    import torch
+
+    from profiles.loading import build_model, check_input
+
+    device = _open_device(request)
+    model = build_model(request.source, request.registry, device.torch_device)
+    dtype = next((p.dtype for p in model.parameters()), torch.float32)
+    weights_mib = sum(p.numel() * p.element_size() for p in model.parameters()) / MIB
+    check_input(model, request.source.input, device.torch_device, dtype)
+    _synchronize(device.torch_device)
+    load_time_s = time.time() - request.started_at
+    if device.cuda:
+        torch.cuda.reset_peak_memory_stats(device.torch_device)
+    serve = _server(request, model, device, dtype)
+    points = _points(request, serve, device)
+    rate = _rate(request, serve, points)
+    memory, environment = _memory_and_environment(device, weights_mib)
     return {"points": points, "memory": memory, "environment": environment,
-            "load_time_s": round(load_time_s, 3), "warnings": warnings, "rate_search": rate}
+            "load_time_s": round(load_time_s, 3), "warnings": device.warnings,
+            "rate_search": rate}

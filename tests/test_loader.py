@@ -112,7 +112,7 @@ def test_model_without_profile_or_resources_names_the_command(registry: Path):
     (registry / "profiles" / "spam-filter" / "l4.yaml").unlink()
     [error] = errors_of(registry)
     assert error.startswith("models/spam-filter.yaml:1: name: no profile for GPU type l4 and "
-                            "no `resources`; measure it with `planner profile spam-filter")
+                            "no `resources`; measure it with `planner profile run spam-filter")
 
 
 def test_hand_stated_resources_replace_a_profile(registry: Path):

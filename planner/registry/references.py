@@ -129,12 +129,13 @@ def _model_problems(p: Parsed) -> list[Problem]:
         gpu_types = sorted({pool.gpu_type for pool, _ in admitting})
         profiled = [g for g in gpu_types if (name, g) in p.profiles]
         if not profiled:
-            ref = f"planner profile {name} --registry {p.root}"
+            ref = f"{name} --registry {p.root}"
             problems.append(_at(doc, ("name",),
                                 f"no profile for GPU type {' or '.join(gpu_types)} and no "
-                                f"`resources`; measure it with `{ref}` on that GPU (or "
-                                f"`{ref} --emit-jobs --gpu-type {gpu_types[0]}` for the "
-                                "cluster), or state resources: {memory_mib, throughput_rps}"))
+                                f"`resources`; measure it with `planner profile run {ref}` on "
+                                f"that GPU (or `planner profile jobs {ref} --gpu-type "
+                                f"{gpu_types[0]}` for the cluster), or state resources: "
+                                "{memory_mib, throughput_rps}"))
     return problems
 
 
