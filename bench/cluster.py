@@ -132,7 +132,9 @@ class State:
         self.assignment[index] = (node, gpus)
 
     def remove(self, index: int) -> None:
-        node, gpus = self.assignment[index]
+        where = self.assignment[index]
+        assert where is not None  # only a placed pod is removed
+        node, gpus = where
         pod = self.cluster.pods[index]
         self.node_free[node] += pod.demand
         for g in gpus:

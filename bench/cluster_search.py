@@ -55,7 +55,7 @@ def _window(cluster: Cluster, state: State, rng: random.Random, size: int) -> li
     same = [i for i in range(len(cluster.nodes))
             if _node_type(cluster, i) == _node_type(cluster, seed) and i != seed]
     share_free = (state.node_free / np.maximum(state.node_capacity, 1)).min(axis=1)
-    roomy = [i for i in np.flatnonzero(share_free > 0.05) if i != seed]
+    roomy = [int(i) for i in np.flatnonzero(share_free > 0.05) if i != seed]
     chosen = {seed}
     for source in (same, roomy, same, roomy, same, roomy, same, roomy):
         if len(chosen) >= size:
@@ -162,17 +162,17 @@ def _repack(cluster: Cluster, state: State, nodes: list[int], *, time_limit_s: f
         for n in nodes:
             if kind[1] == 1:
                 for j in range(cluster.nodes[n].gpus):
-                    var = on_gpu.get((kind, n, j))
-                    for _ in range(solver.value(var) if var is not None else 0):
+                    cell = on_gpu.get((kind, n, j))
+                    for _ in range(solver.value(cell) if cell is not None else 0):
                         state.place(next(queue), n, (j,))
             elif (kind, n) in on_node:
                 # k-GPU pods: GPU j was counted once per pod using it, at most once per pod,
                 # so pod p takes every count-th slot from p on, all on distinct GPUs.
                 count = solver.value(on_node[(kind, n)])
-                slots = [j for j in range(cluster.nodes[n].gpus)
-                         for _ in range(solver.value(on_gpu[(kind, n, j)]))] if kind[1] else []
+                used = [j for j in range(cluster.nodes[n].gpus)
+                        for _ in range(solver.value(on_gpu[(kind, n, j)]))] if kind[1] else []
                 for p in range(count):
-                    state.place(next(queue), n, tuple(slots[p::count]) if kind[1] else ())
+                    state.place(next(queue), n, tuple(used[p::count]) if kind[1] else ())
     return "improved"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 import yaml
 from pydantic import Field
@@ -13,7 +13,7 @@ from planner.registry.messages import validate_document
 from planner.registry.yamlsource import read_yaml
 from profiles.schema import Strict
 
-API_VERSION = "planner/v1"
+API_VERSION: Final = "planner/v1"
 
 
 class ReplicaSlot(Strict):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-PROFILE_API_VERSION = "planner/v1"
+PROFILE_API_VERSION: Final = "planner/v1"
 
 
 class Strict(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, date, datetime
+from typing import Any
 
 from planner.planfile import Plan
 
@@ -63,7 +64,8 @@ def cost_rows(plan: Plan, period: str | None = None) -> list[dict]:
              "ServiceCategory": SERVICE_CATEGORY, "ChargeCategory": "Usage",
              "PricingUnit": "GPU-Hours"}
     pools = {p.name: p for p in plan.pools}
-    rows, raw = [], []
+    rows: list[dict[str, Any]] = []
+    raw: list[float] = []
     for model in plan.models:
         pool = pools[model.pool]
         raw.append(model.cost_per_hour * hours)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from typing import Any
 
 import yaml
 
@@ -135,7 +136,7 @@ def _replicas_per_gpu(pool: PoolPlan) -> int:
 def device_plugin_config(pool: PoolPlan) -> dict:
     """The device plugin's per-node config for this pool's nodes (selected by node label)."""
     if pool.sharing == "mig":
-        body = {"version": "v1", "flags": {"migStrategy": "mixed"}}
+        body: dict[str, Any] = {"version": "v1", "flags": {"migStrategy": "mixed"}}
     else:
         kind = {"time-slicing": "timeSlicing", "mps": "mps"}[pool.sharing]
         body = {"version": "v1", "flags": {"migStrategy": "none"},

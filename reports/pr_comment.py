@@ -106,7 +106,7 @@ def render_check_markdown(result: CheckResult) -> str:
     text = "\n".join(head + detail)
     rows = changes_table(diff) if diff.models else []
     budget = MAX_COMMENT_CHARS - len(text) - len("\n".join(closing)) - 200
-    kept = []
+    kept: list[str] = []
     for row in rows:
         if sum(len(r) + 1 for r in kept) + len(row) > budget:
             kept.append(f"| … {len(rows) - len(kept)} more rows cut to fit a comment "

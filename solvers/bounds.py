@@ -40,7 +40,7 @@ def shared_gpus_bound(pool: Pool, options: list[Option]) -> int:
         return mig_gpus_bound(pool, shared)
     bound = 0
     for d, cap in enumerate(pool.capacity):
-        sizes = Counter()
+        sizes: Counter[int] = Counter()
         for o in shared:
             sizes[o.size[d]] += o.count
         bound = max(bound, martello_toth_l2(sizes, cap))

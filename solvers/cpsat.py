@@ -45,7 +45,7 @@ class Model:
     put: dict[tuple[str, str, int], cp_model.IntVar] = field(default_factory=dict)
     cut: dict[tuple[str, str, int, int], cp_model.IntVar] = field(default_factory=dict)
     whole: dict[tuple[str, str, int], cp_model.IntVar] = field(default_factory=dict)
-    pick: dict[tuple[str, str], object] = field(default_factory=dict)
+    pick: dict[tuple[str, str], cp_model.IntVar] = field(default_factory=dict)
     cost_scale: int = 1
     switches: dict[tuple[str, str], cp_model.IntVar] | None = None
 
@@ -284,13 +284,13 @@ def _moved(m: Model, base: Solution):
     names = {g.name: g for g in m.problem.groups}
     for p in base.placements:
         group = names.get(p.group)
-        option = group.option(p.pool) if group else None
+        option = group.find_option(p.pool) if group else None
         gpu = None if option is None or option.whole_gpus else p.gpus[0]
         counts[(p.group, p.pool, p.node, gpu)] += 1
     kept = []
     for (group_name, pool_name, node, gpu), count in counts.items():
         group = names.get(group_name)
-        if group is None or group.option(pool_name) is None or node >= m.nodes[pool_name]:
+        if group is None or group.find_option(pool_name) is None or node >= m.nodes[pool_name]:
             continue
         pool = m.problem.pool(pool_name)
         size = pool.gpus_per_node
@@ -403,11 +403,15 @@ def canonical_layout(problem: Problem, solution: Solution) -> dict:
             entries.sort(key=lambda e: -load(e[1][0]) if e[1] else 1)
         for new_node, (_, shared, whole) in enumerate(entries):
             for local, key in enumerate(shared):
+                content: dict[str, object] | list[str]
                 if pool.mode == "mig":
                     layout = solution.mig_layouts[key]
                     kinds = [s.name for s in pool.slice_types]
-                    content = {"layout": layout,
-                               "replicas": [(p.group, kinds.index(p.slice)) for p in gpus[key]]}
+                    replicas = []
+                    for p in gpus[key]:
+                        assert p.slice is not None  # a replica in a MIG pool sits on a slice
+                        replicas.append((p.group, kinds.index(p.slice)))
+                    content = {"layout": layout, "replicas": replicas}
                 else:
                     content = [p.group for p in gpus[key]]
                 result[(pool.name, new_node, local)] = ("shared", content)

@@ -92,7 +92,7 @@ def _node_limits(problem: Problem, hint: Solution) -> dict[str, int]:
     for pool in problem.pools:
         used = len(hint.nodes(pool.name))
         incoming = sum(o.count * max(o.whole_gpus, 1) for g in problem.groups
-                       if (o := g.option(pool.name)) is not None
+                       if (o := g.find_option(pool.name)) is not None
                        and (g.name, pool.name) not in placed)
         limits[pool.name] = min(pool.max_nodes, used + math.ceil(incoming / pool.gpus_per_node))
     return limits
@@ -132,8 +132,8 @@ def _solve_component(problem: Problem, hint: Solution, *, time_limit_s: float, s
         # Room for every node the base used, so its replicas can stay where they are.
         nodes[p.pool] = min(problem.pool(p.pool).max_nodes, max(nodes[p.pool], p.node + 1))
     model = cpsat.build(problem, nodes, base=base, lower_bound=lower)
-    start_from_base = base is not None and not violations(problem, base)
-    cpsat.add_hint(model, base if start_from_base else hint, as_is=base is not None)
+    starting_point = base if base is not None and not violations(problem, base) else hint
+    cpsat.add_hint(model, starting_point, as_is=base is not None)
     solver, status = cpsat.solve(model, time_limit_s=time_limit_s, seed=seed, workers=workers)
     base_count = len(base.placements) if base else 0
     lower = max(lower, cpsat.objective_cost_bound(model, solver, base_count))
@@ -164,7 +164,7 @@ def _improve_by_windows(problem: Problem, solution: Solution, *, time_limit_s: f
             break
         pool = rng.choices([p for p, _ in costs], [c for _, c in costs])[0]
         nodes = sorted(current.nodes(pool.name))
-        load = defaultdict(int)
+        load: dict[int, int] = defaultdict(int)
         for p in current.placements:
             if p.pool == pool.name:
                 load[p.node] += len(p.gpus)
@@ -172,7 +172,7 @@ def _improve_by_windows(problem: Problem, solution: Solution, *, time_limit_s: f
         chosen = sorted(nodes, key=lambda n: load[n])[: size // 2]
         chosen += rng.sample([n for n in nodes if n not in chosen], size - len(chosen))
         inside = [p for p in current.placements if p.pool == pool.name and p.node in chosen]
-        counts = defaultdict(int)
+        counts: dict[str, int] = defaultdict(int)
         for p in inside:
             counts[p.group] += 1
         groups = tuple(replace(problem.group(g), optional=True, options=(replace(
@@ -197,7 +197,7 @@ def _improve_by_windows(problem: Problem, solution: Solution, *, time_limit_s: f
 def _renumbered(problem: Problem, placements: list[Placement], layouts: dict,
                 status: str) -> Solution:
     """Replica numbers 0..n-1 per group again, and the cost of the nodes in use."""
-    counter = defaultdict(int)
+    counter: dict[str, int] = defaultdict(int)
     numbered = []
     for p in sorted(placements, key=lambda p: (p.group, p.pool, p.node, p.gpus)):
         numbered.append(replace(p, replica=counter[p.group]))
@@ -261,10 +261,10 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         if len(rounded) < len(bins):
             bins = rounded
     if lower_gpus < len(bins):
-        rounded = dive(pool.capacity, sizes, demand, columns,
-                       min(deadline, time.perf_counter() + time_limit_s / 6))
-        if rounded is not None and len(rounded) < len(bins):
-            bins = rounded
+        dived = dive(pool.capacity, sizes, demand, columns,
+                     min(deadline, time.perf_counter() + time_limit_s / 6))
+        if dived is not None and len(dived) < len(bins):
+            bins = dived
     if lower_gpus < len(bins):
         # Drain bins until only a sixth of the time is left for proving the lower bound.
         drained = empty_bins(pool.capacity, sizes, bins, goal=lower_gpus,
@@ -301,7 +301,8 @@ def _hint_bins(hint: Solution, groups: list[Group]) -> list[Counter]:
 def _packing_solution(pool, groups: list[Group], bins: list[list[int]],
                       lower_gpus: int) -> Solution:
     """Bins of item-type indexes as placements, GPUs filling nodes in order."""
-    placements, replica = [], defaultdict(int)
+    placements: list[Placement] = []
+    replica: dict[str, int] = defaultdict(int)
     for b, contents in enumerate(bins):
         for t in contents:
             name = groups[t].name
@@ -371,7 +372,8 @@ def solve(problem: Problem, *, method: str = "cpsat", time_limit_s: float = 10.0
                                         unplaced=unplaced), start, base)
 
     components = _components(placed)
-    sizes, fixed_bounds = [], []
+    sizes: list[int] = []
+    fixed_bounds: list[int | None] = []
     for index, component in enumerate(components):
         sub_hint = _restrict(hint, component)
         fixed_bounds.append(None)
@@ -397,8 +399,9 @@ def solve(problem: Problem, *, method: str = "cpsat", time_limit_s: float = 10.0
             part = _solve_component(component, _restrict(hint, component),
                                     time_limit_s=share, seed=seed, workers=workers,
                                     base=sub_base)
-        if fixed_bounds[index] is not None:
-            bound = min(fixed_bounds[index], part.cost)
+        fixed_bound = fixed_bounds[index]
+        if fixed_bound is not None:
+            bound = min(fixed_bound, part.cost)
             part = replace(part, lower_bound=bound, status="optimal" if part.cost <= bound
                            else ("feasible" if part.status == "optimal" else part.status))
         parts.append(part)

@@ -20,7 +20,7 @@ DESCRIBE = {
 
 
 def _describe(problem: Problem, kind: str, name: str) -> str:
-    fields = {"name": name}
+    fields: dict[str, object] = {"name": name}
     if kind == "limit":
         fields["max_nodes"] = problem.pool(name).max_nodes
     return DESCRIBE[kind].format(**fields)
@@ -32,11 +32,12 @@ def _infeasible_core(problem: Problem, assumed: list[tuple[str, str]] | None,
     from solvers import cpsat
 
     total = {p.name: p.max_nodes + sum(
-        o.count * max(o.whole_gpus, 1) for g in problem.groups if (o := g.option(p.name)))
+        o.count * max(o.whole_gpus, 1) for g in problem.groups if (o := g.find_option(p.name)))
         for p in problem.pools}
     nodes = {name: min(count, 2 * problem.pool(name).max_nodes + 4)
              for name, count in total.items()}
     model = cpsat.build(problem, nodes, explain=True)
+    assert model.switches is not None  # built in explain mode
     keys = list(model.switches)
     if assumed is not None:
         for key in keys:

@@ -154,9 +154,9 @@ class _Placer:
         for index, node in enumerate(self.state.nodes):
             if _node_admits(self.state, node, self.group):
                 yield index, node
-        node = self.state.new_node()
-        if node is not None:
-            yield len(self.state.nodes) - 1, node
+        new = self.state.new_node()
+        if new is not None:
+            yield len(self.state.nodes) - 1, new
 
     def _spread_room(self, node: _Node) -> int:
         if self.option.max_per_node is None:
@@ -213,10 +213,10 @@ class _Placer:
                 if self.strategy == "first":
                     break
         if best is None:
-            node = self.state.new_node()
-            if node is None or k > len(node.gpus):
+            new = self.state.new_node()
+            if new is None or k > len(new.gpus):
                 return 0
-            best = (k, len(self.state.nodes) - 1, list(range(len(node.gpus))))
+            best = (k, len(self.state.nodes) - 1, list(range(len(new.gpus))))
         _, index, free = best
         self._add(index, tuple(free[:k]), None, whole=True)
         return 1

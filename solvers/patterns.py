@@ -32,6 +32,7 @@ import heapq
 import math
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -480,7 +481,7 @@ def pack_listed(capacity: Load, sizes: list[Load], demand: list[int], bins: int,
 
 def pack_exactly(capacity: Load, sizes: list[Load], demand: list[int], bins: int, *,
                  time_limit_s: float, seed: int, workers: int, max_arcs: int = 60_000,
-                 columns: list[tuple[int, ...]] = ()) -> Outcome:
+                 columns: Sequence[tuple[int, ...]] = ()) -> Outcome:
     """Is there a packing into exactly `bins` GPUs? Listed patterns if few, else the
     restricted model over `columns` from column generation, else arc flow."""
     deadline = time.perf_counter() + time_limit_s

@@ -79,7 +79,12 @@ class Group:
     def _by_pool(self) -> dict[str, Option]:
         return {o.pool: o for o in self.options}
 
-    def option(self, pool: str) -> Option | None:
+    def option(self, pool: str) -> Option:
+        """The option in `pool`, which the group must be able to use (KeyError otherwise)."""
+        return self._by_pool[pool]
+
+    def find_option(self, pool: str) -> Option | None:
+        """The option in `pool`, or None where the group may not use it."""
         return self._by_pool.get(pool)
 
 

@@ -33,7 +33,7 @@ def _drain(capacity: Load, sizes: list[Load], weights: list[int], bins: list[Cou
     the target got lighter, with `bins` updated."""
     chosen = [target, *others]
     types = sorted({t for b in chosen for t in bins[b]})
-    total = Counter()
+    total: Counter[int] = Counter()
     for b in chosen:
         total.update(bins[b])
     model = cp_model.CpModel()

@@ -38,7 +38,7 @@ def violations(problem: Problem, solution: Solution) -> list[str]:
         if len(pools) != 1:
             found.append(f"{group.name}: replicas in several pools {sorted(pools)}")
             continue
-        option = group.option(placed[0].pool)
+        option = group.find_option(placed[0].pool)
         if option is None:
             found.append(f"{group.name}: placed in pool {placed[0].pool} it may not use")
             continue
@@ -56,7 +56,7 @@ def violations(problem: Problem, solution: Solution) -> list[str]:
     for p in solution.placements:
         pool = problem.pool(p.pool)
         group = problem.group(p.group)
-        option = group.option(p.pool)
+        option = group.find_option(p.pool)
         if option is None:
             continue
         if not 0 <= p.node < pool.max_nodes:

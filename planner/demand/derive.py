@@ -108,6 +108,8 @@ def derive(fleet: Fleet) -> tuple[dict[str, list[Demand]], dict[str, list[Reject
         demands[model.name], rejections[model.name] = [], []
         for pool, rule in fleet.admitting_pools(model):
             found = pool_demand(fleet, model, pool, rule)
-            target = demands if isinstance(found, Demand) else rejections
-            target[model.name].append(found)
+            if isinstance(found, Demand):
+                demands[model.name].append(found)
+            else:
+                rejections[model.name].append(found)
     return demands, rejections

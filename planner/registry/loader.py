@@ -85,6 +85,7 @@ def load_registry(root: Path, *, policy_gates: bool = False) -> Fleet:
     if len(violations) < len(problems):
         raise InputError(problems)
     for problem in violations:
+        assert problem.file is not None  # a policy problem names its model file
         models.pop(problem.file.stem, None)
     return Fleet(root=root, config=config, models=dict(sorted(models.items())),
                  documents=documents, profiles=profiles, cluster=cluster, policy=policy,

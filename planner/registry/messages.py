@@ -97,9 +97,9 @@ def validate_document(doc: YamlDocument, schema: type[M]) -> tuple[M | None, lis
     try:
         return schema.model_validate(doc.data), []
     except ValidationError as exc:
-        errors = [{**e, "loc": tuple(e["loc"])} for e in exc.errors()]
+        errors: list[dict[str, Any]] = [{**e, "loc": tuple(e["loc"])} for e in exc.errors()]
     # A misspelt key also makes the real key "missing"; the did-you-mean already says so.
-    misspelt = set()
+    misspelt: set[PathKey] = set()
     for error in errors:
         if error["type"] == "extra_forbidden":
             parent = _schema_at(schema, error["loc"][:-1])

@@ -88,6 +88,7 @@ def read_yaml(path: Path, *, text: str | None = None) -> YamlDocument:
     if not isinstance(data, dict):
         found = type(data).__name__
         raise InputError(Problem(path, 1, None, f"expected a mapping at the top, found {found}"))
+    assert node is not None  # a mapping was read, so there is a node
     lines: dict[PathKey, int] = {(): node.start_mark.line + 1}
     duplicates: list[tuple[PathKey, int]] = []
     _index_lines(node, (), lines, duplicates)

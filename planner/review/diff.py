@@ -91,11 +91,12 @@ def _model_change(name: str, old: ModelPlan | None, new: ModelPlan | None, old_p
         return None
     hours_old, hours_new = old_plan.metadata.hours_per_month, new_plan.metadata.hours_per_month
     note = ""
-    if "isolation" in kinds:
+    if "isolation" in kinds and new is not None:
         note = "now on whole GPUs" if new.whole_gpus else "now shares GPUs"
     if name in unplaced_after and "unplaced" in kinds:
         note = "; ".join(unplaced_after[name].reasons)
-    team = (new or old).team if (new or old) else unplaced_after[name].team
+    either = new or old
+    team = either.team if either else unplaced_after[name].team
     return ModelChange(
         name=name, team=team, kinds=kinds,
         pool_before=old.pool if old else None, pool_after=new.pool if new else None,

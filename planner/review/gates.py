@@ -46,7 +46,10 @@ def gates(fleet: Fleet, base: Plan, new: Plan, diff: PlanDiff,
           limits: Thresholds) -> list[Gate]:
     cur = new.summary.currency
     result = []
-    notes = [Annotation(p.file, p.line or 1, p.message) for p in fleet.policy_violations]
+    notes = []
+    for p in fleet.policy_violations:
+        assert p.file is not None  # a policy problem names its model file
+        notes.append(Annotation(p.file, p.line or 1, p.message))
     result.append(Gate("policy", not notes,
                        f"{len(notes)} model(s) break a placement rule" if notes
                        else "every model is admitted by a pool",

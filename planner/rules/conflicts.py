@@ -8,6 +8,7 @@ the models and pairs of classes that may not meet, which the engine enforces gen
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from planner.schemas import ConflictRule, ModelSpec, Policy
 
@@ -19,7 +20,7 @@ class ClassConflict:
     rule: str
     a: str
     b: str
-    scope: str
+    scope: Literal["gpu", "node"]
 
 
 def both_sides(rule: ConflictRule, model: ModelSpec) -> bool:
