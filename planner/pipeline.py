@@ -53,7 +53,7 @@ def _explain_unplaced(problem: Problem, solution: Solution, settings: SolverSett
         return []
     mandatory = replace(problem, groups=tuple(replace(g, optional=False)
                                               for g in problem.groups))
-    return explain(mandatory, time_limit_s=min(5.0, settings.time_limit_s), seed=settings.seed)
+    return explain(mandatory, seed=settings.seed, focus=[g.name for g in stuck])
 
 
 def make_plan(fleet: Fleet, settings: SolverSettings, *, base: Plan | None = None,

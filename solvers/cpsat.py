@@ -13,7 +13,8 @@ Variables:
   pick[g,p]      g goes to pool p                                 (bool)
   seen[c,p,b|n]  a group of class c sits on GPU b or node n       (bool)
 
-Constraints: every replica of a placed group in its one pool; capacity per GPU and dimension;
+Constraints: every replica of a placed group in its one pool; capacity per GPU and dimension
+(a whole-GPU replica's per-GPU demand against each of its GPUs);
 slices per layout; GPUs per node; spread per node; conflicting classes apart; symmetry between
 identical GPUs and nodes; proven lower bounds as cuts.
 
@@ -164,6 +165,8 @@ def _build_pool(m: Model, pool: Pool, groups: list[Group], keep_ids: bool) -> No
     for g in whole:
         option = g.option(name)
         bound = min(option.count, size // option.whole_gpus)
+        if any(a > c for a, c in zip(option.size, pool.capacity, strict=True)):
+            bound = 0  # capacity per GPU: each whole GPU must hold the replica's per-GPU demand
         if m.switches is None and option.max_per_node is not None:
             bound = min(bound, option.max_per_node)
         for n in range(node_count):

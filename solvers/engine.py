@@ -331,8 +331,8 @@ def _choose_placed(problem: Problem, hint: Solution, *, time_limit_s: float, see
         if any(g in hint.unplaced for g in mandatory) and status == "INFEASIBLE":
             from solvers.explain import explain
 
-            raise InfeasibleError(explain(problem, time_limit_s=time_limit_s, seed=seed,
-                                          workers=workers))
+            raise InfeasibleError(explain(problem, seed=seed, focus=[
+                g for g in mandatory if g in hint.unplaced]))
         return hint
     placements, layouts = cpsat.extract(model, solver)
     placed = {p.group for p in placements}
@@ -361,8 +361,8 @@ def solve(problem: Problem, *, method: str = "cpsat", time_limit_s: float = 10.0
     if mandatory or any(not problem.group(g).optional for g in impossible):
         from solvers.explain import explain
 
-        raise InfeasibleError(explain(reduced, time_limit_s=time_limit_s, seed=seed,
-                                      workers=workers, extra=impossible))
+        raise InfeasibleError(explain(reduced, seed=seed, focus=mandatory or None,
+                                      extra=impossible))
     placed = replace(reduced, groups=tuple(replace(g, optional=False) for g in reduced.groups
                                            if g.name not in hint.unplaced))
     unplaced = {**impossible, **hint.unplaced}

@@ -291,7 +291,8 @@ def _option_cost(problem: Problem, option: Option) -> float:
 def fits_alone(pool: Pool, option: Option) -> bool:
     """Whether one replica fits an empty node of the pool at all."""
     if option.whole_gpus:
-        return option.whole_gpus <= pool.gpus_per_node
+        return option.whole_gpus <= pool.gpus_per_node and all(
+            a <= c for a, c in zip(option.size, pool.capacity, strict=True))
     if pool.mode == "mig":
         return any(option.fits_slice(s) and any(layout[i] for layout in pool.mig_layouts)
                    for i, s in enumerate(pool.slice_types))

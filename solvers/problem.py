@@ -44,10 +44,11 @@ class Pool:
 class Option:
     """One pool a group may use: its per-replica demand there and how many replicas it needs.
 
-    `whole_gpus` > 0 means each replica takes that many whole GPUs on one node and `size` is
-    ignored; 0 means replicas share GPUs by `size`. `max_per_node` caps the replicas on one
-    node (the spread rule). In a MIG pool, `slice` (if set) is the one slice type every replica
-    must use, so that all replicas can share one resource request.
+    `whole_gpus` > 0 means each replica takes that many whole GPUs on one node, and each of
+    them must hold `size` (the demand per GPU); 0 means replicas share GPUs by `size`.
+    `max_per_node` caps the replicas on one node (the spread rule). In a MIG pool, `slice`
+    (if set) is the one slice type every replica must use, so that all replicas can share one
+    resource request.
     """
 
     pool: str

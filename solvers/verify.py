@@ -78,6 +78,9 @@ def violations(problem: Problem, solution: Solution) -> list[str]:
             found.append(f"{where}: a whole-GPU replica shares the GPU")
             continue
         if any(o.whole_gpus for o in options):
+            if any(a > c for a, c in zip(options[0].size, pool.capacity, strict=True)):
+                found.append(f"{where}: whole-GPU demand {list(options[0].size)} exceeds "
+                             f"capacity {list(pool.capacity)}")
             continue
         if pool.mode == "mig":
             layout_index = solution.mig_layouts.get((pool_name, node, gpu))

@@ -140,7 +140,8 @@ def test_model_no_pool_admits(registry: Path):
     (lambda d: d["replicas"].update(max=1),
      "replicas.max: replicas.max (1) is below replicas.min (2)"),
     (lambda d: d.update(gpus_per_replica=16),
-     "gpus_per_replica: 16 GPUs per replica, but the largest node has 8"),
+     "gpus_per_replica: 16 GPUs per replica, but the nodes of the pools that admit it "
+     "(shared-l4) have at most 4; lower it or admit the model to a pool with larger nodes"),
 ])
 def test_contradicting_limits(registry: Path, change, message):
     edit_yaml(registry / "models" / "spam-filter.yaml", change)

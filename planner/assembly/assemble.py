@@ -37,7 +37,10 @@ def _model_reasons(fleet: Fleet, demand: Demand, rejections: list[Rejection],
     model = fleet.models[demand.model]
     pool = fleet.pool(demand.pool)
     reasons = [f"admitted by {demand.rule}"]
-    if demand.method == "stated":
+    if demand.method == "stated" and (model.name, pool.gpu_type) in fleet.profiles:
+        reasons.append(f"hand-stated resources (estimated), used instead of the reference "
+                       f"profile on {pool.gpu_type}")
+    elif demand.method == "stated":
         reasons.append("hand-stated resources (estimated)")
     else:
         reasons.append(f"p99 {demand.p99_ms:g} ms at concurrency {demand.concurrency} on "

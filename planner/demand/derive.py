@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from planner.registry.fleet import Fleet
+from planner.rules.fit import least_memory_mib, memory_limit_mib, memory_per_gpu_mib, misfit
 from planner.rules.mig import smallest_slice
 from planner.rules.spread import max_per_node
 from planner.schemas import ModelSpec, Pool
@@ -47,10 +48,13 @@ class Rejection:
     reason: str
 
 
-def operating_point(model: ModelSpec, profile):
-    """The highest measured concurrency that meets the SLO and the concurrency limit."""
+def operating_point(model: ModelSpec, profile, memory_limit_mib: float | None = None):
+    """The highest measured concurrency that meets the SLO and the concurrency limit and
+    whose memory per GPU stays within `memory_limit_mib` (when given)."""
     usable = [p for p in profile.points
-              if p.p99_ms <= model.slo.p99_ms and p.concurrency <= model.limits.max_concurrency]
+              if p.p99_ms <= model.slo.p99_ms and p.concurrency <= model.limits.max_concurrency
+              and (memory_limit_mib is None or memory_per_gpu_mib(
+                  p.peak_memory_mib, model.gpus_per_replica) <= memory_limit_mib)]
     return max(usable, key=lambda p: p.concurrency) if usable else None
 
 
@@ -60,15 +64,26 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
     if whole and pool.sharing != "exclusive":
         return Rejection(model.name, pool.name,
                          f"needs whole GPUs, and the pool shares them ({pool.sharing})")
+    profile = fleet.profiles.get((model.name, pool.gpu_type))
+    least = least_memory_mib(model, profile)
+    if least is None:
+        return Rejection(model.name, pool.name, f"no profile on {pool.gpu_type}")
+    too_large = misfit(least, model.gpus_per_replica, fleet.cluster, pool, policy)
+    if too_large is not None:
+        return Rejection(model.name, pool.name, f"one replica never fits: {too_large}")
     if model.resources is not None:
         memory, throughput = model.resources.memory_mib, model.resources.throughput_rps
         concurrency = p99 = None
         method = "stated"
     else:
-        profile = fleet.profiles.get((model.name, pool.gpu_type))
-        if profile is None:
-            return Rejection(model.name, pool.name, f"no profile on {pool.gpu_type}")
-        point = operating_point(model, profile)
+        assert profile is not None  # least_memory_mib found a profile
+        limit_mib = memory_limit_mib(fleet.cluster, pool, policy)
+        point = operating_point(model, profile, limit_mib)
+        unbounded = operating_point(model, profile)
+        if point is None and unbounded is not None:
+            return Rejection(model.name, pool.name,
+                             f"every concurrency that meets the SLO on {pool.gpu_type} needs "
+                             f"more than the {limit_mib} MiB per GPU the pool allows")
         if point is None:
             lowest = profile.points[0]
             return Rejection(model.name, pool.name,
@@ -83,8 +98,8 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
                          f"needs {replicas} replicas on {pool.gpu_type} for the peak of "
                          f"{model.traffic.peak_rps:g} rps, replicas.max is {model.replicas.max}")
     share = model.traffic.peak_rps / (replicas * throughput)
-    memory_mib = math.ceil(memory / model.gpus_per_replica)
-    compute_milli = math.ceil(1000 * share)
+    memory_mib = memory_per_gpu_mib(memory, model.gpus_per_replica)
+    compute_milli = math.ceil(round(1000 * share, 6))  # rounding first drops float noise
     mig_slice = None
     if pool.sharing == "mig":
         mig_slice = smallest_slice(fleet.cluster.gpu_types[pool.gpu_type], policy, memory_mib,

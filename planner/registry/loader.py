@@ -53,6 +53,7 @@ def load_registry(root: Path, *, policy_gates: bool = False) -> Fleet:
     models: dict[str, ModelSpec] = {}
     documents: dict[str, YamlDocument] = {}
     model_stems: dict[str, Path] = {}
+    loaded: list[tuple[ModelSpec, YamlDocument]] = []
     models_dir = root / config.paths.models
     if not models_dir.is_dir():
         problems.append(Problem(models_dir, None, None,
@@ -65,13 +66,32 @@ def load_registry(root: Path, *, policy_gates: bool = False) -> Fleet:
         model_stems[path.stem] = path
         model, doc = _load(path, ModelSpec, problems)
         if model is not None:
-            models[model.name] = model
-            documents[model.name] = doc
+            loaded.append((model, doc))
+    # A name defined twice is kept from the file named after it; the other file is the error.
+    loaded.sort(key=lambda pair: pair[1].path.stem != pair[0].name)
+    for model, doc in loaded:
+        if model.name in models:
+            pair = sorted(str(d.path.relative_to(root)) for d in (documents[model.name], doc))
+            problems.append(Problem(doc.path, doc.line_of(("name",)), "name",
+                                    f"model '{model.name}' is defined in both {pair[0]} and "
+                                    f"{pair[1]}; model names must be unique, so rename one "
+                                    "(its file name too) or delete it"))
+            continue
+        models[model.name] = model
+        documents[model.name] = doc
 
     profiles: dict[tuple[str, str], Profile] = {}
     profile_docs: dict[tuple[str, str], YamlDocument] = {}
+    profile_paths: dict[tuple[str, str], Path] = {}
     profiles_dir = root / config.paths.profiles
     for path in sorted(profiles_dir.glob("*/*.y*ml")) if profiles_dir.is_dir() else []:
+        key = (path.parent.name, path.stem)
+        if key in profile_paths:
+            problems.append(Problem(path, None, None, f"a second profile of '{key[0]}' on "
+                                    f"'{key[1]}': {profile_paths[key].relative_to(root)} is "
+                                    "one too; keep one"))
+            continue
+        profile_paths[key] = path
         profile, doc = _load(path, Profile, problems)
         if profile is not None:
             profiles[(path.parent.name, path.stem)] = profile

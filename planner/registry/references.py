@@ -10,7 +10,8 @@ from planner.registry.messages import suggestion
 from planner.registry.yamlsource import YamlDocument, format_loc
 from planner.rules.admission import admits_production_into_low_priority, admitting_pools
 from planner.rules.conflicts import both_sides
-from planner.schemas import PRIORITIES, Cluster, ModelSpec, Policy
+from planner.rules.fit import least_memory_mib, misfit
+from planner.schemas import PRIORITIES, Cluster, ModelSpec, Policy, Pool
 from profiles.schema import Profile
 
 
@@ -97,8 +98,55 @@ def _limit_problems(doc: YamlDocument, m: ModelSpec) -> list[Problem]:
     return problems
 
 
+def _fit_problems(p: Parsed, doc: YamlDocument, m: ModelSpec,
+                  admitting: list[Pool]) -> list[Problem]:
+    """A replica that fits no admitting pool (GPUs per node, memory per GPU) can never be
+    placed: an input error, not an unplaced model."""
+    admitting = [pool for pool in admitting if pool.gpu_type in p.cluster.gpu_types]
+    if not admitting:
+        return []  # the unknown GPU type is reported on its own
+    nodes = [pool for pool in admitting if m.gpus_per_replica <= pool.gpus_per_node]
+    if not nodes:
+        largest = max(pool.gpus_per_node for pool in admitting)
+        names = ", ".join(pool.name for pool in admitting)
+        return [_at(doc, ("gpus_per_replica",),
+                    f"{m.gpus_per_replica} GPUs per replica, but the nodes of the pools that "
+                    f"admit it ({names}) have at most {largest}; lower it or admit the model "
+                    "to a pool with larger nodes")]
+    judged = [(pool, least) for pool in nodes
+              if (least := least_memory_mib(m, p.profiles.get((m.name, pool.gpu_type))))
+              is not None]
+    reasons = [why for pool, least in judged
+               if (why := misfit(least, m.gpus_per_replica, p.cluster, pool, p.policy))]
+    if not judged or len(reasons) < len(judged):
+        return []
+    if m.resources is not None:
+        loc: tuple = ("resources", "memory_mib")
+        what = f"stated memory of {m.resources.memory_mib} MiB"
+    else:
+        loc = ("gpus_per_replica",)
+        what = "least memory any profile point measured"
+    unprofiled = sorted({pool.gpu_type for pool in nodes} - {pool.gpu_type for pool, _ in judged})
+    other = f", or profile it on {' or '.join(unprofiled)}" if unprofiled else ""
+    return [_at(doc, loc, f"one replica fits no pool that admits it: with the {what} over "
+                f"{m.gpus_per_replica} GPU(s), {'; '.join(reasons)}; raise gpus_per_replica, "
+                f"or admit the model to a pool with larger GPUs{other}")]
+
+
+def _stated_and_measured(p: Parsed, doc: YamlDocument, m: ModelSpec) -> list[Problem]:
+    """Stated resources next to a measured profile: which one is meant is unclear, so it is an
+    error; next to a reference profile (an estimate), the stated figures win."""
+    measured = sorted(gpu for (name, gpu), profile in p.profiles.items()
+                      if name == m.name and profile.method == "measured")
+    if m.resources is None or not measured:
+        return []
+    files = ", ".join(str(p.profile_docs[(m.name, gpu)].path.relative_to(p.root))
+                      for gpu in measured)
+    return [_at(doc, ("resources",), f"states resources, but {files} measured the model; "
+                "remove `resources` to plan from the measurement, or remove the profile")]
+
+
 def _model_problems(p: Parsed) -> list[Problem]:
-    largest_node = max((pool.gpus_per_node for pool in p.cluster.pools), default=0)
     problems = []
     for name, m in p.models.items():
         doc = p.documents[name]
@@ -107,11 +155,6 @@ def _model_problems(p: Parsed) -> list[Problem]:
                                 f"'{doc.path.stem}'; make them the same"))
             continue
         problems.extend(_limit_problems(doc, m))
-        if m.gpus_per_replica > largest_node:
-            problems.append(_at(doc, ("gpus_per_replica",),
-                                f"{m.gpus_per_replica} GPUs per replica, but the largest node has "
-                                f"{largest_node}; lower it or add a pool with larger nodes"))
-            continue
         admitting = admitting_pools(m, p.cluster, p.policy)
         if not admitting:
             problems.append(_at(doc, ("labels",),
@@ -124,7 +167,10 @@ def _model_problems(p: Parsed) -> list[Problem]:
             if both_sides(rule, m):
                 problems.append(_at(doc, ("labels",), f"matches both sides of conflict rule "
                                     f"{rule.name}; narrow one side in policy.yaml"))
-        if m.resources is not None:
+        fit = _fit_problems(p, doc, m, [pool for pool, _ in admitting])
+        problems.extend(fit)
+        problems.extend(_stated_and_measured(p, doc, m))
+        if m.resources is not None or fit:
             continue
         gpu_types = sorted({pool.gpu_type for pool, _ in admitting})
         profiled = [g for g in gpu_types if (name, g) in p.profiles]

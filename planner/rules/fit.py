@@ -1,0 +1,54 @@
+"""Fit: whether one replica can ever run on a node of a pool, whatever else is placed there.
+
+A replica fits a pool when its memory per GPU fits one GPU of the pool after the headroom (in a
+MIG pool: the largest slice) and its GPUs fit one node. Demand derivation rejects a pool that
+fails this; loading rejects a model that fits no pool admitting it, since no plan could ever
+place it. The smallest memory a replica could use is the least any profile point measured.
+"""
+
+from __future__ import annotations
+
+import math
+
+from planner.rules.capacity import usable_memory_mib
+from planner.schemas import Cluster, ModelSpec, Policy, Pool
+from profiles.schema import Profile
+
+
+def memory_limit_mib(cluster: Cluster, pool: Pool, policy: Policy) -> int:
+    """The most memory one GPU of a replica may use in `pool`: the GPU's (or, in a MIG pool,
+    its largest slice's) memory after the headroom."""
+    gpu = cluster.gpu_types[pool.gpu_type]
+    if pool.sharing == "mig" and gpu.mig_profiles:
+        return max(usable_memory_mib(p.memory_mib, policy) for p in gpu.mig_profiles.values())
+    return usable_memory_mib(gpu.memory_mib, policy)
+
+
+def memory_per_gpu_mib(memory_mib: float, gpus_per_replica: int) -> int:
+    """A replica's memory on each of its GPUs: the total spread evenly over them."""
+    return math.ceil(memory_mib / gpus_per_replica)
+
+
+def least_memory_mib(model: ModelSpec, profile: Profile | None) -> float | None:
+    """The least memory a replica could need on the profile's GPU type (or as stated)."""
+    if model.resources is not None:
+        return model.resources.memory_mib
+    if profile is None:
+        return None
+    return min(p.peak_memory_mib for p in profile.points)
+
+
+def misfit(memory_mib: float, gpus_per_replica: int, cluster: Cluster, pool: Pool,
+           policy: Policy) -> str | None:
+    """Why a replica of `memory_mib` on `gpus_per_replica` GPUs can never run in `pool`, or
+    None when it fits an empty node."""
+    if gpus_per_replica > pool.gpus_per_node:
+        return (f"{gpus_per_replica} GPUs per replica, a node of {pool.name} has "
+                f"{pool.gpus_per_node}")
+    per_gpu = memory_per_gpu_mib(memory_mib, gpus_per_replica)
+    limit = memory_limit_mib(cluster, pool, policy)
+    if per_gpu > limit:
+        what = "its largest MIG slice" if pool.sharing == "mig" else "a GPU"
+        return (f"{per_gpu} MiB per GPU, {what} of {pool.name} ({pool.gpu_type}) holds "
+                f"{limit} MiB after the {policy.memory_headroom:.0%} headroom")
+    return None
