@@ -56,6 +56,7 @@ class PoolPlan(Strict):
     pool_class: str = Field(alias="class")
     sharing: str
     gpus_per_node: int
+    replicas_per_gpu: int
     price_per_node_hour: float
     instance_type: str = ""
     cost_per_hour: float
@@ -147,6 +148,7 @@ class Metadata(Strict):
     hours_per_month: float
     kubernetes_version: str
     namespace_prefix: str = ""
+    label_domain: str
 
 
 class PriorityClassPlan(Strict):

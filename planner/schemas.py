@@ -6,10 +6,12 @@ a silently ignored setting.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
+from planner import k8s_names
 from profiles.schema import Source, Strict
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -23,6 +25,26 @@ TenantScope = Literal["shared", "dedicated"]
 SharingMode = Literal["exclusive", "time-slicing", "mps", "mig"]
 PoolClass = Literal["shared", "dedicated", "low-priority"]
 Name = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
+
+
+
+def _kubernetes(rule: Callable[[str], str | None]) -> AfterValidator:
+    """A string checked by one of Kubernetes' name rules when the file is read."""
+
+    def check(value: str) -> str:
+        reason = rule(value)
+        if reason:
+            raise ValueError(f"'{value}' is {reason}")
+        return value
+
+    return AfterValidator(check)
+
+
+Subdomain = Annotated[str, _kubernetes(k8s_names.dns1123_subdomain_problem)]
+LabelKey = Annotated[str, _kubernetes(k8s_names.label_key_problem)]
+TaintKey = Annotated[str, _kubernetes(k8s_names.qualified_name_problem)]
+LabelValue = Annotated[str, _kubernetes(k8s_names.label_value_problem)]
+KindName = Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]*$", max_length=63)]
 
 PRIORITIES: tuple[str, ...] = ("production", "internal", "batch", "experimental")
 MIG_COMPUTE_SLICES = 7  # an A100/H100 GPU in MIG mode splits into seven compute slices
@@ -44,8 +66,19 @@ class PlannerConfig(Strict):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
     kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d+$")] = "1.33"
     hours_per_month: Annotated[float, Field(gt=0, le=744)] = 730.0
-    namespace_prefix: str = ""
+    namespace_prefix: Annotated[str, Field(pattern=r"^([a-z0-9][-a-z0-9]*)?$", max_length=62)] = ""
+    label_domain: Subdomain = Field(
+        "planner.example.com",
+        description="the prefix of every label, annotation and taint key the planner writes")
     paths: Paths = Paths()
+
+    @model_validator(mode="after")
+    def _domain_not_reserved(self) -> PlannerConfig:
+        domain = k8s_names.reserved_domain(f"{self.label_domain}/x")
+        if domain:
+            raise ValueError(f"label_domain '{self.label_domain}' lies in the reserved domain "
+                             f"{domain}; use a domain your organisation owns")
+        return self
 
 
 # --- models/<name>.yaml -----------------------------------------------------------------------
@@ -132,7 +165,8 @@ class MigProfile(Strict):
 
 class GpuType(Strict):
     memory_mib: Annotated[int, Field(ge=1)]
-    product: str = Field(description="the value of the node label nvidia.com/gpu.product")
+    product: LabelValue = Field(
+        description="the value of the node label nvidia.com/gpu.product")
     mig_profiles: dict[str, MigProfile] = {}
     mig_layouts: list[list[str]] = []
 
@@ -150,17 +184,26 @@ class GpuType(Strict):
 
 
 class Taint(Strict):
-    key: str
-    value: str = ""
+    key: TaintKey
+    value: LabelValue = ""
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
 
 
 class NodeClassRef(Strict):
-    """The Karpenter node class that provisions a pool's nodes."""
+    """The Karpenter node class that provisions nodes; its group and kind name the provider."""
 
-    group: str = "karpenter.k8s.aws"
-    kind: str = "EC2NodeClass"
-    name: str = "gpu"
+    group: Subdomain = "karpenter.k8s.aws"
+    kind: KindName = "EC2NodeClass"
+    name: Subdomain = "gpu"
+
+
+class PoolNodeClass(Strict):
+    """A pool's own node class, within the cluster's provider: group and kind may only repeat
+    the cluster's, since one Karpenter installation runs one cloud provider."""
+
+    group: Subdomain | None = None
+    kind: KindName | None = None
+    name: Subdomain
 
 
 class Pool(Strict):
@@ -171,16 +214,24 @@ class Pool(Strict):
     gpus_per_node: Annotated[int, Field(ge=1, le=16)]
     price_per_node_hour: Annotated[float, Field(gt=0)]
     max_nodes: Annotated[int, Field(ge=1)]
-    instance_type: str = ""
-    node_class: NodeClassRef = NodeClassRef()
+    instance_type: LabelValue = ""
+    node_class: PoolNodeClass | None = None
     max_models_per_gpu: Annotated[int, Field(ge=1)] | None = None
-    labels: dict[str, str] = {}
+    labels: dict[LabelKey, LabelValue] = {}
     taints: list[Taint] = []
 
 
 class Cluster(Strict):
+    node_class: NodeClassRef = Field(
+        NodeClassRef(), description="the provider and default node class of every pool")
     gpu_types: dict[str, GpuType]
     pools: list[Pool]
+
+    def node_class_of(self, pool: Pool) -> NodeClassRef:
+        """The node class that provisions `pool`'s nodes: its own name, the cluster's provider."""
+        if pool.node_class is None:
+            return self.node_class
+        return self.node_class.model_copy(update={"name": pool.node_class.name})
 
 
 # --- policy.yaml ------------------------------------------------------------------------------

@@ -15,12 +15,20 @@ from typing import Any
 import yaml
 
 from planner.planfile import ModelPlan, Plan, PoolPlan
+from planner.registry.kubernetes import DEVICE_PLUGIN_CONFIG_LABEL, MIG_CONFIG_LABEL, pool_label
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "placement-planner"}
-ANNOTATION = "planner.example.com"
 GPU_OPERATOR_NAMESPACE = "gpu-operator"
-DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
-MIG_CONFIG_LABEL = "nvidia.com/mig.config"
+
+
+def _domain(plan: Plan) -> str:
+    return plan.metadata.label_domain
+
+
+def pool_selector(plan: Plan, pool: PoolPlan) -> dict[str, str]:
+    """The node labels a pod of `pool` selects: labels the pool's NodePools set, nothing that
+    appears only after a node joins (Karpenter could not tell which NodePool provides it)."""
+    return {**pool.labels, pool_label(_domain(plan)): pool.name}
 
 
 def namespace(plan: Plan, team: str) -> str:
@@ -59,7 +67,7 @@ def _pod_spec(plan: Plan, model: ModelPlan, pool: PoolPlan, container_name: str)
     }
     spec: dict = {
         "priorityClassName": model.priority,
-        "nodeSelector": {**pool.labels, "nvidia.com/gpu.product": pool.gpu_product},
+        "nodeSelector": pool_selector(plan, pool),
         "tolerations": [{"key": t.key, "operator": "Equal", "value": t.value,
                          "effect": t.effect} for t in pool.taints],
         "containers": [container],
@@ -76,13 +84,13 @@ def _pod_spec(plan: Plan, model: ModelPlan, pool: PoolPlan, container_name: str)
 
 def _metadata(plan: Plan, model: ModelPlan) -> tuple[dict, dict]:
     labels = {"app.kubernetes.io/name": model.name, **MANAGED_BY,
-              f"{ANNOTATION}/team": model.team, f"{ANNOTATION}/pool": model.pool,
+              f"{_domain(plan)}/team": model.team, f"{_domain(plan)}/pool": model.pool,
               **model.labels}
-    annotations = {f"{ANNOTATION}/max-concurrency": str(model.limits.max_concurrency),
-                   f"{ANNOTATION}/queue-limit": str(model.limits.queue_limit),
-                   f"{ANNOTATION}/timeout-ms": str(model.limits.timeout_ms),
-                   f"{ANNOTATION}/loading": model.loading,
-                   f"{ANNOTATION}/cost-per-hour": f"{model.cost_per_hour:.4f}"}
+    annotations = {f"{_domain(plan)}/max-concurrency": str(model.limits.max_concurrency),
+                   f"{_domain(plan)}/queue-limit": str(model.limits.queue_limit),
+                   f"{_domain(plan)}/timeout-ms": str(model.limits.timeout_ms),
+                   f"{_domain(plan)}/loading": model.loading,
+                   f"{_domain(plan)}/cost-per-hour": f"{model.cost_per_hour:.4f}"}
     return labels, annotations
 
 
@@ -133,7 +141,7 @@ def _replicas_per_gpu(pool: PoolPlan) -> int:
     return max((len(g.replicas) for n in pool.nodes for g in n.gpus), default=1)
 
 
-def device_plugin_config(pool: PoolPlan) -> dict:
+def device_plugin_config(plan: Plan, pool: PoolPlan) -> dict:
     """The device plugin's per-node config for this pool's nodes (selected by node label)."""
     if pool.sharing == "mig":
         body: dict[str, Any] = {"version": "v1", "flags": {"migStrategy": "mixed"}}
@@ -148,7 +156,7 @@ def device_plugin_config(pool: PoolPlan) -> dict:
     return {
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": f"device-plugin-{pool.name}", "namespace": GPU_OPERATOR_NAMESPACE,
-                     "labels": {**MANAGED_BY, f"{ANNOTATION}/pool": pool.name}},
+                     "labels": {**MANAGED_BY, f"{_domain(plan)}/pool": pool.name}},
         "data": {pool.name: yaml.safe_dump(body, sort_keys=False)},
     }
 
@@ -169,18 +177,18 @@ def mig_node_configs(pool: PoolPlan) -> dict[str, list[dict]]:
     return {f"{pool.name}-layout-{i}": layout for i, layout in enumerate(layouts)}
 
 
-def mig_layout_config(pool: PoolPlan) -> dict:
+def mig_layout_config(plan: Plan, pool: PoolPlan) -> dict:
     configs = mig_node_configs(pool)
     return {
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": f"mig-parted-{pool.name}", "namespace": GPU_OPERATOR_NAMESPACE,
-                     "labels": {**MANAGED_BY, f"{ANNOTATION}/pool": pool.name}},
+                     "labels": {**MANAGED_BY, f"{_domain(plan)}/pool": pool.name}},
         "data": {"config.yaml": yaml.safe_dump({"version": "v1", "mig-configs": configs},
                                                sort_keys=False)},
     }
 
 
-def node_pools(pool: PoolPlan) -> list[dict]:
+def node_pools(plan: Plan, pool: PoolPlan) -> list[dict]:
     """Karpenter NodePools: one per pool, or one per distinct MIG node layout."""
     groups: dict[str | None, int] = defaultdict(int)
     if pool.sharing == "mig":
@@ -191,7 +199,7 @@ def node_pools(pool: PoolPlan) -> list[dict]:
         groups[None] = len(pool.nodes)
     result = []
     for layout, nodes in groups.items():
-        labels = {**pool.labels, DEVICE_PLUGIN_CONFIG_LABEL: pool.name}
+        labels = {**pool_selector(plan, pool), DEVICE_PLUGIN_CONFIG_LABEL: pool.name}
         if layout:
             labels[MIG_CONFIG_LABEL] = layout
         requirements = [{"key": "karpenter.sh/capacity-type", "operator": "In",
@@ -231,7 +239,7 @@ def cluster_objects(plan: Plan) -> list[dict]:
     teams = sorted({m.team for m in plan.models} | {u.team for u in plan.unplaced})
     namespaces = [{"apiVersion": "v1", "kind": "Namespace",
                    "metadata": {"name": namespace(plan, team),
-                                "labels": {**MANAGED_BY, f"{ANNOTATION}/team": team}}}
+                                "labels": {**MANAGED_BY, f"{_domain(plan)}/team": team}}}
                   for team in teams]
     return classes + namespaces
 
@@ -245,10 +253,10 @@ def render_manifests(plan: Plan, target: str = "deployment") -> dict[str, str]:
             continue
         documents = []
         if pool.sharing in ("time-slicing", "mps", "mig"):
-            documents.append(device_plugin_config(pool))
+            documents.append(device_plugin_config(plan, pool))
         if pool.sharing == "mig":
-            documents.append(mig_layout_config(pool))
-        documents += node_pools(pool)
+            documents.append(mig_layout_config(plan, pool))
+        documents += node_pools(plan, pool)
         files[f"manifests/pools/{pool.name}.yaml"] = _dump(documents)
     for model in plan.models:
         pool = pools[model.pool]

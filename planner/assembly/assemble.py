@@ -28,6 +28,7 @@ from planner.planfile import (
     UnplacedModel,
 )
 from planner.registry.fleet import Fleet
+from planner.rules.capacity import replicas_per_gpu
 from planner.schemas import Pool
 from solvers.problem import Placement, Solution
 
@@ -105,9 +106,10 @@ def _pool_plan(fleet: Fleet, pool: Pool, by_gpu: dict[tuple[str, int, int], list
     return PoolPlan(
         name=pool.name, gpu_type=pool.gpu_type, gpu_product=gpu_type.product,
         gpu_memory_mib=gpu_type.memory_mib, max_nodes=pool.max_nodes,
-        node_class=pool.node_class.model_dump(), labels=pool.labels,
+        node_class=fleet.cluster.node_class_of(pool).model_dump(), labels=pool.labels,
         taints=[Taint(key=t.key, value=t.value, effect=t.effect) for t in pool.taints],
         pool_class=pool.pool_class, sharing=pool.sharing, gpus_per_node=pool.gpus_per_node,
+        replicas_per_gpu=replicas_per_gpu(pool, fleet.policy),
         price_per_node_hour=pool.price_per_node_hour, instance_type=pool.instance_type,
         cost_per_hour=round(pool_cost, 6),
         idle_cost_per_hour=round(cost.idle_cost_per_hour(pool_cost, paid), 6),
@@ -176,7 +178,8 @@ def assemble(fleet: Fleet, demands: dict[str, list[Demand]],
         metadata=Metadata(registry=str(fleet.root), planner_version=__version__,
                           hours_per_month=hours,
                           kubernetes_version=fleet.config.kubernetes_version,
-                          namespace_prefix=fleet.config.namespace_prefix),
+                          namespace_prefix=fleet.config.namespace_prefix,
+                          label_domain=fleet.config.label_domain),
         summary=Summary(models=len(models), replicas=len(solution.placements),
                         gpus=len(by_gpu), nodes=sum(len(p.nodes) for p in pools),
                         cost_per_hour=round(cost_per_hour, 4),

@@ -70,6 +70,12 @@ def plan(
 
     _check_period(period)
     fleet = load_fleet(registry)
+    if target is Target.kserve:
+        from planner.registry.kubernetes import kserve_problems
+
+        problems = kserve_problems(fleet.models, fleet.documents)
+        if problems:
+            raise InputError(problems)
     base_plan = load_plan(base) if base else None
     settings = SolverSettings(method=solver.value, time_limit_s=time_limit, seed=seed,
                               workers=workers)

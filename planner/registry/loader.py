@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from planner.errors import InputError, Problem
+from planner.registry import kubernetes
 from planner.registry.fleet import Fleet
 from planner.registry.messages import validate_document
 from planner.registry.references import Parsed, cross_check
@@ -101,6 +102,8 @@ def load_registry(root: Path, *, policy_gates: bool = False) -> Fleet:
         problems.extend(cross_check(
             Parsed(root, models, documents, set(model_stems), profiles, profile_docs,
                    cluster, cluster_doc, policy, policy_doc)))
+        problems.extend(kubernetes.cluster_problems(config, cluster, cluster_doc, policy))
+    problems.extend(kubernetes.namespace_problems(config, models, documents))
     violations = [p for p in problems if p.policy] if policy_gates else []
     if len(violations) < len(problems):
         raise InputError(problems)

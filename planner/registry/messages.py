@@ -97,7 +97,10 @@ def validate_document(doc: YamlDocument, schema: type[M]) -> tuple[M | None, lis
     try:
         return schema.model_validate(doc.data), []
     except ValidationError as exc:
-        errors: list[dict[str, Any]] = [{**e, "loc": tuple(e["loc"])} for e in exc.errors()]
+        # pydantic marks an invalid mapping key with a last `[key]` step; the key names it.
+        errors: list[dict[str, Any]] = [
+            {**e, "loc": tuple(e["loc"])[:-1] if e["loc"][-1:] == ("[key]",) else tuple(e["loc"])}
+            for e in exc.errors()]
     # A misspelt key also makes the real key "missing"; the did-you-mean already says so.
     misspelt: set[PathKey] = set()
     for error in errors:

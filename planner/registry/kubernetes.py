@@ -1,0 +1,102 @@
+"""Rules that keep the manifests of a plan acceptable to the cluster that applies them.
+
+Single values are checked by their schemas (`planner.k8s_names`); what is checked here combines
+files or settings: the one provider of a cluster, names the manifests compose from several
+values, labels the planner sets itself, and sharing configs the device plugin accepts.
+"""
+
+from __future__ import annotations
+
+from planner import k8s_names
+from planner.errors import Problem
+from planner.registry.yamlsource import YamlDocument, format_loc
+from planner.rules.capacity import replicas_per_gpu
+from planner.schemas import Cluster, ModelSpec, PlannerConfig, Policy
+
+DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
+MIG_CONFIG_LABEL = "nvidia.com/mig.config"
+KSERVE_PREDICTOR_SUFFIX = "-predictor"
+
+
+def pool_label(domain: str) -> str:
+    """The node label that names a node's pool; pods select their pool by it."""
+    return f"{domain}/pool"
+
+
+def mig_layout_name(pool: str, index: int) -> str:
+    """The MIG manager config (and NodePool) of a MIG pool's `index`-th node layout."""
+    return f"{pool}-layout-{index}"
+
+
+def _at(doc: YamlDocument, loc: tuple, message: str) -> Problem:
+    return Problem(doc.path, doc.line_of(loc), format_loc(loc) or None, message)
+
+
+def cluster_problems(config: PlannerConfig, cluster: Cluster, doc: YamlDocument,
+                     policy: Policy) -> list[Problem]:
+    """One provider, labels the planner owns, MIG layout names, sharing the plugin accepts."""
+    problems = []
+    provider = cluster.node_class
+    owned = {pool_label(config.label_domain), DEVICE_PLUGIN_CONFIG_LABEL, MIG_CONFIG_LABEL}
+    for i, pool in enumerate(cluster.pools):
+        for field in ("group", "kind"):
+            value = getattr(pool.node_class, field, None) if pool.node_class else None
+            if value is not None and value != getattr(provider, field):
+                problems.append(_at(doc, ("pools", i, "node_class", field),
+                                    f"'{value}' differs from the cluster's node class "
+                                    f"{provider.group}/{provider.kind}; one Karpenter "
+                                    "installation runs one provider, so a pool may only name "
+                                    "another node class of it (node_class: {name: ...}); plan "
+                                    "another provider's pools in a registry of their own"))
+        for key in pool.labels:
+            if key in owned:
+                problems.append(_at(doc, ("pools", i, "labels", key),
+                                    f"the planner sets '{key}' on the pool's nodes itself; "
+                                    "remove it"))
+        if pool.sharing in ("time-slicing", "mps") and replicas_per_gpu(pool, policy) < 2:
+            problems.append(_at(doc, ("pools", i, "max_models_per_gpu"),
+                                f"a {pool.sharing} pool shares each GPU among at least 2 "
+                                "replicas (the device plugin refuses fewer); raise "
+                                "max_models_per_gpu or set sharing: exclusive"))
+        gpu = cluster.gpu_types.get(pool.gpu_type)
+        if pool.sharing == "mig" and gpu is not None and gpu.mig_layouts:
+            longest = mig_layout_name(pool.name, len(gpu.mig_layouts) - 1)
+            reason = k8s_names.label_value_problem(longest)
+            if reason:
+                problems.append(_at(doc, ("pools", i, "name"),
+                                    f"the MIG layout name '{longest}' built from it is "
+                                    f"{reason}; shorten the pool's name"))
+    return problems
+
+
+def namespace_problems(config: PlannerConfig, models: dict[str, ModelSpec],
+                       documents: dict[str, YamlDocument]) -> list[Problem]:
+    """Every team's Namespace, `namespace_prefix` + team, must be a DNS-1123 label."""
+    problems = []
+    for name, model in models.items():
+        namespace = f"{config.namespace_prefix}{model.team}"
+        reason = k8s_names.dns1123_label_problem(namespace)
+        if reason:
+            problems.append(_at(documents[name], ("team",),
+                                f"the team's namespace '{namespace}' (namespace_prefix + team) "
+                                f"is {reason}; shorten the team or the prefix"))
+    return problems
+
+
+def kserve_problems(models: dict[str, ModelSpec],
+                    documents: dict[str, YamlDocument]) -> list[Problem]:
+    """Names KServe refuses: an InferenceService name starts with a letter, and its predictor's
+    objects (`<name>-predictor`) must stay DNS-1123 labels."""
+    problems = []
+    for name in models:
+        predictor = f"{name}{KSERVE_PREDICTOR_SUFFIX}"
+        if not name[:1].isalpha():
+            reason = "does not start with a letter, which KServe requires"
+        elif k8s_names.dns1123_label_problem(predictor):
+            reason = (f"makes the predictor name '{predictor}' longer than "
+                      f"{k8s_names.DNS1123_LABEL_MAX} characters")
+        else:
+            continue
+        problems.append(_at(documents[name], ("name",),
+                            f"'{name}' {reason}; rename the model for --target kserve"))
+    return problems
