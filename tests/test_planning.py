@@ -160,10 +160,8 @@ def test_cli_plan_unplaced_exit_1_with_reasons(cli, registry: Path, tmp_path: Pa
     assert result.exit_code == 1
     lines = result.stderr.splitlines()
     assert any(line.startswith("unplaced: ") and "no room for" in line for line in lines)
-    # The explanation shrinks its set of rules while its time lasts, so how small it gets
-    # depends on the machine; the pool's node limit is in it however far it got.
-    [why] = [line for line in lines if line.startswith("why: these cannot all hold: ")]
-    assert "pool dedicated-h100 may use at most 2 nodes" in why
+    assert any(line.startswith("why: these cannot all hold: pool dedicated-h100 may use at "
+                               "most 2 nodes") for line in lines)
     plan = load_plan(tmp_path / "o" / "plan.yaml")
     assert plan.summary.unplaced >= 1
     assert {u.priority for u in plan.unplaced} <= {"internal"}  # production placed first
