@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -95,19 +96,26 @@ def _level_scale(cluster: Cluster, pods_of: dict[tuple, list[int]]) -> dict[int,
     return scale
 
 
-def _repack(cluster: Cluster, state: State, nodes: list[int], *, time_limit_s: float,
-            seed: int, workers: int, per_kind: int) -> str:
-    """Repack the pods on `nodes` together with up to `per_kind` unplaced pods of each kind.
+@dataclass
+class _WindowModel:
+    """The CP-SAT model of one window: pods of each kind per GPU (`on_gpu`, single-GPU and the
+    GPUs of multi-GPU pods) and per node (`on_node`, multi-GPU and GPU-less pods), and the
+    weight placed as terms of the objective."""
 
-    Returns `improved` (the state is updated), `proven` (nothing better exists for this window
-    and these pods) or `unknown` (time ran out first).
-    """
-    inside, pods_of = _window_pods(cluster, state, nodes, per_kind)
-    scale = _level_scale(cluster, pods_of)
-    model = cp_model.CpModel()
-    placed_terms, node_terms = [], defaultdict(list)
-    gpu_terms = defaultdict(list)
-    on_gpu, on_node = {}, {}
+    model: cp_model.CpModel
+    on_gpu: dict[tuple[tuple, int, int], cp_model.IntVar] = field(default_factory=dict)
+    on_node: dict[tuple[tuple, int], cp_model.IntVar] = field(default_factory=dict)
+    placed_terms: list = field(default_factory=list)
+
+
+def _window_model(cluster: Cluster, nodes: list[int], pods_of: dict[tuple, list[int]],
+                  scale: dict[int, int]) -> _WindowModel:
+    """Counts of each kind of pod on each GPU or node of the window, within GPU and node
+    capacity; the weight they place, scaled by priority level."""
+    w = _WindowModel(cp_model.CpModel())
+    model = w.model
+    node_terms: dict[int, list] = defaultdict(list)
+    gpu_terms: dict[tuple[int, int], list] = defaultdict(list)
     for kind, ids in pods_of.items():
         demand, gpus, milli, level = kind
         count_vars = []
@@ -120,59 +128,79 @@ def _repack(cluster: Cluster, state: State, nodes: list[int], *, time_limit_s: f
                 per_gpu = min(len(ids), GPU_MILLI // milli if milli else len(ids))
                 for j in range(node.gpus):
                     var = model.new_int_var(0, per_gpu, "")
-                    on_gpu[(kind, n, j)] = var
+                    w.on_gpu[(kind, n, j)] = var
                     gpu_terms[(n, j)].append(milli * var)
                     count_vars.append(var)
                     node_terms[n].append((demand, var))
                 continue
             z = model.new_int_var(0, len(ids), "")
-            on_node[(kind, n)] = z
+            w.on_node[(kind, n)] = z
             count_vars.append(z)
             node_terms[n].append((demand, z))
             slots = []
             for j in range(node.gpus if gpus else 0):
                 var = model.new_int_var(0, len(ids), "")
                 model.add(var <= z)
-                on_gpu[(kind, n, j)] = var
+                w.on_gpu[(kind, n, j)] = var
                 gpu_terms[(n, j)].append(milli * var)
                 slots.append(var)
             if slots:
                 model.add(sum(slots) == gpus * z)
         if count_vars:
             model.add(sum(count_vars) <= len(ids))
-            placed_terms.append(cluster.pods[ids[0]].weight * scale[level] * sum(count_vars))
+            w.placed_terms.append(cluster.pods[ids[0]].weight * scale[level] * sum(count_vars))
     for terms in gpu_terms.values():
         model.add(sum(terms) <= GPU_MILLI)
     for n, terms in node_terms.items():
         for r, cap in enumerate(cluster.nodes[n].capacity):
             model.add(sum(d[r] * v for d, v in terms if d[r]) <= cap)
+    return w
+
+
+def _place_window(cluster: Cluster, state: State, nodes: list[int],
+                  pods_of: dict[tuple, list[int]], w: _WindowModel,
+                  solver: cp_model.CpSolver) -> None:
+    """Put the window's pods where the solver's counts say, kind by kind."""
+    for kind, ids in pods_of.items():
+        queue = iter(ids)
+        for n in nodes:
+            if kind[1] == 1:
+                for j in range(cluster.nodes[n].gpus):
+                    cell = w.on_gpu.get((kind, n, j))
+                    for _ in range(solver.value(cell) if cell is not None else 0):
+                        state.place(next(queue), n, (j,))
+            elif (kind, n) in w.on_node:
+                # k-GPU pods: GPU j was counted once per pod using it, at most once per pod,
+                # so pod p takes every count-th slot from p on, all on distinct GPUs.
+                count = solver.value(w.on_node[(kind, n)])
+                used = [j for j in range(cluster.nodes[n].gpus)
+                        for _ in range(solver.value(w.on_gpu[(kind, n, j)]))] if kind[1] else []
+                for p in range(count):
+                    state.place(next(queue), n, tuple(used[p::count]) if kind[1] else ())
+
+
+def _repack(cluster: Cluster, state: State, nodes: list[int], *, time_limit_s: float,
+            seed: int, workers: int, per_kind: int) -> str:
+    """Repack the pods on `nodes` together with up to `per_kind` unplaced pods of each kind.
+
+    Returns `improved` (the state is updated), `proven` (nothing better exists for this window
+    and these pods) or `unknown` (time ran out first).
+    """
+    inside, pods_of = _window_pods(cluster, state, nodes, per_kind)
+    scale = _level_scale(cluster, pods_of)
+    w = _window_model(cluster, nodes, pods_of, scale)
     current = sum(cluster.pods[i].weight * scale[cluster.pods[i].priority] for i in inside)
-    model.add(sum(placed_terms) >= current + 1)
-    model.maximize(sum(placed_terms))
+    w.model.add(sum(w.placed_terms) >= current + 1)
+    w.model.maximize(sum(w.placed_terms))
     solver = new_solver(time_limit_s, seed, workers)
-    status = solver.solve(model)
+    status = solver.solve(w.model)
     if status == cp_model.INFEASIBLE:
         return "proven"
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return "unknown"
     for i in inside:
         state.remove(i)
-    for kind, ids in pods_of.items():
-        queue = iter(ids)
-        for n in nodes:
-            if kind[1] == 1:
-                for j in range(cluster.nodes[n].gpus):
-                    cell = on_gpu.get((kind, n, j))
-                    for _ in range(solver.value(cell) if cell is not None else 0):
-                        state.place(next(queue), n, (j,))
-            elif (kind, n) in on_node:
-                # k-GPU pods: GPU j was counted once per pod using it, at most once per pod,
-                # so pod p takes every count-th slot from p on, all on distinct GPUs.
-                count = solver.value(on_node[(kind, n)])
-                used = [j for j in range(cluster.nodes[n].gpus)
-                        for _ in range(solver.value(on_gpu[(kind, n, j)]))] if kind[1] else []
-                for p in range(count):
-                    state.place(next(queue), n, tuple(used[p::count]) if kind[1] else ())
+    _place_window(cluster, state, nodes, pods_of, w, solver)
     return "improved"
 
 
