@@ -6,6 +6,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def printable(text: str) -> str:
+    """`text` with every control, format or separator character written as an escape (`\\n`,
+    `\\x1b`, `\\u202e`), so that text from an input file prints as one line that cannot move
+    the cursor, recolour a terminal or start a CI workflow command."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with the input, located as precisely as the input allows."""
@@ -21,7 +31,7 @@ class Problem:
         if self.file is not None:
             where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
         field = f"{self.field}: " if self.field else ""
-        return f"{where}{field}{self.message}"
+        return printable(f"{where}{field}{self.message}")
 
 
 class PlannerError(Exception):

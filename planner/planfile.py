@@ -189,6 +189,10 @@ def dump_plan(plan: Plan) -> str:
 def load_plan(path: Path) -> Plan:
     """Read a plan file; any problem is an InputError naming the file and line."""
     doc = read_yaml(path)
+    kind = doc.data.get("kind")
+    if kind not in (None, "PlacementPlan") or (kind is None and "apiVersion" not in doc.data):
+        raise InputError(Problem(path, 1, None, "not a plan file (no `kind: PlacementPlan`); "
+                                 "pass the plan.yaml that `planner plan --out DIR` wrote"))
     plan, problems = validate_document(doc, Plan)
     if problems:
         raise InputError(problems)

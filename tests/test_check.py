@@ -87,16 +87,17 @@ def test_broken_yaml_on_new_side_exit_2(cli, repo: Path):
 def test_unknown_base_ref_exit_2(cli, repo: Path):
     result = cli("check", "--registry", "registry", "--base", "origin/nope")
     assert result.exit_code == 2
-    assert result.stderr == ("error: --base origin/nope: no such file or git ref; fetch it (for "
-                             "example `git fetch origin main`) or pass a plan.yaml\n")
+    assert result.stderr == ("error: --base origin/nope: no such git ref; fetch it (for "
+                             "example `git fetch origin main`) or pass --base-plan PLAN\n")
 
 
 def test_check_against_plan_file_and_diff(cli, repo: Path, tmp_path: Path):
     assert cli("plan", "--registry", "registry", "--out", tmp_path / "base").exit_code == 0
     edit_yaml(repo / "registry" / "models" / "code-assistant.yaml",
               lambda d: d["replicas"].update(min=4))
-    result = cli("check", "--registry", "registry", "--base", tmp_path / "base" / "plan.yaml",
-                 "--budget", "1", "--out-file", tmp_path / "report.md")
+    result = cli("check", "--registry", "registry", "--base-plan",
+                 tmp_path / "base" / "plan.yaml", "--budget", "1", "--out-file",
+                 tmp_path / "report.md")
     assert result.exit_code == 1
     assert "- **budget**: monthly cost" in (tmp_path / "report.md").read_text()
     assert cli("plan", "--registry", "registry", "--out", tmp_path / "new").exit_code == 0

@@ -15,6 +15,7 @@ from planner.planfile import load_plan
 from reports.focus import EXTRA_COLUMNS, FOCUS_COLUMNS, cost_frame
 from reports.manifests import gpu_resource, render_manifests
 from scripts.update_goldens import COMMAND, GOLDEN
+from tests.conftest import edit_yaml
 
 CORE_GROUPS = ("v1", "apps/v1", "policy/v1", "scheduling.k8s.io/v1")
 
@@ -178,8 +179,9 @@ def test_unwritable_output_exit_2(cli, registry: Path, tmp_path: Path):
 
 def test_failed_write_keeps_old_output(cli, registry: Path, tmp_path: Path, monkeypatch):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "plan.yaml").write_text("old")
+    assert cli("plan", "--registry", registry, "--out", out, "--solver", "greedy").exit_code == 0
+    old = (out / "plan.yaml").read_text()
+    edit_yaml(registry / "models" / "spam-filter.yaml", lambda d: d["replicas"].update(min=5))
 
     def refuse(self, *args, **kwargs):
         if self.name == "cost.csv":
@@ -194,4 +196,4 @@ def test_failed_write_keeps_old_output(cli, registry: Path, tmp_path: Path, monk
     assert result.stderr.endswith("cannot write the output folder: Permission denied; choose "
                                   "another --out\n")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]  # no staging left
-    assert (out / "plan.yaml").read_text() == "old"
+    assert (out / "plan.yaml").read_text() == old

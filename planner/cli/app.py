@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from planner import __version__
-from planner.errors import InputError, PlannerError
+from planner.errors import InputError, PlannerError, printable
 from profiles.errors import ProfileError
 
 app = typer.Typer(
@@ -62,17 +62,17 @@ def guarded(command):
                 if count > 1:
                     err.print(f"{count} errors", markup=False)
             else:
-                err.print(f"error: {exc}", markup=False)
+                err.print(f"error: {printable(str(exc))}", markup=False)
             raise typer.Exit(exc.exit_code) from None
         except ProfileError as exc:
-            err.print(f"error: {exc}", markup=False)
+            err.print(f"error: {printable(str(exc))}", markup=False)
             raise typer.Exit(InputError.exit_code) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:
             if os.environ.get("PLANNER_DEBUG"):
                 raise
-            err.print(f"internal error: {type(exc).__name__}: {exc} "
+            err.print(f"internal error: {type(exc).__name__}: {printable(str(exc))} "
                       "(set PLANNER_DEBUG=1 for the traceback)", markup=False)
             raise typer.Exit(3) from None
 

@@ -41,7 +41,8 @@ def _check_period(period: str | None) -> None:
 def plan(
     registry: RegistryOption = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write plan.yaml and the "
-                                             "reports to this folder (replaced atomically).",
+                                             "reports to this folder (replaced atomically; "
+                                             "a new, empty or earlier output folder).",
                                              file_okay=False)] = None,
     solver: Annotated[SolverChoice, typer.Option(help="cpsat: optimal with a proven bound; "
                                                  "greedy: the quick baseline.")]
@@ -90,7 +91,8 @@ def plan(
         from reports import render_all
 
         files = render_all(result, target=target.value, period=period)
-        write_folder(out, {"plan.yaml": dump_plan(result), **files})
+        write_folder(out, {"plan.yaml": dump_plan(result), **files},
+                     protected=[fleet.root, *([base] if base else [])])
         err.print(f"wrote {out}: plan.yaml, summary.md, cost.csv and "
                   f"{sum(1 for f in files if f.startswith('manifests/'))} manifest files",
                   markup=False)
@@ -148,7 +150,8 @@ def report(
     if out is not None:
         from planner.output import write_folder
 
-        write_folder(out, render_all(plan, target=target.value, period=period))
+        write_folder(out, render_all(plan, target=target.value, period=period),
+                     protected=[plan_file])
         err.print(f"wrote {out}: summary.md, cost.csv and manifests/", markup=False)
     frame = rollup(plan, group_by.value, period)
     if format is ReportFormat.csv:

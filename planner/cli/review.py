@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from planner.cli.app import RegistryOption, app, guarded
+from planner.errors import InputError
 
 
 class DiffFormat(StrEnum):
@@ -51,8 +52,11 @@ class CheckFormat(StrEnum):
 @app.command()
 @guarded
 def check(
-    base: Annotated[str, typer.Option(help="The base to compare with: a git ref (for example "
-                                      "origin/main) or a plan.yaml.")],
+    base: Annotated[str | None, typer.Option(help="The git ref to compare with, for example "
+                                             "origin/main.", show_default=False)] = None,
+    base_plan: Annotated[Path | None, typer.Option(
+        "--base-plan", help="Compare with this plan.yaml instead of a git ref.", dir_okay=False,
+        show_default=False)] = None,
     registry: RegistryOption = None,
     format: Annotated[CheckFormat, typer.Option("--format", help="github adds ::error "
                                                 "annotations and the step summary.")]
@@ -75,12 +79,22 @@ def check(
     """
     from planner.pipeline import SolverSettings
     from planner.registry.locate import resolve_registry
+    from planner.review.base import check_ref
     from planner.review.check import run_check
     from planner.review.gates import Thresholds
     from reports.pr_comment import render_annotations, render_check_json, render_check_markdown
 
+    source: str | Path
+    if base is not None and base_plan is None:
+        check_ref(base)
+        source = base
+    elif base_plan is not None and base is None:
+        source = base_plan
+    else:
+        raise InputError("give exactly one of --base REF (a git ref such as origin/main) or "
+                         "--base-plan PLAN (a plan.yaml)")
     root, _ = resolve_registry(registry)
-    result = run_check(root, base, Thresholds(max_increase, max_increase_pct, budget),
+    result = run_check(root, source, Thresholds(max_increase, max_increase_pct, budget),
                        SolverSettings(time_limit_s=time_limit, seed=seed))
     text = render_check_json(result) if format is CheckFormat.json \
         else render_check_markdown(result)

@@ -16,6 +16,8 @@ from planner.errors import InputError, Problem
 
 PathKey = tuple[str | int, ...]
 
+MAX_FILE_BYTES = 4 * 1024 * 1024  # a registry file is kilobytes; more is a mistake or an attack
+
 
 @dataclass(frozen=True)
 class YamlDocument:
