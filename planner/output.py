@@ -13,6 +13,7 @@ folders that killed writers left behind.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -101,12 +102,28 @@ def _safe_relative(relative: str) -> PurePosixPath:
     return path
 
 
+def _remove(folder: Path) -> None:
+    """Delete a staging folder with its marker last, so that a writer killed halfway leaves a
+    folder the next writer still recognises as its own (marked, or empty)."""
+    if not folder.is_dir():
+        return
+    for child in folder.iterdir():
+        if child.name == MARKER:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+    (folder / MARKER).unlink(missing_ok=True)
+    folder.rmdir()
+
+
 def _clean_stale(target: Path) -> None:
     """Remove staging folders of this target that a killed writer left behind."""
     for sibling in target.parent.glob(f".{target.name}{_STAGING}*"):
         if sibling.is_dir() and not sibling.is_symlink() and (
                 _listed(sibling) is not None or not any(sibling.iterdir())):
-            shutil.rmtree(sibling, ignore_errors=True)
+            _remove(sibling)
 
 
 def _exchange(staging: Path, target: Path) -> None:
@@ -177,4 +194,5 @@ def _write(target: Path, files: dict[str, str], relatives: dict[str, PurePosixPa
     except OSError as exc:
         raise _refuse(target, str(exc.strerror)) from None
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            _remove(staging)
