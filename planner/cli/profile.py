@@ -52,7 +52,8 @@ class ProfileFormat(StrEnum):
     markers = "markers"
 
 
-ModelsArgument = Annotated[list[str], typer.Argument(metavar="MODEL", help="Models of the registry.",
+ModelsArgument = Annotated[list[str], typer.Argument(metavar="MODEL",
+                                                     help="Models of the registry.",
                                                      show_default=False)]
 ConcurrencyOption = Annotated[str, typer.Option(help="Concurrency levels to measure.")]
 DurationOption = Annotated[float, typer.Option(min=0.05, help="Seconds per measurement window.")]
