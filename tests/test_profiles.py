@@ -172,12 +172,14 @@ def test_cpu_profile_is_real(cpu_runs):
     assert profile.load_time_s > 0
 
 
-def test_two_cpu_runs_agree_within_half(cpu_runs):
-    """Tolerance: throughput at concurrency 4 within a factor of 1.5 between two runs on a
-    shared two-core machine."""
+def test_two_cpu_runs_agree_on_memory(cpu_runs):
+    """Two fresh processes measure the same weights and peak memory within 25%; throughput is
+    left out, as it depends on what else the machine runs."""
     _, first, second = cpu_runs
-    a, b = first.points[-1].throughput_rps, second.points[-1].throughput_rps
-    assert max(a, b) <= 1.5 * min(a, b)
+    assert first.memory.weights_mib == second.memory.weights_mib
+    a, b = first.points[-1].peak_memory_mib, second.points[-1].peak_memory_mib
+    assert max(a, b) <= 1.25 * min(a, b)
+    assert [p.concurrency for p in first.points] == [p.concurrency for p in second.points]
 
 
 @pytest.mark.gpu
