@@ -183,6 +183,28 @@ class GpuType(Strict):
         return self
 
 
+class NodeResources(Strict):
+    cpu_milli: Annotated[int, Field(ge=0)]
+    memory_mib: Annotated[int, Field(ge=0)]
+
+
+class InstanceType(Strict):
+    """A node's CPU and host memory, and what the system keeps for itself (kubelet, OS,
+    eviction threshold, daemons): pods get the difference, the node's allocatable."""
+
+    cpu_milli: Annotated[int, Field(ge=1)]
+    memory_mib: Annotated[int, Field(ge=1)]
+    reserved: NodeResources
+
+    @model_validator(mode="after")
+    def _reserve_below_capacity(self) -> InstanceType:
+        if self.reserved.cpu_milli >= self.cpu_milli or \
+                self.reserved.memory_mib >= self.memory_mib:
+            raise ValueError("the reserve leaves nothing for pods; it must be below the "
+                             "instance's cpu_milli and memory_mib")
+        return self
+
+
 class Taint(Strict):
     key: TaintKey
     value: LabelValue = ""
@@ -225,6 +247,7 @@ class Cluster(Strict):
     node_class: NodeClassRef = Field(
         NodeClassRef(), description="the provider and default node class of every pool")
     gpu_types: dict[str, GpuType]
+    instance_types: dict[str, InstanceType] = {}
     pools: list[Pool]
 
     def node_class_of(self, pool: Pool) -> NodeClassRef:

@@ -14,7 +14,8 @@ Variables:
   seen[c,p,b|n]  a group of class c sits on GPU b or node n       (bool)
 
 Constraints: every replica of a placed group in its one pool; capacity per GPU and dimension
-(a whole-GPU replica's per-GPU demand against each of its GPUs);
+(a whole-GPU replica's per-GPU demand against each of its GPUs); capacity per node and node
+dimension (CPU, host memory: every replica on the node);
 slices per layout; GPUs per node; spread per node; conflicting classes apart; symmetry between
 identical GPUs and nodes; proven lower bounds as cuts.
 
@@ -176,6 +177,14 @@ def _build_pool(m: Model, pool: Pool, groups: list[Group], keep_ids: bool) -> No
         terms = [m.use[(name, b)] for b in range(n * size, (n + 1) * size)]
         terms += [g.option(name).whole_gpus * m.whole[(g.name, name, n)] for g in whole]
         cp.add(sum(terms) <= size * m.open[(name, n)])
+        # Node capacity in every node dimension: all replicas on the node, whatever their GPUs.
+        for d, cap in enumerate(pool.node_capacity):
+            node_terms = [need * v for g in groups for dim, need, _ in
+                          g.option(name).node_demand(pool) if dim == d
+                          for v in _replicas_on(m, pool, g, list(range(n * size, (n + 1) * size)),
+                                                n, "node")]
+            if node_terms:
+                cp.add(sum(node_terms) <= cap * m.open[(name, n)])
 
     for g in groups:
         option = g.option(name)

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from solvers.bounds import cost_bound, shared_gpus_bound
 from solvers.greedy import fits_alone, greedy, unplaced_reason
-from solvers.problem import Group, Placement, Problem, Solution, nodes_cost
+from solvers.problem import Group, Option, Placement, Pool, Problem, Solution, nodes_cost
 from solvers.verify import violations
 
 # Beyond this many placement variables a component fixes each group to its greedy pool.
@@ -72,7 +72,7 @@ def _components(problem: Problem) -> list[Problem]:
         names = {p.name for p in pools}
         groups = tuple(g for g in problem.groups if g.options[0].pool in names)
         if groups:
-            result.append(Problem(problem.dimensions, pools, groups, problem.conflicts))
+            result.append(replace(problem, pools=pools, groups=groups))
     return result
 
 
@@ -177,8 +177,7 @@ def _improve_by_windows(problem: Problem, solution: Solution, *, time_limit_s: f
             counts[p.group] += 1
         groups = tuple(replace(problem.group(g), optional=True, options=(replace(
             problem.group(g).option(pool.name), count=c),)) for g, c in counts.items())
-        sub = Problem(problem.dimensions, (replace(pool, max_nodes=size - 1),), groups,
-                      problem.conflicts)
+        sub = replace(problem, pools=(replace(pool, max_nodes=size - 1),), groups=groups)
         left = deadline - time.perf_counter()
         found = solve(sub, time_limit_s=min(2.0, max(left - 0.1, 0.1)),
                       seed=rng.randrange(1 << 30), workers=workers)
@@ -206,9 +205,28 @@ def _renumbered(problem: Problem, placements: list[Placement], layouts: dict,
     return Solution(status, cost, 0, tuple(numbered), {}, layouts)
 
 
+def _nodes_may_bind(pool: Pool, options: list[Option]) -> bool:
+    """Whether a node dimension could run out before the node's GPUs do. A GPU draws at most
+    max(node_size / size[k]) * capacity[k] from its node in a GPU dimension k that every option
+    needs (the best such k); a node holds `gpus_per_node` such GPUs."""
+    for d, cap in enumerate(pool.node_capacity):
+        needs = [(need, o) for o in options for dim, need, _ in o.node_demand(pool) if dim == d]
+        if not needs:
+            continue
+        per_gpu = min((max(need * pool.capacity[k] / o.size[k] for need, o in needs)
+                       for k in range(len(pool.capacity)) if all(o.size[k] for _, o in needs)),
+                      default=math.inf)
+        if per_gpu * pool.gpus_per_node > cap:
+            return True
+    return False
+
+
 def _is_plain_packing(problem: Problem) -> bool:
-    """One shared pool, no whole-GPU replicas, no spread and no conflicts that could bite."""
+    """One shared pool, no whole-GPU replicas, no spread, no conflicts and no node capacity
+    that could bite."""
     if len(problem.pools) != 1 or problem.pools[0].mode != "shared":
+        return False
+    if _nodes_may_bind(problem.pools[0], [g.options[0] for g in problem.groups]):
         return False
     classes = [c for g in problem.groups for c in g.classes]
     return all(g.options[0].max_per_node is None and not g.options[0].whole_gpus

@@ -34,6 +34,7 @@ class _Node:
     gpus: list[_Gpu]
     classes: Counter = field(default_factory=Counter)
     groups: Counter = field(default_factory=Counter)
+    load: list[int] = field(default_factory=list)  # in the problem's node dimensions
 
 
 class _PoolState:
@@ -47,7 +48,8 @@ class _PoolState:
         if len(self.nodes) >= self.pool.max_nodes:
             return None
         dims = len(self.pool.capacity)
-        node = _Node([_Gpu([0] * dims) for _ in range(self.pool.gpus_per_node)])
+        node = _Node([_Gpu([0] * dims) for _ in range(self.pool.gpus_per_node)],
+                     load=[0] * len(self.pool.node_capacity))
         self.nodes.append(node)
         return node
 
@@ -66,9 +68,17 @@ def _clashes(classes: frozenset[str], present: Counter, conflicts: dict[str, set
     return any(present[other] for c in classes for other in conflicts.get(c, ()))
 
 
+def _node_room(pool: Pool, node: _Node, option: Option) -> int:
+    """How many more replicas of `option` the node holds in its node dimensions."""
+    return min(((cap - node.load[d]) // s for d, s, cap in option.node_demand(pool)),
+               default=1 << 30)
+
+
 def _node_admits(state: _PoolState, node: _Node, group: Group) -> bool:
-    limit = group.option(state.pool.name).max_per_node
-    if limit is not None and node.groups[group.name] >= limit:
+    option = group.option(state.pool.name)
+    if option.max_per_node is not None and node.groups[group.name] >= option.max_per_node:
+        return False
+    if _node_room(state.pool, node, option) <= 0:
         return False
     return not _clashes(group.classes, node.classes, state.node_conflicts)
 
@@ -102,6 +112,8 @@ class _Placer:
         name, classes = self.group.name, self.group.classes
         node.groups[name] += 1
         node.classes.update(classes)
+        for d, need, _ in self.option.node_demand(self.state.pool):
+            node.load[d] += need
         for g in gpu_indexes:
             gpu = node.gpus[g]
             gpu.groups[name] += 1
@@ -120,6 +132,8 @@ class _Placer:
             node = self.state.nodes[node_index]
             node.groups[name] -= 1
             node.classes.subtract(classes)
+            for d, need, _ in self.option.node_demand(self.state.pool):
+                node.load[d] -= need
             for g in gpu_indexes:
                 gpu = node.gpus[g]
                 gpu.groups[name] -= 1
@@ -187,7 +201,8 @@ class _Placer:
                 return 0
         _, index, g = best
         node = self.state.nodes[index]
-        count = min(remaining, _room(pool, node.gpus[g], size), self._spread_room(node))
+        count = min(remaining, _room(pool, node.gpus[g], size), self._spread_room(node),
+                    _node_room(pool, node, self.option))
         if count <= 0:
             return 0
         for _ in range(count):
@@ -290,6 +305,8 @@ def _option_cost(problem: Problem, option: Option) -> float:
 
 def fits_alone(pool: Pool, option: Option) -> bool:
     """Whether one replica fits an empty node of the pool at all."""
+    if any(need > cap for _, need, cap in option.node_demand(pool)):
+        return False
     if option.whole_gpus:
         return option.whole_gpus <= pool.gpus_per_node and all(
             a <= c for a, c in zip(option.size, pool.capacity, strict=True))
@@ -306,6 +323,12 @@ def unplaced_reason(problem: Problem, group: Group) -> str:
         pool = problem.pool(option.pool)
         if option.whole_gpus > pool.gpus_per_node:
             reason = f"{option.whole_gpus} GPUs per replica, a node has {pool.gpus_per_node}"
+        elif any(need > cap for _, need, cap in option.node_demand(pool)):
+            demand = ", ".join(f"{problem.node_dimensions[d]} {need}"
+                               for d, need, _ in option.node_demand(pool))
+            capacity = ", ".join(f"{problem.node_dimensions[d]} {cap}"
+                                 for d, _, cap in option.node_demand(pool))
+            reason = f"one replica ({demand}) is larger than a node ({capacity})"
         elif not fits_alone(pool, option):
             demand = ", ".join(f"{d} {s}" for d, s in zip(problem.dimensions, option.size,
                                                           strict=True))

@@ -24,6 +24,8 @@ class Pool:
 
     `mode` is `shared` (replicas share a GPU up to its capacity vector) or `mig` (each GPU is
     cut by one of `mig_layouts`, counts per slice type, and each slice holds one replica).
+    `node_capacity` is what one node holds in the problem's node dimensions (every replica on
+    the node draws on it, whatever its GPUs); empty means the nodes are not limited there.
     """
 
     name: str
@@ -34,6 +36,7 @@ class Pool:
     mode: Literal["shared", "mig"] = "shared"
     slice_types: tuple[SliceType, ...] = ()
     mig_layouts: tuple[tuple[int, ...], ...] = ()
+    node_capacity: tuple[int, ...] = ()
 
     @property
     def max_gpus(self) -> int:
@@ -48,7 +51,8 @@ class Option:
     them must hold `size` (the demand per GPU); 0 means replicas share GPUs by `size`.
     `max_per_node` caps the replicas on one node (the spread rule). In a MIG pool, `slice`
     (if set) is the one slice type every replica must use, so that all replicas can share one
-    resource request.
+    resource request. `node_size` is one replica's demand on its node, in the problem's node
+    dimensions.
     """
 
     pool: str
@@ -57,6 +61,13 @@ class Option:
     whole_gpus: int = 0
     max_per_node: int | None = None
     slice: str | None = None
+    node_size: tuple[int, ...] = ()
+
+    def node_demand(self, pool: Pool) -> tuple[tuple[int, int, int], ...]:
+        """(dimension, demand, capacity) for each node dimension that limits this option in
+        `pool`: the option needs some of it and the pool's nodes are limited there."""
+        return tuple((d, s, c) for d, (s, c) in enumerate(zip(self.node_size, pool.node_capacity,
+                                                                strict=False)) if s)
 
     def fits_slice(self, kind: SliceType) -> bool:
         return (self.slice is None or self.slice == kind.name) and all(
@@ -101,10 +112,14 @@ class Conflict:
 
 @dataclass(frozen=True)
 class Problem:
+    """Pools, groups and conflicts. `dimensions` name the entries of each GPU's capacity and
+    each option's `size`; `node_dimensions` those of `node_capacity` and `node_size`."""
+
     dimensions: tuple[str, ...]
     pools: tuple[Pool, ...]
     groups: tuple[Group, ...]
     conflicts: tuple[Conflict, ...] = ()
+    node_dimensions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for conflict in self.conflicts:

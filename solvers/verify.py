@@ -20,7 +20,7 @@ def violations(problem: Problem, solution: Solution) -> list[str]:
 
     One check per rule family, in this order: each group whole in one allowed pool (with its
     spread), node and GPU indexes, then per GPU whole-GPU exclusivity and fit, MIG slices or
-    capacity and GPU conflicts, then node conflicts, then the cost.
+    capacity and GPU conflicts, then per node its capacity and conflicts, then the cost.
     """
     found = _group_problems(problem, solution)
     found += _index_problems(problem, solution)
@@ -28,6 +28,7 @@ def violations(problem: Problem, solution: Solution) -> list[str]:
     for (pool_name, node, gpu), placed in on_gpu.items():
         found += _gpu_problems(problem, solution, (pool_name, node, gpu), placed)
     for (pool_name, node), placed in on_node.items():
+        found += _node_capacity_problems(problem, pool_name, placed, f"{pool_name} node {node}")
         found += _conflict_problems(problem, placed, "node", f"{pool_name} node {node}")
     found += _cost_problems(problem, solution)
     return found
@@ -155,6 +156,19 @@ def _capacity_problems(pool: Pool, options: list[Option], where: str) -> list[st
     load = [sum(o.size[d] for o in options) for d in range(len(pool.capacity))]
     if any(a > c for a, c in zip(load, pool.capacity, strict=True)):
         return [f"{where}: load {load} exceeds capacity {list(pool.capacity)}"]
+    return []
+
+
+def _node_capacity_problems(problem: Problem, pool_name: str, placed: list[Placement],
+                            where: str) -> list[str]:
+    """A node's replicas together stay within its capacity in every node dimension."""
+    pool = problem.pool(pool_name)
+    if not pool.node_capacity:
+        return []
+    sizes = [problem.group(p.group).option(pool_name).node_size for p in placed]
+    load = [sum(s[d] for s in sizes if d < len(s)) for d in range(len(pool.node_capacity))]
+    if any(a > c for a, c in zip(load, pool.node_capacity, strict=True)):
+        return [f"{where}: load {load} exceeds node capacity {list(pool.node_capacity)}"]
     return []
 
 

@@ -189,3 +189,61 @@ def test_explanation_names_only_rules_linked_to_the_unplaced_group(monkeypatch):
                explain_module.DETERMINISTIC_TIME_PER_CALL and p.max_time_in_seconds == float("inf")
                for p in made)
     assert explain_module.explain(mandatory, focus=["wide"]) == reasons
+
+
+def test_cpu_and_host_memory_pack_each_node(registry: Path):
+    # shared-l4 reshaped to g6.xlarge nodes: 4 vCPU less the reserve leaves 3,670 millicores,
+    # so at most one 2-vCPU pod per node, however many replicas its L4 could share.
+    edit_yaml(registry / "cluster.yaml", lambda d: next(
+        p for p in d["pools"] if p["name"] == "shared-l4").update(
+            instance_type="g6.xlarge", gpus_per_node=1, price_per_node_hour=0.8048,
+            max_nodes=40))
+    fleet = load_registry(registry)
+    plan = make_plan(fleet, SolverSettings(time_limit_s=5))
+    instance = fleet.cluster.instance_types["g6.xlarge"]
+    assert instance.cpu_milli - instance.reserved.cpu_milli == 3670
+    pool = next(p for p in plan.pools if p.name == "shared-l4")
+    serving = {m.name: m.serving for m in plan.models}
+    for node in pool.nodes:
+        pods = {(r.model, r.replica) for g in node.gpus for r in g.replicas}
+        assert sum(serving[m].cpu_milli for m, _ in pods) <= 3670
+        assert sum(serving[m].host_memory_mib for m, _ in pods) <= 16384 - 3306
+    assert max(len(n.gpus[0].replicas) for n in pool.nodes) == 1
+    assert len(pool.nodes) == sum(m.replicas for m in plan.models if m.pool == "shared-l4")
+
+
+def test_pod_larger_than_every_admitting_node_is_exit_2(cli, registry: Path):
+    model = registry / "models" / "image-moderation.yaml"
+    edit_yaml(model, lambda d: d["serving"].update(cpu_milli=5000))
+    result = cli("validate", "--registry", registry)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {model}:{_line_of(model, 'cpu_milli')}: serving.cpu_milli: the pod fits no node "
+        "of the pools that admit it: 5000 CPU millicores, a g6.xlarge node of exclusive-l4 "
+        "allows 3670; lower serving.cpu_milli or serving.host_memory_mib, or admit the model "
+        "to a pool with larger nodes\n")
+
+
+def test_pool_on_an_undescribed_instance_type_is_exit_2(cli, registry: Path):
+    cluster = registry / "cluster.yaml"
+    edit_yaml(cluster, lambda d: d["pools"][0].update(instance_type="g6.12xlarg"))
+    result = cli("validate", "--registry", registry)
+    assert result.exit_code == 2
+    assert "pools[0].instance_type: instance type 'g6.12xlarg' is not described (did you " \
+           "mean 'g6.12xlarge'?); add it under instance_types" in result.stderr
+
+
+def test_engine_packs_node_dimensions():
+    # Two GPUs per node, but a node's CPU holds one replica: each replica gets a node.
+    pool = Pool("p", (100, 800, 4), gpus_per_node=2, node_cost=10, max_nodes=3,
+                node_capacity=(4000, 16000))
+    groups = tuple(Group(f"m{i}", (Option("p", (10, 10, 1), 1, node_size=(3000, 1000)),))
+                   for i in range(3))
+    problem = Problem(("memory_mib", "compute_milli", "replicas"), (pool,), groups,
+                      node_dimensions=("cpu_milli", "host_memory_mib"))
+    solution = solve(problem, time_limit_s=2)
+    assert sorted(p.node for p in solution.placements) == [0, 1, 2]
+    forged = Solution("greedy", 10, 0, tuple(Placement(f"m{i}", 0, "p", 0, (0,))
+                                             for i in range(3)))
+    assert violations(problem, forged) == [
+        "p node 0: load [9000, 3000] exceeds node capacity [4000, 16000]"]

@@ -24,12 +24,15 @@ DIMS = ("memory", "compute")
 
 @st.composite
 def problems(draw, max_groups: int = 6):
-    """Small random fleets: two pools, optional groups, whole-GPU items, spread, conflicts."""
+    """Small random fleets: two pools, optional groups, whole-GPU items, spread, conflicts,
+    and a node dimension (like CPU) that may or may not limit the nodes."""
     pools = (
         Pool("a", (100, 100), gpus_per_node=draw(st.integers(1, 3)), node_cost=draw(
-            st.integers(3, 9)), max_nodes=draw(st.integers(2, 4))),
+            st.integers(3, 9)), max_nodes=draw(st.integers(2, 4)),
+             node_capacity=draw(st.sampled_from([(), (60,), (150,)]))),
         Pool("b", (60, 100), gpus_per_node=draw(st.integers(1, 2)), node_cost=draw(
-            st.integers(2, 6)), max_nodes=draw(st.integers(2, 4))),
+            st.integers(2, 6)), max_nodes=draw(st.integers(2, 4)),
+             node_capacity=draw(st.sampled_from([(), (40,)]))),
     )
     groups = []
     for i in range(draw(st.integers(1, max_groups))):
@@ -39,13 +42,14 @@ def problems(draw, max_groups: int = 6):
             count = draw(st.integers(1, 3))
             spread = draw(st.sampled_from([None, None, 1, 2]))
             options.append(Option(pool, (draw(st.integers(5, 60)), draw(st.integers(5, 60))),
-                                  count, whole_gpus=whole, max_per_node=spread))
+                                  count, whole_gpus=whole, max_per_node=spread,
+                                  node_size=(draw(st.integers(0, 40)),)))
         groups.append(Group(f"g{i}", tuple(options), priority=draw(st.integers(0, 2)),
                             optional=True,
                             classes=frozenset(draw(st.sampled_from([(), ("x",), ("y",)])))))
     conflicts = draw(st.sampled_from([(), (Conflict("xy", "x", "y", "gpu"),),
                                       (Conflict("xy", "x", "y", "node"),)]))
-    return Problem(DIMS, pools, tuple(groups), conflicts)
+    return Problem(DIMS, pools, tuple(groups), conflicts, node_dimensions=("cpu",))
 
 
 FAST = settings(max_examples=40, deadline=None,

@@ -12,7 +12,13 @@ import math
 from dataclasses import dataclass
 
 from planner.registry.fleet import Fleet
-from planner.rules.fit import least_memory_mib, memory_limit_mib, memory_per_gpu_mib, misfit
+from planner.rules.fit import (
+    least_memory_mib,
+    memory_limit_mib,
+    memory_per_gpu_mib,
+    misfit,
+    node_misfit,
+)
 from planner.rules.mig import smallest_slice
 from planner.rules.spread import max_per_node
 from planner.schemas import ModelSpec, Pool
@@ -30,6 +36,8 @@ class Demand:
     whole_gpus: bool
     memory_mib: int  # per GPU of a replica
     compute_milli: int  # thousandths of one GPU's time, per replica
+    cpu_milli: int  # the pod's CPU request, drawn from its node
+    host_memory_mib: int  # the pod's memory request, drawn from its node
     mig_slice: str | None  # in a MIG pool: the slice type every replica uses
     max_per_node: int | None  # the spread rule
     concurrency: int | None
@@ -68,7 +76,8 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
     least = least_memory_mib(model, profile)
     if least is None:
         return Rejection(model.name, pool.name, f"no profile on {pool.gpu_type}")
-    too_large = misfit(least, model.gpus_per_replica, fleet.cluster, pool, policy)
+    too_large = misfit(least, model.gpus_per_replica, fleet.cluster, pool, policy) \
+        or node_misfit(model, fleet.cluster, pool)
     if too_large is not None:
         return Rejection(model.name, pool.name, f"one replica never fits: {too_large}")
     if model.resources is not None:
@@ -109,7 +118,9 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
                              f"a replica ({memory_mib} MiB, {compute_milli} milli-GPU)")
     return Demand(model=model.name, pool=pool.name, rule=rule, replicas=replicas,
                   gpus_per_replica=model.gpus_per_replica, whole_gpus=whole,
-                  memory_mib=memory_mib, compute_milli=compute_milli, mig_slice=mig_slice,
+                  memory_mib=memory_mib, compute_milli=compute_milli,
+                  cpu_milli=model.serving.cpu_milli,
+                  host_memory_mib=model.serving.host_memory_mib, mig_slice=mig_slice,
                   max_per_node=max_per_node(policy, replicas), concurrency=concurrency,
                   throughput_rps=throughput, p99_ms=p99, estimated=method != "measured",
                   method=method)

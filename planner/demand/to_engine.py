@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from planner.demand.derive import Demand
 from planner.registry.fleet import Fleet
-from planner.rules.capacity import gpu_capacity
+from planner.rules.capacity import gpu_capacity, node_allocatable
 from planner.rules.conflicts import conflict_classes
 from planner.rules.mig import slice_capacity
 from planner.schemas import Pool
@@ -12,6 +12,7 @@ from solvers.problem import Conflict, Group, Option, Problem, SliceType
 from solvers.problem import Pool as EnginePool
 
 DIMENSIONS = ("memory_mib", "compute_milli", "replicas")
+NODE_DIMENSIONS = ("cpu_milli", "host_memory_mib")
 COST_UNITS_PER_CURRENCY = 10_000  # node prices as integers in 1/10,000 of the currency
 
 
@@ -29,7 +30,8 @@ def _engine_pool(fleet: Fleet, pool: Pool) -> EnginePool:
                       gpus_per_node=pool.gpus_per_node,
                       node_cost=round(pool.price_per_node_hour * COST_UNITS_PER_CURRENCY),
                       max_nodes=pool.max_nodes, mode="mig" if pool.sharing == "mig" else "shared",
-                      slice_types=slices, mig_layouts=layouts)
+                      slice_types=slices, mig_layouts=layouts,
+                      node_capacity=node_allocatable(fleet.cluster, pool) or ())
 
 
 def build_problem(fleet: Fleet, demands: dict[str, list[Demand]]) -> Problem:
@@ -44,9 +46,11 @@ def build_problem(fleet: Fleet, demands: dict[str, list[Demand]]) -> Problem:
         engine_options = tuple(
             Option(pool=d.pool, size=(d.memory_mib, d.compute_milli, 1), count=d.replicas,
                    whole_gpus=d.gpus_per_replica if d.whole_gpus else 0,
-                   max_per_node=d.max_per_node, slice=d.mig_slice) for d in options)
+                   max_per_node=d.max_per_node, slice=d.mig_slice,
+                   node_size=(d.cpu_milli, d.host_memory_mib)) for d in options)
         groups.append(Group(name=name, options=engine_options,
                             priority=fleet.policy.priorities[model.priority].value,
                             optional=True, classes=frozenset(classes[name])))
     pools = tuple(_engine_pool(fleet, pool) for pool in fleet.cluster.pools)
-    return Problem(DIMENSIONS, pools, tuple(groups), tuple(conflicts))
+    return Problem(DIMENSIONS, pools, tuple(groups), tuple(conflicts),
+                   node_dimensions=NODE_DIMENSIONS)

@@ -10,7 +10,7 @@ from planner.registry.messages import suggestion
 from planner.registry.yamlsource import YamlDocument, format_loc
 from planner.rules.admission import admits_production_into_low_priority, admitting_pools
 from planner.rules.conflicts import both_sides
-from planner.rules.fit import least_memory_mib, misfit
+from planner.rules.fit import least_memory_mib, misfit, node_misfit
 from planner.schemas import PRIORITIES, Cluster, ModelSpec, Policy, Pool
 from profiles.schema import Profile
 
@@ -39,6 +39,12 @@ def _cluster_problems(p: Parsed) -> list[Problem]:
     problems = []
     seen: set[str] = set()
     for i, pool in enumerate(p.cluster.pools):
+        if pool.instance_type and pool.instance_type not in p.cluster.instance_types:
+            problems.append(_at(p.cluster_doc, ("pools", i, "instance_type"),
+                                f"instance type '{pool.instance_type}' is not described"
+                                f"{suggestion(pool.instance_type, list(p.cluster.instance_types))}"
+                                "; add it under instance_types with its cpu_milli, memory_mib "
+                                "and reserved, so that pods are packed by CPU and host memory"))
         if pool.name in seen:
             problems.append(_at(p.cluster_doc, ("pools", i, "name"),
                                 f"duplicate pool '{pool.name}'; pool names must be unique"))
@@ -100,8 +106,8 @@ def _limit_problems(doc: YamlDocument, m: ModelSpec) -> list[Problem]:
 
 def _fit_problems(p: Parsed, doc: YamlDocument, m: ModelSpec,
                   admitting: list[Pool]) -> list[Problem]:
-    """A replica that fits no admitting pool (GPUs per node, memory per GPU) can never be
-    placed: an input error, not an unplaced model."""
+    """A replica that fits no admitting pool (GPUs per node, CPU and host memory per node,
+    memory per GPU) can never be placed: an input error, not an unplaced model."""
     admitting = [pool for pool in admitting if pool.gpu_type in p.cluster.gpu_types]
     if not admitting:
         return []  # the unknown GPU type is reported on its own
@@ -113,6 +119,15 @@ def _fit_problems(p: Parsed, doc: YamlDocument, m: ModelSpec,
                     f"{m.gpus_per_replica} GPUs per replica, but the nodes of the pools that "
                     f"admit it ({names}) have at most {largest}; lower it or admit the model "
                     "to a pool with larger nodes")]
+    hosts = [pool for pool in nodes if node_misfit(m, p.cluster, pool) is None]
+    if not hosts:
+        too_small = "; ".join(str(node_misfit(m, p.cluster, pool)) for pool in nodes)
+        field = "cpu_milli" if "CPU" in too_small else "host_memory_mib"
+        return [_at(doc, ("serving", field),
+                    f"the pod fits no node of the pools that admit it: {too_small}; lower "
+                    "serving.cpu_milli or serving.host_memory_mib, or admit the model to a pool "
+                    "with larger nodes")]
+    nodes = hosts
     judged = [(pool, least) for pool in nodes
               if (least := least_memory_mib(m, p.profiles.get((m.name, pool.gpu_type))))
               is not None]

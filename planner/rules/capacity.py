@@ -2,13 +2,14 @@
 
 Memory is filled up to `1 - memory_headroom` of the device, compute up to `target_utilization`
 of its time, and a shared GPU holds at most `max_models_per_gpu` replicas (one when exclusive).
+A node's pods share its allocatable CPU and host memory: the instance type's less the reserve.
 """
 
 from __future__ import annotations
 
 import math
 
-from planner.schemas import Policy, Pool
+from planner.schemas import Cluster, Policy, Pool
 
 
 def usable_memory_mib(memory_mib: int, policy: Policy) -> int:
@@ -32,3 +33,13 @@ def gpu_capacity(memory_mib: int, pool: Pool, policy: Policy) -> tuple[int, int,
     """What one GPU of the pool may hold: memory MiB, compute milli, replicas."""
     return (usable_memory_mib(memory_mib, policy), usable_compute_milli(1.0, policy),
             replicas_per_gpu(pool, policy))
+
+
+def node_allocatable(cluster: Cluster, pool: Pool) -> tuple[int, int] | None:
+    """CPU millicores and host memory MiB that the pods of one node of the pool may request:
+    its instance type's less the system reserve; None when the pool names no instance type."""
+    instance = cluster.instance_types.get(pool.instance_type)
+    if instance is None:
+        return None
+    return (instance.cpu_milli - instance.reserved.cpu_milli,
+            instance.memory_mib - instance.reserved.memory_mib)

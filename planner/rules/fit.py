@@ -1,7 +1,8 @@
 """Fit: whether one replica can ever run on a node of a pool, whatever else is placed there.
 
 A replica fits a pool when its memory per GPU fits one GPU of the pool after the headroom (in a
-MIG pool: the largest slice) and its GPUs fit one node. Demand derivation rejects a pool that
+MIG pool: the largest slice), its GPUs fit one node, and its pod's CPU and host memory requests
+fit the node's allocatable. Demand derivation rejects a pool that
 fails this; loading rejects a model that fits no pool admitting it, since no plan could ever
 place it. The smallest memory a replica could use is the least any profile point measured.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from planner.rules.capacity import usable_memory_mib
+from planner.rules.capacity import node_allocatable, usable_memory_mib
 from planner.schemas import Cluster, ModelSpec, Policy, Pool
 from profiles.schema import Profile
 
@@ -52,3 +53,16 @@ def misfit(memory_mib: float, gpus_per_replica: int, cluster: Cluster, pool: Poo
         return (f"{per_gpu} MiB per GPU, {what} of {pool.name} ({pool.gpu_type}) holds "
                 f"{limit} MiB after the {policy.memory_headroom:.0%} headroom")
     return None
+
+
+def node_misfit(model: ModelSpec, cluster: Cluster, pool: Pool) -> str | None:
+    """Why a replica's pod can never fit a node of `pool` by CPU or host memory, or None."""
+    allocatable = node_allocatable(cluster, pool)
+    if allocatable is None:
+        return None
+    cpu_milli, memory_mib = allocatable
+    wanted = [(model.serving.cpu_milli, cpu_milli, "CPU millicores"),
+              (model.serving.host_memory_mib, memory_mib, "MiB of host memory")]
+    over = [f"{need} {unit}, a {pool.instance_type} node of {pool.name} allows {cap}"
+            for need, cap, unit in wanted if need > cap]
+    return "; ".join(over) or None
