@@ -1,24 +1,31 @@
-"""Kubernetes manifests that enforce a plan, built as data and dumped as YAML.
+"""Kubernetes manifests that enforce a plan, built as data and dumped as plain YAML.
 
-Per model a Deployment (or a KServe InferenceService) pinned to its pool, requesting the GPU
-resource its pool's sharing mode advertises, with a PodDisruptionBudget when it has several
-replicas; per pool the NVIDIA device-plugin config (and the MIG layouts) and a Karpenter
-NodePool; for the cluster a PriorityClass per priority and a Namespace per team.
+Per model a Deployment (or a KServe InferenceService) pinned to its pool by the labels its
+NodePool sets, requesting the GPU resource its pool's sharing mode advertises, with a
+PodDisruptionBudget when it has several replicas; per pool Karpenter NodePools and NodeOverlays
+(`reports.karpenter`); for the GPU Operator one device-plugin and one MIG-manager ConfigMap and
+a ClusterPolicy patch (`reports.gpu_operator`); for the cluster a PriorityClass per priority
+and a Namespace per team.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
-from typing import Any
 
 import yaml
 
 from planner.planfile import ModelPlan, Plan, PoolPlan
-from planner.registry.kubernetes import DEVICE_PLUGIN_CONFIG_LABEL, MIG_CONFIG_LABEL, pool_label
+from planner.registry.kubernetes import pool_label
+from reports import gpu_operator, karpenter
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "placement-planner"}
-GPU_OPERATOR_NAMESPACE = "gpu-operator"
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Writes every value out in full: no `&id001` anchors where two fields share a dict."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
 
 
 def _domain(plan: Plan) -> str:
@@ -38,14 +45,14 @@ def namespace(plan: Plan, team: str) -> str:
 def gpu_resource(model: ModelPlan, pool: PoolPlan) -> tuple[str, int]:
     """The extended resource a replica requests, and how many."""
     if model.whole_gpus:
-        return "nvidia.com/gpu", model.gpus_per_replica
-    if pool.sharing == "mig":
-        return f"nvidia.com/mig-{model.mig_slice}", 1
-    return "nvidia.com/gpu.shared", 1
+        return gpu_operator.WHOLE_GPU, model.gpus_per_replica
+    if pool.sharing == "mig" and model.mig_slice:
+        return gpu_operator.mig_resource(model.mig_slice), 1
+    return gpu_operator.SHARED_GPU, 1
 
 
 def _dump(documents: list[dict]) -> str:
-    return yaml.safe_dump_all(documents, sort_keys=False, width=100)
+    return yaml.dump_all(documents, Dumper=_PlainDumper, sort_keys=False, width=100)
 
 
 def _pod_spec(plan: Plan, model: ModelPlan, pool: PoolPlan, container_name: str) -> dict:
@@ -55,14 +62,14 @@ def _pod_spec(plan: Plan, model: ModelPlan, pool: PoolPlan, container_name: str)
     container = {
         "name": container_name,
         "image": model.serving.image,
-        "ports": [{"name": "http", "containerPort": model.serving.port}],
+        "ports": [{"name": "http1", "containerPort": model.serving.port}],
         "env": [{"name": key.upper(), "value": str(value)} for key, value in limits.items()],
         "resources": {
             "requests": {"cpu": f"{model.serving.cpu_milli}m",
                          "memory": f"{model.serving.host_memory_mib}Mi", resource: str(count)},
             "limits": {"memory": f"{model.serving.host_memory_mib}Mi", resource: str(count)},
         },
-        "readinessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 5,
+        "readinessProbe": {"tcpSocket": {"port": model.serving.port}, "periodSeconds": 5,
                            "failureThreshold": 3},
     }
     spec: dict = {
@@ -137,98 +144,6 @@ def disruption_budget(plan: Plan, model: ModelPlan) -> dict:
     }
 
 
-def _replicas_per_gpu(pool: PoolPlan) -> int:
-    return max((len(g.replicas) for n in pool.nodes for g in n.gpus), default=1)
-
-
-def device_plugin_config(plan: Plan, pool: PoolPlan) -> dict:
-    """The device plugin's per-node config for this pool's nodes (selected by node label)."""
-    if pool.sharing == "mig":
-        body: dict[str, Any] = {"version": "v1", "flags": {"migStrategy": "mixed"}}
-    else:
-        kind = {"time-slicing": "timeSlicing", "mps": "mps"}[pool.sharing]
-        body = {"version": "v1", "flags": {"migStrategy": "none"},
-                "sharing": {kind: {"renameByDefault": True, "failRequestsGreaterThanOne": True,
-                                   "resources": [{"name": "nvidia.com/gpu",
-                                                  "replicas": _replicas_per_gpu(pool)}]}}}
-        if pool.sharing == "mps":
-            body["sharing"]["mps"].pop("failRequestsGreaterThanOne")
-    return {
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": f"device-plugin-{pool.name}", "namespace": GPU_OPERATOR_NAMESPACE,
-                     "labels": {**MANAGED_BY, f"{_domain(plan)}/pool": pool.name}},
-        "data": {pool.name: yaml.safe_dump(body, sort_keys=False)},
-    }
-
-
-def _node_layout(node) -> list[dict]:
-    """A node's MIG layout as mig-parted device entries (unlisted GPUs stay whole)."""
-    return [{"devices": [gpu.index], "mig-enabled": True,
-             "mig-devices": dict(sorted(Counter(gpu.mig_layout).items()))}
-            for gpu in node.gpus if gpu.mig_layout]
-
-
-def mig_node_configs(pool: PoolPlan) -> dict[str, list[dict]]:
-    """mig-parted configs, one per distinct node layout, named `<pool>-layout-<n>`."""
-    layouts: list[list[dict]] = []
-    for node in pool.nodes:
-        if _node_layout(node) not in layouts:
-            layouts.append(_node_layout(node))
-    return {f"{pool.name}-layout-{i}": layout for i, layout in enumerate(layouts)}
-
-
-def mig_layout_config(plan: Plan, pool: PoolPlan) -> dict:
-    configs = mig_node_configs(pool)
-    return {
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": f"mig-parted-{pool.name}", "namespace": GPU_OPERATOR_NAMESPACE,
-                     "labels": {**MANAGED_BY, f"{_domain(plan)}/pool": pool.name}},
-        "data": {"config.yaml": yaml.safe_dump({"version": "v1", "mig-configs": configs},
-                                               sort_keys=False)},
-    }
-
-
-def node_pools(plan: Plan, pool: PoolPlan) -> list[dict]:
-    """Karpenter NodePools: one per pool, or one per distinct MIG node layout."""
-    groups: dict[str | None, int] = defaultdict(int)
-    if pool.sharing == "mig":
-        configs = mig_node_configs(pool)
-        for node in pool.nodes:
-            groups[next(n for n, c in configs.items() if c == _node_layout(node))] += 1
-    else:
-        groups[None] = len(pool.nodes)
-    result = []
-    for layout, nodes in groups.items():
-        labels = {**pool_selector(plan, pool), DEVICE_PLUGIN_CONFIG_LABEL: pool.name}
-        if layout:
-            labels[MIG_CONFIG_LABEL] = layout
-        requirements = [{"key": "karpenter.sh/capacity-type", "operator": "In",
-                         "values": ["on-demand"]}]
-        if pool.instance_type:
-            requirements.insert(0, {"key": "node.kubernetes.io/instance-type",
-                                    "operator": "In", "values": [pool.instance_type]})
-        result.append({
-            "apiVersion": "karpenter.sh/v1", "kind": "NodePool",
-            "metadata": {"name": layout or pool.name, "labels": dict(MANAGED_BY)},
-            "spec": {
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "nodeClassRef": dict(pool.node_class),
-                        "requirements": requirements,
-                        "taints": [{"key": t.key, "value": t.value, "effect": t.effect}
-                                   for t in pool.taints],
-                        "expireAfter": "720h",
-                    },
-                },
-                "limits": {"nvidia.com/gpu": str(nodes * pool.gpus_per_node)},
-                "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "10m",
-                               "budgets": [{"nodes": "1"}]},
-            },
-        })
-    return result
-
-
 def cluster_objects(plan: Plan) -> list[dict]:
     classes = [{
         "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
@@ -247,17 +162,20 @@ def cluster_objects(plan: Plan) -> list[dict]:
 def render_manifests(plan: Plan, target: str = "deployment") -> dict[str, str]:
     """Manifest files by relative path under the output folder."""
     pools = {p.name: p for p in plan.pools}
-    files = {"manifests/cluster.yaml": _dump(cluster_objects(plan))}
+    gpu = [gpu_operator.device_plugin_config(plan, MANAGED_BY)]
+    mig = gpu_operator.mig_parted_config(plan, MANAGED_BY)
+    if mig is not None:
+        gpu.append(mig)
+    files = {
+        "manifests/gpu-operator/clusterpolicy-patch.yaml":
+            _dump([gpu_operator.cluster_policy_patch(plan)]),
+        "manifests/gpu-operator/configmaps.yaml": _dump(gpu),
+        "manifests/cluster.yaml": _dump(cluster_objects(plan)),
+    }
     for pool in plan.pools:
-        if not pool.nodes:
-            continue
-        documents = []
-        if pool.sharing in ("time-slicing", "mps", "mig"):
-            documents.append(device_plugin_config(plan, pool))
-        if pool.sharing == "mig":
-            documents.append(mig_layout_config(plan, pool))
-        documents += node_pools(plan, pool)
-        files[f"manifests/pools/{pool.name}.yaml"] = _dump(documents)
+        if pool.nodes:
+            files[f"manifests/pools/{pool.name}.yaml"] = _dump(
+                karpenter.pool_objects(pool, pool_selector(plan, pool), MANAGED_BY))
     for model in plan.models:
         pool = pools[model.pool]
         workload = (inference_service if target == "kserve" else deployment)(plan, model, pool)

@@ -80,8 +80,11 @@ def test_deployments_request_what_the_plan_says(demo_out, plan):
 
 def test_mig_requests_match_the_chosen_layout(demo_out, plan):
     mig = next(p for p in plan.pools if p.sharing == "mig")
-    documents = {d["metadata"]["name"]: d for _, d in _documents(demo_out / "manifests" / "pools")}
-    configs = yaml.safe_load(documents[f"mig-parted-{mig.name}"]["data"]["config.yaml"])
+    documents = {d["metadata"]["name"]: d for _, d in _documents(demo_out / "manifests")
+                 if d["kind"] in ("ConfigMap", "NodePool")}
+    configs = yaml.safe_load(documents["placement-planner-mig-parted"]["data"]["config.yaml"])
+    assert configs["mig-configs"].pop("all-disabled") == [{"devices": "all",
+                                                           "mig-enabled": False}]
     layouts = {tuple(sorted(entry["mig-devices"].items()))
                for entries in configs["mig-configs"].values() for entry in entries}
     planned = {tuple(sorted(Counter(g.mig_layout).items())) for n in mig.nodes for g in n.gpus}
@@ -104,12 +107,14 @@ def test_mig_requests_match_the_chosen_layout(demo_out, plan):
 
 def test_time_slicing_config_has_the_replicas_the_plan_needs(demo_out, plan):
     pool = next(p for p in plan.pools if p.sharing == "time-slicing" and p.nodes)
-    [config] = [d for _, d in _documents(demo_out / "manifests" / "pools")
-                if d["metadata"]["name"] == f"device-plugin-{pool.name}"]
+    [config] = [d for _, d in _documents(demo_out / "manifests" / "gpu-operator")
+                if d["metadata"]["name"] == "placement-planner-device-plugin"]
     sharing = yaml.safe_load(config["data"][pool.name])["sharing"]["timeSlicing"]
     assert sharing["renameByDefault"] is True
     busiest = max(len(g.replicas) for n in pool.nodes for g in n.gpus)
-    assert sharing["resources"] == [{"name": "nvidia.com/gpu", "replicas": busiest}]
+    assert sharing["resources"] == [{"name": "nvidia.com/gpu",
+                                     "replicas": pool.replicas_per_gpu}]
+    assert pool.replicas_per_gpu >= max(busiest, 2)
 
 
 def test_kserve_target(plan):

@@ -1,0 +1,85 @@
+"""Karpenter v1 objects that provision a pool's nodes: NodePools and NodeOverlays.
+
+A pod's node selector may only name labels Karpenter knows before a node exists: the labels a
+NodePool sets and the well-known ones. Extended resources (`nvidia.com/gpu.shared`,
+`nvidia.com/mig-<profile>`) appear only once the device plugin runs, so a NodeOverlay
+(karpenter.sh/v1alpha1, behind Karpenter's `NodeOverlay` feature gate) declares them for the
+NodePool's instance type, with the counts the device-plugin and MIG-manager entries yield.
+
+Limits are the pool's ceiling, `max_nodes` nodes and their GPUs, never the planned count, so
+Karpenter can add a node for a rollout's surge pod and replace a node on drift or expiry.
+"""
+
+from __future__ import annotations
+
+from planner.planfile import PoolPlan
+from planner.registry.kubernetes import DEVICE_PLUGIN_CONFIG_LABEL, MIG_CONFIG_LABEL
+from reports.gpu_operator import WHOLE_GPU, advertised, mig_node_layouts
+
+NODEPOOL_LABEL = "karpenter.sh/nodepool"
+CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
+INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+
+
+def _node_pool(pool: PoolPlan, name: str, labels: dict[str, str], max_nodes: int,
+               managed_by: dict[str, str]) -> dict:
+    requirements = [{"key": CAPACITY_TYPE_LABEL, "operator": "In", "values": ["on-demand"]}]
+    if pool.instance_type:
+        requirements.insert(0, {"key": INSTANCE_TYPE_LABEL, "operator": "In",
+                                "values": [pool.instance_type]})
+    return {
+        "apiVersion": "karpenter.sh/v1", "kind": "NodePool",
+        "metadata": {"name": name, "labels": dict(managed_by)},
+        "spec": {
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "nodeClassRef": dict(pool.node_class),
+                    "requirements": requirements,
+                    "taints": [{"key": t.key, "value": t.value, "effect": t.effect}
+                               for t in pool.taints],
+                    "expireAfter": "720h",
+                },
+            },
+            "limits": {"nodes": str(max_nodes),
+                       WHOLE_GPU: str(max_nodes * pool.gpus_per_node)},
+            "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "10m",
+                           "budgets": [{"nodes": "1"}]},
+        },
+    }
+
+
+def _node_overlay(node_pool: str, capacity: dict[str, int],
+                  managed_by: dict[str, str]) -> dict:
+    return {
+        "apiVersion": "karpenter.sh/v1alpha1", "kind": "NodeOverlay",
+        "metadata": {"name": node_pool, "labels": dict(managed_by)},
+        "spec": {"requirements": [{"key": NODEPOOL_LABEL, "operator": "In",
+                                   "values": [node_pool]}],
+                 "capacity": {resource: str(count) for resource, count in capacity.items()}},
+    }
+
+
+def pool_objects(pool: PoolPlan, selector: dict[str, str],
+                 managed_by: dict[str, str]) -> list[dict]:
+    """The pool's NodePools (one per MIG node layout) and the overlays of their resources.
+
+    `selector` is the labels its pods select; every NodePool sets them. A MIG layout's
+    NodePool may grow into whatever of the pool's ceiling the other layouts' planned nodes
+    leave free.
+    """
+    labels = {**selector, DEVICE_PLUGIN_CONFIG_LABEL: pool.name}
+    if pool.sharing != "mig":
+        documents = [_node_pool(pool, pool.name, labels, pool.max_nodes, managed_by)]
+        capacity = advertised(pool)
+        if capacity:
+            documents.append(_node_overlay(pool.name, capacity, managed_by))
+        return documents
+    documents = []
+    layouts = mig_node_layouts(pool)
+    planned = sum(count for _, count in layouts.values())
+    for name, (layout, count) in layouts.items():
+        documents.append(_node_pool(pool, name, {**labels, MIG_CONFIG_LABEL: name},
+                                    pool.max_nodes - (planned - count), managed_by))
+        documents.append(_node_overlay(name, advertised(pool, layout), managed_by))
+    return documents

@@ -1,0 +1,356 @@
+"""A model of how the manifests' consumers read them: nodes as Karpenter would launch them
+from the NodePools and NodeOverlays, and as the GPU Operator's device plugin and MIG manager
+would then make them advertise GPUs; pods as the scheduler and Karpenter would match them.
+
+Each check returns the problems it finds (empty when the manifests hold), so tests can also
+show that a broken manifest is caught.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import yaml
+
+from planner import k8s_names
+from planner.planfile import Plan
+from reports.gpu_operator import mig_node_layouts, node_pool_of
+from reports.manifests import gpu_resource
+
+# Labels Karpenter knows before a node exists (sigs.k8s.io/karpenter pkg/apis/v1/labels.go,
+# WellKnownLabels), beside those a NodePool's template sets.
+KARPENTER_WELL_KNOWN = {
+    "karpenter.sh/nodepool", "topology.kubernetes.io/zone", "topology.kubernetes.io/region",
+    "node.kubernetes.io/instance-type", "kubernetes.io/arch", "kubernetes.io/os",
+    "karpenter.sh/capacity-type", "node.kubernetes.io/windows-build",
+}
+DEVICE_PLUGIN_LABEL = "nvidia.com/device-plugin.config"
+MIG_LABEL = "nvidia.com/mig.config"
+WHOLE = "nvidia.com/gpu"
+SHARED = "nvidia.com/gpu.shared"
+
+
+@dataclass
+class Manifests:
+    """Every document of an output folder's `manifests/`, by kind."""
+
+    by_kind: dict[str, list[dict]] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, files: dict[str, str]) -> Manifests:
+        result = cls()
+        for path, text in sorted(files.items()):
+            if path.startswith("manifests/"):
+                result.texts[path] = text
+                for document in yaml.safe_load_all(text):
+                    result.by_kind.setdefault(document["kind"], []).append(document)
+        return result
+
+    def kind(self, kind: str) -> list[dict]:
+        return self.by_kind.get(kind, [])
+
+    def config_map(self, name: str) -> dict:
+        [found] = [c for c in self.kind("ConfigMap") if c["metadata"]["name"] == name]
+        return found
+
+
+@dataclass
+class Node:
+    """A node of one NodePool: Karpenter's view before launch, the device plugin's after."""
+
+    node_pool: str
+    labels: dict[str, str]
+    taints: list[dict]
+    karpenter_capacity: dict[str, int]
+    advertised: dict[str, int]
+
+
+def _requirement_labels(node_pool: dict) -> dict[str, str]:
+    """The labels a node gets from requirements that allow exactly one value."""
+    return {r["key"]: r["values"][0] for r in node_pool["spec"]["template"]["spec"]["requirements"]
+            if r["operator"] == "In" and len(r["values"]) == 1}
+
+
+def _plugin_config(manifests: Manifests, labels: dict[str, str]) -> dict:
+    [policy] = manifests.kind("ClusterPolicy")
+    config = policy["spec"]["devicePlugin"]["config"]
+    data = manifests.config_map(config["name"])["data"]
+    return yaml.safe_load(data[labels.get(DEVICE_PLUGIN_LABEL, config["default"])])
+
+
+def _mig_config(manifests: Manifests, labels: dict[str, str]) -> list[dict]:
+    [policy] = manifests.kind("ClusterPolicy")
+    manager = policy["spec"].get("migManager")
+    if manager is None:
+        return []
+    configs = yaml.safe_load(manifests.config_map(manager["config"]["name"])["data"]
+                             ["config.yaml"])["mig-configs"]
+    return configs[labels.get(MIG_LABEL, manager["config"]["default"])]
+
+
+def _advertised(manifests: Manifests, labels: dict[str, str], gpus: int) -> dict[str, int]:
+    """What the device plugin advertises on a node with `gpus` GPUs, after the MIG manager
+    applied the node's mig-parted config (mixed strategy: one resource per profile)."""
+    resources: Counter[str] = Counter()
+    mig_gpus: set[int] = set()
+    for entry in _mig_config(manifests, labels):
+        if not entry.get("mig-enabled"):
+            continue
+        devices = range(gpus) if entry["devices"] == "all" else entry["devices"]
+        for index in devices:
+            mig_gpus.add(index)
+            for profile, count in entry.get("mig-devices", {}).items():
+                resources[f"nvidia.com/mig-{profile}"] += count
+    resources[WHOLE] = gpus - len(mig_gpus)
+    config = _plugin_config(manifests, labels)
+    for mode in ("timeSlicing", "mps"):
+        sharing = config.get("sharing", {}).get(mode)
+        if sharing:
+            for resource in sharing["resources"]:
+                whole = resources.pop(resource["name"])
+                name = f"{resource['name']}.shared" if sharing.get("renameByDefault") \
+                    else resource["name"]
+                resources[name] += whole * resource["replicas"]
+    return {name: count for name, count in resources.items() if count}
+
+
+def nodes(plan: Plan, manifests: Manifests) -> dict[str, Node]:
+    """One node per NodePool, as Karpenter and the GPU Operator would make it."""
+    gpus_of = {p.instance_type: p.gpus_per_node for p in plan.pools}
+    result = {}
+    for node_pool in manifests.kind("NodePool"):
+        name = node_pool["metadata"]["name"]
+        template = node_pool["spec"]["template"]
+        labels = {**template["metadata"]["labels"], **_requirement_labels(node_pool),
+                  "karpenter.sh/nodepool": name}
+        gpus = gpus_of[labels["node.kubernetes.io/instance-type"]]
+        capacity = {WHOLE: gpus}  # what the cloud provider reports for the instance type
+        for overlay in manifests.kind("NodeOverlay"):
+            if all(labels.get(r["key"]) in r["values"]
+                   for r in overlay["spec"]["requirements"]):
+                capacity.update({k: int(v) for k, v in overlay["spec"]["capacity"].items()})
+        result[name] = Node(name, labels, template["spec"].get("taints", []), capacity,
+                            _advertised(manifests, labels, gpus))
+    return result
+
+
+def pod_specs(manifests: Manifests) -> dict[str, dict]:
+    """Each model's pod spec, from its Deployment or its InferenceService's predictor."""
+    specs = {}
+    for deployment in manifests.kind("Deployment"):
+        specs[deployment["metadata"]["name"]] = deployment["spec"]["template"]["spec"]
+    for service in manifests.kind("InferenceService"):
+        specs[service["metadata"]["name"]] = service["spec"]["predictor"]
+    return specs
+
+
+def _tolerates(pod: dict, taint: dict) -> bool:
+    return any(t.get("key") == taint["key"] and t.get("effect") in (None, taint["effect"])
+               and (t.get("operator") == "Exists" or t.get("value", "") == taint.get("value", ""))
+               for t in pod.get("tolerations", []))
+
+
+def pod_problems(plan: Plan, manifests: Manifests) -> list[str]:
+    """Can every pod run on a node of its planned pool, as Karpenter and the scheduler see it,
+    and do the replicas planned on each node fit what that node advertises?"""
+    problems = []
+    launched = nodes(plan, manifests)
+    pools = {p.name: p for p in plan.pools}
+    specs = pod_specs(manifests)
+    for model in plan.models:
+        pool = pools[model.pool]
+        pod = specs[model.name]
+        selector = pod.get("nodeSelector", {})
+        for key in selector:
+            template_keys = {k for n in launched.values() for k in n.labels}
+            if key not in template_keys | KARPENTER_WELL_KNOWN:
+                problems.append(f"{model.name}: selects '{key}', a label Karpenter does not "
+                                "know before a node exists")
+        matching = [n for n in launched.values()
+                    if all(n.labels.get(k) == v for k, v in selector.items())]
+        own = {node_pool_of(pool, node) for node in pool.nodes}
+        if not own <= {n.node_pool for n in matching}:
+            problems.append(f"{model.name}: its selector matches no NodePool of {pool.name}")
+        if {n.node_pool for n in matching} - {np for np in launched
+                                              if launched[np].labels.get(DEVICE_PLUGIN_LABEL)
+                                              == pool.name}:
+            problems.append(f"{model.name}: its selector also matches another pool's nodes")
+        requests = pod["containers"][0]["resources"]["requests"]
+        extended = {k: int(v) for k, v in requests.items() if k.startswith("nvidia.com/")}
+        for node in (launched[name] for name in own):
+            for taint in node.taints:
+                if taint["effect"] in ("NoSchedule", "NoExecute") and not _tolerates(pod, taint):
+                    problems.append(f"{model.name}: does not tolerate {taint['key']} of "
+                                    f"{node.node_pool}")
+            for resource, count in extended.items():
+                if node.karpenter_capacity.get(resource, 0) < count:
+                    problems.append(f"{model.name}: Karpenter sees no {resource} on "
+                                    f"{node.node_pool}")
+                if node.advertised.get(resource, 0) < count:
+                    problems.append(f"{model.name}: {node.node_pool} nodes advertise no "
+                                    f"{resource}")
+    for pool in plan.pools:
+        for planned in pool.nodes:
+            node = launched[node_pool_of(pool, planned)]
+            wanted: Counter[str] = Counter()
+            for model_name, _ in {(r.model, r.replica) for g in planned.gpus for r in g.replicas}:
+                resource, count = gpu_resource(plan.model(model_name), pool)
+                wanted[resource] += count
+            for resource, count in wanted.items():
+                if node.advertised.get(resource, 0) < count:
+                    problems.append(f"{planned.name}: {count} {resource} planned, "
+                                    f"{node.advertised.get(resource, 0)} advertised")
+    return problems
+
+
+def overlay_problems(plan: Plan, manifests: Manifests) -> list[str]:
+    """Karpenter's view of each node's extended resources equals what the node advertises."""
+    problems = []
+    for node in nodes(plan, manifests).values():
+        declared = {k: v for k, v in node.karpenter_capacity.items() if k != WHOLE}
+        real = {k: v for k, v in node.advertised.items() if k != WHOLE}
+        if declared != real:
+            problems.append(f"{node.node_pool}: overlays declare {declared}, the device plugin "
+                            f"advertises {real}")
+    return problems
+
+
+def config_key_problems(manifests: Manifests) -> list[str]:
+    """Every node label names an entry of the ConfigMap the ClusterPolicy points at."""
+    problems = []
+    [policy] = manifests.kind("ClusterPolicy")
+    plugin = policy["spec"]["devicePlugin"]["config"]
+    keys = set(manifests.config_map(plugin["name"])["data"])
+    if plugin["default"] not in keys:
+        problems.append(f"no '{plugin['default']}' entry in {plugin['name']}")
+    manager = policy["spec"].get("migManager")
+    mig_keys = set()
+    if manager:
+        mig_keys = set(yaml.safe_load(manifests.config_map(manager["config"]["name"])["data"]
+                                      ["config.yaml"])["mig-configs"])
+        if manager["config"]["default"] not in mig_keys:
+            problems.append(f"no '{manager['config']['default']}' MIG config")
+    for node_pool in manifests.kind("NodePool"):
+        labels = node_pool["spec"]["template"]["metadata"]["labels"]
+        name = node_pool["metadata"]["name"]
+        if labels.get(DEVICE_PLUGIN_LABEL) not in keys:
+            problems.append(f"{name}: device-plugin config '{labels.get(DEVICE_PLUGIN_LABEL)}' "
+                            "is not an entry of the ConfigMap")
+        if MIG_LABEL in labels and labels[MIG_LABEL] not in mig_keys:
+            problems.append(f"{name}: MIG config '{labels[MIG_LABEL]}' is not defined")
+    return problems
+
+
+_PLUGIN_KEYS = {"version", "flags", "resources", "sharing", "imex"}
+_REPLICATED_KEYS = {"renameByDefault", "failRequestsGreaterThanOne", "resources"}
+
+
+def plugin_entry_problems(key: str, text: str) -> list[str]:
+    """What k8s-device-plugin's config parser (api/config/v1, v0.20.0) would refuse."""
+    config = yaml.safe_load(text)
+    problems = []
+    if config.get("version") != "v1":
+        problems.append(f"{key}: version is not v1")
+    if set(config) - _PLUGIN_KEYS:
+        problems.append(f"{key}: unknown keys {sorted(set(config) - _PLUGIN_KEYS)}")
+    strategy = config.get("flags", {}).get("migStrategy")
+    if strategy not in (None, "none", "single", "mixed"):
+        problems.append(f"{key}: migStrategy {strategy}")
+    for mode, sharing in config.get("sharing", {}).items():
+        if mode not in ("timeSlicing", "mps") or set(sharing) - _REPLICATED_KEYS:
+            problems.append(f"{key}: unknown sharing settings in {mode}")
+            continue
+        if not sharing.get("resources"):
+            problems.append(f"{key}: no resources specified")
+        for resource in sharing.get("resources", []):
+            if resource.get("replicas", 0) < 2:
+                problems.append(f"{key}: number of replicas must be >= 2")
+    return problems
+
+
+def mig_config_problems(plan: Plan, manifests: Manifests) -> list[str]:
+    """Every mig-parted config names GPUs a node has and at most seven compute slices each."""
+    problems = []
+    [policy] = manifests.kind("ClusterPolicy")
+    manager = policy["spec"].get("migManager")
+    if manager is None:
+        return problems
+    configs = yaml.safe_load(manifests.config_map(manager["config"]["name"])["data"]
+                             ["config.yaml"])
+    if configs.get("version") != "v1":
+        problems.append("mig-parted config version is not v1")
+    most_gpus = max(p.gpus_per_node for p in plan.pools)
+    for name, entries in configs["mig-configs"].items():
+        for entry in entries:
+            devices = entry["devices"]
+            if devices != "all" and not all(0 <= d < most_gpus for d in devices):
+                problems.append(f"{name}: devices {devices}")
+            slices = sum(int(re.match(r"(\d+)g\.", profile).group(1)) * count  # type: ignore
+                         for profile, count in entry.get("mig-devices", {}).items())
+            if slices > 7:
+                problems.append(f"{name}: {slices} compute slices on one GPU")
+    return problems
+
+
+def limit_problems(plan: Plan, manifests: Manifests) -> list[str]:
+    """NodePool limits are the pool's ceiling: `max_nodes` nodes and their GPUs."""
+    problems = []
+    node_pools = {n["metadata"]["name"]: n for n in manifests.kind("NodePool")}
+    for pool in plan.pools:
+        if not pool.nodes:
+            continue
+        if pool.sharing == "mig":
+            layouts = mig_node_layouts(pool)
+            planned = sum(count for _, count in layouts.values())
+            expected = {name: pool.max_nodes - planned + count
+                        for name, (_, count) in layouts.items()}
+        else:
+            expected = {pool.name: pool.max_nodes}
+        for name, max_nodes in expected.items():
+            limits = node_pools[name]["spec"]["limits"]
+            if limits != {"nodes": str(max_nodes),
+                          WHOLE: str(max_nodes * pool.gpus_per_node)}:
+                problems.append(f"{name}: limits {limits}, ceiling {max_nodes} nodes")
+    return problems
+
+
+def _label_problems(where: str, labels: dict[str, str]) -> list[str]:
+    problems = []
+    for key, value in labels.items():
+        reason = k8s_names.qualified_name_problem(key) or k8s_names.label_value_problem(value)
+        if reason:
+            problems.append(f"{where}: label {key}={value}: {reason}")
+    return problems
+
+
+def name_problems(manifests: Manifests) -> list[str]:
+    """Names, label keys and values, annotation keys and ConfigMap keys the API server takes;
+    and plain YAML, without anchors."""
+    problems = []
+    label_named = {"Namespace", "InferenceService"}
+    for kind, documents in manifests.by_kind.items():
+        for document in documents:
+            meta = document["metadata"]
+            rule = k8s_names.dns1123_label_problem if kind in label_named \
+                else k8s_names.dns1123_subdomain_problem
+            if rule(meta["name"]):
+                problems.append(f"{kind} {meta['name']}: {rule(meta['name'])}")
+            problems += _label_problems(f"{kind} {meta['name']}", meta.get("labels", {}))
+            for key in meta.get("annotations", {}):
+                if k8s_names.qualified_name_problem(key):
+                    problems.append(f"{kind} {meta['name']}: annotation {key}")
+            if kind == "ConfigMap":
+                problems += [f"ConfigMap {meta['name']}: key {key}"
+                             for key in document["data"] if k8s_names.config_map_key_problem(key)]
+            if kind == "NodePool":
+                problems += _label_problems(f"NodePool {meta['name']}",
+                                            document["spec"]["template"]["metadata"]["labels"])
+                problems += [f"NodePool {meta['name']}: {key} is restricted"
+                             for key in document["spec"]["template"]["metadata"]["labels"]
+                             if k8s_names.reserved_domain(key) == "karpenter.sh"]
+    problems += [f"{path}: YAML anchors" for path, text in manifests.texts.items()
+                 if re.search(r"[&*]id\d{3}", text)]
+    return problems

@@ -1,0 +1,195 @@
+"""The manifests as their consumers read them: Karpenter (NodePool, NodeOverlay), the NVIDIA
+GPU Operator (ClusterPolicy, device plugin and MIG manager configs) and KServe, validated
+against their vendored CRDs with unknown fields refused, and checked by a model of how each
+consumer acts on them (`tests/consumers.py`), for the demo and for a registry with every
+sharing mode."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from planner.cli import app
+from planner.planfile import Plan, load_plan
+from planner.registry.locate import write_demo
+from reports.manifests import render_manifests
+from scripts.update_goldens import COMMAND
+from tests import consumers, crds
+from tests.conftest import edit_yaml
+
+
+def _every_sharing_mode(root: Path) -> Path:
+    """The demo with its batch pool on MPS: time-slicing, MPS, MIG and exclusive pools."""
+    write_demo(root)
+    edit_yaml(root / "cluster.yaml", lambda d: next(
+        p for p in d["pools"] if p["name"] == "batch-t4").update(sharing="mps"))
+    return root
+
+
+@pytest.fixture(scope="module", params=["demo", "every-sharing-mode"])
+def planned(request, tmp_path_factory) -> tuple[Plan, dict[str, str], dict[str, str]]:
+    """A plan with its manifests for Deployments and for KServe."""
+    tmp = tmp_path_factory.mktemp(request.param)
+    if request.param == "demo":
+        args = [*COMMAND]
+    else:
+        args = ["plan", "--registry", str(_every_sharing_mode(tmp / "registry")),
+                "--solver", "greedy"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp / "out")])
+    assert result.exit_code == 0, result.stderr
+    plan = load_plan(tmp / "out" / "plan.yaml")
+    deployments = {str(p.relative_to(tmp / "out")): p.read_text()
+                   for p in (tmp / "out" / "manifests").rglob("*.yaml")}
+    return plan, deployments, render_manifests(plan, target="kserve")
+
+
+def test_every_sharing_mode_is_planned(planned):
+    plan, _, _ = planned
+    modes = {p.sharing for p in plan.pools if p.nodes}
+    assert modes >= {"time-slicing", "mig", "exclusive"}
+
+
+def test_the_mps_registry_plans_an_mps_pool(tmp_path):
+    result = CliRunner().invoke(app, ["plan", "--registry",
+                                      str(_every_sharing_mode(tmp_path / "r")), "--solver",
+                                      "greedy", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.stderr
+    plan = load_plan(tmp_path / "out" / "plan.yaml")
+    assert {p.sharing for p in plan.pools if p.nodes} == {"time-slicing", "mps", "mig",
+                                                           "exclusive"}
+    [config] = [d for d in yaml.safe_load_all(
+        (tmp_path / "out" / "manifests" / "gpu-operator" / "configmaps.yaml").read_text())
+        if d["metadata"]["name"] == "placement-planner-device-plugin"]
+    mps = yaml.safe_load(config["data"]["batch-t4"])["sharing"]["mps"]
+    assert mps["resources"] == [{"name": "nvidia.com/gpu", "replicas": 8}]
+
+
+@pytest.mark.parametrize("target", ["deployment", "kserve"])
+def test_custom_resources_validate_against_their_crds(planned, target):
+    _, deployments, kserve = planned
+    manifests = consumers.Manifests.of(deployments if target == "deployment" else kserve)
+    checked = 0
+    for kind in ("NodePool", "NodeOverlay", "InferenceService"):
+        for document in manifests.kind(kind):
+            assert crds.errors(document) == [], (kind, document["metadata"]["name"])
+            checked += 1
+    [patch] = manifests.kind("ClusterPolicy")
+    assert crds.errors(crds.merge_patch(crds.cluster_policy_sample(), patch)) == []
+    assert checked >= len(manifests.kind("NodePool")) * 2 - 2
+    assert (target == "kserve") == bool(manifests.kind("InferenceService"))
+
+
+def test_crd_validation_refuses_unknown_fields(planned):
+    _, deployments, kserve = planned
+    [node_pool, *_] = consumers.Manifests.of(deployments).kind("NodePool")
+    wrong = copy.deepcopy(node_pool)
+    wrong["spec"]["template"]["spec"]["nodeSelector"] = {"a": "b"}
+    assert crds.errors(wrong) == ["spec.template.spec: Additional properties are not allowed "
+                                  "('nodeSelector' was unexpected)"]
+    [service, *_] = consumers.Manifests.of(kserve).kind("InferenceService")
+    wrong = copy.deepcopy(service)
+    wrong["spec"]["predictor"]["containers"][0]["port"] = 80
+    assert "Additional properties are not allowed ('port' was unexpected)" in \
+        crds.errors(wrong)[0]
+    [patch] = consumers.Manifests.of(deployments).kind("ClusterPolicy")
+    wrong = crds.merge_patch(patch, {"spec": {"devicePlugin": {"configs": {"name": "x"}}}})
+    assert crds.errors(crds.merge_patch(crds.cluster_policy_sample(), wrong)) == [
+        "spec.devicePlugin: Additional properties are not allowed ('configs' was unexpected)"]
+
+
+@pytest.mark.parametrize("target", ["deployment", "kserve"])
+def test_every_pod_fits_a_node_of_its_planned_pool(planned, target):
+    plan, deployments, kserve = planned
+    manifests = consumers.Manifests.of(deployments if target == "deployment" else kserve)
+    assert consumers.pod_problems(plan, manifests) == []
+    assert len(consumers.pod_specs(manifests)) == len(plan.models)
+
+
+def test_overlays_declare_what_the_device_plugin_advertises(planned):
+    plan, deployments, _ = planned
+    manifests = consumers.Manifests.of(deployments)
+    assert consumers.overlay_problems(plan, manifests) == []
+    shared = [p for p in plan.pools if p.sharing in ("time-slicing", "mps") and p.nodes]
+    overlays = {o["metadata"]["name"]: o for o in manifests.kind("NodeOverlay")}
+    for pool in shared:
+        assert overlays[pool.name]["spec"]["capacity"] == {
+            "nvidia.com/gpu.shared": str(pool.gpus_per_node * pool.replicas_per_gpu)}
+
+
+def test_config_keys_match_node_labels(planned):
+    plan, deployments, _ = planned
+    manifests = consumers.Manifests.of(deployments)
+    assert consumers.config_key_problems(manifests) == []
+    [config] = [c for c in manifests.kind("ConfigMap")
+                if c["metadata"]["name"] == "placement-planner-device-plugin"]
+    assert set(config["data"]) == {"default"} | {p.name for p in plan.pools if p.nodes}
+    for key, text in config["data"].items():
+        assert consumers.plugin_entry_problems(key, text) == []
+    assert consumers.mig_config_problems(plan, manifests) == []
+
+
+def test_cluster_policy_sets_the_mig_strategy_the_plan_needs(planned):
+    plan, deployments, _ = planned
+    [patch] = consumers.Manifests.of(deployments).kind("ClusterPolicy")
+    assert patch["metadata"]["name"] == "cluster-policy"
+    assert patch["spec"]["mig"] == {"strategy": "mixed"}
+    assert any(p.sharing == "mig" and p.nodes for p in plan.pools)
+
+
+def test_no_mig_pool_leaves_the_mig_settings_alone(planned):
+    plan, _, _ = planned
+    without = plan.model_copy(update={"pools": [p for p in plan.pools if p.sharing != "mig"],
+                                      "models": [m for m in plan.models if not m.mig_slice]})
+    manifests = consumers.Manifests.of(render_manifests(without))
+    [patch] = manifests.kind("ClusterPolicy")
+    assert set(patch["spec"]) == {"devicePlugin"}
+    assert "placement-planner-mig-parted" not in {
+        c["metadata"]["name"] for c in manifests.kind("ConfigMap")}
+    assert consumers.config_key_problems(manifests) == []
+    assert consumers.pod_problems(without, manifests) == []
+
+
+def test_node_pool_limits_are_the_pools_ceiling(planned):
+    plan, deployments, _ = planned
+    assert consumers.limit_problems(plan, consumers.Manifests.of(deployments)) == []
+
+
+@pytest.mark.parametrize("target", ["deployment", "kserve"])
+def test_names_labels_and_plain_yaml(planned, target):
+    _, deployments, kserve = planned
+    manifests = consumers.Manifests.of(deployments if target == "deployment" else kserve)
+    assert consumers.name_problems(manifests) == []
+
+
+def test_the_checks_catch_what_a_cluster_would_refuse(planned):
+    """Each check fails on the defect it is there for."""
+    plan, deployments, _ = planned
+    files = dict(deployments)
+    model = next(m for m in plan.models if m.pool == "shared-l4")
+    path = f"manifests/models/{model.name}.yaml"
+    documents = list(yaml.safe_load_all(files[path]))
+    documents[0]["spec"]["template"]["spec"]["nodeSelector"]["nvidia.com/gpu.product"] = "L4"
+    files[path] = yaml.safe_dump_all(documents)
+    files["manifests/pools/shared-l4.yaml"] = yaml.safe_dump_all(
+        [d for d in yaml.safe_load_all(files["manifests/pools/shared-l4.yaml"])
+         if d["kind"] != "NodeOverlay"])
+    manifests = consumers.Manifests.of(files)
+    problems = consumers.pod_problems(plan, manifests)
+    assert f"{model.name}: selects 'nvidia.com/gpu.product', a label Karpenter does not " \
+           "know before a node exists" in problems
+    assert f"{model.name}: Karpenter sees no nvidia.com/gpu.shared on shared-l4" in problems
+    assert consumers.overlay_problems(plan, manifests)[0].startswith("shared-l4: overlays "
+                                                                     "declare {}")
+    assert consumers.plugin_entry_problems("x", "version: v1\nsharing: {timeSlicing: "
+                                           "{resources: [{name: nvidia.com/gpu, replicas: 1}]}}"
+                                           ) == ["x: number of replicas must be >= 2"]
+    files["manifests/cluster.yaml"] += "---\n" + yaml.safe_dump(
+        {"apiVersion": "v1", "kind": "Namespace",
+         "metadata": {"name": "Team_A", "labels": {"a": "b c"}}})
+    names = consumers.name_problems(consumers.Manifests.of(files))
+    assert any(p.startswith("Namespace Team_A: not a DNS-1123 label") for p in names)
+    assert any(p.startswith("Namespace Team_A: label a=b c") for p in names)
