@@ -9,8 +9,10 @@ import yaml
 from pydantic import Field
 
 from planner.errors import InputError, Problem
+from planner.money import Money
 from planner.registry.messages import validate_document
 from planner.registry.yamlsource import read_yaml
+from planner.schemas import Billing
 from profiles.schema import Strict
 
 API_VERSION: Final = "planner/v1"
@@ -135,10 +137,10 @@ class Summary(Strict):
     gpus: int
     nodes: int
     cost_per_hour: float
-    cost_per_month: float
+    cost_per_month: Money
     currency: str
-    baseline_cost_per_month: float
-    savings_per_month: float
+    baseline_cost_per_month: Money
+    savings_per_month: Money
     unplaced: int
 
 
@@ -149,6 +151,7 @@ class Metadata(Strict):
     kubernetes_version: str
     namespace_prefix: str = ""
     label_domain: str
+    billing: Billing = Billing()
 
 
 class PriorityClassPlan(Strict):
@@ -171,14 +174,6 @@ class Plan(Strict):
 
     def model(self, name: str) -> ModelPlan | None:
         return next((m for m in self.models if m.name == name), None)
-
-    def team_costs_per_month(self) -> dict[str, float]:
-        """Each team's models' cost per month (idle capacity belongs to no team)."""
-        costs: dict[str, float] = {}
-        for model in self.models:
-            costs[model.team] = costs.get(model.team, 0.0) + \
-                model.cost_per_hour * self.metadata.hours_per_month
-        return costs
 
 
 def dump_plan(plan: Plan) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from planner import k8s_names
+from planner.money import minor_unit
 from profiles.schema import Source, Strict
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -60,6 +61,20 @@ class Paths(Strict):
     policy: str = "policy.yaml"
 
 
+class Billing(Strict):
+    """Who bills whom in the FOCUS cost report: the platform that runs the GPUs, by default.
+
+    The report allocates the platform's GPU cost to teams (showback); it is a forecast, so
+    nothing in it is invoiced.
+    """
+
+    account_id: Annotated[str, Field(min_length=1)] = "gpu-platform"
+    account_name: Annotated[str, Field(min_length=1)] = "GPU platform"
+    provider: Annotated[str, Field(min_length=1)] = "GPU platform"
+    publisher: Annotated[str, Field(min_length=1)] = "GPU platform"
+    invoice_issuer: Annotated[str, Field(min_length=1)] = "GPU platform"
+
+
 class PlannerConfig(Strict):
     """Registry-wide settings; every key has a default, so the file is optional."""
 
@@ -71,6 +86,14 @@ class PlannerConfig(Strict):
         "planner.example.com",
         description="the prefix of every label, annotation and taint key the planner writes")
     paths: Paths = Paths()
+    billing: Billing = Billing()
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_4217(cls, code: str) -> str:
+        """Amounts are rounded to the currency's minor unit, so it must have one."""
+        minor_unit(code)
+        return code
 
     @model_validator(mode="after")
     def _domain_not_reserved(self) -> PlannerConfig:

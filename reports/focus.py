@@ -1,31 +1,61 @@
-"""The cost report: FOCUS-style line items for finance, one per model and pool plus idle.
+"""The cost report: FinOps FOCUS 1.2 line items, one per model and one per used pool for idle.
 
-FinOps FOCUS column names come first; the planner's own columns follow with an `x_` prefix.
-Every amount is for the billing period at the plan's hours per month; line items are rounded
-to the cent by largest remainder, so they add up exactly to the plan's monthly total.
+The report allocates the platform's GPU cost to the teams that use it (showback) for a billing
+period that has not been invoiced: `EffectiveCost`, `ListCost` and `ContractedCost` carry the
+amount, `BilledCost` is 0 and `InvoiceId` is empty, so importing it next to the cloud's own
+bill does not count the GPUs twice. Amounts are the plan's ledger lines (`planner.ledger`),
+rounded once to the currency's minor unit, so they add up to the summary's total exactly.
+
+`PricingQuantity` is the GPU-hours charged: the amount at the pool's price per GPU-hour, so
+that `ListUnitPrice x PricingQuantity = ListCost` holds as FOCUS requires; `ConsumedQuantity`
+is the GPU-hours the plan allocates. Tag keys the planner defines carry the registry's label
+domain as their prefix (`planner.example.com/pool`), as its Kubernetes labels do; the
+registry's own labels, team and priority are user-defined tags without one. The planner's
+own columns follow the FOCUS ones with an `x_` prefix.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-import math
 from datetime import UTC, date, datetime
-from typing import Any
+from decimal import Decimal
 
-from planner.planfile import Plan
+from planner import money
+from planner.ledger import Line, ledger
+from planner.planfile import ModelPlan, Plan, PoolPlan
 
 FOCUS_COLUMNS = [
-    "BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd",
-    "BillingCurrency", "ServiceName", "ServiceCategory", "ChargeCategory", "ChargeDescription",
-    "PricingQuantity", "PricingUnit", "ListCost", "EffectiveCost", "BilledCost", "ResourceId",
-    "ResourceName", "SubAccountId", "Tags",
+    "BillingAccountId", "BillingAccountName", "BillingCurrency", "BillingPeriodStart",
+    "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd", "ChargeCategory",
+    "ChargeClass", "ChargeDescription", "ChargeFrequency", "ServiceCategory",
+    "ServiceSubcategory", "ServiceName", "ProviderName", "PublisherName", "InvoiceIssuerName",
+    "InvoiceId", "PricingQuantity", "PricingUnit", "ListUnitPrice", "ListCost",
+    "ContractedUnitPrice", "ContractedCost", "EffectiveCost", "BilledCost", "PricingCurrency",
+    "PricingCurrencyListUnitPrice", "PricingCurrencyContractedUnitPrice",
+    "PricingCurrencyEffectiveCost", "CommitmentDiscountStatus", "ConsumedQuantity",
+    "ConsumedUnit", "ResourceId", "ResourceName", "ResourceType", "SkuId", "SkuMeter",
+    "SkuPriceId", "SkuPriceDetails", "SubAccountId", "SubAccountName", "Tags",
 ]
 EXTRA_COLUMNS = [
     "x_Model", "x_Team", "x_Pool", "x_GpuType", "x_SharingMode", "x_GpuFraction", "x_Replicas",
     "x_Priority", "x_CostPerHour", "x_IdleCost",
 ]
+#: The FOCUS applicability criteria this report meets, so the columns they make mandatory are
+#: in it: team sub-accounts, tags, priced GPU-hours, GPU-hours used, resources with types.
+FOCUS_CRITERIA = (
+    "ACCOUNT_NAMING_SUPPORTED", "SUB_ACCOUNT_SUPPORTED", "TAGGING_SUPPORTED",
+    "UNIT_PRICING_SUPPORTED", "PUBLIC_PRICE_LIST_SUPPORTED", "USAGE_MEASUREMENT_SUPPORTED",
+    "BILLING_BASED_ON_PROVISIONED_RESOURCES_SUPPORTED", "RESOURCE_TYPE_ASSIGNMENT_SUPPORTED",
+)
 SERVICE_NAME = "Model serving on shared GPUs"
 SERVICE_CATEGORY = "AI and Machine Learning"
+SERVICE_SUBCATEGORY = "Machine Learning"
+UNIT = "GPU-Hours"
+IDLE_ACCOUNT = "platform"  # the sub-account that carries idle capacity
+QUANTITY_DIGITS = 10  # PricingQuantity: enough digits that price x quantity = cost to 1e-9
+SIX_DIGITS = Decimal("0.000001")
 
 
 def parse_period(text: str | None, today: date | None = None) -> tuple[datetime, datetime]:
@@ -44,87 +74,155 @@ def parse_period(text: str | None, today: date | None = None) -> tuple[datetime,
     return start, end
 
 
-def _cents(amounts: list[float], total: float) -> list[float]:
-    """Round to cents so that the parts add up to `total` (rounded to cents) exactly."""
-    target = round(total * 100)
-    floors = [math.floor(a * 100) for a in amounts]
-    order = sorted(range(len(amounts)), key=lambda i: amounts[i] * 100 - floors[i],
-                   reverse=True)
-    for i in order[: max(0, target - sum(floors))]:
-        floors[i] += 1
-    return [f / 100 for f in floors]
+def _timestamp(moment: datetime) -> str:
+    """FOCUS date/time format: ISO 8601 in UTC with the `Z` designator."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _gpu_hour_price(pool: PoolPlan) -> Decimal:
+    return money.decimal(pool.price_per_node_hour) / pool.gpus_per_node
+
+
+def _sku(pool: PoolPlan) -> dict[str, str]:
+    """The pool's GPU-hour as a SKU, with one price per pool."""
+    sku_id = f"gpu-hour/{pool.gpu_type}/{pool.instance_type or pool.name}"
+    details = {"x_GpuType": pool.gpu_type, "x_GpuProduct": pool.gpu_product,
+               "x_GpuMemoryMiB": pool.gpu_memory_mib, "x_GpusPerNode": pool.gpus_per_node,
+               "x_SharingMode": pool.sharing,
+               "x_PricePerNodeHour": float(money.decimal(pool.price_per_node_hour))}
+    if pool.instance_type:
+        details["x_InstanceType"] = pool.instance_type
+    return {"SkuId": sku_id, "SkuMeter": "GPU time", "SkuPriceId": f"{sku_id}/{pool.name}",
+            "SkuPriceDetails": json.dumps(details, sort_keys=True)}
+
+
+def _quantity(amount: Decimal, unit_price: Decimal) -> Decimal:
+    """The GPU-hours `amount` pays for at `unit_price`."""
+    if not unit_price:
+        return Decimal(0)
+    return (amount / unit_price).quantize(Decimal(1).scaleb(-QUANTITY_DIGITS))
 
 
 def cost_rows(plan: Plan, period: str | None = None) -> list[dict]:
+    """The FOCUS line items of `plan`, models first, then idle capacity per pool."""
     start, end = parse_period(period)
-    hours = plan.metadata.hours_per_month
-    stamp = {"BillingPeriodStart": start.isoformat(), "BillingPeriodEnd": end.isoformat(),
-             "ChargePeriodStart": start.isoformat(), "ChargePeriodEnd": end.isoformat(),
-             "BillingCurrency": plan.summary.currency, "ServiceName": SERVICE_NAME,
-             "ServiceCategory": SERVICE_CATEGORY, "ChargeCategory": "Usage",
-             "PricingUnit": "GPU-Hours"}
+    hours = money.decimal(plan.metadata.hours_per_month)
+    billing = plan.metadata.billing
+    stamp = {"BillingAccountId": billing.account_id, "BillingAccountName": billing.account_name,
+             "BillingCurrency": plan.summary.currency,
+             "BillingPeriodStart": _timestamp(start), "BillingPeriodEnd": _timestamp(end),
+             "ChargePeriodStart": _timestamp(start), "ChargePeriodEnd": _timestamp(end),
+             "ChargeCategory": "Usage", "ChargeClass": None, "ChargeFrequency": "Usage-Based",
+             "ServiceCategory": SERVICE_CATEGORY, "ServiceSubcategory": SERVICE_SUBCATEGORY,
+             "ServiceName": SERVICE_NAME, "ProviderName": billing.provider,
+             "PublisherName": billing.publisher, "InvoiceIssuerName": billing.invoice_issuer,
+             "InvoiceId": None, "PricingUnit": UNIT, "ConsumedUnit": UNIT,
+             "PricingCurrency": plan.summary.currency, "CommitmentDiscountStatus": None,
+             "BilledCost": money.rounded(Decimal(0), plan.summary.currency)}
     pools = {p.name: p for p in plan.pools}
-    rows: list[dict[str, Any]] = []
-    raw: list[float] = []
-    for model in plan.models:
-        pool = pools[model.pool]
-        raw.append(model.cost_per_hour * hours)
-        rows.append({**stamp,
-                     "ChargeDescription": f"{model.name}: {model.replicas} replicas, "
-                                          f"{model.gpu_fraction:.3f} GPU of {pool.gpu_type} in "
-                                          f"{pool.name}",
-                     "PricingQuantity": round(model.gpu_fraction * hours, 4),
-                     "ResourceId": f"{pool.name}/{model.name}", "ResourceName": model.name,
-                     "SubAccountId": model.team,
-                     "Tags": json.dumps({"team": model.team, "priority": model.priority,
-                                         **model.labels}, sort_keys=True),
-                     "x_Model": model.name, "x_Team": model.team, "x_Pool": pool.name,
-                     "x_GpuType": pool.gpu_type, "x_SharingMode": pool.sharing,
-                     "x_GpuFraction": round(model.gpu_fraction, 6),
-                     "x_Replicas": model.replicas, "x_Priority": model.priority,
-                     "x_CostPerHour": round(model.cost_per_hour, 6)})
-    for pool in plan.pools:
-        if not pool.nodes:
-            continue
-        gpus = len(pool.nodes) * pool.gpus_per_node
-        idle_share = pool.idle_cost_per_hour / (pool.price_per_node_hour / pool.gpus_per_node)
-        raw.append(pool.idle_cost_per_hour * hours)
-        rows.append({**stamp,
-                     "ChargeDescription": f"idle capacity of {pool.name}: {gpus} GPUs in "
-                                          f"{len(pool.nodes)} nodes, {idle_share:.3f} GPU unused",
-                     "PricingQuantity": round(idle_share * hours, 4),
-                     "ResourceId": f"{pool.name}/idle", "ResourceName": f"{pool.name} idle",
-                     "SubAccountId": "platform",
-                     "Tags": json.dumps({"pool": pool.name, "idle": "true"}, sort_keys=True),
-                     "x_Model": "", "x_Team": "", "x_Pool": pool.name,
-                     "x_GpuType": pool.gpu_type, "x_SharingMode": pool.sharing,
-                     "x_GpuFraction": round(idle_share, 6), "x_Replicas": 0, "x_Priority": "",
-                     "x_CostPerHour": round(pool.idle_cost_per_hour, 6)})
-    for row, amount in zip(rows, _cents(raw, plan.summary.cost_per_month), strict=True):
-        row.update(ListCost=amount, EffectiveCost=amount, BilledCost=amount,
-                   x_IdleCost=amount if row["ResourceId"].endswith("/idle") else 0.0)
+    models = {m.name: m for m in plan.models}
+    rows = []
+    for line in ledger(plan).lines:
+        pool = pools[line.pool]
+        price = _gpu_hour_price(pool)
+        row = {**stamp, **_sku(pool), "ListUnitPrice": price, "ContractedUnitPrice": price,
+               "PricingQuantity": _quantity(line.cost_per_month, price),
+               "ListCost": line.cost_per_month, "ContractedCost": line.cost_per_month,
+               "EffectiveCost": line.cost_per_month, "PricingCurrencyListUnitPrice": price,
+               "PricingCurrencyContractedUnitPrice": price,
+               "PricingCurrencyEffectiveCost": line.cost_per_month,
+               "x_Pool": pool.name, "x_GpuType": pool.gpu_type, "x_SharingMode": pool.sharing,
+               "x_CostPerHour": line.cost_per_hour}
+        if line.model is not None:
+            row.update(_model_columns(models[line.model], pool, hours, tag_prefix(plan)))
+        else:
+            row.update(_idle_columns(line, pool, price, hours, tag_prefix(plan)))
+        rows.append(row)
     return rows
 
 
+def tag_prefix(plan: Plan) -> str:
+    """The prefix of the tag keys the planner defines (FOCUS provider-defined tags)."""
+    return f"{plan.metadata.label_domain}/"
+
+
+def _model_columns(model: ModelPlan, pool: PoolPlan, hours: Decimal, prefix: str) -> dict:
+    fraction = money.decimal(model.gpu_fraction)
+    tags = {"team": model.team, "priority": model.priority, **model.labels,
+            f"{prefix}pool": pool.name, f"{prefix}gpu-type": pool.gpu_type,
+            f"{prefix}sharing": pool.sharing}
+    return {"ChargeDescription": f"{model.name}: {model.replicas} replicas, {fraction:.3f} "
+                                 f"GPU of {pool.gpu_type} in {pool.name}",
+            "ConsumedQuantity": fraction * hours,
+            "ResourceId": f"{pool.name}/{model.name}", "ResourceName": model.name,
+            "ResourceType": "Model deployment", "SubAccountId": model.team,
+            "SubAccountName": model.team, "Tags": json.dumps(tags, sort_keys=True),
+            "x_Model": model.name, "x_Team": model.team, "x_GpuFraction": fraction,
+            "x_Replicas": model.replicas, "x_Priority": model.priority,
+            "x_IdleCost": None}
+
+
+def _idle_columns(line: Line, pool: PoolPlan, price: Decimal, hours: Decimal,
+                  prefix: str) -> dict:
+    gpus = len(pool.nodes) * pool.gpus_per_node
+    idle_gpus = (line.cost_per_hour / price if price else Decimal(0)).quantize(SIX_DIGITS)
+    tags = {f"{prefix}pool": pool.name, f"{prefix}idle": True}
+    return {"ChargeDescription": f"idle capacity of {pool.name}: {gpus} GPUs in "
+                                 f"{len(pool.nodes)} nodes, {idle_gpus:.3f} GPU unused",
+            "ConsumedQuantity": idle_gpus * hours,
+            "ResourceId": f"{pool.name}/idle", "ResourceName": f"{pool.name} idle",
+            "ResourceType": "Idle GPU capacity", "SubAccountId": IDLE_ACCOUNT,
+            "SubAccountName": IDLE_ACCOUNT, "Tags": json.dumps(tags, sort_keys=True),
+            "x_Model": None, "x_Team": None, "x_GpuFraction": idle_gpus, "x_Replicas": 0,
+            "x_Priority": None, "x_IdleCost": line.cost_per_month}
+
+
+def _cell(value) -> str:
+    """A CSV cell: nothing for null; a decimal in plain notation with a decimal point.
+
+    FOCUS types amounts and quantities as Decimal, and CSV readers (the FOCUS validator's
+    among them) take `68` for an integer: an amount in a currency without a minor unit is
+    written `68.0`, which is still exactly 68 yen.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        text = f"{value:f}"
+        return text if "." in text else f"{text}.0"
+    return str(value)
+
+
+def render_cost_csv(plan: Plan, period: str | None = None) -> str:
+    """cost.csv: FOCUS columns first, then the planner's `x_` columns."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    columns = FOCUS_COLUMNS + EXTRA_COLUMNS
+    writer.writerow(columns)
+    for row in cost_rows(plan, period):
+        writer.writerow([_cell(row[c]) for c in columns])
+    return buffer.getvalue()
+
+
 def cost_frame(plan: Plan, period: str | None = None):
-    """The line items as a pandas DataFrame, FOCUS columns first."""
+    """The line items as a pandas DataFrame, FOCUS columns first (amounts as Decimal)."""
     import pandas as pd
 
     return pd.DataFrame(cost_rows(plan, period), columns=FOCUS_COLUMNS + EXTRA_COLUMNS)
 
 
-def rollup(plan: Plan, by: str, period: str | None = None):
-    """Monthly cost by model, team or pool, idle capacity on its own line per pool."""
-    frame = cost_frame(plan, period)
-    column = {"model": "x_Model", "team": "x_Team", "pool": "x_Pool"}[by]
-    frame[column] = frame[column].mask(frame[column] == "", "(idle) " + frame["x_Pool"])
-    grouped = frame.groupby(column, sort=True).agg(
-        EffectiveCost=("EffectiveCost", "sum"), GpuHours=("PricingQuantity", "sum"),
-        Replicas=("x_Replicas", "sum")).reset_index().rename(columns={column: by})
-    grouped["EffectiveCost"] = grouped["EffectiveCost"].round(2)
-    grouped["GpuHours"] = grouped["GpuHours"].round(2)
-    return grouped
+def rollup(plan: Plan, by: str) -> list[dict]:
+    """Monthly cost by model, team or pool, idle capacity on its own line per pool.
 
-
-def render_cost_csv(plan: Plan, period: str | None = None) -> str:
-    return cost_frame(plan, period).to_csv(index=False, lineterminator="\n")
+    Sums of the ledger's lines, so a rollup adds up to the same total as cost.csv.
+    """
+    sums: dict[str, dict] = {}
+    replicas = {m.name: m.replicas for m in plan.models}
+    for line in ledger(plan).lines:
+        if line.idle and by != "pool":
+            name = f"(idle) {line.pool}"
+        else:  # a model's line names its model and team
+            name = {"model": line.model, "team": line.team, "pool": line.pool}[by] or line.pool
+        entry = sums.setdefault(name, {by: name, "cost_per_month": Decimal(0), "replicas": 0})
+        entry["cost_per_month"] += line.cost_per_month
+        entry["replicas"] += replicas.get(line.model, 0) if line.model else 0
+    return [sums[name] for name in sorted(sums)]

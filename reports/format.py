@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 
-def money(amount: float, currency: str, *, sign: bool = False) -> str:
-    """`1,234.50 USD`, or `+1,234.50 USD` with `sign`."""
-    return f"{amount:+,.2f} {currency}" if sign else f"{amount:,.2f} {currency}"
+from planner.money import format_money, format_rate
 
 
-def percent(part: float, whole: float, *, sign: bool = False, digits: int = 0) -> str:
+def money(amount: Decimal | float, currency: str, *, sign: bool = False) -> str:
+    """`1,234.50 USD` (to the currency's minor unit), or `+1,234.50 USD` with `sign`."""
+    return format_money(amount, currency, sign=sign)
+
+
+def rate(amount: Decimal | float, currency: str) -> str:
+    """A cost per hour, finer than the minor unit: `4.6016 USD`."""
+    return format_rate(amount, currency)
+
+
+def percent(part: Decimal | float, whole: Decimal | float, *, sign: bool = False,
+            digits: int = 0) -> str:
     """`part` as a percentage of `whole`; `-` when there is no whole to compare with."""
     if not whole:
         return "-"
-    return f"{100 * part / whole:{'+' if sign else ''}.{digits}f}%"
+    return f"{100 * float(part) / float(whole):{'+' if sign else ''}.{digits}f}%"

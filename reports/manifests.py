@@ -14,6 +14,7 @@ import math
 
 import yaml
 
+from planner.money import decimal
 from planner.planfile import ModelPlan, Plan, PoolPlan
 from planner.registry.kubernetes import pool_label
 from reports import gpu_operator, karpenter
@@ -97,7 +98,9 @@ def _metadata(plan: Plan, model: ModelPlan) -> tuple[dict, dict]:
                    f"{_domain(plan)}/queue-limit": str(model.limits.queue_limit),
                    f"{_domain(plan)}/timeout-ms": str(model.limits.timeout_ms),
                    f"{_domain(plan)}/loading": model.loading,
-                   f"{_domain(plan)}/cost-per-hour": f"{model.cost_per_hour:.4f}"}
+                   # one pod's share of the model's cost
+                   f"{_domain(plan)}/cost-per-hour":
+                       f"{decimal(model.cost_per_hour) / model.replicas:.4f}"}
     return labels, annotations
 
 

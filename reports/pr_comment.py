@@ -7,6 +7,7 @@ comment, and stays under GitHub's 65,536-character comment limit.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 from planner.review.check import CheckResult
@@ -17,11 +18,11 @@ MARKER = "<!-- placement-planner-check -->"
 MAX_COMMENT_CHARS = 65_000
 
 
-def _money(amount: float, currency: str, sign: bool = False) -> str:
+def _money(amount: Decimal | float, currency: str, sign: bool = False) -> str:
     return money(amount, currency, sign=sign)
 
 
-def _pct(change: float, before: float) -> str:
+def _pct(change: Decimal | float, before: Decimal | float) -> str:
     return percent(change, before, sign=True, digits=1) if before else "new"
 
 
@@ -41,14 +42,17 @@ def _replicas(m) -> str:
 
 
 def cost_table(diff: PlanDiff) -> list[str]:
+    """The total, then every team whose cost changes and idle capacity (together they add up
+    to the total's change), then every pool whose cost changes (they add up to it too)."""
     cur = diff.currency
     lines = ["| cost per month | before | after | change |", "|---|---:|---:|---:|",
              f"| **total** | {_money(diff.total.before, cur)} | {_money(diff.total.after, cur)} "
              f"| **{_money(diff.total.change, cur, True)}** "
              f"({_pct(diff.total.change, diff.total.before)}) |"]
-    for kind, rows in (("team", diff.teams), ("pool", diff.pools)):
-        lines += [f"| {kind} {r.name} | {_money(r.before, cur)} | {_money(r.after, cur)} | "
-                  f"{_money(r.change, cur, True)} |" for r in rows if r.change]
+    for kind, rows in (("team", diff.teams), ("", [diff.idle]), ("pool", diff.pools)):
+        lines += [f"| {f'{kind} ' if kind else ''}{r.name} | {_money(r.before, cur)} | "
+                  f"{_money(r.after, cur)} | {_money(r.change, cur, True)} |"
+                  for r in rows if r.change]
     return lines
 
 

@@ -39,3 +39,21 @@ def cli():
         return runner.invoke(app, [str(a) for a in args], catch_exceptions=False, **kwargs)
 
     return run
+
+
+#: Yen per US dollar for the demo's prices in a JPY registry (any rate will do: JPY has no
+#: minor unit, which is what such a registry tests).
+YEN_PER_DOLLAR = 150
+
+
+def write_jpy_demo(target: Path) -> Path:
+    """The demo registry priced in Japanese yen, written to `target`."""
+    write_demo(target)
+    edit_yaml(target / "planner.yaml", lambda d: d.update(currency="JPY"))
+
+    def to_yen(cluster: dict) -> None:
+        for pool in cluster["pools"]:
+            pool["price_per_node_hour"] = round(pool["price_per_node_hour"] * YEN_PER_DOLLAR, 2)
+
+    edit_yaml(target / "cluster.yaml", to_yen)
+    return target

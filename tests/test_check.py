@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -106,7 +108,7 @@ def test_check_against_plan_file_and_diff(cli, repo: Path, tmp_path: Path):
     body = json.loads(diff.stdout)
     [change] = [m for m in body["models"] if m["name"] == "code-assistant"]
     assert (change["replicas_before"], change["replicas_after"]) == (2, 4)
-    assert body["schema_version"] == 2 and body["changed"] is True
+    assert body["schema_version"] == 3 and body["changed"] is True
 
 
 def test_working_tree_untouched(cli, repo: Path):
@@ -133,3 +135,33 @@ def test_check_runs_without_torch(repo: Path, tmp_path: Path):
     assert json.loads(result.stdout)["passed"] is True
     probe = subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True)
     assert probe.returncode != 0
+
+
+def _amount(cell: str) -> Decimal:
+    """`+1,234.56 USD` (or `**+1,234.56 USD** (+3.1%)`) as a Decimal."""
+    return Decimal(re.search(r"[-+]?[\d,]+(?:\.\d+)?", cell).group().replace(",", ""))
+
+
+def test_check_cost_table_has_idle_and_adds_up(cli, repo: Path, tmp_path: Path):
+    edit_yaml(repo / "registry" / "models" / "llm-rag-answerer.yaml",
+              lambda d: d["traffic"].update(peak_rps=d["traffic"]["peak_rps"] * 5))
+    edit_yaml(repo / "registry" / "models" / "spam-filter.yaml",
+              lambda d: d["replicas"].update(min=6))
+    result = cli("check", "--registry", "registry", "--base", "main", "--out-file",
+                 tmp_path / "check.md")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.split("### Cost\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert lines[0] == "| cost per month | before | after | change |"
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+    total = _amount(cells[0][3])
+    teams = [c for c in cells if c[0].startswith("team ")]
+    idle = [c for c in cells if c[0] == "idle capacity"]
+    pools = [c for c in cells if c[0].startswith("pool ")]
+    assert teams and idle and pools  # the change moves team, idle and pool costs
+    assert sum(_amount(c[3]) for c in teams + idle) == total
+    assert sum(_amount(c[3]) for c in pools) == total
+    body = json.loads(cli("check", "--registry", "registry", "--base", "main",
+                          "--format", "json").stdout)
+    after = {t["name"]: Decimal(str(t["after"])) for t in body["teams"]}
+    assert sum(after.values()) + Decimal(str(body["idle"]["after"])) \
+        == Decimal(str(body["total"]["after"]))

@@ -86,8 +86,8 @@ def test_demo_plan_costs_add_up(demo_plan):
     model_cost = sum(m.cost_per_hour for m in plan.models)
     idle = sum(p.idle_cost_per_hour for p in plan.pools)
     assert model_cost + idle == pytest.approx(plan.summary.cost_per_hour, abs=1e-3)
-    assert plan.summary.cost_per_month == pytest.approx(plan.summary.cost_per_hour * 730,
-                                                        abs=0.01)
+    assert float(plan.summary.cost_per_month) == pytest.approx(
+        plan.summary.cost_per_hour * 730, abs=0.01)
     replicas = sum(len(g.replicas) for p in plan.pools for n in p.nodes for g in n.gpus)
     assert replicas == sum(m.replicas * m.gpus_per_replica for m in plan.models)
 
@@ -98,7 +98,7 @@ def test_baseline_is_one_gpu_per_replica_in_cheapest_pool(demo_plan):
     expected = 730 * sum(min(d.replicas * d.gpus_per_replica * fleet.pool(d.pool)
                              .price_per_node_hour / fleet.pool(d.pool).gpus_per_node
                              for d in options) for options in demands.values())
-    assert plan.summary.baseline_cost_per_month == pytest.approx(expected, abs=0.01)
+    assert float(plan.summary.baseline_cost_per_month) == pytest.approx(expected, abs=0.01)
 
 
 def test_mig_pool_uses_valid_layouts(demo_plan):

@@ -129,8 +129,9 @@ def test_kserve_target(plan):
 
 def test_cost_report_adds_up_to_the_cent(plan):
     frame = cost_frame(plan, "2026-12")
-    assert round(frame["EffectiveCost"].sum(), 2) == plan.summary.cost_per_month
-    assert (frame["EffectiveCost"] == frame["BilledCost"]).all()
+    assert frame["EffectiveCost"].sum() == plan.summary.cost_per_month
+    assert (frame["EffectiveCost"] == frame["ListCost"]).all()
+    assert (frame["EffectiveCost"] == frame["ContractedCost"]).all()
     idle = frame[frame["ResourceId"].str.endswith("/idle")]
     assert len(idle) == sum(1 for p in plan.pools if p.nodes)
     assert len(frame) == len(plan.models) + len(idle)
@@ -168,7 +169,7 @@ def test_report_command_renders_from_a_plan(cli, demo_out, tmp_path: Path):
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "r" / "cost.csv").read_text() == (demo_out / "cost.csv").read_text()
     rows = result.stdout.splitlines()
-    assert rows[0] == "pool,EffectiveCost,GpuHours,Replicas"
+    assert rows[0] == "pool,cost_per_month,replicas"
     assert len(rows) == 1 + len([p for p in load_plan(demo_out / "plan.yaml").pools])
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from planner import __version__
+from planner import __version__, money
 from planner.assembly import cost
 from planner.demand.derive import Demand, Rejection
+from planner.ledger import month_total
 from planner.planfile import (
     GpuPlan,
     Limits,
@@ -172,21 +173,24 @@ def assemble(fleet: Fleet, demands: dict[str, list[Demand]],
               for name, demand in sorted(chosen.items())]
     unplaced = _unplaced(fleet, set(chosen), rejections, solution)
     cost_per_hour = sum(p.cost_per_hour for p in pools)
+    currency = fleet.config.currency
+    cost_per_month = month_total(models, pools, hours, currency)
     pool_specs = {p.name: p for p in fleet.cluster.pools}
-    baseline = cost.baseline_cost_per_hour(pool_specs, demands.values()) * hours
+    baseline = money.rounded(money.monthly(
+        cost.baseline_cost_per_hour(pool_specs, demands.values()), hours), currency)
     return Plan(
         metadata=Metadata(registry=str(fleet.root), planner_version=__version__,
                           hours_per_month=hours,
                           kubernetes_version=fleet.config.kubernetes_version,
                           namespace_prefix=fleet.config.namespace_prefix,
-                          label_domain=fleet.config.label_domain),
+                          label_domain=fleet.config.label_domain,
+                          billing=fleet.config.billing),
         summary=Summary(models=len(models), replicas=len(solution.placements),
                         gpus=len(by_gpu), nodes=sum(len(p.nodes) for p in pools),
                         cost_per_hour=round(cost_per_hour, 4),
-                        cost_per_month=round(cost_per_hour * hours, 2),
-                        currency=fleet.config.currency,
-                        baseline_cost_per_month=round(baseline, 2),
-                        savings_per_month=round(baseline - cost_per_hour * hours, 2),
+                        cost_per_month=cost_per_month, currency=currency,
+                        baseline_cost_per_month=baseline,
+                        savings_per_month=baseline - cost_per_month,
                         unplaced=len(unplaced)),
         priority_classes={name: PriorityClassPlan(**pc.model_dump())
                           for name, pc in fleet.policy.priorities.items()},

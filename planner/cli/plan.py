@@ -153,20 +153,36 @@ def report(
         write_folder(out, render_all(plan, target=target.value, period=period),
                      protected=[plan_file])
         err.print(f"wrote {out}: summary.md, cost.csv and manifests/", markup=False)
-    frame = rollup(plan, group_by.value, period)
+    rows = rollup(plan, group_by.value)
+    currency = plan.summary.currency
     if format is ReportFormat.csv:
-        typer.echo(frame.to_csv(index=False, lineterminator="\n"), nl=False)
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=[group_by.value, "cost_per_month",
+                                                    "replicas"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({**row, "cost_per_month": f"{row['cost_per_month']:f}"}
+                         for row in rows)
+        typer.echo(buffer.getvalue(), nl=False)
     elif format is ReportFormat.json:
-        typer.echo(frame.to_json(orient="records"))
+        import json
+
+        typer.echo(json.dumps({"currency": currency, "rows": [
+            {**row, "cost_per_month": float(row["cost_per_month"])} for row in rows]}))
     else:
         from rich.table import Table
 
-        table = Table(title=f"Monthly cost by {group_by.value} ({plan.summary.currency})",
-                      title_justify="left")
-        for column in frame.columns:
-            table.add_column(str(column), justify="left" if column == group_by.value
-                             else "right")
-        for row in frame.itertuples(index=False):
-            table.add_row(*(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row))
-        table.add_row("total", f"{frame['EffectiveCost'].sum():,.2f}", "", "")
+        from reports.format import money
+
+        table = Table(title=f"Monthly cost by {group_by.value}", title_justify="left")
+        table.add_column(group_by.value)
+        table.add_column("cost per month", justify="right")
+        table.add_column("replicas", justify="right")
+        for row in rows:
+            table.add_row(row[group_by.value], money(row["cost_per_month"], currency),
+                          str(row["replicas"]))
+        table.add_row("total", money(sum(r["cost_per_month"] for r in rows), currency),
+                      str(sum(r["replicas"] for r in rows)))
         stdout.print(table)

@@ -6,23 +6,29 @@ and pull-request comments.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from pydantic import computed_field
 
+from planner.ledger import ledger
+from planner.money import Money
 from planner.planfile import ModelPlan, Plan
 from profiles.schema import Strict
 
-DIFF_SCHEMA_VERSION = 2  # 2: one JSON shape for `diff` and `check`
+DIFF_SCHEMA_VERSION = 3  # 2: one JSON shape for `diff` and `check`; 3: idle capacity
 
 
 class CostChange(Strict):
+    """A monthly amount before and after, both rounded line items of their plans' ledgers."""
+
     name: str
-    before: float
-    after: float
+    before: Money
+    after: Money
 
     @computed_field  # type: ignore[prop-decorator]
     @property
-    def change(self) -> float:
-        return round(self.after - self.before, 2)
+    def change(self) -> Money:
+        return self.after - self.before
 
 
 class ModelChange(Strict):
@@ -37,8 +43,8 @@ class ModelChange(Strict):
     replicas_after: int | None = None
     memory_mib_before: int | None = None
     memory_mib_after: int | None = None
-    cost_per_month_before: float = 0.0
-    cost_per_month_after: float = 0.0
+    cost_per_month_before: Money = Decimal(0)
+    cost_per_month_after: Money = Decimal(0)
     note: str = ""
 
 
@@ -55,6 +61,7 @@ class PlanDiff(Strict):
     currency: str
     total: CostChange
     teams: list[CostChange]
+    idle: CostChange
     pools: list[CostChange]
     capacity: list[CapacityChange]
     models: list[ModelChange]
@@ -68,7 +75,8 @@ class PlanDiff(Strict):
 
 
 def _model_change(name: str, old: ModelPlan | None, new: ModelPlan | None, old_plan: Plan,
-                  new_plan: Plan) -> ModelChange | None:
+                  new_plan: Plan, costs: tuple[dict[str, Decimal], dict[str, Decimal]]
+                  ) -> ModelChange | None:
     unplaced_before = {u.name for u in old_plan.unplaced}
     unplaced_after = {u.name: u for u in new_plan.unplaced}
     kinds = []
@@ -89,7 +97,6 @@ def _model_change(name: str, old: ModelPlan | None, new: ModelPlan | None, old_p
         kinds.append("unplaced")
     if not kinds:
         return None
-    hours_old, hours_new = old_plan.metadata.hours_per_month, new_plan.metadata.hours_per_month
     note = ""
     if "isolation" in kinds and new is not None:
         note = "now on whole GPUs" if new.whole_gpus else "now shares GPUs"
@@ -104,38 +111,41 @@ def _model_change(name: str, old: ModelPlan | None, new: ModelPlan | None, old_p
         replicas_after=new.replicas if new else None,
         memory_mib_before=old.memory_mib if old else None,
         memory_mib_after=new.memory_mib if new else None,
-        cost_per_month_before=round(old.cost_per_hour * hours_old, 2) if old else 0.0,
-        cost_per_month_after=round(new.cost_per_hour * hours_new, 2) if new else 0.0,
+        cost_per_month_before=costs[0].get(name, Decimal(0)),
+        cost_per_month_after=costs[1].get(name, Decimal(0)),
         note=note)
 
 
 def diff_plans(old: Plan, new: Plan) -> PlanDiff:
     """Everything a reviewer needs to know about going from `old` to `new`."""
+    costs = ledger(old), ledger(new)
+    by_model = costs[0].by_model(), costs[1].by_model()
     old_models = {m.name: m for m in old.models}
     new_models = {m.name: m for m in new.models}
     names = sorted(set(old_models) | set(new_models) | {u.name for u in new.unplaced})
     models = [c for name in names
               if (c := _model_change(name, old_models.get(name), new_models.get(name), old,
-                                     new)) is not None]
-    old_teams, new_teams = old.team_costs_per_month(), new.team_costs_per_month()
-    teams = [CostChange(name=t, before=round(old_teams.get(t, 0.0), 2),
-                        after=round(new_teams.get(t, 0.0), 2))
-             for t in sorted(set(old_teams) | set(new_teams))]
+                                     new, by_model)) is not None]
+    teams = _changes(costs[0].by_team(), costs[1].by_team())
+    pools = _changes(costs[0].by_pool(), costs[1].by_pool())
     old_pools = {p.name: p for p in old.pools}
     new_pools = {p.name: p for p in new.pools}
-    pools, capacity = [], []
+    capacity = []
     for name in sorted(set(old_pools) | set(new_pools)):
         before, after = old_pools.get(name), new_pools.get(name)
-        pools.append(CostChange(
-            name=name,
-            before=round(before.cost_per_hour * old.metadata.hours_per_month, 2) if before else 0,
-            after=round(after.cost_per_hour * new.metadata.hours_per_month, 2) if after else 0))
         capacity.append(CapacityChange(
             pool=name, nodes_before=len(before.nodes) if before else 0,
             nodes_after=len(after.nodes) if after else 0,
             gpus_before=sum(len(n.gpus) for n in before.nodes) if before else 0,
             gpus_after=sum(len(n.gpus) for n in after.nodes) if after else 0))
-    total = CostChange(name="total", before=old.summary.cost_per_month,
-                       after=new.summary.cost_per_month)
-    return PlanDiff(currency=new.summary.currency, total=total, teams=teams, pools=pools,
-                    capacity=capacity, models=models)
+    total = CostChange(name="total", before=costs[0].total, after=costs[1].total)
+    idle = CostChange(name="idle capacity", before=costs[0].idle, after=costs[1].idle)
+    return PlanDiff(currency=new.summary.currency, total=total, teams=teams, idle=idle,
+                    pools=pools, capacity=capacity, models=models)
+
+
+def _changes(before: dict[str, Decimal], after: dict[str, Decimal]) -> list[CostChange]:
+    """One row per name on either side; a name missing on one side costs nothing there."""
+    return [CostChange(name=name, before=before.get(name, Decimal(0)),
+                       after=after.get(name, Decimal(0)))
+            for name in sorted(set(before) | set(after))]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from planner.money import format_money
 from planner.planfile import Plan
 from planner.registry.fleet import Fleet
 from planner.review.diff import PlanDiff
@@ -70,8 +71,8 @@ def gates(fleet: Fleet, base: Plan, new: Plan, diff: PlanDiff,
     change = diff.total.change
     risers = sorted((m for m in diff.models if m.cost_per_month_after > m.cost_per_month_before),
                     key=lambda m: m.cost_per_month_before - m.cost_per_month_after)[:5]
-    blame = tuple(Annotation(*where, f"{m.name}: {m.cost_per_month_before:,.2f} -> "
-                             f"{m.cost_per_month_after:,.2f} {cur} per month")
+    blame = tuple(Annotation(*where, f"{m.name}: {format_money(m.cost_per_month_before, cur)} "
+                             f"-> {format_money(m.cost_per_month_after, cur)} per month")
                   for m in risers if (where := _line(fleet, m.name, "traffic")
                                       or _line(fleet, m.name, "name")))
     def cost_gate(name: str, ok: bool, message: str) -> Gate:
@@ -80,8 +81,9 @@ def gates(fleet: Fleet, base: Plan, new: Plan, diff: PlanDiff,
 
     if limits.max_increase is not None:
         result.append(cost_gate("max-increase", change <= limits.max_increase,
-                                f"monthly cost changes by {change:+,.2f} {cur} "
-                                f"(limit +{limits.max_increase:,.2f})"))
+                                f"monthly cost changes by "
+                                f"{format_money(change, cur, sign=True)} "
+                                f"(limit {format_money(limits.max_increase, cur, sign=True)})"))
     if limits.max_increase_pct is not None:
         pct = 100 * change / diff.total.before if diff.total.before else (0 if not change
                                                                          else float("inf"))
@@ -89,7 +91,7 @@ def gates(fleet: Fleet, base: Plan, new: Plan, diff: PlanDiff,
                                 f"monthly cost changes by {pct:+.1f}% "
                                 f"(limit +{limits.max_increase_pct:g}%)"))
     if limits.budget is not None:
-        result.append(cost_gate("budget", new.summary.cost_per_month <= limits.budget,
-                                f"monthly cost {new.summary.cost_per_month:,.2f} {cur} "
-                                f"(budget {limits.budget:,.2f})"))
+        result.append(cost_gate("budget", diff.total.after <= limits.budget,
+                                f"monthly cost {format_money(diff.total.after, cur)} "
+                                f"(budget {format_money(limits.budget, cur)})"))
     return result
