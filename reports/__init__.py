@@ -5,12 +5,13 @@ from __future__ import annotations
 from planner.planfile import Plan
 
 
-def render_all(plan: Plan, *, target: str = "deployment", period: str | None = None
-               ) -> dict[str, str]:
+def render_all(plan: Plan, *, target: str = "deployment", kserve_mode: str = "RawDeployment",
+               period: str | None = None) -> dict[str, str]:
     """The report files of an output folder by relative path (plan.yaml is written apart)."""
     from reports.focus import render_cost_csv
     from reports.manifests import render_manifests
     from reports.summary import render_summary
 
-    return {**render_manifests(plan, target), "cost.csv": render_cost_csv(plan, period),
-            "summary.md": render_summary(plan)}
+    return {**render_manifests(plan, target, kserve_mode),
+            "cost.csv": render_cost_csv(plan, period),
+            "summary.md": render_summary(plan, target=target, kserve_mode=kserve_mode)}

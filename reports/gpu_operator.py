@@ -16,7 +16,7 @@ from collections import Counter
 
 import yaml
 
-from planner.planfile import NodePlan, Plan, PoolPlan
+from planner.planfile import ModelPlan, NodePlan, Plan, PoolPlan
 from planner.registry.kubernetes import mig_layout_name
 
 NAMESPACE = "gpu-operator"
@@ -36,6 +36,15 @@ def mig_strategy(plan: Plan) -> str | None:
 
 def mig_resource(profile: str) -> str:
     return f"nvidia.com/mig-{profile}"
+
+
+def gpu_resource(model: ModelPlan, pool: PoolPlan) -> tuple[str, int]:
+    """The extended resource a replica of `model` requests on `pool`, and how many."""
+    if model.whole_gpus:
+        return WHOLE_GPU, model.gpus_per_replica
+    if pool.sharing == "mig" and model.mig_slice:
+        return mig_resource(model.mig_slice), 1
+    return SHARED_GPU, 1
 
 
 def _node_layout(node: NodePlan) -> list[dict]:

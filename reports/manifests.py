@@ -18,8 +18,13 @@ from planner.money import decimal
 from planner.planfile import ModelPlan, Plan, PoolPlan
 from planner.registry.kubernetes import pool_label
 from reports import gpu_operator, karpenter
+from reports.gpu_operator import gpu_resource
+from reports.rollout import rollout
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "placement-planner"}
+KSERVE_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
+KSERVE_RAW = "RawDeployment"
+KSERVE_SERVERLESS = "Serverless"
 
 
 class _PlainDumper(yaml.SafeDumper):
@@ -41,15 +46,6 @@ def pool_selector(plan: Plan, pool: PoolPlan) -> dict[str, str]:
 
 def namespace(plan: Plan, team: str) -> str:
     return f"{plan.metadata.namespace_prefix}{team}"
-
-
-def gpu_resource(model: ModelPlan, pool: PoolPlan) -> tuple[str, int]:
-    """The extended resource a replica requests, and how many."""
-    if model.whole_gpus:
-        return gpu_operator.WHOLE_GPU, model.gpus_per_replica
-    if pool.sharing == "mig" and model.mig_slice:
-        return gpu_operator.mig_resource(model.mig_slice), 1
-    return gpu_operator.SHARED_GPU, 1
 
 
 def _dump(documents: list[dict]) -> str:
@@ -104,6 +100,26 @@ def _metadata(plan: Plan, model: ModelPlan) -> tuple[dict, dict]:
     return labels, annotations
 
 
+def knative_features(plan: Plan) -> list[str]:
+    """The Knative feature flags (ConfigMap `config-features` in `knative-serving`) that
+    Serverless predictors of this plan need: Knative refuses these pod fields by default."""
+    pools = {p.name: p for p in plan.pools}
+    features = ["kubernetes.podspec-nodeselector", "kubernetes.podspec-priorityclassname"]
+    if any(pools[m.pool].taints for m in plan.models):
+        features.append("kubernetes.podspec-tolerations")
+    if any(m.max_replicas_per_node is not None for m in plan.models):
+        features.append("kubernetes.podspec-topologyspreadconstraints")
+    return features
+
+
+def _strategy(plan: Plan, model: ModelPlan) -> dict:
+    """A rolling update the pool has room for (`reports.rollout`)."""
+    plan_of = rollout(plan, model)
+    return {"type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": plan_of.max_surge,
+                              "maxUnavailable": plan_of.max_unavailable}}
+
+
 def deployment(plan: Plan, model: ModelPlan, pool: PoolPlan) -> dict:
     labels, annotations = _metadata(plan, model)
     return {
@@ -113,22 +129,31 @@ def deployment(plan: Plan, model: ModelPlan, pool: PoolPlan) -> dict:
         "spec": {
             "replicas": model.replicas,
             "selector": {"matchLabels": {"app.kubernetes.io/name": model.name}},
-            "template": {"metadata": {"labels": labels, "annotations": annotations},
+            "strategy": _strategy(plan, model),
+            "template": {"metadata": {"labels": dict(labels), "annotations": dict(annotations)},
                          "spec": _pod_spec(plan, model, pool, "server")},
         },
     }
 
 
-def inference_service(plan: Plan, model: ModelPlan, pool: PoolPlan) -> dict:
+def inference_service(plan: Plan, model: ModelPlan, pool: PoolPlan,
+                      mode: str = KSERVE_RAW) -> dict:
+    """A KServe InferenceService in `mode`: RawDeployment (a Deployment KServe manages, with the
+    same rollout strategy) or Serverless (a Knative Service, which scales lazy models to zero
+    and needs the Knative feature flags `knative_features` lists)."""
     labels, annotations = _metadata(plan, model)
-    spec = _pod_spec(plan, model, pool, "kserve-container")
-    predictor = {
-        "minReplicas": 0 if model.loading == "lazy" else model.replicas,
+    annotations[KSERVE_MODE_ANNOTATION] = mode
+    lazy = model.loading == "lazy"
+    predictor: dict = {
+        # A raw Deployment does not scale to zero: KServe raises minReplicas below 1 to 1.
+        "minReplicas": (0 if mode == KSERVE_SERVERLESS else 1) if lazy else model.replicas,
         "maxReplicas": model.replicas,
         "containerConcurrency": model.limits.max_concurrency,
         "timeout": math.ceil(model.limits.timeout_ms / 1000),
-        **spec,
     }
+    if mode == KSERVE_RAW:
+        predictor["deploymentStrategy"] = _strategy(plan, model)
+    predictor.update(_pod_spec(plan, model, pool, "kserve-container"))
     return {
         "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
         "metadata": {"name": model.name, "namespace": namespace(plan, model.team),
@@ -162,7 +187,8 @@ def cluster_objects(plan: Plan) -> list[dict]:
     return classes + namespaces
 
 
-def render_manifests(plan: Plan, target: str = "deployment") -> dict[str, str]:
+def render_manifests(plan: Plan, target: str = "deployment",
+                     kserve_mode: str = KSERVE_RAW) -> dict[str, str]:
     """Manifest files by relative path under the output folder."""
     pools = {p.name: p for p in plan.pools}
     gpu = [gpu_operator.device_plugin_config(plan, MANAGED_BY)]
@@ -181,7 +207,8 @@ def render_manifests(plan: Plan, target: str = "deployment") -> dict[str, str]:
                 karpenter.pool_objects(pool, pool_selector(plan, pool), MANAGED_BY))
     for model in plan.models:
         pool = pools[model.pool]
-        workload = (inference_service if target == "kserve" else deployment)(plan, model, pool)
+        workload = inference_service(plan, model, pool, kserve_mode) if target == "kserve" \
+            else deployment(plan, model, pool)
         documents = [workload]
         if model.replicas > 1:
             documents.append(disruption_budget(plan, model))

@@ -7,9 +7,50 @@ from planner.planfile import Plan
 from reports.format import money as _money
 from reports.format import percent as _percent
 from reports.format import rate as _rate
+from reports.manifests import KSERVE_SERVERLESS, knative_features
+from reports.rollout import rollout
 
 
-def render_summary(plan: Plan) -> str:
+def _rollouts(plan: Plan) -> list[str]:
+    """Which pools have room for surge pods and node replacement, and which models roll out
+    one replica at a time instead."""
+    lines = ["", "## Rollouts", "",
+             "A rolling update starts a new pod before it stops an old one where the pool has "
+             "room for it; Karpenter also needs room below a NodePool's limit to replace a "
+             "node on drift or expiry before draining it.", "",
+             "| pool | nodes planned | ceiling | room |", "|---|---:|---:|---|"]
+    for pool in plan.pools:
+        if pool.nodes:
+            spare = pool.max_nodes - len(pool.nodes)
+            room = f"{spare} more node{'s' if spare != 1 else ''}" if spare else \
+                "none: at its ceiling, node replacement waits for a node to drain"
+            lines.append(f"| {pool.name} | {len(pool.nodes)} | {pool.max_nodes} | {room} |")
+    stopping = [(m, rollout(plan, m)) for m in plan.models]
+    stopping = [(m, r) for m, r in stopping if not r.surge]
+    if stopping:
+        lines += ["", "Without room for a surge pod, these update with `maxSurge: 0, "
+                  "maxUnavailable: 1`:", "", "| model | replicas | why |", "|---|---:|---|"]
+        lines += [f"| {m.name} | {m.replicas} | {r.why} |" for m, r in stopping]
+    else:
+        lines += ["", "Every model updates with `maxSurge: 1, maxUnavailable: 0`."]
+    return lines
+
+
+def _kserve(plan: Plan, kserve_mode: str) -> list[str]:
+    lines = ["", "## KServe", "", f"InferenceServices use `serving.kserve.io/deploymentMode: "
+             f"{kserve_mode}`."]
+    if kserve_mode == KSERVE_SERVERLESS:
+        lines += ["Knative refuses their pod fields unless these feature flags are `enabled` "
+                  "in the ConfigMap `config-features` of namespace `knative-serving`:", ""]
+        lines += [f"- `{feature}`" for feature in knative_features(plan)]
+        lines += ["", "Knative starts a new revision's pods before it retires the old ones: an "
+                  "update needs room for all of a model's replicas at once, which the pools' "
+                  "room above must hold."]
+    return lines
+
+
+def render_summary(plan: Plan, *, target: str = "deployment",
+                   kserve_mode: str = "RawDeployment") -> str:
     """Every amount is a line of the plan's ledger or a sum of lines, as in cost.csv."""
     s, solver, cur = plan.summary, plan.solver, plan.summary.currency
     costs = ledger(plan)
@@ -73,6 +114,9 @@ def render_summary(plan: Plan) -> str:
                   for u in plan.unplaced]
     if plan.explanation:
         lines += ["", "## Why capacity ran out", ""] + [f"- {e}" for e in plan.explanation]
+    lines += _rollouts(plan)
+    if target == "kserve":
+        lines += _kserve(plan, kserve_mode)
     estimated = [m.name for m in plan.models if m.estimated]
     if estimated:
         lines += ["", f"{len(estimated)} of {len(plan.models)} models are planned from "

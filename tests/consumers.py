@@ -16,8 +16,7 @@ import yaml
 
 from planner import k8s_names
 from planner.planfile import Plan
-from reports.gpu_operator import mig_node_layouts, node_pool_of
-from reports.manifests import gpu_resource
+from reports.gpu_operator import gpu_resource, mig_node_layouts, node_pool_of
 
 # Labels Karpenter knows before a node exists (sigs.k8s.io/karpenter pkg/apis/v1/labels.go,
 # WellKnownLabels), beside those a NodePool's template sets.
@@ -353,4 +352,38 @@ def name_problems(manifests: Manifests) -> list[str]:
                              if k8s_names.reserved_domain(key) == "karpenter.sh"]
     problems += [f"{path}: YAML anchors" for path, text in manifests.texts.items()
                  if re.search(r"[&*]id\d{3}", text)]
+    return problems
+
+
+def surge_problems(plan: Plan, manifests: Manifests) -> list[str]:
+    """A Deployment that surges has somewhere to put the surge pod: a planned node of its pool
+    with a free unit of its GPU resource, or room below its NodePool's node limit."""
+    problems = []
+    launched = nodes(plan, manifests)
+    limits = {n["metadata"]["name"]: int(n["spec"]["limits"]["nodes"])
+              for n in manifests.kind("NodePool")}
+    pools = {p.name: p for p in plan.pools}
+    for deployment in manifests.kind("Deployment"):
+        model = plan.model(deployment["metadata"]["name"])
+        pool = pools[model.pool]
+        update = deployment["spec"]["strategy"]["rollingUpdate"]
+        if update["maxSurge"] == 0:
+            if update["maxUnavailable"] != 1:
+                problems.append(f"{model.name}: neither surges nor replaces a pod")
+            continue
+        resource, count = gpu_resource(model, pool)
+        per_node_pool = Counter(node_pool_of(pool, n) for n in pool.nodes)
+        if any(limits[np] > planned for np, planned in per_node_pool.items()
+               if launched[np].advertised.get(resource, 0) >= count):
+            continue
+        free = False
+        for planned in pool.nodes:
+            used = sum(gpu_resource(plan.model(m), pool)[1]
+                       for m, _ in {(r.model, r.replica) for g in planned.gpus
+                                    for r in g.replicas}
+                       if gpu_resource(plan.model(m), pool)[0] == resource)
+            node = launched[node_pool_of(pool, planned)]
+            free |= node.advertised.get(resource, 0) - used >= count
+        if not free:
+            problems.append(f"{model.name}: surges, but {pool.name} has no room for the pod")
     return problems

@@ -193,3 +193,96 @@ def test_the_checks_catch_what_a_cluster_would_refuse(planned):
     names = consumers.name_problems(consumers.Manifests.of(files))
     assert any(p.startswith("Namespace Team_A: not a DNS-1123 label") for p in names)
     assert any(p.startswith("Namespace Team_A: label a=b c") for p in names)
+
+
+def test_every_surging_deployment_has_room(planned):
+    plan, deployments, _ = planned
+    manifests = consumers.Manifests.of(deployments)
+    assert consumers.surge_problems(plan, manifests) == []
+    strategies = {d["metadata"]["name"]: d["spec"]["strategy"]
+                  for d in manifests.kind("Deployment")}
+    assert len(strategies) == len(plan.models)
+
+
+@pytest.fixture(scope="module")
+def full_pools(tmp_path_factory) -> tuple[Plan, Path]:
+    """The demo with three pools at their ceiling: no node can be added for a surge pod."""
+    tmp = tmp_path_factory.mktemp("full")
+    write_demo(tmp / "registry")
+    ceilings = {"dedicated-h100": 2, "exclusive-l4": 2, "shared-l4": 3}
+    edit_yaml(tmp / "registry" / "cluster.yaml", lambda d: [
+        p.update(max_nodes=ceilings[p["name"]]) for p in d["pools"] if p["name"] in ceilings])
+    result = CliRunner().invoke(app, ["plan", "--registry", str(tmp / "registry"), "--out",
+                                      str(tmp / "out"), "--seed", "0"])
+    assert result.exit_code == 0, result.stderr
+    plan = load_plan(tmp / "out" / "plan.yaml")
+    assert {p.name: len(p.nodes) for p in plan.pools if p.name in ceilings} == ceilings
+    return plan, tmp / "out"
+
+
+def _strategies(out: Path) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d["spec"]["strategy"]["rollingUpdate"]
+            for path in (out / "manifests" / "models").glob("*.yaml")
+            for d in yaml.safe_load_all(path.read_text()) if d["kind"] == "Deployment"}
+
+
+def test_full_pools_roll_out_without_surge_where_no_gpu_is_free(full_pools):
+    plan, out = full_pools
+    manifests = consumers.Manifests.of(
+        {str(p.relative_to(out)): p.read_text() for p in (out / "manifests").rglob("*.yaml")})
+    assert consumers.surge_problems(plan, manifests) == []
+    strategies = _strategies(out)
+    whole = [m for m in plan.models if m.pool in ("dedicated-h100", "exclusive-l4")]
+    assert whole and all(strategies[m.name] == {"maxSurge": 0, "maxUnavailable": 1}
+                         for m in whole)
+    shared = [m for m in plan.models if m.pool == "shared-l4"]
+    assert shared and all(strategies[m.name] == {"maxSurge": 1, "maxUnavailable": 0}
+                          for m in shared)  # free time-slicing replicas on planned nodes
+    summary = (out / "summary.md").read_text()
+    assert "| dedicated-h100 | 2 | 2 | none: at its ceiling, node replacement waits for a " \
+           "node to drain |" in summary
+    for model in whole:
+        assert f"| {model.name} | {model.replicas} | pool {model.pool} is full: " in summary
+
+
+def test_kserve_raw_by_default_with_the_deployment_strategy(planned):
+    plan, deployments, kserve = planned
+    strategies = {d["metadata"]["name"]: d["spec"]["strategy"]
+                  for d in consumers.Manifests.of(deployments).kind("Deployment")}
+    for service in consumers.Manifests.of(kserve).kind("InferenceService"):
+        name = service["metadata"]["name"]
+        assert service["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == \
+            "RawDeployment"
+        predictor = service["spec"]["predictor"]
+        assert predictor["deploymentStrategy"] == strategies[name]
+        assert predictor["minReplicas"] >= 1  # a raw Deployment does not scale to zero
+        [port] = predictor["containers"][0]["ports"]
+        assert port["name"] in ("", "h2c", "http1")  # what Knative's webhook accepts
+        assert predictor["containers"][0]["readinessProbe"]["tcpSocket"]["port"] == \
+            port["containerPort"]
+        assert len(f"{name}-predictor") <= 63
+
+
+def test_kserve_serverless_on_request(cli, tmp_path):
+    out = tmp_path / "out"
+    result = cli(*COMMAND, "--out", out, "--target", "kserve", "--kserve-mode", "serverless")
+    assert result.exit_code == 0, result.stderr
+    plan = load_plan(out / "plan.yaml")
+    manifests = consumers.Manifests.of(
+        {str(p.relative_to(out)): p.read_text() for p in (out / "manifests").rglob("*.yaml")})
+    services = manifests.kind("InferenceService")
+    assert len(services) == len(plan.models)
+    for service in services:
+        assert crds.errors(service) == []
+        assert service["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == \
+            "Serverless"
+        assert "deploymentStrategy" not in service["spec"]["predictor"]
+    lazy = next(m for m in plan.models if m.loading == "lazy")
+    [service] = [s for s in services if s["metadata"]["name"] == lazy.name]
+    assert service["spec"]["predictor"]["minReplicas"] == 0
+    assert consumers.pod_problems(plan, manifests) == []
+    summary = (out / "summary.md").read_text()
+    assert "InferenceServices use `serving.kserve.io/deploymentMode: Serverless`." in summary
+    for feature in ("nodeselector", "priorityclassname", "tolerations",
+                    "topologyspreadconstraints"):
+        assert f"- `kubernetes.podspec-{feature}`" in summary

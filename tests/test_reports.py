@@ -13,7 +13,8 @@ import yaml
 
 from planner.planfile import load_plan
 from reports.focus import EXTRA_COLUMNS, FOCUS_COLUMNS, cost_frame
-from reports.manifests import gpu_resource, render_manifests
+from reports.gpu_operator import gpu_resource
+from reports.manifests import render_manifests
 from scripts.update_goldens import COMMAND, GOLDEN
 from tests.conftest import edit_yaml
 
@@ -123,7 +124,7 @@ def test_kserve_target(plan):
     service = next(yaml.safe_load_all(files[f"manifests/models/{lazy.name}.yaml"]))
     assert service["kind"] == "InferenceService"
     predictor = service["spec"]["predictor"]
-    assert predictor["minReplicas"] == 0 and predictor["maxReplicas"] == lazy.replicas
+    assert predictor["minReplicas"] == 1 and predictor["maxReplicas"] == lazy.replicas
     assert predictor["containerConcurrency"] == lazy.limits.max_concurrency
 
 

@@ -22,6 +22,21 @@ class Target(StrEnum):
     kserve = "kserve"
 
 
+class KserveMode(StrEnum):
+    raw = "raw"
+    serverless = "serverless"
+
+    @property
+    def annotation(self) -> str:
+        """The value of `serving.kserve.io/deploymentMode`."""
+        return "Serverless" if self is KserveMode.serverless else "RawDeployment"
+
+
+KserveModeOption = Annotated[KserveMode, typer.Option(
+    "--kserve-mode", help="With --target kserve: raw (a Deployment per model, no Knative) or "
+    "serverless (Knative; summary.md lists the feature flags it needs).")]
+
+
 PeriodOption = Annotated[str | None, typer.Option(
     help="Billing period of the cost report, YYYY-MM (default: this month).",
     show_default=False)]
@@ -56,6 +71,7 @@ def plan(
                                               dir_okay=False)] = None,
     target: Annotated[Target, typer.Option(help="Workload kind in the manifests.")]
     = Target.deployment,
+    kserve_mode: KserveModeOption = KserveMode.raw,
     period: PeriodOption = None,
     format: FormatOption = OutputFormat.table,
 ) -> None:
@@ -90,7 +106,8 @@ def plan(
         from planner.output import write_folder
         from reports import render_all
 
-        files = render_all(result, target=target.value, period=period)
+        files = render_all(result, target=target.value, kserve_mode=kserve_mode.annotation,
+                           period=period)
         write_folder(out, {"plan.yaml": dump_plan(result), **files},
                      protected=[fleet.root, *([base] if base else [])])
         err.print(f"wrote {out}: plan.yaml, summary.md, cost.csv and "
@@ -134,6 +151,7 @@ def report(
     = GroupBy.team,
     target: Annotated[Target, typer.Option(help="Workload kind in the manifests.")]
     = Target.deployment,
+    kserve_mode: KserveModeOption = KserveMode.raw,
     period: PeriodOption = None,
     format: Annotated[ReportFormat, typer.Option("--format", help="Rollup format on stdout.")]
     = ReportFormat.table,
@@ -147,10 +165,20 @@ def report(
 
     _check_period(period)
     plan = load_plan(plan_file)
+    if target is Target.kserve:
+        from planner.errors import Problem
+        from planner.registry.kubernetes import kserve_name_problem
+
+        problems = [Problem(plan_file, None, "models", f"'{m.name}' {reason}; rename the "
+                            "model for --target kserve")
+                    for m in plan.models if (reason := kserve_name_problem(m.name))]
+        if problems:
+            raise InputError(problems)
     if out is not None:
         from planner.output import write_folder
 
-        write_folder(out, render_all(plan, target=target.value, period=period),
+        write_folder(out, render_all(plan, target=target.value,
+                                     kserve_mode=kserve_mode.annotation, period=period),
                      protected=[plan_file])
         err.print(f"wrote {out}: summary.md, cost.csv and manifests/", markup=False)
     rows = rollup(plan, group_by.value)

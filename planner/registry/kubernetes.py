@@ -83,20 +83,21 @@ def namespace_problems(config: PlannerConfig, models: dict[str, ModelSpec],
     return problems
 
 
+def kserve_name_problem(name: str) -> str | None:
+    """Why KServe refuses `name` for an InferenceService: it must start with a letter, and its
+    predictor's objects (`<name>-predictor`) must stay DNS-1123 labels."""
+    predictor = f"{name}{KSERVE_PREDICTOR_SUFFIX}"
+    if not name[:1].isalpha():
+        return "does not start with a letter, which KServe requires"
+    if k8s_names.dns1123_label_problem(predictor):
+        return (f"makes the predictor name '{predictor}' longer than "
+                f"{k8s_names.DNS1123_LABEL_MAX} characters")
+    return None
+
+
 def kserve_problems(models: dict[str, ModelSpec],
                     documents: dict[str, YamlDocument]) -> list[Problem]:
-    """Names KServe refuses: an InferenceService name starts with a letter, and its predictor's
-    objects (`<name>-predictor`) must stay DNS-1123 labels."""
-    problems = []
-    for name in models:
-        predictor = f"{name}{KSERVE_PREDICTOR_SUFFIX}"
-        if not name[:1].isalpha():
-            reason = "does not start with a letter, which KServe requires"
-        elif k8s_names.dns1123_label_problem(predictor):
-            reason = (f"makes the predictor name '{predictor}' longer than "
-                      f"{k8s_names.DNS1123_LABEL_MAX} characters")
-        else:
-            continue
-        problems.append(_at(documents[name], ("name",),
-                            f"'{name}' {reason}; rename the model for --target kserve"))
-    return problems
+    """Models whose names KServe refuses, located in their files."""
+    return [_at(documents[name], ("name",),
+                f"'{name}' {reason}; rename the model for --target kserve")
+            for name in models if (reason := kserve_name_problem(name))]

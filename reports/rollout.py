@@ -1,0 +1,74 @@
+"""Room for rollouts: how each model's pods are replaced when its image changes.
+
+A rolling update starts a surge pod before it stops an old one. The surge pod needs a free
+unit of the model's GPU resource: on a planned node of its pool, or on a node Karpenter adds
+while the pool is below its ceiling (`max_nodes`). Where neither exists, the only update that
+can finish stops one old pod first (`maxSurge: 0, maxUnavailable: 1`), which the model's
+PodDisruptionBudget already allows when it has several replicas; a single replica is down
+while its new pod starts, and the summary says so.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from planner.planfile import ModelPlan, NodePlan, Plan, PoolPlan
+from reports.gpu_operator import (
+    WHOLE_GPU,
+    advertised,
+    gpu_resource,
+    mig_node_layouts,
+    node_pool_of,
+)
+
+
+@dataclass(frozen=True)
+class Rollout:
+    max_surge: int
+    max_unavailable: int
+    why: str
+
+    @property
+    def surge(self) -> bool:
+        return self.max_surge > 0
+
+
+def _used(plan: Plan, pool: PoolPlan, node: NodePlan) -> Counter[str]:
+    """The GPU resources the replicas planned on `node` request."""
+    used: Counter[str] = Counter()
+    for model_name, _ in {(r.model, r.replica) for g in node.gpus for r in g.replicas}:
+        model = plan.model(model_name)
+        if model is not None:
+            resource, count = gpu_resource(model, pool)
+            used[resource] += count
+    return used
+
+
+def _offered(pool: PoolPlan, node: NodePlan) -> dict[str, int]:
+    """What one planned node advertises, whole GPUs included."""
+    if pool.sharing == "mig":
+        layout, _ = mig_node_layouts(pool)[node_pool_of(pool, node)]
+        capacity = dict(advertised(pool, layout))
+        capacity[WHOLE_GPU] = pool.gpus_per_node - len(layout)
+        return capacity
+    if pool.sharing in ("time-slicing", "mps"):
+        return advertised(pool)
+    return {WHOLE_GPU: pool.gpus_per_node}
+
+
+def rollout(plan: Plan, model: ModelPlan) -> Rollout:
+    """The update strategy that can finish for `model`, and why."""
+    pool = next(p for p in plan.pools if p.name == model.pool)
+    resource, count = gpu_resource(model, pool)
+    if len(pool.nodes) < pool.max_nodes:
+        return Rollout(1, 0, f"pool {pool.name} may add a node "
+                             f"({len(pool.nodes)} of {pool.max_nodes} planned)")
+    for node in pool.nodes:
+        if _offered(pool, node).get(resource, 0) - _used(plan, pool, node)[resource] >= count:
+            return Rollout(1, 0, f"a free {resource} on {node.name}")
+    if model.replicas > 1:
+        return Rollout(0, 1, f"pool {pool.name} is full: one of {model.replicas} replicas "
+                             "is replaced at a time")
+    return Rollout(0, 1, f"pool {pool.name} is full: its one replica is down while the new "
+                         "pod starts")
