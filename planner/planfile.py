@@ -12,14 +12,14 @@ from planner.errors import InputError, Problem
 from planner.money import Money
 from planner.registry.messages import validate_document
 from planner.registry.yamlsource import read_yaml
-from planner.schemas import Billing
+from planner.schemas import Billing, LabelKey, LabelValue, Name
 from profiles.schema import Strict
 
 API_VERSION: Final = "planner/v1"
 
 
 class ReplicaSlot(Strict):
-    model: str
+    model: Name
     replica: int
     memory_mib: int
     compute_milli: int
@@ -47,13 +47,13 @@ class Taint(Strict):
 
 
 class PoolPlan(Strict):
-    name: str
-    gpu_type: str
+    name: Name
+    gpu_type: Name
     gpu_product: str
     gpu_memory_mib: int
     max_nodes: int
     node_class: dict[str, str]
-    labels: dict[str, str] = {}
+    labels: dict[LabelKey, LabelValue] = {}
     taints: list[Taint] = []
     pool_class: str = Field(alias="class")
     sharing: str
@@ -84,15 +84,15 @@ class Limits(Strict):
 
 
 class ModelPlan(Strict):
-    name: str
-    team: str
-    labels: dict[str, str]
+    name: Name
+    team: Name
+    labels: dict[LabelKey, LabelValue]
     serving: Serving
     limits: Limits
     loading: str
     priority: str
     serving_profile: str
-    pool: str
+    pool: Name
     replicas: int
     gpus_per_replica: int
     whole_gpus: bool
@@ -112,8 +112,8 @@ class ModelPlan(Strict):
 
 
 class UnplacedModel(Strict):
-    name: str
-    team: str
+    name: Name
+    team: Name
     priority: str
     reasons: list[str]
 

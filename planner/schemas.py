@@ -269,7 +269,7 @@ class Pool(Strict):
 class Cluster(Strict):
     node_class: NodeClassRef = Field(
         NodeClassRef(), description="the provider and default node class of every pool")
-    gpu_types: dict[str, GpuType]
+    gpu_types: dict[Name, GpuType]
     instance_types: dict[str, InstanceType] = {}
     pools: list[Pool]
 

@@ -1,21 +1,47 @@
 """The diff and the check, for people and for CI: tables, markdown comments, annotations, JSON.
 
 The markdown starts with a hidden marker line so a CI job can find and update its earlier
-comment, and stays under GitHub's 65,536-character comment limit.
+comment, and stays under GitHub's 65,536-character comment limit. Text that comes from the
+registry or a plan (names, reasons, messages) is data, never markup: `inert()` escapes it for
+markdown and `_data()`/`_property()` for workflow commands, as GitHub documents them.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
+from planner.errors import printable
 from planner.review.check import CheckResult
 from planner.review.diff import PlanDiff
 from reports.format import money, percent
 
 MARKER = "<!-- placement-planner-check -->"
 MAX_COMMENT_CHARS = 65_000
+
+
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
+
+
+def inert(value: object) -> str:
+    """`value` as inert markdown: one line, HTML written as entities (so no `<img>`, `<!--` or
+    `</details>` gets through), markdown punctuation escaped (no links, images, code or table
+    cells), and `@` followed by a zero-width space so that no one is mentioned."""
+    escaped = (printable(str(value)).replace("&", "&amp;").replace("<", "&lt;")
+               .replace(">", "&gt;"))
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", escaped).replace("@", "@&#8203;")
+
+
+def _data(value: str) -> str:
+    """A workflow command's message, escaped as GitHub's runner decodes it."""
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _property(value: str) -> str:
+    """A workflow command's property value (file, title): also `:` and `,` escaped."""
+    return _data(value).replace(":", "%3A").replace(",", "%2C")
 
 
 def _money(amount: Decimal | float, currency: str, sign: bool = False) -> str:
@@ -28,10 +54,10 @@ def _pct(change: Decimal | float, before: Decimal | float) -> str:
 
 def _placement(m) -> str:
     if "added" in m.kinds or "placed" in m.kinds:
-        return f"→ {m.pool_after}"
+        return f"→ {inert(m.pool_after)}"
     if m.pool_before and m.pool_after and m.pool_before != m.pool_after:
-        return f"{m.pool_before} → {m.pool_after}"
-    return m.pool_after or m.pool_before or "-"
+        return f"{inert(m.pool_before)} → {inert(m.pool_after)}"
+    return inert(m.pool_after or m.pool_before or "-")
 
 
 def _replicas(m) -> str:
@@ -50,7 +76,7 @@ def cost_table(diff: PlanDiff) -> list[str]:
              f"| **{_money(diff.total.change, cur, True)}** "
              f"({_pct(diff.total.change, diff.total.before)}) |"]
     for kind, rows in (("team", diff.teams), ("", [diff.idle]), ("pool", diff.pools)):
-        lines += [f"| {f'{kind} ' if kind else ''}{r.name} | {_money(r.before, cur)} | "
+        lines += [f"| {f'{kind} ' if kind else ''}{inert(r.name)} | {_money(r.before, cur)} | "
                   f"{_money(r.after, cur)} | {_money(r.change, cur, True)} |"
                   for r in rows if r.change]
     return lines
@@ -61,9 +87,10 @@ def changes_table(diff: PlanDiff, limit: int | None = None) -> list[str]:
     lines = ["| model | team | change | pool | replicas | cost per month | note |",
              "|---|---|---|---|---:|---:|---|"]
     for m in rows:
-        lines.append(f"| {m.name} | {m.team} | {', '.join(m.kinds)} | {_placement(m)} | "
+        lines.append(f"| {inert(m.name)} | {inert(m.team)} | {', '.join(m.kinds)} | "
+                     f"{_placement(m)} | "
                      f"{_replicas(m)} | {_money(m.cost_per_month_before, diff.currency)} → "
-                     f"{_money(m.cost_per_month_after, diff.currency)} | {m.note} |")
+                     f"{_money(m.cost_per_month_after, diff.currency)} | {inert(m.note)} |")
     if limit is not None and len(diff.models) > limit:
         lines.append(f"| … {len(diff.models) - limit} more in the details below | | | | | | |")
     return lines
@@ -92,14 +119,14 @@ def render_check_markdown(result: CheckResult) -> str:
         head.append("")
     if failed:
         head += ["### Failed gates", ""]
-        head += [f"- **{g.name}**: {g.message}. To pass: {g.fix}." for g in failed]
+        head += [f"- **{g.name}**: {inert(g.message)}. To pass: {inert(g.fix)}." for g in failed]
         head.append("")
     detail = ["<details><summary>Full detail</summary>", "", "#### Gates", "",
               "| gate | result | detail |", "|---|---|---|"]
-    detail += [f"| {g.name} | {'pass' if g.passed else 'fail'} | {g.message} |"
+    detail += [f"| {g.name} | {'pass' if g.passed else 'fail'} | {inert(g.message)} |"
                for g in result.gates]
     detail += ["", "#### Capacity", "", "| pool | nodes | GPUs used |", "|---|---:|---:|"]
-    detail += [f"| {c.pool} | {c.nodes_before} → {c.nodes_after} | {c.gpus_before} → "
+    detail += [f"| {inert(c.pool)} | {c.nodes_before} → {c.nodes_after} | {c.gpus_before} → "
                f"{c.gpus_after} |" for c in diff.capacity]
     s = result.new.solver
     detail += ["", f"Solver: {s.name}, {s.status}, gap {s.gap:.2%}, {s.seconds:.2f} s; "
@@ -126,9 +153,10 @@ def render_annotations(result: CheckResult, root: Path) -> list[str]:
     for gate in result.gates:
         for note in gate.annotations if not gate.passed else ():
             path = note.file.resolve()
-            shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else path
-            message = note.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-            lines.append(f"::error file={shown},line={note.line},title={gate.name}::{message}")
+            shown = path.relative_to(root).as_posix() if path.is_relative_to(root) \
+                else path.as_posix()
+            lines.append(f"::error file={_property(shown)},line={note.line},"
+                         f"title={_property(gate.name)}::{_data(note.message)}")
     return lines
 
 

@@ -117,10 +117,22 @@ def test_plan_names_cannot_leave_out(cli, registry: Path, tmp_path: Path):
     forged.write_text(yaml.safe_dump(data))
     result = cli("report", "--plan", forged, "--out", tmp_path / "deep" / "er" / "r")
     assert result.exit_code == 2
-    assert "error: output file name 'manifests/models/../../../escaped.yaml' would leave " \
-           "the output folder" in result.stderr
+    line = next(i for i, text in enumerate(forged.read_text().splitlines(), 1)
+                if text.endswith("name: ../../../escaped"))
+    assert result.stderr == (f"error: {forged}:{line}: models[0].name: String should match "
+                             "pattern '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'\n")
     assert not list(tmp_path.rglob("escaped*"))
-    assert not (tmp_path / "deep" / "er" / "r").exists()
+    assert not (tmp_path / "deep").exists()
+
+
+@pytest.mark.parametrize("name", ["../escaped.yaml", "/tmp/escaped.yaml", "a/./b.yaml",
+                                  MARKER, "a\\..\\b"])
+def test_writer_keeps_every_file_under_out(tmp_path: Path, name: str):
+    with pytest.raises(InputError) as caught:
+        write_folder(tmp_path / "out", {name: "x"})
+    assert str(caught.value) == (f"output file name {name!r} would leave the output folder; a "
+                                 "name in the plan is not a valid file name")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_stale_staging_folders_cleaned(cli, registry: Path, tmp_path: Path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -93,6 +94,8 @@ def check(
     else:
         raise InputError("give exactly one of --base REF (a git ref such as origin/main) or "
                          "--base-plan PLAN (a plan.yaml)")
+    if out_file is not None and out_file.is_symlink():
+        raise InputError(f"--out-file {out_file}: a symbolic link; give the file itself")
     root, _ = resolve_registry(registry)
     result = run_check(root, source, Thresholds(max_increase, max_increase_pct, budget),
                        SolverSettings(time_limit_s=time_limit, seed=seed))
@@ -105,7 +108,13 @@ def check(
         if summary:
             with open(summary, "a", encoding="utf-8") as handle:
                 handle.write(text)
-    typer.echo(text, nl=False)
+        # the report is data: the runner executes no workflow command until the token returns
+        token = secrets.token_hex(16)
+        typer.echo(f"::stop-commands::{token}")
+        typer.echo(text, nl=False)
+        typer.echo(f"::{token}::")
+    else:
+        typer.echo(text, nl=False)
     if out_file is not None:
         out_file.write_text(text, encoding="utf-8")
     if not result.passed:
