@@ -26,6 +26,7 @@ def hostile_result() -> CheckResult:
                          pool_after="b", note=HOSTILE)
     diff = PlanDiff(currency="USD", total=CostChange(name="total", before=1.0, after=2.0),
                     teams=[CostChange(name=HOSTILE, before=1.0, after=2.0)], pools=[],
+                    idle=CostChange(name="idle", before=0.0, after=0.0),
                     capacity=[CapacityChange(pool=HOSTILE, nodes_before=1, nodes_after=2,
                                              gpus_before=1, gpus_after=2)],
                     models=[change])
