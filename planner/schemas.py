@@ -7,7 +7,7 @@ a silently ignored setting.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
@@ -41,10 +41,31 @@ def _kubernetes(rule: Callable[[str], str | None]) -> AfterValidator:
     return AfterValidator(check)
 
 
-Subdomain = Annotated[str, _kubernetes(k8s_names.dns1123_subdomain_problem)]
-LabelKey = Annotated[str, _kubernetes(k8s_names.label_key_problem)]
-TaintKey = Annotated[str, _kubernetes(k8s_names.qualified_name_problem)]
-LabelValue = Annotated[str, _kubernetes(k8s_names.label_value_problem)]
+def _editor_rule(words: str, pattern: str, max_length: int) -> Any:
+    """The JSON Schema an editor checks a Kubernetes name with, and the words the registry
+    reference gives for it; reading the registry applies the rule itself, with its reasons."""
+    return Field(json_schema_extra={"pattern": pattern, "maxLength": max_length,
+                                    "x-rule": words})
+
+
+_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+_NAME_PART = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
+
+Subdomain = Annotated[str, _kubernetes(k8s_names.dns1123_subdomain_problem), _editor_rule(
+    "a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', each dot-separated part "
+    "starting and ending with a letter or digit, at most 253 characters",
+    f"^{_SUBDOMAIN}$", k8s_names.DNS1123_SUBDOMAIN_MAX)]
+LabelKey = Annotated[str, _kubernetes(k8s_names.label_key_problem), _editor_rule(
+    "a label key, `[prefix/]name`: an optional DNS subdomain and '/', then at most 63 letters, "
+    "digits, '-', '_' and '.', starting and ending with a letter or digit; not under "
+    "kubernetes.io, k8s.io or karpenter.sh", f"^({_SUBDOMAIN}/)?{_NAME_PART}$", 317)]
+TaintKey = Annotated[str, _kubernetes(k8s_names.qualified_name_problem), _editor_rule(
+    "a qualified name, `[prefix/]name`: an optional DNS subdomain and '/', then at most 63 "
+    "letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
+    f"^({_SUBDOMAIN}/)?{_NAME_PART}$", 317)]
+LabelValue = Annotated[str, _kubernetes(k8s_names.label_value_problem), _editor_rule(
+    "a label value: empty, or at most 63 letters, digits, '-', '_' and '.', starting and "
+    "ending with a letter or digit", f"^({_NAME_PART})?$", k8s_names.LABEL_VALUE_MAX)]
 KindName = Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]*$", max_length=63)]
 
 PRIORITIES: tuple[str, ...] = ("production", "internal", "batch", "experimental")
@@ -56,9 +77,13 @@ MIG_COMPUTE_SLICES = 7  # an A100/H100 GPU in MIG mode splits into seven compute
 
 class Paths(Strict):
     models: str = "models"
+    """Folder of the model files, relative to the registry."""
     profiles: str = "profiles"
+    """Folder of the profile files (`<model>/<gpu-type>.yaml`), relative to the registry."""
     cluster: str = "cluster.yaml"
+    """The cluster file, relative to the registry."""
     policy: str = "policy.yaml"
+    """The policy file, relative to the registry."""
 
 
 class Billing(Strict):
@@ -69,24 +94,37 @@ class Billing(Strict):
     """
 
     account_id: Annotated[str, Field(min_length=1)] = "gpu-platform"
+    """The billing account's id (FOCUS BillingAccountId)."""
     account_name: Annotated[str, Field(min_length=1)] = "GPU platform"
+    """The billing account's name (FOCUS BillingAccountName)."""
     provider: Annotated[str, Field(min_length=1)] = "GPU platform"
+    """Who provides the GPUs (FOCUS ProviderName)."""
     publisher: Annotated[str, Field(min_length=1)] = "GPU platform"
+    """Who publishes the service (FOCUS PublisherName)."""
     invoice_issuer: Annotated[str, Field(min_length=1)] = "GPU platform"
+    """Who would invoice it (FOCUS InvoiceIssuerName)."""
 
 
 class PlannerConfig(Strict):
     """Registry-wide settings; every key has a default, so the file is optional."""
 
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    """ISO 4217 code of every price and cost, three capital letters."""
     kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d+$")] = "1.33"
+    """The Kubernetes minor version the manifests are written and checked for, as a string
+    (`"1.33"`, quoted: unquoted YAML reads 1.30 as the number 1.3).
+    """
     hours_per_month: Annotated[float, Field(gt=0, le=744)] = 730.0
+    """Hours in a billing month: cost per month = cost per hour x this."""
     namespace_prefix: Annotated[str, Field(pattern=r"^([a-z0-9][-a-z0-9]*)?$", max_length=62)] = ""
+    """Prefix of each team's Namespace name (`<prefix><team>`); empty: the team name alone."""
     label_domain: Subdomain = Field(
         "planner.example.com",
         description="the prefix of every label, annotation and taint key the planner writes")
     paths: Paths = Paths()
+    """Where the registry's files are, when not in the default places."""
     billing: Billing = Billing()
+    """Who bills whom in the cost report (FOCUS billing account, provider, publisher)."""
 
     @field_validator("currency")
     @classmethod
@@ -109,9 +147,13 @@ class PlannerConfig(Strict):
 
 class Labels(Strict):
     model_tier: ModelTier = Field(alias="model-tier")
+    """The model's size class; admission rules select pools by it."""
     latency_class: LatencyClass = Field(alias="latency-class")
+    """How latency-sensitive the traffic is; conflict rules keep classes apart."""
     gpu_sharing: GpuSharing = Field(alias="gpu-sharing")
+    """`forbidden`: every replica takes whole GPUs of its own."""
     tenant_scope: TenantScope = Field(alias="tenant-scope")
+    """`dedicated`: conflict rules can keep this team's replicas off other teams' GPUs."""
 
     def as_dict(self) -> dict[str, str]:
         return self.model_dump(by_alias=True)
@@ -119,58 +161,89 @@ class Labels(Strict):
 
 class Traffic(Strict):
     peak_rps: Annotated[float, Field(gt=0)]
+    """The highest request rate the model must serve; replicas are sized for it."""
     mean_rps: Annotated[float, Field(ge=0)] | None = None
+    """The average request rate (informational)."""
 
 
 class Slo(Strict):
     p99_ms: Annotated[float, Field(gt=0)]
+    """The 99th percentile latency a replica must meet; it picks the operating point on the profile.
+    """
 
 
 class Limits(Strict):
     max_concurrency: Annotated[int, Field(ge=1)]
+    """Requests one replica serves at once; the operating point never exceeds it."""
     queue_limit: Annotated[int, Field(ge=0)]
+    """Requests a replica queues beyond those it serves, passed to the server."""
     timeout_ms: Annotated[int, Field(ge=1)]
+    """Request timeout passed to the server."""
 
 
 class Replicas(Strict):
     min: Annotated[int, Field(ge=1)] = 1
+    """The fewest replicas, whatever the traffic."""
     max: Annotated[int, Field(ge=1)] | None = None
+    """The most replicas; absent: no upper limit."""
 
 
 class Loading(Strict):
     policy: Literal["warm", "lazy", "auto"] = "warm"
+    """`warm`: always loaded; `lazy`: loaded on first request; `auto`: the planner decides."""
 
 
 class Serving(Strict):
     image: Annotated[str, Field(min_length=1)]
+    """The container image that serves the model."""
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    """The port the server listens on."""
     cpu_milli: Annotated[int, Field(ge=1)] = 2000
+    """CPU a replica requests, in thousandths of a core (2000 = 2 cores)."""
     host_memory_mib: Annotated[int, Field(ge=1)] = 4096
+    """Host (not GPU) memory a replica requests."""
 
 
 class Resources(Strict):
     """Hand-stated demand for a model that has not been profiled; the plan marks it estimated."""
 
     memory_mib: Annotated[int, Field(ge=1)]
+    """GPU memory one replica needs, CUDA context included."""
     throughput_rps: Annotated[float, Field(gt=0)]
+    """Requests per second one replica serves within the SLO."""
 
 
 class ModelSpec(Strict):
     name: Name
+    """The model's name, the same as the file's stem."""
     team: Name
+    """The owning team; costs roll up by it and it names the Namespace."""
     description: str = ""
+    """What the model does, for people."""
     serving_profile: ServingProfile
+    """The traffic's shape; admission rules select pools by it."""
     priority: Priority
+    """One of policy.yaml's priorities; when capacity runs out, lower priorities stay out first."""
     labels: Labels
+    """The four placement labels admission and conflict rules match on; all four are required."""
     traffic: Traffic
+    """The request rates to serve."""
     slo: Slo
+    """The latency objective."""
     limits: Limits
+    """Per-replica serving limits."""
     replicas: Replicas = Replicas()
+    """Bounds on the replica count; between them, traffic decides."""
     gpus_per_replica: Annotated[int, Field(ge=1, le=16)] = 1
+    """Whole GPUs on one node per replica; above 1, the replica never shares its GPUs."""
     loading: Loading = Loading()
+    """When the model is loaded."""
     serving: Serving
+    """The container that serves the model."""
     source: Source | None = None
+    """What `planner profile` loads to measure the model."""
     resources: Resources | None = None
+    """Demand stated by hand for a model without a profile; the plan marks it estimated."""
 
     @property
     def shares_gpu(self) -> bool:
@@ -183,15 +256,20 @@ class ModelSpec(Strict):
 
 class MigProfile(Strict):
     memory_mib: Annotated[int, Field(ge=1)]
+    """GPU memory of one slice of this profile."""
     compute_slices: Annotated[int, Field(ge=1, le=MIG_COMPUTE_SLICES)]
+    """Compute slices (of 7) one slice of this profile takes."""
 
 
 class GpuType(Strict):
     memory_mib: Annotated[int, Field(ge=1)]
+    """The whole device's memory, as nvidia-smi reports it."""
     product: LabelValue = Field(
         description="the value of the node label nvidia.com/gpu.product")
     mig_profiles: dict[str, MigProfile] = {}
+    """MIG profiles by name (as `nvidia.com/mig-<name>` names them); only for MIG-capable types."""
     mig_layouts: list[list[str]] = []
+    """The ways one GPU may be cut, each a list of profile names; a `mig` pool uses only these."""
 
     @model_validator(mode="after")
     def _layouts_use_known_profiles(self) -> GpuType:
@@ -208,7 +286,9 @@ class GpuType(Strict):
 
 class NodeResources(Strict):
     cpu_milli: Annotated[int, Field(ge=0)]
+    """CPU kept for the system."""
     memory_mib: Annotated[int, Field(ge=0)]
+    """Host memory kept for the system."""
 
 
 class InstanceType(Strict):
@@ -216,8 +296,11 @@ class InstanceType(Strict):
     eviction threshold, daemons): pods get the difference, the node's allocatable."""
 
     cpu_milli: Annotated[int, Field(ge=1)]
+    """The node's CPU capacity (96 cores: 96000)."""
     memory_mib: Annotated[int, Field(ge=1)]
+    """The node's host memory capacity."""
     reserved: NodeResources
+    """What the system keeps for itself (kubelet, OS, eviction threshold, daemons)."""
 
     @model_validator(mode="after")
     def _reserve_below_capacity(self) -> InstanceType:
@@ -230,16 +313,22 @@ class InstanceType(Strict):
 
 class Taint(Strict):
     key: TaintKey
+    """The taint's key, a qualified name (`[prefix/]name`)."""
     value: LabelValue = ""
+    """The taint's value, a label value."""
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+    """What the taint does to pods that do not tolerate it."""
 
 
 class NodeClassRef(Strict):
     """The Karpenter node class that provisions nodes; its group and kind name the provider."""
 
     group: Subdomain = "karpenter.k8s.aws"
+    """API group of the node class; names the Karpenter provider."""
     kind: KindName = "EC2NodeClass"
+    """Kind of the node class."""
     name: Subdomain = "gpu"
+    """Name of the node class object."""
 
 
 class PoolNodeClass(Strict):
@@ -247,31 +336,51 @@ class PoolNodeClass(Strict):
     the cluster's, since one Karpenter installation runs one cloud provider."""
 
     group: Subdomain | None = None
+    """Only the cluster's own group (one provider per cluster)."""
     kind: KindName | None = None
+    """Only the cluster's own kind."""
     name: Subdomain
+    """The node class that provisions this pool's nodes."""
 
 
 class Pool(Strict):
     name: Name
+    """The pool's name; admission rules name it."""
     gpu_type: str
+    """A key of `gpu_types`."""
     pool_class: PoolClass = Field(alias="class")
+    """`low-priority` pools never take production models."""
     sharing: SharingMode
+    """How replicas share a GPU: `exclusive` one per GPU, `time-slicing` and `mps` several, `mig`
+    hardware slices.
+    """
     gpus_per_node: Annotated[int, Field(ge=1, le=16)]
+    """GPUs in one node of this pool."""
     price_per_node_hour: Annotated[float, Field(gt=0)]
+    """What one node costs per hour, in planner.yaml's currency."""
     max_nodes: Annotated[int, Field(ge=1)]
+    """The most nodes the pool may grow to."""
     instance_type: LabelValue = ""
+    """The cloud instance type of the pool's nodes (a Karpenter requirement)."""
     node_class: PoolNodeClass | None = None
+    """This pool's own node class; absent: the cluster's."""
     max_models_per_gpu: Annotated[int, Field(ge=1)] | None = None
+    """Replicas per GPU at most in this pool; absent: the policy's."""
     labels: dict[LabelKey, LabelValue] = {}
+    """Node labels selecting the pool's nodes, written to its NodePool."""
     taints: list[Taint] = []
+    """Taints on the pool's nodes; its replicas get matching tolerations."""
 
 
 class Cluster(Strict):
     node_class: NodeClassRef = Field(
         NodeClassRef(), description="the provider and default node class of every pool")
     gpu_types: dict[Name, GpuType]
+    """GPU types by name (the name profile files are filed under)."""
     instance_types: dict[str, InstanceType] = {}
+    """Instance types by name (the pools' `instance_type`): CPU and host memory per node."""
     pools: list[Pool]
+    """The node pools models are placed on."""
 
     def node_class_of(self, pool: Pool) -> NodeClassRef:
         """The node class that provisions `pool`'s nodes: its own name, the cluster's provider."""
@@ -287,12 +396,19 @@ class Selector(Strict):
     """Matches models by label, priority, serving profile or team; an absent key matches all."""
 
     model_tier: list[ModelTier] | None = Field(None, alias="model-tier")
+    """Matches these `labels.model-tier` values."""
     latency_class: list[LatencyClass] | None = Field(None, alias="latency-class")
+    """Matches these `labels.latency-class` values."""
     gpu_sharing: list[GpuSharing] | None = Field(None, alias="gpu-sharing")
+    """Matches these `labels.gpu-sharing` values."""
     tenant_scope: list[TenantScope] | None = Field(None, alias="tenant-scope")
+    """Matches these `labels.tenant-scope` values."""
     priority: list[Priority] | None = None
+    """Matches these priorities."""
     serving_profile: list[ServingProfile] | None = None
+    """Matches these serving profiles."""
     team: list[str] | None = None
+    """Matches these teams."""
 
     def matches(self, model: ModelSpec) -> bool:
         values = {
@@ -310,8 +426,11 @@ class Selector(Strict):
 
 class AdmissionRule(Strict):
     name: Name
+    """The rule's name, quoted in the plan's reasons."""
     pools: list[str]
+    """Names of the pools (in cluster.yaml) this rule admits matching models to."""
     match: Selector = Selector()
+    """Which models the rule admits; absent: all."""
 
 
 class ConflictRule(Strict):
@@ -322,9 +441,13 @@ class ConflictRule(Strict):
     """
 
     name: Name
+    """The rule's name, quoted in explanations."""
     scope: Literal["gpu", "node"]
+    """Where the models are kept apart: on one GPU or on one node."""
     between: tuple[Selector, Selector] | None = None
+    """Two selectors: models matching the first never share with models matching the second."""
     separate_teams: Selector | None = None
+    """Models matching this never share with another team's models."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> ConflictRule:
@@ -335,19 +458,32 @@ class ConflictRule(Strict):
 
 class PriorityClass(Strict):
     value: Annotated[int, Field(ge=0, le=1_000_000_000)]
+    """The Kubernetes PriorityClass value; higher is more important."""
     preemption: Literal["PreemptLowerPriority", "Never"] = "PreemptLowerPriority"
+    """Whether pods of this priority preempt lower ones."""
     description: str = ""
+    """Written into the PriorityClass."""
 
 
 class Spread(Strict):
     max_node_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    """The largest fraction of one model's replicas one node may hold."""
 
 
 class Policy(Strict):
     memory_headroom: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    """Fraction of every GPU's memory kept free."""
     target_utilization: Annotated[float, Field(gt=0, le=1)] = 0.8
+    """Fraction of a GPU's compute time planned at most; replicas are sized for it."""
     max_models_per_gpu: Annotated[int, Field(ge=1)] = 8
+    """Replicas per GPU at most, unless a pool sets its own."""
     spread: Spread = Spread()
+    """How a model's replicas spread over nodes."""
     priorities: dict[Priority, PriorityClass]
+    """The PriorityClass of each priority; all four (production, internal, batch, experimental) are
+    required.
+    """
     admission: list[AdmissionRule]
+    """Which models each pool admits; a model no rule admits is an error."""
     conflicts: list[ConflictRule] = []
+    """Classes of models kept apart on a GPU or node."""

@@ -11,19 +11,25 @@ PROFILE_API_VERSION: Final = "planner/v1"
 
 class Strict(BaseModel):
     """The base of every file format the planner reads or writes: unknown keys are errors (a
-    misspelt key must not be silently ignored) and values are immutable once loaded. It lives
+    misspelt key must not be silently ignored) and values are immutable once loaded. A field's
+    docstring is its description, in the JSON Schemas and the registry reference. It lives
     here, in the bottom layer, so that profiles, the registry and the plan file share it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              use_attribute_docstrings=True)
 
 
 class InputSpec(Strict):
     """One request's input: its shape (without the batch) and dtype; integers in [low, high)."""
 
     shape: list[Annotated[int, Field(ge=1)]]
+    """One request's shape, without the batch dimension."""
     dtype: Literal["int64", "int32", "float32", "float16", "bfloat16"] = "float32"
+    """The input tensor's dtype."""
     low: int = 0
+    """Integer inputs: the lowest value (inclusive)."""
     high: int | None = None
+    """Integer inputs: the highest value (exclusive), such as the vocabulary size."""
 
 
 class Source(Strict):
@@ -31,10 +37,15 @@ class Source(Strict):
     returning a torch.nn.Module, or a TorchScript file, and what one request looks like."""
 
     factory: Annotated[str, Field(pattern=r"^[\w.]+:\w+$")] | None = None
+    """`module:function` returning a torch.nn.Module."""
     torchscript: str | None = None
+    """Path of a TorchScript file, instead of `factory`."""
     kwargs: dict[str, int | float | str | bool] = {}
+    """Keyword arguments of the factory."""
     dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    """The dtype the model's weights are cast to."""
     input: InputSpec
+    """What one request looks like."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> Source:
@@ -45,46 +56,76 @@ class Source(Strict):
 
 class Environment(Strict):
     backend: Literal["cuda", "cpu", "reference"]
+    """`cuda` or `cpu`: measured there; `reference`: an estimate."""
     device_name: str = ""
+    """The device's name."""
     device_uuid: str = ""
+    """The device's UUID."""
     driver_version: str = ""
+    """The NVIDIA driver's version."""
     cuda_version: str = ""
+    """The CUDA version torch was built with."""
     torch_version: str = ""
+    """Torch's version."""
     host: str = ""
+    """The machine's name."""
     date: str = ""
+    """When the profile was measured (ISO 8601)."""
 
 
 class Settings(Strict):
     concurrency: list[Annotated[int, Field(ge=1)]] = []
+    """The concurrency levels measured."""
     window_s: Annotated[float, Field(gt=0)] | None = None
+    """Length of one measurement window."""
     max_windows: Annotated[int, Field(ge=1)] | None = None
+    """Windows per level at most."""
     stability_tolerance: Annotated[float, Field(gt=0)] | None = None
+    """Relative spread of the last windows under which a point is stable."""
     warmup_requests: Annotated[int, Field(ge=0)] | None = None
+    """Requests sent before measuring."""
     cpu_threads: Annotated[int, Field(ge=1)] | None = None
+    """Torch's CPU threads."""
     mode: Literal["closed-loop", "open-loop"] = "closed-loop"
+    """`closed-loop`: fixed requests in flight; `open-loop`: Poisson arrivals."""
 
 
 class Memory(Strict):
     """Memory layers in MiB. `kind: host` marks CPU measurements, which are not VRAM."""
 
     kind: Literal["device", "host"] = "device"
+    """`device`: GPU memory; `host`: a CPU measurement's resident memory, not VRAM."""
     weights_mib: Annotated[float, Field(ge=0)]
+    """The model's weights."""
     cuda_context_mib: Annotated[float, Field(ge=0)] | None = None
+    """The CUDA context of the serving process."""
     peak_allocated_mib: Annotated[float, Field(ge=0)] | None = None
+    """Torch's peak allocated memory."""
     peak_reserved_mib: Annotated[float, Field(ge=0)] | None = None
+    """Torch's peak reserved memory."""
     process_mib: Annotated[float, Field(ge=0)] | None = None
+    """The process's own device memory (NVML), CUDA context included."""
     device_used_before_mib: Annotated[float, Field(ge=0)] | None = None
+    """Memory in use on the device before loading."""
     device_used_after_mib: Annotated[float, Field(ge=0)] | None = None
+    """Memory in use on the device after measuring."""
 
 
 class Point(Strict):
     concurrency: Annotated[int, Field(ge=1)]
+    """Requests in flight."""
     throughput_rps: Annotated[float, Field(gt=0)]
+    """Requests served per second."""
     p50_ms: Annotated[float, Field(gt=0)]
+    """Median latency."""
     p95_ms: Annotated[float, Field(gt=0)]
+    """95th percentile latency."""
     p99_ms: Annotated[float, Field(gt=0)]
+    """99th percentile latency; compared with the model's SLO."""
     peak_memory_mib: Annotated[float, Field(gt=0)]
+    """Peak memory at this concurrency; the planner packs on it."""
     stable: bool = True
+    """Whether the last windows agreed within the tolerance."""
 
     @model_validator(mode="after")
     def _ordered_percentiles(self) -> Point:
@@ -97,26 +138,44 @@ class RateSearch(Strict):
     """Open-loop result: the highest Poisson arrival rate whose p99 met the SLO."""
 
     slo_p99_ms: Annotated[float, Field(gt=0)]
+    """The SLO the search met."""
     rate_rps: Annotated[float, Field(ge=0)]
+    """The highest arrival rate whose p99 met it."""
     p50_ms: float | None = None
+    """Median latency at that rate."""
     p95_ms: float | None = None
+    """95th percentile latency at that rate."""
     p99_ms: float | None = None
+    """99th percentile latency at that rate."""
 
 
 class Profile(Strict):
     api_version: Literal["planner/v1"] = Field(PROFILE_API_VERSION, alias="apiVersion")
+    """The file format's version."""
     kind: Literal["ModelProfile"] = "ModelProfile"
+    """The file's kind."""
     model: str
+    """The model measured (its folder's name)."""
     gpu_type: str
+    """The GPU type (a key of cluster.yaml's `gpu_types`; the file's stem)."""
     method: Literal["measured", "reference"]
+    """`measured` on the device, or `reference`: an estimate that states its basis."""
     basis: str = ""
+    """How a reference profile was estimated (required for `reference`)."""
     environment: Environment
+    """Where it was measured."""
     settings: Settings = Settings()
+    """How it was measured."""
     memory: Memory
+    """The memory layers."""
     load_time_s: Annotated[float, Field(ge=0)] | None = None
+    """Cold-start time to load the model."""
     warnings: list[str] = []
+    """What the profiler noticed while measuring."""
     rate_search: RateSearch | None = None
+    """The open-loop result, when asked for."""
     points: list[Point] = Field(min_length=1)
+    """One per concurrency level, in increasing order."""
 
 
     @model_validator(mode="after")

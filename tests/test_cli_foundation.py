@@ -22,10 +22,14 @@ def test_init_then_validate(cli, tmp_path: Path):
     target = tmp_path / "r"
     result = cli("init", target)
     assert result.exit_code == 0, result.stderr
-    files = sorted(p.relative_to(target) for p in target.rglob("*") if p.is_file())
+    files = sorted(p.relative_to(target) for p in target.rglob("*")
+                   if p.is_file() and p.parts[len(target.parts)] != "schemas")
     demo = sorted(p.relative_to(demo_registry_path())
                   for p in demo_registry_path().rglob("*.yaml"))
     assert files == demo
+    assert sorted(p.name for p in (target / "schemas").iterdir()) == [
+        ".planner-output", "cluster.schema.json", "model.schema.json", "planner.schema.json",
+        "policy.schema.json", "profile.schema.json", "reference.md"]
     result = cli("validate", "--registry", target)
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith(f"registry {target} is valid: 32 models, 5 teams, 5 pools, ")

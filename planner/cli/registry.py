@@ -1,4 +1,5 @@
-"""`planner init` and `planner validate`: starting a registry and checking it."""
+"""`planner init`, `planner validate` and `planner schema`: starting a registry, checking it,
+and describing its files to people and editors."""
 
 from __future__ import annotations
 
@@ -17,13 +18,20 @@ def init(
     directory: Annotated[Path, typer.Argument(help="Folder to write the demo registry to.")],
     force: Annotated[bool, typer.Option(help="Write into a non-empty folder.")] = False,
 ) -> None:
-    """Write the bundled demo registry to DIRECTORY, to start a registry of your own."""
-    from planner.cli.console import out
-    from planner.registry.locate import write_demo
+    """Write the bundled demo registry to DIRECTORY, to start a registry of your own.
 
-    count = write_demo(directory, force=force)
-    out.print(f"wrote the demo registry to {directory} ({count} files); "
-              f"try: planner validate --registry {directory}", markup=False)
+    Its files point editors at the JSON Schemas in DIRECTORY/schemas, next to the reference
+    of every key (schemas/reference.md)."""
+    from planner.cli.console import out
+    from planner.output import write_folder
+    from planner.registry.locate import write_demo
+    from planner.registry.reference import generated_files
+
+    count = write_demo(directory, force=force, for_editors=True)
+    files = generated_files()
+    write_folder(directory / "schemas", files)
+    out.print(f"wrote the demo registry to {directory} ({count} files, and {len(files)} in "
+              f"schemas/); try: planner validate --registry {directory}", markup=False)
 
 
 @app.command()
@@ -52,3 +60,34 @@ def validate(registry: RegistryOption = None, format: FormatOption = OutputForma
               f"{summary['teams']} teams, {summary['pools']} pools, "
               f"{summary['profiles']} profiles ({measured} measured, "
               f"{summary['profiles_reference']} reference)", markup=False)
+
+
+@app.command()
+@guarded
+def schema(
+    file: Annotated[str | None, typer.Argument(
+        metavar="[FILE]", help="Print this file's JSON Schema: cluster, policy, model, profile "
+        "or planner.", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", file_okay=False, show_default=False,
+        help="Write every JSON Schema and the reference page (reference.md) to this folder.")]
+    = None,
+) -> None:
+    """Describe the registry's files: JSON Schemas for editors and a reference for people."""
+    from planner.cli.console import err
+    from planner.errors import InputError
+    from planner.registry.reference import FILES, generated_files, json_schema
+
+    if out is not None:
+        from planner.output import write_folder
+
+        files = generated_files()
+        write_folder(out, files)
+        err.print(f"wrote {out}: {', '.join(sorted(files))}", markup=False)
+        return
+    fmt = next((f for f in FILES if f.key == file), None)
+    if fmt is None:
+        names = ", ".join(f.key for f in FILES)
+        raise InputError(f"give the file to describe ({names}), or --out DIR to write them all"
+                         if file is None else f"no registry file called '{file}'; one of {names}")
+    typer.echo(json.dumps(json_schema(fmt), indent=2, ensure_ascii=False))

@@ -19,6 +19,19 @@ from planner.registry.yamlsource import PathKey, YamlDocument, format_loc
 
 M = TypeVar("M", bound=BaseModel)
 
+# The registry's patterns in words, for messages and the reference; others are quoted.
+PATTERN_WORDS: dict[str, str] = {
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$":
+        "a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a "
+        "letter or digit, at most 63 characters",
+    r"^[A-Z]{3}$": "an ISO 4217 currency code: three capital letters, such as USD",
+    r"^1\.\d+$": "a Kubernetes minor version as a quoted string, such as \"1.33\"",
+    r"^([a-z0-9][-a-z0-9]*)?$":
+        "empty, or lower-case letters, digits and '-', starting with a letter or digit",
+    r"^[A-Z][A-Za-z0-9]*$": "a Kubernetes kind: a capital letter, then letters and digits",
+    r"^[\w.]+:\w+$": "`module:function`, such as planner.demo.models:text_classifier",
+}
+
 
 def _unwrap(annotation: Any) -> Any:
     """Strip Annotated and Optional so the schema walk sees the real type."""
