@@ -13,13 +13,15 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
-from planner.errors import printable
+from planner.errors import InputError, printable
 from planner.review.check import CheckResult
 from planner.review.diff import PlanDiff
 from reports.format import money, percent
 
 MARKER = "<!-- placement-planner-check -->"
 MAX_COMMENT_CHARS = 65_000
+MAX_PROBLEMS_SHOWN = 50  # problems listed in the comment and annotated when a side is invalid
+MAX_BULLET_CHARS = 500  # one bullet of the comment at most
 
 
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
@@ -147,17 +149,64 @@ def render_check_markdown(result: CheckResult) -> str:
     return "\n".join([text, *kept, *closing]) + "\n"
 
 
+def _shown(path: Path, root: Path) -> str:
+    """A path as the pull request names it: relative to the repository's root when inside."""
+    resolved = path.resolve()
+    return resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) \
+        else path.as_posix()
+
+
+def _error_command(title: str, message: str, root: Path, file: Path | None = None,
+                   line: int | None = None) -> str:
+    """One `::error` workflow command, at a file and line when there is one."""
+    where = f"file={_property(_shown(file, root))},line={line or 1}," if file is not None \
+        else ""
+    return f"::error {where}title={_property(title)}::{_data(message)}"
+
+
 def render_annotations(result: CheckResult, root: Path) -> list[str]:
     """GitHub workflow commands pointing at the files and lines behind failed gates."""
-    lines = []
-    for gate in result.gates:
-        for note in gate.annotations if not gate.passed else ():
-            path = note.file.resolve()
-            shown = path.relative_to(root).as_posix() if path.is_relative_to(root) \
-                else path.as_posix()
-            lines.append(f"::error file={_property(shown)},line={note.line},"
-                         f"title={_property(gate.name)}::{_data(note.message)}")
-    return lines
+    return [_error_command(gate.name, note.message, root, note.file, note.line)
+            for gate in result.gates if not gate.passed for note in gate.annotations]
+
+
+def _problem_text(problem) -> str:
+    return f"{problem.field}: {problem.message}" if problem.field else problem.message
+
+
+def render_problem_annotations(error: InputError, root: Path) -> list[str]:
+    """GitHub workflow commands for a registry that does not validate (the check's exit 2)."""
+    return [_error_command("invalid registry", printable(_problem_text(p)), root, p.file,
+                           p.line) for p in error.problems[:MAX_PROBLEMS_SHOWN]]
+
+
+def render_invalid_markdown(error: InputError, root: Path) -> str:
+    """The comment when the check cannot run because either side does not validate."""
+    problems = error.problems
+    lines = [MARKER, f"❌ **Placement check could not run**: the registry does not validate "
+             f"({len(problems)} problem{'s' if len(problems) != 1 else ''}).", ""]
+    for p in problems[:MAX_PROBLEMS_SHOWN]:
+        where = "" if p.file is None else \
+            f"**{inert(_shown(p.file, root))}{f':{p.line}' if p.line else ''}**: "
+        lines.append(f"- {where}{inert(_clip(_problem_text(p), MAX_BULLET_CHARS))}")
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        lines.append(f"- … and {len(problems) - MAX_PROBLEMS_SHOWN} more")
+    lines += ["", "`planner validate` in the registry lists every problem; the check runs again "
+              "on the next push."]
+    return "\n".join(lines) + "\n"
+
+
+def render_invalid_json(error: InputError, root: Path) -> str:
+    """`--format json` when the check cannot run: every problem with its file and line."""
+    body = {"passed": False, "valid": False,
+            "problems": [{"file": _shown(p.file, root) if p.file is not None else None,
+                          "line": p.line, "field": p.field, "message": p.message}
+                         for p in error.problems]}
+    return json.dumps(body, indent=2) + "\n"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def render_check_json(result: CheckResult) -> str:

@@ -83,39 +83,56 @@ def check(
     from planner.review.base import check_ref
     from planner.review.check import run_check
     from planner.review.gates import Thresholds
-    from reports.pr_comment import render_annotations, render_check_json, render_check_markdown
+    from reports import pr_comment
 
-    source: str | Path
-    if base is not None and base_plan is None:
-        check_ref(base)
-        source = base
-    elif base_plan is not None and base is None:
-        source = base_plan
-    else:
-        raise InputError("give exactly one of --base REF (a git ref such as origin/main) or "
-                         "--base-plan PLAN (a plan.yaml)")
     if out_file is not None and out_file.is_symlink():
         raise InputError(f"--out-file {out_file}: a symbolic link; give the file itself")
-    root, _ = resolve_registry(registry)
-    result = run_check(root, source, Thresholds(max_increase, max_increase_pct, budget),
-                       SolverSettings(time_limit_s=time_limit, seed=seed))
-    text = render_check_json(result) if format is CheckFormat.json \
-        else render_check_markdown(result)
+    cwd = Path.cwd().resolve()
+    try:
+        source: str | Path
+        if base is not None and base_plan is None:
+            check_ref(base)
+            source = base
+        elif base_plan is not None and base is None:
+            source = base_plan
+        else:
+            raise InputError("give exactly one of --base REF (a git ref such as origin/main) "
+                             "or --base-plan PLAN (a plan.yaml)")
+        root, _ = resolve_registry(registry)
+        result = run_check(root, source, Thresholds(max_increase, max_increase_pct, budget),
+                           SolverSettings(time_limit_s=time_limit, seed=seed))
+    except InputError as exc:
+        # the pull request still hears why: annotations, step summary and report file
+        _publish(format, pr_comment.render_invalid_json(exc, cwd)
+                 if format is CheckFormat.json else pr_comment.render_invalid_markdown(exc, cwd),
+                 pr_comment.render_problem_annotations(exc, cwd), out_file, echo=False)
+        raise
+    text = pr_comment.render_check_json(result) if format is CheckFormat.json \
+        else pr_comment.render_check_markdown(result)
+    _publish(format, text, pr_comment.render_annotations(result, cwd), out_file, echo=True)
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+def _publish(format: CheckFormat, text: str, annotations: list[str], out_file: Path | None,
+             *, echo: bool) -> None:
+    """Write the check's report where it was asked for: with `--format github` annotations on
+    stdout and the step summary, then stdout (unless the errors on stderr say it all) and
+    `--out-file`."""
     if format is CheckFormat.github:
-        for line in render_annotations(result, Path.cwd().resolve()):
+        for line in annotations:
             typer.echo(line)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             with open(summary, "a", encoding="utf-8") as handle:
                 handle.write(text)
+    if echo and format is CheckFormat.github:
         # the report is data: the runner executes no workflow command until the token returns
         token = secrets.token_hex(16)
         typer.echo(f"::stop-commands::{token}")
         typer.echo(text, nl=False)
         typer.echo(f"::{token}::")
-    else:
+    elif echo:
         typer.echo(text, nl=False)
     if out_file is not None:
         out_file.write_text(text, encoding="utf-8")
-    if not result.passed:
-        raise typer.Exit(1)
