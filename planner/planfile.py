@@ -186,8 +186,13 @@ def load_plan(path: Path) -> Plan:
     doc = read_yaml(path)
     kind = doc.data.get("kind")
     if kind not in (None, "PlacementPlan") or (kind is None and "apiVersion" not in doc.data):
-        raise InputError(Problem(path, 1, None, "not a plan file (no `kind: PlacementPlan`); "
-                                 "pass the plan.yaml that `planner plan --out DIR` wrote"))
+        from planner.registry.reference import guess_format
+
+        fmt = guess_format(doc.data)
+        what = (f"this is a registry file ({fmt.path}: {fmt.what}), not a plan file"
+                if fmt else "not a plan file (no `kind: PlacementPlan`)")
+        raise InputError(Problem(path, 1, None, f"{what}; pass the plan.yaml that "
+                                 "`planner plan --out DIR` wrote"))
     plan, problems = validate_document(doc, Plan)
     if problems:
         raise InputError(problems)

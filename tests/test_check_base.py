@@ -63,9 +63,9 @@ def test_base_plan_that_is_not_a_plan(cli, repo: Path):
     result = cli("check", "--registry", "registry", "--base-plan",
                  "registry/models/spam-filter.yaml")
     assert result.exit_code == 2
-    assert result.stderr == ("error: registry/models/spam-filter.yaml:1: not a plan file (no "
-                             "`kind: PlacementPlan`); pass the plan.yaml that `planner plan "
-                             "--out DIR` wrote\n")
+    assert result.stderr == ("error: registry/models/spam-filter.yaml:1: this is a registry "
+                             "file (models/<name>.yaml: one model per file), not a plan file; "
+                             "pass the plan.yaml that `planner plan --out DIR` wrote\n")
 
 
 @pytest.mark.parametrize(("ref", "message"), [

@@ -132,7 +132,8 @@ def test_gpu_product_with_spaces_is_refused(registry: Path):
 
 
 @pytest.mark.parametrize("settings, message", [
-    ({"namespace_prefix": "Team_"}, "namespace_prefix: String should match pattern"),
+    ({"namespace_prefix": "Team_"}, "namespace_prefix: 'Team_' is not a Namespace prefix: "
+                                    "empty, or lower-case letters"),
     ({"label_domain": "karpenter.sh"}, "label_domain 'karpenter.sh' lies in the reserved domain "
                                        "karpenter.sh; use a domain your organisation owns"),
     ({"label_domain": "Not A Domain"}, "label_domain: 'Not A Domain' is not a DNS-1123 "

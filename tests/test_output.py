@@ -119,8 +119,10 @@ def test_plan_names_cannot_leave_out(cli, registry: Path, tmp_path: Path):
     assert result.exit_code == 2
     line = next(i for i, text in enumerate(forged.read_text().splitlines(), 1)
                 if text.endswith("name: ../../../escaped"))
-    assert result.stderr == (f"error: {forged}:{line}: models[0].name: String should match "
-                             "pattern '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'\n")
+    assert result.stderr == (f"error: {forged}:{line}: models[0].name: '../../../escaped' is "
+                             "not a DNS-1123 label: lower-case letters, digits and '-', "
+                             "starting and ending with a letter or digit, at most 63 "
+                             "characters\n")
     assert not list(tmp_path.rglob("escaped*"))
     assert not (tmp_path / "deep").exists()
 

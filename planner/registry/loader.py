@@ -16,6 +16,7 @@ from planner.schemas import Cluster, ModelSpec, PlannerConfig, Policy
 from profiles.schema import Profile
 
 CONFIG_FILE = "planner.yaml"
+PLAN_KIND = "PlacementPlan"  # the plan file's kind: given where a registry file belongs
 
 
 def _load(path: Path, schema: type[BaseModel], problems: list[Problem]):
@@ -24,6 +25,11 @@ def _load(path: Path, schema: type[BaseModel], problems: list[Problem]):
         doc = read_yaml(path)
     except InputError as exc:
         problems.extend(exc.problems)
+        return None, None
+    if doc.data.get("kind") == PLAN_KIND:
+        problems.append(Problem(path, 1, None, f"this is a plan file (kind: {PLAN_KIND}), not "
+                                f"the registry's {path.name}; a plan is read with --plan or "
+                                "--base, the registry with --registry"))
         return None, None
     obj, found = validate_document(doc, schema)
     problems.extend(found)
@@ -44,6 +50,12 @@ def load_registry(root: Path, *, policy_gates: bool = False) -> Fleet:
         raise InputError(Problem(root, None, None,
                                  "registry folder not found; pass --registry DIR or run "
                                  "`planner init DIR` to start one"))
+    if (root / "plan.yaml").is_file() and not (root / "models").is_dir() \
+            and not (root / CONFIG_FILE).is_file():
+        raise InputError(Problem(root, None, None,
+                                 "this folder holds a plan (plan.yaml), not a registry; pass "
+                                 "--registry the registry folder (models/, cluster.yaml, "
+                                 "policy.yaml), and the plan with --plan or --base"))
     problems: list[Problem] = []
     config = PlannerConfig()
     if (root / CONFIG_FILE).exists():

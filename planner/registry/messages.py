@@ -27,7 +27,8 @@ PATTERN_WORDS: dict[str, str] = {
     r"^[A-Z]{3}$": "an ISO 4217 currency code: three capital letters, such as USD",
     r"^1\.\d+$": "a Kubernetes minor version as a quoted string, such as \"1.33\"",
     r"^([a-z0-9][-a-z0-9]*)?$":
-        "empty, or lower-case letters, digits and '-', starting with a letter or digit",
+        "a Namespace prefix: empty, or lower-case letters, digits and '-', starting with a "
+        "letter or digit",
     r"^[A-Z][A-Za-z0-9]*$": "a Kubernetes kind: a capital letter, then letters and digits",
     r"^[\w.]+:\w+$": "`module:function`, such as planner.demo.models:text_classifier",
 }
@@ -85,9 +86,62 @@ def suggestion(word: str, choices: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _message(schema: type[BaseModel], error: Any) -> str:
+def _placeholder(annotation: Any) -> str:
+    """A value of this type as a person would write it in a registry file."""
+    annotation = _unwrap(annotation)
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return " | ".join(str(a) for a in typing.get_args(annotation))
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "{...}"
+    if origin in (list, tuple):
+        return "[...]"
+    if origin is dict:
+        return "{NAME: ...}"
+    return {str: "TEXT", int: "WHOLE-NUMBER", float: "NUMBER", bool: "true | false"}.get(
+        annotation, "...")
+
+
+def expected_shape(model: type[BaseModel]) -> str:
+    """The mapping a model reads, in YAML: its required keys with a placeholder each, then the
+    optional keys by name."""
+    fields = [(f.alias or name, f) for name, f in model.model_fields.items()]
+    required = ", ".join(f"{key}: {_placeholder(f.annotation)}" for key, f in fields
+                         if f.is_required())
+    optional = [key for key, f in fields if not f.is_required()]
+    text = "{" + required + "}" if required else "a mapping"
+    return text + (f" (optional keys: {', '.join(optional)})" if optional else "")
+
+
+_EXPECTED = {
+    "model_type": "a mapping", "dict_type": "a mapping", "model_attributes_type": "a mapping",
+    "list_type": "a list (`[a, b]`, or one `- item` per line)",
+    "tuple_type": "a list (`[a, b]`, or one `- item` per line)",
+    "string_type": "text", "int_type": "a whole number", "int_parsing": "a whole number",
+    "int_from_float": "a whole number", "float_type": "a number", "float_parsing": "a number",
+    "bool_type": "true or false", "bool_parsing": "true or false",
+}
+
+
+def _found(value: Any, raw: str | None) -> str:
+    """What YAML made of a value, in the words of the file."""
+    if isinstance(value, bool):
+        return f"{raw or value}, which YAML reads as {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {raw or value}"
+    if isinstance(value, str):
+        return f"the text '{value}'"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return "nothing" if value is None else f"'{value}'"
+
+
+def _message(schema: type[BaseModel], error: Any, raw: str | None = None) -> str:
     loc = tuple(error["loc"])
     kind = error["type"]
+    value = error.get("input")
     if kind == "extra_forbidden":
         parent = _schema_at(schema, loc[:-1])
         keys = allowed_keys(parent) if parent else []
@@ -96,13 +150,30 @@ def _message(schema: type[BaseModel], error: Any) -> str:
         return f"unknown key{hint}{known}"
     if kind == "literal_error":
         expected = re.findall(r"'([^']*)'", error.get("ctx", {}).get("expected", ""))
-        value = error.get("input")
         hint = suggestion(str(value), expected)
-        return f"'{value}' is not one of {', '.join(expected)}{hint}"
+        return f"'{raw or value}' is not one of {', '.join(expected)}{hint}"
     if kind == "missing":
-        return "required field is missing"
-    message = error["msg"]
-    return message.removeprefix("Value error, ")
+        model = _schema_at(schema, loc)
+        shape = f"; expected {expected_shape(model)}" if model else ""
+        return f"required key is missing{shape}"
+    if kind == "string_type" and isinstance(value, bool | int | float):
+        return (f"expected text, found {_found(value, raw)}; write it as a string: "
+                f"\"{raw if raw is not None else value}\"")
+    if kind in _EXPECTED:
+        wanted = _EXPECTED[kind]
+        model = _schema_at(schema, loc) if wanted == "a mapping" else None
+        if model is not None:
+            wanted = f"a mapping such as {expected_shape(model)}"
+        return f"expected {wanted}, found {_found(value, raw)}"
+    if kind == "string_pattern_mismatch":
+        pattern = str(error.get("ctx", {}).get("pattern", ""))
+        words = PATTERN_WORDS.get(pattern, f"matching the pattern {pattern}")
+        return f"'{value}' is not {words}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if message.startswith("Input should be "):
+        message = re.sub(r" or instance of \w+", "", message)
+        return f"{message.replace('Input should be', 'must be', 1)}, found {_found(value, raw)}"
+    return message
 
 
 def validate_document(doc: YamlDocument, schema: type[M]) -> tuple[M | None, list[Problem]]:
@@ -128,5 +199,5 @@ def validate_document(doc: YamlDocument, schema: type[M]) -> tuple[M | None, lis
             continue
         loc = error["loc"]
         problems.append(Problem(doc.path, doc.line_of(loc), format_loc(loc) or None,
-                                _message(schema, error)))
+                                _message(schema, error, doc.scalars.get(loc))))
     return None, problems

@@ -415,3 +415,17 @@ def annotate(relative: str, text: str) -> str:
             f"# {fmt.path}: {fmt.what}. Every key: "
             f"{fmt.schema_path_from(relative).rsplit('/', 1)[0]}/{REFERENCE_FILE}"]
     return "\n".join([*head, *lines]) + "\n"
+
+
+def guess_format(data: dict[str, Any]) -> FileFormat | None:
+    """The registry file a mapping looks like, by its `kind` or its top-level keys: the format
+    whose keys it uses most, when it uses at least two of them and none that format lacks."""
+    if data.get("kind") == "ModelProfile":
+        return next(f for f in FILES if f.key == "profile")
+    best: tuple[int, FileFormat] | None = None
+    for fmt in FILES:
+        keys = set(json_schema(fmt)["properties"])
+        shared = len(keys & set(data))
+        if shared >= 2 and set(data) <= keys and (best is None or shared > best[0]):
+            best = (shared, fmt)
+    return best[1] if best else None

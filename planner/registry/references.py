@@ -35,9 +35,22 @@ def _at(doc: YamlDocument, loc: tuple, message: str, *, policy: bool = False) ->
     return Problem(doc.path, doc.line_of(loc), format_loc(loc) or None, message, policy)
 
 
-def _cluster_problems(p: Parsed) -> list[Problem]:
+def _listed(names: list[str], limit: int = 5) -> str:
+    """`a, b, c` or `a, b, c, d, e and 7 more`."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _pools_using(p: Parsed, gpu_type: str) -> list[int]:
+    return [i for i, pool in enumerate(p.cluster.pools) if pool.gpu_type == gpu_type]
+
+
+def _cluster_problems(p: Parsed, stranded: dict[str, list[str]]) -> list[Problem]:
+    """The cluster's own rules; one problem per unknown GPU type, however many pools use it,
+    with the models it leaves without a profile to plan from (`stranded`)."""
     problems = []
     seen: set[str] = set()
+    reported: set[str] = set()
     for i, pool in enumerate(p.cluster.pools):
         if pool.instance_type and pool.instance_type not in p.cluster.instance_types:
             problems.append(_at(p.cluster_doc, ("pools", i, "instance_type"),
@@ -50,32 +63,60 @@ def _cluster_problems(p: Parsed) -> list[Problem]:
                                 f"duplicate pool '{pool.name}'; pool names must be unique"))
         seen.add(pool.name)
         gpu = p.cluster.gpu_types.get(pool.gpu_type)
-        if gpu is None:
+        if gpu is None and pool.gpu_type not in reported:
+            reported.add(pool.gpu_type)
+            users = [p.cluster.pools[j].name for j in _pools_using(p, pool.gpu_type)]
+            more = f"; used by pools {_listed(users)}" if len(users) > 1 else ""
+            models = stranded.get(pool.gpu_type, [])
+            left = (f"; {len(models)} model(s) admitted only there have no profile to plan "
+                    f"from until it is fixed: {_listed(models)}") if models else ""
             problems.append(_at(p.cluster_doc, ("pools", i, "gpu_type"),
                                 f"unknown GPU type '{pool.gpu_type}'"
                                 f"{suggestion(pool.gpu_type, list(p.cluster.gpu_types))}; "
-                                "define it under gpu_types"))
-        elif pool.sharing == "mig" and not gpu.mig_layouts:
+                                f"define it under gpu_types{more}{left}"))
+        elif gpu is not None and pool.sharing == "mig" and not gpu.mig_layouts:
             problems.append(_at(p.cluster_doc, ("pools", i, "sharing"),
                                 f"pool uses MIG but GPU type '{pool.gpu_type}' lists no "
                                 "mig_layouts; add them or choose another sharing mode"))
     return problems
 
 
-def _policy_problems(p: Parsed) -> list[Problem]:
+def unknown_pools(p: Parsed) -> dict[str, list[tuple[int, int]]]:
+    """Pool names the admission rules use that cluster.yaml does not define, with every
+    (rule, position) that uses each."""
+    pools = {pool.name for pool in p.cluster.pools}
+    unknown: dict[str, list[tuple[int, int]]] = {}
+    for i, rule in enumerate(p.policy.admission):
+        for j, name in enumerate(rule.pools):
+            if name not in pools:
+                unknown.setdefault(name, []).append((i, j))
+    return unknown
+
+
+def _policy_problems(p: Parsed, stranded: dict[str, list[str]]) -> list[Problem]:
+    """The policy's own rules; one problem per unknown pool name, wherever it is used, with
+    the models it leaves without a pool (`stranded`)."""
     problems = []
     pools = {pool.name: pool for pool in p.cluster.pools}
+    for name, uses in unknown_pools(p).items():
+        i, j = uses[0]
+        rules = [f"{p.policy.admission[r].name} (line "
+                 f"{p.policy_doc.line_of(('admission', r, 'pools', k))})" for r, k in uses]
+        used = f"; used by admission rules {', '.join(rules)}" if len(uses) > 1 else ""
+        models = stranded.get(name, [])
+        left = (f"; {len(models)} model(s) no other pool admits: {_listed(models)}"
+                if models else "")
+        problems.append(_at(p.policy_doc, ("admission", i, "pools", j),
+                            f"unknown pool '{name}'{suggestion(name, list(pools))}; cluster.yaml "
+                            f"defines {', '.join(pools) or 'no pools'}{used}{left}"))
     missing = [name for name in PRIORITIES if name not in p.policy.priorities]
     if missing:
         problems.append(_at(p.policy_doc, ("priorities",),
                             f"no priority class for {', '.join(missing)}; define one per priority"))
     for i, rule in enumerate(p.policy.admission):
-        for j, name in enumerate(rule.pools):
+        for name in rule.pools:
             pool = pools.get(name)
-            if pool is None:
-                problems.append(_at(p.policy_doc, ("admission", i, "pools", j),
-                                    f"unknown pool '{name}'{suggestion(name, list(pools))}"))
-            elif admits_production_into_low_priority(rule, pool):
+            if pool is not None and admits_production_into_low_priority(rule, pool):
                 problems.append(_at(p.policy_doc, ("admission", i, "match", "priority"),
                                     f"rule admits production models into low-priority pool "
                                     f"'{name}'; list the priorities it admits without production"))
@@ -161,8 +202,13 @@ def _stated_and_measured(p: Parsed, doc: YamlDocument, m: ModelSpec) -> list[Pro
                 "remove `resources` to plan from the measurement, or remove the profile")]
 
 
-def _model_problems(p: Parsed) -> list[Problem]:
+def _model_problems(p: Parsed, stranded_pool: dict[str, list[str]],
+                    stranded_gpu: dict[str, list[str]]) -> list[Problem]:
+    """Each model's own problems. A model left without a pool by an unknown pool name, or
+    without a profile by an unknown GPU type, is listed in that one problem instead
+    (`stranded_pool`, `stranded_gpu`, filled here), so one typo is one error."""
     problems = []
+    unknown = unknown_pools(p)
     for name, m in p.models.items():
         doc = p.documents[name]
         if name != doc.path.stem:
@@ -171,6 +217,11 @@ def _model_problems(p: Parsed) -> list[Problem]:
             continue
         problems.extend(_limit_problems(doc, m))
         admitting = admitting_pools(m, p.cluster, p.policy)
+        named = [pool for rule in p.policy.admission if rule.match.matches(m)
+                 for pool in rule.pools if pool in unknown]
+        if not admitting and named:
+            stranded_pool.setdefault(named[0], []).append(name)
+            continue
         if not admitting:
             problems.append(_at(doc, ("labels",),
                                 f"no pool admits this model (team {m.team}, priority {m.priority}, "
@@ -187,9 +238,12 @@ def _model_problems(p: Parsed) -> list[Problem]:
         problems.extend(_stated_and_measured(p, doc, m))
         if m.resources is not None or fit:
             continue
-        gpu_types = sorted({pool.gpu_type for pool, _ in admitting})
+        gpu_types = sorted({pool.gpu_type for pool, _ in admitting
+                            if pool.gpu_type in p.cluster.gpu_types})
         profiled = [g for g in gpu_types if (name, g) in p.profiles]
-        if not profiled:
+        if not gpu_types:
+            stranded_gpu.setdefault(admitting[0][0].gpu_type, []).append(name)
+        elif not profiled:
             ref = f"{name} --registry {p.root}"
             problems.append(_at(doc, ("name",),
                                 f"no profile for GPU type {' or '.join(gpu_types)} and no "
@@ -202,7 +256,10 @@ def _model_problems(p: Parsed) -> list[Problem]:
 
 def _profile_problems(p: Parsed) -> list[Problem]:
     problems = []
+    unknown_gpu: dict[str, list[str]] = {}
     for (folder, gpu_type), profile in p.profiles.items():
+        if gpu_type != "cpu" and gpu_type not in p.cluster.gpu_types:
+            unknown_gpu.setdefault(gpu_type, []).append(folder)
         doc = p.profile_docs[(folder, gpu_type)]
         if folder not in p.model_stems:
             problems.append(_at(doc, (), f"profile for unknown model '{folder}'"
@@ -212,9 +269,13 @@ def _profile_problems(p: Parsed) -> list[Problem]:
             if profile.memory.kind != "host":
                 problems.append(_at(doc, ("memory", "kind"), "a CPU profile's memory is host "
                                     "memory; set kind: host"))
-        elif gpu_type not in p.cluster.gpu_types:
+        elif gpu_type not in p.cluster.gpu_types and unknown_gpu[gpu_type] == [folder]:
+            others = unknown_gpu_files(p, gpu_type)
+            more = (f"; {len(others) - 1} more profile(s) are filed under it: "
+                    f"{_listed(others[1:])}") if len(others) > 1 else ""
             problems.append(_at(doc, (), f"profile for unknown GPU type '{gpu_type}'"
-                                f"{suggestion(gpu_type, list(p.cluster.gpu_types))}"))
+                                f"{suggestion(gpu_type, list(p.cluster.gpu_types))}; "
+                                f"define it under gpu_types in cluster.yaml{more}"))
         if profile.model != folder:
             problems.append(_at(doc, ("model",), f"says model '{profile.model}' but lies in the "
                                 f"folder of '{folder}'"))
@@ -224,7 +285,16 @@ def _profile_problems(p: Parsed) -> list[Problem]:
     return problems
 
 
+def unknown_gpu_files(p: Parsed, gpu_type: str) -> list[str]:
+    """The profile files filed under `gpu_type`, relative to the registry."""
+    return [str(p.profile_docs[key].path.relative_to(p.root)) for key in p.profiles
+            if key[1] == gpu_type]
+
+
 def cross_check(p: Parsed) -> list[Problem]:
     """Every cross-file problem, in file order."""
-    return [*_cluster_problems(p), *_policy_problems(p), *_model_problems(p),
+    stranded_pool: dict[str, list[str]] = {}
+    stranded_gpu: dict[str, list[str]] = {}
+    models = _model_problems(p, stranded_pool, stranded_gpu)
+    return [*_cluster_problems(p, stranded_gpu), *_policy_problems(p, stranded_pool), *models,
             *_profile_problems(p)]

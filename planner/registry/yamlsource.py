@@ -26,6 +26,8 @@ class YamlDocument:
     path: Path
     data: Any
     lines: dict[PathKey, int] = field(default_factory=dict)
+    scalars: dict[PathKey, str] = field(default_factory=dict)
+    """Each scalar as written, before YAML typed it (`1.30`, `yes`), for messages."""
 
     def line_of(self, loc: PathKey) -> int:
         """The line of `loc`, or of its nearest ancestor that exists in the file."""
@@ -37,8 +39,10 @@ class YamlDocument:
 
 
 def _index_lines(node: yaml.Node, path: PathKey, lines: dict[PathKey, int],
-                 duplicates: list[tuple[PathKey, int]]) -> None:
-    if isinstance(node, yaml.MappingNode):
+                 duplicates: list[tuple[PathKey, int]], scalars: dict[PathKey, str]) -> None:
+    if isinstance(node, yaml.ScalarNode):
+        scalars[path] = node.value
+    elif isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
@@ -47,12 +51,12 @@ def _index_lines(node: yaml.Node, path: PathKey, lines: dict[PathKey, int],
                 duplicates.append((child, key_node.start_mark.line + 1))
             seen.add(key)
             lines[child] = key_node.start_mark.line + 1
-            _index_lines(value_node, child, lines, duplicates)
+            _index_lines(value_node, child, lines, duplicates, scalars)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             child = (*path, index)
             lines[child] = item.start_mark.line + 1
-            _index_lines(item, child, lines, duplicates)
+            _index_lines(item, child, lines, duplicates, scalars)
 
 
 def format_loc(loc: PathKey) -> str:
@@ -93,8 +97,9 @@ def read_yaml(path: Path, *, text: str | None = None) -> YamlDocument:
     assert node is not None  # a mapping was read, so there is a node
     lines: dict[PathKey, int] = {(): node.start_mark.line + 1}
     duplicates: list[tuple[PathKey, int]] = []
-    _index_lines(node, (), lines, duplicates)
+    scalars: dict[PathKey, str] = {}
+    _index_lines(node, (), lines, duplicates, scalars)
     if duplicates:
         raise InputError([Problem(path, line, format_loc(loc), "duplicate key; keep one")
                           for loc, line in duplicates])
-    return YamlDocument(path=path, data=data, lines=lines)
+    return YamlDocument(path=path, data=data, lines=lines, scalars=scalars)
