@@ -15,13 +15,20 @@ from pathlib import Path
 
 from planner.errors import InputError, printable
 from planner.review.check import CheckResult
-from planner.review.diff import PlanDiff
+from planner.review.diff import CostChange, ModelChange, PlanDiff
+from planner.review.gates import Gate
 from reports.format import money, percent
 
 MARKER = "<!-- placement-planner-check -->"
 MAX_COMMENT_CHARS = 65_000
 MAX_PROBLEMS_SHOWN = 50  # problems listed in the comment and annotated when a side is invalid
 MAX_BULLET_CHARS = 500  # one bullet of the comment at most
+MAX_NOTE_CHARS = 300  # the note of one model change (reasons a model is unplaced)
+MAX_COST_ROWS = 40  # teams (or pools) in the cost table; the rest summed in one row
+TOP_CHANGES = 30  # model changes in the comment's first table
+MAX_TOP_CHARS = 16_000  # that table at most
+MAX_CAPACITY_CHARS = 8_000  # the capacity table at most
+TABLE_SLACK = 100  # characters kept free for the lines around the fitted tables
 
 
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
@@ -69,6 +76,28 @@ def _replicas(m) -> str:
            f"{m.replicas_after if m.replicas_after is not None else '-'}"
 
 
+def _cost_row(name: str, row: CostChange, cur: str) -> str:
+    return (f"| {name} | {_money(row.before, cur)} | {_money(row.after, cur)} | "
+            f"{_money(row.change, cur, True)} |")
+
+
+def _cost_rows(kind: str, rows: list[CostChange], cur: str) -> list[str]:
+    """The rows of `kind` whose cost changes; past MAX_COST_ROWS the largest changes, and one
+    row that sums the rest, so the table still adds up."""
+    changed = [r for r in rows if r.change]
+    shown = changed
+    if len(changed) > MAX_COST_ROWS:
+        largest = sorted(changed, key=lambda r: (-abs(r.change), r.name))[:MAX_COST_ROWS - 1]
+        shown = [r for r in changed if r in largest]
+    lines = [_cost_row(f"{kind} {inert(r.name)}", r, cur) for r in shown]
+    rest = [r for r in changed if r not in shown]
+    if rest:
+        lines.append(_cost_row(f"{len(rest)} more {kind}s", CostChange(
+            name="rest", before=sum((r.before for r in rest), Decimal(0)),
+            after=sum((r.after for r in rest), Decimal(0))), cur))
+    return lines
+
+
 def cost_table(diff: PlanDiff) -> list[str]:
     """The total, then every team whose cost changes and idle capacity (together they add up
     to the total's change), then every pool whose cost changes (they add up to it too)."""
@@ -77,25 +106,50 @@ def cost_table(diff: PlanDiff) -> list[str]:
              f"| **total** | {_money(diff.total.before, cur)} | {_money(diff.total.after, cur)} "
              f"| **{_money(diff.total.change, cur, True)}** "
              f"({_pct(diff.total.change, diff.total.before)}) |"]
-    for kind, rows in (("team", diff.teams), ("", [diff.idle]), ("pool", diff.pools)):
-        lines += [f"| {f'{kind} ' if kind else ''}{inert(r.name)} | {_money(r.before, cur)} | "
-                  f"{_money(r.after, cur)} | {_money(r.change, cur, True)} |"
-                  for r in rows if r.change]
-    return lines
+    lines += _cost_rows("team", diff.teams, cur)
+    if diff.idle.change:
+        lines.append(_cost_row(inert(diff.idle.name), diff.idle, cur))
+    return lines + _cost_rows("pool", diff.pools, cur)
 
 
-def changes_table(diff: PlanDiff, limit: int | None = None) -> list[str]:
-    rows = diff.models if limit is None else diff.models[:limit]
-    lines = ["| model | team | change | pool | replicas | cost per month | note |",
-             "|---|---|---|---|---:|---:|---|"]
-    for m in rows:
-        lines.append(f"| {inert(m.name)} | {inert(m.team)} | {', '.join(m.kinds)} | "
-                     f"{_placement(m)} | "
-                     f"{_replicas(m)} | {_money(m.cost_per_month_before, diff.currency)} → "
-                     f"{_money(m.cost_per_month_after, diff.currency)} | {inert(m.note)} |")
-    if limit is not None and len(diff.models) > limit:
-        lines.append(f"| … {len(diff.models) - limit} more in the details below | | | | | | |")
-    return lines
+CHANGES_HEADER = ["| model | team | change | pool | replicas | cost per month | note |",
+                  "|---|---|---|---|---:|---:|---|"]
+
+
+def _change_row(m: ModelChange, currency: str) -> str:
+    return (f"| {inert(m.name)} | {inert(m.team)} | {', '.join(m.kinds)} | {_placement(m)} | "
+            f"{_replicas(m)} | {_money(m.cost_per_month_before, currency)} → "
+            f"{_money(m.cost_per_month_after, currency)} | "
+            f"{inert(_clip(m.note, MAX_NOTE_CHARS))} |")
+
+
+def changes_table(diff: PlanDiff) -> list[str]:
+    """Every model that changes, one row each."""
+    return CHANGES_HEADER + [_change_row(m, diff.currency) for m in diff.models]
+
+
+def _size(lines: list[str]) -> int:
+    """Characters that `lines` take in the body, newlines included."""
+    return sum(len(line) + 1 for line in lines)
+
+
+def _fit(header: list[str], rows: list[str], room: int, more,
+         limit: int | None = None) -> list[str]:
+    """`header` and as many `rows` as fit in `room` characters (at most `limit`), then the row
+    `more(hidden)` that counts the rows left out; nothing at all when not even the header and
+    that row fit (a table without its header would render as text)."""
+    if _size(header + rows) <= room and (limit is None or len(rows) <= limit):
+        return header + rows
+    reserve = len(more(len(rows))) + 1  # the counting row, at its longest
+    kept: list[str] = []
+    used = _size(header)
+    for row in rows:
+        if used + len(row) + 1 + reserve > room or len(kept) == limit:
+            break
+        kept.append(row)
+        used += len(row) + 1
+    lines = header + kept + [more(len(rows) - len(kept))]
+    return lines if _size(lines) <= room else []
 
 
 def render_diff_markdown(diff: PlanDiff) -> str:
@@ -104,49 +158,61 @@ def render_diff_markdown(diff: PlanDiff) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _gate_bullet(g: Gate) -> str:
+    return (f"- **{g.name}**: {inert(_clip(g.message, MAX_BULLET_CHARS))}. To pass: "
+            f"{inert(_clip(g.fix, MAX_BULLET_CHARS))}.")
+
+
 def render_check_markdown(result: CheckResult) -> str:
+    """The pull-request comment, built to fit: everything but the tables of model changes and
+    pools is bounded by construction, and those tables take the room that is left, each with
+    its header and a last row that counts the rows it leaves out. The body is measured, and
+    stays under MAX_COMMENT_CHARS for any registry."""
     diff, failed = result.diff, [g for g in result.gates if not g.passed]
+    cur = diff.currency
     verdict = (f"❌ **Placement check failed**: {len(failed)} of {len(result.gates)} gates"
                if failed else f"✅ **Placement check passed**: {len(result.gates)} gates")
-    cost = (f"Monthly cost {_money(diff.total.before, diff.currency)} → "
-            f"{_money(diff.total.after, diff.currency)} "
-            f"({_money(diff.total.change, diff.currency, True)}, "
+    cost = (f"Monthly cost {_money(diff.total.before, cur)} → {_money(diff.total.after, cur)} "
+            f"({_money(diff.total.change, cur, True)}, "
             f"{_pct(diff.total.change, diff.total.before)}).")
     head = [MARKER, f"{verdict}. {cost}" if diff.changed else f"{verdict}. No change to cost "
             "or placement.", ""]
     if diff.changed:
-        head += ["### Cost", "", *cost_table(diff), "", "### Placement changes", ""]
-        head += changes_table(diff, limit=30) if diff.models else ["No model changes its "
-                                                                     "placement."]
-        head.append("")
-    if failed:
-        head += ["### Failed gates", ""]
-        head += [f"- **{g.name}**: {inert(g.message)}. To pass: {inert(g.fix)}." for g in failed]
-        head.append("")
-    detail = ["<details><summary>Full detail</summary>", "", "#### Gates", "",
-              "| gate | result | detail |", "|---|---|---|"]
-    detail += [f"| {g.name} | {'pass' if g.passed else 'fail'} | {inert(g.message)} |"
-               for g in result.gates]
-    detail += ["", "#### Capacity", "", "| pool | nodes | GPUs used |", "|---|---:|---:|"]
-    detail += [f"| {inert(c.pool)} | {c.nodes_before} → {c.nodes_after} | {c.gpus_before} → "
-               f"{c.gpus_after} |" for c in diff.capacity]
+        head += ["### Cost", "", *cost_table(diff), ""]
+    gates = ["### Failed gates", "", *(_gate_bullet(g) for g in failed), ""] if failed else []
+    detail_gates = ["<details><summary>Full detail</summary>", "", "#### Gates", "",
+                    "| gate | result | detail |", "|---|---|---|"]
+    detail_gates += [f"| {g.name} | {'pass' if g.passed else 'fail'} | "
+                     f"{inert(_clip(g.message, MAX_BULLET_CHARS))} |" for g in result.gates]
     s = result.new.solver
-    detail += ["", f"Solver: {s.name}, {s.status}, gap {s.gap:.2%}, {s.seconds:.2f} s; "
-               f"{s.moved_replicas} replicas moved against the base plan.", ""]
-    if diff.models:
-        detail += ["#### Every model change", ""]
+    solver = ["", f"Solver: {s.name}, {s.status}, gap {s.gap:.2%}, {s.seconds:.2f} s; "
+              f"{s.moved_replicas} replicas moved against the base plan.", ""]
     closing = ["", "</details>"]
-    text = "\n".join(head + detail)
-    rows = changes_table(diff) if diff.models else []
-    budget = MAX_COMMENT_CHARS - len(text) - len("\n".join(closing)) - 200
-    kept: list[str] = []
-    for row in rows:
-        if sum(len(r) + 1 for r in kept) + len(row) > budget:
-            kept.append(f"| … {len(rows) - len(kept)} more rows cut to fit a comment "
-                        "| | | | | | |")
-            break
-        kept.append(row)
-    return "\n".join([text, *kept, *closing]) + "\n"
+    fixed = head + gates + detail_gates + solver + closing
+    room = MAX_COMMENT_CHARS - _size(fixed) - TABLE_SLACK
+
+    rows = [_change_row(m, cur) for m in diff.models]
+    top = []
+    if diff.changed:
+        top = ["### Placement changes", ""] + (_fit(
+            CHANGES_HEADER, rows, min(room // 3, MAX_TOP_CHARS),
+            lambda hidden: f"| … {hidden} more model changes (see the full detail below) "
+                           "| | | | | | |", limit=TOP_CHANGES)
+            if rows else ["No model changes its placement."]) + [""]
+        room -= _size(top)
+    capacity = ["#### Capacity", ""] + _fit(
+        ["| pool | nodes | GPUs used |", "|---|---:|---:|"],
+        [f"| {inert(c.pool)} | {c.nodes_before} → {c.nodes_after} | {c.gpus_before} → "
+         f"{c.gpus_after} |" for c in diff.capacity], min(room // 3, MAX_CAPACITY_CHARS),
+        lambda hidden: f"| … {hidden} more pools | | |")
+    room -= _size(capacity) + 1
+    every = (["#### Every model change", ""] + _fit(
+        CHANGES_HEADER, rows, room - _size(["", "#### Every model change", ""]),
+        lambda hidden: f"| … {hidden} more, not shown to fit a comment (`planner check "
+                       "--format json` lists every change) | | | | | | |")) if rows else []
+    body = head + top + gates + detail_gates + ["", *capacity] + solver[:-1] + \
+        ([""] + every if every else []) + closing
+    return "\n".join(body) + "\n"
 
 
 def _shown(path: Path, root: Path) -> str:
