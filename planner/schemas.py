@@ -28,7 +28,6 @@ PoolClass = Literal["shared", "dedicated", "low-priority"]
 Name = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
 
 
-
 def _kubernetes(rule: Callable[[str], str | None]) -> AfterValidator:
     """A string checked by one of Kubernetes' name rules when the file is read."""
 
@@ -66,6 +65,20 @@ TaintKey = Annotated[str, _kubernetes(k8s_names.qualified_name_problem), _editor
 LabelValue = Annotated[str, _kubernetes(k8s_names.label_value_problem), _editor_rule(
     "a label value: empty, or at most 63 letters, digits, '-', '_' and '.', starting and "
     "ending with a letter or digit", f"^({_NAME_PART})?$", k8s_names.LABEL_VALUE_MAX)]
+
+
+def _mig_profile_problem(profile: str) -> str | None:
+    """A MIG profile names the extended resource `nvidia.com/mig-<profile>`."""
+    if k8s_names.qualified_name_problem(f"nvidia.com/mig-{profile}"):
+        return ("not usable in the resource name nvidia.com/mig-<profile>: letters, digits, "
+                "'-', '_' and '.', ending with a letter or digit")
+    return None
+
+
+MigProfileName = Annotated[str, _kubernetes(_mig_profile_problem), _editor_rule(
+    "a MIG profile name, usable in the resource name nvidia.com/mig-<profile>: at most 59 "
+    "letters, digits, '-', '_' and '.', ending with a letter or digit",
+    r"^[-A-Za-z0-9_.]*[A-Za-z0-9]$", k8s_names.QUALIFIED_NAME_MAX - len("mig-"))]
 KindName = Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]*$", max_length=63)]
 
 PRIORITIES: tuple[str, ...] = ("production", "internal", "batch", "experimental")
@@ -266,7 +279,7 @@ class GpuType(Strict):
     """The whole device's memory, as nvidia-smi reports it."""
     product: LabelValue = Field(
         description="the value of the node label nvidia.com/gpu.product")
-    mig_profiles: dict[str, MigProfile] = {}
+    mig_profiles: dict[MigProfileName, MigProfile] = {}
     """MIG profiles by name (as `nvidia.com/mig-<name>` names them); only for MIG-capable types."""
     mig_layouts: list[list[str]] = []
     """The ways one GPU may be cut, each a list of profile names; a `mig` pool uses only these."""

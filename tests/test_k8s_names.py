@@ -194,3 +194,27 @@ def test_kserve_target_refuses_names_kserve_refuses(cli, registry: Path, tmp_pat
     assert result.stderr == f"error: {models / (name + '.yaml')}:1: name: {message}\n"
     assert not (tmp_path / "o").exists()
     assert cli("validate", "--registry", registry).exit_code == 0
+
+
+def test_mig_profile_names_make_resource_names(registry: Path):
+    def rename(d):
+        profiles = d["gpu_types"]["a100-80gb"]["mig_profiles"]
+        profiles["1g 10gb"] = profiles.pop("1g.10gb")
+    edit_yaml(registry / "cluster.yaml", rename)
+    errors = errors_of(registry)
+    assert errors[0].startswith("cluster.yaml:")
+    assert ": gpu_types.a100-80gb.mig_profiles.1g 10gb: '1g 10gb' is not usable in the " \
+           "resource name nvidia.com/mig-<profile>" in errors[0]
+
+
+def test_report_kserve_refuses_names_kserve_refuses(cli, registry: Path, tmp_path: Path):
+    assert cli("plan", "--registry", registry, "--out", tmp_path / "p", "--solver",
+               "greedy").exit_code == 0
+    plan_file = tmp_path / "p" / "plan.yaml"
+    plan_file.write_text(plan_file.read_text().replace("name: spam-filter", "name: 9-spam"))
+    result = cli("report", "--plan", plan_file, "--target", "kserve", "--out", tmp_path / "r")
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: {plan_file}: models: '9-spam' does not start with a "
+                             "letter, which KServe requires; rename the model for --target "
+                             "kserve\n")
+    assert not (tmp_path / "r").exists()
