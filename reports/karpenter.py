@@ -23,10 +23,8 @@ INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 
 def _node_pool(pool: PoolPlan, name: str, labels: dict[str, str], max_nodes: int,
                managed_by: dict[str, str]) -> dict:
-    requirements = [{"key": CAPACITY_TYPE_LABEL, "operator": "In", "values": ["on-demand"]}]
-    if pool.instance_type:
-        requirements.insert(0, {"key": INSTANCE_TYPE_LABEL, "operator": "In",
-                                "values": [pool.instance_type]})
+    requirements = [{"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": [pool.instance_type]},
+                    {"key": CAPACITY_TYPE_LABEL, "operator": "In", "values": ["on-demand"]}]
     return {
         "apiVersion": "karpenter.sh/v1", "kind": "NodePool",
         "metadata": {"name": name, "labels": dict(managed_by)},
