@@ -373,8 +373,9 @@ class Pool(Strict):
     """What one node costs per hour, in planner.yaml's currency."""
     max_nodes: Annotated[int, Field(ge=1)]
     """The most nodes the pool may grow to."""
-    instance_type: LabelValue = ""
-    """The cloud instance type of the pool's nodes (a Karpenter requirement)."""
+    instance_type: LabelValue
+    """The cloud instance type of the pool's nodes: its NodePool pins them to it, and its
+    NodeOverlay declares the GPU resources of that type."""
     node_class: PoolNodeClass | None = None
     """This pool's own node class; absent: the cluster's."""
     max_models_per_gpu: Annotated[int, Field(ge=1)] | None = None

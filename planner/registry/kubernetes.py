@@ -48,10 +48,6 @@ def cluster_problems(config: PlannerConfig, cluster: Cluster, doc: YamlDocument,
                                     "installation runs one provider, so a pool may only name "
                                     "another node class of it (node_class: {name: ...}); plan "
                                     "another provider's pools in a registry of their own"))
-        if not pool.instance_type:
-            problems.append(_at(doc, ("pools", i), "no instance_type: the pool's NodePool pins "
-                                "its nodes to one instance type, whose GPUs the plan counts and "
-                                "its NodeOverlay describes; name it (for example g6.xlarge)"))
         for key in pool.labels:
             if key in owned:
                 problems.append(_at(doc, ("pools", i, "labels", key),
