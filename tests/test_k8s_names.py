@@ -224,4 +224,4 @@ def test_a_pool_names_its_instance_type(registry: Path):
     edit_yaml(registry / "cluster.yaml", lambda d: _pool("exclusive-l4")(d).pop("instance_type"))
     [error] = errors_of(registry)
     assert error.startswith("cluster.yaml:") and error.split(": ", 1)[1] == (
-        "pools[1].instance_type: required field is missing")
+        "pools[1].instance_type: required key is missing")
