@@ -21,12 +21,23 @@ class SolverSettings:
 
 
 def base_solution(plan: Plan, fleet: Fleet) -> Solution:
-    """The placements of an earlier plan, as the engine's base for `fewest moves`."""
+    """The placements of an earlier plan, as the engine's base for `fewest moves`.
+
+    Only GPUs that exist in today's cluster count (the pool is there, the node and GPU indexes
+    within its limits): the cluster may have shrunk since, and a plan file is input that must
+    not index past a pool.
+    """
+    pools = {pool.name: pool for pool in fleet.cluster.pools}
+
+    def exists(pool_name: str, node: int, gpu: int) -> bool:
+        pool = pools.get(pool_name)
+        return pool is not None and 0 <= node < pool.max_nodes and 0 <= gpu < pool.gpus_per_node
+
     placements = tuple(
         Placement(slot.model, slot.replica, pool.name, node.index,
                   (gpu.index,), slot.slice)
         for pool in plan.pools for node in pool.nodes for gpu in node.gpus
-        for slot in gpu.replicas)
+        if exists(pool.name, node.index, gpu.index) for slot in gpu.replicas)
     merged: dict[tuple[str, int], Placement] = {}
     for p in placements:  # a multi-GPU replica is listed once per GPU
         key = (p.group, p.replica)
@@ -37,7 +48,8 @@ def base_solution(plan: Plan, fleet: Fleet) -> Solution:
         gpu_type = fleet.cluster.gpu_types.get(pool.gpu_type)
         for node in pool.nodes:
             for gpu in node.gpus:
-                if gpu.mig_layout and gpu_type and gpu.mig_layout in gpu_type.mig_layouts:
+                if gpu.mig_layout and gpu_type and gpu.mig_layout in gpu_type.mig_layouts \
+                        and exists(pool.name, node.index, gpu.index):
                     layouts[(pool.name, node.index, gpu.index)] = gpu_type.mig_layouts.index(
                         gpu.mig_layout)
     return Solution("greedy", 0, 0, tuple(merged.values()), mig_layouts=layouts)

@@ -16,6 +16,7 @@ from planner.schemas import Billing, LabelKey, LabelValue, Name
 from profiles.schema import Strict
 
 API_VERSION: Final = "planner/v1"
+MAX_PLAN_BYTES = 64 * 1024 * 1024  # a plan of thousands of models is a few MB
 
 
 class ReplicaSlot(Strict):
@@ -183,7 +184,7 @@ def dump_plan(plan: Plan) -> str:
 
 def load_plan(path: Path) -> Plan:
     """Read a plan file; any problem is an InputError naming the file and line."""
-    doc = read_yaml(path)
+    doc = read_yaml(path, max_bytes=MAX_PLAN_BYTES)
     kind = doc.data.get("kind")
     if kind not in (None, "PlacementPlan") or (kind is None and "apiVersion" not in doc.data):
         from planner.registry.reference import guess_format

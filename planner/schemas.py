@@ -13,7 +13,17 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from planner import k8s_names
 from planner.money import minor_unit
-from profiles.schema import Source, Strict
+from profiles.schema import (
+    MAX_COUNT,
+    MAX_MIB,
+    MAX_MS,
+    MAX_RPS,
+    Count,
+    Millis,
+    Source,
+    Strict,
+    Throughput,
+)
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
@@ -82,20 +92,37 @@ MigProfileName = Annotated[str, _kubernetes(_mig_profile_problem), _editor_rule(
 KindName = Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]*$", max_length=63)]
 
 PRIORITIES: tuple[str, ...] = ("production", "internal", "batch", "experimental")
+MAX_REPLICAS = 10_000  # of one model; the planner packs fleets, not one model's swarm
+MAX_NODES = 10_000  # in one pool
+MAX_MODELS_PER_GPU = 1_000
+MAX_CPU_MILLI = 10_000_000  # ten thousand cores
+MAX_PRICE_PER_HOUR = 1_000_000.0  # of one node
 MIG_COMPUTE_SLICES = 7  # an A100/H100 GPU in MIG mode splits into seven compute slices
 
 
 # --- planner.yaml -----------------------------------------------------------------------------
 
 
+def _inside_registry(value: str) -> str:
+    """A path in planner.yaml stays inside the registry: relative, without `..`."""
+    parts = value.replace("\\", "/").split("/")
+    if not value or value.startswith(("/", "~")) or ":" in value or ".." in parts:
+        raise ValueError(f"'{value}' leaves the registry; give a path relative to the registry "
+                         "folder, without '..'")
+    return value
+
+
+RegistryPath = Annotated[str, AfterValidator(_inside_registry)]
+
+
 class Paths(Strict):
-    models: str = "models"
+    models: RegistryPath = "models"
     """Folder of the model files, relative to the registry."""
-    profiles: str = "profiles"
+    profiles: RegistryPath = "profiles"
     """Folder of the profile files (`<model>/<gpu-type>.yaml`), relative to the registry."""
-    cluster: str = "cluster.yaml"
+    cluster: RegistryPath = "cluster.yaml"
     """The cluster file, relative to the registry."""
-    policy: str = "policy.yaml"
+    policy: RegistryPath = "policy.yaml"
     """The policy file, relative to the registry."""
 
 
@@ -127,7 +154,7 @@ class PlannerConfig(Strict):
     """The Kubernetes minor version the manifests are written and checked for, as a string
     (`"1.33"`, quoted: unquoted YAML reads 1.30 as the number 1.3).
     """
-    hours_per_month: Annotated[float, Field(gt=0, le=744)] = 730.0
+    hours_per_month: Annotated[float, Field(ge=1, le=744)] = 730.0
     """Hours in a billing month: cost per month = cost per hour x this."""
     namespace_prefix: Annotated[str, Field(pattern=r"^([a-z0-9][-a-z0-9]*)?$", max_length=62)] = ""
     """Prefix of each team's Namespace name (`<prefix><team>`); empty: the team name alone."""
@@ -173,31 +200,31 @@ class Labels(Strict):
 
 
 class Traffic(Strict):
-    peak_rps: Annotated[float, Field(gt=0)]
+    peak_rps: Annotated[float, Field(gt=0, le=MAX_RPS)]
     """The highest request rate the model must serve; replicas are sized for it."""
-    mean_rps: Annotated[float, Field(ge=0)] | None = None
+    mean_rps: Annotated[float, Field(ge=0, le=MAX_RPS)] | None = None
     """The average request rate (informational)."""
 
 
 class Slo(Strict):
-    p99_ms: Annotated[float, Field(gt=0)]
+    p99_ms: Millis
     """The 99th percentile latency a replica must meet; it picks the operating point on the profile.
     """
 
 
 class Limits(Strict):
-    max_concurrency: Annotated[int, Field(ge=1)]
+    max_concurrency: Count
     """Requests one replica serves at once; the operating point never exceeds it."""
-    queue_limit: Annotated[int, Field(ge=0)]
+    queue_limit: Annotated[int, Field(ge=0, le=MAX_COUNT)]
     """Requests a replica queues beyond those it serves, passed to the server."""
-    timeout_ms: Annotated[int, Field(ge=1)]
+    timeout_ms: Annotated[int, Field(ge=1, le=int(MAX_MS))]
     """Request timeout passed to the server."""
 
 
 class Replicas(Strict):
-    min: Annotated[int, Field(ge=1)] = 1
+    min: Annotated[int, Field(ge=1, le=MAX_REPLICAS)] = 1
     """The fewest replicas, whatever the traffic."""
-    max: Annotated[int, Field(ge=1)] | None = None
+    max: Annotated[int, Field(ge=1, le=MAX_REPLICAS)] | None = None
     """The most replicas; absent: no upper limit."""
 
 
@@ -211,18 +238,18 @@ class Serving(Strict):
     """The container image that serves the model."""
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     """The port the server listens on."""
-    cpu_milli: Annotated[int, Field(ge=1)] = 2000
+    cpu_milli: Annotated[int, Field(ge=1, le=MAX_CPU_MILLI)] = 2000
     """CPU a replica requests, in thousandths of a core (2000 = 2 cores)."""
-    host_memory_mib: Annotated[int, Field(ge=1)] = 4096
+    host_memory_mib: Annotated[int, Field(ge=1, le=MAX_MIB)] = 4096
     """Host (not GPU) memory a replica requests."""
 
 
 class Resources(Strict):
     """Hand-stated demand for a model that has not been profiled; the plan marks it estimated."""
 
-    memory_mib: Annotated[int, Field(ge=1)]
+    memory_mib: Annotated[int, Field(ge=1, le=MAX_MIB)]
     """GPU memory one replica needs, CUDA context included."""
-    throughput_rps: Annotated[float, Field(gt=0)]
+    throughput_rps: Throughput
     """Requests per second one replica serves within the SLO."""
 
 
@@ -268,14 +295,14 @@ class ModelSpec(Strict):
 
 
 class MigProfile(Strict):
-    memory_mib: Annotated[int, Field(ge=1)]
+    memory_mib: Annotated[int, Field(ge=1, le=MAX_MIB)]
     """GPU memory of one slice of this profile."""
     compute_slices: Annotated[int, Field(ge=1, le=MIG_COMPUTE_SLICES)]
     """Compute slices (of 7) one slice of this profile takes."""
 
 
 class GpuType(Strict):
-    memory_mib: Annotated[int, Field(ge=1)]
+    memory_mib: Annotated[int, Field(ge=1, le=MAX_MIB)]
     """The whole device's memory, as nvidia-smi reports it."""
     product: LabelValue = Field(
         description="the value of the node label nvidia.com/gpu.product")
@@ -298,9 +325,9 @@ class GpuType(Strict):
 
 
 class NodeResources(Strict):
-    cpu_milli: Annotated[int, Field(ge=0)]
+    cpu_milli: Annotated[int, Field(ge=0, le=MAX_CPU_MILLI)]
     """CPU kept for the system."""
-    memory_mib: Annotated[int, Field(ge=0)]
+    memory_mib: Annotated[int, Field(ge=0, le=MAX_MIB)]
     """Host memory kept for the system."""
 
 
@@ -308,9 +335,9 @@ class InstanceType(Strict):
     """A node's CPU and host memory, and what the system keeps for itself (kubelet, OS,
     eviction threshold, daemons): pods get the difference, the node's allocatable."""
 
-    cpu_milli: Annotated[int, Field(ge=1)]
+    cpu_milli: Annotated[int, Field(ge=1, le=MAX_CPU_MILLI)]
     """The node's CPU capacity (96 cores: 96000)."""
-    memory_mib: Annotated[int, Field(ge=1)]
+    memory_mib: Annotated[int, Field(ge=1, le=MAX_MIB)]
     """The node's host memory capacity."""
     reserved: NodeResources
     """What the system keeps for itself (kubelet, OS, eviction threshold, daemons)."""
@@ -369,16 +396,16 @@ class Pool(Strict):
     """
     gpus_per_node: Annotated[int, Field(ge=1, le=16)]
     """GPUs in one node of this pool."""
-    price_per_node_hour: Annotated[float, Field(gt=0)]
+    price_per_node_hour: Annotated[float, Field(gt=0, le=MAX_PRICE_PER_HOUR)]
     """What one node costs per hour, in planner.yaml's currency."""
-    max_nodes: Annotated[int, Field(ge=1)]
+    max_nodes: Annotated[int, Field(ge=1, le=MAX_NODES)]
     """The most nodes the pool may grow to."""
     instance_type: LabelValue
     """The cloud instance type of the pool's nodes: its NodePool pins them to it, and its
     NodeOverlay declares the GPU resources of that type."""
     node_class: PoolNodeClass | None = None
     """This pool's own node class; absent: the cluster's."""
-    max_models_per_gpu: Annotated[int, Field(ge=1)] | None = None
+    max_models_per_gpu: Annotated[int, Field(ge=1, le=MAX_MODELS_PER_GPU)] | None = None
     """Replicas per GPU at most in this pool; absent: the policy's."""
     labels: dict[LabelKey, LabelValue] = {}
     """Node labels selecting the pool's nodes, written to its NodePool."""
@@ -480,16 +507,16 @@ class PriorityClass(Strict):
 
 
 class Spread(Strict):
-    max_node_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    max_node_share: Annotated[float, Field(ge=0.01, le=1)] = 0.5
     """The largest fraction of one model's replicas one node may hold."""
 
 
 class Policy(Strict):
-    memory_headroom: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    memory_headroom: Annotated[float, Field(ge=0, le=0.9)] = 0.1
     """Fraction of every GPU's memory kept free."""
-    target_utilization: Annotated[float, Field(gt=0, le=1)] = 0.8
+    target_utilization: Annotated[float, Field(ge=0.01, le=1)] = 0.8
     """Fraction of a GPU's compute time planned at most; replicas are sized for it."""
-    max_models_per_gpu: Annotated[int, Field(ge=1)] = 8
+    max_models_per_gpu: Annotated[int, Field(ge=1, le=MAX_MODELS_PER_GPU)] = 8
     """Replicas per GPU at most, unless a pool sets its own."""
     spread: Spread = Spread()
     """How a model's replicas spread over nodes."""

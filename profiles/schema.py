@@ -8,6 +8,20 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PROFILE_API_VERSION: Final = "planner/v1"
 
+# Physical ceilings for the numbers in every file format: anything beyond them is a typo or an
+# attack, and refusing it at load keeps every derived integer far inside the solver's 64 bits.
+MAX_MIB: Final = 2**40  # memory in MiB: one exbibyte
+MAX_RPS: Final = 1e9  # requests per second of one model
+MIN_THROUGHPUT_RPS: Final = 1e-3  # one request per 1,000 s; less is a unit mistake
+MAX_MS: Final = 1e9  # milliseconds: eleven days
+MAX_COUNT: Final = 1_000_000  # concurrency levels, queue slots, repetitions
+
+MiB = Annotated[float, Field(ge=0, le=MAX_MIB)]
+PositiveMiB = Annotated[float, Field(gt=0, le=MAX_MIB)]
+Throughput = Annotated[float, Field(ge=MIN_THROUGHPUT_RPS, le=MAX_RPS)]
+Millis = Annotated[float, Field(gt=0, le=MAX_MS)]
+Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]
+
 
 class Strict(BaseModel):
     """The base of every file format the planner reads or writes: unknown keys are errors (a
@@ -16,13 +30,14 @@ class Strict(BaseModel):
     here, in the bottom layer, so that profiles, the registry and the plan file share it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
-                              use_attribute_docstrings=True)
+                              use_attribute_docstrings=True,
+                              allow_inf_nan=False)  # every number finite: no .inf or .nan
 
 
 class InputSpec(Strict):
     """One request's input: its shape (without the batch) and dtype; integers in [low, high)."""
 
-    shape: list[Annotated[int, Field(ge=1)]]
+    shape: list[Count]
     """One request's shape, without the batch dimension."""
     dtype: Literal["int64", "int32", "float32", "float16", "bfloat16"] = "float32"
     """The input tensor's dtype."""
@@ -74,17 +89,17 @@ class Environment(Strict):
 
 
 class Settings(Strict):
-    concurrency: list[Annotated[int, Field(ge=1)]] = []
+    concurrency: list[Count] = []
     """The concurrency levels measured."""
-    window_s: Annotated[float, Field(gt=0)] | None = None
+    window_s: Annotated[float, Field(gt=0, le=MAX_MS)] | None = None
     """Length of one measurement window."""
-    max_windows: Annotated[int, Field(ge=1)] | None = None
+    max_windows: Count | None = None
     """Windows per level at most."""
-    stability_tolerance: Annotated[float, Field(gt=0)] | None = None
+    stability_tolerance: Annotated[float, Field(gt=0, le=MAX_COUNT)] | None = None
     """Relative spread of the last windows under which a point is stable."""
-    warmup_requests: Annotated[int, Field(ge=0)] | None = None
+    warmup_requests: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = None
     """Requests sent before measuring."""
-    cpu_threads: Annotated[int, Field(ge=1)] | None = None
+    cpu_threads: Count | None = None
     """Torch's CPU threads."""
     mode: Literal["closed-loop", "open-loop"] = "closed-loop"
     """`closed-loop`: fixed requests in flight; `open-loop`: Poisson arrivals."""
@@ -95,34 +110,34 @@ class Memory(Strict):
 
     kind: Literal["device", "host"] = "device"
     """`device`: GPU memory; `host`: a CPU measurement's resident memory, not VRAM."""
-    weights_mib: Annotated[float, Field(ge=0)]
+    weights_mib: MiB
     """The model's weights."""
-    cuda_context_mib: Annotated[float, Field(ge=0)] | None = None
+    cuda_context_mib: MiB | None = None
     """The CUDA context of the serving process."""
-    peak_allocated_mib: Annotated[float, Field(ge=0)] | None = None
+    peak_allocated_mib: MiB | None = None
     """Torch's peak allocated memory."""
-    peak_reserved_mib: Annotated[float, Field(ge=0)] | None = None
+    peak_reserved_mib: MiB | None = None
     """Torch's peak reserved memory."""
-    process_mib: Annotated[float, Field(ge=0)] | None = None
+    process_mib: MiB | None = None
     """The process's own device memory (NVML), CUDA context included."""
-    device_used_before_mib: Annotated[float, Field(ge=0)] | None = None
+    device_used_before_mib: MiB | None = None
     """Memory in use on the device before loading."""
-    device_used_after_mib: Annotated[float, Field(ge=0)] | None = None
+    device_used_after_mib: MiB | None = None
     """Memory in use on the device after measuring."""
 
 
 class Point(Strict):
-    concurrency: Annotated[int, Field(ge=1)]
+    concurrency: Count
     """Requests in flight."""
-    throughput_rps: Annotated[float, Field(gt=0)]
+    throughput_rps: Throughput
     """Requests served per second."""
-    p50_ms: Annotated[float, Field(gt=0)]
+    p50_ms: Millis
     """Median latency."""
-    p95_ms: Annotated[float, Field(gt=0)]
+    p95_ms: Millis
     """95th percentile latency."""
-    p99_ms: Annotated[float, Field(gt=0)]
+    p99_ms: Millis
     """99th percentile latency; compared with the model's SLO."""
-    peak_memory_mib: Annotated[float, Field(gt=0)]
+    peak_memory_mib: PositiveMiB
     """Peak memory at this concurrency; the planner packs on it."""
     stable: bool = True
     """Whether the last windows agreed within the tolerance."""
@@ -137,9 +152,9 @@ class Point(Strict):
 class RateSearch(Strict):
     """Open-loop result: the highest Poisson arrival rate whose p99 met the SLO."""
 
-    slo_p99_ms: Annotated[float, Field(gt=0)]
+    slo_p99_ms: Millis
     """The SLO the search met."""
-    rate_rps: Annotated[float, Field(ge=0)]
+    rate_rps: Annotated[float, Field(ge=0, le=MAX_RPS)]
     """The highest arrival rate whose p99 met it."""
     p50_ms: float | None = None
     """Median latency at that rate."""
@@ -168,7 +183,7 @@ class Profile(Strict):
     """How it was measured."""
     memory: Memory
     """The memory layers."""
-    load_time_s: Annotated[float, Field(ge=0)] | None = None
+    load_time_s: Annotated[float, Field(ge=0, le=MAX_MS)] | None = None
     """Cold-start time to load the model."""
     warnings: list[str] = []
     """What the profiler noticed while measuring."""

@@ -21,7 +21,7 @@ from planner.rules.fit import (
 )
 from planner.rules.mig import smallest_slice
 from planner.rules.spread import max_per_node
-from planner.schemas import ModelSpec, Pool
+from planner.schemas import MAX_REPLICAS, ModelSpec, Pool
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,13 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
                              f"{pool.gpu_type} misses the SLO of {model.slo.p99_ms:g} ms")
         memory, throughput = point.peak_memory_mib, point.throughput_rps
         concurrency, p99, method = point.concurrency, point.p99_ms, profile.method
-    replicas = max(model.replicas.min,
-                   math.ceil(model.traffic.peak_rps / (throughput * policy.target_utilization)))
+    needed = model.traffic.peak_rps / (throughput * policy.target_utilization)
+    if needed > MAX_REPLICAS:
+        return Rejection(model.name, pool.name,
+                         f"needs more than {MAX_REPLICAS:,} replicas on {pool.gpu_type} for the "
+                         f"peak of {model.traffic.peak_rps:g} rps at {throughput:g} rps each; "
+                         "check the traffic and the profile's units")
+    replicas = max(model.replicas.min, math.ceil(needed))
     if model.replicas.max is not None and replicas > model.replicas.max:
         return Rejection(model.name, pool.name,
                          f"needs {replicas} replicas on {pool.gpu_type} for the peak of "

@@ -19,10 +19,11 @@ CONFIG_FILE = "planner.yaml"
 PLAN_KIND = "PlacementPlan"  # the plan file's kind: given where a registry file belongs
 
 
-def _load(path: Path, schema: type[BaseModel], problems: list[Problem]):
-    """Read and validate one file; on failure record its problems and return (None, doc)."""
+def _load(path: Path, schema: type[BaseModel], problems: list[Problem], root: Path):
+    """Read and validate one file of the registry at `root`; on failure record its problems
+    and return (None, doc)."""
     try:
-        doc = read_yaml(path)
+        doc = read_yaml(path, root=root)
     except InputError as exc:
         problems.extend(exc.problems)
         return None, None
@@ -59,9 +60,9 @@ def load_registry(root: Path, *, policy_gates: bool = False) -> Fleet:
     problems: list[Problem] = []
     config = PlannerConfig()
     if (root / CONFIG_FILE).exists():
-        config = _load(root / CONFIG_FILE, PlannerConfig, problems)[0] or config
-    cluster, cluster_doc = _load(root / config.paths.cluster, Cluster, problems)
-    policy, policy_doc = _load(root / config.paths.policy, Policy, problems)
+        config = _load(root / CONFIG_FILE, PlannerConfig, problems, root)[0] or config
+    cluster, cluster_doc = _load(root / config.paths.cluster, Cluster, problems, root)
+    policy, policy_doc = _load(root / config.paths.policy, Policy, problems, root)
 
     models: dict[str, ModelSpec] = {}
     documents: dict[str, YamlDocument] = {}
@@ -77,7 +78,7 @@ def load_registry(root: Path, *, policy_gates: bool = False) -> Fleet:
                                     f"{model_stems[path.stem].name} defines it too; keep one"))
             continue
         model_stems[path.stem] = path
-        model, doc = _load(path, ModelSpec, problems)
+        model, doc = _load(path, ModelSpec, problems, root)
         if model is not None:
             loaded.append((model, doc))
     # A name defined twice is kept from the file named after it; the other file is the error.
@@ -105,7 +106,7 @@ def load_registry(root: Path, *, policy_gates: bool = False) -> Fleet:
                                     "one too; keep one"))
             continue
         profile_paths[key] = path
-        profile, doc = _load(path, Profile, problems)
+        profile, doc = _load(path, Profile, problems, root)
         if profile is not None:
             profiles[(path.parent.name, path.stem)] = profile
             profile_docs[(path.parent.name, path.stem)] = doc

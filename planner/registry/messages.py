@@ -194,10 +194,43 @@ def validate_document(doc: YamlDocument, schema: type[M]) -> tuple[M | None, lis
                                               allowed_keys(parent) if parent else [], 1, 0.6)
             misspelt.update((*error["loc"][:-1], key) for key in close)
     problems = []
+    branches: dict[PathKey, list[str]] = {}
     for error in errors:
         if error["type"] == "missing" and error["loc"] in misspelt:
             continue
         loc = error["loc"]
+        if _union_branch(doc.data, loc):
+            branches.setdefault(loc[:-1], []).append(
+                _message(schema, error, doc.scalars.get(loc[:-1])))
+            continue
         problems.append(Problem(doc.path, doc.line_of(loc), format_loc(loc) or None,
                                 _message(schema, error, doc.scalars.get(loc))))
+    for loc, messages in branches.items():
+        problems.append(Problem(doc.path, doc.line_of(loc), format_loc(loc) or None,
+                                _one_of(messages)))
     return None, problems
+
+
+def _union_branch(data: Any, loc: PathKey) -> bool:
+    """Whether the last step of `loc` names a member of a union (pydantic's `int`, `str`, ...)
+    rather than a key or index of the document."""
+    if not loc or not isinstance(loc[-1], str):
+        return False
+    for part in loc[:-1]:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            return False
+    return not isinstance(data, dict)
+
+
+def _one_of(messages: list[str]) -> str:
+    """One message for a value that matches no member of a union."""
+    unique = list(dict.fromkeys(messages))
+    parts = [re.fullmatch(r"expected (.*), found (.*)", m) for m in unique]
+    if all(parts) and len({p.group(2) for p in parts if p}) == 1:
+        kinds = " / ".join(p.group(1) for p in parts if p)
+        return f"expected one of {kinds}, found {parts[0].group(2) if parts[0] else ''}"
+    return "; ".join(unique)
