@@ -91,7 +91,8 @@ def test_reference_lists_every_key_with_its_example():
             assert f"- `{key}`: " in page, key
     assert ("- `kubernetes_version`: string, a Kubernetes minor version as a quoted string, "
             "such as \"1.33\"; default `'1.33'`.") in page
-    assert ("- `peak_rps`: number, > 0; in requests per second; **required**. The highest "
+    assert ("- `peak_rps`: number, > 0, <= 1000000000.0; in requests per second; **required**. "
+            "The highest "
             "request rate the model must serve; replicas are sized for it. Example: `400`.") \
         in page
     assert ("- `sharing`: one of `exclusive`, `time-slicing`, `mps`, `mig`; **required**.") \
