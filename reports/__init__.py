@@ -10,8 +10,10 @@ def render_all(plan: Plan, *, target: str = "deployment", kserve_mode: str = "Ra
     """The report files of an output folder by relative path (plan.yaml is written apart)."""
     from reports.focus import render_cost_csv
     from reports.manifests import render_manifests
+    from reports.plan_html import render_plan_html
     from reports.summary import render_summary
 
     return {**render_manifests(plan, target, kserve_mode),
             "cost.csv": render_cost_csv(plan, period),
-            "summary.md": render_summary(plan, target=target, kserve_mode=kserve_mode)}
+            "summary.md": render_summary(plan, target=target, kserve_mode=kserve_mode),
+            "plan.html": render_plan_html(plan)}

@@ -77,7 +77,8 @@ def plan(
 ) -> None:
     """Pack the registry's models onto the cluster's pools at the lowest cost.
 
-    With --out, writes plan.yaml, manifests/, cost.csv and summary.md there, all or nothing.
+    With --out, writes plan.yaml, plan.html, manifests/, cost.csv and summary.md there, all or
+    nothing.
     """
     from planner.cli.console import err
     from planner.cli.console import out as stdout
@@ -110,7 +111,7 @@ def plan(
                            period=period)
         write_folder(out, {"plan.yaml": dump_plan(result), **files},
                      protected=[fleet.root, *([base] if base else [])])
-        err.print(f"wrote {out}: plan.yaml, summary.md, cost.csv and "
+        err.print(f"wrote {out}: plan.yaml, plan.html, summary.md, cost.csv and "
                   f"{sum(1 for f in files if f.startswith('manifests/'))} manifest files",
                   markup=False)
     if format is OutputFormat.json:
@@ -180,7 +181,7 @@ def report(
         write_folder(out, render_all(plan, target=target.value,
                                      kserve_mode=kserve_mode.annotation, period=period),
                      protected=[plan_file])
-        err.print(f"wrote {out}: summary.md, cost.csv and manifests/", markup=False)
+        err.print(f"wrote {out}: plan.html, summary.md, cost.csv and manifests/", markup=False)
     rows = rollup(plan, group_by.value)
     currency = plan.summary.currency
     if format is ReportFormat.csv:
