@@ -151,3 +151,30 @@ def test_pod_annotation_is_one_pods_share(out: Path):
                                 if k.endswith("/cost-per-hour"))])
         assert abs(per_pod * model.replicas - money.decimal(model.cost_per_hour)) \
             <= Decimal("0.00005") * model.replicas
+
+
+def test_diff_and_check_tables_show_the_same_amounts(out: Path, cli):
+    """`diff` (and so `check`, which renders the same diff) against the plan itself: every
+    team's, pool's and idle amount is the one cost.csv adds up to, in JSON and in markdown."""
+    plan = load_plan(out / "plan.yaml")
+    cur = plan.summary.currency
+    rows = list(csv.DictReader((out / "cost.csv").open()))
+    teams, pools = defaultdict(Decimal), defaultdict(Decimal)
+    idle = Decimal(0)
+    for row in rows:
+        amount = Decimal(row["EffectiveCost"])
+        pools[row["x_Pool"]] += amount
+        if row["x_Team"]:
+            teams[row["x_Team"]] += amount
+        else:
+            idle += amount
+    result = cli("diff", out / "plan.yaml", out / "plan.yaml", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert {t["name"]: Decimal(str(t["after"])) for t in body["teams"]} == teams
+    assert {p["name"]: Decimal(str(p["after"])) for p in body["pools"]} == pools
+    assert Decimal(str(body["idle"]["after"])) == idle
+    assert Decimal(str(body["total"]["after"])) == sum(teams.values()) + idle
+    markdown = cli("diff", out / "plan.yaml", out / "plan.yaml", "--format", "markdown").stdout
+    assert (f"| **total** | {format_money(plan.summary.cost_per_month, cur)} | "
+            f"{format_money(plan.summary.cost_per_month, cur)} |") in markdown
