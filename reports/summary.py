@@ -98,14 +98,15 @@ def render_summary(plan: Plan, *, target: str = "deployment",
             f"{_money(idle.get(pool.name, 0), cur)} |")
     lines += ["", "## Models", "",
               "| model | team | pool | replicas | GPU share | memory per replica | "
-              "cost per month | shares GPUs with |",
-              "|---|---|---|---:|---:|---:|---:|---|"]
+              "memory per GPU | cost per month | shares GPUs with |",
+              "|---|---|---|---:|---:|---:|---:|---:|---|"]
     by_model = costs.by_model()
     for model in plan.models:
         share = f"{model.gpus_per_replica} whole" if model.whole_gpus else (
             model.mig_slice or f"{model.compute_milli / 10:.1f}% compute")
         lines.append(f"| {model.name} | {model.team} | {model.pool} | {model.replicas} | "
-                     f"{share} | {model.memory_mib:,} MiB | "
+                     f"{share} | {model.memory_mib * model.gpus_per_replica:,} MiB | "
+                     f"{model.memory_mib:,} MiB | "
                      f"{_money(by_model[model.name], cur)} | "
                      f"{', '.join(model.shares_with) or '-'} |")
     if plan.unplaced:

@@ -1,6 +1,9 @@
-"""Rich tables of a plan for the terminal: one row per pool, then totals and solver status."""
+"""Rich tables of a plan for the terminal: one row per pool, then totals and solver status,
+and against a base plan the replicas that moved."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 from rich.table import Table
 
@@ -11,7 +14,10 @@ from reports.format import percent as _percent
 from reports.format import rate as _rate
 
 
-def plan_tables(plan: Plan) -> list[Table]:
+def plan_tables(plan: Plan, base: Plan | None = None) -> list[Table]:
+    """The pool table and the totals; with `base`, the replicas moved from where it had them.
+
+    A pool's replicas are counted once each, however many GPUs a replica spans."""
     currency = plan.summary.currency
     pools = Table(title="Placement plan by pool", title_justify="left")
     for column in ("pool", "GPU", "sharing", "nodes", "GPUs", "replicas", "memory",
@@ -20,7 +26,8 @@ def plan_tables(plan: Plan) -> list[Table]:
                          else "right")
     for pool in plan.pools:
         gpus = sum(len(node.gpus) for node in pool.nodes)
-        replicas = sum(len(g.replicas) for node in pool.nodes for g in node.gpus)
+        replicas = len({(slot.model, slot.replica) for node in pool.nodes for g in node.gpus
+                        for slot in g.replicas})
         pools.add_row(pool.name, pool.gpu_type, pool.sharing, str(len(pool.nodes)),
                       f"{gpus}/{len(pool.nodes) * pool.gpus_per_node}", str(replicas),
                       _percent(pool.memory_used_mib, pool.memory_capacity_mib),
@@ -41,4 +48,44 @@ def plan_tables(plan: Plan) -> list[Table]:
     totals.add_row("savings per month", _money(s.baseline_cost_per_month - total, currency))
     totals.add_row("solver", f"{solver.name}, {solver.status}, gap {solver.gap:.2%}, "
                    f"{solver.seconds:.2f} s")
-    return [pools, totals]
+    if base is None:
+        return [pools, totals]
+    moves = moved_replicas(base, plan)
+    totals.add_row("replicas moved against the base plan", str(sum(n for _, n, _, _ in moves)))
+    return [pools, totals, _moves_table(moves)]
+
+
+def _nodes(plan: Plan) -> dict[str, Counter[str]]:
+    """Per model, how many of its replicas each node (`pool/node`) holds."""
+    held: dict[str, Counter[str]] = {}
+    for pool in plan.pools:
+        for node in pool.nodes:
+            replicas = {(slot.model, slot.replica) for g in node.gpus for slot in g.replicas}
+            for model, _ in replicas:
+                held.setdefault(model, Counter())[node.name] += 1
+    return held
+
+
+def moved_replicas(base: Plan, plan: Plan) -> list[tuple[str, int, list[str], list[str]]]:
+    """Per model whose replicas left a node they had in `base`: (model, replicas moved, the
+    nodes they left, the nodes they went to); a model new to the plan moves nothing."""
+    before, after = _nodes(base), _nodes(plan)
+    moves = []
+    for model in sorted(set(before) & set(after)):
+        left = before[model] - after[model]
+        if left:
+            went = after[model] - before[model]
+            moves.append((model, sum(left.values()), sorted(left.elements()),
+                          sorted(went.elements())))
+    return moves
+
+
+def _moves_table(moves: list[tuple[str, int, list[str], list[str]]]) -> Table:
+    table = Table(title="Moved against the base plan", title_justify="left")
+    for column in ("model", "replicas moved", "from", "to"):
+        table.add_column(column, justify="right" if column == "replicas moved" else "left")
+    for model, count, left, went in moves:
+        table.add_row(model, str(count), ", ".join(left), ", ".join(went) or "-")
+    if not moves:
+        table.add_row("(none)", "0", "-", "-")
+    return table

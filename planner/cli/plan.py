@@ -117,7 +117,7 @@ def plan(
     if format is OutputFormat.json:
         stdout.print_json(result.model_dump_json(by_alias=True))
     else:
-        for table in plan_tables(result):
+        for table in plan_tables(result, base_plan):
             stdout.print(table)
     if result.unplaced:
         for model in result.unplaced:
