@@ -109,7 +109,7 @@ def test_summary_csv_and_report_agree_to_the_minor_unit(out: Path, cli):
     pools = {r[0]: (r[7], r[8]) for r in _table(summary, "Pools") if r[3] != "0"}
     assert pools == {p: (format_money(a, cur), format_money(csv_by["idle"][p], cur))
                      for p, a in csv_by["pool"].items()}
-    models = {r[0]: r[6] for r in _table(summary, "Models")}
+    models = {r[0]: r[7] for r in _table(summary, "Models")}
     assert models == {m: format_money(a, cur) for m, a in csv_by["model"].items()}
 
     for group in ("team", "pool", "model"):
