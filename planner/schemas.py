@@ -401,8 +401,8 @@ class Pool(Strict):
     max_nodes: Annotated[int, Field(ge=1, le=MAX_NODES)]
     """The most nodes the pool may grow to."""
     instance_type: LabelValue
-    """The cloud instance type of the pool's nodes: its NodePool pins them to it, and its
-    NodeOverlay declares the GPU resources of that type."""
+    """The cloud instance type of the pool's nodes, described under `instance_types`: its
+    NodePool pins them to it, and its NodeOverlay declares the GPU resources of that type."""
     node_class: PoolNodeClass | None = None
     """This pool's own node class; absent: the cluster's."""
     max_models_per_gpu: Annotated[int, Field(ge=1, le=MAX_MODELS_PER_GPU)] | None = None
@@ -419,7 +419,8 @@ class Cluster(Strict):
     gpu_types: dict[Name, GpuType]
     """GPU types by name (the name profile files are filed under)."""
     instance_types: dict[str, InstanceType] = {}
-    """Instance types by name (the pools' `instance_type`): CPU and host memory per node."""
+    """Instance types by name: CPU and host memory per node. Every pool's `instance_type`
+    must be described here."""
     pools: list[Pool]
     """The node pools models are placed on."""
 

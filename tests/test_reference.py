@@ -136,3 +136,17 @@ def test_init_points_every_file_at_its_schema(cli, tmp_path: Path):
     model = (target / "models" / "intent-classifier.yaml").read_text()
     assert "serving_profile: online  # online | bursty | batch | large\n" in model
     assert cli("validate", "--registry", target).exit_code == 0
+
+
+FROM_REFERENCE = ROOT / "tests" / "registries" / "from-reference"
+
+
+def test_registry_written_from_the_reference_validates_and_plans(cli, tmp_path: Path):
+    result = cli("validate", "--registry", FROM_REFERENCE)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(f"registry {FROM_REFERENCE} is valid: 6 models, 2 teams, "
+                                    "3 pools, 0 profiles")
+    result = cli("plan", "--registry", FROM_REFERENCE, "--solver", "greedy",
+                 "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "out" / "plan.html").is_file()

@@ -234,7 +234,7 @@ def _type(walker: _Walker, node: dict[str, Any], anchors: dict[str | None, tuple
     if kind == "string":
         rule = _pattern_words(body)
         details += [rule] if rule else []
-        if "maxLength" in body and "characters" not in rule:
+        if "maxLength" in body and "at most" not in rule:
             details.append(f"at most {body['maxLength']} characters")
         if body.get("minLength"):
             details.append("not empty" if body["minLength"] == 1
