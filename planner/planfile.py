@@ -152,6 +152,7 @@ class Metadata(Strict):
     kubernetes_version: str
     namespace_prefix: str = ""
     label_domain: str
+    gpu_operator_namespace: str
     billing: Billing = Billing()
 
 

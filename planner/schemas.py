@@ -160,7 +160,11 @@ class PlannerConfig(Strict):
     """Prefix of each team's Namespace name (`<prefix><team>`); empty: the team name alone."""
     label_domain: Subdomain = Field(
         "planner.example.com",
-        description="the prefix of every label, annotation and taint key the planner writes")
+        description="the prefix of every label and annotation key the planner writes (the "
+                    "default is a documentation domain: set one your organisation owns)")
+    gpu_operator_namespace: Name = "gpu-operator"
+    """The namespace the NVIDIA GPU Operator runs in, where its device-plugin and MIG-manager
+    ConfigMaps must be."""
     paths: Paths = Paths()
     """Where the registry's files are, when not in the default places."""
     billing: Billing = Billing()

@@ -19,7 +19,6 @@ import yaml
 from planner.planfile import ModelPlan, NodePlan, Plan, PoolPlan
 from planner.registry.kubernetes import mig_layout_name
 
-NAMESPACE = "gpu-operator"
 CLUSTER_POLICY = "cluster-policy"  # the name the operator's Helm chart gives its ClusterPolicy
 DEVICE_PLUGIN_CONFIG = "placement-planner-device-plugin"
 MIG_PARTED_CONFIG = "placement-planner-mig-parted"
@@ -98,9 +97,11 @@ def _plugin_entry(pool: PoolPlan | None, strategy: str | None) -> dict:
     return body
 
 
-def _config_map(name: str, data: dict[str, str], labels: dict[str, str]) -> dict:
+def _config_map(plan: Plan, name: str, data: dict[str, str], labels: dict[str, str]) -> dict:
+    """A ConfigMap in the operator's namespace, the only one its ClusterPolicy reads from."""
     return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": NAMESPACE, "labels": dict(labels)},
+            "metadata": {"name": name, "namespace": plan.metadata.gpu_operator_namespace,
+                         "labels": dict(labels)},
             "data": data}
 
 
@@ -111,7 +112,7 @@ def device_plugin_config(plan: Plan, labels: dict[str, str]) -> dict:
     for pool in plan.pools:
         if pool.nodes:
             data[pool.name] = yaml.safe_dump(_plugin_entry(pool, strategy), sort_keys=False)
-    return _config_map(DEVICE_PLUGIN_CONFIG, data, labels)
+    return _config_map(plan, DEVICE_PLUGIN_CONFIG, data, labels)
 
 
 def mig_parted_config(plan: Plan, labels: dict[str, str]) -> dict | None:
@@ -123,8 +124,8 @@ def mig_parted_config(plan: Plan, labels: dict[str, str]) -> dict | None:
     if len(configs) == 1:
         return None
     body = {"version": "v1", "mig-configs": configs}
-    return _config_map(MIG_PARTED_CONFIG, {"config.yaml": yaml.safe_dump(body, sort_keys=False)},
-                       labels)
+    return _config_map(plan, MIG_PARTED_CONFIG,
+                       {"config.yaml": yaml.safe_dump(body, sort_keys=False)}, labels)
 
 
 def cluster_policy_patch(plan: Plan) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from planner import k8s_names
 from planner.errors import InputError
@@ -225,3 +226,16 @@ def test_a_pool_names_its_instance_type(registry: Path):
     [error] = errors_of(registry)
     assert error.startswith("cluster.yaml:") and error.split(": ", 1)[1] == (
         "pools[1].instance_type: required key is missing")
+
+
+def test_gpu_operator_namespace_holds_its_config_maps(cli, registry: Path, tmp_path: Path):
+    edit_yaml(registry / "planner.yaml", lambda d: d.update(
+        gpu_operator_namespace="nvidia-gpu-operator"))
+    result = cli("plan", "--registry", registry, "--out", tmp_path / "out", "--solver", "greedy")
+    assert result.exit_code == 0, result.stderr
+    config_maps = list(yaml.safe_load_all(
+        (tmp_path / "out" / "manifests" / "gpu-operator" / "configmaps.yaml").read_text()))
+    assert [c["metadata"]["namespace"] for c in config_maps] == ["nvidia-gpu-operator"] * 2
+    edit_yaml(registry / "planner.yaml", lambda d: d.update(gpu_operator_namespace="GPU Op"))
+    [error] = errors_of(registry)
+    assert error.startswith("planner.yaml:") and ": gpu_operator_namespace: " in error
