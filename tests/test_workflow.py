@@ -69,7 +69,12 @@ def test_pinned_actions_and_install():
     assert uses and all(len(u.split("@")[1]) == 40 for u in uses)  # full commit SHAs
     env = yaml.safe_load(WORKFLOW.read_text())["env"]
     assert "@" in env["PLANNER_SOURCE"] and len(env["PLANNER_SOURCE"].rsplit("@", 1)[1]) == 40
-    assert _step("install the planner")["run"] == 'python -m pip install "$PLANNER_SOURCE"'
+    install = _step("install the planner")
+    assert install["run"].endswith('python -m pip install "$PLANNER_SOURCE"\n')
+    as_shipped = _run_step(install, ROOT, {"PATH": os.environ["PATH"], "PLANNER_SOURCE":
+                                           env["PLANNER_SOURCE"]})
+    assert as_shipped.returncode == 1  # the placeholder is refused before pip runs
+    assert as_shipped.stdout.startswith("::error title=PLANNER_SOURCE::set PLANNER_SOURCE")
     checkout = next(s for s in _steps() if s.get("uses", "").startswith("actions/checkout@"))
     assert checkout["with"]["persist-credentials"] is False
 
