@@ -43,8 +43,13 @@ def test_replicas_and_compute_share_follow_the_design(registry: Path):
     expected = max(model.replicas.min,
                    math.ceil(model.traffic.peak_rps / (point.throughput_rps * utilization)))
     assert demand.replicas == expected
+    # 200 rps per replica is within 80% of what batches of one deliver, so the share is the
+    # load over the first point's throughput, not over the operating point's.
+    first = fleet.profiles[("intent-classifier", "l4")].points[0]
+    assert model.traffic.peak_rps / expected <= utilization * first.throughput_rps
+    assert demand.load_concurrency == first.concurrency == 1
     assert demand.compute_milli == math.ceil(
-        1000 * model.traffic.peak_rps / (expected * point.throughput_rps))
+        1000 * model.traffic.peak_rps / (expected * first.throughput_rps)) == 321
     assert demand.memory_mib == math.ceil(point.peak_memory_mib)
     assert demand.concurrency == point.concurrency and demand.method == "reference"
 

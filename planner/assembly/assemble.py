@@ -30,7 +30,7 @@ from planner.planfile import (
 )
 from planner.registry.fleet import Fleet
 from planner.rules.capacity import replicas_per_gpu
-from planner.schemas import Pool
+from planner.schemas import ModelSpec, Pool
 from solvers.problem import Placement, Solution
 
 
@@ -49,6 +49,7 @@ def _model_reasons(fleet: Fleet, demand: Demand, rejections: list[Rejection],
                        f"{pool.gpu_type} ({demand.method} profile)")
     reasons.append(f"{demand.replicas} replicas for a peak of {model.traffic.peak_rps:g} rps at "
                    f"{fleet.policy.target_utilization:.0%} target utilisation")
+    reasons += demand.notes
     if demand.whole_gpus:
         reasons.append(f"whole GPUs: {demand.gpus_per_replica} per replica"
                        + (" (gpu-sharing forbidden)" if model.labels.gpu_sharing == "forbidden"
@@ -127,7 +128,7 @@ def _model_plan(fleet: Fleet, demand: Demand, rejections: list[Rejection],
     return ModelPlan(
         name=name, team=spec.team, labels=spec.labels.as_dict(),
         serving=Serving(**spec.serving.model_dump()),
-        limits=Limits(**spec.limits.model_dump()), loading=spec.loading.policy,
+        limits=_limits(spec, demand), loading=spec.loading.policy,
         priority=spec.priority, serving_profile=spec.serving_profile, pool=demand.pool,
         replicas=demand.replicas, gpus_per_replica=demand.gpus_per_replica,
         whole_gpus=demand.whole_gpus, memory_mib=demand.memory_mib,
@@ -139,6 +140,15 @@ def _model_plan(fleet: Fleet, demand: Demand, rejections: list[Rejection],
         cost_per_hour=round(ledger.cost_per_hour[name], 6),
         shares_with=sorted(ledger.shares_with[name]),
         reasons=_model_reasons(fleet, demand, rejections, options))
+
+
+def _limits(spec: ModelSpec, demand: Demand) -> Limits:
+    """The server's limits: its concurrency is the operating point packed for memory and
+    checked against the SLO, never more than the model file allows."""
+    limits = spec.limits.model_dump()
+    if demand.concurrency is not None:
+        limits["max_concurrency"] = demand.concurrency
+    return Limits(**limits)
 
 
 def _unplaced(fleet: Fleet, placed: set[str], rejections: dict[str, list[Rejection]],

@@ -1,9 +1,11 @@
 """From profile to demand: operating point, replicas and per-replica resources per pool.
 
 For a model on a pool whose GPU type it was profiled on, the operating point is the highest
-measured concurrency whose p99 meets the SLO within `max_concurrency`; replicas cover the peak
-at the policy's target utilisation; each replica needs the process's peak memory at that point
-and the fraction of a GPU's time that its share of the peak takes.
+stable measured concurrency within `max_concurrency` whose memory fits the pool's GPU and whose
+p99, stretched by the pool's sharing at the load its replicas get, meets the SLO; replicas
+cover the peak at the policy's target utilisation (capped by an open-loop rate when measured);
+each replica needs the process's peak memory at the operating point and the fraction of a
+GPU's time its share of the peak takes at the batch that load forms (`planner.demand.sharing`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from planner.demand.sharing import (
+    Load,
+    Sharing,
+    open_loop_rate,
+    replica_load,
+    replicas_for,
+)
 from planner.registry.fleet import Fleet
+from planner.rules.capacity import replicas_per_gpu
 from planner.rules.fit import (
     least_memory_mib,
     memory_limit_mib,
@@ -22,6 +32,7 @@ from planner.rules.fit import (
 from planner.rules.mig import smallest_slice
 from planner.rules.spread import max_per_node
 from planner.schemas import MAX_REPLICAS, ModelSpec, Pool
+from profiles.schema import Point, Profile
 
 
 @dataclass(frozen=True)
@@ -42,9 +53,11 @@ class Demand:
     max_per_node: int | None  # the spread rule
     concurrency: int | None
     throughput_rps: float
-    p99_ms: float | None
+    p99_ms: float | None  # at the operating concurrency, stretched by sharing
     estimated: bool
     method: str  # measured, reference or stated
+    load_concurrency: float | None = None  # the batch a replica's load forms
+    notes: tuple[str, ...] = ()  # what the plan says about load, latency and measurements
 
 
 @dataclass(frozen=True)
@@ -57,16 +70,102 @@ class Rejection:
 
 
 def operating_point(model: ModelSpec, profile, memory_limit_mib: float | None = None):
-    """The highest measured concurrency that meets the SLO and the concurrency limit and
-    whose memory per GPU stays within `memory_limit_mib` (when given)."""
-    usable = [p for p in profile.points
-              if p.p99_ms <= model.slo.p99_ms and p.concurrency <= model.limits.max_concurrency
-              and (memory_limit_mib is None or memory_per_gpu_mib(
-                  p.peak_memory_mib, model.gpus_per_replica) <= memory_limit_mib)]
-    return max(usable, key=lambda p: p.concurrency) if usable else None
+    """The highest stable measured concurrency that meets the SLO (measured alone) and the
+    concurrency limit and whose memory per GPU stays within `memory_limit_mib` (when given)."""
+    usable = [p for p in _candidates(model, profile, memory_limit_mib)
+              if p.p99_ms <= model.slo.p99_ms]
+    return usable[-1] if usable else None
+
+
+def _candidates(model: ModelSpec, profile: Profile, memory_limit_mib: float | None):
+    """Stable points within the concurrency limit whose memory fits, lowest first."""
+    return [p for p in profile.points
+            if p.stable and p.concurrency <= model.limits.max_concurrency
+            and (memory_limit_mib is None or memory_per_gpu_mib(
+                p.peak_memory_mib, model.gpus_per_replica) <= memory_limit_mib)]
+
+
+@dataclass(frozen=True)
+class _Choice:
+    point: Point
+    replicas: int
+    load: Load
+    notes: tuple[str, ...]
+
+
+def _choose(model: ModelSpec, profile: Profile, pool: Pool, sharing: Sharing,
+            limit_mib: int) -> _Choice | str:
+    """The highest usable concurrency whose p99, stretched by sharing at the load its replicas
+    get, meets the SLO; or why none does."""
+    candidates = _candidates(model, profile, limit_mib)
+    if not candidates:
+        if not any(p.stable for p in profile.points):
+            return f"no stable measurement on {pool.gpu_type}; measure it again"
+        if not _candidates(model, profile, None):
+            return (f"no stable measurement within max_concurrency "
+                    f"{model.limits.max_concurrency} on {pool.gpu_type}")
+        return (f"every concurrency on {pool.gpu_type} needs more than the {limit_mib} MiB "
+                "per GPU the pool allows")
+    notes: list[str] = []
+    open_rate = open_loop_rate(profile, model.slo.p99_ms)
+    if profile.rate_search is not None and open_rate is None:
+        notes.append(f"open-loop rate search at p99 {profile.rate_search.slo_p99_ms:g} ms "
+                     f"ignored: looser than the SLO of {model.slo.p99_ms:g} ms")
+    if open_rate == 0:
+        return f"no open-loop arrival rate met the SLO on {pool.gpu_type} (rate search)"
+    clients = sharing.clients if sharing.mode == "mps" else 1
+    too_many = None
+    for point in reversed(candidates):
+        curve = [p for p in candidates if p.concurrency <= point.concurrency]
+        cap = point.throughput_rps
+        if open_rate is not None and open_rate < cap:
+            cap = open_rate
+        too_many = too_many or _too_many(model, pool, cap / clients, sharing.utilization)
+        if too_many:
+            continue
+        replicas = replicas_for(model.traffic.peak_rps, cap / clients, sharing.utilization,
+                                model.replicas.min)
+        load = replica_load(curve, model.traffic.peak_rps, replicas, sharing)
+        if load.p99_ms <= model.slo.p99_ms:
+            if open_rate is not None and cap == open_rate:
+                notes.append(f"open-loop rate {open_rate:g} rps per replica within the SLO "
+                             "(rate search) caps its load")
+            unstable = [p.concurrency for p in profile.points if not p.stable
+                        and point.concurrency < p.concurrency <= model.limits.max_concurrency
+                        and p.p99_ms <= model.slo.p99_ms]
+            if unstable:
+                notes.append("unstable measurements not used (concurrency "
+                             f"{', '.join(map(str, unstable))})")
+            return _Choice(point, replicas, load, tuple(notes))
+    if too_many:
+        return too_many
+    lowest, load = candidates[0], replica_load(candidates[:1], model.traffic.peak_rps,
+                                               model.replicas.min, sharing)
+    shared = "" if load.p99_ms == lowest.p99_ms else \
+        f", {load.p99_ms:.3g} ms {_how(sharing)}"
+    return (f"p99 {lowest.p99_ms:g} ms at concurrency {lowest.concurrency} on "
+            f"{pool.gpu_type}{shared} misses the SLO of {model.slo.p99_ms:g} ms")
+
+
+def _too_many(model: ModelSpec, pool: Pool, rate_cap_rps: float,
+              utilization: float) -> str | None:
+    """Why a model would need an absurd number of replicas (a unit slip in traffic or
+    profile, most likely), or None."""
+    if model.traffic.peak_rps / (rate_cap_rps * utilization) <= MAX_REPLICAS:
+        return None
+    return (f"needs more than {MAX_REPLICAS:,} replicas on {pool.gpu_type} for the peak of "
+            f"{model.traffic.peak_rps:g} rps at {rate_cap_rps:g} rps each; check the traffic "
+            "and the profile's units")
+
+
+def _how(sharing: Sharing) -> str:
+    if sharing.mode == "mps":
+        return f"with an MPS share of 1/{sharing.clients} of the SMs"
+    return f"time-sliced with co-located load up to {sharing.utilization:.0%}"
 
 
 def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand | Rejection:
+    """The model's demand in `pool` under the sharing model of `planner.demand.sharing`."""
     policy = fleet.policy
     whole = not model.shares_gpu or pool.sharing == "exclusive"
     if whole and pool.sharing != "exclusive":
@@ -80,38 +179,38 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
         or node_misfit(model, fleet.cluster, pool)
     if too_large is not None:
         return Rejection(model.name, pool.name, f"one replica never fits: {too_large}")
+    sharing = Sharing(mode="exclusive" if whole else pool.sharing,
+                      utilization=policy.target_utilization,
+                      clients=replicas_per_gpu(pool, policy))
+    notes: tuple[str, ...] = ()
+    memory: float
+    load_concurrency: float | None
     if model.resources is not None:
         memory, throughput = model.resources.memory_mib, model.resources.throughput_rps
-        concurrency = p99 = None
+        clients = sharing.clients if sharing.mode == "mps" else 1
+        too_many = _too_many(model, pool, throughput / clients, policy.target_utilization)
+        if too_many:
+            return Rejection(model.name, pool.name, too_many)
+        replicas = replicas_for(model.traffic.peak_rps, throughput / clients,
+                                policy.target_utilization, model.replicas.min)
+        share = model.traffic.peak_rps / (replicas * throughput)
+        concurrency = p99 = load_concurrency = None
         method = "stated"
     else:
         assert profile is not None  # least_memory_mib found a profile
-        limit_mib = memory_limit_mib(fleet.cluster, pool, policy)
-        point = operating_point(model, profile, limit_mib)
-        unbounded = operating_point(model, profile)
-        if point is None and unbounded is not None:
-            return Rejection(model.name, pool.name,
-                             f"every concurrency that meets the SLO on {pool.gpu_type} needs "
-                             f"more than the {limit_mib} MiB per GPU the pool allows")
-        if point is None:
-            lowest = profile.points[0]
-            return Rejection(model.name, pool.name,
-                             f"p99 {lowest.p99_ms:g} ms at concurrency {lowest.concurrency} on "
-                             f"{pool.gpu_type} misses the SLO of {model.slo.p99_ms:g} ms")
-        memory, throughput = point.peak_memory_mib, point.throughput_rps
-        concurrency, p99, method = point.concurrency, point.p99_ms, profile.method
-    needed = model.traffic.peak_rps / (throughput * policy.target_utilization)
-    if needed > MAX_REPLICAS:
-        return Rejection(model.name, pool.name,
-                         f"needs more than {MAX_REPLICAS:,} replicas on {pool.gpu_type} for the "
-                         f"peak of {model.traffic.peak_rps:g} rps at {throughput:g} rps each; "
-                         "check the traffic and the profile's units")
-    replicas = max(model.replicas.min, math.ceil(needed))
+        choice = _choose(model, profile, pool, sharing,
+                         memory_limit_mib(fleet.cluster, pool, policy))
+        if isinstance(choice, str):
+            return Rejection(model.name, pool.name, choice)
+        point, replicas, load = choice.point, choice.replicas, choice.load
+        memory, throughput, share = point.peak_memory_mib, point.throughput_rps, load.share
+        concurrency, p99, method = point.concurrency, load.p99_ms, profile.method
+        load_concurrency = load.concurrency
+        notes = (*choice.notes, *_load_notes(point, load, sharing))
     if model.replicas.max is not None and replicas > model.replicas.max:
         return Rejection(model.name, pool.name,
                          f"needs {replicas} replicas on {pool.gpu_type} for the peak of "
                          f"{model.traffic.peak_rps:g} rps, replicas.max is {model.replicas.max}")
-    share = model.traffic.peak_rps / (replicas * throughput)
     memory_mib = memory_per_gpu_mib(memory, model.gpus_per_replica)
     compute_milli = math.ceil(round(1000 * share, 6))  # rounding first drops float noise
     mig_slice = None
@@ -128,7 +227,16 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
                   host_memory_mib=model.serving.host_memory_mib, mig_slice=mig_slice,
                   max_per_node=max_per_node(policy, replicas), concurrency=concurrency,
                   throughput_rps=throughput, p99_ms=p99, estimated=method != "measured",
-                  method=method)
+                  method=method, load_concurrency=load_concurrency, notes=notes)
+
+
+def _load_notes(point: Point, load: Load, sharing: Sharing) -> tuple[str, ...]:
+    """What the plan says about a replica's load and latency."""
+    notes = [f"{load.rate_rps:.4g} rps per replica forms batches of about "
+             f"{load.concurrency:.2g}: {load.share:.1%} of a GPU's time"]
+    if load.p99_ms != point.p99_ms:
+        notes.append(f"p99 {point.p99_ms:g} ms alone, {load.p99_ms:.3g} ms {_how(sharing)}")
+    return tuple(notes)
 
 
 def derive(fleet: Fleet) -> tuple[dict[str, list[Demand]], dict[str, list[Rejection]]]:
