@@ -209,7 +209,7 @@ def full_pools(tmp_path_factory) -> tuple[Plan, Path]:
     """The demo with three pools at their ceiling: no node can be added for a surge pod."""
     tmp = tmp_path_factory.mktemp("full")
     write_demo(tmp / "registry")
-    ceilings = {"dedicated-h100": 2, "exclusive-l4": 2, "shared-l4": 3}
+    ceilings = {"dedicated-h100": 2, "exclusive-l4": 2, "shared-l4": 4}
     edit_yaml(tmp / "registry" / "cluster.yaml", lambda d: [
         p.update(max_nodes=ceilings[p["name"]]) for p in d["pools"] if p["name"] in ceilings])
     result = CliRunner().invoke(app, ["plan", "--registry", str(tmp / "registry"), "--out",
