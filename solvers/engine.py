@@ -361,6 +361,30 @@ def _choose_placed(problem: Problem, hint: Solution, *, time_limit_s: float, see
                    problem)
 
 
+def _choose_placed_by_component(problem: Problem, hint: Solution, *, time_limit_s: float,
+                                seed: int, workers: int) -> Solution:
+    """`_choose_placed` on each component that holds an unplaced group, the rest kept as
+    greedy placed it: a component shares no pool with the others, so its model is all that
+    decides whether its groups fit, and a small model is solved within its time."""
+    stuck = [c for c in _components(problem) if any(g.name in hint.unplaced for g in c.groups)]
+    sizes = [_variables(c, {p.name: p.max_nodes for p in c.pools}) for c in stuck]
+    placements, layouts = list(hint.placements), dict(hint.mig_layouts)
+    unplaced = dict(hint.unplaced)
+    for index, component in enumerate(stuck):
+        pools = {p.name for p in component.pools}
+        groups = {g.name for g in component.groups}
+        sub_hint = replace(_restrict(hint, component),
+                           unplaced={g: r for g, r in hint.unplaced.items() if g in groups})
+        share = time_limit_s * sizes[index] / max(sum(sizes), 1)
+        found = _choose_placed(component, sub_hint, time_limit_s=share, seed=seed,
+                               workers=workers)
+        placements = [p for p in placements if p.pool not in pools] + list(found.placements)
+        layouts = {k: v for k, v in layouts.items() if k[0] not in pools} | found.mig_layouts
+        unplaced = {g: r for g, r in unplaced.items() if g not in groups} | found.unplaced
+    return Solution(hint.status, nodes_cost(problem.pools, placements), 0, tuple(placements),
+                    unplaced, layouts)
+
+
 def solve(problem: Problem, *, method: str = "cpsat", time_limit_s: float = 10.0,
           seed: int = 0, workers: int = 2, base: Solution | None = None,
           progress: Progress | None = None) -> Solution:
@@ -373,8 +397,8 @@ def solve(problem: Problem, *, method: str = "cpsat", time_limit_s: float = 10.0
     hint = _better(greedy(reduced, "first"), greedy(reduced, "best"), reduced)
     if method == "cpsat" and hint.unplaced:
         say("placing by priority")
-        hint = _choose_placed(reduced, hint, time_limit_s=time_limit_s / 3, seed=seed,
-                              workers=workers)
+        hint = _choose_placed_by_component(reduced, hint, time_limit_s=time_limit_s / 3,
+                                           seed=seed, workers=workers)
     mandatory = [g.name for g in reduced.groups if not g.optional and g.name in hint.unplaced]
     if mandatory or any(not problem.group(g).optional for g in impossible):
         from solvers.explain import explain
