@@ -37,7 +37,7 @@ def test_pool_table_counts_replicas_not_gpus(plan: Plan):
     for model in plan.models:
         by_pool[model.pool] += model.replicas
     assert replicas == [by_pool.get(p.name, 0) for p in plan.pools]
-    assert sum(replicas) == plan.summary.replicas == 51
+    assert sum(replicas) == plan.summary.replicas == 52
     multi = next(m for m in plan.models if m.gpus_per_replica > 1)
     row = [p.name for p in plan.pools].index(multi.pool)
     gpus_used, _ = str(list(pools.columns[4].cells)[row]).split("/")
