@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from html import escape
@@ -18,6 +19,7 @@ from html import escape
 from planner.ledger import ledger
 from planner.planfile import GpuPlan, ModelPlan, NodePlan, Plan, PoolPlan
 from reports.format import money, percent, rate
+from reports.profile_plots import ProfileCurve, render_curve
 
 # Colour-blind-safe categorical colours (Okabe-Ito, then Tableau), one per team in name order.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
@@ -52,7 +54,8 @@ th{background:#f5f5f7}td.n{text-align:right;font-variant-numeric:tabular-nums}
 ul.reasons{margin:0;padding-left:16px}table.models{width:100%}
 table.models td.where{max-width:260px;font-size:12px}
 table.models td.why{min-width:420px;font-size:12px}
-.warn{color:#a50e0e}
+.warn{color:#a50e0e}.profiles{display:flex;flex-wrap:wrap;gap:12px}
+figure.profile svg{margin-right:6px}
 """
 
 
@@ -274,8 +277,8 @@ def _bars(rows: list[tuple[str, Decimal, str]], total: Decimal, currency: str) -
     return lines
 
 
-def render_plan_html(plan: Plan) -> str:
-    """The whole page."""
+def render_plan_html(plan: Plan, curves: Sequence[ProfileCurve] = ()) -> str:
+    """The whole page; with `curves` (the profiles the plan was made from), their plots."""
     s, solver, cur = plan.summary, plan.solver, plan.summary.currency
     costs = ledger(plan)
     total = costs.total
@@ -325,5 +328,12 @@ def render_plan_html(plan: Plan) -> str:
     lines.append("<h3>By pool</h3>")
     lines += _bars([(p.name, by_pool.get(p.name, Decimal(0)), "#7f7f7f") for p in plan.pools],
                    total, cur)
+    if curves:
+        lines += ['<h2 id="profiles">Profiles</h2>',
+                  '<p class="muted">Per model, its profile on the GPU type of its pool: '
+                  "throughput and latency (p50 green, p99 pink) against concurrency, the SLO "
+                  "dashed, the plan's operating point circled.</p>", '<div class="profiles">']
+        lines += [render_curve(curve) for curve in curves]
+        lines.append("</div>")
     lines += ["</body>", "</html>"]
     return "\n".join(lines) + "\n"

@@ -103,9 +103,10 @@ class _Pipe:
         os.close(self._from_child)
 
 
-def load(page: Path, *, width: int = 1400, height: int | None = None) -> PageLoad:
+def load(page: Path, *, width: int = 1400, height: int | None = None, top: int = 0
+         ) -> PageLoad:
     """Open `page` (a file) and report what the browser said about it; the screenshot is of
-    the whole page, or of its top `height` pixels."""
+    the whole page, or of `height` pixels from `top`."""
     binary = chromium()
     assert binary is not None, "chromium is not installed"
     with tempfile.TemporaryDirectory() as profile:
@@ -127,7 +128,7 @@ def load(page: Path, *, width: int = 1400, height: int | None = None) -> PageLoa
                              session=session)["result"].get("value", "")
             shot_params: dict = {"format": "png", "captureBeyondViewport": True}
             if height is not None:
-                shot_params["clip"] = {"x": 0, "y": 0, "width": width, "height": height,
+                shot_params["clip"] = {"x": 0, "y": top, "width": width, "height": height,
                                        "scale": 1}
             shot = pipe.send("Page.captureScreenshot", shot_params, session=session)["data"]
             result = PageLoad(screenshot_png=base64.b64decode(shot), text=text)

@@ -37,7 +37,10 @@ def page(demo_out: Path) -> str:
 
 
 def test_written_with_the_plan_and_rendered_from_it(page: str, plan: Plan):
-    assert page == render_plan_html(plan)
+    """The page is the plan's drawing, then the profiles `planner plan` had at hand."""
+    without_profiles = render_plan_html(plan).removesuffix("</body>\n</html>\n")
+    assert page.startswith(without_profiles)
+    assert page[len(without_profiles):].startswith('<h2 id="profiles">Profiles</h2>')
 
 
 def test_every_pool_node_and_model_appears(page: str, plan: Plan):
@@ -126,3 +129,29 @@ def test_opens_in_headless_chromium_without_errors(demo_out: Path, plan: Plan):
         [m.name for m in plan.models]
     missing = [name for name in names if name not in result.text]
     assert missing == []
+
+
+def test_profiles_are_plotted_with_slo_and_operating_point(page: str, plan: Plan):
+    """Every placed model of the demo has a profile on its pool's GPU type: one figure each,
+    its SLO line, and the operating point circled on both plots."""
+    for model in plan.models:
+        start = page.index(f'<figure class="profile" id="profile-{model.name}">')
+        figure = page[start:page.index("</figure>", start)]
+        assert figure.count("<circle ") == 2, model.name
+        assert "<title>SLO p99 " in figure
+        assert f"runs at concurrency {model.concurrency}</figcaption>" in figure
+    assert page.count('<figure class="profile"') == len(plan.models)
+
+
+def test_a_profile_without_an_operating_point_has_no_circle():
+    from planner.demo import demo_registry_path
+    from planner.registry.yamlsource import read_yaml
+    from profiles.schema import Profile
+    from reports.profile_plots import ProfileCurve, render_curve
+
+    doc = read_yaml(demo_registry_path() / "profiles" / "intent-classifier" / "l4.yaml")
+    figure = render_curve(ProfileCurve("intent-classifier", Profile.model_validate(doc.data),
+                                       0.5, None))
+    assert "<circle" not in figure
+    assert "<title>SLO p99 0.5 ms</title>" in figure
+    assert figure.endswith("no point meets the SLO</figcaption></figure>")

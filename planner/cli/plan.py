@@ -51,6 +51,21 @@ def _check_period(period: str | None) -> None:
         raise InputError(f"--period: {exc}; write it as YYYY-MM, for example 2026-12") from None
 
 
+def _curves(fleet, result) -> list:
+    """Each placed model's profile on its pool's GPU type, with its SLO and operating point,
+    for plan.html's plots (models planned from stated resources have none)."""
+    from reports.profile_plots import ProfileCurve
+
+    gpu_type = {pool.name: pool.gpu_type for pool in result.pools}
+    curves = []
+    for model in result.models:
+        profile = fleet.profiles.get((model.name, gpu_type.get(model.pool)))
+        if profile is not None:
+            curves.append(ProfileCurve(model.name, profile, fleet.models[model.name].slo.p99_ms,
+                                       model.concurrency))
+    return curves
+
+
 @app.command()
 @guarded
 def plan(
@@ -108,7 +123,7 @@ def plan(
         from reports import render_all
 
         files = render_all(result, target=target.value, kserve_mode=kserve_mode.annotation,
-                           period=period)
+                           period=period, curves=_curves(fleet, result))
         write_folder(out, {"plan.yaml": dump_plan(result), **files},
                      protected=[fleet.root, *([base] if base else [])])
         err.print(f"wrote {out}: plan.yaml, plan.html, summary.md, cost.csv and "
