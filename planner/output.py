@@ -159,7 +159,10 @@ def write_folder(target: Path, files: dict[str, str], *,
                                  f"{blocker} is a file; choose another --out"))
     if target.is_symlink():
         raise _refuse(target, "it is a symbolic link; give the folder itself")
-    target = target.resolve()
+    try:
+        target = target.resolve()
+    except (RuntimeError, OSError):  # a loop of symlinks (RuntimeError before 3.13)
+        raise _refuse(target, "it lies behind a loop of symbolic links") from None
     _check_protected(target, list(protected))
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

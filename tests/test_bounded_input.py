@@ -86,6 +86,8 @@ def test_hours_per_month_tiny(cli, registry: Path):
 
 @pytest.mark.parametrize(("content", "where", "message"), [
     ("name: " + "[" * 1000 + "]" * 1000 + "\n", 1,
+     "YAML syntax error: exceeded maximum nesting depth"),
+    ("name: " + "[" * 40 + "]" * 40 + "\n", 1,
      "YAML syntax error: nested deeper than 32 levels; flatten the file"),
     ("name: &a [*a]\n", 1, "YAML syntax error: an alias refers to the collection that contains "
      "it; remove the recursion"),
@@ -199,3 +201,12 @@ def test_union_field_reported_once(cli, registry: Path):
     assert result.exit_code == 2
     assert result.stderr == (f"error: {path}:{line}: source.kwargs.bad: expected one of a whole "
                              "number / a number / text / true or false, found a list\n")
+
+
+def test_symlink_loop_is_refused(cli, registry: Path):
+    path = registry / "models" / "loop.yaml"
+    os.symlink("loop.yaml", path)
+    result = cli("validate", "--registry", registry)
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: {path}: symbolic link that leads back to itself; put the "
+                             "file itself there\n")

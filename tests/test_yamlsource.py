@@ -20,7 +20,7 @@ def test_lines_of_keys_and_list_items(tmp_path: Path):
 @pytest.mark.parametrize("text, line, message", [
     ("", 1, "file is empty; expected a YAML mapping"),
     ("- 1\n- 2\n", 1, "expected a mapping at the top, found list"),
-    ("a: [1,\n", 2, "YAML syntax error: expected the node content, but found '<stream end>'"),
+    ("a: [1,\n", 2, "YAML syntax error: did not find expected node content"),
     ("a: 1\na: 2\n", 2, "duplicate key; keep one"),
 ])
 def test_bad_files_are_one_located_problem(tmp_path: Path, text, line, message):
