@@ -66,8 +66,9 @@ class _Where:
     replica: int
 
 
-def _colours(plan: Plan) -> dict[str, str]:
-    teams = sorted({m.team for m in plan.models} | {u.team for u in plan.unplaced})
+def _colours(*plans: Plan) -> dict[str, str]:
+    teams = sorted({m.team for plan in plans for m in plan.models}
+                   | {u.team for plan in plans for u in plan.unplaced})
     return {team: PALETTE[i % len(PALETTE)] for i, team in enumerate(teams)}
 
 
@@ -151,10 +152,10 @@ def _mig_svg(gpu: GpuPlan, x: int, height: int, models: dict[str, ModelPlan],
 
 
 def _node_figure(node: NodePlan, pool: PoolPlan, height: int, models: dict[str, ModelPlan],
-                 colours: dict[str, str]) -> str:
+                 colours: dict[str, str], prefix: str = "") -> str:
     by_index = {gpu.index: gpu for gpu in node.gpus}
     width = pool.gpus_per_node * (GPU_WIDTH + 6)
-    parts = [f'<figure id="{_anchor("node", node.name)}">',
+    parts = [f'<figure id="{prefix}{_anchor("node", node.name)}">',
              f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 16}" '
              f'role="img" aria-label="node {escape(node.name, quote=True)}">']
     for index in range(pool.gpus_per_node):
@@ -174,14 +175,15 @@ def _node_figure(node: NodePlan, pool: PoolPlan, height: int, models: dict[str, 
 
 def _pool_section(pool: PoolPlan, plan: Plan, height: int, costs: dict[str, Decimal],
                   idle: dict[str, Decimal], models: dict[str, ModelPlan],
-                  colours: dict[str, str]) -> list[str]:
+                  colours: dict[str, str], prefix: str = "", heading: str | None = None
+                  ) -> list[str]:
     cur = plan.summary.currency
     pool_cost = costs.get(pool.name, Decimal(0))
     pool_idle = idle.get(pool.name, Decimal(0))
     replicas = {(s.model, s.replica) for n in pool.nodes for g in n.gpus for s in g.replicas}
     gpus = sum(len(n.gpus) for n in pool.nodes)
-    lines = [f'<section id="{_anchor("pool", pool.name)}">',
-             f"<h2>Pool {escape(pool.name)}</h2>",
+    lines = [f'<section id="{prefix}{_anchor("pool", pool.name)}">',
+             heading or f"<h2>Pool {escape(pool.name)}</h2>",
              f'<p class="muted">{escape(pool.gpu_type)} ({pool.gpu_memory_mib:,} MiB per GPU), '
              f"{escape(pool.sharing)}, {pool.gpus_per_node} GPU"
              f"{'s' if pool.gpus_per_node != 1 else ''} per node at "
@@ -197,7 +199,8 @@ def _pool_section(pool: PoolPlan, plan: Plan, height: int, costs: dict[str, Deci
         lines.append('<p class="muted">No nodes: nothing is placed here.</p>')
     else:
         lines.append('<div class="nodes">')
-        lines += [_node_figure(node, pool, height, models, colours) for node in pool.nodes]
+        lines += [_node_figure(node, pool, height, models, colours, prefix)
+                  for node in pool.nodes]
         lines.append("</div>")
         if not any(g.mig_layout for n in pool.nodes for g in n.gpus):
             lines.append('<p class="muted">Each GPU: memory on the left, compute on the '
@@ -335,5 +338,61 @@ def render_plan_html(plan: Plan, curves: Sequence[ProfileCurve] = ()) -> str:
                   "dashed, the plan's operating point circled.</p>", '<div class="profiles">']
         lines += [render_curve(curve) for curve in curves]
         lines.append("</div>")
+    lines += ["</body>", "</html>"]
+    return "\n".join(lines) + "\n"
+
+
+def _layout(pool: PoolPlan) -> tuple:
+    """What a drawing of the pool shows: its nodes, GPUs, layouts and replicas."""
+    return tuple((n.name, g.index, tuple(g.mig_layout or ()),
+                  tuple(sorted((r.model, r.replica, r.memory_mib, r.compute_milli, r.slice or "")
+                               for r in g.replicas)))
+                 for n in pool.nodes for g in n.gpus)
+
+
+def render_change_html(base: Plan, new: Plan) -> str:
+    """A change to the registry drawn: the cost before and after, and each pool whose
+    placement changed as it was and as it will be, to the same scale and colours."""
+    cur = new.summary.currency
+    colours = _colours(base, new)
+    before_pools = {p.name: p for p in base.pools}
+    after_pools = {p.name: p for p in new.pools}
+    names = [p.name for p in new.pools] + [n for n in before_pools if n not in after_pools]
+    changed = [n for n in names if n not in before_pools or n not in after_pools
+               or _layout(before_pools[n]) != _layout(after_pools[n])]
+    largest = max((p.gpu_memory_mib for p in [*base.pools, *new.pools]), default=1)
+    sides = []
+    for plan in (base, new):
+        costs = ledger(plan)
+        sides.append((plan, costs, {m.name: m for m in plan.models}, costs.by_pool(),
+                      {line.pool: line.cost_per_month for line in costs.lines if line.idle}))
+    totals = [ledger(base).total, ledger(new).total]
+    lines = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+             "<title>Placement change</title>", f"<style>{STYLE}</style>", "</head>", "<body>",
+             IDLE_PATTERN, "<h1>Placement change</h1>", '<div class="totals">',
+             f'<div class="card"><span class="muted">cost per month before</span>'
+             f"<b>{escape(money(totals[0], cur))}</b></div>",
+             f'<div class="card"><span class="muted">after</span>'
+             f"<b>{escape(money(totals[1], cur))}</b></div>",
+             f'<div class="card"><span class="muted">change</span>'
+             f"<b>{escape(money(totals[1] - totals[0], cur, sign=True))}</b></div>",
+             f'<div class="card"><span class="muted">pools changed</span>'
+             f"<b>{len(changed)} of {len(names)}</b></div>", "</div>", '<p class="legend">']
+    lines += [f"<span>{_swatch(c)}{escape(t)}</span>" for t, c in colours.items()]
+    lines.append('<span><span class="swatch idle"></span>idle capacity</span></p>')
+    if not changed:
+        lines.append('<p class="muted">No pool changes.</p>')
+    for name in changed:
+        lines.append(f'<h2 id="{_anchor("pool", name)}">Pool {escape(name)}</h2>')
+        for label, (plan, _, models, by_pool, idle) in zip(("before", "after"), sides,
+                                                         strict=True):
+            pool = (before_pools if label == "before" else after_pools).get(name)
+            if pool is None:
+                lines.append(f'<h3>{label}</h3><p class="muted">No such pool.</p>')
+                continue
+            height = max(60, round(GPU_HEIGHT * pool.gpu_memory_mib / largest))
+            lines += _pool_section(pool, plan, height, by_pool, idle, models, colours,
+                                   prefix=f"{label}-", heading=f"<h3>{label}</h3>")
     lines += ["</body>", "</html>"]
     return "\n".join(lines) + "\n"

@@ -155,3 +155,31 @@ def test_a_profile_without_an_operating_point_has_no_circle():
     assert "<circle" not in figure
     assert "<title>SLO p99 0.5 ms</title>" in figure
     assert figure.endswith("no point meets the SLO</figcaption></figure>")
+
+
+def test_check_draws_the_pools_that_changed_before_and_after(cli, registry: Path,
+                                                             tmp_path: Path):
+    """code-assistant's replicas 2 -> 4 on dedicated-h100 (more nodes): that pool is drawn
+    twice, before and after; pools with the same placement are not drawn."""
+    base = tmp_path / "base"
+    assert cli("plan", "--registry", registry, "--solver", "greedy", "--out",
+               base).exit_code == 0
+    from tests.conftest import edit_yaml
+
+    edit_yaml(registry / "models" / "code-assistant.yaml",
+              lambda d: d["replicas"].update(min=4))
+    result = cli("check", "--registry", registry, "--base-plan", base / "plan.yaml",
+                 "--html", tmp_path / "html")
+    assert result.exit_code == 0, result.stderr
+    page = (tmp_path / "html" / "check.html").read_text()
+    before = load_plan(base / "plan.yaml")
+    assert '<h2 id="pool-dedicated-h100">Pool dedicated-h100</h2>' in page
+    assert '<section id="before-pool-dedicated-h100">' in page
+    assert '<section id="after-pool-dedicated-h100">' in page
+    drawn = set(re.findall(r'<section id="after-pool-([a-z0-9-]+)">', page))
+    assert drawn == set(re.findall(r'<section id="before-pool-([a-z0-9-]+)">', page))
+    assert "dedicated-h100" in drawn and len(drawn) < len(before.pools)
+    # one whole GPU per replica, a memory and a compute block each: 2 replicas, then 4
+    assert page.count('data-model="code-assistant"') == 2 * 2 + 4 * 2
+    if browser.chromium() is not None or os.environ.get("CI"):
+        assert browser.load(tmp_path / "html" / "check.html").errors == []

@@ -73,6 +73,10 @@ def check(
     time_limit: Annotated[float, typer.Option("--time-limit", min=0.1,
                                               help="Seconds for each solve.")] = 10.0,
     seed: Annotated[int, typer.Option(help="Random seed of the solver.")] = 0,
+    html: Annotated[Path | None, typer.Option(
+        "--html", file_okay=False, show_default=False,
+        help="Also write check.html to this folder: each pool that changed, drawn before and "
+        "after (replaced atomically).")] = None,
 ) -> None:
     """Check a registry change for a pull request: the cost and placement diff and its gates.
 
@@ -110,6 +114,12 @@ def check(
     text = pr_comment.render_check_json(result) if format is CheckFormat.json \
         else pr_comment.render_check_markdown(result)
     _publish(format, text, pr_comment.render_annotations(result, cwd), out_file, echo=True)
+    if html is not None:
+        from planner.output import write_folder
+        from reports.plan_html import render_change_html
+
+        write_folder(html, {"check.html": render_change_html(result.base, result.new)},
+                     protected=[root])
     if not result.passed:
         raise typer.Exit(1)
 
