@@ -104,6 +104,8 @@ class ModelPlan(Strict):
     p99_ms: float | None
     mig_slice: str | None = None
     max_replicas_per_node: int | None = None
+    apart_on_node: list[Name] = []
+    """Placed models this one never shares a node with (node-scope conflict rules)."""
     estimated: bool
     profile_method: str
     gpu_fraction: float

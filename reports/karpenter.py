@@ -58,6 +58,21 @@ def _node_overlay(node_pool: str, capacity: dict[str, int],
     }
 
 
+def _layout_node_limits(pool: PoolPlan) -> dict[str, int]:
+    """Each MIG layout's NodePool node limit: the pool's ceiling less the nodes the other
+    layouts plan."""
+    layouts = mig_node_layouts(pool)
+    planned = sum(count for _, count in layouts.values())
+    return {name: pool.max_nodes - (planned - count) for name, (_, count) in layouts.items()}
+
+
+def node_ceiling(pool: PoolPlan) -> int:
+    """The most nodes the pool's NodePools together may hold: the sum of their node limits."""
+    if pool.sharing != "mig":
+        return pool.max_nodes
+    return sum(_layout_node_limits(pool).values())
+
+
 def pool_objects(pool: PoolPlan, selector: dict[str, str],
                  managed_by: dict[str, str]) -> list[dict]:
     """The pool's NodePools (one per MIG node layout) and the overlays of their resources.
@@ -74,10 +89,9 @@ def pool_objects(pool: PoolPlan, selector: dict[str, str],
             documents.append(_node_overlay(pool.name, capacity, managed_by))
         return documents
     documents = []
-    layouts = mig_node_layouts(pool)
-    planned = sum(count for _, count in layouts.values())
-    for name, (layout, count) in layouts.items():
+    limits = _layout_node_limits(pool)
+    for name, (layout, _) in mig_node_layouts(pool).items():
         documents.append(_node_pool(pool, name, {**labels, MIG_CONFIG_LABEL: name},
-                                    pool.max_nodes - (planned - count), managed_by))
+                                    limits[name], managed_by))
         documents.append(_node_overlay(name, advertised(pool, layout), managed_by))
     return documents

@@ -19,9 +19,11 @@ from planner.planfile import ModelPlan, Plan, PoolPlan
 from planner.registry.kubernetes import pool_label
 from reports import gpu_operator, karpenter
 from reports.gpu_operator import gpu_resource
+from reports.karpenter import node_ceiling
 from reports.rollout import rollout
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "placement-planner"}
+HOSTNAME = "kubernetes.io/hostname"
 KSERVE_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 KSERVE_RAW = "RawDeployment"
 KSERVE_SERVERLESS = "Serverless"
@@ -76,14 +78,52 @@ def _pod_spec(plan: Plan, model: ModelPlan, pool: PoolPlan, container_name: str)
                          "effect": t.effect} for t in pool.taints],
         "containers": [container],
     }
-    if model.max_replicas_per_node is not None:
-        spec["topologySpreadConstraints"] = [{
-            "maxSkew": model.max_replicas_per_node,
-            "topologyKey": "kubernetes.io/hostname",
-            "whenUnsatisfiable": "DoNotSchedule",
-            "labelSelector": {"matchLabels": {"app.kubernetes.io/name": model.name}},
-        }]
+    spec.update(node_rules(plan, model, pool))
     return spec
+
+
+def node_rules(plan: Plan, model: ModelPlan, pool: PoolPlan) -> dict:
+    """The pod fields that make the scheduler (and Karpenter, which simulates it) hold the
+    plan's node rules: the spread cap and the node-scope conflicts.
+
+    A cap of one replica per node is a required pod anti-affinity against the model's own pods
+    on `kubernetes.io/hostname`. A larger cap k is a topology spread constraint with
+    `maxSkew: k` and `minDomains` above the number of nodes the pool can ever have. The
+    scheduler admits a pod on a node when `count on the node + 1 - global minimum <= maxSkew`,
+    and the global minimum is the least count over the eligible nodes (those matching the
+    pod's node selector), "or zero if the number of eligible domains is less than minDomains"
+    (Kubernetes, Pod Topology Spread Constraints). No more nodes than the NodePools' node
+    limits ever match the pool's selector, so the global minimum is always 0 and the test
+    reads `count + 1 <= k`: a hard cap per node, whatever the other nodes hold. A `maxSkew`
+    alone bounds only the difference between nodes (one eligible node takes every replica).
+
+    Node-scope conflicts are a required pod anti-affinity against the other models' pods in
+    every namespace (teams have namespaces of their own); the scheduler checks anti-affinity
+    both ways, so the pod that arrives second is kept off the node whichever side it is.
+    """
+    name_label = "app.kubernetes.io/name"
+    anti: list[dict] = []
+    fields: dict = {}
+    cap = model.max_replicas_per_node
+    if cap == 1:
+        anti.append({"labelSelector": {"matchLabels": {name_label: model.name}},
+                     "topologyKey": HOSTNAME})
+    elif cap is not None:
+        fields["topologySpreadConstraints"] = [{
+            "maxSkew": cap, "minDomains": node_ceiling(pool) + 1, "topologyKey": HOSTNAME,
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {name_label: model.name}},
+        }]
+    if model.apart_on_node:
+        anti.append({"labelSelector": {
+            "matchLabels": dict(MANAGED_BY),
+            "matchExpressions": [{"key": name_label, "operator": "In",
+                                  "values": list(model.apart_on_node)}]},
+            "namespaceSelector": {}, "topologyKey": HOSTNAME})
+    if anti:
+        fields["affinity"] = {"podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": anti}}
+    return fields
 
 
 def _metadata(plan: Plan, model: ModelPlan) -> tuple[dict, dict]:
@@ -107,7 +147,10 @@ def knative_features(plan: Plan) -> list[str]:
     features = ["kubernetes.podspec-nodeselector", "kubernetes.podspec-priorityclassname"]
     if any(pools[m.pool].taints for m in plan.models):
         features.append("kubernetes.podspec-tolerations")
-    if any(m.max_replicas_per_node is not None for m in plan.models):
+    rules = [node_rules(plan, m, pools[m.pool]) for m in plan.models]
+    if any("affinity" in r for r in rules):
+        features.append("kubernetes.podspec-affinity")
+    if any("topologySpreadConstraints" in r for r in rules):
         features.append("kubernetes.podspec-topologyspreadconstraints")
     return features
 

@@ -387,3 +387,147 @@ def surge_problems(plan: Plan, manifests: Manifests) -> list[str]:
         if not free:
             problems.append(f"{model.name}: surges, but {pool.name} has no room for the pod")
     return problems
+
+
+# The scheduler's filters for the node rules the manifests use (kube-scheduler's
+# PodTopologySpread and InterPodAffinity plugins, as the Kubernetes docs describe them).
+
+HOSTNAME = "kubernetes.io/hostname"
+
+
+@dataclass(frozen=True)
+class Pod:
+    """A pod as the filters read it: where it runs, its namespace, labels and spec."""
+
+    namespace: str
+    labels: dict[str, str]
+    spec: dict
+
+
+def selector_matches(selector: dict, labels: dict[str, str]) -> bool:
+    """A metav1.LabelSelector: matchLabels and matchExpressions, all ANDed."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], \
+            expression.get("values", [])
+        present = key in labels
+        if operator == "In" and not (present and labels[key] in values):
+            return False
+        if operator == "NotIn" and present and labels[key] in values:
+            return False
+        if operator == "Exists" and not present:
+            return False
+        if operator == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def _selects_node(spec: dict, node_labels: dict[str, str]) -> bool:
+    return all(node_labels.get(k) == v for k, v in spec.get("nodeSelector", {}).items())
+
+
+def spread_allows(pod: Pod, node: dict[str, str], nodes: list[dict[str, str]],
+                  placed: list[tuple[dict[str, str], Pod]]) -> bool:
+    """Whether every DoNotSchedule topology spread constraint of `pod` admits `node`.
+
+    Eligible domains are the nodes that match the pod's node selector and carry the key
+    (nodeAffinityPolicy Honor, nodeTaintsPolicy Ignore: the defaults); matching pods are
+    counted in the pod's namespace; the global minimum is the least count over eligible
+    domains, or 0 when there are fewer eligible domains than `minDomains` (default 1); the
+    pod fits when `count(domain) + self - minimum <= maxSkew`.
+    """
+    for constraint in pod.spec.get("topologySpreadConstraints", []):
+        if constraint["whenUnsatisfiable"] != "DoNotSchedule":
+            continue
+        key = constraint["topologyKey"]
+        if key not in node:
+            return False
+        eligible = [n for n in nodes if key in n and _selects_node(pod.spec, n)]
+        domains = {n[key] for n in eligible}
+        counts: Counter[str] = Counter({d: 0 for d in domains})
+        for where, other in placed:
+            if where[key] in domains and other.namespace == pod.namespace and \
+                    selector_matches(constraint["labelSelector"], other.labels):
+                counts[where[key]] += 1
+        minimum = 0 if len(domains) < constraint.get("minDomains", 1) else \
+            min(counts.values(), default=0)
+        own = 1 if selector_matches(constraint["labelSelector"], pod.labels) else 0
+        if counts[node[key]] + own - minimum > constraint["maxSkew"]:
+            return False
+    return True
+
+
+def _anti_terms(pod: Pod) -> list[dict]:
+    return pod.spec.get("affinity", {}).get("podAntiAffinity", {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution", [])
+
+
+def _term_selects(term: dict, owner: Pod, other: Pod) -> bool:
+    """Whether `owner`'s affinity term selects `other`: its namespaces (an empty
+    namespaceSelector selects all, no namespaces at all means the owner's own) and labels."""
+    if term.get("namespaceSelector") == {}:
+        in_namespace = True
+    elif term.get("namespaces"):
+        in_namespace = other.namespace in term["namespaces"]
+    else:
+        in_namespace = other.namespace == owner.namespace
+    return in_namespace and selector_matches(term["labelSelector"], other.labels)
+
+
+def anti_affinity_allows(pod: Pod, node: dict[str, str],
+                         placed: list[tuple[dict[str, str], Pod]]) -> bool:
+    """Required pod anti-affinity, both ways: the incoming pod's terms against the pods in the
+    node's topology domain, and the existing pods' terms against the incoming pod."""
+    for where, other in placed:
+        for term in _anti_terms(pod):
+            key = term["topologyKey"]
+            if key in node and where.get(key) == node[key] and _term_selects(term, pod, other):
+                return False
+        for term in _anti_terms(other):
+            key = term["topologyKey"]
+            if key in node and where.get(key) == node[key] and _term_selects(term, other, pod):
+                return False
+    return True
+
+
+def pods_of(manifests: Manifests) -> dict[str, Pod]:
+    """Each model's pod as its Deployment (or InferenceService) makes it."""
+    pods = {}
+    for deployment in manifests.kind("Deployment"):
+        template = deployment["spec"]["template"]
+        pods[deployment["metadata"]["name"]] = Pod(deployment["metadata"]["namespace"],
+                                                   template["metadata"]["labels"],
+                                                   template["spec"])
+    for service in manifests.kind("InferenceService"):
+        pods[service["metadata"]["name"]] = Pod(service["metadata"]["namespace"],
+                                                service["metadata"]["labels"],
+                                                service["spec"]["predictor"])
+    return pods
+
+
+def planned_placement_problems(plan: Plan, manifests: Manifests) -> list[str]:
+    """Replays the plan's placement, pod by pod on its planned node, through the node-rule
+    filters; also shows that no rule lets a pod onto a node the plan keeps it from."""
+    problems = []
+    launched = nodes(plan, manifests)
+    pods = pods_of(manifests)
+    node_labels = {}
+    for pool in plan.pools:
+        for planned in pool.nodes:
+            node_labels[planned.name] = {**launched[node_pool_of(pool, planned)].labels,
+                                         HOSTNAME: planned.name}
+    all_nodes = list(node_labels.values())
+    placed: list[tuple[dict[str, str], Pod]] = []
+    for pool in plan.pools:
+        for planned in pool.nodes:
+            node = node_labels[planned.name]
+            for name, _ in sorted({(r.model, r.replica) for g in planned.gpus
+                                   for r in g.replicas}):
+                pod = pods[name]
+                if not spread_allows(pod, node, all_nodes, placed):
+                    problems.append(f"{name}: topology spread refuses {planned.name}")
+                if not anti_affinity_allows(pod, node, placed):
+                    problems.append(f"{name}: pod anti-affinity refuses {planned.name}")
+                placed.append((node, pod))
+    return problems

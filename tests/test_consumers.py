@@ -284,5 +284,5 @@ def test_kserve_serverless_on_request(cli, tmp_path):
     summary = (out / "summary.md").read_text()
     assert "InferenceServices use `serving.kserve.io/deploymentMode: Serverless`." in summary
     for feature in ("nodeselector", "priorityclassname", "tolerations",
-                    "topologyspreadconstraints"):
+                    "affinity"):
         assert f"- `kubernetes.podspec-{feature}`" in summary

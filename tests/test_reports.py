@@ -74,9 +74,15 @@ def test_deployments_request_what_the_plan_says(demo_out, plan):
         assert env["QUEUE_LIMIT"] == str(model.limits.queue_limit)
         assert [d["kind"] for d in documents[1:]] == (["PodDisruptionBudget"]
                                                       if model.replicas > 1 else [])
-        if model.max_replicas_per_node:
+        if model.max_replicas_per_node == 1:
+            [apart] = pod["affinity"]["podAntiAffinity"][
+                "requiredDuringSchedulingIgnoredDuringExecution"]
+            assert apart["labelSelector"]["matchLabels"] == {"app.kubernetes.io/name":
+                                                             model.name}
+        elif model.max_replicas_per_node:
             [spread] = pod["topologySpreadConstraints"]
             assert spread["maxSkew"] == model.max_replicas_per_node
+            assert spread["minDomains"] > pools[model.pool].max_nodes
 
 
 def test_mig_requests_match_the_chosen_layout(demo_out, plan):

@@ -30,6 +30,7 @@ from planner.planfile import (
 )
 from planner.registry.fleet import Fleet
 from planner.rules.capacity import replicas_per_gpu
+from planner.rules.conflicts import kept_apart
 from planner.schemas import ModelSpec, Pool
 from solvers.problem import Placement, Solution
 
@@ -122,7 +123,7 @@ def _pool_plan(fleet: Fleet, pool: Pool, by_gpu: dict[tuple[str, int, int], list
 
 
 def _model_plan(fleet: Fleet, demand: Demand, rejections: list[Rejection],
-                options: list[Demand], ledger: _Ledger) -> ModelPlan:
+                options: list[Demand], ledger: _Ledger, apart_on_node: list[str]) -> ModelPlan:
     spec = fleet.models[demand.model]
     name = demand.model
     return ModelPlan(
@@ -138,7 +139,7 @@ def _model_plan(fleet: Fleet, demand: Demand, rejections: list[Rejection],
         max_replicas_per_node=demand.max_per_node, estimated=demand.estimated,
         profile_method=demand.method, gpu_fraction=round(ledger.gpu_fraction[name], 6),
         cost_per_hour=round(ledger.cost_per_hour[name], 6),
-        shares_with=sorted(ledger.shares_with[name]),
+        shares_with=sorted(ledger.shares_with[name]), apart_on_node=apart_on_node,
         reasons=_model_reasons(fleet, demand, rejections, options))
 
 
@@ -179,7 +180,9 @@ def assemble(fleet: Fleet, demands: dict[str, list[Demand]],
     ledger = _Ledger()
     pools = [_pool_plan(fleet, pool, by_gpu, chosen, solution.mig_layouts, ledger)
              for pool in fleet.cluster.pools]
-    models = [_model_plan(fleet, demand, rejections[name], demands[name], ledger)
+    apart = kept_apart(fleet.policy, fleet.models, "node")
+    models = [_model_plan(fleet, demand, rejections[name], demands[name], ledger,
+                          sorted(apart[name] & set(chosen)))
               for name, demand in sorted(chosen.items())]
     unplaced = _unplaced(fleet, set(chosen), rejections, solution)
     cost_per_hour = sum(p.cost_per_hour for p in pools)

@@ -56,3 +56,23 @@ def conflict_classes(policy: Policy, models: dict[str, ModelSpec]
                     conflicts.append(ClassConflict(rule.name, f"{rule.name}:isolated:{team}",
                                                    f"{rule.name}:team:{other}", rule.scope))
     return classes, conflicts
+
+
+def kept_apart(policy: Policy, models: dict[str, ModelSpec],
+               scope: Literal["gpu", "node"]) -> dict[str, set[str]]:
+    """Per model, the other models it may never share one `scope` with under any rule."""
+    classes, conflicts = conflict_classes(policy, models)
+    members: dict[str, set[str]] = {}
+    for name, owned in classes.items():
+        for cls in owned:
+            members.setdefault(cls, set()).add(name)
+    apart: dict[str, set[str]] = {name: set() for name in models}
+    for conflict in conflicts:
+        if conflict.scope != scope:
+            continue
+        for a in members.get(conflict.a, set()):
+            for b in members.get(conflict.b, set()):
+                if a != b:
+                    apart[a].add(b)
+                    apart[b].add(a)
+    return apart

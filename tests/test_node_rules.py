@@ -1,0 +1,253 @@
+"""The node rules as the scheduler enforces them: the spread cap as a hard per-node limit and
+node-scope conflicts as pod anti-affinity, checked with a model of the scheduler's filters
+(`tests/consumers.py`) against the examples of the Kubernetes documentation, and on the
+plans of the demo and of a registry whose conflict rules are node-scope."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from planner.cli import app
+from planner.planfile import Plan, load_plan
+from planner.registry.locate import write_demo
+from reports.karpenter import node_ceiling
+from reports.manifests import node_rules, render_manifests
+from scripts.update_goldens import COMMAND
+from tests import consumers
+from tests.conftest import edit_yaml
+
+Pod = consumers.Pod
+ZONE = "topology.kubernetes.io/zone"
+
+
+def _zones(*counts: int) -> tuple[list[dict[str, str]], list]:
+    """One node per zone, `counts[i]` pods labelled foo=bar in zone i+1."""
+    nodes = [{ZONE: f"zone{i + 1}", consumers.HOSTNAME: f"node{i + 1}"}
+             for i in range(len(counts))]
+    placed = [(node, Pod("default", {"foo": "bar"}, {}))
+              for node, count in zip(nodes, counts, strict=True) for _ in range(count)]
+    return nodes, placed
+
+
+def _spread_pod(max_skew: int, min_domains: int | None = None) -> Pod:
+    constraint = {"maxSkew": max_skew, "topologyKey": ZONE,
+                  "whenUnsatisfiable": "DoNotSchedule",
+                  "labelSelector": {"matchLabels": {"foo": "bar"}}}
+    if min_domains is not None:
+        constraint["minDomains"] = min_domains
+    return Pod("default", {"foo": "bar"}, {"topologySpreadConstraints": [constraint]})
+
+
+# The examples of the TopologySpreadConstraint API reference (maxSkew, minDomains).
+@pytest.mark.parametrize(("max_skew", "min_domains", "counts", "admitted"), [
+    (1, None, (2, 2, 1), ["zone3"]),  # 2/2/1, maxSkew 1: only zone3, to become 2/2/2
+    (2, None, (2, 2, 1), ["zone1", "zone2", "zone3"]),  # maxSkew 2: any zone
+    (2, 5, (2, 2, 2), []),  # 3 domains < minDomains 5: global minimum 0, skew 3 > 2
+    (2, 3, (2, 2, 2), ["zone1", "zone2", "zone3"]),  # enough domains: minDomains no effect
+])
+def test_spread_filter_follows_the_documented_examples(max_skew, min_domains, counts,
+                                                       admitted):
+    nodes, placed = _zones(*counts)
+    pod = _spread_pod(max_skew, min_domains)
+    assert [n[ZONE] for n in nodes if consumers.spread_allows(pod, n, nodes, placed)] == \
+        admitted
+
+
+def test_spread_filter_two_zones_four_nodes():
+    """The docs' first example: zoneA holds two pods, zoneB one; with maxSkew 1 the incoming
+    pod can only go to zoneB (nodes node3, node4)."""
+    nodes = [{ZONE: zone, consumers.HOSTNAME: name} for zone, name in
+             [("zoneA", "node1"), ("zoneA", "node2"), ("zoneB", "node3"), ("zoneB", "node4")]]
+    pod = _spread_pod(1)
+    placed = [(nodes[0], pod), (nodes[1], pod), (nodes[2], pod)]
+    assert [n[consumers.HOSTNAME] for n in nodes
+            if consumers.spread_allows(pod, n, nodes, placed)] == ["node3", "node4"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Plan:
+    out = tmp_path_factory.mktemp("demo") / "out"
+    result = CliRunner().invoke(app, [*COMMAND, "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    return load_plan(out / "plan.yaml")
+
+
+def _most_per_node(pod: Pod, nodes: list[dict[str, str]], replicas: int) -> tuple[int, int]:
+    """Every order in which the scheduler could place `replicas` pods on `nodes` (any node
+    the filters admit, each time): the most pods any node ever held, and the most pods
+    placed in any order."""
+    most, placed_most = 0, 0
+    frontier = [[]]
+    for _ in range(replicas):
+        grown = []
+        for placed in frontier:
+            for node in nodes:
+                if consumers.spread_allows(pod, node, nodes, placed) and \
+                        consumers.anti_affinity_allows(pod, node, placed):
+                    grown.append(placed + [(node, pod)])
+        if not grown:
+            break
+        unique = {tuple(sorted(n[consumers.HOSTNAME] for n, _ in p)): p for p in grown}
+        frontier = list(unique.values())
+        placed_most = len(frontier[0])
+        most = max(most, *(max(sum(1 for n, _ in p if n is node) for node in nodes)
+                           for p in frontier))
+    return most, placed_most
+
+
+@pytest.mark.parametrize(("cap", "replicas", "max_nodes"), [
+    (1, 2, 1), (1, 3, 3), (2, 4, 1), (2, 4, 2), (2, 4, 3), (3, 6, 3), (2, 5, 4)])
+def test_the_spread_cap_bounds_every_node(demo, cap, replicas, max_nodes):
+    """However the scheduler orders its choices, and however few of the pool's nodes exist
+    yet, no node ever holds more than the cap; and all replicas fit once enough nodes exist."""
+    model = next(m for m in demo.models if m.pool == "shared-l4")
+    model = model.model_copy(update={"max_replicas_per_node": cap, "replicas": replicas})
+    pool = next(p for p in demo.pools if p.name == model.pool)
+    pool = pool.model_copy(update={"max_nodes": max_nodes})
+    pod = Pod("team", {"app.kubernetes.io/name": model.name},
+              {"nodeSelector": {"pool": pool.name}, **node_rules(demo, model, pool)})
+    nodes = [{"pool": pool.name, consumers.HOSTNAME: f"n{i}"} for i in range(max_nodes)]
+    most, placed = _most_per_node(pod, nodes, replicas)
+    assert most == min(cap, replicas)
+    assert placed == min(replicas, cap * max_nodes)
+
+
+def test_max_skew_alone_does_not_bound_a_node():
+    """What a bare `maxSkew: k` allows: one eligible node takes every replica, and with two
+    nodes and a cap of 2, four replicas land 3 and 1."""
+    constraint = {"maxSkew": 2, "topologyKey": consumers.HOSTNAME,
+                  "whenUnsatisfiable": "DoNotSchedule",
+                  "labelSelector": {"matchLabels": {"app": "m"}}}
+    pod = Pod("team", {"app": "m"}, {"topologySpreadConstraints": [constraint]})
+    assert _most_per_node(pod, [{consumers.HOSTNAME: "a"}], 4) == (4, 4)
+    assert _most_per_node(pod, [{consumers.HOSTNAME: "a"}, {consumers.HOSTNAME: "b"}],
+                          4)[0] == 3
+
+
+def test_emitted_constraints(demo):
+    pools = {p.name: p for p in demo.pools}
+    capped = [m for m in demo.models if m.max_replicas_per_node]
+    assert capped
+    for model in capped:
+        rules = node_rules(demo, model, pools[model.pool])
+        if model.max_replicas_per_node == 1:
+            assert rules["affinity"]["podAntiAffinity"][
+                "requiredDuringSchedulingIgnoredDuringExecution"][0] == {
+                "labelSelector": {"matchLabels": {"app.kubernetes.io/name": model.name}},
+                "topologyKey": "kubernetes.io/hostname"}
+            assert "topologySpreadConstraints" not in rules
+        else:
+            [spread] = rules["topologySpreadConstraints"]
+            assert spread["maxSkew"] == model.max_replicas_per_node
+            assert spread["minDomains"] == node_ceiling(pools[model.pool]) + 1
+            assert spread["whenUnsatisfiable"] == "DoNotSchedule"
+
+
+def _node_scope(root: Path) -> Path:
+    """The demo with both conflict rules node-scope: interactive and batch models never on
+    one node, a dedicated tenant's models never on a node with another team's."""
+    write_demo(root)
+    edit_yaml(root / "policy.yaml",
+              lambda d: [rule.update(scope="node") for rule in d["conflicts"]])
+    return root
+
+
+def test_the_planned_placement_passes_the_scheduler_filters(demo):
+    assert consumers.planned_placement_problems(demo, consumers.Manifests.of(
+        render_manifests(demo))) == []
+    kserve = consumers.Manifests.of(render_manifests(demo, target="kserve"))
+    assert consumers.planned_placement_problems(demo, kserve) == []
+
+
+@pytest.fixture(scope="module")
+def node_scope(tmp_path_factory) -> tuple[Plan, consumers.Manifests]:
+    tmp = tmp_path_factory.mktemp("node-scope")
+    args = ["plan", "--registry", str(_node_scope(tmp / "registry")), "--solver", "greedy"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp / "out")])
+    assert result.exit_code == 0, result.stderr
+    plan = load_plan(tmp / "out" / "plan.yaml")
+    return plan, consumers.Manifests.of(
+        {str(p.relative_to(tmp / "out")): p.read_text()
+         for p in (tmp / "out" / "manifests").rglob("*.yaml")})
+
+
+def test_gpu_scope_rules_keep_nothing_apart_on_nodes(demo):
+    assert all(m.apart_on_node == [] for m in demo.models)
+
+
+def test_node_scope_rules_are_in_the_plan(node_scope):
+    plan, _ = node_scope
+    apart = {m.name: set(m.apart_on_node) for m in plan.models}
+    dedicated = {m.name for m in plan.models if m.labels.get("tenant-scope") == "dedicated"}
+    interactive = {m.name for m in plan.models if m.labels.get("latency-class") == "interactive"}
+    batch = {m.name for m in plan.models if m.labels.get("latency-class") == "batch"}
+    assert dedicated and interactive and batch
+    for name in interactive:
+        assert batch <= apart[name]
+    for name in dedicated:
+        team = plan.model(name).team
+        assert {m.name for m in plan.models if m.team != team} <= apart[name]
+    for pool in plan.pools:
+        for node in pool.nodes:
+            on_node = {r.model for g in node.gpus for r in g.replicas}
+            for name in on_node:
+                assert not (apart[name] & on_node), (node.name, name)
+
+
+def test_node_scope_conflicts_become_anti_affinity(node_scope):
+    plan, manifests = node_scope
+    pods = consumers.pods_of(manifests)
+    pairs = {(m.name, other) for m in plan.models for other in m.apart_on_node}
+    assert len(pairs) >= 20
+    node = {consumers.HOSTNAME: "n"}
+    for a, b in pairs:
+        assert (b, a) in pairs
+        assert not consumers.anti_affinity_allows(pods[a], node, [(node, pods[b])])
+    for model in plan.models:  # every other pair may meet
+        for other in plan.models:
+            if other.name != model.name and (model.name, other.name) not in pairs:
+                assert consumers.anti_affinity_allows(pods[model.name], node,
+                                                      [(node, pods[other.name])])
+
+
+def test_a_removed_anti_affinity_is_caught(node_scope):
+    """Both sides of a conflict carry the term, so either alone keeps them apart (the
+    scheduler checks the existing pods' terms too); with both removed the filter lets them
+    meet."""
+    plan, manifests = node_scope
+    [(a, b), *_] = [(m.name, o) for m in plan.models for o in m.apart_on_node]
+    pods = consumers.pods_of(manifests)
+    node = {consumers.HOSTNAME: "n"}
+    bare_a = Pod(pods[a].namespace, pods[a].labels, {**copy.deepcopy(pods[a].spec),
+                                                     "affinity": {}})
+    bare_b = Pod(pods[b].namespace, pods[b].labels, {**copy.deepcopy(pods[b].spec),
+                                                     "affinity": {}})
+    assert not consumers.anti_affinity_allows(bare_a, node, [(node, pods[b])])
+    assert not consumers.anti_affinity_allows(pods[a], node, [(node, bare_b)])
+    assert consumers.anti_affinity_allows(bare_a, node, [(node, bare_b)])
+
+
+def test_the_node_scope_placement_passes_the_scheduler_filters(node_scope):
+    plan, manifests = node_scope
+    assert consumers.planned_placement_problems(plan, manifests) == []
+    pods = consumers.pods_of(manifests)
+    [term] = pods["pii-detector"].spec["affinity"]["podAntiAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"][-1:]
+    assert term["namespaceSelector"] == {}
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+
+
+def test_a_spread_constraint_without_min_domains_is_caught(demo):
+    """A cap of 2 emitted as a bare maxSkew lets a single node take three of four replicas."""
+    pools = {p.name: p for p in demo.pools}
+    model = next(m for m in demo.models if m.pool == "shared-l4").model_copy(
+        update={"max_replicas_per_node": 2, "replicas": 4})
+    rules = node_rules(demo, model, pools[model.pool])
+    del rules["topologySpreadConstraints"][0]["minDomains"]
+    pod = Pod("team", {"app.kubernetes.io/name": model.name}, rules)
+    nodes = [{consumers.HOSTNAME: "a"}, {consumers.HOSTNAME: "b"}]
+    assert _most_per_node(pod, nodes, 4)[0] == 3
