@@ -12,7 +12,7 @@ from planner.errors import InputError, Problem
 from planner.money import Money
 from planner.registry.messages import validate_document
 from planner.registry.yamlsource import read_yaml
-from planner.schemas import Billing, LabelKey, LabelValue, Name
+from planner.schemas import Billing, LabelKey, LabelValue, Name, TaintKey
 from profiles.schema import Strict
 
 API_VERSION: Final = "planner/v1"
@@ -42,9 +42,9 @@ class NodePlan(Strict):
 
 
 class Taint(Strict):
-    key: str
-    value: str = ""
-    effect: str
+    key: TaintKey
+    value: LabelValue = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 
 
 class PoolPlan(Strict):

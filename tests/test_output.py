@@ -227,3 +227,17 @@ def kill_writers(tmp_path: Path, kills: int, seed: int) -> None:
 
 def test_sigkill_leaves_old_or_new_output(tmp_path: Path):
     kill_writers(tmp_path, kills=5, seed=1)
+
+
+def test_plan_taints_are_kubernetes_names(cli, registry: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    assert cli("plan", "--registry", registry, "--out", out, "--solver", "greedy").exit_code == 0
+    data = yaml.safe_load((out / "plan.yaml").read_text())
+    pool = next(p for p in data["pools"] if p["taints"])
+    pool["taints"][0]["key"] = "bad key\nx"
+    forged = tmp_path / "forged.yaml"
+    forged.write_text(yaml.safe_dump(data, sort_keys=False))
+    result = cli("report", "--plan", forged, "--out", tmp_path / "r")
+    assert result.exit_code == 2
+    assert "taints[0].key" in result.stderr and "\\n" in result.stderr
+    assert not (tmp_path / "r").exists()
