@@ -34,6 +34,17 @@ GPU_SPECS: dict[str, GpuSpec] = {
     "h100-80gb": GpuSpec("NVIDIA H100 80GB SXM", 3350, 989, 67, 560),
 }
 
+# MIG slices of the A100 80GB (NVIDIA's MIG user guide): a slice gets its sevenths of the SMs
+# and its eighths of the memory (and so of the memory bandwidth).
+A100_MIG_SLICES = {"1g.10gb": (1, 1), "2g.20gb": (2, 2), "3g.40gb": (3, 4), "4g.40gb": (4, 4),
+                   "7g.80gb": (7, 8)}
+for _name, (_sevenths, _eighths) in A100_MIG_SLICES.items():
+    _whole = GPU_SPECS["a100-80gb"]
+    GPU_SPECS[f"a100-80gb-{_name}"] = GpuSpec(
+        f"{_whole.name} MIG {_name}", _whole.bandwidth_gb_s * _eighths / 8,
+        _whole.tflops_16bit * _sevenths / 7, _whole.tflops_32bit * _sevenths / 7,
+        _whole.cuda_context_mib)
+
 COMPUTE_EFFICIENCY = 0.35
 BANDWIDTH_EFFICIENCY = 0.7
 OVERHEAD_MS = 1.5

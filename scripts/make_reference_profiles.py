@@ -19,8 +19,9 @@ import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from planner.rules.admission import admitting_pools
+from planner.rules.mig import slice_gpu_type
 from planner.schemas import Cluster, ModelSpec, Policy
-from profiles.reference import MIB, Workload, reference_profile
+from profiles.reference import GPU_SPECS, MIB, Workload, reference_profile
 from profiles.schema import Profile
 
 BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
@@ -86,8 +87,14 @@ def main() -> None:
         spec = ModelSpec.model_validate(yaml.safe_load(path.read_text()))
         work = _workload(spec)
         levels = [2**i for i in range(8) if 2**i <= spec.limits.max_concurrency]
-        for gpu_type in sorted({pool.gpu_type for pool, _ in
-                                admitting_pools(spec, cluster, policy)}):
+        pools = [pool for pool, _ in admitting_pools(spec, cluster, policy)]
+        gpu_types = {pool.gpu_type for pool in pools}
+        if spec.shares_gpu:  # a MIG slice is a device of its own, estimated at its specs
+            gpu_types |= {slice_gpu_type(pool.gpu_type, name) for pool in pools
+                          if pool.sharing == "mig"
+                          for name in cluster.gpu_types[pool.gpu_type].mig_profiles
+                          if slice_gpu_type(pool.gpu_type, name) in GPU_SPECS}
+        for gpu_type in sorted(gpu_types):
             target = root / "profiles" / spec.name / f"{gpu_type}.yaml"
             if target.exists():
                 existing = Profile.model_validate(yaml.safe_load(target.read_text()))

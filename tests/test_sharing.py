@@ -116,3 +116,41 @@ def test_open_loop_rate_caps_a_replica(registry: Path):
     assert isinstance(demand, Demand) and demand.replicas == 2
     assert "open-loop rate search at p99 200 ms ignored: looser than the SLO of 80 ms" \
         in demand.notes
+
+
+def test_mig_slices_are_planned_from_their_own_profiles(registry: Path):
+    # The whole A100 gives search-reranker a p99 of 22.43 ms at concurrency 32; its 1g.10gb
+    # slice (1/7 of the SMs, 1/8 of the bandwidth) 143.49 ms, past the 80 ms SLO, so the slice
+    # runs at 16 (72.87 ms) and the server is told 16.
+    fleet = load_registry(registry)
+    slice_profile = fleet.profiles[("search-reranker", "a100-80gb-1g.10gb")]
+    assert slice_profile.points[-1].p99_ms == 143.49
+    demand = pool_demand(fleet, fleet.models["search-reranker"], fleet.pool("mig-a100"),
+                         "mig-interactive")
+    assert isinstance(demand, Demand)
+    assert (demand.mig_slice, demand.concurrency, demand.p99_ms) == ("1g.10gb", 16, 72.87)
+    rate = fleet.models["search-reranker"].traffic.peak_rps / demand.replicas
+    first = slice_profile.points[0]
+    assert rate * 1.25 <= first.throughput_rps  # batches of one carry the load
+    assert demand.compute_milli == math.ceil(1000 * rate / first.throughput_rps / 7)
+
+
+def test_mig_without_slice_profiles_says_what_it_assumed(registry: Path):
+    for path in (registry / "profiles" / "search-reranker").glob("a100-80gb-*.yaml"):
+        path.unlink()
+    fleet = load_registry(registry)
+    demand = pool_demand(fleet, fleet.models["search-reranker"], fleet.pool("mig-a100"),
+                         "mig-interactive")
+    assert isinstance(demand, Demand) and demand.concurrency == 32
+    assert any(note.startswith("MIG slice speed taken from the whole a100-80gb's profile")
+               for note in demand.notes)
+
+
+def test_profile_for_an_unknown_slice_is_exit_2(cli, registry: Path):
+    folder = registry / "profiles" / "search-reranker"
+    (folder / "a100-80gb-5g.50gb.yaml").write_text(
+        (folder / "a100-80gb-1g.10gb.yaml").read_text().replace("gpu_type: a100-80gb-1g.10gb",
+                                                                "gpu_type: a100-80gb-5g.50gb"))
+    result = cli("validate", "--registry", registry)
+    assert result.exit_code == 2
+    assert "profile for unknown GPU type 'a100-80gb-5g.50gb'" in result.stderr

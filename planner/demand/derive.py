@@ -21,7 +21,7 @@ from planner.demand.sharing import (
     replicas_for,
 )
 from planner.registry.fleet import Fleet
-from planner.rules.capacity import replicas_per_gpu
+from planner.rules.capacity import replicas_per_gpu, usable_memory_mib
 from planner.rules.fit import (
     least_memory_mib,
     memory_limit_mib,
@@ -29,7 +29,7 @@ from planner.rules.fit import (
     misfit,
     node_misfit,
 )
-from planner.rules.mig import smallest_slice
+from planner.rules.mig import slice_capacity, slice_fraction, slice_gpu_type, smallest_slice
 from planner.rules.spread import max_per_node
 from planner.schemas import MAX_REPLICAS, ModelSpec, Pool
 from profiles.schema import Point, Profile
@@ -183,6 +183,7 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
                       utilization=policy.target_utilization,
                       clients=replicas_per_gpu(pool, policy))
     notes: tuple[str, ...] = ()
+    on_slice = None
     memory: float
     load_concurrency: float | None
     if model.resources is not None:
@@ -198,15 +199,27 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
         method = "stated"
     else:
         assert profile is not None  # least_memory_mib found a profile
-        choice = _choose(model, profile, pool, sharing,
-                         memory_limit_mib(fleet.cluster, pool, policy))
-        if isinstance(choice, str):
-            return Rejection(model.name, pool.name, choice)
+        on_slice = _slice_choice(fleet, model, pool) if pool.sharing == "mig" else None
+        if isinstance(on_slice, str):
+            return Rejection(model.name, pool.name, on_slice)
+        if on_slice is not None:
+            slice_name, choice, slice_profile = on_slice
+            method = slice_profile.method
+        else:
+            whole_gpu = _choose(model, profile, pool, sharing,
+                                memory_limit_mib(fleet.cluster, pool, policy))
+            if isinstance(whole_gpu, str):
+                return Rejection(model.name, pool.name, whole_gpu)
+            choice, method = whole_gpu, profile.method
         point, replicas, load = choice.point, choice.replicas, choice.load
         memory, throughput, share = point.peak_memory_mib, point.throughput_rps, load.share
-        concurrency, p99, method = point.concurrency, load.p99_ms, profile.method
+        concurrency, p99 = point.concurrency, load.p99_ms
         load_concurrency = load.concurrency
         notes = (*choice.notes, *_load_notes(point, load, sharing))
+        if pool.sharing == "mig" and on_slice is None:
+            notes += (f"MIG slice speed taken from the whole {pool.gpu_type}'s profile (its "
+                      "share of compute only); profile the slice types as GPU types of their "
+                      f"own ({slice_gpu_type(pool.gpu_type, '<slice>')})",)
     if model.replicas.max is not None and replicas > model.replicas.max:
         return Rejection(model.name, pool.name,
                          f"needs {replicas} replicas on {pool.gpu_type} for the peak of "
@@ -214,7 +227,14 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
     memory_mib = memory_per_gpu_mib(memory, model.gpus_per_replica)
     compute_milli = math.ceil(round(1000 * share, 6))  # rounding first drops float noise
     mig_slice = None
-    if pool.sharing == "mig":
+    if on_slice is not None:
+        # The slice is the replica's own device: its compute share in whole-GPU thousandths,
+        # at most what the slice may be filled to.
+        mig_slice = on_slice[0]
+        kind = fleet.cluster.gpu_types[pool.gpu_type].mig_profiles[mig_slice]
+        compute_milli = min(math.ceil(round(1000 * share * slice_fraction(kind), 6)),
+                            slice_capacity(kind, policy)[1])
+    elif pool.sharing == "mig":
         mig_slice = smallest_slice(fleet.cluster.gpu_types[pool.gpu_type], policy, memory_mib,
                                    compute_milli)
         if mig_slice is None:
@@ -228,6 +248,30 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
                   max_per_node=max_per_node(policy, replicas), concurrency=concurrency,
                   throughput_rps=throughput, p99_ms=p99, estimated=method != "measured",
                   method=method, load_concurrency=load_concurrency, notes=notes)
+
+
+def _slice_choice(fleet: Fleet, model: ModelSpec, pool: Pool
+                  ) -> tuple[str, _Choice, Profile] | str | None:
+    """In a MIG pool: the smallest slice whose own profile (the slice as a GPU type) gives an
+    operating point; why none does; or None when the model has no slice profile."""
+    policy = fleet.policy
+    gpu = fleet.cluster.gpu_types[pool.gpu_type]
+    kinds = sorted(gpu.mig_profiles.items(), key=lambda kv: (kv[1].compute_slices,
+                                                             kv[1].memory_mib, kv[0]))
+    profiled = [(name, kind, found) for name, kind in kinds
+                if (found := fleet.profiles.get((model.name,
+                                                 slice_gpu_type(pool.gpu_type, name))))]
+    if not profiled:
+        return None
+    sharing = Sharing("mig", policy.target_utilization, 1)
+    misses = []
+    for name, kind, slice_profile in profiled:
+        choice = _choose(model, slice_profile, pool, sharing,
+                         usable_memory_mib(kind.memory_mib, policy))
+        if isinstance(choice, _Choice):
+            return name, choice, slice_profile
+        misses.append(f"{name}: {choice}")
+    return "no MIG slice serves it: " + "; ".join(misses)
 
 
 def _load_notes(point: Point, load: Load, sharing: Sharing) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from planner.registry.yamlsource import YamlDocument, format_loc
 from planner.rules.admission import admits_production_into_low_priority, admitting_pools
 from planner.rules.conflicts import both_sides
 from planner.rules.fit import least_memory_mib, misfit, node_misfit
+from planner.rules.mig import slice_gpu_types
 from planner.schemas import PRIORITIES, Cluster, ModelSpec, Policy, Pool
 from profiles.schema import Profile
 
@@ -257,8 +258,9 @@ def _model_problems(p: Parsed, stranded_pool: dict[str, list[str]],
 def _profile_problems(p: Parsed) -> list[Problem]:
     problems = []
     unknown_gpu: dict[str, list[str]] = {}
+    known = set(p.cluster.gpu_types) | slice_gpu_types(p.cluster)
     for (folder, gpu_type), profile in p.profiles.items():
-        if gpu_type != "cpu" and gpu_type not in p.cluster.gpu_types:
+        if gpu_type != "cpu" and gpu_type not in known:
             unknown_gpu.setdefault(gpu_type, []).append(folder)
         doc = p.profile_docs[(folder, gpu_type)]
         if folder not in p.model_stems:
@@ -269,7 +271,7 @@ def _profile_problems(p: Parsed) -> list[Problem]:
             if profile.memory.kind != "host":
                 problems.append(_at(doc, ("memory", "kind"), "a CPU profile's memory is host "
                                     "memory; set kind: host"))
-        elif gpu_type not in p.cluster.gpu_types and unknown_gpu[gpu_type] == [folder]:
+        elif gpu_type not in known and unknown_gpu[gpu_type] == [folder]:
             others = unknown_gpu_files(p, gpu_type)
             more = (f"; {len(others) - 1} more profile(s) are filed under it: "
                     f"{_listed(others[1:])}") if len(others) > 1 else ""

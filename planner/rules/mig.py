@@ -8,7 +8,7 @@ smallest slice (fewest compute slices, then least memory) that holds it.
 from __future__ import annotations
 
 from planner.rules.capacity import usable_compute_milli, usable_memory_mib
-from planner.schemas import MIG_COMPUTE_SLICES, GpuType, MigProfile, Policy
+from planner.schemas import MIG_COMPUTE_SLICES, Cluster, GpuType, MigProfile, Policy
 
 
 def slice_fraction(profile: MigProfile) -> float:
@@ -29,3 +29,15 @@ def smallest_slice(gpu: GpuType, policy: Policy, memory_mib: int,
                if memory_mib <= slice_capacity(p, policy)[0]
                and compute_milli <= slice_capacity(p, policy)[1]]
     return min(fitting)[2] if fitting else None
+
+
+def slice_gpu_type(gpu_type: str, profile: str) -> str:
+    """The GPU type a MIG slice is profiled as: a slice is a device of its own (its SMs, its
+    share of memory bandwidth), so `profiles/<model>/a100-80gb-1g.10gb.yaml` measures one."""
+    return f"{gpu_type}-{profile}"
+
+
+def slice_gpu_types(cluster: Cluster) -> set[str]:
+    """Every MIG slice of the cluster's GPU types, named as a GPU type of its own."""
+    return {slice_gpu_type(name, profile) for name, gpu in cluster.gpu_types.items()
+            for profile in gpu.mig_profiles}
