@@ -44,10 +44,19 @@ def test_every_model_profiled_on_every_admitting_gpu_type(fleet):
             assert (model.name, pool.gpu_type) in fleet.profiles, (model.name, pool.gpu_type)
 
 
+def _device_memory_mib(fleet, gpu_type: str) -> int:
+    """A GPU type's memory, or a MIG slice's (the slice profiled as `<gpu-type>-<slice>`)."""
+    if gpu_type in fleet.cluster.gpu_types:
+        return fleet.cluster.gpu_types[gpu_type].memory_mib
+    return next(profile.memory_mib for name, gpu in fleet.cluster.gpu_types.items()
+                for slice_name, profile in gpu.mig_profiles.items()
+                if f"{name}-{slice_name}" == gpu_type)
+
+
 def test_profiles_are_physically_plausible(fleet):
     for (name, gpu_type), profile in fleet.profiles.items():
         model = fleet.models[name]
-        gpu_mib = fleet.cluster.gpu_types[gpu_type].memory_mib
+        gpu_mib = _device_memory_mib(fleet, gpu_type)
         context = (profile.memory.cuda_context_mib or 0) * model.gpus_per_replica
         for point in profile.points:
             assert point.peak_memory_mib >= profile.memory.weights_mib + context
