@@ -142,6 +142,7 @@ class Summary(Strict):
     cost_per_hour: float
     cost_per_month: Money
     currency: str
+    baseline_cost_per_hour: float  # see planner.assembly.cost.baseline_cost_per_hour
     baseline_cost_per_month: Money
     savings_per_month: Money
     unplaced: int
@@ -150,7 +151,8 @@ class Summary(Strict):
 class Metadata(Strict):
     registry: str
     planner_version: str
-    hours_per_month: float
+    hours_per_month: float  # the planning figure, or the hours of `period`
+    period: str | None = None  # YYYY-MM: the billing period the monthly amounts cover
     kubernetes_version: str
     namespace_prefix: str = ""
     label_domain: str

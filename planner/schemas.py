@@ -155,7 +155,8 @@ class PlannerConfig(Strict):
     (`"1.33"`, quoted: unquoted YAML reads 1.30 as the number 1.3).
     """
     hours_per_month: Annotated[float, Field(ge=1, le=744)] = 730.0
-    """Hours in a billing month: cost per month = cost per hour x this."""
+    """Hours of the planning month: cost per month = cost per hour x this. `--period YYYY-MM`
+    charges the hours that calendar month has (672 to 744) instead."""
     namespace_prefix: Annotated[str, Field(pattern=r"^([a-z0-9][-a-z0-9]*)?$", max_length=62)] = ""
     """Prefix of each team's Namespace name (`<prefix><team>`); empty: the team name alone."""
     label_domain: Subdomain = Field(

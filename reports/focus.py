@@ -3,7 +3,8 @@
 The report allocates the platform's GPU cost to the teams that use it (showback) for a billing
 period that has not been invoiced: `EffectiveCost`, `ListCost` and `ContractedCost` carry the
 amount, `BilledCost` is 0 and `InvoiceId` is empty, so importing it next to the cloud's own
-bill does not count the GPUs twice. Amounts are the plan's ledger lines (`planner.ledger`),
+bill does not count the GPUs twice. A billing period charges the hours its month has
+(`planner.period`). Amounts are the plan's ledger lines (`planner.ledger`),
 rounded once to the currency's minor unit, so they add up to the summary's total exactly.
 
 `PricingQuantity` is the GPU-hours charged: the amount at the pool's price per GPU-hour, so
@@ -19,11 +20,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, date, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from planner import money
 from planner.ledger import Line, ledger
+from planner.period import parse_period, priced_for
 from planner.planfile import ModelPlan, Plan, PoolPlan
 
 FOCUS_COLUMNS = [
@@ -58,22 +60,6 @@ QUANTITY_DIGITS = 10  # PricingQuantity: enough digits that price x quantity = c
 SIX_DIGITS = Decimal("0.000001")
 
 
-def parse_period(text: str | None, today: date | None = None) -> tuple[datetime, datetime]:
-    """`YYYY-MM` to the month's start and the next month's start (UTC); default this month."""
-    if text is None:
-        today = today or datetime.now(UTC).date()
-        year, month = today.year, today.month
-    else:
-        try:
-            year, month = (int(part) for part in text.split("-"))
-            datetime(year, month, 1)
-        except ValueError:
-            raise ValueError(f"period '{text}' is not YYYY-MM") from None
-    start = datetime(year, month, 1, tzinfo=UTC)
-    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
-    return start, end
-
-
 def _timestamp(moment: datetime) -> str:
     """FOCUS date/time format: ISO 8601 in UTC with the `Z` designator."""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -104,8 +90,12 @@ def _quantity(amount: Decimal, unit_price: Decimal) -> Decimal:
 
 
 def cost_rows(plan: Plan, period: str | None = None) -> list[dict]:
-    """The FOCUS line items of `plan`, models first, then idle capacity per pool."""
-    start, end = parse_period(period)
+    """The FOCUS line items of `plan`, models first, then idle capacity per pool, over
+    `period` at its hours (default: the plan's own period, else this month at the plan's
+    hours)."""
+    if period is not None:
+        plan = priced_for(plan, period)
+    start, end = parse_period(period or plan.metadata.period)
     hours = money.decimal(plan.metadata.hours_per_month)
     billing = plan.metadata.billing
     stamp = {"BillingAccountId": billing.account_id, "BillingAccountName": billing.account_name,

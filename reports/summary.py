@@ -11,6 +11,16 @@ from reports.manifests import KSERVE_SERVERLESS, knative_features
 from reports.rollout import rollout
 
 
+def _hours(plan: Plan) -> str:
+    """Which hours the monthly amounts charge: a billing period's, or the planning figure."""
+    hours = f"{plan.metadata.hours_per_month:g}"
+    if plan.metadata.period is not None:
+        return (f"- **Hours:** {hours} per month, the hours of the billing period "
+                f"{plan.metadata.period}.")
+    return (f"- **Hours:** {hours} per month, the planning figure (`hours_per_month`); "
+            f"`--period YYYY-MM` charges a calendar month's hours instead.")
+
+
 def _rollouts(plan: Plan) -> list[str]:
     """Which pools have room for surge pods and node replacement, and which models roll out
     one replica at a time instead."""
@@ -61,10 +71,13 @@ def render_summary(plan: Plan, *, target: str = "deployment",
         f"- **Cost:** {_money(total, cur)} per month "
         f"({_rate(s.cost_per_hour, cur)} per hour) for {s.models} models, {s.replicas} "
         f"replicas on {s.gpus} GPUs in {s.nodes} nodes.",
-        f"- **Baseline** (every replica on a GPU of its own, cheapest admitting pool): "
+        f"- **Baseline** (the placed models without sharing: every replica on GPUs of its "
+        f"own in the cheapest admitting pool that holds one, priced per GPU-hour of that "
+        f"pool's node, not whole nodes; unplaced models left out): "
         f"{_money(s.baseline_cost_per_month, cur)} per month; this plan saves "
         f"{_money(s.baseline_cost_per_month - total, cur)} "
         f"({_percent(s.baseline_cost_per_month - total, s.baseline_cost_per_month)}).",
+        _hours(plan),
         f"- **Solver:** {solver.name}, {solver.status}, gap {solver.gap:.2%} to the proven "
         f"lower bound of {_rate(solver.lower_bound, cur)} per hour, {solver.seconds:.2f} s.",
         f"- **Unplaced models:** {s.unplaced}.",

@@ -102,7 +102,7 @@ def test_baseline_is_one_gpu_per_replica_in_cheapest_pool(demo_plan):
     demands = derive(fleet)[0]
     expected = 730 * sum(min(d.replicas * d.gpus_per_replica * fleet.pool(d.pool)
                              .price_per_node_hour / fleet.pool(d.pool).gpus_per_node
-                             for d in options) for options in demands.values())
+                             for d in demands[m.name]) for m in plan.models)
     assert float(plan.summary.baseline_cost_per_month) == pytest.approx(expected, abs=0.01)
 
 

@@ -189,8 +189,9 @@ def assemble(fleet: Fleet, demands: dict[str, list[Demand]],
     currency = fleet.config.currency
     cost_per_month = month_total(models, pools, hours, currency)
     pool_specs = {p.name: p for p in fleet.cluster.pools}
-    baseline = money.rounded(money.monthly(
-        cost.baseline_cost_per_hour(pool_specs, demands.values()), hours), currency)
+    baseline_per_hour = round(cost.baseline_cost_per_hour(
+        pool_specs, [demands[name] for name in chosen]), 6)
+    baseline = money.rounded(money.monthly(baseline_per_hour, hours), currency)
     return Plan(
         metadata=Metadata(registry=str(fleet.root), planner_version=__version__,
                           hours_per_month=hours,
@@ -203,6 +204,7 @@ def assemble(fleet: Fleet, demands: dict[str, list[Demand]],
                         gpus=len(by_gpu), nodes=sum(len(p.nodes) for p in pools),
                         cost_per_hour=round(cost_per_hour, 4),
                         cost_per_month=cost_per_month, currency=currency,
+                        baseline_cost_per_hour=baseline_per_hour,
                         baseline_cost_per_month=baseline,
                         savings_per_month=baseline - cost_per_month,
                         unplaced=len(unplaced)),

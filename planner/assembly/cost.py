@@ -3,8 +3,14 @@
 A node costs its price per hour; a GPU costs its share of the node. A whole GPU is paid by the
 replica on it; a shared GPU is split by the larger of each replica's memory and compute share
 (scaled down when they add up past one GPU); a MIG slice costs its compute share of the GPU;
-what no replica pays for is the pool's idle cost. The baseline is every replica on a GPU of its
-own in the cheapest pool that admits it.
+what no replica pays for is the pool's idle cost.
+
+The baseline, what the placed models would cost without sharing: each placed model's replicas
+on GPUs of their own in the cheapest pool that admits the model and could hold one replica
+(its GPUs, memory, CPU and host memory fit the pool's node), priced per GPU-hour of that pool's
+node (node price / GPUs per node x GPUs per replica x replicas). Unplaced models are left out,
+as the plan does not pay for them. GPUs are priced, not whole nodes: a plan that must buy a
+whole node for a few replicas can cost more than its baseline.
 """
 
 from __future__ import annotations
@@ -48,7 +54,11 @@ def idle_cost_per_hour(pool_cost: float, paid_by_replicas: float) -> float:
 
 
 def baseline_cost_per_hour(pools: dict[str, Pool], demands: Iterable[list[Demand]]) -> float:
-    """Every replica on GPUs of its own, each model in its cheapest admitting pool."""
+    """Every replica on GPUs of its own, each model in its cheapest admitting pool.
+
+    `demands` holds, per model, its demand in each pool that admits it and could hold one
+    replica; pass the placed models' only, as the baseline compares like with like.
+    """
     return sum(min(d.replicas * d.gpus_per_replica * gpu_price_per_hour(pools[d.pool])
                    for d in options) for options in demands if options)
 

@@ -38,12 +38,13 @@ KserveModeOption = Annotated[KserveMode, typer.Option(
 
 
 PeriodOption = Annotated[str | None, typer.Option(
-    help="Billing period of the cost report, YYYY-MM (default: this month).",
+    help="Billing period, YYYY-MM: monthly amounts charge the hours that month has (672 to "
+    "744) instead of hours_per_month (default: this month's dates at hours_per_month).",
     show_default=False)]
 
 
 def _check_period(period: str | None) -> None:
-    from reports.focus import parse_period
+    from planner.period import parse_period
 
     try:
         parse_period(period)
@@ -118,6 +119,10 @@ def plan(
                                progress=lambda message: status.update(f"solving: {message}"))
     else:
         result = make_plan(fleet, settings, base=base_plan)
+    if period is not None:
+        from planner.period import priced_for
+
+        result = priced_for(result, period)
     if out is not None:
         from planner.output import write_folder
         from reports import render_all
@@ -181,6 +186,10 @@ def report(
 
     _check_period(period)
     plan = load_plan(plan_file)
+    if period is not None:
+        from planner.period import priced_for
+
+        plan = priced_for(plan, period)
     if target is Target.kserve:
         from planner.errors import Problem
         from planner.registry.kubernetes import kserve_name_problem
