@@ -160,6 +160,15 @@ class Metadata(Strict):
     billing: Billing = Billing()
 
 
+class RuleEnforcement(Strict):
+    """Whether the cluster enforces a rule in the listed pools, and how (or why not)."""
+
+    rule: str
+    enforced: bool
+    pools: list[Name]
+    how: str
+
+
 class PriorityClassPlan(Strict):
     value: int
     preemption: str
@@ -177,6 +186,7 @@ class Plan(Strict):
     models: list[ModelPlan]
     unplaced: list[UnplacedModel] = []
     explanation: list[str] = []
+    enforcement: list[RuleEnforcement] = []
 
     def model(self, name: str) -> ModelPlan | None:
         return next((m for m in self.models if m.name == name), None)

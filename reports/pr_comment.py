@@ -180,6 +180,12 @@ def render_check_markdown(result: CheckResult) -> str:
     if diff.changed:
         head += ["### Cost", "", *cost_table(diff), ""]
     gates = ["### Failed gates", "", *(_gate_bullet(g) for g in failed), ""] if failed else []
+    unenforced = [e for e in result.new.enforcement if not e.enforced]
+    if unenforced:
+        gates += ["### Not enforced by the cluster", "",
+                  *(f"- **{inert(_clip(e.rule, MAX_BULLET_CHARS))}** in "
+                    f"{inert(_clip(', '.join(e.pools), MAX_BULLET_CHARS))}: "
+                    f"{inert(_clip(e.how, MAX_BULLET_CHARS))}." for e in unenforced), ""]
     detail_gates = ["<details><summary>Full detail</summary>", "", "#### Gates", "",
                     "| gate | result | detail |", "|---|---|---|"]
     detail_gates += [f"| {g.name} | {'pass' if g.passed else 'fail'} | "

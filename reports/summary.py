@@ -46,6 +46,22 @@ def _rollouts(plan: Plan) -> list[str]:
     return lines
 
 
+def not_enforced(plan: Plan) -> list[str]:
+    """The plan's rules the cluster does not enforce, each with its pools: one line each."""
+    return [f"{e.rule} in {', '.join(e.pools)}" for e in plan.enforcement if not e.enforced]
+
+
+def _enforcement(plan: Plan) -> list[str]:
+    """Which rules hold in the cluster, and which only in the plan."""
+    lines = ["", "## What the cluster enforces", "",
+             "The plan places each replica on one GPU; the scheduler enforces what the "
+             "manifests say about nodes, and the GPU sharing mechanism what it bounds per pod.",
+             "", "| rule | pools | enforced | by |", "|---|---|---|---|"]
+    lines += [f"| {e.rule} | {', '.join(e.pools)} | {'yes' if e.enforced else '**no**'} | "
+              f"{e.how} |" for e in plan.enforcement]
+    return lines
+
+
 def _kserve(plan: Plan, kserve_mode: str) -> list[str]:
     lines = ["", "## KServe", "", f"InferenceServices use `serving.kserve.io/deploymentMode: "
              f"{kserve_mode}`."]
@@ -81,6 +97,8 @@ def render_summary(plan: Plan, *, target: str = "deployment",
         f"- **Solver:** {solver.name}, {solver.status}, gap {solver.gap:.2%} to the proven "
         f"lower bound of {_rate(solver.lower_bound, cur)} per hour, {solver.seconds:.2f} s.",
         f"- **Unplaced models:** {s.unplaced}.",
+        *([f"- **Not enforced by the cluster** (held only by the plan): "
+           f"{'; '.join(not_enforced(plan))}."] if not_enforced(plan) else []),
         "",
         "## Cost by team",
         "",
@@ -128,6 +146,8 @@ def render_summary(plan: Plan, *, target: str = "deployment",
                   for u in plan.unplaced]
     if plan.explanation:
         lines += ["", "## Why capacity ran out", ""] + [f"- {e}" for e in plan.explanation]
+    if plan.enforcement:
+        lines += _enforcement(plan)
     lines += _rollouts(plan)
     if target == "kserve":
         lines += _kserve(plan, kserve_mode)

@@ -146,7 +146,9 @@ def test_a_huge_change_fits_and_renders(plan, models, teams, pools):
     assert counted == teams
 
     bullets = [line for line in body.splitlines() if line.startswith("- **")]
-    assert len(bullets) == 2 and all(len(b) < 4 * MAX_BULLET_CHARS for b in bullets)
+    unenforced = [e for e in plan.enforcement if not e.enforced]  # one bullet per rule kind
+    assert len(bullets) == 2 + len(unenforced) and all(len(b) < 4 * MAX_BULLET_CHARS
+                                                       for b in bullets)
 
 
 def test_a_small_change_shows_everything(plan):

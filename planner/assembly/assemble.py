@@ -22,6 +22,7 @@ from planner.planfile import (
     PoolPlan,
     PriorityClassPlan,
     ReplicaSlot,
+    RuleEnforcement,
     Serving,
     SolverReport,
     Summary,
@@ -31,6 +32,7 @@ from planner.planfile import (
 from planner.registry.fleet import Fleet
 from planner.rules.capacity import replicas_per_gpu
 from planner.rules.conflicts import kept_apart
+from planner.rules.enforcement import enforcement
 from planner.schemas import ModelSpec, Pool
 from solvers.problem import Placement, Solution
 
@@ -216,4 +218,8 @@ def assemble(fleet: Fleet, demands: dict[str, list[Demand]],
                             gap=round(solution.gap, 6), seconds=round(solution.seconds, 3),
                             seed=seed, workers=workers, time_limit_s=time_limit_s,
                             moved_replicas=solution.moved),
-        pools=pools, models=models, unplaced=unplaced, explanation=explanation)
+        pools=pools, models=models, unplaced=unplaced, explanation=explanation,
+        enforcement=[RuleEnforcement(rule=e.rule, enforced=e.enforced, pools=list(e.pools),
+                                     how=e.how)
+                     for e in enforcement(fleet.policy, [fleet.pool(p.name) for p in pools
+                                                         if p.nodes])])
