@@ -213,7 +213,7 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
             choice, method = whole_gpu, profile.method
         point, replicas, load = choice.point, choice.replicas, choice.load
         memory, throughput, share = point.peak_memory_mib, point.throughput_rps, load.share
-        concurrency, p99 = point.concurrency, load.p99_ms
+        concurrency, p99 = point.concurrency, round(load.p99_ms, 2)
         load_concurrency = load.concurrency
         notes = (*choice.notes, *_load_notes(point, load, sharing))
         if pool.sharing == "mig" and on_slice is None:
