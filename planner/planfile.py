@@ -76,6 +76,7 @@ class Serving(Strict):
     port: int
     cpu_milli: int
     host_memory_mib: int
+    engine: str | None = None
 
 
 class Limits(Strict):
@@ -102,6 +103,7 @@ class ModelPlan(Strict):
     concurrency: int | None
     throughput_rps: float
     p99_ms: float | None
+    slo_p99_ms: float | None = None
     mig_slice: str | None = None
     max_replicas_per_node: int | None = None
     apart_on_node: list[Name] = []

@@ -35,6 +35,7 @@ GpuSharing = Literal["allowed", "forbidden"]
 TenantScope = Literal["shared", "dedicated"]
 SharingMode = Literal["exclusive", "time-slicing", "mps", "mig"]
 PoolClass = Literal["shared", "dedicated", "low-priority"]
+ServingEngine = Literal["triton", "vllm", "kserve"]
 Name = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
 
 
@@ -247,6 +248,10 @@ class Serving(Strict):
     """CPU a replica requests, in thousandths of a core (2000 = 2 cores)."""
     host_memory_mib: Annotated[int, Field(ge=1, le=MAX_MIB)] = 4096
     """Host (not GPU) memory a replica requests."""
+    engine: ServingEngine | None = None
+    """The inference server in the image (`triton`, `vllm` or `kserve`, the KServe Python
+    model server): it names the metrics the model's alerts and dashboards query. Absent: only
+    the GPU metrics of the DCGM exporter are watched."""
 
 
 class Resources(Strict):

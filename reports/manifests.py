@@ -17,7 +17,7 @@ import yaml
 from planner.money import decimal
 from planner.planfile import ModelPlan, Plan, PoolPlan
 from planner.registry.kubernetes import pool_label
-from reports import gpu_operator, karpenter
+from reports import gpu_operator, karpenter, observability
 from reports.gpu_operator import gpu_resource
 from reports.karpenter import node_ceiling
 from reports.rollout import rollout
@@ -54,6 +54,15 @@ def _dump(documents: list[dict]) -> str:
     return yaml.dump_all(documents, Dumper=_PlainDumper, sort_keys=False, width=100)
 
 
+def _ports(model: ModelPlan) -> list[dict]:
+    """The serving port, and the metrics port where the engine serves metrics apart."""
+    ports = [{"name": "http1", "containerPort": model.serving.port}]
+    name, number = observability.metrics_port(model)
+    if number != model.serving.port:
+        ports.append({"name": name, "containerPort": number})
+    return ports
+
+
 def _pod_spec(plan: Plan, model: ModelPlan, pool: PoolPlan, container_name: str) -> dict:
     resource, count = gpu_resource(model, pool)
     limits = {"max_concurrency": model.limits.max_concurrency,
@@ -61,7 +70,7 @@ def _pod_spec(plan: Plan, model: ModelPlan, pool: PoolPlan, container_name: str)
     container = {
         "name": container_name,
         "image": model.serving.image,
-        "ports": [{"name": "http1", "containerPort": model.serving.port}],
+        "ports": _ports(model),
         "env": [{"name": key.upper(), "value": str(value)} for key, value in limits.items()],
         "resources": {
             "requests": {"cpu": f"{model.serving.cpu_milli}m",
@@ -256,4 +265,6 @@ def render_manifests(plan: Plan, target: str = "deployment",
         if model.replicas > 1:
             documents.append(disruption_budget(plan, model))
         files[f"manifests/models/{model.name}.yaml"] = _dump(documents)
+        files[f"manifests/monitoring/{model.name}.yaml"] = _dump(observability.monitoring_objects(
+            model, pool, namespace(plan, model.team), MANAGED_BY, target))
     return files

@@ -18,6 +18,8 @@ FILES = {
     ("nvidia.com/v1", "ClusterPolicy"): "nvidia.com_clusterpolicies.yaml",
     ("serving.kserve.io/v1beta1", "InferenceService"):
         "serving.kserve.io_inferenceservices.yaml.gz",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "monitoring.coreos.com_prometheusrules.yaml",
+    ("monitoring.coreos.com/v1", "PodMonitor"): "monitoring.coreos.com_podmonitors.yaml",
 }
 
 

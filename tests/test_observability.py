@@ -1,0 +1,171 @@
+"""Per-model monitoring: PodMonitors and PrometheusRules that validate against the
+prometheus-operator CRDs and promtool, scrape the port the engine serves metrics on, and alert
+at exactly the registry's numbers."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from planner.cli import app
+from planner.planfile import Plan, load_plan
+from planner.registry.loader import load_registry
+from reports.manifests import render_manifests
+from reports.observability import BURN_WINDOWS, COLD_STARTS_PER_HOUR_MAX, ERROR_BUDGET
+from scripts.update_goldens import COMMAND
+from tests import consumers, crds
+
+DEMO = Path(__file__).resolve().parent.parent / "planner" / "demo" / "registry"
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory) -> tuple[Plan, consumers.Manifests, consumers.Manifests]:
+    out = tmp_path_factory.mktemp("obs") / "out"
+    result = CliRunner().invoke(app, [*COMMAND, "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    plan = load_plan(out / "plan.yaml")
+    written = {str(p.relative_to(out)): p.read_text() for p in out.rglob("manifests/**/*.yaml")}
+    return (plan, consumers.Manifests.of(written),
+            consumers.Manifests.of(render_manifests(plan, target="kserve")))
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    return load_registry(DEMO)
+
+
+def _rules(manifests: consumers.Manifests) -> dict[str, list[dict]]:
+    """Alert rules by model name."""
+    return {r["metadata"]["name"]: r["spec"]["groups"][0]["rules"]
+            for r in manifests.kind("PrometheusRule")}
+
+
+@pytest.mark.parametrize("target", ["deployment", "kserve"])
+def test_monitoring_objects_validate_against_their_crds(planned, target):
+    plan, deployments, kserve = planned
+    manifests = deployments if target == "deployment" else kserve
+    monitors, rules = manifests.kind("PodMonitor"), manifests.kind("PrometheusRule")
+    assert len(monitors) == len(plan.models)
+    assert len(rules) == len(plan.models)  # every demo model has an engine, so alerts
+    for document in monitors + rules:
+        assert crds.errors(document) == [], document["metadata"]["name"]
+
+
+def test_crd_validation_refuses_a_misspelt_field(planned):
+    _, deployments, _ = planned
+    rule = copy.deepcopy(deployments.kind("PrometheusRule")[0])
+    rule["spec"]["groups"][0]["rules"][0]["fore"] = "5m"
+    assert any("fore" in e for e in crds.errors(rule))
+
+
+def test_promtool_accepts_every_rule(planned, tmp_path):
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool is missing: .ci/run installs the Debian package prometheus")
+        pytest.skip("promtool not installed (Debian package prometheus)")
+    _, deployments, _ = planned
+    groups = [g for r in deployments.kind("PrometheusRule") for g in r["spec"]["groups"]]
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": groups}))
+    result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    count = sum(len(g["rules"]) for g in groups)
+    assert f"SUCCESS: {count} rules found" in result.stdout
+
+
+def _thresholds(expr: str, comparison: str) -> list[str]:
+    """The right-hand sides of `comparison`: a number or a parenthesised product."""
+    return re.findall(rf"(?<![<>=]){comparison} (\([0-9.e+ *]+\)|[0-9.e+]+)", expr)
+
+
+def test_each_alert_threshold_is_the_registrys_value(planned, fleet):
+    plan, deployments, _ = planned
+    rules = _rules(deployments)
+    seen: dict[str, int] = {}
+    for model in plan.models:
+        spec = fleet.models[model.name]
+        for rule in rules[model.name]:
+            name, expr = rule["alert"], rule["expr"]
+            seen[name] = seen.get(name, 0) + 1
+            assert rule["labels"]["model"] == model.name
+            assert rule["labels"]["team"] == spec.team
+            assert rule["labels"]["priority"] == spec.priority
+            if name == "ModelLatencyAboveSLO":
+                assert _thresholds(expr, ">") == [f"{spec.slo.p99_ms / 1000:g}"] * 2
+            elif name == "ModelErrorBudgetBurn":
+                burn = {s: b for s, _, _, b in BURN_WINDOWS}[rule["labels"]["severity"]]
+                assert ERROR_BUDGET == pytest.approx(0.01)
+                assert _thresholds(expr, ">") == [f"({burn:g} * 0.01)"] * 2
+            elif name == "ModelQueueSaturated":
+                assert _thresholds(expr, ">=") == [str(spec.limits.queue_limit)]
+            elif name == "ModelGpuMemoryAbovePlan":
+                assert _thresholds(expr, ">") == [str(model.memory_mib)]
+            elif name == "ModelColdStartsTooFrequent":
+                assert spec.loading.policy == "lazy"
+                assert expr.endswith(f"> {COLD_STARTS_PER_HOUR_MAX}")
+            else:
+                pytest.fail(f"unknown alert {name}")
+    engines = {m.serving.engine for m in plan.models}
+    assert engines == {"triton", "vllm", "kserve"}
+    assert seen["ModelLatencyAboveSLO"] == 2 * len(plan.models)
+    # KServe's model server counts no errors and has no queue gauge
+    with_errors = sum(m.serving.engine != "kserve" for m in plan.models)
+    assert seen["ModelErrorBudgetBurn"] == 2 * with_errors
+    assert seen["ModelQueueSaturated"] == with_errors
+    assert seen["ModelColdStartsTooFrequent"] == sum(m.loading == "lazy" for m in plan.models)
+    assert 0 < seen["ModelGpuMemoryAbovePlan"] < len(plan.models)
+
+
+def test_engine_metric_names(planned):
+    plan, deployments, _ = planned
+    rules = _rules(deployments)
+    names = {"triton": ("nv_inference_request_summary_us", "nv_inference_request_failure",
+                        "nv_inference_pending_request_count"),
+             "vllm": ("vllm:e2e_request_latency_seconds_bucket", "vllm:request_success_total",
+                      "vllm:num_requests_waiting"),
+             "kserve": ("request_predict_seconds_bucket",)}
+    for model in plan.models:
+        text = " ".join(r["expr"] for r in rules[model.name])
+        assert model.serving.engine is not None
+        for metric in names[model.serving.engine]:
+            assert metric in text, (model.name, metric)
+
+
+@pytest.mark.parametrize("target", ["deployment", "kserve"])
+def test_pod_monitor_scrapes_a_declared_port_of_the_models_pods(planned, target):
+    plan, deployments, kserve = planned
+    manifests = deployments if target == "deployment" else kserve
+    workloads = {w["metadata"]["name"]: w
+                 for w in manifests.kind("Deployment") + manifests.kind("InferenceService")}
+    for monitor in manifests.kind("PodMonitor"):
+        name = monitor["metadata"]["name"]
+        workload = workloads[name]
+        assert monitor["metadata"]["namespace"] == workload["metadata"]["namespace"]
+        if target == "kserve":
+            container = workload["spec"]["predictor"]["containers"][0]
+            assert monitor["spec"]["selector"]["matchLabels"] == {
+                "serving.kserve.io/inferenceservice": name}
+        else:
+            pod = workload["spec"]["template"]
+            container = pod["spec"]["containers"][0]
+            assert monitor["spec"]["selector"]["matchLabels"].items() <= \
+                pod["metadata"]["labels"].items()
+        [endpoint] = monitor["spec"]["podMetricsEndpoints"]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        model = plan.model(name)
+        assert model is not None
+        expected = 8002 if model.serving.engine == "triton" else model.serving.port
+        assert ports[endpoint["port"]] == expected
+        joined = {r["targetLabel"]: r["replacement"] for r in endpoint["relabelings"]}
+        assert joined == {"model": name, "team": model.team, "pool": model.pool,
+                          "priority": model.priority}
