@@ -54,15 +54,6 @@ def _dump(documents: list[dict]) -> str:
     return yaml.dump_all(documents, Dumper=_PlainDumper, sort_keys=False, width=100)
 
 
-def _ports(model: ModelPlan) -> list[dict]:
-    """The serving port, and the metrics port where the engine serves metrics apart."""
-    ports = [{"name": "http1", "containerPort": model.serving.port}]
-    name, number = observability.metrics_port(model)
-    if number != model.serving.port:
-        ports.append({"name": name, "containerPort": number})
-    return ports
-
-
 def _pod_spec(plan: Plan, model: ModelPlan, pool: PoolPlan, container_name: str) -> dict:
     resource, count = gpu_resource(model, pool)
     limits = {"max_concurrency": model.limits.max_concurrency,
@@ -70,7 +61,7 @@ def _pod_spec(plan: Plan, model: ModelPlan, pool: PoolPlan, container_name: str)
     container = {
         "name": container_name,
         "image": model.serving.image,
-        "ports": _ports(model),
+        "ports": [{"name": "http1", "containerPort": model.serving.port}],
         "env": [{"name": key.upper(), "value": str(value)} for key, value in limits.items()],
         "resources": {
             "requests": {"cpu": f"{model.serving.cpu_milli}m",

@@ -26,6 +26,7 @@ BURN_WINDOWS: Final = (("critical", "1h", "5m", 14.4), ("warning", "6h", "30m", 
 COLD_STARTS_PER_HOUR_MAX: Final = 6  # a lazy model loaded more often than every 10 min thrashes
 METRICS_PATH: Final = "/metrics"
 SCRAPE_INTERVAL: Final = "30s"
+SERVING_PORT_NAME: Final = "http1"  # the container port every workload declares
 KSERVE_ISVC_LABEL: Final = "serving.kserve.io/inferenceservice"
 
 
@@ -35,12 +36,12 @@ def join_labels(model: ModelPlan) -> dict[str, str]:
             "priority": model.priority}
 
 
-def metrics_port(model: ModelPlan) -> tuple[str, int]:
-    """The container port (name, number) the model's metrics are scraped from."""
+def metrics_port(model: ModelPlan) -> int:
+    """The port the model's metrics are served on: its engine's own, else the serving port."""
     engine = ENGINES.get(model.serving.engine or "")
-    if engine is not None and engine.metrics_port not in (None, model.serving.port):
-        return "metrics", engine.metrics_port
-    return "http1", model.serving.port
+    if engine is not None and engine.metrics_port is not None:
+        return engine.metrics_port
+    return model.serving.port
 
 
 def owns_its_gpus(model: ModelPlan, pool: PoolPlan) -> bool:
@@ -52,18 +53,24 @@ def owns_its_gpus(model: ModelPlan, pool: PoolPlan) -> bool:
 
 def pod_monitor(model: ModelPlan, namespace: str, common: dict[str, str],
                 target: str) -> dict:
-    port_name, _ = metrics_port(model)
     selector = {KSERVE_ISVC_LABEL: model.name} if target == "kserve" \
         else {"app.kubernetes.io/name": model.name}
     relabelings = [{"action": "replace", "targetLabel": key, "replacement": value}
                    for key, value in join_labels(model).items()]
+    port = metrics_port(model)
+    if port != model.serving.port:
+        # The pod declares only its serving port (Knative accepts one port per container):
+        # its target is found by that port and scraped at the engine's metrics port.
+        relabelings.append({"action": "replace", "sourceLabels": ["__meta_kubernetes_pod_ip"],
+                            "regex": "(.+)", "targetLabel": "__address__",
+                            "replacement": f"${{1}}:{port}"})
     return {
         "apiVersion": MONITORING_API, "kind": "PodMonitor",
         "metadata": {"name": model.name, "namespace": namespace,
                      "labels": {"app.kubernetes.io/name": model.name, **common}},
         "spec": {
             "selector": {"matchLabels": selector},
-            "podMetricsEndpoints": [{"port": port_name, "path": METRICS_PATH,
+            "podMetricsEndpoints": [{"port": SERVING_PORT_NAME, "path": METRICS_PATH,
                                      "interval": SCRAPE_INTERVAL,
                                      "relabelings": relabelings}],
         },

@@ -161,11 +161,18 @@ def test_pod_monitor_scrapes_a_declared_port_of_the_models_pods(planned, target)
             assert monitor["spec"]["selector"]["matchLabels"].items() <= \
                 pod["metadata"]["labels"].items()
         [endpoint] = monitor["spec"]["podMetricsEndpoints"]
-        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        [port] = container["ports"]
+        assert port["name"] == endpoint["port"]
         model = plan.model(name)
         assert model is not None
-        expected = 8002 if model.serving.engine == "triton" else model.serving.port
-        assert ports[endpoint["port"]] == expected
-        joined = {r["targetLabel"]: r["replacement"] for r in endpoint["relabelings"]}
+        relabel = {r["targetLabel"]: r for r in endpoint["relabelings"]}
+        joined = {key: r["replacement"] for key, r in relabel.items() if key != "__address__"}
         assert joined == {"model": name, "team": model.team, "pool": model.pool,
                           "priority": model.priority}
+        if model.serving.engine == "triton":  # metrics on 8002, apart from the serving port
+            address = relabel["__address__"]
+            assert address["sourceLabels"] == ["__meta_kubernetes_pod_ip"]
+            assert re.sub(r"\$\{1\}", "10.0.0.7", address["replacement"]) == "10.0.0.7:8002"
+        else:
+            assert "__address__" not in relabel
+            assert port["containerPort"] == model.serving.port
