@@ -55,7 +55,7 @@ def pod_monitor(model: ModelPlan, namespace: str, common: dict[str, str],
                 target: str) -> dict:
     selector = {KSERVE_ISVC_LABEL: model.name} if target == "kserve" \
         else {"app.kubernetes.io/name": model.name}
-    relabelings = [{"action": "replace", "targetLabel": key, "replacement": value}
+    relabelings: list[dict] = [{"action": "replace", "targetLabel": key, "replacement": value}
                    for key, value in join_labels(model).items()]
     port = metrics_port(model)
     if port != model.serving.port:

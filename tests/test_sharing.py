@@ -76,7 +76,7 @@ def test_tight_slo_packs_and_tells_the_server_the_same_concurrency(cli, registry
     result = cli("plan", "--registry", registry, "--out", tmp_path / "o")
     assert result.exit_code == 0, result.stderr
     documents = list(yaml.safe_load_all(
-        next((tmp_path / "o" / "manifests").rglob("pii-detector.yaml")).read_text()))
+        (tmp_path / "o" / "manifests" / "models" / "pii-detector.yaml").read_text()))
     [deployment] = [d for d in documents if d["kind"] == "Deployment"]
     env = {e["name"]: e["value"]
            for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
