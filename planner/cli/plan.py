@@ -89,6 +89,10 @@ def plan(
     = Target.deployment,
     kserve_mode: KserveModeOption = KserveMode.raw,
     period: PeriodOption = None,
+    scenario: Annotated[str | None, typer.Option(
+        help="What if: plan the registry as it is and changed, for example traffic=2x (every "
+        "model's peak and mean rps doubled), and print what changes; --out writes the changed "
+        "plan. The registry's files are not touched.", show_default=False)] = None,
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """Pack the registry's models onto the cluster's pools at the lowest cost.
@@ -104,6 +108,14 @@ def plan(
 
     _check_period(period)
     fleet = load_fleet(registry)
+    base_fleet = None
+    if scenario is not None:
+        from planner.scenario import apply_scenario, parse_scenario
+
+        try:
+            base_fleet, fleet = fleet, apply_scenario(fleet, parse_scenario(scenario))
+        except ValueError as exc:
+            raise InputError(f"--scenario: {exc}") from None
     if target is Target.kserve:
         from planner.registry.kubernetes import kserve_problems
 
@@ -113,16 +125,21 @@ def plan(
     base_plan = load_plan(base) if base else None
     settings = SolverSettings(method=solver.value, time_limit_s=time_limit, seed=seed,
                               workers=workers)
-    if err.is_terminal:
-        with err.status("solving…") as status:
-            result = make_plan(fleet, settings, base=base_plan,
-                               progress=lambda message: status.update(f"solving: {message}"))
-    else:
-        result = make_plan(fleet, settings, base=base_plan)
-    if period is not None:
-        from planner.period import priced_for
 
-        result = priced_for(result, period)
+    def solve(fleet):
+        if err.is_terminal:
+            with err.status("solving…") as status:
+                result = make_plan(fleet, settings, base=base_plan,
+                                   progress=lambda message: status.update(f"solving: {message}"))
+        else:
+            result = make_plan(fleet, settings, base=base_plan)
+        if period is not None:
+            from planner.period import priced_for
+
+            result = priced_for(result, period)
+        return result
+
+    result = solve(fleet)
     if out is not None:
         from planner.output import write_folder
         from reports import render_all
@@ -134,7 +151,18 @@ def plan(
         err.print(f"wrote {out}: plan.yaml, plan.html, summary.md, cost.csv and "
                   f"{sum(1 for f in files if f.startswith('manifests/'))} manifest files",
                   markup=False)
-    if format is OutputFormat.json:
+    if base_fleet is not None:
+        from planner.review.diff import diff_plans
+        from reports.pr_comment import render_diff_markdown
+
+        changes = diff_plans(solve(base_fleet), result)
+        if format is OutputFormat.json:
+            stdout.print_json(changes.model_dump_json())
+        else:
+            from rich.markdown import Markdown
+
+            stdout.print(Markdown(f"# What if {scenario}\n\n" + render_diff_markdown(changes)))
+    elif format is OutputFormat.json:
         stdout.print_json(result.model_dump_json(by_alias=True))
     else:
         for table in plan_tables(result, base_plan):
