@@ -1,7 +1,8 @@
 """Capacity under the policy: how much of a GPU (or a MIG slice) a plan may fill.
 
 Memory is filled up to `1 - memory_headroom` of the device, compute up to `target_utilization`
-of its time, and a shared GPU holds at most `max_models_per_gpu` replicas (one when exclusive).
+of its time, and a shared GPU holds at most `max_models_per_gpu` replicas (one when exclusive);
+under MPS each replica is held to an equal share of the GPU's memory.
 A node's pods share its allocatable CPU and host memory: the instance type's less the reserve.
 """
 
@@ -27,6 +28,20 @@ def replicas_per_gpu(pool: Pool, policy: Policy) -> int:
     if pool.sharing == "exclusive":
         return 1
     return pool.max_models_per_gpu or policy.max_models_per_gpu
+
+
+def client_memory_mib(memory_mib: int, pool: Pool, policy: Policy) -> int:
+    """The most memory one replica may use on a GPU of `memory_mib` in `pool`.
+
+    Under MPS the device plugin runs one MPS control daemon per GPU and pins each of its
+    `replicas` clients to an equal share of the GPU's memory (and of its SMs), so a replica is
+    held to its share of the usable memory: the shares add up to what the headroom leaves.
+    Otherwise a replica may use all the usable memory of its GPU.
+    """
+    usable = usable_memory_mib(memory_mib, policy)
+    if pool.sharing == "mps":
+        return usable // replicas_per_gpu(pool, policy)
+    return usable
 
 
 def gpu_capacity(memory_mib: int, pool: Pool, policy: Policy) -> tuple[int, int, int]:

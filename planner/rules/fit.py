@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import math
 
-from planner.rules.capacity import node_allocatable, usable_memory_mib
+from planner.rules.capacity import (
+    client_memory_mib,
+    node_allocatable,
+    replicas_per_gpu,
+    usable_memory_mib,
+)
 from planner.schemas import Cluster, ModelSpec, Policy, Pool
 from profiles.schema import Profile
 
 
 def memory_limit_mib(cluster: Cluster, pool: Pool, policy: Policy) -> int:
     """The most memory one GPU of a replica may use in `pool`: the GPU's (or, in a MIG pool,
-    its largest slice's) memory after the headroom."""
+    its largest slice's) memory after the headroom; an MPS client's share of it."""
     gpu = cluster.gpu_types[pool.gpu_type]
     if pool.sharing == "mig" and gpu.mig_profiles:
         return max(usable_memory_mib(p.memory_mib, policy) for p in gpu.mig_profiles.values())
-    return usable_memory_mib(gpu.memory_mib, policy)
+    return client_memory_mib(gpu.memory_mib, pool, policy)
 
 
 def memory_per_gpu_mib(memory_mib: float, gpus_per_replica: int) -> int:
@@ -48,6 +53,15 @@ def misfit(memory_mib: float, gpus_per_replica: int, cluster: Cluster, pool: Poo
                 f"{pool.gpus_per_node}")
     per_gpu = memory_per_gpu_mib(memory_mib, gpus_per_replica)
     limit = memory_limit_mib(cluster, pool, policy)
+    if per_gpu > limit and pool.sharing == "mps":
+        clients = replicas_per_gpu(pool, policy)
+        usable = usable_memory_mib(cluster.gpu_types[pool.gpu_type].memory_mib, policy)
+        most = usable // per_gpu
+        fix = (f"; at most {most} clients per GPU (the pool's max_models_per_gpu) would "
+               "hold it") if most >= 2 else ""
+        return (f"{per_gpu} MiB per GPU, an MPS client of {pool.name} ({pool.gpu_type}) "
+                f"holds {limit} MiB: 1/{clients} of the GPU after the "
+                f"{policy.memory_headroom:.0%} headroom{fix}")
     if per_gpu > limit:
         what = "its largest MIG slice" if pool.sharing == "mig" else "a GPU"
         return (f"{per_gpu} MiB per GPU, {what} of {pool.name} ({pool.gpu_type}) holds "
