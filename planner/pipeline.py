@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from planner.assembly.assemble import assemble
 from planner.demand.derive import derive
@@ -10,6 +11,9 @@ from planner.demand.to_engine import build_problem
 from planner.planfile import Plan
 from planner.registry.fleet import Fleet
 from solvers.problem import Placement, Problem, Solution
+
+if TYPE_CHECKING:
+    from solvers.engine import Progress
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ def _explain_unplaced(problem: Problem, solution: Solution, settings: SolverSett
 
 
 def make_plan(fleet: Fleet, settings: SolverSettings, *, base: Plan | None = None,
-              progress=None) -> Plan:
+              progress: Progress | None = None) -> Plan:
     from solvers.engine import solve
 
     demands, rejections = derive(fleet)

@@ -12,7 +12,7 @@ import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from solvers.bounds import cost_bound, shared_gpus_bound
 from solvers.greedy import fits_alone, greedy, unplaced_reason
@@ -22,7 +22,21 @@ from solvers.verify import violations
 # Beyond this many placement variables a component fixes each group to its greedy pool.
 MAX_JOINT_VARIABLES = 150_000
 
-Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Step:
+    """Where a solve stands, for a progress display: the phase, the cheapest answer so far and
+    the proven lower bound (engine cost units; None before the first answer or bound), and the
+    share of the time limit spent."""
+
+    phase: str
+    best_cost: int | None = None
+    lower_bound: int | None = None
+    time_spent: float = 0.0  # 0..1 of the time limit
+
+
+Progress = Callable[[Step], None]
 
 
 class InfeasibleError(Exception):
@@ -391,12 +405,18 @@ def solve(problem: Problem, *, method: str = "cpsat", time_limit_s: float = 10.0
     """Place `problem` as cheaply as its rules allow; see the module docstring for the steps."""
     start = time.perf_counter()
     time_limit_s *= 0.95  # leave room for checking and assembling the answer
-    say = progress or (lambda _message: None)
+    limit_s = time_limit_s
+
+    def say(phase: str, best_cost: int | None = None, lower_bound: int | None = None) -> None:
+        if progress is not None:
+            spent = min(1.0, (time.perf_counter() - start) / limit_s) if limit_s > 0 else 1.0
+            progress(Step(phase, best_cost, lower_bound, spent))
+
     reduced, impossible = _without_impossible(problem)
     say("greedy")
     hint = _better(greedy(reduced, "first"), greedy(reduced, "best"), reduced)
     if method == "cpsat" and hint.unplaced:
-        say("placing by priority")
+        say("placing by priority", hint.cost)
         hint = _choose_placed_by_component(reduced, hint, time_limit_s=time_limit_s / 3,
                                            seed=seed, workers=workers)
     mandatory = [g.name for g in reduced.groups if not g.optional and g.name in hint.unplaced]
@@ -427,10 +447,13 @@ def solve(problem: Problem, *, method: str = "cpsat", time_limit_s: float = 10.0
                                              time_limit_s=max(1.0, time_limit_s / 20))
             components[index] = component = _fix_to_hint(component, sub_hint)
         sizes.append(_variables(component, _node_limits(component, sub_hint)))
-    parts = []
+    parts: list[Solution] = []
     remaining = time_limit_s - (time.perf_counter() - start)
+    hint_costs = [_restrict(hint, component).cost for component in components]
     for index, component in enumerate(components):
-        say(f"solving part {index + 1} of {len(components)}")
+        best = sum(p.cost for p in parts) + sum(hint_costs[index:])
+        bound = sum(p.lower_bound for p in parts) if parts else None
+        say(f"solving part {index + 1} of {len(components)}", best, bound)
         share = remaining * sizes[index] / max(sum(sizes[index:]), 1)
         began = time.perf_counter()
         sub_base = _restrict(base, component) if base else None
@@ -454,6 +477,7 @@ def solve(problem: Problem, *, method: str = "cpsat", time_limit_s: float = 10.0
     merged = Solution(status, sum(p.cost for p in parts), sum(p.lower_bound for p in parts),
                       tuple(pl for p in parts for pl in p.placements), unplaced,
                       {k: v for p in parts for k, v in p.mig_layouts.items()})
+    say("checking the answer", merged.cost, merged.lower_bound)
     return _finish(problem, merged, start, base)
 
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from planner.cli.app import FormatOption, OutputFormat, RegistryOption, app, guarded, load_fleet
 from planner.errors import InputError
+
+if TYPE_CHECKING:
+    from solvers.engine import Step
 
 
 class SolverChoice(StrEnum):
@@ -128,9 +133,8 @@ def plan(
 
     def solve(fleet):
         if err.is_terminal:
-            with err.status("solving…") as status:
-                result = make_plan(fleet, settings, base=base_plan,
-                                   progress=lambda message: status.update(f"solving: {message}"))
+            with _solve_progress(fleet.config.currency) as progress:
+                result = make_plan(fleet, settings, base=base_plan, progress=progress)
         else:
             result = make_plan(fleet, settings, base=base_plan)
         if period is not None:
@@ -267,3 +271,35 @@ def report(
         table.add_row("total", money(sum(r["cost_per_month"] for r in rows), currency),
                       str(sum(r["replicas"] for r in rows)))
         stdout.print(table)
+
+
+@contextmanager
+def _solve_progress(currency: str) -> Iterator[Callable[[Step], None]]:
+    """A bar of the time limit spent, with the phase, the cheapest plan so far and the proven
+    lower bound, on stderr while the engine works."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from planner.cli.console import err
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("solving", total=1.0)
+
+        def show(step: Step) -> None:
+            bar.update(task, description=step_text(step, currency), completed=step.time_spent)
+
+        yield show
+
+
+def step_text(step: Step, currency: str) -> str:
+    """`solving: solving part 2 of 3; best 219.8512 USD/h, bound 211.3378 USD/h`."""
+    from planner.assembly.cost import from_engine_units
+    from reports.format import rate
+
+    text = f"solving: {step.phase}"
+    if step.best_cost is not None:
+        text += f"; best {rate(from_engine_units(step.best_cost), currency)}/h"
+    if step.lower_bound is not None:
+        text += f", bound {rate(from_engine_units(step.lower_bound), currency)}/h"
+    return text
