@@ -106,6 +106,7 @@ class ModelPlan(Strict):
     slo_p99_ms: float | None = None
     mig_slice: str | None = None
     max_replicas_per_node: int | None = None
+    zone_max_skew: int | None = None
     apart_on_node: list[Name] = []
     """Placed models this one never shares a node with (node-scope conflict rules)."""
     estimated: bool

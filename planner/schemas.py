@@ -520,6 +520,11 @@ class PriorityClass(Strict):
 class Spread(Strict):
     max_node_share: Annotated[float, Field(ge=0.01, le=1)] = 0.5
     """The largest fraction of one model's replicas one node may hold."""
+    zone_max_skew: Annotated[int, Field(ge=1)] | None = None
+    """When set, a model's replicas spread over zones (`topology.kubernetes.io/zone`): the
+    scheduler places a pod only where its zone then holds at most this many more of the
+    model's replicas than the emptiest zone (DoNotSchedule). Karpenter launches nodes in the
+    zones this needs; the plan's node count assumes they fit."""
 
 
 class Policy(Strict):

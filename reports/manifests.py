@@ -24,6 +24,7 @@ from reports.rollout import rollout
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "placement-planner"}
 HOSTNAME = "kubernetes.io/hostname"
+ZONE = "topology.kubernetes.io/zone"
 KSERVE_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 KSERVE_RAW = "RawDeployment"
 KSERVE_SERVERLESS = "Serverless"
@@ -97,6 +98,9 @@ def node_rules(plan: Plan, model: ModelPlan, pool: PoolPlan) -> dict:
     reads `count + 1 <= k`: a hard cap per node, whatever the other nodes hold. A `maxSkew`
     alone bounds only the difference between nodes (one eligible node takes every replica).
 
+    The optional zone spread (`spread.zone_max_skew`) is a plain topology spread constraint on
+    `topology.kubernetes.io/zone`, a label Karpenter knows before a node exists.
+
     Node-scope conflicts are a required pod anti-affinity against the other models' pods in
     every namespace (teams have namespaces of their own); the scheduler checks anti-affinity
     both ways, so the pod that arrives second is kept off the node whichever side it is.
@@ -114,6 +118,12 @@ def node_rules(plan: Plan, model: ModelPlan, pool: PoolPlan) -> dict:
             "whenUnsatisfiable": "DoNotSchedule",
             "labelSelector": {"matchLabels": {name_label: model.name}},
         }]
+    if model.zone_max_skew is not None:
+        fields.setdefault("topologySpreadConstraints", []).append({
+            "maxSkew": model.zone_max_skew, "topologyKey": ZONE,
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {name_label: model.name}},
+        })
     if model.apart_on_node:
         anti.append({"labelSelector": {
             "matchLabels": dict(MANAGED_BY),

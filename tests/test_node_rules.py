@@ -251,3 +251,29 @@ def test_a_spread_constraint_without_min_domains_is_caught(demo):
     pod = Pod("team", {"app.kubernetes.io/name": model.name}, rules)
     nodes = [{consumers.HOSTNAME: "a"}, {consumers.HOSTNAME: "b"}]
     assert _most_per_node(pod, nodes, 4)[0] == 3
+
+
+def test_an_optional_zone_spread(tmp_path):
+    """`spread.zone_max_skew: 1` adds a zone constraint to every model of several replicas;
+    with three zones holding 1/1/0 of a model's pods, the next goes to the empty zone."""
+    write_demo(tmp_path / "registry")
+    edit_yaml(tmp_path / "registry" / "policy.yaml",
+              lambda d: d["spread"].update(zone_max_skew=1))
+    result = CliRunner().invoke(app, ["plan", "--registry", str(tmp_path / "registry"),
+                                      "--solver", "greedy", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.stderr
+    plan = load_plan(tmp_path / "out" / "plan.yaml")
+    pods = consumers.pods_of(consumers.Manifests.of(
+        {str(p.relative_to(tmp_path / "out")): p.read_text()
+         for p in (tmp_path / "out" / "manifests").rglob("*.yaml")}))
+    for model in plan.models:
+        zone = [c for c in pods[model.name].spec.get("topologySpreadConstraints", [])
+                if c["topologyKey"] == ZONE]
+        assert (model.zone_max_skew, len(zone)) == ((1, 1) if model.replicas > 1 else (None, 0))
+    model = next(m for m in plan.models if m.replicas > 1)
+    pod = pods[model.name]
+    selector = pod.spec["nodeSelector"]
+    nodes = [{**selector, ZONE: f"zone{i}", consumers.HOSTNAME: f"n{i}"} for i in range(3)]
+    placed = [(nodes[0], pod), (nodes[1], pod)]
+    assert [n[ZONE] for n in nodes if consumers.spread_allows(pod, n, nodes, placed)] == \
+        ["zone2"]
