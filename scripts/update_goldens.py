@@ -3,7 +3,8 @@
     python scripts/update_goldens.py
 
 Runs `planner plan --registry planner/demo/registry --out DIR --seed 0 --period 2026-12` and
-copies summary.md, cost.csv and manifests/ from DIR. Review the diff before committing it.
+copies summary.md, cost.csv, manifests/ and dashboards/ from DIR. Review the diff before
+committing it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def main() -> None:
         for name in ("summary.md", "cost.csv"):
             shutil.copy(out / name, GOLDEN / name)
         shutil.copytree(out / "manifests", GOLDEN / "manifests")
+        shutil.copytree(out / "dashboards", GOLDEN / "dashboards")
     print(f"updated {GOLDEN}")
 
 

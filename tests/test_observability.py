@@ -1,10 +1,12 @@
-"""Per-model monitoring: PodMonitors and PrometheusRules that validate against the
+"""Monitoring: per model PodMonitors and PrometheusRules that validate against the
 prometheus-operator CRDs and promtool, scrape the port the engine serves metrics on, and alert
-at exactly the registry's numbers."""
+at exactly the registry's numbers; per pool and team Grafana dashboards whose queries promtool
+parses and whose planned lines are the plan's numbers."""
 
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import shutil
@@ -18,6 +20,7 @@ from typer.testing import CliRunner
 from planner.cli import app
 from planner.planfile import Plan, load_plan
 from planner.registry.loader import load_registry
+from reports.dashboards import render_dashboards
 from reports.manifests import render_manifests
 from reports.observability import BURN_WINDOWS, COLD_STARTS_PER_HOUR_MAX, ERROR_BUDGET
 from scripts.update_goldens import COMMAND
@@ -176,3 +179,79 @@ def test_pod_monitor_scrapes_a_declared_port_of_the_models_pods(planned, target)
         else:
             assert "__address__" not in relabel
             assert port["containerPort"] == model.serving.port
+
+
+@pytest.fixture(scope="module")
+def dashboards(planned) -> dict[str, dict]:
+    plan, _, _ = planned
+    return {path: json.loads(text) for path, text in render_dashboards(plan).items()}
+
+
+def _queries(dashboard: dict) -> dict[str, list[tuple[str, str]]]:
+    """(legend, expr) of every query, by panel title."""
+    return {p["title"]: [(t["legendFormat"], t["expr"]) for t in p["targets"]]
+            for p in dashboard["panels"]}
+
+
+def test_a_dashboard_per_pool_and_team_in_grafanas_model(planned, dashboards):
+    plan, _, _ = planned
+    assert set(dashboards) == (
+        {f"dashboards/pools/{m.pool}.json" for m in plan.models}
+        | {f"dashboards/teams/{m.team}.json" for m in plan.models})
+    uids = [d["uid"] for d in dashboards.values()]
+    assert len(set(uids)) == len(uids) and all(len(uid) <= 40 for uid in uids)
+    for dashboard in dashboards.values():
+        panels = dashboard["panels"]
+        assert [p["id"] for p in panels] == list(range(1, len(panels) + 1))
+        cells = [(p["gridPos"]["x"], p["gridPos"]["y"]) for p in panels]
+        assert len(set(cells)) == len(cells)
+        assert all(p["gridPos"]["x"] + p["gridPos"]["w"] <= 24 for p in panels)
+        for panel in panels:
+            refs = [t["refId"] for t in panel["targets"]]
+            assert refs and len(set(refs)) == len(refs)
+
+
+def test_dashboards_compare_with_the_plans_numbers(planned, dashboards):
+    plan, _, _ = planned
+    for pool in plan.pools:
+        path = f"dashboards/pools/{pool.name}.json"
+        if path not in dashboards:
+            continue
+        queries = _queries(dashboards[path])
+        assert dict(queries["GPU memory used and planned"])["planned"] == \
+            f"vector({pool.memory_used_mib})"
+        [(_, cost)] = queries[f"Cost per hour ({plan.summary.currency}, planned)"]
+        assert cost == f"vector({pool.cost_per_hour:g})"
+        models = [m for m in plan.models if m.pool == pool.name]
+        over_slo = dict(queries["p99 latency / SLO"])
+        assert set(over_slo) == {m.name for m in models}
+        for model in models:
+            assert model.slo_p99_ms is not None
+            assert over_slo[model.name].endswith(f" / {model.slo_p99_ms / 1000:g}")
+    for team in {m.team for m in plan.models}:
+        queries = _queries(dashboards[f"dashboards/teams/{team}.json"])
+        [(_, cost)] = queries[f"Cost per hour ({plan.summary.currency}, planned)"]
+        expected = round(sum(m.cost_per_hour for m in plan.models if m.team == team), 6)
+        assert cost == f"vector({expected:g})"
+        queue = dict(queries["Queue depth / queue limit"])
+        for model in plan.models:
+            if model.team == team and model.name in queue:
+                assert queue[model.name].endswith(f" / {model.limits.queue_limit}")
+
+
+def test_promtool_parses_every_dashboard_query(dashboards, tmp_path):
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool is missing: .ci/run installs the Debian package prometheus")
+        pytest.skip("promtool not installed (Debian package prometheus)")
+    exprs = sorted({expr for d in dashboards.values() for qs in _queries(d).values()
+                    for _, expr in qs})
+    rules = [{"record": f"dashboard:query_{n}:value", "expr": expr}
+             for n, expr in enumerate(exprs)]
+    path = tmp_path / "queries.yaml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
+    result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(rules)} rules found" in result.stdout

@@ -170,6 +170,15 @@ def test_golden_manifests(demo_out):
     assert produced == golden
 
 
+def test_golden_dashboards(demo_out):
+    """Regenerate with `python scripts/update_goldens.py` after an intended change."""
+    produced = {p.relative_to(demo_out / "dashboards"): p.read_text()
+                for p in (demo_out / "dashboards").rglob("*.json")}
+    golden = {p.relative_to(GOLDEN / "dashboards"): p.read_text()
+              for p in (GOLDEN / "dashboards").rglob("*.json")}
+    assert produced and produced == golden
+
+
 def test_report_command_renders_from_a_plan(cli, demo_out, tmp_path: Path):
     result = cli("report", "--plan", demo_out / "plan.yaml", "--out", tmp_path / "r",
                  "--period", "2026-12", "--format", "csv", "--group-by", "pool")

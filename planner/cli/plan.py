@@ -102,8 +102,8 @@ def plan(
 ) -> None:
     """Pack the registry's models onto the cluster's pools at the lowest cost.
 
-    With --out, writes plan.yaml, plan.html, manifests/, cost.csv and summary.md there, all or
-    nothing.
+    With --out, writes plan.yaml, plan.html, manifests/, dashboards/, cost.csv and summary.md
+    there, all or nothing.
     """
     from planner.cli.console import err
     from planner.cli.console import out as stdout
@@ -198,7 +198,8 @@ def report(
     plan_file: Annotated[Path, typer.Option("--plan", help="The plan.yaml to report on.",
                                             dir_okay=False)],
     out: Annotated[Path | None, typer.Option("--out", "-o", file_okay=False,
-                                             help="Write manifests/, cost.csv and summary.md "
+                                             help="Write manifests/, dashboards/, cost.csv "
+                                             "and summary.md "
                                              "here (replaced atomically).")] = None,
     group_by: Annotated[GroupBy, typer.Option("--group-by", help="Roll the cost up by this.")]
     = GroupBy.team,
