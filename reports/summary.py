@@ -129,7 +129,7 @@ def render_summary(plan: Plan, *, target: str = "deployment",
             f"{_money(idle.get(pool.name, 0), cur)} |")
     lines += ["", "## Models", "",
               "| model | team | pool | replicas | GPU share | memory per replica | "
-              "memory per GPU | cost per month | shares GPUs with |",
+              "memory per GPU | cost per month | planned to share GPUs with |",
               "|---|---|---|---:|---:|---:|---:|---:|---|"]
     by_model = costs.by_model()
     for model in plan.models:
