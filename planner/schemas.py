@@ -236,7 +236,10 @@ class Replicas(Strict):
 
 class Loading(Strict):
     policy: Literal["warm", "lazy", "auto"] = "warm"
-    """`warm`: always loaded; `lazy`: loaded on first request; `auto`: the planner decides."""
+    """`warm`: always loaded; `lazy`: loaded on first request, refused when the profile's
+    load_time_s plus slo.p99_ms exceeds limits.timeout_ms; `auto`: lazy when that cold start
+    fits the timeout and fewer than one request arrives (at mean_rps) per load, else warm. The
+    plan reserves a lazy model's memory all the same."""
 
 
 class Serving(Strict):

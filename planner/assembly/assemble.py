@@ -33,8 +33,19 @@ from planner.registry.fleet import Fleet
 from planner.rules.capacity import replicas_per_gpu
 from planner.rules.conflicts import kept_apart
 from planner.rules.enforcement import enforcement
+from planner.rules.loading import auto_loading
 from planner.schemas import ModelSpec, Pool
 from solvers.problem import Placement, Solution
+
+
+def _loading(fleet: Fleet, demand: Demand) -> tuple[str, str | None]:
+    """The model's loading (`auto` decided on its pool's GPU type) and why, for `auto`."""
+    model = fleet.models[demand.model]
+    if model.loading.policy != "auto":
+        return model.loading.policy, None
+    profile = fleet.profiles.get((model.name, fleet.pool(demand.pool).gpu_type))
+    policy, why = auto_loading(model, None if profile is None else profile.load_time_s)
+    return policy, f"loading auto: {policy}, {why}"
 
 
 def _model_reasons(fleet: Fleet, demand: Demand, rejections: list[Rejection],
@@ -53,6 +64,8 @@ def _model_reasons(fleet: Fleet, demand: Demand, rejections: list[Rejection],
     reasons.append(f"{demand.replicas} replicas for a peak of {model.traffic.peak_rps:g} rps at "
                    f"{fleet.policy.target_utilization:.0%} target utilisation")
     reasons += demand.notes
+    if (why := _loading(fleet, demand)[1]) is not None:
+        reasons.append(why)
     if demand.whole_gpus:
         reasons.append(f"whole GPUs: {demand.gpus_per_replica} per replica"
                        + (" (gpu-sharing forbidden)" if model.labels.gpu_sharing == "forbidden"
@@ -131,7 +144,7 @@ def _model_plan(fleet: Fleet, demand: Demand, rejections: list[Rejection],
     return ModelPlan(
         name=name, team=spec.team, labels=spec.labels.as_dict(),
         serving=Serving(**spec.serving.model_dump()),
-        limits=_limits(spec, demand), loading=spec.loading.policy,
+        limits=_limits(spec, demand), loading=_loading(fleet, demand)[0],
         priority=spec.priority, serving_profile=spec.serving_profile, pool=demand.pool,
         replicas=demand.replicas, gpus_per_replica=demand.gpus_per_replica,
         whole_gpus=demand.whole_gpus, memory_mib=demand.memory_mib,

@@ -11,6 +11,7 @@ from planner.registry.yamlsource import YamlDocument, format_loc
 from planner.rules.admission import admits_production_into_low_priority, admitting_pools
 from planner.rules.conflicts import both_sides
 from planner.rules.fit import least_memory_mib, misfit, node_misfit
+from planner.rules.loading import fastest_load_s, lazy_problem
 from planner.rules.mig import slice_gpu_types
 from planner.schemas import PRIORITIES, Cluster, ModelSpec, Policy, Pool
 from profiles.schema import Profile
@@ -237,6 +238,12 @@ def _model_problems(p: Parsed, stranded_pool: dict[str, list[str]],
         fit = _fit_problems(p, doc, m, [pool for pool, _ in admitting])
         problems.extend(fit)
         problems.extend(_stated_and_measured(p, doc, m))
+        if m.loading.policy == "lazy":
+            load_s = fastest_load_s([prof for (owner, _), prof in p.profiles.items()
+                                     if owner == name])
+            reason = lazy_problem(m, load_s)
+            if reason:
+                problems.append(_at(doc, ("loading", "policy"), reason))
         if m.resources is not None or fit:
             continue
         gpu_types = sorted({pool.gpu_type for pool, _ in admitting
