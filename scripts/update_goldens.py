@@ -2,7 +2,8 @@
 
     python scripts/update_goldens.py
 
-Runs `planner plan --registry planner/demo/registry --out DIR --seed 0 --period 2026-12` and
+Runs `planner plan --registry planner/demo/registry --out DIR --seed 0 --workers 1
+--period 2026-12` (one CP-SAT worker: among plans of equal cost, the same one on any machine) and
 copies summary.md, cost.csv, manifests/ and dashboards/ from DIR. Review the diff before
 committing it.
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "demo"
 COMMAND = ["plan", "--registry", str(ROOT / "planner" / "demo" / "registry"), "--seed", "0",
-           "--period", "2026-12"]
+           "--workers", "1", "--period", "2026-12"]
 
 
 def main() -> None:
