@@ -57,3 +57,13 @@ def write_jpy_demo(target: Path) -> Path:
 
     edit_yaml(target / "cluster.yaml", to_yen)
     return target
+
+
+@pytest.fixture(scope="session")
+def greedy_demo_out(tmp_path_factory) -> Path:
+    """The demo planned by the greedy solver into an output folder, once per test run; tests
+    only read it."""
+    out = tmp_path_factory.mktemp("greedy-demo") / "out"
+    result = CliRunner().invoke(app, ["plan", "--solver", "greedy", "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    return out

@@ -15,15 +15,8 @@ from tests import browser
 
 
 @pytest.fixture(scope="module")
-def demo_out(tmp_path_factory) -> Path:
-    from typer.testing import CliRunner
-
-    from planner.cli import app
-
-    out = tmp_path_factory.mktemp("html") / "out"
-    result = CliRunner().invoke(app, ["plan", "--solver", "greedy", "--out", str(out)])
-    assert result.exit_code == 0, result.stderr
-    return out
+def demo_out(greedy_demo_out: Path) -> Path:
+    return greedy_demo_out
 
 
 @pytest.fixture(scope="module")

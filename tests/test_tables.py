@@ -14,15 +14,8 @@ from reports.tables import moved_replicas, plan_tables
 
 
 @pytest.fixture(scope="module")
-def demo_out(tmp_path_factory) -> Path:
-    from typer.testing import CliRunner
-
-    from planner.cli import app
-
-    out = tmp_path_factory.mktemp("tables") / "out"
-    result = CliRunner().invoke(app, ["plan", "--solver", "greedy", "--out", str(out)])
-    assert result.exit_code == 0, result.stderr
-    return out
+def demo_out(greedy_demo_out: Path) -> Path:
+    return greedy_demo_out
 
 
 @pytest.fixture(scope="module")
