@@ -263,14 +263,17 @@ class Resources(Strict):
     memory_mib: Annotated[int, Field(ge=1, le=MAX_MIB)]
     """GPU memory one replica needs, CUDA context included."""
     throughput_rps: Throughput
-    """Requests per second one replica serves within the SLO."""
+    """Requests per second one replica serves within the SLO with a whole GPU to itself. A
+    replica's compute share of a shared GPU is its load over this rate (peak_rps / replicas /
+    throughput_rps), so a figure near the peak leaves little to share."""
 
 
 class ModelSpec(Strict):
     name: Name
     """The model's name, the same as the file's stem."""
     team: Name
-    """The owning team; costs roll up by it and it names the Namespace."""
+    """The owning team; costs roll up by it and it names the Namespace. Teams are not declared
+    anywhere else: every team a model names exists."""
     description: str = ""
     """What the model does, for people."""
     serving_profile: ServingProfile
@@ -402,7 +405,9 @@ class Pool(Strict):
     gpu_type: str
     """A key of `gpu_types`."""
     pool_class: PoolClass = Field(alias="class")
-    """`low-priority` pools never take production models."""
+    """What the pool is for, as admission rules and the PR check read it: `shared` and
+    `dedicated` name its intent (admission rules in policy.yaml decide which models go where),
+    and `low-priority` pools never take production models."""
     sharing: SharingMode
     """How replicas share a GPU: `exclusive` one per GPU, `time-slicing` and `mps` several, `mig`
     hardware slices.
@@ -522,7 +527,10 @@ class PriorityClass(Strict):
 
 class Spread(Strict):
     max_node_share: Annotated[float, Field(ge=0.01, le=1)] = 0.5
-    """The largest fraction of one model's replicas one node may hold."""
+    """The largest fraction of one model's replicas one node may hold, rounded down and at
+    least one (5 replicas x 0.5: 2 per node); a model with one replica is not spread. With 0.5,
+    a model of 2 replicas needs 2 nodes: on pools of large nodes that can leave most of a node
+    idle (summary.md prices the idle capacity per pool)."""
     zone_max_skew: Annotated[int, Field(ge=1)] | None = None
     """When set, a model's replicas spread over zones (`topology.kubernetes.io/zone`): the
     scheduler places a pod only where its zone then holds at most this many more of the

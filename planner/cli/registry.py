@@ -56,10 +56,14 @@ def validate(registry: RegistryOption = None, format: FormatOption = OutputForma
     if format is OutputFormat.json:
         out.print_json(json.dumps(summary))
         return
-    out.print(f"registry {fleet.root} is valid: {summary['models']} models, "
-              f"{summary['teams']} teams, {summary['pools']} pools, "
-              f"{summary['profiles']} profiles ({measured} measured, "
+    counts = ", ".join(_count(summary[key], noun) for key, noun in (
+        ("models", "model"), ("teams", "team"), ("pools", "pool"), ("profiles", "profile")))
+    out.print(f"registry {fleet.root} is valid: {counts} ({measured} measured, "
               f"{summary['profiles_reference']} reference)", markup=False)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 @app.command()

@@ -72,10 +72,10 @@ FILES: tuple[FileFormat, ...] = (
 )
 
 _UNITS = (
+    ("hours_per_month", "hours"),
     ("_per_node_hour", "currency per node-hour"),
     ("_per_hour", "currency per hour"),
     ("_per_month", "currency per month"),
-    ("hours_per_month", "hours"),
     ("_mib", "MiB"),
     ("_gib", "GiB"),
     ("_ms", "milliseconds"),
