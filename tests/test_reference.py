@@ -150,3 +150,20 @@ def test_registry_written_from_the_reference_validates_and_plans(cli, tmp_path: 
                  "--out", tmp_path / "out")
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "out" / "plan.html").is_file()
+
+
+FIRST_USER = ROOT / "tests" / "registries" / "first-user"
+
+
+def test_registry_of_a_first_users_trial_stays_valid(cli, tmp_path: Path):
+    """Written by someone who had only the reference and the README; it validated in one
+    round. Its H100 model needs more nodes than the pool allows: exit 1, and the reason."""
+    result = cli("validate", "--registry", FIRST_USER)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(f"registry {FIRST_USER} is valid: 6 models, 2 teams, "
+                                    "2 pools, 1 profile (0 measured, 1 reference)")
+    result = cli("plan", "--registry", FIRST_USER, "--solver", "greedy", "--out",
+                 tmp_path / "out")
+    assert result.exit_code == 1
+    assert ("unplaced: search-llm (production): exclusive-h100: spread allows 2 per node on at "
+            "most 2 nodes, 5 replicas needed") in result.stderr
