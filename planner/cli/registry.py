@@ -56,8 +56,9 @@ def validate(registry: RegistryOption = None, format: FormatOption = OutputForma
     if format is OutputFormat.json:
         out.print_json(json.dumps(summary))
         return
-    counts = ", ".join(_count(summary[key], noun) for key, noun in (
-        ("models", "model"), ("teams", "team"), ("pools", "pool"), ("profiles", "profile")))
+    counts = ", ".join(_count(len(things), noun) for things, noun in (
+        (fleet.models, "model"), (fleet.teams, "team"), (fleet.cluster.pools, "pool"),
+        (fleet.profiles, "profile")))
     out.print(f"registry {fleet.root} is valid: {counts} ({measured} measured, "
               f"{summary['profiles_reference']} reference)", markup=False)
 
