@@ -13,6 +13,7 @@ from planner.rules.conflicts import both_sides
 from planner.rules.fit import least_memory_mib, misfit, node_misfit
 from planner.rules.loading import fastest_load_s, lazy_problem
 from planner.rules.mig import slice_gpu_types
+from planner.rules.slo import fastest_on_pool, meets_slo
 from planner.schemas import PRIORITIES, Cluster, ModelSpec, Policy, Pool
 from profiles.schema import Profile
 
@@ -191,6 +192,27 @@ def _fit_problems(p: Parsed, doc: YamlDocument, m: ModelSpec,
                 f"or admit the model to a pool with larger GPUs{other}")]
 
 
+def _slo_problems(p: Parsed, doc: YamlDocument, m: ModelSpec,
+                  admitting: list[Pool]) -> list[Problem]:
+    """An SLO below the fastest p99 that every profiled pool admitting the model could give
+    (`planner.rules.slo`) can never be met: an input error. When some pool could meet it, the
+    plan says why the others cannot (and why that pool did not take it, if it is full)."""
+    known = [pool for pool in admitting if pool.gpu_type in p.cluster.gpu_types]
+    fastest = [f for pool in known
+               for f in fastest_on_pool(m, pool, p.cluster, p.policy, p.profiles)]
+    if not fastest or any(meets_slo(f, m) for f in fastest) \
+            or all(f.point is None for f in fastest):
+        return []
+    judged = {f.pool for f in fastest}
+    unprofiled = sorted({pool.gpu_type for pool in known if pool.name not in judged})
+    other = f", or profile it on {' or '.join(unprofiled)}" if unprofiled else ""
+    return [_at(doc, ("slo", "p99_ms"),
+                f"no pool that admits the model can meet the SLO of {m.slo.p99_ms:g} ms: the "
+                "lowest p99 of a stable point within max_concurrency whose memory fits is "
+                f"{'; '.join(f.describe() for f in fastest)}; raise slo.p99_ms, or admit the "
+                f"model to a pool with faster GPUs{other}")]
+
+
 def _stated_and_measured(p: Parsed, doc: YamlDocument, m: ModelSpec) -> list[Problem]:
     """Stated resources next to a measured profile: which one is meant is unclear, so it is an
     error; next to a reference profile (an estimate), the stated figures win."""
@@ -246,6 +268,7 @@ def _model_problems(p: Parsed, stranded_pool: dict[str, list[str]],
                 problems.append(_at(doc, ("loading", "policy"), reason))
         if m.resources is not None or fit:
             continue
+        problems.extend(_slo_problems(p, doc, m, [pool for pool, _ in admitting]))
         gpu_types = sorted({pool.gpu_type for pool, _ in admitting
                             if pool.gpu_type in p.cluster.gpu_types})
         profiled = [g for g in gpu_types if (name, g) in p.profiles]
