@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from planner.demand.derive import Demand, Rejection, derive, operating_point, pool_demand
+from planner.demand.derive import Demand, derive, operating_point, pool_demand
+from planner.errors import InputError
 from planner.pipeline import SolverSettings, make_plan
 from planner.planfile import load_plan
 from planner.registry.loader import load_registry
@@ -54,17 +55,18 @@ def test_replicas_and_compute_share_follow_the_design(registry: Path):
     assert demand.concurrency == point.concurrency and demand.method == "reference"
 
 
-def test_unmeetable_slo_rejects_the_pool(registry: Path):
+def test_unmeetable_slo_is_an_input_error(registry: Path):
+    # No slice of mig-a100 comes near 1 ms at any concurrency: no plan could ever place it.
     edit_yaml(registry / "models" / "translation-service.yaml",
               lambda d: d["slo"].update(p99_ms=1))
     edit_yaml(registry / "models" / "translation-service.yaml",
               lambda d: d["limits"].update(timeout_ms=1000))
-    fleet = load_registry(registry)
-    demands, rejections = derive(fleet)
-    assert demands["translation-service"] == []
-    [rejection] = rejections["translation-service"]
-    assert isinstance(rejection, Rejection)
-    assert rejection.reason.endswith("misses the SLO of 1 ms")
+    with pytest.raises(InputError) as caught:
+        load_registry(registry)
+    [problem] = caught.value.problems
+    assert problem.file is not None and problem.file.name == "translation-service.yaml"
+    assert problem.field == "slo.p99_ms"
+    assert problem.message.startswith("no pool that admits the model can meet the SLO of 1 ms")
 
 
 def test_stated_resources_are_estimated(registry: Path):
