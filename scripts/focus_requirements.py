@@ -3,7 +3,7 @@
     python scripts/focus_requirements.py MODEL_JSON
 
 MODEL_JSON is `focus_validator/rules/model-1.2.0.1.json` from the FinOps Foundation's
-`focus-validator` 2.2.1 (`scripts/focus_validate.sh` installs it). Writes
+`focus-validator` 2.2.1 (`scripts/focus_validate.py` installs it). Writes
 tests/data/focus/focus-1.2-cost-and-usage.json: per column, its presence rule (mandatory,
 recommended, or conditional on the applicability criteria it names), its type, the values
 it allows, and whether it must not be null (unconditionally).
