@@ -12,7 +12,7 @@ from planner.errors import InputError, Problem
 from planner.money import Money
 from planner.registry.messages import validate_document
 from planner.registry.yamlsource import read_yaml
-from planner.schemas import Billing, LabelKey, LabelValue, Name, TaintKey
+from planner.schemas import Billing, LabelKey, LabelValue, Name, SharingBackend, TaintKey
 from profiles.schema import Strict
 
 API_VERSION: Final = "planner/v1"
@@ -161,6 +161,9 @@ class Metadata(Strict):
     label_domain: str
     gpu_operator_namespace: str
     billing: Billing = Billing()
+    sharing_backend: SharingBackend = "device-plugin"
+    """What hands GPUs to pods (cluster.yaml `sharing_backend`): the manifests and the
+    enforcement list follow it."""
 
 
 class RuleEnforcement(Strict):

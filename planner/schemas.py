@@ -34,6 +34,7 @@ LatencyClass = Literal["interactive", "bursty", "batch"]
 GpuSharing = Literal["allowed", "forbidden"]
 TenantScope = Literal["shared", "dedicated"]
 SharingMode = Literal["exclusive", "time-slicing", "mps", "mig"]
+SharingBackend = Literal["device-plugin", "dra"]
 PoolClass = Literal["shared", "dedicated", "low-priority"]
 ServingEngine = Literal["triton", "vllm", "kserve"]
 Name = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
@@ -441,6 +442,20 @@ class Cluster(Strict):
     must be described here."""
     pools: list[Pool]
     """The node pools models are placed on."""
+    sharing_backend: SharingBackend = "device-plugin"
+    """What hands the pools' GPUs to pods. `device-plugin`: the GPU Operator's device plugin
+    advertises GPUs, time-sliced or MPS replicas of them and MIG slices as extended resources,
+    and picks which one a pod gets, so the plan's choice of GPU is not enforced. `dra`:
+    Kubernetes Dynamic Resource Allocation with NVIDIA's DRA driver for GPUs (`gpu.nvidia.com`):
+    each planned node with shared GPUs or MIG slices is one ResourceClaim with a request per
+    planned GPU or slice, which only the replicas planned on it use, so each replica runs on
+    its planned GPU and node; needs `kubernetes_version` 1.34 or later (`resource.k8s.io/v1`).
+    A pod may use only claims of its own namespace, so under `dra` the models of a pool that
+    shares GPUs run in the pool's namespace (`namespace_prefix` + pool), each a Deployment per
+    planned GPU, and `--target kserve` is refused. The driver needs its `TimeSlicingSettings`
+    and `MPSSupport` feature gates on; Karpenter does not yet provision nodes for pods with
+    resource claims, so the pools' nodes must exist.
+    """
 
     def node_class_of(self, pool: Pool) -> NodeClassRef:
         """The node class that provisions `pool`'s nodes: its own name, the cluster's provider."""

@@ -15,7 +15,7 @@ from typing import Final
 
 from planner.planfile import ModelPlan, Plan
 from reports import metrics
-from reports.manifests import namespace
+from reports.manifests import model_namespace
 from reports.metrics import ENGINES
 
 SCHEMA_VERSION: Final = 39  # Grafana's dashboard JSON model version these panels follow
@@ -85,7 +85,8 @@ def _queue_over_limit(model: ModelPlan) -> str | None:
 
 def _gpu_selector(plan: Plan, models: list[ModelPlan]) -> str:
     """The DCGM series of the GPUs the models' pods hold."""
-    namespaces = "|".join(sorted({namespace(plan, m.team) for m in models}))
+    pools = {p.name: p for p in plan.pools}
+    namespaces = "|".join(sorted({model_namespace(plan, m, pools[m.pool]) for m in models}))
     pods = "|".join(f"({metrics.pod_pattern(m.name)})" for m in models)
     return f'namespace=~"{namespaces}", pod=~"{pods}"'
 

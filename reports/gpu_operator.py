@@ -130,8 +130,11 @@ def mig_parted_config(plan: Plan, labels: dict[str, str]) -> dict | None:
 
 def cluster_policy_patch(plan: Plan) -> dict:
     """The ClusterPolicy fields that point the operator at the ConfigMaps; a merge patch."""
-    spec: dict = {"devicePlugin": {"config": {"name": DEVICE_PLUGIN_CONFIG,
-                                              "default": DEFAULT_KEY}}}
+    if plan.metadata.sharing_backend == "dra":
+        # NVIDIA's DRA driver hands out the GPUs; the device plugin would advertise them too
+        spec: dict = {"devicePlugin": {"enabled": False}}
+    else:
+        spec = {"devicePlugin": {"config": {"name": DEVICE_PLUGIN_CONFIG, "default": DEFAULT_KEY}}}
     strategy = mig_strategy(plan)
     if strategy:
         spec["mig"] = {"strategy": strategy}

@@ -11,13 +11,14 @@ and a Namespace per team.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import yaml
 
 from planner.money import decimal
 from planner.planfile import ModelPlan, Plan, PoolPlan
 from planner.registry.kubernetes import pool_label
-from reports import gpu_operator, karpenter, observability
+from reports import dra, gpu_operator, karpenter, observability
 from reports.gpu_operator import gpu_resource
 from reports.karpenter import node_ceiling
 from reports.rollout import rollout
@@ -51,28 +52,42 @@ def namespace(plan: Plan, team: str) -> str:
     return f"{plan.metadata.namespace_prefix}{team}"
 
 
+def model_namespace(plan: Plan, model: ModelPlan, pool: PoolPlan) -> str:
+    """The team's namespace, or under DRA the pool's where its GPUs are shared through claims
+    (`reports.dra`)."""
+    return dra.pool_namespace(plan, pool) if dra.pins(plan, pool) else namespace(plan, model.team)
+
+
 def _dump(documents: list[dict]) -> str:
     return yaml.dump_all(documents, Dumper=_PlainDumper, sort_keys=False, width=100)
 
 
-def _pod_spec(plan: Plan, model: ModelPlan, pool: PoolPlan, container_name: str) -> dict:
-    resource, count = gpu_resource(model, pool)
+def _pod_spec(plan: Plan, model: ModelPlan, pool: PoolPlan, container_name: str,
+              slot: dra.Slot | None = None) -> dict:
     limits = {"max_concurrency": model.limits.max_concurrency,
               "queue_limit": model.limits.queue_limit, "timeout_ms": model.limits.timeout_ms}
+    resources: dict[str, Any] = {
+        "requests": {"cpu": f"{model.serving.cpu_milli}m",
+                     "memory": f"{model.serving.host_memory_mib}Mi"},
+        "limits": {"memory": f"{model.serving.host_memory_mib}Mi"},
+    }
+    spec: dict = {}
+    if dra.uses_dra(plan):
+        spec["resourceClaims"], resources["claims"] = dra.pod_claims(model, slot)
+    else:
+        resource, count = gpu_resource(model, pool)
+        resources["requests"][resource] = str(count)
+        resources["limits"][resource] = str(count)
     container = {
         "name": container_name,
         "image": model.serving.image,
         "ports": [{"name": "http1", "containerPort": model.serving.port}],
         "env": [{"name": key.upper(), "value": str(value)} for key, value in limits.items()],
-        "resources": {
-            "requests": {"cpu": f"{model.serving.cpu_milli}m",
-                         "memory": f"{model.serving.host_memory_mib}Mi", resource: str(count)},
-            "limits": {"memory": f"{model.serving.host_memory_mib}Mi", resource: str(count)},
-        },
+        "resources": resources,
         "readinessProbe": {"tcpSocket": {"port": model.serving.port}, "periodSeconds": 5,
                            "failureThreshold": 3},
     }
-    spec: dict = {
+    spec |= {
         "priorityClassName": model.priority,
         "nodeSelector": pool_selector(plan, pool),
         "tolerations": [{"key": t.key, "operator": "Equal", "value": t.value,
@@ -173,18 +188,27 @@ def _strategy(plan: Plan, model: ModelPlan) -> dict:
                               "maxUnavailable": plan_of.max_unavailable}}
 
 
-def deployment(plan: Plan, model: ModelPlan, pool: PoolPlan) -> dict:
+def deployment(plan: Plan, model: ModelPlan, pool: PoolPlan,
+               slot: dra.Slot | None = None) -> dict:
+    """The model's Deployment; under DRA with a `slot`, the one of its replicas planned on
+    that GPU or slice (a pod template names one claim request)."""
     labels, annotations = _metadata(plan, model)
+    name, replicas = model.name, model.replicas
+    selector = {"app.kubernetes.io/name": model.name}
+    if slot is not None:
+        name, replicas = f"{model.name}-{slot.node.index}-{slot.request}", slot.replicas
+        selector[dra.slot_label(plan)] = dra.slot_value(slot)
+        labels[dra.slot_label(plan)] = dra.slot_value(slot)
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": model.name, "namespace": namespace(plan, model.team),
+        "metadata": {"name": name, "namespace": model_namespace(plan, model, pool),
                      "labels": labels, "annotations": annotations},
         "spec": {
-            "replicas": model.replicas,
-            "selector": {"matchLabels": {"app.kubernetes.io/name": model.name}},
+            "replicas": replicas,
+            "selector": {"matchLabels": selector},
             "strategy": _strategy(plan, model),
             "template": {"metadata": {"labels": dict(labels), "annotations": dict(annotations)},
-                         "spec": _pod_spec(plan, model, pool, "server")},
+                         "spec": _pod_spec(plan, model, pool, "server", slot)},
         },
     }
 
@@ -209,16 +233,17 @@ def inference_service(plan: Plan, model: ModelPlan, pool: PoolPlan,
     predictor.update(_pod_spec(plan, model, pool, "kserve-container"))
     return {
         "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
-        "metadata": {"name": model.name, "namespace": namespace(plan, model.team),
+        "metadata": {"name": model.name, "namespace": model_namespace(plan, model, pool),
                      "labels": labels, "annotations": annotations},
         "spec": {"predictor": predictor},
     }
 
 
-def disruption_budget(plan: Plan, model: ModelPlan) -> dict:
+def disruption_budget(plan: Plan, model: ModelPlan, pool: PoolPlan) -> dict:
+    """At most one of the model's pods evicted at a time, across all its Deployments."""
     return {
         "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-        "metadata": {"name": model.name, "namespace": namespace(plan, model.team),
+        "metadata": {"name": model.name, "namespace": model_namespace(plan, model, pool),
                      "labels": {"app.kubernetes.io/name": model.name, **MANAGED_BY}},
         "spec": {"maxUnavailable": 1,
                  "selector": {"matchLabels": {"app.kubernetes.io/name": model.name}}},
@@ -237,35 +262,59 @@ def cluster_objects(plan: Plan) -> list[dict]:
                    "metadata": {"name": namespace(plan, team),
                                 "labels": {**MANAGED_BY, f"{_domain(plan)}/team": team}}}
                   for team in teams]
+    known = {namespace(plan, team) for team in teams}
+    namespaces += [{"apiVersion": "v1", "kind": "Namespace",
+                    "metadata": {"name": name, "labels": {**MANAGED_BY,
+                                                          f"{_domain(plan)}/pool": pool.name}}}
+                   for pool in plan.pools
+                   if dra.pins(plan, pool) and pool.nodes
+                   and (name := dra.pool_namespace(plan, pool)) not in known]
     return classes + namespaces
+
+
+def _workloads(plan: Plan, model: ModelPlan, pool: PoolPlan, target: str,
+               kserve_mode: str) -> list[dict]:
+    """The model's workload: one Deployment or InferenceService; under DRA a Deployment per
+    planned GPU or slice, or beside whole GPUs the template of their claims."""
+    if target == "kserve":
+        return [inference_service(plan, model, pool, kserve_mode)]
+    if not dra.uses_dra(plan):
+        return [deployment(plan, model, pool)]
+    if model.whole_gpus:
+        return [dra.whole_gpu_template(model, model_namespace(plan, model, pool), MANAGED_BY),
+                deployment(plan, model, pool)]
+    return [deployment(plan, model, pool, slot) for slot in dra.slots(pool, model)]
 
 
 def render_manifests(plan: Plan, target: str = "deployment",
                      kserve_mode: str = KSERVE_RAW) -> dict[str, str]:
     """Manifest files by relative path under the output folder."""
     pools = {p.name: p for p in plan.pools}
-    gpu = [gpu_operator.device_plugin_config(plan, MANAGED_BY)]
+    if target == "kserve" and dra.uses_dra(plan):
+        raise ValueError("KServe has one pod template per model; DRA claims need one per GPU")
+    gpu = [] if dra.uses_dra(plan) else [gpu_operator.device_plugin_config(plan, MANAGED_BY)]
     mig = gpu_operator.mig_parted_config(plan, MANAGED_BY)
     if mig is not None:
         gpu.append(mig)
     files = {
         "manifests/gpu-operator/clusterpolicy-patch.yaml":
             _dump([gpu_operator.cluster_policy_patch(plan)]),
-        "manifests/gpu-operator/configmaps.yaml": _dump(gpu),
         "manifests/cluster.yaml": _dump(cluster_objects(plan)),
     }
+    if gpu:
+        files["manifests/gpu-operator/configmaps.yaml"] = _dump(gpu)
+    for pool_name, claims in dra.claim_objects(plan, MANAGED_BY).items():
+        files[f"manifests/claims/{pool_name}.yaml"] = _dump(claims)
     for pool in plan.pools:
         if pool.nodes:
             files[f"manifests/pools/{pool.name}.yaml"] = _dump(
                 karpenter.pool_objects(pool, pool_selector(plan, pool), MANAGED_BY))
     for model in plan.models:
         pool = pools[model.pool]
-        workload = inference_service(plan, model, pool, kserve_mode) if target == "kserve" \
-            else deployment(plan, model, pool)
-        documents = [workload]
+        documents = _workloads(plan, model, pool, target, kserve_mode)
         if model.replicas > 1:
-            documents.append(disruption_budget(plan, model))
+            documents.append(disruption_budget(plan, model, pool))
         files[f"manifests/models/{model.name}.yaml"] = _dump(documents)
         files[f"manifests/monitoring/{model.name}.yaml"] = _dump(observability.monitoring_objects(
-            model, pool, namespace(plan, model.team), MANAGED_BY, target))
+            model, pool, model_namespace(plan, model, pool), MANAGED_BY, target))
     return files

@@ -60,6 +60,10 @@ def _offered(pool: PoolPlan, node: NodePlan) -> dict[str, int]:
 def rollout(plan: Plan, model: ModelPlan) -> Rollout:
     """The update strategy that can finish for `model`, and why."""
     pool = next(p for p in plan.pools if p.name == model.pool)
+    if plan.metadata.sharing_backend == "dra" and pool.sharing != "exclusive" \
+            and not model.whole_gpus:
+        return Rollout(0, 1, "its pods use the claim of their planned GPU: a surge pod would "
+                             "be one more client than the plan puts on it")
     resource, count = gpu_resource(model, pool)
     if len(pool.nodes) < pool.max_nodes:
         return Rollout(1, 0, f"pool {pool.name} may add a node "

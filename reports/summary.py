@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from planner.ledger import ledger
 from planner.planfile import Plan
+from reports.dra import FEATURE_GATES
 from reports.format import money as _money
 from reports.format import percent as _percent
 from reports.format import rate as _rate
@@ -59,6 +60,13 @@ def _enforcement(plan: Plan) -> list[str]:
              "", "| rule | pools | enforced | by |", "|---|---|---|---|"]
     lines += [f"| {e.rule} | {', '.join(e.pools)} | {'yes' if e.enforced else '**no**'} | "
               f"{e.how} |" for e in plan.enforcement]
+    if plan.metadata.sharing_backend == "dra":
+        lines += ["", "GPUs are handed out by NVIDIA's DRA driver for GPUs: a ResourceClaim per "
+                  "planned node in `manifests/claims/`, used by a Deployment per planned GPU or "
+                  "slice. Install the driver with its feature gates "
+                  f"{' and '.join(f'`{g}`' for g in FEATURE_GATES)} on; the ClusterPolicy "
+                  "patch turns the GPU Operator's device plugin off. Karpenter does not yet "
+                  "provision nodes for pods with resource claims: the pools' nodes must exist."]
     return lines
 
 

@@ -216,7 +216,8 @@ def assemble(fleet: Fleet, demands: dict[str, list[Demand]],
                           namespace_prefix=fleet.config.namespace_prefix,
                           label_domain=fleet.config.label_domain,
                           gpu_operator_namespace=fleet.config.gpu_operator_namespace,
-                          billing=fleet.config.billing),
+                          billing=fleet.config.billing,
+                          sharing_backend=fleet.cluster.sharing_backend),
         summary=Summary(models=len(models), replicas=len(solution.placements),
                         gpus=len(by_gpu), nodes=sum(len(p.nodes) for p in pools),
                         cost_per_hour=round(cost_per_hour, 4),
@@ -237,4 +238,5 @@ def assemble(fleet: Fleet, demands: dict[str, list[Demand]],
         enforcement=[RuleEnforcement(rule=e.rule, enforced=e.enforced, pools=list(e.pools),
                                      how=e.how)
                      for e in enforcement(fleet.policy, [fleet.pool(p.name) for p in pools
-                                                         if p.nodes])])
+                                                         if p.nodes],
+                                          fleet.cluster.sharing_backend)])

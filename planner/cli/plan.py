@@ -13,6 +13,10 @@ import typer
 from planner.cli.app import FormatOption, OutputFormat, RegistryOption, app, guarded, load_fleet
 from planner.errors import InputError
 
+DRA_KSERVE = ("dra pins each replica to its GPU through a claim named in its pod template, and "
+              "KServe has one pod template per model; use --target deployment, or "
+              "sharing_backend: device-plugin for KServe")
+
 if TYPE_CHECKING:
     from solvers.engine import Step
 
@@ -125,6 +129,11 @@ def plan(
         from planner.registry.kubernetes import kserve_problems
 
         problems = kserve_problems(fleet.models, fleet.documents)
+        if fleet.cluster.sharing_backend == "dra":
+            from planner.errors import Problem
+
+            problems.append(Problem(fleet.root / fleet.config.paths.cluster, None,
+                                    "sharing_backend", DRA_KSERVE))
         if problems:
             raise InputError(problems)
     base_plan = load_plan(base) if base else None
@@ -230,6 +239,8 @@ def report(
         problems = [Problem(plan_file, None, "models", f"'{m.name}' {reason}; rename the "
                             "model for --target kserve")
                     for m in plan.models if (reason := kserve_name_problem(m.name))]
+        if plan.metadata.sharing_backend == "dra":
+            problems.append(Problem(plan_file, None, "metadata.sharing_backend", DRA_KSERVE))
         if problems:
             raise InputError(problems)
     if out is not None:

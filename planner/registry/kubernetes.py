@@ -13,6 +13,8 @@ from planner.registry.yamlsource import YamlDocument, format_loc
 from planner.rules.capacity import replicas_per_gpu
 from planner.schemas import Cluster, ModelSpec, PlannerConfig, Policy
 
+DRA_MIN_MINOR = 34  # resource.k8s.io/v1 is served, and DRA on by default, from Kubernetes 1.34
+
 DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
 MIG_CONFIG_LABEL = "nvidia.com/mig.config"
 KSERVE_PREDICTOR_SUFFIX = "-predictor"
@@ -58,6 +60,14 @@ def cluster_problems(config: PlannerConfig, cluster: Cluster, doc: YamlDocument,
                                 f"a {pool.sharing} pool shares each GPU among at least 2 "
                                 "replicas (the device plugin refuses fewer); raise "
                                 "max_models_per_gpu or set sharing: exclusive"))
+        if cluster.sharing_backend == "dra" and pool.sharing != "exclusive":
+            namespace = f"{config.namespace_prefix}{pool.name}"
+            reason = k8s_names.dns1123_label_problem(namespace)
+            if reason:
+                problems.append(_at(doc, ("pools", i, "name"),
+                                    f"under sharing_backend dra the pool's models run in its "
+                                    f"namespace '{namespace}' (namespace_prefix + pool), which "
+                                    f"is {reason}; shorten the pool's name or the prefix"))
         gpu = cluster.gpu_types.get(pool.gpu_type)
         if pool.sharing == "mig" and gpu is not None and gpu.mig_layouts:
             longest = mig_layout_name(pool.name, len(gpu.mig_layouts) - 1)
@@ -66,6 +76,13 @@ def cluster_problems(config: PlannerConfig, cluster: Cluster, doc: YamlDocument,
                 problems.append(_at(doc, ("pools", i, "name"),
                                     f"the MIG layout name '{longest}' built from it is "
                                     f"{reason}; shorten the pool's name"))
+    minor = int(config.kubernetes_version.split(".")[1])
+    if cluster.sharing_backend == "dra" and minor < DRA_MIN_MINOR:
+        problems.append(_at(doc, ("sharing_backend",),
+                            f"dra needs Kubernetes 1.{DRA_MIN_MINOR} or later (resource.k8s.io/v1, "
+                            f"Dynamic Resource Allocation on by default), but planner.yaml's "
+                            f"kubernetes_version is {config.kubernetes_version}; raise it or use "
+                            "sharing_backend: device-plugin"))
     return problems
 
 

@@ -17,13 +17,21 @@ only as far as the sharing mechanism bounds each pod on its own:
 - MIG isolates memory and compute per slice in hardware; GPU-scope conflicts between slices of
   one GPU are not enforced;
 - exclusive pools give each replica whole GPUs: nothing is shared.
+
+Under Dynamic Resource Allocation (`sharing_backend: dra`) the plan picks the GPU: each
+planned node with shared GPUs or MIG slices is one ResourceClaim with a request per planned
+GPU or slice, and a device is allocated to one claim only, so exactly the replicas planned on
+a GPU share it, on one node. Which replicas share a GPU (GPU-scope conflicts, replicas per
+GPU, the sum of their planned memory and compute) then holds in the cluster; what one replica
+may use of its GPU is still the sharing mechanism's: time-slicing bounds nothing, MPS bounds
+each client by the claim's limits, MIG by the slice.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from planner.schemas import Policy, Pool
+from planner.schemas import Policy, Pool, SharingBackend
 
 SHARED_MODES = ("time-slicing", "mps", "mig")
 
@@ -42,8 +50,10 @@ def _names(pools: list[Pool], *modes: str) -> tuple[str, ...]:
     return tuple(p.name for p in pools if p.sharing in modes)
 
 
-def enforcement(policy: Policy, pools: list[Pool]) -> list[Enforcement]:
-    """The rules of `policy` as the cluster holds them in the pools the plan uses."""
+def enforcement(policy: Policy, pools: list[Pool],
+                backend: SharingBackend = "device-plugin") -> list[Enforcement]:
+    """The rules of `policy` as the cluster holds them in the pools the plan uses, with the
+    GPUs handed out by `backend`."""
     result = [Enforcement("spread cap (max_node_share)", True, tuple(p.name for p in pools),
                           "the scheduler: required pod anti-affinity for one replica per node, "
                           "a topology spread constraint bounding each node otherwise")]
@@ -53,6 +63,8 @@ def enforcement(policy: Policy, pools: list[Pool]) -> list[Enforcement]:
                                   tuple(p.name for p in pools),
                                   "the scheduler: required pod anti-affinity across "
                                   "namespaces"))
+    if backend == "dra":
+        return result + _under_dra(policy, pools)
     gpu_rules = [r.name for r in policy.conflicts if r.scope == "gpu"]
     shared = _names(pools, *SHARED_MODES)
     if gpu_rules and shared:
@@ -76,6 +88,44 @@ def enforcement(policy: Policy, pools: list[Pool]) -> list[Enforcement]:
             "per-GPU memory and compute", True, mps,
             "MPS limits each client to 1/replicas of the GPU's memory and SMs; which clients "
             "share a GPU is the device plugin's choice"))
+    mig = _names(pools, "mig")
+    if mig:
+        result.append(Enforcement("per-slice memory and compute", True, mig,
+                                  "MIG slices are isolated in hardware"))
+    return result
+
+
+def _under_dra(policy: Policy, pools: list[Pool]) -> list[Enforcement]:
+    """What the claims of the DRA driver hold beyond the node rules."""
+    result = []
+    shared = _names(pools, *SHARED_MODES)
+    claims = "each planned GPU or slice is one request of its node's ResourceClaim, " \
+             "allocated to that claim alone and used only by the replicas planned on it"
+    if shared:
+        result.append(Enforcement("placement on the planned GPU and node", True, shared,
+                                  "the DRA driver: " + claims))
+    gpu_rules = [r.name for r in policy.conflicts if r.scope == "gpu"]
+    if gpu_rules and shared:
+        result.append(Enforcement(f"GPU-scope conflicts ({', '.join(gpu_rules)})", True,
+                                  shared, "the DRA driver: " + claims))
+    sliced = _names(pools, "time-slicing")
+    if sliced:
+        result += [
+            Enforcement("max_models_per_gpu", True, sliced,
+                        "the DRA driver: only the replicas planned on a GPU use its claim"),
+            Enforcement("per-GPU memory packing", False, sliced,
+                        "time-slicing isolates no memory: the claim keeps each GPU to its "
+                        "planned replicas, but any of them may use all of its memory"),
+            Enforcement("per-GPU compute share (target_utilization)", False, sliced,
+                        "time-slicing gives every pod on a GPU equal time slices, unbounded"),
+        ]
+    mps = _names(pools, "mps")
+    if mps:
+        result.append(Enforcement(
+            "per-GPU memory and compute", True, mps,
+            "the claim's MPS control daemon limits each of the GPU's planned clients to "
+            "1/replicas of its memory (pinned device memory limit) and SMs (active thread "
+            "percentage)"))
     mig = _names(pools, "mig")
     if mig:
         result.append(Enforcement("per-slice memory and compute", True, mig,

@@ -1,0 +1,374 @@
+"""`sharing_backend: dra`: each replica pinned to its planned GPU through ResourceClaims of
+NVIDIA's DRA driver, checked against the Kubernetes 1.34 schemas, the driver's GpuConfig and
+DeviceClasses (tests/data/dra/README.md), and against the plan: every claim a pod names exists,
+the replicas on each claim request are the plan's replicas on that GPU, and every claim asks
+for devices the pool's node has.
+
+The registry is the demo with `batch-t4` switched to MPS, so every sharing mode is used.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from planner.cli import app
+from planner.planfile import Plan, load_plan
+from planner.registry.locate import write_demo
+from planner.review.check import CheckResult
+from planner.review.diff import diff_plans
+from planner.schemas import Cluster
+from reports.pr_comment import render_check_markdown
+from tests.conftest import edit_yaml
+
+DATA = Path(__file__).resolve().parent / "data" / "dra"
+GPU_RULES = "GPU-scope conflicts (interactive-vs-batch, dedicated-tenants)"
+
+
+def make_dra_registry(root: Path) -> Path:
+    registry = root / "registry"
+    write_demo(registry)
+    edit_yaml(registry / "planner.yaml", lambda d: d.update(kubernetes_version="1.34"))
+
+    def cluster(data: dict) -> None:
+        data["sharing_backend"] = "dra"
+        next(p for p in data["pools"] if p["name"] == "batch-t4").update(sharing="mps")
+
+    edit_yaml(registry / "cluster.yaml", cluster)
+    return registry
+
+
+@pytest.fixture(scope="module")
+def dra(tmp_path_factory) -> tuple[Plan, Path, Cluster]:
+    root = tmp_path_factory.mktemp("dra")
+    registry = make_dra_registry(root)
+    result = CliRunner().invoke(app, ["plan", "--registry", str(registry), "--solver",
+                                      "greedy", "--out", str(root / "out")])
+    assert result.exit_code == 0, result.stderr
+    cluster = Cluster.model_validate(yaml.safe_load((registry / "cluster.yaml").read_text()))
+    return load_plan(root / "out" / "plan.yaml"), root / "out", cluster
+
+
+def _documents(out: Path) -> list[dict]:
+    return [d for path in sorted((out / "manifests").rglob("*.yaml"))
+            for d in yaml.safe_load_all(path.read_text())]
+
+
+def _device_classes() -> dict[str, str]:
+    """The driver's DeviceClasses by name, with their CEL selector (Helm lines dropped)."""
+    classes = {}
+    for name in ("deviceclass-gpu.yaml", "deviceclass-mig.yaml"):
+        text = "\n".join(line for line in (DATA / name).read_text().splitlines()
+                         if not line.strip().startswith("{{"))
+        text = re.sub(r"\{\{.*?\}\}", "resource.k8s.io/v1", text)
+        for document in yaml.safe_load_all(text):
+            if document:
+                classes[document["metadata"]["name"]] = \
+                    document["spec"]["selectors"][0]["cel"]["expression"]
+    return classes
+
+
+def semantic_problems(plan: Plan, cluster: Cluster, documents: list[dict]) -> list[str]:
+    """What a schema misses: claims and requests the pods name exist in their namespace,
+    each claim request carries exactly the replicas the plan puts on that GPU or slice, and
+    each claim asks for devices of classes the driver installs that the pool's node has."""
+    problems = []
+    classes = _device_classes()
+    claims = {(d["metadata"]["namespace"], d["metadata"]["name"]): d
+              for d in documents if d["kind"] == "ResourceClaim"}
+    templates = {(d["metadata"]["namespace"], d["metadata"]["name"])
+                 for d in documents if d["kind"] == "ResourceClaimTemplate"}
+    on_request: Counter[tuple[str, str, str]] = Counter()
+    for workload in (d for d in documents if d["kind"] == "Deployment"):
+        namespace = workload["metadata"]["namespace"]
+        pod = workload["spec"]["template"]["spec"]
+        model = workload["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]
+        references = {c["name"]: c for c in pod.get("resourceClaims", [])}
+        for container in pod["containers"]:
+            for use in container["resources"].get("claims", []):
+                reference = references.get(use["name"])
+                if reference is None:
+                    problems.append(f"{model}: container claim '{use['name']}' is not a pod "
+                                    "claim")
+                    continue
+                if "resourceClaimTemplateName" in reference:
+                    if (namespace, reference["resourceClaimTemplateName"]) not in templates:
+                        problems.append(f"{model}: no template "
+                                        f"{reference['resourceClaimTemplateName']}")
+                    continue
+                claim = claims.get((namespace, reference["resourceClaimName"]))
+                if claim is None:
+                    problems.append(f"{model}: no claim {reference['resourceClaimName']} in "
+                                    f"{namespace}")
+                    continue
+                names = {r["name"] for r in claim["spec"]["devices"]["requests"]}
+                if use.get("request") not in names:
+                    problems.append(f"{model}: claim {reference['resourceClaimName']} has no "
+                                    f"request {use.get('request')}")
+                    continue
+                on_request[reference["resourceClaimName"], use["request"], model] += \
+                    workload["spec"]["replicas"]
+    planned: Counter[tuple[str, str, str]] = Counter()
+    pools = {p.name: p for p in plan.pools}
+    for pool in plan.pools:
+        if pool.sharing == "exclusive":
+            continue
+        for node in pool.nodes:
+            for gpu in node.gpus:
+                if gpu.whole:
+                    continue
+                free = list(enumerate(gpu.mig_layout or []))
+                for replica in gpu.replicas:
+                    request = f"gpu-{gpu.index}"
+                    if gpu.mig_layout:
+                        j = next(j for j, profile in free if profile == replica.slice)
+                        free.remove((j, replica.slice))
+                        request = f"gpu-{gpu.index}-slice-{j}"
+                    planned[node.name, request, replica.model] += 1
+    if on_request != planned:
+        problems.append(f"replicas on claim requests differ from the plan: "
+                        f"{sorted((on_request - planned).items())} more, "
+                        f"{sorted((planned - on_request).items())} fewer")
+    for claim in claims.values():
+        pool = pools[claim["metadata"]["labels"]["planner.example.com/pool"]]
+        gpu_type = cluster.gpu_types[pool.gpu_type]
+        requests = claim["spec"]["devices"]["requests"]
+        by_gpu: dict[str, list[str]] = {}
+        for request in requests:
+            exactly = request["exactly"]
+            expression = classes.get(exactly["deviceClassName"])
+            if expression is None:
+                problems.append(f"{claim['metadata']['name']}: no DeviceClass "
+                                f"{exactly['deviceClassName']}")
+                continue
+            kind = re.search(r"\.type == '(\w+)'", expression)
+            gpu = request["name"].split("-slice-")[0]
+            if kind and kind.group(1) == "mig":
+                [selector] = exactly["selectors"]
+                profile = re.fullmatch(r"device\.attributes\['gpu\.nvidia\.com'\]\.profile == "
+                                       r"'([\w.]+)'", selector["cel"]["expression"])
+                if profile is None or profile.group(1) not in gpu_type.mig_profiles:
+                    problems.append(f"{claim['metadata']['name']}: {request['name']} asks for "
+                                    f"a slice {pool.gpu_type} does not have")
+                    continue
+                by_gpu.setdefault(gpu, []).append(profile.group(1))
+            else:
+                by_gpu.setdefault(gpu, [])
+        if len(by_gpu) > pool.gpus_per_node:
+            problems.append(f"{claim['metadata']['name']}: {len(by_gpu)} GPUs on a node of "
+                            f"{pool.gpus_per_node}")
+        layouts = [Counter(layout) for layout in gpu_type.mig_layouts]
+        for gpu, slices in by_gpu.items():
+            if slices and Counter(slices) not in layouts:
+                problems.append(f"{claim['metadata']['name']}: {gpu} slices {sorted(slices)} "
+                                f"are no MIG layout of {pool.gpu_type}")
+        grouped = {tuple(c["requests"]) for c in claim["spec"]["devices"].get("constraints", [])
+                   if c.get("matchAttribute") == "gpu.nvidia.com/parentUUID"}
+        for gpu, slices in by_gpu.items():
+            names = tuple(r["name"] for r in requests if r["name"].split("-slice-")[0] == gpu)
+            if len(slices) > 1 and names not in grouped:
+                problems.append(f"{claim['metadata']['name']}: the slices of {gpu} are not "
+                                "held to one parent GPU")
+    return problems
+
+
+def test_every_manifest_validates_strictly_for_kubernetes_1_34(dra):
+    plan, out, _ = dra
+    kinds: Counter[str] = Counter()
+    for document in _documents(out):
+        if document["apiVersion"] in ("v1", "apps/v1", "policy/v1", "scheduling.k8s.io/v1",
+                                      "resource.k8s.io/v1"):
+            kubernetes_validate.validate(document, plan.metadata.kubernetes_version,
+                                         strict=True)
+            kinds[document["kind"]] += 1
+    claimed_nodes = sum(len(p.nodes) for p in plan.pools if p.sharing != "exclusive")
+    whole = [m for m in plan.models if m.whole_gpus]
+    assert kinds["ResourceClaim"] == claimed_nodes == 4 + 2 + 3
+    assert kinds["ResourceClaimTemplate"] == len(whole) == 5
+
+
+def test_a_claim_with_an_unknown_field_fails_the_strict_schema(dra):
+    _, out, _ = dra
+    claim = next(d for d in _documents(out) if d["kind"] == "ResourceClaim")
+    claim["spec"]["devices"]["requests"][0]["exactly"]["gpus"] = 1
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(claim, "1.34", strict=True)
+
+
+def _gpu_configs(out: Path) -> list[dict]:
+    return [c["opaque"]["parameters"] for d in _documents(out) if d["kind"] == "ResourceClaim"
+            for c in d["spec"]["devices"].get("config", [])]
+
+
+def test_every_gpu_config_is_the_drivers_shape(dra):
+    plan, out, _ = dra
+    schema = json.loads((DATA / "gpuconfig.schema.json").read_text())
+    configs = _gpu_configs(out)
+    for config in configs:
+        jsonschema.validate(config, schema)
+    shared = Counter(p.sharing for p in plan.pools for n in p.nodes for g in n.gpus
+                     if not g.whole and p.sharing in ("time-slicing", "mps"))
+    assert shared == {"time-slicing": 14, "mps": 4}
+    assert Counter(c["sharing"]["strategy"] for c in configs) == {"TimeSlicing": 14, "MPS": 4}
+    broken = {**configs[0], "sharing": {"strategy": "TimeSlicing", "mpsConfig": {}}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
+
+
+def test_the_claims_hold_the_plan(dra):
+    plan, out, cluster = dra
+    assert semantic_problems(plan, cluster, _documents(out)) == []
+
+
+def _deployment(documents: list[dict], name: str) -> dict:
+    return next(d for d in documents if d["kind"] == "Deployment"
+                and d["metadata"]["name"] == name)
+
+
+def test_a_pod_naming_a_missing_claim_is_caught(dra):
+    plan, out, cluster = dra
+    documents = [d for d in _documents(out) if not (d["kind"] == "ResourceClaim" and
+                                                    d["metadata"]["name"] == "shared-l4-0")]
+    problems = semantic_problems(plan, cluster, documents)
+    assert "ocr-service: no claim shared-l4-0 in shared-l4" in problems
+
+
+def test_a_pod_moved_to_another_gpu_is_caught(dra):
+    plan, out, cluster = dra
+    documents = _documents(out)
+    pod = _deployment(documents, "ocr-service-0-gpu-2")["spec"]["template"]["spec"]
+    pod["containers"][0]["resources"]["claims"][0]["request"] = "gpu-3"
+    [problem] = semantic_problems(plan, cluster, documents)
+    assert problem.startswith("replicas on claim requests differ from the plan: "
+                              "[(('shared-l4-0', 'gpu-3', 'ocr-service'), 1)] more, "
+                              "[(('shared-l4-0', 'gpu-2', 'ocr-service'), 1)] fewer")
+
+
+def test_an_extra_replica_on_a_gpu_is_caught(dra):
+    plan, out, cluster = dra
+    documents = _documents(out)
+    _deployment(documents, "ocr-service-0-gpu-2")["spec"]["replicas"] = 2
+    [problem] = semantic_problems(plan, cluster, documents)
+    assert "(('shared-l4-0', 'gpu-2', 'ocr-service'), 1)] more" in problem
+
+
+def test_a_slice_the_gpu_type_lacks_is_caught(dra):
+    plan, out, cluster = dra
+    documents = _documents(out)
+    claim = next(d for d in documents if d["kind"] == "ResourceClaim"
+                 and d["metadata"]["name"] == "mig-a100-0")
+    claim["spec"]["devices"]["requests"][0]["exactly"]["selectors"][0]["cel"]["expression"] = \
+        "device.attributes['gpu.nvidia.com'].profile == '1g.5gb'"
+    assert "mig-a100-0: gpu-0-slice-0 asks for a slice a100-80gb does not have" in \
+        semantic_problems(plan, cluster, documents)
+
+
+def test_mig_slices_request_whole_layouts_held_to_one_gpu(dra):
+    plan, out, cluster = dra
+    claim = next(d for d in _documents(out) if d["kind"] == "ResourceClaim"
+                 and d["metadata"]["name"] == "mig-a100-0")
+    [node] = [n for n in plan.pools[2].nodes if n.name == "mig-a100-0"]
+    layouts = {gpu.index: gpu.mig_layout for gpu in node.gpus}
+    requests = claim["spec"]["devices"]["requests"]
+    assert len(requests) == sum(len(layout or []) for layout in layouts.values())
+    assert all(r["exactly"]["deviceClassName"] == "mig.nvidia.com" for r in requests)
+    constraints = claim["spec"]["devices"]["constraints"]
+    assert all(c["matchAttribute"] == "gpu.nvidia.com/parentUUID" for c in constraints)
+    assert len(constraints) == sum(len(layout or []) > 1 for layout in layouts.values())
+
+
+def test_mps_claims_bound_each_client_to_the_share_it_was_packed_under(dra):
+    plan, out, _ = dra
+    [pool] = [p for p in plan.pools if p.name == "batch-t4"]
+    share_mib = pool.gpu_memory_mib // pool.replicas_per_gpu
+    mps = [c for c in _gpu_configs(out) if c["sharing"]["strategy"] == "MPS"]
+    assert {json.dumps(c["sharing"]["mpsConfig"]) for c in mps} == {json.dumps({
+        "defaultActiveThreadPercentage": 100 // pool.replicas_per_gpu,
+        "defaultPinnedDeviceMemoryLimit": f"{share_mib}Mi"})}
+    slots = [r for n in pool.nodes for g in n.gpus for r in g.replicas]
+    assert slots and max(r.memory_mib for r in slots) <= share_mib
+
+
+def test_no_pod_requests_a_device_plugin_resource(dra):
+    _, out, _ = dra
+    documents = _documents(out)
+    for workload in (d for d in documents if d["kind"] == "Deployment"):
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["resourceClaims"]
+        resources = pod["containers"][0]["resources"]
+        assert not any(key.startswith("nvidia.com/") for part in ("requests", "limits")
+                       for key in resources[part])
+    [policy] = [d for d in documents if d["kind"] == "ClusterPolicy"]
+    assert policy["spec"]["devicePlugin"] == {"enabled": False}
+    assert not any(d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("device-plugin")
+                   for d in documents)
+
+
+def test_shared_pools_run_in_their_own_namespace(dra):
+    plan, out, _ = dra
+    documents = _documents(out)
+    namespaces = {d["metadata"]["name"] for d in documents if d["kind"] == "Namespace"}
+    assert {"shared-l4", "mig-a100", "batch-t4"} <= namespaces
+    for model in plan.models:
+        pool = next(p for p in plan.pools if p.name == model.pool)
+        expected = model.team if pool.sharing == "exclusive" else pool.name
+        workloads = [d for d in documents if d["kind"] == "Deployment" and d["metadata"][
+            "labels"]["app.kubernetes.io/name"] == model.name]
+        assert {w["metadata"]["namespace"] for w in workloads} == {expected}
+        assert sum(w["spec"]["replicas"] for w in workloads) == model.replicas
+
+
+def test_the_dra_plan_says_what_is_enforced(dra):
+    plan, out, _ = dra
+    unenforced = {e.rule: e.pools for e in plan.enforcement if not e.enforced}
+    assert unenforced == {"per-GPU memory packing": ["shared-l4"],
+                          "per-GPU compute share (target_utilization)": ["shared-l4"]}
+    enforced = {e.rule: e.pools for e in plan.enforcement if e.enforced}
+    assert enforced[GPU_RULES] == ["shared-l4", "mig-a100", "batch-t4"]
+    assert enforced["placement on the planned GPU and node"] == ["shared-l4", "mig-a100",
+                                                                "batch-t4"]
+    assert enforced["per-GPU memory and compute"] == ["batch-t4"]
+    summary = (out / "summary.md").read_text()
+    assert ("- **Not enforced by the cluster** (held only by the plan): per-GPU memory packing "
+            "in shared-l4; per-GPU compute share (target_utilization) in shared-l4.\n") in summary
+    assert f"| {GPU_RULES} | shared-l4, mig-a100, batch-t4 | yes | the DRA driver: each " \
+           "planned GPU or slice is one request of its node's ResourceClaim" in summary
+    comment = render_check_markdown(CheckResult(plan, plan, diff_plans(plan, plan), []))
+    section = comment.split("### Not enforced by the cluster\n\n")[1].split("\n\n")[0]
+    assert [line.split(":")[0] for line in section.splitlines()] == [
+        "- **per-GPU memory packing** in shared-l4",
+        "- **per-GPU compute share (target\\_utilization)** in shared-l4"]
+
+
+def test_dra_needs_kubernetes_1_34(cli, tmp_path):
+    registry = make_dra_registry(tmp_path)
+    edit_yaml(registry / "planner.yaml", lambda d: d.update(kubernetes_version="1.33"))
+    line = next(i for i, text in enumerate((registry / "cluster.yaml").read_text().splitlines(),
+                                           1) if text.startswith("sharing_backend:"))
+    result = cli("validate", "--registry", registry)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {registry / 'cluster.yaml'}:{line}: sharing_backend: dra needs Kubernetes "
+        "1.34 or later (resource.k8s.io/v1, Dynamic Resource Allocation on by default), but "
+        "planner.yaml's kubernetes_version is 1.33; raise it or use sharing_backend: "
+        "device-plugin\n")
+
+
+def test_dra_refuses_kserve(cli, tmp_path):
+    registry = make_dra_registry(tmp_path)
+    result = cli("plan", "--registry", registry, "--solver", "greedy", "--target", "kserve",
+                 "--out", tmp_path / "out")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {registry / 'cluster.yaml'}: sharing_backend: dra pins each replica to its "
+        "GPU through a claim named in its pod template, and KServe has one pod template per "
+        "model; use --target deployment, or sharing_backend: device-plugin for KServe\n")
+    assert not (tmp_path / "out").exists()
