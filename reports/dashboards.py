@@ -14,7 +14,7 @@ from itertools import count
 from typing import Final
 
 from planner.planfile import ModelPlan, Plan
-from reports import metrics
+from reports import dra, metrics
 from reports.manifests import model_namespace
 from reports.metrics import ENGINES
 
@@ -87,7 +87,9 @@ def _gpu_selector(plan: Plan, models: list[ModelPlan]) -> str:
     """The DCGM series of the GPUs the models' pods hold."""
     pools = {p.name: p for p in plan.pools}
     namespaces = "|".join(sorted({model_namespace(plan, m, pools[m.pool]) for m in models}))
-    pods = "|".join(f"({metrics.pod_pattern(m.name)})" for m in models)
+    pods = "|".join(
+        f"({metrics.pod_pattern(m.name, dra.pins(plan, pools[m.pool]) and not m.whole_gpus)})"
+        for m in models)
     return f'namespace=~"{namespaces}", pod=~"{pods}"'
 
 

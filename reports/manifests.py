@@ -316,5 +316,6 @@ def render_manifests(plan: Plan, target: str = "deployment",
             documents.append(disruption_budget(plan, model, pool))
         files[f"manifests/models/{model.name}.yaml"] = _dump(documents)
         files[f"manifests/monitoring/{model.name}.yaml"] = _dump(observability.monitoring_objects(
-            model, pool, model_namespace(plan, model, pool), MANAGED_BY, target))
+            model, pool, model_namespace(plan, model, pool), MANAGED_BY, target,
+            per_gpu=dra.pins(plan, pool) and not model.whole_gpus))
     return files

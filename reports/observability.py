@@ -130,10 +130,11 @@ def _queue_alerts(engine: Engine, model: ModelPlan) -> list[dict]:
                    f"{model.limits.queue_limit} requests; more are refused", "5m")]
 
 
-def _gpu_memory_alerts(model: ModelPlan, pool: PoolPlan, namespace: str) -> list[dict]:
+def _gpu_memory_alerts(model: ModelPlan, pool: PoolPlan, namespace: str,
+                       pods: str) -> list[dict]:
     if not owns_its_gpus(model, pool):
         return []
-    gpus = metrics.gpu_selector(namespace, metrics.pod_pattern(model.name))
+    gpus = metrics.gpu_selector(namespace, pods)
     return [_alert("ModelGpuMemoryAbovePlan",
                    f"max by (pod, gpu) ({metrics.DCGM_MEMORY_USED_MIB}{{{gpus}}}) > "
                    f"{model.memory_mib}", "warning", model,
@@ -141,12 +142,12 @@ def _gpu_memory_alerts(model: ModelPlan, pool: PoolPlan, namespace: str) -> list
                    "per GPU of a replica; its neighbours' headroom shrinks", "10m")]
 
 
-def _cold_start_alerts(model: ModelPlan, namespace: str) -> list[dict]:
+def _cold_start_alerts(model: ModelPlan, namespace: str, pod_regex: str) -> list[dict]:
     """kube-state-metrics' `kube_pod_created` (a pod's creation time): pods of the model
     created in the last hour, each one a cold start."""
     if model.loading != "lazy":
         return []
-    pods = metrics.gpu_selector(namespace, metrics.pod_pattern(model.name))
+    pods = metrics.gpu_selector(namespace, pod_regex)
     return [_alert("ModelColdStartsTooFrequent",
                    f"count(max_over_time(kube_pod_created{{{pods}}}[1h]) > time() - 3600) > "
                    f"{COLD_STARTS_PER_HOUR_MAX}", "warning", model,
@@ -155,9 +156,12 @@ def _cold_start_alerts(model: ModelPlan, namespace: str) -> list[dict]:
 
 
 def prometheus_rule(model: ModelPlan, pool: PoolPlan, namespace: str,
-                    common: dict[str, str]) -> dict:
+                    common: dict[str, str], per_gpu: bool = False) -> dict:
+    """`per_gpu`: the model runs as a Deployment per planned GPU (`metrics.pod_pattern`)."""
     engine = ENGINES.get(model.serving.engine or "")
-    rules = _gpu_memory_alerts(model, pool, namespace) + _cold_start_alerts(model, namespace)
+    pods = metrics.pod_pattern(model.name, per_gpu)
+    rules = (_gpu_memory_alerts(model, pool, namespace, pods)
+             + _cold_start_alerts(model, namespace, pods))
     if engine is not None:
         rules = (_latency_alerts(engine, model) + _error_alerts(engine, model)
                  + _queue_alerts(engine, model) + rules)
@@ -170,10 +174,11 @@ def prometheus_rule(model: ModelPlan, pool: PoolPlan, namespace: str,
 
 
 def monitoring_objects(model: ModelPlan, pool: PoolPlan, namespace: str,
-                       common: dict[str, str], target: str) -> list[dict]:
+                       common: dict[str, str], target: str,
+                       per_gpu: bool = False) -> list[dict]:
     """The model's PodMonitor and PrometheusRule (the rule only when it has an alert)."""
     documents = [pod_monitor(model, namespace, common, target)]
-    rule = prometheus_rule(model, pool, namespace, common)
+    rule = prometheus_rule(model, pool, namespace, common, per_gpu)
     if rule["spec"]["groups"][0]["rules"]:
         documents.append(rule)
     return documents

@@ -372,3 +372,21 @@ def test_dra_refuses_kserve(cli, tmp_path):
         "GPU through a claim named in its pod template, and KServe has one pod template per "
         "model; use --target deployment, or sharing_backend: device-plugin for KServe\n")
     assert not (tmp_path / "out").exists()
+
+
+def test_monitoring_finds_the_pods_of_every_per_gpu_deployment(dra):
+    _, out, _ = dra
+    documents = _documents(out)
+    checked = 0
+    for rule in (d for d in documents if d["kind"] == "PrometheusRule"):
+        model = rule["metadata"]["name"]
+        pods = [f"{d['metadata']['name']}-5d8f7c9b4-x7k2p" for d in documents
+                if d["kind"] == "Deployment"
+                and d["metadata"]["labels"]["app.kubernetes.io/name"] == model]
+        for alert in rule["spec"]["groups"][0]["rules"]:
+            found = re.search(r'namespace="([^"]+)", pod=~"([^"]+)"', alert["expr"])
+            if found:
+                assert found.group(1) == rule["metadata"]["namespace"]
+                assert all(re.fullmatch(found.group(2), pod) for pod in pods), (model, pods)
+                checked += 1
+    assert checked >= 2
