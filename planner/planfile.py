@@ -85,6 +85,27 @@ class Limits(Strict):
     timeout_ms: int
 
 
+class LlmPlan(Strict):
+    """An LLM replica's configuration, passed to its engine as flags."""
+
+    tensor_parallel: int
+    """GPUs per replica the weights and KV cache are split over."""
+    precision: str
+    """Weight precision: bf16, fp8 or int4."""
+    max_num_seqs: int
+    """Sequences the engine runs at once (the operating concurrency)."""
+    max_model_len: int
+    """The longest sequence, prompt and output, in tokens."""
+    step_tokens: int
+    """Tokens one engine step batches at most, prompt chunks included."""
+    gpu_memory_utilization: float
+    """The fraction of its device (GPU or MIG slice) the engine preallocates."""
+    ttft_p99_ms: float
+    """Estimated time to first token, 99th percentile."""
+    tpot_p99_ms: float
+    """Estimated time per output token, 99th percentile."""
+
+
 class ModelPlan(Strict):
     name: Name
     team: Name
@@ -114,6 +135,7 @@ class ModelPlan(Strict):
     gpu_fraction: float
     cost_per_hour: float
     shares_with: list[str] = []
+    llm: LlmPlan | None = None
     reasons: list[str]
 
 

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from planner import k8s_names
 from planner.money import minor_unit
+from profiles.llm import Architecture, Precision
 from profiles.schema import (
     MAX_COUNT,
     MAX_MIB,
@@ -36,7 +37,9 @@ TenantScope = Literal["shared", "dedicated"]
 SharingMode = Literal["exclusive", "time-slicing", "mps", "mig"]
 SharingBackend = Literal["device-plugin", "dra"]
 PoolClass = Literal["shared", "dedicated", "low-priority"]
-ServingEngine = Literal["triton", "vllm", "kserve"]
+ServingEngine = Literal["triton", "vllm", "kserve", "sglang", "tgi"]
+LLM_ENGINES = ("vllm", "sglang", "tgi")
+TensorParallel = Literal[1, 2, 4, 8, 16]
 Name = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
 
 
@@ -253,9 +256,10 @@ class Serving(Strict):
     host_memory_mib: Annotated[int, Field(ge=1, le=MAX_MIB)] = 4096
     """Host (not GPU) memory a replica requests."""
     engine: ServingEngine | None = None
-    """The inference server in the image (`triton`, `vllm` or `kserve`, the KServe Python
-    model server): it names the metrics the model's alerts and dashboards query. Absent: only
-    the GPU metrics of the DCGM exporter are watched."""
+    """The inference server in the image (`triton`, `vllm`, `kserve` (the KServe Python model
+    server), `sglang` or `tgi`): it names the metrics the model's alerts and dashboards query,
+    and for an `llm` model the flags the manifests pass it. Absent: only the GPU metrics of the
+    DCGM exporter are watched."""
 
 
 class Resources(Strict):
@@ -267,6 +271,72 @@ class Resources(Strict):
     """Requests per second one replica serves within the SLO with a whole GPU to itself. A
     replica's compute share of a shared GPU is its load over this rate (peak_rps / replicas /
     throughput_rps), so a figure near the peak leaves little to share."""
+
+
+class TokenCounts(Strict):
+    """Tokens per request: the mean sizes throughput, the 95th percentile latency and memory."""
+
+    mean: Count
+    """The mean tokens per request."""
+    p95: Count
+    """The 95th percentile of tokens per request."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TokenCounts:
+        if self.mean > self.p95:
+            raise ValueError(f"mean ({self.mean}) exceeds p95 ({self.p95})")
+        return self
+
+
+class LlmSlo(Strict):
+    """Latency objectives of a generating model; `slo.p99_ms` bounds the whole request."""
+
+    ttft_p99_ms: Millis
+    """Time to first token, 99th percentile: queueing for the running step and the prompt's
+    prefill."""
+    tpot_p99_ms: Millis
+    """Time per output token (inter-token latency), 99th percentile: one decode step of the
+    replica's batch."""
+
+
+class Llm(Strict):
+    """A generating decoder served by an LLM engine (vLLM, SGLang, TGI): sized in tokens, with
+    its KV cache, context length and a tensor-parallel degree the planner chooses."""
+
+    architecture: Architecture | None = None
+    """The decoder's shape (layers, hidden, heads, kv_heads, ...); or give `config_json`."""
+    config_json: RegistryPath | None = None
+    """A Hugging Face `config.json` to read the architecture from, relative to the registry."""
+    precisions: Annotated[list[Precision], Field(min_length=1)] = ["bf16"]
+    """Weight precisions the model may be served at (`bf16`, `fp8`, `int4`); the planner
+    takes the cheapest that meets the SLOs. The KV cache stays 16-bit."""
+    tensor_parallel: Annotated[list[TensorParallel], Field(min_length=1)] = [1, 2, 4, 8]
+    """Tensor-parallel degrees (GPUs per replica) the planner may choose from; it takes the
+    cheapest that fits and meets the SLOs."""
+    max_context_tokens: Count
+    """The longest sequence (prompt and output) a request may have; passed to the engine
+    (`--max-model-len`) and reserved in the KV cache for every concurrent sequence."""
+    input_tokens: TokenCounts
+    """Prompt tokens per request."""
+    output_tokens: TokenCounts
+    """Generated tokens per request."""
+    slo: LlmSlo
+    """Time to first token and time per output token at the 99th percentile."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Llm:
+        if (self.architecture is None) == (self.config_json is None):
+            raise ValueError("give exactly one of `architecture` or `config_json`")
+        longest = self.input_tokens.p95 + self.output_tokens.p95
+        if longest > self.max_context_tokens:
+            raise ValueError(f"input_tokens.p95 + output_tokens.p95 ({longest}) exceeds "
+                             f"max_context_tokens ({self.max_context_tokens}); raise it or "
+                             "shorten the requests")
+        for name in ("precisions", "tensor_parallel"):
+            values = getattr(self, name)
+            if len(set(values)) < len(values):
+                raise ValueError(f"{name} lists a value twice")
+        return self
 
 
 class ModelSpec(Strict):
@@ -301,6 +371,9 @@ class ModelSpec(Strict):
     """What `planner profile` loads to measure the model."""
     resources: Resources | None = None
     """Demand stated by hand for a model without a profile; the plan marks it estimated."""
+    llm: Llm | None = None
+    """A generating LLM: sized in tokens with its KV cache, its tensor-parallel degree chosen
+    by the planner (instead of `gpus_per_replica`), flags passed to its engine."""
 
     @property
     def shares_gpu(self) -> bool:

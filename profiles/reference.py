@@ -17,21 +17,23 @@ MIB = 2**20
 
 @dataclass(frozen=True)
 class GpuSpec:
-    """Datasheet figures: memory bandwidth, dense 16-bit and 32-bit tensor throughput."""
+    """Datasheet figures: memory bandwidth, dense 16-bit, 32-bit and FP8 tensor throughput
+    (`tflops_8bit` 0 where the GPU has no FP8 tensor cores)."""
 
     name: str
     bandwidth_gb_s: float
     tflops_16bit: float
     tflops_32bit: float
     cuda_context_mib: float
+    tflops_8bit: float = 0.0
 
 
 # NVIDIA datasheets (dense, without sparsity): L4, T4, A100 80GB SXM, H100 80GB SXM.
 GPU_SPECS: dict[str, GpuSpec] = {
-    "l4": GpuSpec("NVIDIA L4", 300, 121, 30.3, 420),
+    "l4": GpuSpec("NVIDIA L4", 300, 121, 30.3, 420, tflops_8bit=242),
     "t4": GpuSpec("NVIDIA T4", 320, 65, 8.1, 380),
     "a100-80gb": GpuSpec("NVIDIA A100 80GB SXM", 2039, 312, 19.5, 520),
-    "h100-80gb": GpuSpec("NVIDIA H100 80GB SXM", 3350, 989, 67, 560),
+    "h100-80gb": GpuSpec("NVIDIA H100 80GB SXM", 3350, 989, 67, 560, tflops_8bit=1979),
 }
 
 # MIG slices of the A100 80GB (NVIDIA's MIG user guide): a slice gets its sevenths of the SMs
@@ -43,7 +45,7 @@ for _name, (_sevenths, _eighths) in A100_MIG_SLICES.items():
     GPU_SPECS[f"a100-80gb-{_name}"] = GpuSpec(
         f"{_whole.name} MIG {_name}", _whole.bandwidth_gb_s * _eighths / 8,
         _whole.tflops_16bit * _sevenths / 7, _whole.tflops_32bit * _sevenths / 7,
-        _whole.cuda_context_mib)
+        _whole.cuda_context_mib, _whole.tflops_8bit * _sevenths / 7)
 
 COMPUTE_EFFICIENCY = 0.35
 BANDWIDTH_EFFICIENCY = 0.7

@@ -19,6 +19,7 @@ from planner.money import decimal
 from planner.planfile import ModelPlan, Plan, PoolPlan
 from planner.registry.kubernetes import pool_label
 from reports import dra, gpu_operator, karpenter, observability
+from reports.engine_flags import HEALTH_PATH, engine_args
 from reports.gpu_operator import gpu_resource
 from reports.karpenter import node_ceiling
 from reports.rollout import rollout
@@ -87,6 +88,11 @@ def _pod_spec(plan: Plan, model: ModelPlan, pool: PoolPlan, container_name: str,
         "readinessProbe": {"tcpSocket": {"port": model.serving.port}, "periodSeconds": 5,
                            "failureThreshold": 3},
     }
+    if model.llm is not None:
+        container["args"] = engine_args(model)
+        container["readinessProbe"] = {
+            "httpGet": {"path": HEALTH_PATH, "port": model.serving.port}, "periodSeconds": 5,
+            "failureThreshold": 3}
     spec |= {
         "priorityClassName": model.priority,
         "nodeSelector": pool_selector(plan, pool),
@@ -94,6 +100,11 @@ def _pod_spec(plan: Plan, model: ModelPlan, pool: PoolPlan, container_name: str,
                          "effect": t.effect} for t in pool.taints],
         "containers": [container],
     }
+    if model.llm is not None and model.llm.tensor_parallel > 1:
+        # Tensor-parallel workers exchange tensors through shared memory (NCCL); a
+        # container's /dev/shm is 64 MiB unless a memory-backed volume replaces it.
+        container["volumeMounts"] = [{"name": "dshm", "mountPath": "/dev/shm"}]
+        spec["volumes"] = [{"name": "dshm", "emptyDir": {"medium": "Memory"}}]
     spec.update(node_rules(plan, model, pool))
     return spec
 

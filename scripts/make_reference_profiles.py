@@ -21,6 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from planner.rules.admission import admitting_pools
 from planner.rules.mig import slice_gpu_type
 from planner.schemas import Cluster, ModelSpec, Policy
+from profiles.llm import Architecture
 from profiles.reference import GPU_SPECS, MIB, Workload, reference_profile
 from profiles.schema import Profile
 
@@ -29,7 +30,9 @@ BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 DECODE_TOKENS = {"query-rewriter": 16, "autocomplete": 4, "translation-service": 64,
                  "support-summarizer": 128, "experiment-tiny-llm": 64, "llm-rag-answerer": 256,
                  "llm-chat-70b": 256, "code-assistant": 64, "vision-language-assistant": 256}
-GQA_KV_FRACTION = 8 / 64  # 8 KV heads, as the Llama-class models these stand in for
+# Key/value heads of the large decoders (hidden 4096 and up), as the Llama-class models they
+# stand in for (grouped-query attention); smaller ones use one per attention head.
+GQA_KV_HEADS = 8
 
 
 def _workload(spec: ModelSpec) -> Workload:
@@ -57,9 +60,10 @@ def _workload(spec: ModelSpec) -> Workload:
     decode = DECODE_TOKENS.get(spec.name, 0)
     kv_mib = 0.0
     if decode:
-        kv_fraction = GQA_KV_FRACTION * kwargs["heads"] / 8 if kwargs["hidden"] >= 4096 else 1
-        kv_mib = (2 * kwargs["layers"] * kwargs["hidden"] * kv_fraction
-                  * (spec.source.input.shape[0] + decode) * dtype_bytes / MIB)
+        arch = Architecture(layers=kwargs["layers"], hidden=kwargs["hidden"],
+                            heads=kwargs["heads"], vocab=kwargs["vocab"],
+                            kv_heads=GQA_KV_HEADS if kwargs["hidden"] >= 4096 else None)
+        kv_mib = arch.kv_bytes_per_token() * (spec.source.input.shape[0] + decode) / MIB
     return Workload(parameters=parameters, bytes_per_parameter=dtype_bytes,
                     flops_per_request=flops, activation_mib_per_request=activation_mib,
                     decode_tokens=decode, kv_mib_per_request=kv_mib,

@@ -6,7 +6,7 @@ Costs come from `planner.assembly.cost`, so that every report reads the same num
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from planner import __version__, money
 from planner.assembly import cost
@@ -15,6 +15,7 @@ from planner.ledger import month_total
 from planner.planfile import (
     GpuPlan,
     Limits,
+    LlmPlan,
     Metadata,
     ModelPlan,
     NodePlan,
@@ -157,6 +158,7 @@ def _model_plan(fleet: Fleet, demand: Demand, rejections: list[Rejection],
         profile_method=demand.method, gpu_fraction=round(ledger.gpu_fraction[name], 6),
         cost_per_hour=round(ledger.cost_per_hour[name], 6),
         shares_with=sorted(ledger.shares_with[name]), apart_on_node=apart_on_node,
+        llm=None if demand.llm is None else LlmPlan(**asdict(demand.llm)),
         reasons=_model_reasons(fleet, demand, rejections, options))
 
 

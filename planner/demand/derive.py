@@ -11,8 +11,9 @@ GPU's time its share of the peak takes at the batch that load forms (`planner.de
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from planner.demand.llm import Candidate, LlmConfig, candidates
 from planner.demand.sharing import (
     Load,
     Sharing,
@@ -29,9 +30,11 @@ from planner.rules.fit import (
     misfit,
     node_misfit,
 )
+from planner.rules.llm import llm_misfit
 from planner.rules.mig import slice_capacity, slice_fraction, slice_gpu_type, smallest_slice
 from planner.rules.spread import max_per_node
 from planner.schemas import MAX_REPLICAS, ModelSpec, Pool
+from profiles.llm import PRECISION_BYTES, STEP_TOKENS
 from profiles.schema import Point, Profile
 
 
@@ -58,6 +61,7 @@ class Demand:
     method: str  # measured, reference or stated
     load_concurrency: float | None = None  # the batch a replica's load forms
     notes: tuple[str, ...] = ()  # what the plan says about load, latency and measurements
+    llm: LlmConfig | None = None  # an LLM's configuration: TP degree, precision, engine limits
 
 
 @dataclass(frozen=True)
@@ -172,11 +176,15 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
         return Rejection(model.name, pool.name,
                          f"needs whole GPUs, and the pool shares them ({pool.sharing})")
     profile = fleet.profiles.get((model.name, pool.gpu_type))
-    least = least_memory_mib(model, profile)
-    if least is None:
-        return Rejection(model.name, pool.name, f"no profile on {pool.gpu_type}")
-    too_large = misfit(least, model.gpus_per_replica, fleet.cluster, pool, policy) \
-        or node_misfit(model, fleet.cluster, pool)
+    if model.llm is not None:
+        too_large = llm_misfit(model, fleet.cluster, pool, policy) \
+            or node_misfit(model, fleet.cluster, pool)
+    else:
+        least = least_memory_mib(model, profile)
+        if least is None:
+            return Rejection(model.name, pool.name, f"no profile on {pool.gpu_type}")
+        too_large = misfit(least, model.gpus_per_replica, fleet.cluster, pool, policy) \
+            or node_misfit(model, fleet.cluster, pool)
     if too_large is not None:
         return Rejection(model.name, pool.name, f"one replica never fits: {too_large}")
     sharing = Sharing(mode="exclusive" if whole else pool.sharing,
@@ -186,7 +194,22 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
     on_slice = None
     memory: float
     load_concurrency: float | None
-    if model.resources is not None:
+    concurrency: int | None
+    p99: float | None
+    gpus = model.gpus_per_replica
+    llm: LlmConfig | None = None
+    if model.llm is not None:
+        picked = _llm_choice(model, pool, sharing, memory_limit_mib(fleet.cluster, pool, policy))
+        if isinstance(picked, str):
+            return Rejection(model.name, pool.name, picked)
+        choice, llm, llm_notes = picked
+        gpus, method = llm.tensor_parallel, "reference"
+        point, replicas, load = choice.point, choice.replicas, choice.load
+        memory, throughput, share = point.peak_memory_mib, point.throughput_rps, load.share
+        concurrency, p99 = point.concurrency, round(load.p99_ms, 2)
+        load_concurrency = load.concurrency
+        notes = (*llm_notes, *choice.notes, *_load_notes(point, load, sharing))
+    elif model.resources is not None:
         memory, throughput = model.resources.memory_mib, model.resources.throughput_rps
         clients = sharing.clients if sharing.mode == "mps" else 1
         too_many = _too_many(model, pool, throughput / clients, policy.target_utilization)
@@ -224,7 +247,7 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
         return Rejection(model.name, pool.name,
                          f"needs {replicas} replicas on {pool.gpu_type} for the peak of "
                          f"{model.traffic.peak_rps:g} rps, replicas.max is {model.replicas.max}")
-    memory_mib = memory_per_gpu_mib(memory, model.gpus_per_replica)
+    memory_mib = memory_per_gpu_mib(memory, gpus)
     compute_milli = math.ceil(round(1000 * share, 6))  # rounding first drops float noise
     mig_slice = None
     if on_slice is not None:
@@ -240,14 +263,82 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
         if mig_slice is None:
             return Rejection(model.name, pool.name, f"no MIG profile of {pool.gpu_type} holds "
                              f"a replica ({memory_mib} MiB, {compute_milli} milli-GPU)")
+    if llm is not None:
+        llm, memory_mib = _engine_share(fleet, pool, mig_slice, llm, memory_mib)
     return Demand(model=model.name, pool=pool.name, rule=rule, replicas=replicas,
-                  gpus_per_replica=model.gpus_per_replica, whole_gpus=whole,
+                  gpus_per_replica=gpus, whole_gpus=whole,
                   memory_mib=memory_mib, compute_milli=compute_milli,
                   cpu_milli=model.serving.cpu_milli,
                   host_memory_mib=model.serving.host_memory_mib, mig_slice=mig_slice,
                   max_per_node=max_per_node(policy, replicas), concurrency=concurrency,
                   throughput_rps=throughput, p99_ms=p99, estimated=method != "measured",
-                  method=method, load_concurrency=load_concurrency, notes=notes)
+                  method=method, load_concurrency=load_concurrency, notes=notes, llm=llm)
+
+
+def _llm_choice(model: ModelSpec, pool: Pool, sharing: Sharing, limit_mib: int
+                ) -> tuple[_Choice, LlmConfig, tuple[str, ...]] | str:
+    """The LLM configuration in `pool` that needs the fewest GPUs (ties: fewer GPUs per
+    replica, then more bytes per weight), with what the cheaper ones failed; or why none
+    serves."""
+    assert model.llm is not None
+    options: list[tuple[Candidate, _Choice]] = []
+    failed: list[tuple[Candidate, str]] = []
+    for candidate in candidates(model, pool, limit_mib):
+        if candidate.profile is None:
+            failed.append((candidate, candidate.failure or "no estimate"))
+            continue
+        choice = _choose(candidate.spec, candidate.profile, pool, sharing, limit_mib)
+        if isinstance(choice, str):
+            failed.append((candidate, choice))
+        else:
+            options.append((candidate, choice))
+    if not options:
+        return "no configuration serves it: " + "; ".join(
+            f"{c.label}: {why}" for c, why in failed)
+    best, choice = min(options, key=lambda o: (o[1].replicas * o[0].tensor_parallel,
+                                               o[0].tensor_parallel,
+                                               -PRECISION_BYTES[o[0].precision]))
+    gen = best.generation[choice.point.concurrency]
+    config = LlmConfig(tensor_parallel=best.tensor_parallel, precision=best.precision,
+                       max_num_seqs=choice.point.concurrency,
+                       max_model_len=model.llm.max_context_tokens, step_tokens=STEP_TOKENS,
+                       ttft_p99_ms=round(gen.ttft_p99_ms, 2),
+                       tpot_p99_ms=round(gen.tpot_p99_ms, 2))
+    notes = [f"{best.label}, at most {config.max_num_seqs} sequences of "
+             f"{config.max_model_len} tokens: {choice.replicas * best.tensor_parallel} GPU(s); "
+             f"TTFT p99 {gen.ttft_p99_ms:.4g} ms (SLO {model.llm.slo.ttft_p99_ms:g}), TPOT p99 "
+             f"{gen.tpot_p99_ms:.3g} ms (SLO {model.llm.slo.tpot_p99_ms:g}); "
+             f"{best.profile.basis if best.profile else ''}"]
+    cheaper = [(c, why) for c, why in failed if _footprint(c) < _footprint(best)]
+    if cheaper:
+        notes.append("cheaper configurations fail: "
+                     + "; ".join(f"{c.label}: {why}" for c, why in reversed(cheaper)))
+    costlier = [(c, ch) for c, ch in options if c is not best
+                and c.tensor_parallel * ch.replicas > best.tensor_parallel * choice.replicas]
+    if costlier:
+        c, ch = min(costlier, key=lambda o: o[0].tensor_parallel * o[1].replicas)
+        notes.append(f"not {c.label}: {c.tensor_parallel * ch.replicas} GPU(s)")
+    return choice, config, tuple(notes)
+
+
+def _footprint(candidate: Candidate) -> tuple[int, float]:
+    """GPUs per replica, then bytes per weight: the order configurations get cheaper in."""
+    return candidate.tensor_parallel, PRECISION_BYTES[candidate.precision]
+
+
+def _engine_share(fleet: Fleet, pool: Pool, mig_slice: str | None, llm: LlmConfig,
+                  memory_mib: int) -> tuple[LlmConfig, int]:
+    """The engine's memory preallocation (`gpu_memory_utilization`, a fraction of its device:
+    the GPU or its MIG slice) that holds the planned memory, rounded up to the hundredth the
+    engines take; the replica is packed at what that fraction grabs, so co-located replicas
+    never hold more than their shares."""
+    gpu = fleet.cluster.gpu_types[pool.gpu_type]
+    device_mib = gpu.mig_profiles[mig_slice].memory_mib if mig_slice else gpu.memory_mib
+    fraction = min(1.0, math.ceil(round(100 * memory_mib / device_mib, 6)) / 100)
+    limit = usable_memory_mib(device_mib, fleet.policy) if mig_slice else \
+        memory_limit_mib(fleet.cluster, pool, fleet.policy)
+    packed = max(memory_mib, min(math.floor(fraction * device_mib), limit))
+    return replace(llm, gpu_memory_utilization=fraction), packed
 
 
 def _slice_choice(fleet: Fleet, model: ModelSpec, pool: Pool

@@ -11,8 +11,9 @@ from planner.registry import kubernetes
 from planner.registry.fleet import Fleet
 from planner.registry.messages import validate_document
 from planner.registry.references import Parsed, cross_check
-from planner.registry.yamlsource import YamlDocument, read_yaml
+from planner.registry.yamlsource import YamlDocument, read_text, read_yaml
 from planner.schemas import Cluster, ModelSpec, PlannerConfig, Policy
+from profiles.llm import from_hf_config
 from profiles.schema import Profile
 
 CONFIG_FILE = "planner.yaml"
@@ -35,6 +36,28 @@ def _load(path: Path, schema: type[BaseModel], problems: list[Problem], root: Pa
     obj, found = validate_document(doc, schema)
     problems.extend(found)
     return obj, doc
+
+
+def _with_architecture(model: ModelSpec, doc: YamlDocument, root: Path,
+                       problems: list[Problem]) -> ModelSpec:
+    """An LLM model with its architecture read from the `config.json` it names."""
+    if model.llm is None or model.llm.config_json is None:
+        return model
+    loc = ("llm", "config_json")
+    path = root / model.llm.config_json
+    try:
+        arch = from_hf_config(read_text(path, root=root))
+    except InputError as exc:
+        problems.extend(Problem(doc.path, doc.line_of(loc), "llm.config_json",
+                                f"{model.llm.config_json}: {p.message}") for p in exc.problems)
+        return model
+    except ValueError as exc:  # pydantic's ValidationError is one
+        reason = str(exc).replace("\n", "; ")
+        problems.append(Problem(doc.path, doc.line_of(loc), "llm.config_json",
+                                f"{model.llm.config_json} is not a usable Hugging Face "
+                                f"config.json: {reason}"))
+        return model
+    return model.model_copy(update={"llm": model.llm.model_copy(update={"architecture": arch})})
 
 
 def _yaml_files(folder: Path) -> list[Path]:
@@ -91,7 +114,7 @@ def load_registry(root: Path, *, policy_gates: bool = False) -> Fleet:
                                     f"{pair[1]}; model names must be unique, so rename one "
                                     "(its file name too) or delete it"))
             continue
-        models[model.name] = model
+        models[model.name] = _with_architecture(model, doc, root, problems)
         documents[model.name] = doc
 
     profiles: dict[tuple[str, str], Profile] = {}

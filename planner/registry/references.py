@@ -11,10 +11,11 @@ from planner.registry.yamlsource import YamlDocument, format_loc
 from planner.rules.admission import admits_production_into_low_priority, admitting_pools
 from planner.rules.conflicts import both_sides
 from planner.rules.fit import least_memory_mib, misfit, node_misfit
+from planner.rules.llm import gpu_spec, llm_misfit
 from planner.rules.loading import fastest_load_s, lazy_problem
 from planner.rules.mig import slice_gpu_types
 from planner.rules.slo import fastest_on_pool, meets_slo
-from planner.schemas import PRIORITIES, Cluster, ModelSpec, Policy, Pool
+from planner.schemas import LLM_ENGINES, PRIORITIES, Cluster, ModelSpec, Policy, Pool
 from profiles.schema import Profile
 
 
@@ -172,6 +173,8 @@ def _fit_problems(p: Parsed, doc: YamlDocument, m: ModelSpec,
                     "serving.cpu_milli or serving.host_memory_mib, or admit the model to a pool "
                     "with larger nodes")]
     nodes = hosts
+    if m.llm is not None:
+        return _llm_fit_problems(p, doc, m, nodes)
     judged = [(pool, least) for pool in nodes
               if (least := least_memory_mib(m, p.profiles.get((m.name, pool.gpu_type))))
               is not None]
@@ -213,6 +216,55 @@ def _slo_problems(p: Parsed, doc: YamlDocument, m: ModelSpec,
                 f"model to a pool with faster GPUs{other}")]
 
 
+def _llm_fit_problems(p: Parsed, doc: YamlDocument, m: ModelSpec,
+                      nodes: list[Pool]) -> list[Problem]:
+    """An LLM whose longest context fits no configuration of any admitting pool, even as one
+    sequence at the largest TP degree and the smallest precision allowed, can never run."""
+    assert m.llm is not None
+    if m.llm.architecture is None:
+        return []  # its config.json is reported on its own
+    reasons = [why for pool in nodes if (why := llm_misfit(m, p.cluster, pool, p.policy))]
+    if len(reasons) < len(nodes):
+        return []
+    return [_at(doc, ("llm", "max_context_tokens"),
+                f"no configuration fits a pool that admits it: {'; '.join(reasons)}; lower "
+                "max_context_tokens, allow more llm.tensor_parallel degrees or a smaller "
+                "precision (fp8, int4), or admit the model to a pool with larger GPUs")]
+
+
+def _llm_kind_problems(doc: YamlDocument, m: ModelSpec) -> list[Problem]:
+    """What an `llm` model may not say: the planner chooses its GPUs per replica (the TP
+    degree) and sizes it from its architecture, and its engine takes the planned flags."""
+    problems = []
+    if "gpus_per_replica" in m.model_fields_set:
+        problems.append(_at(doc, ("gpus_per_replica",), "an `llm` model's GPUs per replica are "
+                            "its tensor-parallel degree, which the planner chooses: remove "
+                            "gpus_per_replica and list the allowed degrees under "
+                            "llm.tensor_parallel"))
+    if m.serving.engine not in LLM_ENGINES:
+        problems.append(_at(doc, ("serving", "engine") if m.serving.engine else ("serving",),
+                            f"an `llm` model needs serving.engine {', '.join(LLM_ENGINES)}: "
+                            "the manifests pass it the planned flags"))
+    if m.resources is not None:
+        problems.append(_at(doc, ("resources",), "an `llm` model is sized from its "
+                            "architecture and tokens; remove `resources`"))
+    return problems
+
+
+def _llm_estimable(p: Parsed, doc: YamlDocument, m: ModelSpec,
+                   admitting: list[Pool]) -> list[Problem]:
+    """An LLM is estimated from the roofline of its pools' GPU types, so at least one of them
+    needs datasheet figures."""
+    gpu_types = sorted({pool.gpu_type for pool in admitting
+                        if pool.gpu_type in p.cluster.gpu_types})
+    if not gpu_types or any(gpu_spec(g) is not None for g in gpu_types):
+        return []
+    return [_at(doc, ("llm",), f"no datasheet figures to estimate an LLM on GPU type "
+                f"{' or '.join(gpu_types)}; the planner has them for l4, t4, a100-80gb and "
+                "h100-80gb (name the GPU type so in cluster.yaml), or admit the model to a "
+                "pool of one of them")]
+
+
 def _stated_and_measured(p: Parsed, doc: YamlDocument, m: ModelSpec) -> list[Problem]:
     """Stated resources next to a measured profile: which one is meant is unclear, so it is an
     error; next to a reference profile (an estimate), the stated figures win."""
@@ -240,6 +292,11 @@ def _model_problems(p: Parsed, stranded_pool: dict[str, list[str]],
                                 f"'{doc.path.stem}'; make them the same"))
             continue
         problems.extend(_limit_problems(doc, m))
+        if m.llm is not None:
+            kind = _llm_kind_problems(doc, m)
+            problems.extend(kind)
+            if kind:
+                continue
         admitting = admitting_pools(m, p.cluster, p.policy)
         named = [pool for rule in p.policy.admission if rule.match.matches(m)
                  for pool in rule.pools if pool in unknown]
@@ -266,7 +323,9 @@ def _model_problems(p: Parsed, stranded_pool: dict[str, list[str]],
             reason = lazy_problem(m, load_s)
             if reason:
                 problems.append(_at(doc, ("loading", "policy"), reason))
-        if m.resources is not None or fit:
+        if m.llm is not None and not fit:
+            problems.extend(_llm_estimable(p, doc, m, [pool for pool, _ in admitting]))
+        if m.resources is not None or m.llm is not None or fit:
             continue
         problems.extend(_slo_problems(p, doc, m, [pool for pool, _ in admitting]))
         gpu_types = sorted({pool.gpu_type for pool, _ in admitting

@@ -151,6 +151,12 @@ def _read_bytes(path: Path, root: Path | None, max_bytes: int) -> bytes:
     return data
 
 
+def read_text(path: Path, *, root: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """A plain UTF-8 file inside the registry at `root` (a model's config.json), under the
+    same bounds as its YAML files."""
+    return _decode(path, _read_bytes(path, root, max_bytes))
+
+
 def _decode(path: Path, data: bytes) -> str:
     try:
         return data.decode("utf-8")
