@@ -8,22 +8,30 @@ and leaves no partial file. Only measuring needs torch; Jobs and importing logs 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from planner.errors import InputError, Problem
 from planner.registry.fleet import Fleet
+from planner.registry.kubernetes import pool_label
 from planner.registry.messages import suggestion
-from planner.schemas import ModelSpec
+from planner.rules.mig import slice_gpu_type, slice_gpu_types
+from planner.schemas import ModelSpec, Pool
 
 if TYPE_CHECKING:
+    from profiles.jobs import Target
     from profiles.schema import Profile
     from profiles.worker import Request
 
 CPU_GPU_TYPE = "cpu"
+WHOLE_GPU = "nvidia.com/gpu"
+SHARED_GPU = "nvidia.com/gpu.shared"  # a time-sliced or MPS replica, as the device plugin names it
+MIG_DEVICE_NAME = re.compile(r"\bMIG\s+(\d+g\.\d+gb)\b")  # "NVIDIA A100-SXM4-80GB MIG 1g.10gb"
 
 
 @dataclass(frozen=True)
@@ -56,18 +64,102 @@ def pick_models(fleet: Fleet, names: list[str]) -> list[ModelSpec]:
 
 
 def gpu_type_for(fleet: Fleet, device_name: str, explicit: str | None) -> str:
-    """The registry's GPU type of the device: --gpu-type, or matched by product name."""
+    """The registry's GPU type of the device: --gpu-type, or matched by product name; a MIG
+    device (torch names it `<product> MIG <profile>`) is the slice's own type,
+    `<gpu-type>-<profile>`, as its memory and SMs are the slice's, not the whole GPU's."""
+    known = sorted({*fleet.cluster.gpu_types, *slice_gpu_types(fleet.cluster)})
     if explicit is not None:
-        if explicit not in fleet.cluster.gpu_types:
+        if explicit not in known:
             raise InputError(f"--gpu-type {explicit}: unknown GPU type"
-                             f"{suggestion(explicit, list(fleet.cluster.gpu_types))}")
+                             f"{suggestion(explicit, known)}; one of {', '.join(known)}")
         return explicit
-    wanted = device_name.replace(" ", "-").lower()
+    mig = MIG_DEVICE_NAME.search(device_name)
+    product_part = device_name[:mig.start()] if mig else device_name
+    wanted = product_part.strip().replace(" ", "-").lower()
     for name, gpu in fleet.cluster.gpu_types.items():
         if gpu.product.lower() == wanted or gpu.product.lower() in wanted:
-            return name
+            if mig is None:
+                return name
+            if mig.group(1) in gpu.mig_profiles:
+                return slice_gpu_type(name, mig.group(1))
+            raise InputError(f"the device '{device_name}' is a MIG slice {mig.group(1)}, not a "
+                             f"MIG profile of GPU type {name} in cluster.yaml; add it under "
+                             f"{name}.mig_profiles or pass --gpu-type")
     raise InputError(f"the device '{device_name}' matches no GPU type's product in "
                      "cluster.yaml; pass --gpu-type")
+
+
+def _pool_problem(pool: Pool, model: ModelSpec, what: str) -> Problem:
+    return Problem(None, None, None, f"{model.name} on pool {pool.name} ({pool.sharing}): {what}")
+
+
+def job_targets(fleet: Fleet, model: ModelSpec, pools: list[str], mig_profiles: list[str],
+                allow_shared: bool) -> list[Target]:
+    """Where profiling Jobs of `model` run on `pools`: per pool, the pool's node selector and
+    taints and the resource its nodes advertise; one target per GPU type or MIG slice (the
+    first pool giving it wins, whole GPUs before shared ones).
+
+    Exclusive pools give `gpus_per_replica` whole GPUs; MIG pools one slice of each profile in
+    `mig_profiles` (default: every profile the GPU type's layouts cut); time-slicing and MPS
+    pools one shared replica of a GPU, only with `allow_shared`, since the other pods' load is
+    then in the numbers."""
+    from profiles.jobs import Target
+
+    known = [p.name for p in fleet.cluster.pools]
+    problems: list[Problem] = []
+    found: dict[str, Target] = {}
+    for name in pools:
+        if name not in known:
+            problems.append(Problem(None, None, None, f"--pool {name}: not a pool of "
+                                    f"cluster.yaml{suggestion(name, known)}; one of "
+                                    + ", ".join(known)))
+            continue
+        pool = fleet.pool(name)
+        gpu = fleet.cluster.gpu_types[pool.gpu_type]
+        place = partial(Target, pool=pool.name,
+                        node_selector={**pool.labels,
+                                       pool_label(fleet.config.label_domain): pool.name},
+                        tolerations=[{"key": t.key, "operator": "Equal", "value": t.value,
+                                      "effect": t.effect} for t in pool.taints])
+        if pool.sharing != "exclusive" and model.gpus_per_replica > 1:
+            problems.append(_pool_problem(pool, model, f"a replica needs "
+                                          f"{model.gpus_per_replica} whole GPUs; name an "
+                                          "exclusive pool"))
+            continue
+        if model.gpus_per_replica > pool.gpus_per_node:
+            problems.append(_pool_problem(pool, model, f"a replica needs "
+                                          f"{model.gpus_per_replica} GPUs, a node has "
+                                          f"{pool.gpus_per_node}"))
+            continue
+        if pool.sharing == "exclusive":
+            targets = [place(gpu_type=pool.gpu_type, resource=WHOLE_GPU,
+                             count=model.gpus_per_replica)]
+        elif pool.sharing == "mig":
+            cut = sorted({p for layout in gpu.mig_layouts for p in layout},
+                         key=lambda p: (gpu.mig_profiles[p].compute_slices, p))
+            wanted = mig_profiles or cut
+            unknown = [p for p in wanted if p not in cut]
+            if unknown:
+                problems.append(_pool_problem(pool, model, f"--mig-profile "
+                                              f"{', '.join(unknown)}: not in a MIG layout of "
+                                              f"{pool.gpu_type}; one of {', '.join(cut)}"))
+                continue
+            targets = [place(gpu_type=slice_gpu_type(pool.gpu_type, p),
+                             resource=f"nvidia.com/mig-{p}", count=1) for p in wanted]
+        elif allow_shared:
+            targets = [place(gpu_type=pool.gpu_type, resource=SHARED_GPU, count=1, shared=True)]
+        else:
+            problems.append(_pool_problem(pool, model, "its GPUs are shared, so other pods' "
+                                          "load would be in the measurement; pass "
+                                          "--allow-shared, or name an exclusive or MIG pool"))
+            continue
+        for target in targets:
+            if target.gpu_type not in found or (found[target.gpu_type].shared
+                                                and not target.shared):
+                found[target.gpu_type] = target
+    if problems:
+        raise InputError(problems)
+    return list(found.values())
 
 
 def request_for(model: ModelSpec, fleet: Fleet, settings: ProfileSettings) -> Request:
@@ -123,8 +215,8 @@ def measure_models(fleet: Fleet, names: list[str], settings: ProfileSettings,
 def check_imported(fleet: Fleet, profiles: list[Profile]) -> None:
     """Imported profiles must be of this registry's models and GPU types."""
     for item in profiles:
-        if item.model not in fleet.models or (item.gpu_type not in fleet.cluster.gpu_types
-                                              and item.gpu_type != CPU_GPU_TYPE):
+        known = {*fleet.cluster.gpu_types, *slice_gpu_types(fleet.cluster), CPU_GPU_TYPE}
+        if item.model not in fleet.models or item.gpu_type not in known:
             raise InputError(f"imported profile of {item.model} on {item.gpu_type}: not a "
                              "model and GPU type of this registry")
 

@@ -531,3 +531,43 @@ def planned_placement_problems(plan: Plan, manifests: Manifests) -> list[str]:
                     problems.append(f"{name}: pod anti-affinity refuses {planned.name}")
                 placed.append((node, pod))
     return problems
+
+
+def pool_pod_problems(plan: Plan, manifests: Manifests, pool_name: str, pod: dict,
+                      who: str) -> list[str]:
+    """Would a pod meant for `pool_name` (a profiling Job's, say) be admitted by a node of that
+    pool, and by no other pool's? A node admits it when the pod's selector matches the node's
+    labels (ones Karpenter knows before launch), the pod tolerates the node's NoSchedule and
+    NoExecute taints, and Karpenter and the device plugin both count the GPU resource it
+    requests. Empty when some node of the pool admits it and no other pool's node would."""
+    launched = nodes(plan, manifests)
+    selector = pod.get("nodeSelector", {})
+    known = {k for n in launched.values() for k in n.labels} | KARPENTER_WELL_KNOWN
+    problems = [f"{who}: selects '{key}', a label Karpenter does not know before a node exists"
+                for key in selector if key not in known]
+    requests = pod["containers"][0]["resources"]["requests"]
+    extended = {k: int(v) for k, v in requests.items() if k.startswith("nvidia.com/")}
+    admitting, refusals = [], []
+    for name, node in sorted(launched.items()):
+        own = node.labels.get(DEVICE_PLUGIN_LABEL) == pool_name
+        if not all(node.labels.get(k) == v for k, v in selector.items()):
+            if own:
+                refusals.append(f"{name}: the selector does not match")
+            continue
+        if not own:
+            problems.append(f"{who}: its selector also matches {name}, a node of another pool")
+            continue
+        why = [f"does not tolerate {t['key']}" for t in node.taints
+               if t["effect"] in ("NoSchedule", "NoExecute") and not _tolerates(pod, t)]
+        why += [f"Karpenter sees {node.karpenter_capacity.get(r, 0)} {r}, {c} requested"
+                for r, c in extended.items() if node.karpenter_capacity.get(r, 0) < c]
+        why += [f"advertises {node.advertised.get(r, 0)} {r}, {c} requested"
+                for r, c in extended.items() if node.advertised.get(r, 0) < c]
+        if why:
+            refusals.append(f"{name}: {'; '.join(why)}")
+        else:
+            admitting.append(name)
+    if not admitting:
+        problems.append(f"{who}: no node of {pool_name} admits it ("
+                        + ("; ".join(refusals) or "the pool has no NodePool") + ")")
+    return problems

@@ -28,8 +28,9 @@ def test_jobs_in_the_old_spelling_write_jobs_with_a_notice(registry: Path, tmp_p
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines()[0] == ("note: `planner profile MODEL...` is deprecated; "
                                              "use `planner profile jobs MODEL...`")
-    [written] = out.glob("*.yaml")
-    job = yaml.safe_load(written.read_text())
+    assert sorted(p.name for p in out.glob("*.yaml")) == ["namespace.yaml",
+                                                          "profile-intent-classifier-l4.yaml"]
+    job = yaml.safe_load((out / "profile-intent-classifier-l4.yaml").read_text())
     assert job["kind"] == "Job"
     assert job["spec"]["template"]["spec"]["containers"][0]["command"][:4] == [
         "planner", "profile", "run", "intent-classifier"]

@@ -14,7 +14,7 @@ from planner.profiling import ProfileSettings, measure_models
 from planner.registry.loader import load_registry
 from profiles.devices import DeviceProbe, probe_device
 from profiles.errors import ProfileError
-from profiles.jobs import job
+from profiles.jobs import job_name
 from profiles.measure import closed_loop, open_loop, rate_search
 from profiles.text import read_logs, with_markers
 from profiles.worker import shared_device_warnings
@@ -235,13 +235,15 @@ def test_jobs_validate_and_logs_import(cli, registry: Path, tmp_path: Path):
     result = cli("profile", "jobs", "intent-classifier", "spam-filter", "--registry", registry,
                  "--gpu-type", "l4", "--concurrency", "1,4")
     assert result.exit_code == 0, result.stderr
-    jobs = list(yaml.safe_load_all(result.stdout))
+    documents = list(yaml.safe_load_all(result.stdout))
+    jobs = [d for d in documents if d["kind"] == "Job"]
     assert [j["metadata"]["name"] for j in jobs] == ["profile-intent-classifier-l4",
                                                      "profile-spam-filter-l4"]
-    for document in jobs:
+    for document in documents:
         kubernetes_validate.validate(document, "1.33", strict=True)
+    for document in jobs:
         container = document["spec"]["template"]["spec"]["containers"][0]
-        assert container["resources"]["limits"] == {"nvidia.com/gpu": "1"}
+        assert container["resources"]["limits"] == {"memory": "4096Mi", "nvidia.com/gpu": "1"}
         assert container["command"][:4] == ["planner", "profile", "run", document["metadata"][
             "labels"]["planner.example.com/model"]]
 
@@ -265,9 +267,8 @@ def test_broken_log_names_file_and_line(tmp_path: Path):
 
 
 def test_job_names_are_dns_labels():
-    document = job("a" * 70, "a100-80gb", "NVIDIA-A100", "img:1", [])
-    name = document["metadata"]["name"]
-    assert len(name) <= 63 and name.startswith("profile-aaa")
+    name = job_name("a" * 70, "a100-80gb-1g.10gb")
+    assert len(name) <= 63 and name.startswith("profile-aaa") and "." not in name
 
 
 def test_torchscript_source_and_rate_search(cli, registry: Path):

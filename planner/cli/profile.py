@@ -150,8 +150,24 @@ def _print_tables(found: list[Profile]) -> None:
 @guarded
 def jobs(
     models: ModelsArgument,
-    gpu_type: Annotated[str, typer.Option(help="GPU type to profile on (a type of "
-                                          "cluster.yaml).", show_default=False)],
+    pool: Annotated[list[str] | None, typer.Option(
+        "--pool", help="Pool to profile on (repeat for several); its nodes, taints and GPU "
+        "resource.", show_default=False)] = None,
+    gpu_type: Annotated[str | None, typer.Option(
+        help="Profile on every pool of this GPU type instead of naming pools.",
+        show_default=False)] = None,
+    mig_profile: Annotated[list[str] | None, typer.Option(
+        "--mig-profile", help="MIG pools: the slices to profile (default: every profile of "
+        "the GPU type's layouts).", show_default=False)] = None,
+    allow_shared: Annotated[bool, typer.Option(
+        "--allow-shared", help="Profile on time-sliced or MPS pools too, on one shared GPU "
+        "replica; the profile records that other pods' load may be in it.")] = False,
+    host_pid: Annotated[bool, typer.Option(
+        "--host-pid", help="Run the pods in the host's PID namespace, so NVML attributes the "
+        "GPU memory of the profiler's own process even on a shared GPU.")] = False,
+    parallelism: Annotated[int, typer.Option(
+        min=1, help="Profiling pods running at once (the namespace's pod quota).")] = 2,
+    namespace: Annotated[str, typer.Option(help="Namespace of the Jobs.")] = "planner-profiling",
     registry: RegistryOption = None,
     concurrency: ConcurrencyOption = "1,2,4,8,16,32",
     duration: DurationOption = 1.0,
@@ -160,31 +176,61 @@ def jobs(
     = "placement-planner:latest",
     out: OutOption = None,
 ) -> None:
-    """Write a Kubernetes Job per model that profiles it on one GPU of --gpu-type and logs the
-    profile; collect the logs with `planner profile import`."""
+    """Write a Kubernetes Job per model and GPU type (or MIG slice) that profiles it on a
+    pool's nodes and logs the profile, with the namespace, pod quota and service account they
+    run under; collect the logs with `planner profile import`."""
     import yaml
 
     from planner.cli.console import err
-    from planner.profiling import pick_models
-    from profiles.jobs import job
+    from planner.k8s_names import dns1123_label_problem
+    from planner.profiling import job_targets, pick_models
+    from profiles.jobs import job, namespace_objects
 
     fleet = load_fleet(registry)
     levels = _levels(concurrency)
-    if gpu_type not in fleet.cluster.gpu_types:
-        raise InputError(f"--gpu-type {gpu_type}: not a GPU type of cluster.yaml; one of "
-                         + ", ".join(fleet.cluster.gpu_types))
-    product = fleet.cluster.gpu_types[gpu_type].product
+    if dns1123_label_problem(namespace):
+        raise InputError(f"--namespace {namespace}: {dns1123_label_problem(namespace)}")
+    if bool(pool) == (gpu_type is not None):
+        raise InputError("name the pools to profile on with --pool POOL, or a GPU type with "
+                         "--gpu-type TYPE (one of the two)")
+    if gpu_type is not None:
+        if gpu_type not in fleet.cluster.gpu_types:
+            raise InputError(f"--gpu-type {gpu_type}: not a GPU type of cluster.yaml; one of "
+                             + ", ".join(fleet.cluster.gpu_types))
+        pool = [p.name for p in fleet.cluster.pools if p.gpu_type == gpu_type
+                and (allow_shared or p.sharing in ("exclusive", "mig"))]
+        if not pool:
+            raise InputError(f"--gpu-type {gpu_type}: no exclusive or MIG pool of that type; "
+                             "pass --allow-shared to profile on a shared one")
     arguments = ["--concurrency", ",".join(map(str, levels)), "--duration", str(duration)]
-    documents = [job(m.name, gpu_type, product, image, arguments)
-                 for m in pick_models(fleet, models)]
+    documents = namespace_objects(parallelism, namespace=namespace, host_pid=host_pid)
+    problems = []
+    for model in pick_models(fleet, models):
+        try:
+            targets = job_targets(fleet, model, pool or [], mig_profile or [], allow_shared)
+        except InputError as exc:
+            problems += exc.problems
+            continue
+        for target in targets:
+            documents.append(job(model.name, target, image, arguments,
+                                 cpu_milli=model.serving.cpu_milli,
+                                 memory_mib=model.serving.host_memory_mib,
+                                 domain=fleet.config.label_domain, namespace=namespace,
+                                 host_pid=host_pid))
+    if problems:
+        raise InputError(problems)
     if out is None:
         typer.echo(yaml.safe_dump_all(documents, sort_keys=False), nl=False)
         return
     from planner.output import write_folder
 
-    write_folder(out, {f"{d['metadata']['name']}.yaml": yaml.safe_dump(d, sort_keys=False)
-                       for d in documents})
-    err.print(f"wrote {len(documents)} Jobs to {out}", markup=False)
+    jobs_written = [d for d in documents if d["kind"] == "Job"]
+    files = {f"{d['metadata']['name']}.yaml": yaml.safe_dump(d, sort_keys=False)
+             for d in jobs_written}
+    files["namespace.yaml"] = yaml.safe_dump_all(documents[:len(documents) - len(jobs_written)],
+                                                 sort_keys=False)
+    write_folder(out, files)
+    err.print(f"wrote {len(jobs_written)} Jobs and their namespace to {out}", markup=False)
 
 
 @profile_app.command("import")
