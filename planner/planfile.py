@@ -62,6 +62,10 @@ class PoolPlan(Strict):
     replicas_per_gpu: int
     price_per_node_hour: float
     instance_type: str = ""
+    node_cpu_milli: int | None = None
+    """CPU one node offers its pods (allocatable); None when the pool names no instance type."""
+    node_memory_mib: int | None = None
+    """Host memory one node offers its pods (allocatable); None as node_cpu_milli."""
     cost_per_hour: float
     idle_cost_per_hour: float
     memory_used_mib: int
@@ -117,6 +121,8 @@ class ModelPlan(Strict):
     serving_profile: str
     pool: Name
     replicas: int
+    replicas_min: int
+    """The model's `replicas.min`: the fewest replicas it may run, a node lost or not."""
     gpus_per_replica: int
     whole_gpus: bool
     memory_mib: int

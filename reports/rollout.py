@@ -1,11 +1,13 @@
 """Room for rollouts: how each model's pods are replaced when its image changes.
 
 A rolling update starts a surge pod before it stops an old one. The surge pod needs a free
-unit of the model's GPU resource: on a planned node of its pool, or on a node Karpenter adds
-while the pool is below its ceiling (`max_nodes`). Where neither exists, the only update that
-can finish stops one old pod first (`maxSurge: 0, maxUnavailable: 1`), which the model's
-PodDisruptionBudget already allows when it has several replicas; a single replica is down
-while its new pod starts, and the summary says so.
+unit of the model's GPU resource on a node the scheduler admits it to: a planned node of its
+pool that holds fewer of the model's pods than its spread cap and none of the models it is
+kept apart from (the old pods still run, and the pod anti-affinity and topology spread count
+them), or a node Karpenter adds while the pool is below its ceiling (`max_nodes`). Where
+neither exists, the only update that can finish stops one old pod first (`maxSurge: 0,
+maxUnavailable: 1`), which the model's PodDisruptionBudget already allows when it has several
+replicas; a single replica is down while its new pod starts, and the summary says so.
 """
 
 from __future__ import annotations
@@ -57,6 +59,16 @@ def _offered(pool: PoolPlan, node: NodePlan) -> dict[str, int]:
     return {WHOLE_GPU: pool.gpus_per_node}
 
 
+def _admits(model: ModelPlan, node: NodePlan) -> bool:
+    """Whether the scheduler's node rules admit one more pod of `model` on `node`."""
+    on_node = Counter(name for name, _ in {(r.model, r.replica) for g in node.gpus
+                                           for r in g.replicas})
+    cap = model.max_replicas_per_node
+    if cap is not None and on_node[model.name] >= cap:
+        return False
+    return not set(model.apart_on_node) & set(on_node)
+
+
 def rollout(plan: Plan, model: ModelPlan) -> Rollout:
     """The update strategy that can finish for `model`, and why."""
     pool = next(p for p in plan.pools if p.name == model.pool)
@@ -69,7 +81,8 @@ def rollout(plan: Plan, model: ModelPlan) -> Rollout:
         return Rollout(1, 0, f"pool {pool.name} may add a node "
                              f"({len(pool.nodes)} of {pool.max_nodes} planned)")
     for node in pool.nodes:
-        if _offered(pool, node).get(resource, 0) - _used(plan, pool, node)[resource] >= count:
+        if _offered(pool, node).get(resource, 0) - _used(plan, pool, node)[resource] >= count \
+                and _admits(model, node):
             return Rollout(1, 0, f"a free {resource} on {node.name}")
     if model.replicas > 1:
         return Rollout(0, 1, f"pool {pool.name} is full: one of {model.replicas} replicas "

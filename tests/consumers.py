@@ -1,6 +1,7 @@
 """A model of how the manifests' consumers read them: nodes as Karpenter would launch them
 from the NodePools and NodeOverlays, and as the GPU Operator's device plugin and MIG manager
-would then make them advertise GPUs; pods as the scheduler and Karpenter would match them.
+would then make them advertise GPUs; pods as Karpenter would match them. The scheduler's
+filters are the product's own (`planner.simulation`, which `planner simulate` runs).
 
 Each check returns the problems it finds (empty when the manifests hold), so tests can also
 show that a broken manifest is caught.
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import yaml
 
 from planner import k8s_names
 from planner.planfile import Plan
+from planner.simulation import filters
+from planner.simulation import manifests as simulation
 from reports.gpu_operator import gpu_resource, mig_node_layouts, node_pool_of
 
 # Labels Karpenter knows before a node exists (sigs.k8s.io/karpenter pkg/apis/v1/labels.go,
@@ -31,25 +34,13 @@ WHOLE = "nvidia.com/gpu"
 SHARED = "nvidia.com/gpu.shared"
 
 
-@dataclass
-class Manifests:
+class Manifests(simulation.Manifests):
     """Every document of an output folder's `manifests/`, by kind."""
-
-    by_kind: dict[str, list[dict]] = field(default_factory=dict)
-    texts: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, files: dict[str, str]) -> Manifests:
-        result = cls()
-        for path, text in sorted(files.items()):
-            if path.startswith("manifests/"):
-                result.texts[path] = text
-                for document in yaml.safe_load_all(text):
-                    result.by_kind.setdefault(document["kind"], []).append(document)
-        return result
-
-    def kind(self, kind: str) -> list[dict]:
-        return self.by_kind.get(kind, [])
+        return super().of({path: text for path, text in files.items()
+                           if path.startswith("manifests/")})
 
     def config_map(self, name: str) -> dict:
         [found] = [c for c in self.kind("ConfigMap") if c["metadata"]["name"] == name]
@@ -146,12 +137,6 @@ def pod_specs(manifests: Manifests) -> dict[str, dict]:
     return specs
 
 
-def _tolerates(pod: dict, taint: dict) -> bool:
-    return any(t.get("key") == taint["key"] and t.get("effect") in (None, taint["effect"])
-               and (t.get("operator") == "Exists" or t.get("value", "") == taint.get("value", ""))
-               for t in pod.get("tolerations", []))
-
-
 def pod_problems(plan: Plan, manifests: Manifests) -> list[str]:
     """Can every pod run on a node of its planned pool, as Karpenter and the scheduler see it,
     and do the replicas planned on each node fit what that node advertises?"""
@@ -181,7 +166,8 @@ def pod_problems(plan: Plan, manifests: Manifests) -> list[str]:
         extended = {k: int(v) for k, v in requests.items() if k.startswith("nvidia.com/")}
         for node in (launched[name] for name in own):
             for taint in node.taints:
-                if taint["effect"] in ("NoSchedule", "NoExecute") and not _tolerates(pod, taint):
+                if taint["effect"] in ("NoSchedule", "NoExecute") and not any(
+                        filters.tolerates(t, taint) for t in pod.get("tolerations", [])):
                     problems.append(f"{model.name}: does not tolerate {taint['key']} of "
                                     f"{node.node_pool}")
             for resource, count in extended.items():
@@ -389,150 +375,6 @@ def surge_problems(plan: Plan, manifests: Manifests) -> list[str]:
     return problems
 
 
-# The scheduler's filters for the node rules the manifests use (kube-scheduler's
-# PodTopologySpread and InterPodAffinity plugins, as the Kubernetes docs describe them).
-
-HOSTNAME = "kubernetes.io/hostname"
-
-
-@dataclass(frozen=True)
-class Pod:
-    """A pod as the filters read it: where it runs, its namespace, labels and spec."""
-
-    namespace: str
-    labels: dict[str, str]
-    spec: dict
-
-
-def selector_matches(selector: dict, labels: dict[str, str]) -> bool:
-    """A metav1.LabelSelector: matchLabels and matchExpressions, all ANDed."""
-    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
-        return False
-    for expression in selector.get("matchExpressions", []):
-        key, operator, values = expression["key"], expression["operator"], \
-            expression.get("values", [])
-        present = key in labels
-        if operator == "In" and not (present and labels[key] in values):
-            return False
-        if operator == "NotIn" and present and labels[key] in values:
-            return False
-        if operator == "Exists" and not present:
-            return False
-        if operator == "DoesNotExist" and present:
-            return False
-    return True
-
-
-def _selects_node(spec: dict, node_labels: dict[str, str]) -> bool:
-    return all(node_labels.get(k) == v for k, v in spec.get("nodeSelector", {}).items())
-
-
-def spread_allows(pod: Pod, node: dict[str, str], nodes: list[dict[str, str]],
-                  placed: list[tuple[dict[str, str], Pod]]) -> bool:
-    """Whether every DoNotSchedule topology spread constraint of `pod` admits `node`.
-
-    Eligible domains are the nodes that match the pod's node selector and carry the key
-    (nodeAffinityPolicy Honor, nodeTaintsPolicy Ignore: the defaults); matching pods are
-    counted in the pod's namespace; the global minimum is the least count over eligible
-    domains, or 0 when there are fewer eligible domains than `minDomains` (default 1); the
-    pod fits when `count(domain) + self - minimum <= maxSkew`.
-    """
-    for constraint in pod.spec.get("topologySpreadConstraints", []):
-        if constraint["whenUnsatisfiable"] != "DoNotSchedule":
-            continue
-        key = constraint["topologyKey"]
-        if key not in node:
-            return False
-        eligible = [n for n in nodes if key in n and _selects_node(pod.spec, n)]
-        domains = {n[key] for n in eligible}
-        counts: Counter[str] = Counter({d: 0 for d in domains})
-        for where, other in placed:
-            if where[key] in domains and other.namespace == pod.namespace and \
-                    selector_matches(constraint["labelSelector"], other.labels):
-                counts[where[key]] += 1
-        minimum = 0 if len(domains) < constraint.get("minDomains", 1) else \
-            min(counts.values(), default=0)
-        own = 1 if selector_matches(constraint["labelSelector"], pod.labels) else 0
-        if counts[node[key]] + own - minimum > constraint["maxSkew"]:
-            return False
-    return True
-
-
-def _anti_terms(pod: Pod) -> list[dict]:
-    return pod.spec.get("affinity", {}).get("podAntiAffinity", {}).get(
-        "requiredDuringSchedulingIgnoredDuringExecution", [])
-
-
-def _term_selects(term: dict, owner: Pod, other: Pod) -> bool:
-    """Whether `owner`'s affinity term selects `other`: its namespaces (an empty
-    namespaceSelector selects all, no namespaces at all means the owner's own) and labels."""
-    if term.get("namespaceSelector") == {}:
-        in_namespace = True
-    elif term.get("namespaces"):
-        in_namespace = other.namespace in term["namespaces"]
-    else:
-        in_namespace = other.namespace == owner.namespace
-    return in_namespace and selector_matches(term["labelSelector"], other.labels)
-
-
-def anti_affinity_allows(pod: Pod, node: dict[str, str],
-                         placed: list[tuple[dict[str, str], Pod]]) -> bool:
-    """Required pod anti-affinity, both ways: the incoming pod's terms against the pods in the
-    node's topology domain, and the existing pods' terms against the incoming pod."""
-    for where, other in placed:
-        for term in _anti_terms(pod):
-            key = term["topologyKey"]
-            if key in node and where.get(key) == node[key] and _term_selects(term, pod, other):
-                return False
-        for term in _anti_terms(other):
-            key = term["topologyKey"]
-            if key in node and where.get(key) == node[key] and _term_selects(term, other, pod):
-                return False
-    return True
-
-
-def pods_of(manifests: Manifests) -> dict[str, Pod]:
-    """Each model's pod as its Deployment (or InferenceService) makes it."""
-    pods = {}
-    for deployment in manifests.kind("Deployment"):
-        template = deployment["spec"]["template"]
-        pods[deployment["metadata"]["name"]] = Pod(deployment["metadata"]["namespace"],
-                                                   template["metadata"]["labels"],
-                                                   template["spec"])
-    for service in manifests.kind("InferenceService"):
-        pods[service["metadata"]["name"]] = Pod(service["metadata"]["namespace"],
-                                                service["metadata"]["labels"],
-                                                service["spec"]["predictor"])
-    return pods
-
-
-def planned_placement_problems(plan: Plan, manifests: Manifests) -> list[str]:
-    """Replays the plan's placement, pod by pod on its planned node, through the node-rule
-    filters; also shows that no rule lets a pod onto a node the plan keeps it from."""
-    problems = []
-    launched = nodes(plan, manifests)
-    pods = pods_of(manifests)
-    node_labels = {}
-    for pool in plan.pools:
-        for planned in pool.nodes:
-            node_labels[planned.name] = {**launched[node_pool_of(pool, planned)].labels,
-                                         HOSTNAME: planned.name}
-    all_nodes = list(node_labels.values())
-    placed: list[tuple[dict[str, str], Pod]] = []
-    for pool in plan.pools:
-        for planned in pool.nodes:
-            node = node_labels[planned.name]
-            for name, _ in sorted({(r.model, r.replica) for g in planned.gpus
-                                   for r in g.replicas}):
-                pod = pods[name]
-                if not spread_allows(pod, node, all_nodes, placed):
-                    problems.append(f"{name}: topology spread refuses {planned.name}")
-                if not anti_affinity_allows(pod, node, placed):
-                    problems.append(f"{name}: pod anti-affinity refuses {planned.name}")
-                placed.append((node, pod))
-    return problems
-
-
 def pool_pod_problems(plan: Plan, manifests: Manifests, pool_name: str, pod: dict,
                       who: str) -> list[str]:
     """Would a pod meant for `pool_name` (a profiling Job's, say) be admitted by a node of that
@@ -558,7 +400,8 @@ def pool_pod_problems(plan: Plan, manifests: Manifests, pool_name: str, pod: dic
             problems.append(f"{who}: its selector also matches {name}, a node of another pool")
             continue
         why = [f"does not tolerate {t['key']}" for t in node.taints
-               if t["effect"] in ("NoSchedule", "NoExecute") and not _tolerates(pod, t)]
+               if t["effect"] in ("NoSchedule", "NoExecute") and not any(
+                   filters.tolerates(x, t) for x in pod.get("tolerations", []))]
         why += [f"Karpenter sees {node.karpenter_capacity.get(r, 0)} {r}, {c} requested"
                 for r, c in extended.items() if node.karpenter_capacity.get(r, 0) < c]
         why += [f"advertises {node.advertised.get(r, 0)} {r}, {c} requested"

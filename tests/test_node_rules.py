@@ -1,7 +1,8 @@
 """The node rules as the scheduler enforces them: the spread cap as a hard per-node limit and
-node-scope conflicts as pod anti-affinity, checked with a model of the scheduler's filters
-(`tests/consumers.py`) against the examples of the Kubernetes documentation, and on the
-plans of the demo and of a registry whose conflict rules are node-scope."""
+node-scope conflicts as pod anti-affinity, checked with the scheduler's filters of the
+simulation (`planner.simulation.filters`) against the examples of the Kubernetes
+documentation, and on the plans of the demo and of a registry whose conflict rules are
+node-scope."""
 
 from __future__ import annotations
 
@@ -14,19 +15,22 @@ from typer.testing import CliRunner
 from planner.cli import app
 from planner.planfile import Plan, load_plan
 from planner.registry.locate import write_demo
+from planner.simulation import filters
+from planner.simulation.filters import HOSTNAME
+from planner.simulation.manifests import Manifests
+from planner.simulation.pods import Pod, pods_of
+from planner.simulation.replay import replay
 from reports.karpenter import node_ceiling
-from reports.manifests import node_rules, render_manifests
+from reports.manifests import node_rules
 from scripts.update_goldens import COMMAND
-from tests import consumers
 from tests.conftest import edit_yaml
 
-Pod = consumers.Pod
 ZONE = "topology.kubernetes.io/zone"
 
 
 def _zones(*counts: int) -> tuple[list[dict[str, str]], list]:
     """One node per zone, `counts[i]` pods labelled foo=bar in zone i+1."""
-    nodes = [{ZONE: f"zone{i + 1}", consumers.HOSTNAME: f"node{i + 1}"}
+    nodes = [{ZONE: f"zone{i + 1}", HOSTNAME: f"node{i + 1}"}
              for i in range(len(counts))]
     placed = [(node, Pod("default", {"foo": "bar"}, {}))
               for node, count in zip(nodes, counts, strict=True) for _ in range(count)]
@@ -53,19 +57,19 @@ def test_spread_filter_follows_the_documented_examples(max_skew, min_domains, co
                                                        admitted):
     nodes, placed = _zones(*counts)
     pod = _spread_pod(max_skew, min_domains)
-    assert [n[ZONE] for n in nodes if consumers.spread_allows(pod, n, nodes, placed)] == \
+    assert [n[ZONE] for n in nodes if filters.spread_refusal(pod, n, nodes, placed) is None] == \
         admitted
 
 
 def test_spread_filter_two_zones_four_nodes():
     """The docs' first example: zoneA holds two pods, zoneB one; with maxSkew 1 the incoming
     pod can only go to zoneB (nodes node3, node4)."""
-    nodes = [{ZONE: zone, consumers.HOSTNAME: name} for zone, name in
+    nodes = [{ZONE: zone, HOSTNAME: name} for zone, name in
              [("zoneA", "node1"), ("zoneA", "node2"), ("zoneB", "node3"), ("zoneB", "node4")]]
     pod = _spread_pod(1)
     placed = [(nodes[0], pod), (nodes[1], pod), (nodes[2], pod)]
-    assert [n[consumers.HOSTNAME] for n in nodes
-            if consumers.spread_allows(pod, n, nodes, placed)] == ["node3", "node4"]
+    assert [n[HOSTNAME] for n in nodes
+            if filters.spread_refusal(pod, n, nodes, placed) is None] == ["node3", "node4"]
 
 
 @pytest.fixture(scope="module")
@@ -86,12 +90,12 @@ def _most_per_node(pod: Pod, nodes: list[dict[str, str]], replicas: int) -> tupl
         grown = []
         for placed in frontier:
             for node in nodes:
-                if consumers.spread_allows(pod, node, nodes, placed) and \
-                        consumers.anti_affinity_allows(pod, node, placed):
+                if filters.spread_refusal(pod, node, nodes, placed) is None and \
+                        None is filters.anti_affinity_refusal(pod, node, placed):
                     grown.append(placed + [(node, pod)])
         if not grown:
             break
-        unique = {tuple(sorted(n[consumers.HOSTNAME] for n, _ in p)): p for p in grown}
+        unique = {tuple(sorted(n[HOSTNAME] for n, _ in p)): p for p in grown}
         frontier = list(unique.values())
         placed_most = len(frontier[0])
         most = max(most, *(max(sum(1 for n, _ in p if n is node) for node in nodes)
@@ -110,7 +114,7 @@ def test_the_spread_cap_bounds_every_node(demo, cap, replicas, max_nodes):
     pool = pool.model_copy(update={"max_nodes": max_nodes})
     pod = Pod("team", {"app.kubernetes.io/name": model.name},
               {"nodeSelector": {"pool": pool.name}, **node_rules(demo, model, pool)})
-    nodes = [{"pool": pool.name, consumers.HOSTNAME: f"n{i}"} for i in range(max_nodes)]
+    nodes = [{"pool": pool.name, HOSTNAME: f"n{i}"} for i in range(max_nodes)]
     most, placed = _most_per_node(pod, nodes, replicas)
     assert most == min(cap, replicas)
     assert placed == min(replicas, cap * max_nodes)
@@ -119,12 +123,12 @@ def test_the_spread_cap_bounds_every_node(demo, cap, replicas, max_nodes):
 def test_max_skew_alone_does_not_bound_a_node():
     """What a bare `maxSkew: k` allows: one eligible node takes every replica, and with two
     nodes and a cap of 2, four replicas land 3 and 1."""
-    constraint = {"maxSkew": 2, "topologyKey": consumers.HOSTNAME,
+    constraint = {"maxSkew": 2, "topologyKey": HOSTNAME,
                   "whenUnsatisfiable": "DoNotSchedule",
                   "labelSelector": {"matchLabels": {"app": "m"}}}
     pod = Pod("team", {"app": "m"}, {"topologySpreadConstraints": [constraint]})
-    assert _most_per_node(pod, [{consumers.HOSTNAME: "a"}], 4) == (4, 4)
-    assert _most_per_node(pod, [{consumers.HOSTNAME: "a"}, {consumers.HOSTNAME: "b"}],
+    assert _most_per_node(pod, [{HOSTNAME: "a"}], 4) == (4, 4)
+    assert _most_per_node(pod, [{HOSTNAME: "a"}, {HOSTNAME: "b"}],
                           4)[0] == 3
 
 
@@ -156,23 +160,18 @@ def _node_scope(root: Path) -> Path:
     return root
 
 
-def test_the_planned_placement_passes_the_scheduler_filters(demo):
-    assert consumers.planned_placement_problems(demo, consumers.Manifests.of(
-        render_manifests(demo))) == []
-    kserve = consumers.Manifests.of(render_manifests(demo, target="kserve"))
-    assert consumers.planned_placement_problems(demo, kserve) == []
+def _by_model(manifests: Manifests) -> dict[str, Pod]:
+    return {pod.model: pod for pod in pods_of(manifests)}
 
 
 @pytest.fixture(scope="module")
-def node_scope(tmp_path_factory) -> tuple[Plan, consumers.Manifests]:
+def node_scope(tmp_path_factory) -> tuple[Plan, Manifests]:
     tmp = tmp_path_factory.mktemp("node-scope")
     args = ["plan", "--registry", str(_node_scope(tmp / "registry")), "--solver", "greedy"]
     result = CliRunner().invoke(app, [*args, "--out", str(tmp / "out")])
     assert result.exit_code == 0, result.stderr
     plan = load_plan(tmp / "out" / "plan.yaml")
-    return plan, consumers.Manifests.of(
-        {str(p.relative_to(tmp / "out")): p.read_text()
-         for p in (tmp / "out" / "manifests").rglob("*.yaml")})
+    return plan, Manifests.read(tmp / "out" / "manifests")
 
 
 def test_gpu_scope_rules_keep_nothing_apart_on_nodes(demo):
@@ -200,17 +199,17 @@ def test_node_scope_rules_are_in_the_plan(node_scope):
 
 def test_node_scope_conflicts_become_anti_affinity(node_scope):
     plan, manifests = node_scope
-    pods = consumers.pods_of(manifests)
+    pods = _by_model(manifests)
     pairs = {(m.name, other) for m in plan.models for other in m.apart_on_node}
     assert len(pairs) >= 20
-    node = {consumers.HOSTNAME: "n"}
+    node = {HOSTNAME: "n"}
     for a, b in pairs:
         assert (b, a) in pairs
-        assert not consumers.anti_affinity_allows(pods[a], node, [(node, pods[b])])
+        assert filters.anti_affinity_refusal(pods[a], node, [(node, pods[b])])
     for model in plan.models:  # every other pair may meet
         for other in plan.models:
             if other.name != model.name and (model.name, other.name) not in pairs:
-                assert consumers.anti_affinity_allows(pods[model.name], node,
+                assert None is filters.anti_affinity_refusal(pods[model.name], node,
                                                       [(node, pods[other.name])])
 
 
@@ -220,21 +219,23 @@ def test_a_removed_anti_affinity_is_caught(node_scope):
     meet."""
     plan, manifests = node_scope
     [(a, b), *_] = [(m.name, o) for m in plan.models for o in m.apart_on_node]
-    pods = consumers.pods_of(manifests)
-    node = {consumers.HOSTNAME: "n"}
+    pods = _by_model(manifests)
+    node = {HOSTNAME: "n"}
     bare_a = Pod(pods[a].namespace, pods[a].labels, {**copy.deepcopy(pods[a].spec),
                                                      "affinity": {}})
     bare_b = Pod(pods[b].namespace, pods[b].labels, {**copy.deepcopy(pods[b].spec),
                                                      "affinity": {}})
-    assert not consumers.anti_affinity_allows(bare_a, node, [(node, pods[b])])
-    assert not consumers.anti_affinity_allows(pods[a], node, [(node, bare_b)])
-    assert consumers.anti_affinity_allows(bare_a, node, [(node, bare_b)])
+    assert filters.anti_affinity_refusal(bare_a, node, [(node, pods[b])])
+    assert filters.anti_affinity_refusal(pods[a], node, [(node, bare_b)])
+    assert None is filters.anti_affinity_refusal(bare_a, node, [(node, bare_b)])
 
 
 def test_the_node_scope_placement_passes_the_scheduler_filters(node_scope):
     plan, manifests = node_scope
-    assert consumers.planned_placement_problems(plan, manifests) == []
-    pods = consumers.pods_of(manifests)
+    simulation = replay(plan, manifests)
+    assert simulation.runs
+    assert all(x.node == x.planned_node for x in simulation.landings)
+    pods = _by_model(manifests)
     [term] = pods["pii-detector"].spec["affinity"]["podAntiAffinity"][
         "requiredDuringSchedulingIgnoredDuringExecution"][-1:]
     assert term["namespaceSelector"] == {}
@@ -249,7 +250,7 @@ def test_a_spread_constraint_without_min_domains_is_caught(demo):
     rules = node_rules(demo, model, pools[model.pool])
     del rules["topologySpreadConstraints"][0]["minDomains"]
     pod = Pod("team", {"app.kubernetes.io/name": model.name}, rules)
-    nodes = [{consumers.HOSTNAME: "a"}, {consumers.HOSTNAME: "b"}]
+    nodes = [{HOSTNAME: "a"}, {HOSTNAME: "b"}]
     assert _most_per_node(pod, nodes, 4)[0] == 3
 
 
@@ -263,9 +264,7 @@ def test_an_optional_zone_spread(tmp_path):
                                       "--solver", "greedy", "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.stderr
     plan = load_plan(tmp_path / "out" / "plan.yaml")
-    pods = consumers.pods_of(consumers.Manifests.of(
-        {str(p.relative_to(tmp_path / "out")): p.read_text()
-         for p in (tmp_path / "out" / "manifests").rglob("*.yaml")}))
+    pods = _by_model(Manifests.read(tmp_path / "out" / "manifests"))
     for model in plan.models:
         zone = [c for c in pods[model.name].spec.get("topologySpreadConstraints", [])
                 if c["topologyKey"] == ZONE]
@@ -273,7 +272,7 @@ def test_an_optional_zone_spread(tmp_path):
     model = next(m for m in plan.models if m.replicas > 1)
     pod = pods[model.name]
     selector = pod.spec["nodeSelector"]
-    nodes = [{**selector, ZONE: f"zone{i}", consumers.HOSTNAME: f"n{i}"} for i in range(3)]
+    nodes = [{**selector, ZONE: f"zone{i}", HOSTNAME: f"n{i}"} for i in range(3)]
     placed = [(nodes[0], pod), (nodes[1], pod)]
-    assert [n[ZONE] for n in nodes if consumers.spread_allows(pod, n, nodes, placed)] == \
+    assert [n[ZONE] for n in nodes if filters.spread_refusal(pod, n, nodes, placed) is None] == \
         ["zone2"]

@@ -31,7 +31,7 @@ from planner.planfile import (
     UnplacedModel,
 )
 from planner.registry.fleet import Fleet
-from planner.rules.capacity import replicas_per_gpu
+from planner.rules.capacity import node_allocatable, replicas_per_gpu
 from planner.rules.conflicts import kept_apart
 from planner.rules.enforcement import enforcement
 from planner.rules.loading import auto_loading
@@ -122,6 +122,7 @@ def _pool_plan(fleet: Fleet, pool: Pool, by_gpu: dict[tuple[str, int, int], list
     pool_cost = cost.pool_cost_per_hour(pool, len(nodes))
     paid = sum(ledger.cost_per_hour[m] for m in {r.model for r in slots})
     gpu_count = len(nodes) * pool.gpus_per_node
+    allocatable = node_allocatable(fleet.cluster, pool)
     return PoolPlan(
         name=pool.name, gpu_type=pool.gpu_type, gpu_product=gpu_type.product,
         gpu_memory_mib=gpu_type.memory_mib, max_nodes=pool.max_nodes,
@@ -130,6 +131,8 @@ def _pool_plan(fleet: Fleet, pool: Pool, by_gpu: dict[tuple[str, int, int], list
         pool_class=pool.pool_class, sharing=pool.sharing, gpus_per_node=pool.gpus_per_node,
         replicas_per_gpu=replicas_per_gpu(pool, fleet.policy),
         price_per_node_hour=pool.price_per_node_hour, instance_type=pool.instance_type,
+        node_cpu_milli=allocatable[0] if allocatable else None,
+        node_memory_mib=allocatable[1] if allocatable else None,
         cost_per_hour=round(pool_cost, 6),
         idle_cost_per_hour=round(cost.idle_cost_per_hour(pool_cost, paid), 6),
         memory_used_mib=sum(r.memory_mib for r in slots),
@@ -147,7 +150,8 @@ def _model_plan(fleet: Fleet, demand: Demand, rejections: list[Rejection],
         serving=Serving(**spec.serving.model_dump()),
         limits=_limits(spec, demand), loading=_loading(fleet, demand)[0],
         priority=spec.priority, serving_profile=spec.serving_profile, pool=demand.pool,
-        replicas=demand.replicas, gpus_per_replica=demand.gpus_per_replica,
+        replicas=demand.replicas, replicas_min=spec.replicas.min,
+        gpus_per_replica=demand.gpus_per_replica,
         whole_gpus=demand.whole_gpus, memory_mib=demand.memory_mib,
         compute_milli=1000 if demand.whole_gpus else demand.compute_milli,
         concurrency=demand.concurrency, throughput_rps=demand.throughput_rps,

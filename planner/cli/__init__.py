@@ -6,7 +6,13 @@ them; nothing below this package imports it.
 
 from __future__ import annotations
 
-from planner.cli import plan, profile, registry, review  # noqa: F401  (each registers its commands)
+from planner.cli import (  # noqa: F401  (each registers its commands)
+    plan,
+    profile,
+    registry,
+    review,
+    simulate,
+)
 from planner.cli.app import app
 
 

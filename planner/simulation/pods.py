@@ -1,0 +1,124 @@
+"""The pods each workload makes, with what the scheduler reads of them: namespace, labels,
+spec, the summed resource requests, and the priority its PriorityClass gives it."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from planner.simulation.manifests import Manifests
+
+CPU = "cpu"  # millicores
+MEMORY = "memory"  # MiB
+PODS = "pods"
+
+# resource.Quantity's suffixes (k8s.io/apimachinery pkg/api/resource/suffix.go)
+_SUFFIXES = {suffix: Decimal(2) ** (10 * power)
+             for power, suffix in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"), start=1)}
+_SUFFIXES.update({suffix: Decimal(10) ** power for suffix, power in
+                  (("n", -9), ("u", -6), ("m", -3), ("", 0), ("k", 3), ("M", 6), ("G", 9),
+                   ("T", 12), ("P", 15), ("E", 18))})
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+)(?:([eE][+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$")
+
+
+def quantity(value: object) -> Decimal:
+    """A Kubernetes quantity (`2000m`, `4Gi`, `1e3`, `8`) as a number of base units."""
+    match = _QUANTITY.match(str(value).strip())
+    if not match:
+        raise ValueError(f"'{value}' is not a Kubernetes quantity")
+    number, exponent, suffix = match.groups()
+    try:
+        amount = Decimal(number + (exponent or ""))
+    except InvalidOperation:
+        raise ValueError(f"'{value}' is not a Kubernetes quantity") from None
+    return amount * _SUFFIXES[suffix or ""]
+
+
+def _amount(resource: str, value: object) -> int:
+    """Requests in the simulation's units: CPU in millicores, memory in MiB (rounded up, as a
+    request of a byte more needs that byte), anything else as a count."""
+    amount = quantity(value)
+    if resource == CPU:
+        return math.ceil(amount * 1000)
+    if resource == MEMORY:
+        return math.ceil(amount / 2**20)
+    return math.ceil(amount)
+
+
+def requests(spec: dict) -> dict[str, int]:
+    """What the scheduler counts for a pod: per resource the sum over its containers, or the
+    largest init container's when that is more (an extended resource requested only in limits
+    is requested at its limit)."""
+
+    def of(container: dict) -> dict[str, int]:
+        resources = container.get("resources") or {}
+        asked = dict(resources.get("requests") or {})
+        for name, value in (resources.get("limits") or {}).items():
+            if name not in asked and name not in (CPU, MEMORY):
+                asked[name] = value
+        return {name: _amount(name, value) for name, value in asked.items()}
+
+    total: dict[str, int] = {}
+    for container in spec.get("containers") or []:
+        for name, amount in of(container).items():
+            total[name] = total.get(name, 0) + amount
+    for container in spec.get("initContainers") or []:
+        for name, amount in of(container).items():
+            total[name] = max(total.get(name, 0), amount)
+    return total
+
+
+@dataclass(frozen=True)
+class Pod:
+    """A pod as the scheduler reads it. `model` and `replica` say which planned replica it is."""
+
+    namespace: str
+    labels: dict[str, str]
+    spec: dict
+    name: str = ""
+    model: str = ""
+    replica: int = 0
+    priority: int = 0
+    preempts: bool = True
+    requests: dict[str, int] = field(default_factory=dict)
+    refused: str | None = None
+    """Why the API server would not create the pod, if it would not."""
+
+
+def workloads(manifests: Manifests) -> dict[str, tuple[dict, dict, str, int]]:
+    """Each workload's pod template by name: (metadata, spec, namespace, replicas); an
+    InferenceService's predictor runs up to its maxReplicas."""
+    found = {}
+    for deployment in manifests.kind("Deployment"):
+        meta = deployment["metadata"]
+        template = deployment["spec"]["template"]
+        found[meta["name"]] = (template.get("metadata") or {}, template["spec"],
+                               meta.get("namespace", "default"),
+                               int(deployment["spec"].get("replicas", 1)))
+    for service in manifests.kind("InferenceService"):
+        meta = service["metadata"]
+        predictor = service["spec"]["predictor"]
+        replicas = predictor.get("maxReplicas") or predictor.get("minReplicas") or 1
+        found[meta["name"]] = (meta, predictor, meta.get("namespace", "default"), int(replicas))
+    return found
+
+
+def pods_of(manifests: Manifests) -> list[Pod]:
+    """Every pod the workloads make, named `<workload>-<replica>`, with its priority. The
+    Priority admission plugin refuses a pod whose PriorityClass does not exist."""
+    classes = {c["metadata"]["name"]: c for c in manifests.kind("PriorityClass")}
+    pods = []
+    for name, (meta, spec, namespace, replicas) in sorted(workloads(manifests).items()):
+        class_name = spec.get("priorityClassName")
+        priority_class = classes.get(class_name or "", {})
+        refused = f"no PriorityClass '{class_name}'" if class_name and not priority_class \
+            else None
+        for replica in range(replicas):
+            pods.append(Pod(namespace, dict(meta.get("labels") or {}), spec,
+                            name=f"{name}-{replica}", model=name, replica=replica,
+                            priority=int(priority_class.get("value", 0)),
+                            preempts=priority_class.get("preemptionPolicy") != "Never",
+                            requests=requests(spec), refused=refused))
+    return pods

@@ -1,0 +1,466 @@
+"""`planner simulate`: the manifests replayed on the nodes their NodePools would create, with
+the scheduler's filters and the device plugin's allocation, for the demo and for a registry
+with every sharing mode and every rule kind; manifests mutated to break a rule are caught,
+each in its own test; and every node lost in turn."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from planner.cli import app
+from planner.planfile import Plan, dump_plan, load_plan
+from planner.registry.locate import write_demo
+from planner.simulation import filters
+from planner.simulation.manifests import Manifests
+from planner.simulation.node_loss import node_loss_report
+from planner.simulation.pods import pods_of, quantity, requests
+from planner.simulation.replay import (
+    CONFLICTS,
+    MPS_MEMORY,
+    PLACEMENT,
+    REPLICAS,
+    RUNS,
+    SPREAD,
+    Simulation,
+    replay,
+)
+from reports.manifests import render_manifests
+from reports.rollout import Rollout, rollout
+from scripts.update_goldens import COMMAND
+from tests.conftest import edit_yaml
+
+
+def _plan(args: list[str], out: Path) -> tuple[Plan, Path]:
+    result = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    return load_plan(out / "plan.yaml"), out
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> tuple[Plan, Path]:
+    return _plan(list(COMMAND), tmp_path_factory.mktemp("demo") / "out")
+
+
+def _every_rule(root: Path) -> Path:
+    """The demo with its batch pool on MPS (time-slicing, MPS, MIG and exclusive pools), the
+    dedicated-tenant rule node-scope beside the GPU-scope interactive-vs-batch rule, and a zone
+    spread, and a model of four replicas at least (a cap of two per node, a topology spread
+    constraint where the others get anti-affinity): every sharing mode and every kind of
+    rule."""
+    write_demo(root)
+    edit_yaml(root / "models" / "intent-classifier.yaml",
+              lambda d: d["replicas"].update(min=4))
+    edit_yaml(root / "cluster.yaml", lambda d: next(
+        p for p in d["pools"] if p["name"] == "batch-t4").update(sharing="mps"))
+
+    def rules(policy: dict) -> None:
+        next(r for r in policy["conflicts"] if r["name"] == "dedicated-tenants")["scope"] = \
+            "node"
+        policy["spread"]["zone_max_skew"] = 1
+
+    edit_yaml(root / "policy.yaml", rules)
+    return root
+
+
+@pytest.fixture(scope="module")
+def every_rule(tmp_path_factory) -> tuple[Plan, Path]:
+    tmp = tmp_path_factory.mktemp("every-rule")
+    return _plan(["plan", "--registry", str(_every_rule(tmp / "registry")), "--solver",
+                  "greedy"], tmp / "out")
+
+
+def _replay(plan: Plan, out: Path, zones: int = 1) -> Simulation:
+    return replay(plan, Manifests.read(out / "manifests"), zones=zones)
+
+
+def _rule(simulation: Simulation, name: str):
+    return next(r for r in simulation.rules if r.rule == name)
+
+
+def _as_planned(plan: Plan, simulation: Simulation) -> None:
+    """Every planned replica runs on its planned node and every enforced rule holds."""
+    assert len(simulation.landings) == sum(m.replicas for m in plan.models)
+    assert [x.pod for x in simulation.landings if x.node != x.planned_node] == []
+    assert all(x.planned_node is not None for x in simulation.landings)
+    for name in (RUNS, REPLICAS, PLACEMENT, SPREAD, CONFLICTS):
+        assert _rule(simulation, name).holds is True, _rule(simulation, name)
+    assert simulation.runs
+
+
+@pytest.mark.parametrize("zones", [1, 3])
+def test_the_demo_runs_as_planned(demo, zones):
+    plan, out = demo
+    _as_planned(plan, _replay(plan, out, zones))
+
+
+def test_the_demo_as_kserve_services_runs_as_planned(demo):
+    plan, _ = demo
+    simulation = replay(plan, Manifests.of(render_manifests(plan, target="kserve")))
+    _as_planned(plan, simulation)
+
+
+def test_every_sharing_mode_and_rule_kind_runs_as_planned(every_rule):
+    plan, out = every_rule
+    assert {p.sharing for p in plan.pools if p.nodes} == {"time-slicing", "mps", "mig",
+                                                          "exclusive"}
+    caps = Counter(m.max_replicas_per_node for m in plan.models if m.max_replicas_per_node)
+    assert caps[1] and sum(n for cap, n in caps.items() if cap > 1)  # anti-affinity and spread
+    assert any(m.apart_on_node for m in plan.models)
+    assert any(m.zone_max_skew for m in plan.models)
+    assert any(not e.enforced and "GPU-scope" in e.rule for e in plan.enforcement)
+    simulation = _replay(plan, out)
+    _as_planned(plan, simulation)
+    assert _rule(simulation, MPS_MEMORY).holds is True
+
+
+def test_gpus_follow_the_device_plugin(demo):
+    """Whole-GPU replicas get GPUs of their own; MIG pods get slices of their profile; a GPU
+    shared by time-slicing holds at most the replicas the device plugin advertises of it."""
+    plan, out = demo
+    simulation = _replay(plan, out)
+    for node in simulation.cluster.nodes.values():
+        used = Counter(i for b in simulation.cluster.on(node.name) for i in b.devices)
+        assert all(count <= node.devices[i].replicas for i, count in used.items())
+    for landing in simulation.landings:
+        model = plan.model(landing.model)
+        assert len(landing.gpus) == (model.gpus_per_replica if model.whole_gpus else 1)
+
+
+def _mutate(out: Path, tmp: Path, model: str, change) -> Path:
+    """A copy of the output folder whose `model` workload `change` edits."""
+    copy = tmp / "mutated"
+    shutil.copytree(out, copy)
+    path = copy / "manifests" / "models" / f"{model}.yaml"
+    documents = list(yaml.safe_load_all(path.read_text()))
+    change(documents[0]["spec"]["template"]["spec"])
+    path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    return copy
+
+
+def _simulate(folder: Path, *args: str):
+    return CliRunner().invoke(app, ["simulate", "--plan", str(folder / "plan.yaml"),
+                                    "--no-node-loss", *args])
+
+
+def test_the_demo_exits_0(demo):
+    _, out = demo
+    result = _simulate(out, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["runs"] is True
+    assert all(p["node"] == p["planned_node"] for p in data["pods"])
+
+
+def test_a_dropped_toleration_is_caught(demo, tmp_path):
+    plan, out = demo
+    model = next(m for m in plan.models if m.pool == "shared-l4")
+    mutated = _mutate(out, tmp_path, model.name, lambda spec: spec.pop("tolerations"))
+    result = _simulate(mutated)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "the plan does not hold in the cluster: every pod runs"
+    simulation = _replay(plan, mutated)
+    pending = [x for x in simulation.landings if x.node is None]
+    assert {x.model for x in pending} == {model.name}
+    assert len(pending) == model.replicas
+    assert all(x.reason.endswith("node(s) had untolerated taint {nvidia.com/gpu: present}")
+               for x in pending)
+
+
+def test_a_raised_memory_request_is_caught(demo, tmp_path):
+    """A model's replicas asking for all of a node's memory: they take nodes of their own
+    (they come first in the queue), and the replicas planned there find no memory left."""
+    plan, out = demo
+    pool = next(p for p in plan.pools if p.name == "shared-l4")
+    model = next(m for m in plan.models if m.pool == pool.name)
+
+    def raise_memory(spec: dict) -> None:
+        resources = spec["containers"][0]["resources"]
+        resources["requests"]["memory"] = resources["limits"]["memory"] = \
+            f"{pool.node_memory_mib}Mi"
+
+    mutated = _mutate(out, tmp_path, model.name, raise_memory)
+    assert _simulate(mutated).exit_code == 1
+    simulation = _replay(plan, mutated)
+    assert _rule(simulation, RUNS).holds is False
+    pending = [x for x in simulation.landings if x.node is None]
+    assert any(x.reason.endswith(": Insufficient memory") for x in pending)
+
+
+def test_a_replica_over_its_mps_share_is_caught(every_rule, tmp_path):
+    """An MPS client is capped at its share of the GPU's memory: a replica planned above it
+    would run out of memory."""
+    plan, out = every_rule
+    pool = next(p for p in plan.pools if p.sharing == "mps" and p.nodes)
+    model = next(m for m in plan.models if m.pool == pool.name)
+    share = pool.gpu_memory_mib // pool.replicas_per_gpu
+    assert model.memory_mib <= share
+    raised = plan.model_copy(update={"models": [
+        m.model_copy(update={"memory_mib": share + 1}) if m.name == model.name else m
+        for m in plan.models]})
+    folder = tmp_path / "raised"
+    shutil.copytree(out, folder)
+    (folder / "plan.yaml").write_text(dump_plan(raised))
+    assert _simulate(folder).exit_code == 1
+    check = _rule(_replay(raised, folder), MPS_MEMORY)
+    assert check.holds is False
+    assert check.problems[0].startswith(f"{model.name}-0: {share + 1} MiB, its MPS client "
+                                        f"share on ")
+
+
+def test_a_removed_anti_affinity_is_caught(demo, tmp_path):
+    """A cap of one replica per node without its anti-affinity: the plan's placement still
+    fits, but the scheduler would admit a second replica on a node."""
+    plan, out = demo
+    model = next(m for m in plan.models if m.max_replicas_per_node == 1)
+    mutated = _mutate(out, tmp_path, model.name, lambda spec: spec.pop("affinity"))
+    assert _simulate(mutated).exit_code == 1
+    check = _rule(_replay(plan, mutated), SPREAD)
+    assert check.holds is False
+    home = next(n.name for p in plan.pools for n in p.nodes for g in n.gpus
+                for r in g.replicas if r.model == model.name and r.replica == 0)
+    assert check.problems == (f"{model.name}: the manifests admit a replica beyond 1 on "
+                              f"{home}",)
+
+
+def test_a_spread_constraint_without_min_domains_is_caught(every_rule, tmp_path):
+    """A cap of two as a bare maxSkew: once every node holds two, a third is admitted."""
+    plan, out = every_rule
+    model = next(m for m in plan.models if (m.max_replicas_per_node or 0) > 1)
+    assert _rule(_replay(plan, out), SPREAD).holds is True
+    mutated = _mutate(out, tmp_path, model.name, lambda spec: [
+        c.pop("minDomains") for c in spec["topologySpreadConstraints"]])
+    assert _rule(_replay(plan, mutated), SPREAD).holds is False
+
+
+def test_a_removed_node_scope_anti_affinity_is_caught(every_rule, tmp_path):
+    """Both sides of a node-scope conflict carry the term; with both removed the scheduler
+    would let the two models share a node."""
+    plan, out = every_rule
+    pods = {p.model: p for p in pods_of(Manifests.read(out / "manifests"))}
+    model, other = next((m.name, o) for m in plan.models for o in m.apart_on_node
+                        if pods[o].spec["nodeSelector"] == pods[m.name].spec["nodeSelector"])
+
+    def drop_conflict_terms(spec: dict) -> None:
+        anti = spec["affinity"]["podAntiAffinity"]
+        terms = anti["requiredDuringSchedulingIgnoredDuringExecution"]
+        terms[:] = [t for t in terms if "namespaceSelector" not in t]
+
+    first = _mutate(out, tmp_path / "a", model, drop_conflict_terms)
+    assert _rule(_replay(plan, first), CONFLICTS).holds is True  # the other side holds it
+    both = _mutate(first, tmp_path / "b", other, drop_conflict_terms)
+    check = _rule(_replay(plan, both), CONFLICTS)
+    assert check.holds is False
+    pair = sorted([model, other])
+    assert any(p.startswith(f"{pair[0]} and {pair[1]}: the manifests let them share ")
+               for p in check.problems)
+
+
+def test_bad_input_exits_2(tmp_path):
+    result = _simulate(tmp_path)
+    assert result.exit_code == 2
+    (tmp_path / "plan.yaml").write_text("kind: PlacementPlan\n")
+    assert _simulate(tmp_path).exit_code == 2
+
+
+def test_unparseable_manifests_exit_2(demo, tmp_path):
+    _, out = demo
+    folder = tmp_path / "out"
+    shutil.copytree(out, folder)
+    (folder / "manifests" / "cluster.yaml").write_text("kind: [\n")
+    result = _simulate(folder)
+    assert result.exit_code == 2
+    assert "cluster.yaml:2: not valid YAML" in result.stderr
+
+
+# The node-loss report
+
+
+def test_node_loss_on_the_demo(demo):
+    """Losing a node of a pool whose models keep one replica per node drops them below their
+    replicas.min; one spare node of that pool prevents it, at its price per month."""
+    plan, out = demo
+    report = node_loss_report(plan, _replay(plan, out))
+    assert [x.node for x in report.losses] == [n.name for p in plan.pools for n in p.nodes]
+    below = {b.model for x in report.losses for b in x.below_min}
+    for loss in report.losses:
+        for b in loss.below_min:
+            model = plan.model(b.model)
+            assert b.running < model.replicas_min and b.running < model.replicas
+            assert model.pool == loss.pool
+    assert below, "the demo keeps replicas.min through every loss"
+    pools = {p.name: p for p in plan.pools}
+    assert {h.pool for h in report.headroom} == {x.pool for x in report.losses if x.below_min}
+    hours = Decimal(str(plan.metadata.hours_per_month))
+    for spare in report.headroom:
+        price = Decimal(str(pools[spare.pool].price_per_node_hour))
+        assert spare.cost_per_month == (price * hours).quantize(Decimal("0.01"))
+        assert spare.covers
+    assert report.cost_per_month == sum(h.cost_per_month for h in report.headroom)
+
+
+def test_node_loss_cli_names_the_models_and_the_cost(demo):
+    plan, out = demo
+    result = CliRunner().invoke(app, ["simulate", "--plan", str(out / "plan.yaml"),
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)["node_loss"]
+    report = node_loss_report(plan, _replay(plan, out))
+    assert data["cost_per_month"] == str(report.cost_per_month)
+    named = {b["model"] for x in data["losses"] for b in x["below_min"]}
+    assert named == {b.model for x in report.losses for b in x.below_min}
+
+
+def test_a_model_with_room_reschedules():
+    """On two nodes with room for three pods, losing one moves its pod to the other: nothing
+    drops below min (a replay on a hand-made cluster)."""
+    from planner.simulation.devices import DevicePlugin
+    from planner.simulation.nodes import Node
+    from planner.simulation.pods import Pod
+    from planner.simulation.scheduler import Cluster
+
+    def node(name: str) -> Node:
+        return Node(name, "p", "p", {filters.HOSTNAME: name}, (), {"cpu": 3000, "pods": 110},
+                    (), 0, 1.0)
+
+    cluster = Cluster([node("a"), node("b")], DevicePlugin())
+    pods = [Pod("ns", {"app": "m"}, {}, name=f"m-{i}", model="m", replica=i,
+                requests={"cpu": 1000}) for i in range(3)]
+    cluster.bind(pods[0], "a")
+    cluster.bind(pods[1], "a")
+    cluster.bind(pods[2], "b")
+    after = cluster.copy()
+    lost = after.remove_node("a")
+    assert [after.schedule(p)[0] is not None for p in lost] == [True, True]
+    assert after.refusal(Pod("ns", {}, {}, name="x", requests={"cpu": 1}), "b") == \
+        "Insufficient cpu"
+
+
+def test_preemption_evicts_the_lowest_priority_first():
+    """A pod that fits nowhere evicts lower-priority pods, the fewest and least important."""
+    from planner.simulation.devices import DevicePlugin
+    from planner.simulation.nodes import Node
+    from planner.simulation.pods import Pod
+    from planner.simulation.scheduler import Cluster
+
+    node = Node("a", "p", "p", {filters.HOSTNAME: "a"}, (), {"cpu": 2000, "pods": 110}, (),
+                0, 1.0)
+    cluster = Cluster([node], DevicePlugin())
+    low = Pod("ns", {}, {}, name="low", priority=10, requests={"cpu": 1000})
+    mid = Pod("ns", {}, {}, name="mid", priority=100, requests={"cpu": 1000})
+    cluster.bind(low, "a")
+    cluster.bind(mid, "a")
+    high = Pod("ns", {}, {}, name="high", priority=1000, requests={"cpu": 1000})
+    binding, victims, _ = cluster.schedule(high)
+    assert binding is not None and victims == [low]
+    never = Pod("ns", {}, {}, name="never", priority=10**6, preempts=False,
+                requests={"cpu": 1000})
+    assert cluster.schedule(never)[0] is None
+
+
+# Quantities and requests as the API server reads them
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("2000m", Decimal(2)), ("1.5", Decimal("1.5")), ("4Gi", Decimal(4 * 2**30)),
+    ("128Mi", Decimal(128 * 2**20)), ("1e3", Decimal(1000)), ("2k", Decimal(2000)),
+    ("500M", Decimal(500 * 10**6))])
+def test_quantities(text, value):
+    assert quantity(text) == value
+
+
+def test_a_bad_quantity_is_refused():
+    with pytest.raises(ValueError, match="'4 GB' is not a Kubernetes quantity"):
+        quantity("4 GB")
+
+
+def test_requests_sum_containers_and_take_the_largest_init_container():
+    spec = {"containers": [{"resources": {"requests": {"cpu": "500m", "memory": "1Gi"},
+                                          "limits": {"nvidia.com/gpu": "1"}}},
+                           {"resources": {"requests": {"cpu": "250m"}}}],
+            "initContainers": [{"resources": {"requests": {"cpu": "2"}}}]}
+    assert requests(spec) == {"cpu": 2000, "memory": 1024, "nvidia.com/gpu": 1}
+
+
+def test_tolerations_follow_the_api():
+    taint = {"key": "k", "value": "v", "effect": "NoSchedule"}
+    assert filters.tolerates({"key": "k", "operator": "Equal", "value": "v"}, taint)
+    assert filters.tolerates({"key": "k", "operator": "Exists"}, taint)
+    assert filters.tolerates({"operator": "Exists"}, taint)
+    assert not filters.tolerates({"key": "k", "value": "w"}, taint)
+    assert not filters.tolerates({"key": "k", "operator": "Exists", "effect": "NoExecute"},
+                                 taint)
+
+
+# Rollouts: a surge pod needs a node the scheduler admits it to
+
+
+@pytest.fixture(scope="module")
+def full_pools(tmp_path_factory) -> tuple[Plan, Path]:
+    """The demo with three pools at their ceiling: no node can be added for a surge pod."""
+    tmp = tmp_path_factory.mktemp("full")
+    write_demo(tmp / "registry")
+    ceilings = {"dedicated-h100": 2, "exclusive-l4": 2, "shared-l4": 4}
+    edit_yaml(tmp / "registry" / "cluster.yaml", lambda d: [
+        p.update(max_nodes=ceilings[p["name"]]) for p in d["pools"] if p["name"] in ceilings])
+    plan, out = _plan(["plan", "--registry", str(tmp / "registry"), "--seed", "0"],
+                      tmp / "out")
+    assert {p.name: len(p.nodes) for p in plan.pools if p.name in ceilings} == ceilings
+    return plan, out
+
+
+def test_every_surge_pod_of_a_full_pool_finds_a_node(full_pools):
+    """Where a Deployment of a pool at its ceiling surges, the surge pod (a copy of a running
+    pod, beside all of them) passes the scheduler's filters on a planned node, without
+    preempting anything; the spread cap counts the old pods."""
+    plan, out = full_pools
+    manifests = Manifests.read(out / "manifests")
+    simulation = replay(plan, manifests)
+    assert simulation.runs
+    pools = {p.name: p for p in plan.pools}
+    surging = 0
+    for deployment in manifests.kind("Deployment"):
+        model = plan.model(deployment["metadata"]["name"])
+        pool = pools[model.pool]
+        if deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 0 or \
+                len(pool.nodes) < pool.max_nodes:
+            continue
+        surging += 1
+        pod = next(p for p in simulation.pods if p.model == model.name)
+        cluster = simulation.cluster.copy()
+        binding, victims, why = cluster.schedule(dataclasses.replace(pod, name="surge"))
+        assert binding is not None and victims == [], (model.name, why)
+    assert surging
+
+
+def test_a_surge_pod_respects_the_spread_cap(full_pools):
+    """A full pool whose only free GPU replicas are on the nodes holding a model's replicas,
+    one each, the model's cap: the scheduler admits no surge pod there, so the model replaces
+    its pods one at a time."""
+    plan, _ = full_pools
+    pool = next(p for p in plan.pools if p.name == "shared-l4")
+    model = next(m for m in plan.models
+                 if m.pool == pool.name and m.max_replicas_per_node == 1 and m.replicas == 2)
+    homes = [n for n in pool.nodes if any(r.model == model.name for g in n.gpus
+                                          for r in g.replicas)]
+    narrowed = plan.model_copy(update={"pools": [
+        p.model_copy(update={"nodes": homes, "max_nodes": len(homes)}) if p is pool else p
+        for p in plan.pools]})
+    assert rollout(narrowed, model) == Rollout(
+        0, 1, "pool shared-l4 is full: one of 2 replicas is replaced at a time")
+    simulation = replay(narrowed, Manifests.of(render_manifests(narrowed)))
+    cluster = simulation.cluster
+    free = {n: cluster.nodes[n].allocatable["nvidia.com/gpu.shared"] - sum(
+        b.pod.requests.get("nvidia.com/gpu.shared", 0) for b in cluster.on(n))
+        for n in cluster.nodes if cluster.nodes[n].pool == pool.name}
+    assert len(free) == 2 and all(units > 0 for units in free.values())
+    pod = next(p for p in simulation.pods if p.model == model.name)
+    assert cluster.copy().schedule(dataclasses.replace(pod, name="surge"))[0] is None
