@@ -22,26 +22,95 @@ def _single_pool(capacity: tuple[int, ...], items: Counter, max_bins: int) -> Pr
     return Problem(dims, (pool,), groups)
 
 
+class InstanceError(ValueError):
+    """An instance file that is not a valid packing instance: the message names the file, the
+    line and the field, and says what is expected."""
+
+
+def _tokens(path: Path) -> list[tuple[str, int]]:
+    """Every whitespace-separated token with its line number (CRLF tolerated)."""
+    return [(token, line) for line, text in enumerate(path.read_text().splitlines(), start=1)
+            for token in text.split()]
+
+
+class _Reader:
+    """Reads a file's integers in order, each checked against what its field allows."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.tokens = _tokens(path)
+        self.position = 0
+
+    def error(self, line: int | None, message: str) -> InstanceError:
+        where = f"{self.path}:{line}" if line is not None else str(self.path)
+        return InstanceError(f"{where}: {message}")
+
+    def take(self, field: str, *, least: int) -> int:
+        """The next token as an integer of at least `least`."""
+        if self.position >= len(self.tokens):
+            last = self.tokens[-1][1] if self.tokens else None
+            raise self.error(last, f"{field}: missing, the file ends early")
+        token, line = self.tokens[self.position]
+        self.position += 1
+        try:
+            value = int(token)
+        except ValueError:
+            raise self.error(line, f"{field}: {token!r} is not an integer; sizes, capacities "
+                             "and counts are whole numbers") from None
+        if value < least:
+            raise self.error(line, f"{field}: {value} is below {least}; "
+                             + ("sizes cannot be negative" if least == 0 else
+                                f"give at least {least}"))
+        return value
+
+    def end(self) -> None:
+        if self.position < len(self.tokens):
+            token, line = self.tokens[self.position]
+            raise self.error(line, f"unexpected {token!r} after the last item; check the item "
+                             "count")
+
+
 def read_bpp(path: Path) -> Problem:
-    """BPPLIB text: n, capacity, then n weights (CRLF tolerated)."""
-    numbers = [int(x) for x in path.read_text().split()]
-    count, capacity, weights = numbers[0], numbers[1], numbers[2:]
-    if len(weights) != count:
-        raise ValueError(f"{path}: expected {count} weights, found {len(weights)}")
-    return _single_pool((capacity,), Counter((w,) for w in weights), count)
+    """BPPLIB text: n, capacity, then n weights (CRLF tolerated). Weights are integers from 1
+    to the capacity; anything else is an `InstanceError` naming the file, line and field."""
+    reader = _Reader(path)
+    count = reader.take("item count", least=1)
+    capacity = reader.take("capacity", least=1)
+    weights: Counter = Counter()
+    for i in range(count):
+        weight = reader.take(f"weight of item {i + 1}", least=1)
+        if weight > capacity:
+            raise reader.error(reader.tokens[reader.position - 1][1],
+                               f"weight of item {i + 1}: {weight} exceeds the capacity "
+                               f"{capacity}; no bin can hold it")
+        weights[(weight,)] += 1
+    reader.end()
+    return _single_pool((capacity,), weights, count)
 
 
 def read_vbp(path: Path) -> Problem:
-    """`.vbp`: dimensions, capacities, item types, then weights and demand per type."""
-    numbers = [int(x) for x in path.read_text().split()]
-    dims = numbers[0]
-    capacity = tuple(numbers[1:1 + dims])
-    types = numbers[1 + dims]
+    """`.vbp`: dimensions, capacities, item types, then weights and demand per type. Weights
+    are integers from 0 to the capacity (not all 0), demands at least 1."""
+    reader = _Reader(path)
+    dims = reader.take("dimensions", least=1)
+    capacity = tuple(reader.take(f"capacity {d + 1}", least=1) for d in range(dims))
+    types = reader.take("item type count", least=1)
     items: Counter = Counter()
-    rest = numbers[2 + dims:]
     for t in range(types):
-        row = rest[t * (dims + 1):(t + 1) * (dims + 1)]
-        items[tuple(row[:dims])] += row[dims]
+        row = tuple(reader.take(f"item type {t + 1}, weight {d + 1}", least=0)
+                    for d in range(dims))
+        line = reader.tokens[reader.position - 1][1]
+        demand = reader.take(f"item type {t + 1}, demand", least=1)
+        if not any(row):
+            raise reader.error(line, f"item type {t + 1}: every weight is 0; an item must "
+                               "use some capacity")
+        over = [d for d in range(dims) if row[d] > capacity[d]]
+        if over:
+            d = over[0]
+            raise reader.error(line, f"item type {t + 1}, weight {d + 1}: {row[d]} exceeds "
+                               f"the capacity {capacity[d]}; no bin can hold it")
+        items[row] += demand
+    reader.end()
     return _single_pool(capacity, items, sum(items.values()))
 
 

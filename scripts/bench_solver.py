@@ -1,15 +1,16 @@
 """Solver benchmark: the greedy baseline and the engine on classic instances and fleets.
 
-    python scripts/bench_solver.py --bpp ../shared/benchmarks/bpplib/*/*.txt --time-limit 10
-    python scripts/bench_solver.py --vbp ../shared/benchmarks/vbp/panigrahy_d3/*.vbp
-    python scripts/bench_solver.py --fleet 1000 --time-limit 60
-    python scripts/bench_solver.py --demo
-    python scripts/bench_solver.py --openb ../shared/traces/openb --time-limit 120
+    python -m scripts.bench_solver --bpp ../shared/benchmarks/bpplib/*/*.txt --time-limit 10
+    python -m scripts.bench_solver --vbp ../shared/benchmarks/vbp/panigrahy_d3/*.vbp
+    python -m scripts.bench_solver --fleet 1000 --time-limit 60
+    python -m scripts.bench_solver --demo
+    python -m scripts.bench_solver --openb ../shared/traces/openb --time-limit 120
 
 Prints CSV `instance,n,greedy_bins,bins,lower_bound,status,seconds` on stdout (bins are the
 cost for fleets, in currency per hour; for openb they are the GPUs allocated, and the bound is
 an upper bound), then, on stderr, a summary against `optima.tsv` when one
-lies beside the instance files or one folder up.
+lies beside the instance files or one folder up. A file that is not a valid instance is
+reported on stderr and skipped; the rest still runs.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-from bench.instances import read_bpp, read_vbp
-from solvers.engine import solve
+from bench.instances import InstanceError, read_bpp, read_vbp
+from solvers.engine import InfeasibleError, solve
 from solvers.greedy import greedy
 from solvers.problem import Problem
 
@@ -88,11 +89,18 @@ def main() -> None:
     args = parser.parse_args()
     print("instance,n,greedy_bins,bins,lower_bound,status,seconds")
     for label, files, reader in (("bpp", args.bpp, read_bpp), ("vbp", args.vbp, read_vbp)):
-        rows, optima = [], {}
+        rows, optima, bad = [], {}, []
         for path in files:
             optima.update(_optima(path))
-            rows.append(_run(path.stem, reader(path), args))
+            try:
+                rows.append(_run(path.stem, reader(path), args))
+            except (InstanceError, InfeasibleError, OSError) as exc:
+                # One bad file is reported and skipped; the rest of the family still runs.
+                print(f"skipped {path}: {exc}", file=sys.stderr, flush=True)
+                bad.append(path)
         _summary(label, rows, optima)
+        if bad:
+            print(f"{label}: {len(bad)} instance(s) skipped, see above", file=sys.stderr)
     fleets = [(f"fleet-{n}", _fleet_problem(n, args.seed)) for n in args.fleet]
     if args.demo:
         fleets.append(("demo", _demo_problem()))

@@ -1,0 +1,90 @@
+"""Benchmark instance files: the readers refuse what is not an instance, the benchmark script
+skips such a file and goes on, and generated zero-slack instances have the optimum they claim."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bench.instances import InstanceError, read_bpp, read_vbp
+from scripts.zero_slack import cut_bin, instance
+from solvers.bounds import martello_toth_l2
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize("text, message", [
+    ("3\n10\n4\n-2\n5\n", ":4: weight of item 2: -2 is below 1; give at least 1"),
+    ("3\n10\n4\n2.5\n5\n", ":4: weight of item 2: '2.5' is not an integer"),
+    ("3\n10\n4\n12\n5\n", ":4: weight of item 2: 12 exceeds the capacity 10"),
+    ("3\n10\n4\n2\n", ":4: weight of item 3: missing, the file ends early"),
+    ("2\n10\n4\n2\n5\n", ":5: unexpected '5' after the last item"),
+    ("2\n-10\n4\n2\n", ":2: capacity: -10 is below 1"),
+])
+def test_bpp_reader_refuses_what_is_not_an_instance(tmp_path: Path, text: str, message: str):
+    path = tmp_path / "bad.txt"
+    path.write_text(text)
+    with pytest.raises(InstanceError) as caught:
+        read_bpp(path)
+    assert str(caught.value) == f"{path}{message}" or str(caught.value).startswith(
+        f"{path}{message}")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("2\n10 10\n2\n3 -4 1\n5 5 2\n", ":4: item type 1, weight 2: -4 is below 0; sizes cannot "
+     "be negative"),
+    ("2\n10 10\n2\n3 4 1\n5 5 0\n", ":5: item type 2, demand: 0 is below 1"),
+    ("2\n10 10\n2\n3 4 1\n0 0 2\n", ":5: item type 2: every weight is 0"),
+    ("2\n10 10\n2\n3 11 1\n5 5 2\n", ":4: item type 1, weight 2: 11 exceeds the capacity 10"),
+    ("2\n10 x\n", ":2: capacity 2: 'x' is not an integer"),
+])
+def test_vbp_reader_refuses_what_is_not_an_instance(tmp_path: Path, text: str, message: str):
+    path = tmp_path / "bad.vbp"
+    path.write_text(text)
+    with pytest.raises(InstanceError) as caught:
+        read_vbp(path)
+    assert str(caught.value).startswith(f"{path}{message}")
+
+
+def test_vbp_reader_reads_a_valid_instance(tmp_path: Path):
+    path = tmp_path / "ok.vbp"
+    path.write_text("2\r\n10 10\r\n2\r\n3 0 1\r\n5 5 2\r\n")
+    problem = read_vbp(path)
+    assert problem.pools[0].capacity == (10, 10)
+    assert sorted((g.options[0].size, g.options[0].count) for g in problem.groups) == [
+        ((3, 0), 1), ((5, 5), 2)]
+
+
+def test_bench_script_reports_a_bad_instance_and_goes_on(tmp_path: Path):
+    bad, good = tmp_path / "a_bad.txt", tmp_path / "b_good.txt"
+    bad.write_text("2\n10\n4\n-1\n")
+    good.write_text("4\n10\n5\n5\n6\n4\n")
+    (tmp_path / "optima.tsv").write_text("instance\tlower_bound\toptimum\nb_good\t2\t2\n")
+    result = subprocess.run([sys.executable, "-m", "scripts.bench_solver", "--bpp", str(bad),
+                             str(good), "--time-limit", "5", "--workers", "1"],
+                            cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "instance,n,greedy_bins,bins,lower_bound,status,seconds"
+    assert [line.split(",")[:6] for line in lines[1:]] == [
+        ["b_good", "4", "2", "2", "2", "optimal"]]
+    assert f"skipped {bad}: {bad}:4: weight of item 2: -1 is below 1" in result.stderr
+    assert "bpp: 1 instances, optimum known for 1; engine reaches it on 1" in result.stderr
+    assert "bpp: 1 instance(s) skipped" in result.stderr
+
+
+@pytest.mark.parametrize("capacity, pieces", [(150, 3), (100_000, 6), (7, 6)])
+def test_a_cut_bin_fills_its_capacity_exactly(capacity: int, pieces: int):
+    weights = cut_bin(random.Random(capacity), capacity, pieces)
+    assert len(weights) == pieces and sum(weights) == capacity and min(weights) >= 1
+
+
+def test_zero_slack_instance_needs_exactly_its_bins():
+    weights = instance(random.Random(3), 1_000, 25, (3, 5))
+    assert sum(weights) == 25 * 1_000
+    # No packing beats the volume bound, which the instance meets with zero waste.
+    assert martello_toth_l2(Counter(weights), 1_000) == 25
