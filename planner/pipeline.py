@@ -22,6 +22,8 @@ class SolverSettings:
     time_limit_s: float = 10.0
     seed: int = 0
     workers: int = 2
+    # Counted work instead of seconds: the same plan on any machine (see solvers/clock.py).
+    deterministic: bool = False
 
 
 def base_solution(plan: Plan, fleet: Fleet) -> Solution:
@@ -80,9 +82,11 @@ def make_plan(fleet: Fleet, settings: SolverSettings, *, base: Plan | None = Non
     problem = build_problem(fleet, demands)
     solution = solve(problem, method=settings.method, time_limit_s=settings.time_limit_s,
                      seed=settings.seed, workers=settings.workers,
-                     base=base_solution(base, fleet) if base else None, progress=progress)
+                     base=base_solution(base, fleet) if base else None, progress=progress,
+                     deterministic=settings.deterministic)
     explanation = _explain_unplaced(problem, solution, settings) if settings.method == "cpsat" \
         else []
     return assemble(fleet, demands, rejections, solution, solver_name=settings.method,
                     seed=settings.seed, workers=settings.workers,
-                    time_limit_s=settings.time_limit_s, explanation=explanation)
+                    time_limit_s=settings.time_limit_s, explanation=explanation,
+                    deterministic=settings.deterministic)

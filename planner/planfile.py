@@ -163,6 +163,10 @@ class SolverReport(Strict):
     workers: int
     time_limit_s: float
     moved_replicas: int = 0
+    # True: solved on counted work (`planner plan --deterministic`, `planner check`), so
+    # `seconds` and `time_limit_s` are CP-SAT deterministic seconds, and the same registry
+    # and seed give this plan byte for byte on any machine.
+    deterministic: bool = False
 
 
 class Summary(Strict):

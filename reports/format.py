@@ -1,10 +1,17 @@
-"""How every report writes amounts of money and percentages, so that they read the same."""
+"""How every report writes amounts of money, percentages and the solver's time, so that they
+read the same."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 from planner.money import format_money, format_rate
+from planner.planfile import SolverReport
+
+
+def seconds_spent(solver: SolverReport) -> str:
+    """The solver's time: seconds, or deterministic seconds of counted work."""
+    return f"{solver.seconds:.2f} {'deterministic s' if solver.deterministic else 's'}"
 
 
 def money(amount: Decimal | float, currency: str, *, sign: bool = False) -> str:

@@ -18,7 +18,7 @@ from html import escape
 
 from planner.ledger import ledger
 from planner.planfile import GpuPlan, ModelPlan, NodePlan, Plan, PoolPlan
-from reports.format import money, percent, rate
+from reports.format import money, percent, rate, seconds_spent
 from reports.profile_plots import ProfileCurve, render_curve
 
 # Colour-blind-safe categorical colours (Okabe-Ito, then Tableau), one per team in name order.
@@ -307,7 +307,7 @@ def render_plan_html(plan: Plan, curves: Sequence[ProfileCurve] = ()) -> str:
              "<h1>Placement plan</h1>",
              f'<p class="muted">Registry {escape(plan.metadata.registry)}; planner '
              f"{escape(plan.metadata.planner_version)}; solver {escape(solver.name)} "
-             f"{escape(solver.status)}, gap {solver.gap:.2%}, {solver.seconds:.2f} s"
+             f"{escape(solver.status)}, gap {solver.gap:.2%}, {seconds_spent(solver)}"
              + (f"; {solver.moved_replicas} replicas moved against the base plan"
                 if solver.moved_replicas else "") + ".</p>",
              '<div class="totals">']

@@ -17,7 +17,7 @@ from planner.errors import InputError, printable
 from planner.review.check import CheckResult
 from planner.review.diff import CostChange, ModelChange, PlanDiff
 from planner.review.gates import Gate
-from reports.format import money, percent
+from reports.format import money, percent, seconds_spent
 
 MARKER = "<!-- placement-planner-check -->"
 MAX_COMMENT_CHARS = 65_000
@@ -191,7 +191,7 @@ def render_check_markdown(result: CheckResult) -> str:
     detail_gates += [f"| {g.name} | {'pass' if g.passed else 'fail'} | "
                      f"{inert(_clip(g.message, MAX_BULLET_CHARS))} |" for g in result.gates]
     s = result.new.solver
-    solver = ["", f"Solver: {s.name}, {s.status}, gap {s.gap:.2%}, {s.seconds:.2f} s; "
+    solver = ["", f"Solver: {s.name}, {s.status}, gap {s.gap:.2%}, {seconds_spent(s)}; "
               f"{s.moved_replicas} replicas moved against the base plan.", ""]
     closing = ["", "</details>"]
     fixed = head + gates + detail_gates + solver + closing

@@ -8,6 +8,7 @@ from reports.dra import FEATURE_GATES
 from reports.format import money as _money
 from reports.format import percent as _percent
 from reports.format import rate as _rate
+from reports.format import seconds_spent
 from reports.manifests import KSERVE_SERVERLESS, knative_features
 from reports.rollout import rollout
 
@@ -103,7 +104,7 @@ def render_summary(plan: Plan, *, target: str = "deployment",
         f"({_percent(s.baseline_cost_per_month - total, s.baseline_cost_per_month)}).",
         _hours(plan),
         f"- **Solver:** {solver.name}, {solver.status}, gap {solver.gap:.2%} to the proven "
-        f"lower bound of {_rate(solver.lower_bound, cur)} per hour, {solver.seconds:.2f} s.",
+        f"lower bound of {_rate(solver.lower_bound, cur)} per hour, {seconds_spent(solver)}.",
         f"- **Unplaced models:** {s.unplaced}.",
         *([f"- **Not enforced by the cluster** (held only by the plan): "
            f"{'; '.join(not_enforced(plan))}."] if not_enforced(plan) else []),

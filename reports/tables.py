@@ -12,6 +12,7 @@ from planner.planfile import Plan
 from reports.format import money as _money
 from reports.format import percent as _percent
 from reports.format import rate as _rate
+from reports.format import seconds_spent
 
 
 def plan_tables(plan: Plan, base: Plan | None = None) -> list[Table]:
@@ -47,7 +48,7 @@ def plan_tables(plan: Plan, base: Plan | None = None) -> list[Table]:
                    _money(s.baseline_cost_per_month, currency))
     totals.add_row("savings per month", _money(s.baseline_cost_per_month - total, currency))
     totals.add_row("solver", f"{solver.name}, {solver.status}, gap {solver.gap:.2%}, "
-                   f"{solver.seconds:.2f} s")
+                   f"{seconds_spent(solver)}")
     if base is None:
         return [pools, totals]
     moves = moved_replicas(base, plan)

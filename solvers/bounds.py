@@ -119,7 +119,7 @@ def choice_bound(problem: Problem, groups: list[Group], *, time_limit_s: float,
     valid even when it stops early."""
     from ortools.sat.python import cp_model
 
-    from solvers.sat import new_solver
+    from solvers.sat import new_solver, run
 
     model = cp_model.CpModel()
     by_pool: dict[str, list] = {}
@@ -154,7 +154,7 @@ def choice_bound(problem: Problem, groups: list[Group], *, time_limit_s: float,
         cost.append(pool.node_cost * nodes)
     model.minimize(sum(cost))
     solver = new_solver(time_limit_s, workers=workers)
-    if solver.solve(model) in (cp_model.MODEL_INVALID, cp_model.INFEASIBLE):
+    if run(solver, model) in (cp_model.MODEL_INVALID, cp_model.INFEASIBLE):
         return 0
     return max(0, math.ceil(solver.best_objective_bound - 1e-6))
 

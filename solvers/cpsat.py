@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from ortools.sat.python import cp_model
 
 from solvers.problem import Group, Placement, Pool, Problem, Solution
-from solvers.sat import new_solver
+from solvers.sat import new_solver, run
 
 
 @dataclass
@@ -436,7 +436,7 @@ def solve(m: Model, *, time_limit_s: float, seed: int, workers: int,
 ) -> tuple[cp_model.CpSolver, str]:
     """Run CP-SAT with explicit limits; returns the solver and its status name."""
     solver = new_solver(max(time_limit_s, 0.05), seed, workers)
-    status = solver.solve(m.cp)
+    status = run(solver, m.cp)
     return solver, solver.status_name(status)
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from solvers.bounds import cost_bound, shared_gpus_bound
+from solvers.clock import STEP, Clock, WorkClock, charge, now, using
 from solvers.greedy import fits_alone, greedy, unplaced_reason
 from solvers.problem import Group, Option, Placement, Pool, Problem, Solution, nodes_cost
 from solvers.verify import violations
@@ -168,10 +168,11 @@ def _improve_by_windows(problem: Problem, solution: Solution, *, time_limit_s: f
     """Large neighbourhood search for problems too large for one model: free the replicas of
     a few nodes of one pool (the emptiest and some at random) and ask the engine to pack them
     into one node fewer. Every group must have a single option (pools fixed)."""
-    deadline = time.perf_counter() + time_limit_s
+    deadline = now() + time_limit_s
     rng = random.Random(seed)
     current = solution
-    while time.perf_counter() < deadline - 0.2:
+    while now() < deadline - 0.2:
+        charge(STEP)
         costs = [(p, p.node_cost * len(current.nodes(p.name))) for p in problem.pools]
         costs = [(p, c) for p, c in costs if len(current.nodes(p.name)) >= 2]
         if not costs:
@@ -192,9 +193,9 @@ def _improve_by_windows(problem: Problem, solution: Solution, *, time_limit_s: f
         groups = tuple(replace(problem.group(g), optional=True, options=(replace(
             problem.group(g).option(pool.name), count=c),)) for g, c in counts.items())
         sub = replace(problem, pools=(replace(pool, max_nodes=size - 1),), groups=groups)
-        left = deadline - time.perf_counter()
-        found = solve(sub, time_limit_s=min(2.0, max(left - 0.1, 0.1)),
-                      seed=rng.randrange(1 << 30), workers=workers)
+        left = deadline - now()
+        found = _solve(sub, time_limit_s=min(2.0, max(left - 0.1, 0.1)),
+                       seed=rng.randrange(1 << 30), workers=workers)
         if found.unplaced or len(found.nodes(pool.name)) >= size:
             continue
         ids = sorted(chosen)
@@ -259,7 +260,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
 
     if not _is_plain_packing(problem):
         return None
-    deadline = time.perf_counter() + time_limit_s
+    deadline = now() + time_limit_s
     pool = problem.pools[0]
     groups = list(problem.groups)
     sizes = [g.options[0].size for g in groups]
@@ -269,10 +270,10 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     bins = [list(c.elements()) for c in hint_bins]  # the best packing so far, greedy's first
     # Tight instances first: when few patterns waste little enough, list them all. Each k
     # proven impossible lifts the bound by one, so this gets a fifth of the time in all.
-    listing_deadline = time.perf_counter() + time_limit_s / 5
-    while lower_gpus < len(bins) and time.perf_counter() < listing_deadline:
+    listing_deadline = now() + time_limit_s / 5
+    while lower_gpus < len(bins) and now() < listing_deadline:
         listed = pack_listed(pool.capacity, sizes, demand, lower_gpus,
-                             time_limit_s=listing_deadline - time.perf_counter(),
+                             time_limit_s=listing_deadline - now(),
                              seed=seed, workers=workers)
         if listed is None or listed.status == "unknown":
             break
@@ -283,7 +284,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     if lower_gpus < len(bins):
         start = [tuple(c[t] for t in range(len(groups))) for c in hint_bins]
         generated = generate_columns(pool.capacity, sizes, demand, start,
-                                     min(deadline, time.perf_counter() + time_limit_s * 2 / 5))
+                                     min(deadline, now() + time_limit_s * 2 / 5))
         columns = generated.patterns
         lower_gpus = max(lower_gpus, generated.lower_bound)
     # Round the LP at once; if that leaves a gap to the bound, round it pattern by pattern
@@ -294,7 +295,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
             bins = rounded
     if lower_gpus < len(bins):
         dived = dive(pool.capacity, sizes, demand, columns,
-                     min(deadline, time.perf_counter() + time_limit_s / 6))
+                     min(deadline, now() + time_limit_s / 6))
         if dived is not None and len(dived) < len(bins):
             bins = dived
     if lower_gpus < len(bins):
@@ -304,9 +305,9 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         if len(drained) < len(bins):
             bins = drained
     # Ask for k GPUs from the lower bound up: the first k found is optimal.
-    while lower_gpus < len(bins) and time.perf_counter() < deadline:
+    while lower_gpus < len(bins) and now() < deadline:
         outcome = pack_exactly(pool.capacity, sizes, demand, lower_gpus,
-                               time_limit_s=deadline - time.perf_counter(), seed=seed,
+                               time_limit_s=deadline - now(), seed=seed,
                                workers=workers, columns=columns)
         if outcome.status == "impossible":
             lower_gpus += 1
@@ -401,15 +402,30 @@ def _choose_placed_by_component(problem: Problem, hint: Solution, *, time_limit_
 
 def solve(problem: Problem, *, method: str = "cpsat", time_limit_s: float = 10.0,
           seed: int = 0, workers: int = 2, base: Solution | None = None,
-          progress: Progress | None = None) -> Solution:
-    """Place `problem` as cheaply as its rules allow; see the module docstring for the steps."""
-    start = time.perf_counter()
+          progress: Progress | None = None, deterministic: bool = False) -> Solution:
+    """Place `problem` as cheaply as its rules allow; see the module docstring for the steps.
+
+    `deterministic` counts work instead of seconds (`solvers.clock.WorkClock`): the time limit
+    is then a budget of deterministic seconds, CP-SAT runs on one worker, and the same problem,
+    seed and budget give the same solution on any machine at any load. The solution's
+    `seconds` are read from the same clock.
+    """
+    with using(WorkClock() if deterministic else Clock()):
+        return _solve(problem, method=method, time_limit_s=time_limit_s, seed=seed,
+                      workers=workers, base=base, progress=progress)
+
+
+def _solve(problem: Problem, *, method: str = "cpsat", time_limit_s: float = 10.0,
+           seed: int = 0, workers: int = 2, base: Solution | None = None,
+           progress: Progress | None = None) -> Solution:
+    """`solve` on the clock in use."""
+    start = now()
     time_limit_s *= 0.95  # leave room for checking and assembling the answer
     limit_s = time_limit_s
 
     def say(phase: str, best_cost: int | None = None, lower_bound: int | None = None) -> None:
         if progress is not None:
-            spent = min(1.0, (time.perf_counter() - start) / limit_s) if limit_s > 0 else 1.0
+            spent = min(1.0, (now() - start) / limit_s) if limit_s > 0 else 1.0
             progress(Step(phase, best_cost, lower_bound, spent))
 
     reduced, impossible = _without_impossible(problem)
@@ -448,14 +464,14 @@ def solve(problem: Problem, *, method: str = "cpsat", time_limit_s: float = 10.0
             components[index] = component = _fix_to_hint(component, sub_hint)
         sizes.append(_variables(component, _node_limits(component, sub_hint)))
     parts: list[Solution] = []
-    remaining = time_limit_s - (time.perf_counter() - start)
+    remaining = time_limit_s - (now() - start)
     hint_costs = [_restrict(hint, component).cost for component in components]
     for index, component in enumerate(components):
         best = sum(p.cost for p in parts) + sum(hint_costs[index:])
         bound = sum(p.lower_bound for p in parts) if parts else None
         say(f"solving part {index + 1} of {len(components)}", best, bound)
         share = remaining * sizes[index] / max(sum(sizes[index:]), 1)
-        began = time.perf_counter()
+        began = now()
         sub_base = _restrict(base, component) if base else None
         if fixed_bounds[index] is not None and base is None:
             part = _improve_by_windows(component, _restrict(hint, component),
@@ -470,7 +486,7 @@ def solve(problem: Problem, *, method: str = "cpsat", time_limit_s: float = 10.0
             part = replace(part, lower_bound=bound, status="optimal" if part.cost <= bound
                            else ("feasible" if part.status == "optimal" else part.status))
         parts.append(part)
-        remaining -= time.perf_counter() - began
+        remaining -= now() - began
     statuses = {p.status for p in parts} or {"optimal"}
     status = "optimal" if statuses == {"optimal"} else (
         "greedy" if statuses == {"greedy"} else "feasible")
@@ -486,7 +502,7 @@ def _finish(problem: Problem, solution: Solution, start: float, base: Solution |
     if broken:
         raise AssertionError("engine produced an invalid solution: " + "; ".join(broken[:5]))
     moved = _moved_count(solution, base) if base else 0
-    return replace(solution, seconds=time.perf_counter() - start, moved=moved)
+    return replace(solution, seconds=now() - start, moved=moved)
 
 
 def _moved_count(solution: Solution, base: Solution) -> int:

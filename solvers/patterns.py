@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,7 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
-from solvers.sat import new_solver
+from solvers.clock import ARC, LP_NONZERO, PATTERN_STEP, STEP, charge, now
+from solvers.sat import new_solver, run
 
 Load = tuple[int, ...]
 SINK: Load = (-1,)
@@ -80,8 +80,10 @@ def list_patterns(capacity: Load, sizes: list[Load], demand: list[int], slack: L
 
     def extend(start: int, load: list[int]) -> bool:
         steps[0] += 1
-        if steps[0] % 4096 == 0 and time.perf_counter() > deadline:
-            return False
+        if steps[0] % 4096 == 0:
+            charge(4096 * PATTERN_STEP)
+            if now() > deadline:
+                return False
         if any(counts) and all(a >= f for a, f in zip(load, floor, strict=True)):
             found.append(tuple(counts))
             if len(found) > limit:
@@ -129,7 +131,7 @@ def pack_with_patterns(patterns: list[tuple[int, ...]], demand: list[int], bins:
             cp.add(sum(terms) == need)  # demand: every item of type t, exactly once
     cp.add(sum(use) == bins)  # exactly this many GPUs
     solver = _solver(time_limit_s, seed, workers)
-    status = _status(solver.solve(cp))
+    status = _status(run(solver, cp))
     if status != "found":
         return Outcome(status, [])
     left = list(demand)
@@ -205,7 +207,7 @@ def _price_cp_sat(capacity: Load, sizes: list[Load], values: list[float], demand
     cp.maximize(sum(round(v * scale) * a for v, a in zip(values, take, strict=True) if v > 0))
     solver = _solver(time_limit_s, 0, 1)
     collector = _Patterns(take)
-    status = solver.solve(cp, collector)
+    status = run(solver, cp, collector)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return math.inf, []
     # Rounding each value to 1e-6 can shift the optimum by at most that much per item.
@@ -273,8 +275,10 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
     patterns: list[tuple[int, ...]] = []
     known: set[tuple[int, ...]] = set()
     use = []
+    nonzeros = 0  # of the LP, what each solve of it is charged by
 
     def add(pattern: tuple[int, ...]) -> None:
+        nonlocal nonzeros
         known.add(pattern)
         patterns.append(pattern)
         y = lp.NumVar(0, lp.infinity(), "")
@@ -283,20 +287,22 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
             if count:
                 rows[t].SetCoefficient(y, count)
         use.append(y)
+        nonzeros += sum(1 for count in pattern if count)
 
     for pattern in dict.fromkeys(start):
         add(pattern)
     bound = 0
     values = [0.0] * len(patterns)
     while True:
-        if time.perf_counter() >= deadline:
+        if now() >= deadline:
             return Columns(patterns, bound, values + [0.0] * (len(patterns) - len(values)))
+        charge(STEP + LP_NONZERO * nonzeros)
         if lp.Solve() != pywraplp.Solver.OPTIMAL:
             return Columns(patterns, bound, [0.0] * len(patterns))
         value = objective.Value()
         values = [y.solution_value() for y in use]
         duals = [row.dual_value() for row in rows]
-        left = deadline - time.perf_counter()
+        left = deadline - now()
         if len(capacity) == 1:
             best, pattern = _price_one_dimension(capacity[0], [s[0] for s in sizes], duals,
                                                  demand)
@@ -314,7 +320,7 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
                          and sum(v * n for v, n in zip(duals, p, strict=True)) > 1 + 1e-9]
         if 0 < best < math.inf:  # Farley: no pattern is worth more than `best`: k >= value/best
             bound = max(bound, math.ceil(value / max(best, 1.0) - 1e-6))
-        if not improving or time.perf_counter() >= deadline:
+        if not improving or now() >= deadline:
             return Columns(patterns, bound, values)
         for p in improving:
             add(p)
@@ -328,7 +334,7 @@ def dive(capacity: Load, sizes: list[Load], demand: list[int], start: list[tuple
     bins: list[list[int]] = []
     columns = list(start)
     while any(left):
-        if time.perf_counter() >= deadline:
+        if now() >= deadline:
             return None
         clipped = list(dict.fromkeys(tuple(min(a, n) for a, n in zip(p, left, strict=True))
                                      for p in columns))
@@ -405,10 +411,12 @@ def build_graph(capacity: Load, sizes: list[Load], max_arcs: int,
             head = tuple(a + b for a, b in zip(load, size, strict=True))
             if all(h <= c for h, c in zip(head, capacity, strict=True)):
                 arcs.append((load, head, t))
+                if len(arcs) % 1024 == 0:
+                    charge(1024 * ARC)
                 if head not in reachable:
                     reachable.add(head)
                     heapq.heappush(frontier, head)
-            if len(arcs) > max_arcs or time.perf_counter() > deadline:
+            if len(arcs) > max_arcs or now() > deadline:
                 return None
     return arcs + [(load, SINK, -1) for load in reachable if load != zero]
 
@@ -432,7 +440,7 @@ def pack_with_arc_flow(arcs: list[tuple[Load, Load, int]], capacity: Load, deman
         cp.add(sum(of_type[t]) == need)  # demand: every item of type t, exactly once
     cp.add(sum(out[zero]) == bins)  # exactly this many GPUs
     solver = _solver(time_limit_s, seed, workers)
-    status = _status(solver.solve(cp))
+    status = _status(run(solver, cp))
     if status != "found":
         return Outcome(status, [])
     return Outcome(status, _paths(arcs, [solver.value(v) for v in flow], zero))
@@ -469,13 +477,13 @@ def pack_listed(capacity: Load, sizes: list[Load], demand: list[int], bins: int,
     slack = tuple(bins * c - t for c, t in zip(capacity, totals, strict=True))
     if any(s < 0 for s in slack):
         return Outcome("impossible", [])
-    deadline = time.perf_counter() + time_limit_s
+    deadline = now() + time_limit_s
     patterns = list_patterns(capacity, sizes, demand, slack, max_patterns,
-                             time.perf_counter() + time_limit_s / 4)
+                             now() + time_limit_s / 4)
     if patterns is None:
         return None
     return pack_with_patterns(patterns, demand, bins,
-                              time_limit_s=deadline - time.perf_counter(), seed=seed,
+                              time_limit_s=deadline - now(), seed=seed,
                               workers=workers)
 
 
@@ -484,20 +492,20 @@ def pack_exactly(capacity: Load, sizes: list[Load], demand: list[int], bins: int
                  columns: Sequence[tuple[int, ...]] = ()) -> Outcome:
     """Is there a packing into exactly `bins` GPUs? Listed patterns if few, else the
     restricted model over `columns` from column generation, else arc flow."""
-    deadline = time.perf_counter() + time_limit_s
+    deadline = now() + time_limit_s
     listed = pack_listed(capacity, sizes, demand, bins, time_limit_s=time_limit_s, seed=seed,
                          workers=workers)
     if listed is not None:
         return listed
     if columns:
         found = pack_with_patterns(list(columns), demand, bins,
-                                   time_limit_s=(deadline - time.perf_counter()) / 3, seed=seed,
+                                   time_limit_s=(deadline - now()) / 3, seed=seed,
                                    workers=workers, cover=True)
         if found.status == "found":
             return found
     arcs = build_graph(capacity, sizes, max_arcs, deadline - 0.5)
-    if arcs is None or deadline - time.perf_counter() < 0.1:
+    if arcs is None or deadline - now() < 0.1:
         return Outcome("unknown", [])
     return pack_with_arc_flow(arcs, capacity, demand, bins,
-                              time_limit_s=deadline - time.perf_counter(), seed=seed,
+                              time_limit_s=deadline - now(), seed=seed,
                               workers=workers)

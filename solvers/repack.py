@@ -12,12 +12,12 @@ as a share of capacity, which steers items into bins where every dimension has r
 from __future__ import annotations
 
 import random
-import time
 from collections import Counter
 
 from ortools.sat.python import cp_model
 
-from solvers.sat import new_solver
+from solvers.clock import STEP, charge, now
+from solvers.sat import new_solver, run
 
 Load = tuple[int, ...]
 
@@ -50,7 +50,7 @@ def _drain(capacity: Load, sizes: list[Load], weights: list[int], bins: list[Cou
     model.add(left <= now - 1)
     model.minimize(left)
     solver = new_solver(time_limit_s, seed)
-    if solver.solve(model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+    if run(solver, model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return False
     for b in chosen:
         bins[b] = Counter({t: solver.value(count[(t, b)]) for t in types
@@ -70,7 +70,7 @@ def empty_bins(capacity: Load, sizes: list[Load], packing: list[list[int]], *, g
     bins = [Counter(b) for b in packing if b]
     best = [list(b.elements()) for b in bins]
     target, failures = None, 0
-    while len(bins) > goal and time.perf_counter() < deadline - 0.01:
+    while len(bins) > goal and now() < deadline - 0.01:
         load = [sum(weights[t] * n for t, n in b.items()) for b in bins]
         if target is None or failures > 3 * len(bins):
             lightest = sorted(range(len(bins)), key=lambda b: load[b])[:3]
@@ -79,7 +79,8 @@ def empty_bins(capacity: Load, sizes: list[Load], packing: list[list[int]], *, g
         emptiest = sorted(rest, key=lambda b: load[b])[: window // 2]
         pool = [b for b in rest if b not in emptiest]
         others = emptiest + rng.sample(pool, min(len(pool), window - len(emptiest)))
-        step = min(step_s, max(deadline - time.perf_counter(), 0.01))
+        step = min(step_s, max(deadline - now(), 0.01))
+        charge(STEP)
         if not _drain(capacity, sizes, weights, bins, target, others, time_limit_s=step,
                       seed=rng.randrange(1 << 30)):
             failures += 1

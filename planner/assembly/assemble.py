@@ -191,7 +191,7 @@ def _unplaced(fleet: Fleet, placed: set[str], rejections: dict[str, list[Rejecti
 def assemble(fleet: Fleet, demands: dict[str, list[Demand]],
              rejections: dict[str, list[Rejection]], solution: Solution, *,
              solver_name: str, seed: int, workers: int, time_limit_s: float,
-             explanation: list[str]) -> Plan:
+             explanation: list[str], deterministic: bool = False) -> Plan:
     """The plan of `solution`: every pool, node, GPU and replica, every model and its cost."""
     hours = fleet.config.hours_per_month
     chosen = {p.group: next(d for d in demands[p.group] if d.pool == p.pool)
@@ -239,7 +239,7 @@ def assemble(fleet: Fleet, demands: dict[str, list[Demand]],
                             lower_bound=round(cost.from_engine_units(solution.lower_bound), 4),
                             gap=round(solution.gap, 6), seconds=round(solution.seconds, 3),
                             seed=seed, workers=workers, time_limit_s=time_limit_s,
-                            moved_replicas=solution.moved),
+                            moved_replicas=solution.moved, deterministic=deterministic),
         pools=pools, models=models, unplaced=unplaced, explanation=explanation,
         enforcement=[RuleEnforcement(rule=e.rule, enforced=e.enforced, pools=list(e.pools),
                                      how=e.how)

@@ -91,6 +91,10 @@ def plan(
                                               help="Seconds for the solver.")] = 10.0,
     seed: Annotated[int, typer.Option(help="Random seed; same seed and input, same plan.")] = 0,
     workers: Annotated[int, typer.Option(min=1, help="CP-SAT worker threads.")] = 2,
+    deterministic: Annotated[bool, typer.Option(
+        "--deterministic", help="Count work instead of seconds: --time-limit is a budget of "
+        "CP-SAT deterministic seconds on one worker, and the same registry and seed give the "
+        "same plan file on any machine, however loaded.")] = False,
     base: Annotated[Path | None, typer.Option(help="An earlier plan.yaml: keep replicas where "
                                               "they are unless moving them saves money.",
                                               dir_okay=False)] = None,
@@ -138,7 +142,7 @@ def plan(
             raise InputError(problems)
     base_plan = load_plan(base) if base else None
     settings = SolverSettings(method=solver.value, time_limit_s=time_limit, seed=seed,
-                              workers=workers)
+                              workers=workers, deterministic=deterministic)
 
     def solve(fleet):
         if err.is_terminal:

@@ -70,8 +70,10 @@ def check(
         help="Fail if the monthly cost exceeds this amount.")] = None,
     out_file: Annotated[Path | None, typer.Option(help="Also write the report to this file.",
                                                   dir_okay=False)] = None,
-    time_limit: Annotated[float, typer.Option("--time-limit", min=0.1,
-                                              help="Seconds for each solve.")] = 10.0,
+    time_limit: Annotated[float, typer.Option(
+        "--time-limit", min=0.1, help="Budget of each solve, in CP-SAT deterministic seconds "
+        "(the check solves by counted work, so base and change are planned alike on any "
+        "machine).")] = 10.0,
     seed: Annotated[int, typer.Option(help="Random seed of the solver.")] = 0,
     html: Annotated[Path | None, typer.Option(
         "--html", file_okay=False, show_default=False,
@@ -81,6 +83,8 @@ def check(
     """Check a registry change for a pull request: the cost and placement diff and its gates.
 
     Exit 0 when every gate passes, 1 when one fails, 2 when either side does not validate.
+    Both sides are solved on counted work (as `planner plan --deterministic`), so the same
+    base and change give the same report on any machine, however loaded.
     """
     from planner.pipeline import SolverSettings
     from planner.registry.locate import resolve_registry
@@ -104,7 +108,8 @@ def check(
                              "or --base-plan PLAN (a plan.yaml)")
         root, _ = resolve_registry(registry)
         result = run_check(root, source, Thresholds(max_increase, max_increase_pct, budget),
-                           SolverSettings(time_limit_s=time_limit, seed=seed))
+                           SolverSettings(time_limit_s=time_limit, seed=seed,
+                                          deterministic=True))
     except InputError as exc:
         # the pull request still hears why: annotations, step summary and report file
         _publish(format, pr_comment.render_invalid_json(exc, cwd)
