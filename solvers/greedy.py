@@ -2,6 +2,10 @@
 
 The baseline in benchmarks, the hint for CP-SAT, and the fallback when CP-SAT finds nothing
 better in time. It honours every rule the CP-SAT model does, so its answer is always valid.
+
+Each pool's GPUs are also kept as numpy rows (`_GpuTable`), so finding the GPUs with room for a
+replica is one vector operation rather than a Python walk over every GPU: greedy then costs
+about items x distinct sizes, not items x GPUs, and leaves the search its time.
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
+
+import numpy as np
 
 from solvers.problem import Group, Option, Placement, Pool, Problem, Solution
 
@@ -37,10 +43,61 @@ class _Node:
     load: list[int] = field(default_factory=list)  # in the problem's node dimensions
 
 
+class _GpuTable:
+    """A pool's GPUs as rows (node-major: row = node * gpus_per_node + gpu), mirroring their
+    `_Gpu` objects: what is free in each dimension, how many replicas each holds, and whether
+    whole-GPU replicas took it."""
+
+    def __init__(self, capacity: tuple[int, ...]):
+        self.capacity = np.array(capacity, dtype=np.int64)
+        self.rows = 0
+        self.free = np.zeros((16, len(capacity)), dtype=np.int64)
+        self.replicas = np.zeros(16, dtype=np.int64)
+        self.whole = np.zeros(16, dtype=bool)
+
+    def grow(self, count: int) -> None:
+        """`count` empty GPUs more at the end."""
+        if self.rows + count > len(self.replicas):
+            size = max(2 * len(self.replicas), self.rows + count)
+            self.free = np.resize(self.free, (size, len(self.capacity)))
+            self.replicas = np.resize(self.replicas, size)
+            self.whole = np.resize(self.whole, size)
+        new = slice(self.rows, self.rows + count)
+        self.free[new] = self.capacity
+        self.replicas[new] = 0
+        self.whole[new] = False
+        self.rows += count
+
+    def room_for(self, size: tuple[int, ...]) -> np.ndarray:
+        """Per row: whether one replica of `size` fits what is free."""
+        need = np.array(size, dtype=np.int64)
+        return ((self.free[:self.rows] >= need) | (need == 0)).all(axis=1)
+
+    def shared_with_room(self, size: tuple[int, ...]) -> np.ndarray:
+        """Rows, in order, of GPUs that already hold shared replicas and have room for one of
+        `size`."""
+        held = (self.replicas[:self.rows] > 0) & ~self.whole[:self.rows]
+        return np.flatnonzero(held & self.room_for(size))
+
+    def empty(self) -> np.ndarray:
+        """Rows, in order, of GPUs that hold nothing."""
+        return np.flatnonzero((self.replicas[:self.rows] == 0) & ~self.whole[:self.rows])
+
+    def slack(self, rows: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
+        """Per row, the share of capacity each dimension has left after adding `size`, summed
+        over the dimensions: best fit takes the least."""
+        total = np.zeros(len(rows))
+        for d, (cap, s) in enumerate(zip(self.capacity.tolist(), size, strict=True)):
+            if cap:
+                total = total + (self.free[rows, d] - s) / cap
+        return total
+
+
 class _PoolState:
     def __init__(self, pool: Pool, problem: Problem):
         self.pool = pool
         self.nodes: list[_Node] = []
+        self.table = _GpuTable(pool.capacity)
         self.gpu_conflicts = _conflict_map(problem, "gpu")
         self.node_conflicts = _conflict_map(problem, "node")
 
@@ -51,7 +108,13 @@ class _PoolState:
         node = _Node([_Gpu([0] * dims) for _ in range(self.pool.gpus_per_node)],
                      load=[0] * len(self.pool.node_capacity))
         self.nodes.append(node)
+        self.table.grow(self.pool.gpus_per_node)
         return node
+
+    def truncate(self, nodes: int) -> None:
+        """Drop every node from index `nodes` on."""
+        del self.nodes[nodes:]
+        self.table.rows = nodes * self.pool.gpus_per_node
 
 
 def _conflict_map(problem: Problem, scope: str) -> dict[str, set[str]]:
@@ -92,11 +155,6 @@ def _room(pool: Pool, gpu: _Gpu, size: tuple[int, ...]) -> int:
     return max(room, 0)
 
 
-def _slack(pool: Pool, gpu: _Gpu, size: tuple[int, ...]) -> float:
-    return sum((cap - load - s) / cap for load, cap, s in zip(gpu.load, pool.capacity, size,
-                                                              strict=True) if cap)
-
-
 class _Placer:
     """Places one group's replicas into one pool, recording an undo log."""
 
@@ -114,13 +172,18 @@ class _Placer:
         node.classes.update(classes)
         for d, need, _ in self.option.node_demand(self.state.pool):
             node.load[d] += need
+        table, per_node = self.state.table, self.state.pool.gpus_per_node
         for g in gpu_indexes:
             gpu = node.gpus[g]
             gpu.groups[name] += 1
             gpu.classes.update(classes)
             gpu.whole = gpu.whole or whole
+            row = node_index * per_node + g
+            table.replicas[row] += 1
+            table.whole[row] |= whole
             if not whole and slice_index is None:
                 gpu.load = [a + b for a, b in zip(gpu.load, self.option.size, strict=True)]
+                table.free[row] -= self.option.size
             if slice_index is not None:
                 gpu.free_slices[slice_index] -= 1
         self.placed.append((node_index, gpu_indexes, slice_name))
@@ -128,6 +191,7 @@ class _Placer:
     def rollback(self) -> None:
         # Rebuilding touched GPUs from scratch is simpler than reversing each field.
         name, classes, size = self.group.name, self.group.classes, self.option.size
+        table, per_node = self.state.table, self.state.pool.gpus_per_node
         for node_index, gpu_indexes, slice_name in self.placed:
             node = self.state.nodes[node_index]
             node.groups[name] -= 1
@@ -138,17 +202,21 @@ class _Placer:
                 gpu = node.gpus[g]
                 gpu.groups[name] -= 1
                 gpu.classes.subtract(classes)
+                row = node_index * per_node + g
+                table.replicas[row] -= 1
                 if self.option.whole_gpus:
                     gpu.whole = False
+                    table.whole[row] = False
                 elif slice_name is not None:
                     kinds = [s.name for s in self.state.pool.slice_types]
                     gpu.free_slices[kinds.index(slice_name)] += 1
                 else:
                     gpu.load = [a - b for a, b in zip(gpu.load, size, strict=True)]
+                    table.free[row] += size
                 gpu.groups += Counter()  # drops the zero counts, so `used` turns false
                 if not gpu.used and gpu.layout is not None:
                     gpu.layout, gpu.free_slices = None, []
-        del self.state.nodes[self.nodes_before:]
+        self.state.truncate(self.nodes_before)
 
     def place_all(self) -> bool:
         step = {0: self._place_shared}.get(self.option.whole_gpus, self._place_whole)
@@ -177,29 +245,35 @@ class _Placer:
             return 1 << 30
         return self.option.max_per_node - node.groups[self.group.name]
 
-    def _place_shared(self, remaining: int) -> int:
-        pool, size = self.state.pool, self.option.size
-        best = None
-        for index, node in enumerate(self.state.nodes):
-            if not _node_admits(self.state, node, self.group):
+    def _admitting(self, rows: np.ndarray, *, gpu_rule: bool):
+        """(node, GPU) of each of `rows`, in order, whose node admits the group (and, with
+        `gpu_rule`, whose GPU holds no class it conflicts with)."""
+        state, per_node = self.state, self.state.pool.gpus_per_node
+        admits: dict[int, bool] = {}
+        for row in rows.tolist():
+            index, g = divmod(row, per_node)
+            if index not in admits:
+                admits[index] = _node_admits(state, state.nodes[index], self.group)
+            if not admits[index]:
                 continue
-            for g, gpu in enumerate(node.gpus):
-                if not gpu.groups or gpu.whole or _room(pool, gpu, size) == 0:
-                    continue
-                if _clashes(self.group.classes, gpu.classes, self.state.gpu_conflicts):
-                    continue
-                score = _slack(pool, gpu, size)
-                if best is None or score < best[0]:
-                    best = (score, index, g)
-                if self.strategy == "first":
-                    break
-            if best is not None and self.strategy == "first":
-                break
+            if gpu_rule and _clashes(self.group.classes, state.nodes[index].gpus[g].classes,
+                                     state.gpu_conflicts):
+                continue
+            yield index, g
+
+    def _place_shared(self, remaining: int) -> int:
+        """Onto the first (or best-fitting) GPU in use with room, else a new GPU. Best fit is
+        the least slack left, ties to the first GPU."""
+        pool, size, table = self.state.pool, self.option.size, self.state.table
+        rows = table.shared_with_room(size)
+        if self.strategy == "best" and len(rows):
+            rows = rows[np.argsort(table.slack(rows, size), kind="stable")]
+        best = next(self._admitting(rows, gpu_rule=True), None)
         if best is None:
             best = self._open_gpu()
             if best is None:
                 return 0
-        _, index, g = best
+        index, g = best
         node = self.state.nodes[index]
         count = min(remaining, _room(pool, node.gpus[g], size), self._spread_room(node),
                     _node_room(pool, node, self.option))
@@ -209,13 +283,21 @@ class _Placer:
             self._add(index, (g,), None, whole=False)
         return count
 
-    def _open_gpu(self):
-        pool, size = self.state.pool, self.option.size
-        for index, node in self._candidate_nodes():
-            for g, gpu in enumerate(node.gpus):
-                if not gpu.used and _room(pool, gpu, size) > 0:
-                    return (0.0, index, g)
-        return None
+    def _open_gpu(self) -> tuple[int, int] | None:
+        """The first empty GPU with room on a node that admits the group, else one on a new
+        node if the pool has room."""
+        state, size = self.state, self.option.size
+        empty = state.table.empty()
+        rows = empty[state.table.room_for(size)[empty]]
+        found = next(self._admitting(rows, gpu_rule=False), None)
+        if found is not None:
+            return found
+        new = state.new_node()
+        if new is None:
+            return None
+        index = len(state.nodes) - 1
+        return next(((index, g) for g, gpu in enumerate(new.gpus)
+                     if _room(state.pool, gpu, size) > 0), None)
 
     def _place_whole(self, remaining: int) -> int:
         k = self.option.whole_gpus
