@@ -11,24 +11,41 @@ import functools
 import math
 from collections import Counter
 
+import numpy as np
+
 from solvers.problem import Group, Option, Pool, Problem
 
 
 def martello_toth_l2(sizes: Counter, capacity: int) -> int:
-    """The L2 bound for one-dimensional bin packing of `sizes` (size -> count) into `capacity`."""
-    items = {s: n for s, n in sizes.items() if s > 0 and n > 0}
+    """The L2 bound for one-dimensional bin packing of `sizes` (size -> count) into `capacity`.
+
+    For each threshold alpha (0 and every size up to half the capacity): items over
+    capacity - alpha each need a bin that nothing of at least alpha joins; items over half the
+    capacity each need a bin of their own; items from alpha to half the capacity fill what the
+    latter leave, then whole bins. Every threshold at once over the sorted sizes (prefix sums,
+    integers throughout), so it costs distinct sizes x log, not distinct sizes squared.
+    """
+    items = sorted((s, n) for s, n in sizes.items() if s > 0 and n > 0)
     if not items:
         return 0
-    total = sum(s * n for s, n in items.items())
-    best = math.ceil(total / capacity)
-    for alpha in sorted({s for s in items if s <= capacity / 2} | {0}):
-        big = sum(n for s, n in items.items() if s > capacity - alpha)
-        medium = [(s, n) for s, n in items.items() if capacity - alpha >= s > capacity / 2]
-        small = sum(s * n for s, n in items.items() if capacity / 2 >= s >= alpha)
-        medium_count = sum(n for _, n in medium)
-        medium_room = medium_count * capacity - sum(s * n for s, n in medium)
-        best = max(best, big + medium_count + max(0, math.ceil((small - medium_room) / capacity)))
-    return best
+    size = np.array([s for s, _ in items], dtype=np.int64)
+    count = np.array([n for _, n in items], dtype=np.int64)
+    # Prefix sums with a leading zero: sums over size[i:j] are prefix[j] - prefix[i].
+    counts = np.concatenate(([0], np.cumsum(count)))
+    volume = np.concatenate(([0], np.cumsum(size * count)))
+    total = int(volume[-1])
+    alphas = np.concatenate(([0], size[2 * size <= capacity]))
+    # Index ranges in the sorted sizes: [low, half) are from alpha to half the capacity,
+    # [half, top) over half the capacity up to capacity - alpha, [top, end) the rest.
+    half = int(np.searchsorted(size, capacity // 2, side="right"))
+    top = np.searchsorted(size, capacity - alphas, side="right")
+    low = np.searchsorted(size, alphas, side="left")
+    big = counts[-1] - counts[top]
+    medium_count = counts[top] - counts[half]
+    medium_room = medium_count * capacity - (volume[top] - volume[half])
+    small = volume[half] - volume[low]
+    rest = np.maximum(0, -((medium_room - small) // capacity))  # ceil((small - room) / cap)
+    return max(-(-total // capacity), int((big + medium_count + rest).max()))
 
 
 def shared_gpus_bound(pool: Pool, options: list[Option]) -> int:

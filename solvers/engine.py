@@ -13,6 +13,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from solvers.bounds import cost_bound, shared_gpus_bound
 from solvers.clock import STEP, Clock, WorkClock, charge, now, using
 from solvers.greedy import fits_alone, greedy, unplaced_reason
@@ -282,7 +284,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         lower_gpus += 1
     columns = []
     if lower_gpus < len(bins):
-        start = [tuple(c[t] for t in range(len(groups))) for c in hint_bins]
+        start = _as_vectors(hint_bins, len(groups))
         generated = generate_columns(pool.capacity, sizes, demand, start,
                                      min(deadline, now() + time_limit_s * 2 / 5))
         columns = generated.patterns
@@ -320,6 +322,15 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         status = "optimal" if hint.cost <= bound else "greedy"
         return replace(hint, status=status, lower_bound=min(bound, hint.cost))
     return _packing_solution(pool, groups, bins, lower_gpus)
+
+
+def _as_vectors(bins: list[Counter], types: int) -> list[tuple[int, ...]]:
+    """Bins of counts by type index as dense count vectors, built in numpy: with thousands
+    of types and bins a Python loop over both would take seconds."""
+    dense = np.zeros((len(bins), types), dtype=np.int64)
+    for b, contents in enumerate(bins):
+        dense[b, list(contents)] = list(contents.values())
+    return [tuple(row) for row in dense.tolist()]
 
 
 def _hint_bins(hint: Solution, groups: list[Group]) -> list[Counter]:

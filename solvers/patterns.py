@@ -43,6 +43,9 @@ from solvers.sat import new_solver, run
 Load = tuple[int, ...]
 SINK: Load = (-1,)
 NEW_COLUMNS = 100  # most improving quick patterns added per round of column generation
+# One-dimensional pricing by dynamic programming only while its table (capacity x item types)
+# stays this small; beyond it (large capacities) it prices as in several dimensions.
+MAX_TABLE_CELLS = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -79,16 +82,17 @@ def list_patterns(capacity: Load, sizes: list[Load], demand: list[int], slack: L
     steps = [0]
 
     def extend(start: int, load: list[int]) -> bool:
-        steps[0] += 1
-        if steps[0] % 4096 == 0:
-            charge(4096 * PATTERN_STEP)
-            if now() > deadline:
-                return False
         if any(counts) and all(a >= f for a, f in zip(load, floor, strict=True)):
             found.append(tuple(counts))
             if len(found) > limit:
                 return False
         for t in range(start, len(sizes)):
+            # A step is one type tried: with thousands of types one call makes thousands.
+            steps[0] += 1
+            if steps[0] % 4096 == 0:
+                charge(4096 * PATTERN_STEP)
+                if now() > deadline:
+                    return False
             if not reachable(t, load):
                 break  # later types are no larger, so they cannot reach the floor either
             if counts[t] >= demand[t]:
@@ -145,6 +149,13 @@ def pack_with_patterns(patterns: list[tuple[int, ...]], demand: list[int], bins:
                 left[t] -= take
             result.append(contents)
     return Outcome(status, result)
+
+
+def _table_cells(capacity: int, sizes: list[Load], demand: list[int]) -> int:
+    """The size of `_price_one_dimension`'s table: capacity x pieces (at most)."""
+    pieces = sum(min(n, capacity // s[0]).bit_length() for s, n in zip(sizes, demand,
+                                                                       strict=True) if s[0])
+    return (capacity + 1) * pieces
 
 
 def _price_one_dimension(capacity: int, weights: list[int], values: list[float],
@@ -293,6 +304,7 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
         add(pattern)
     bound = 0
     values = [0.0] * len(patterns)
+    by_table = len(capacity) == 1 and _table_cells(capacity[0], sizes, demand) <= MAX_TABLE_CELLS
     while True:
         if now() >= deadline:
             return Columns(patterns, bound, values + [0.0] * (len(patterns) - len(values)))
@@ -303,7 +315,7 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
         values = [y.solution_value() for y in use]
         duals = [row.dual_value() for row in rows]
         left = deadline - now()
-        if len(capacity) == 1:
+        if by_table:
             best, pattern = _price_one_dimension(capacity[0], [s[0] for s in sizes], duals,
                                                  demand)
             improving = [pattern] if best > 1 + 1e-9 and pattern not in known else []
@@ -336,9 +348,10 @@ def dive(capacity: Load, sizes: list[Load], demand: list[int], start: list[tuple
     while any(left):
         if now() >= deadline:
             return None
-        clipped = list(dict.fromkeys(tuple(min(a, n) for a, n in zip(p, left, strict=True))
-                                     for p in columns))
-        clipped = [p for p in clipped if any(p)]
+        # Each column cut down to what is left, in numpy: columns x types is large.
+        cut = np.minimum(np.array(columns, dtype=np.int64).reshape(len(columns), len(left)),
+                         np.array(left, dtype=np.int64))
+        clipped = list(dict.fromkeys(map(tuple, cut[cut.any(axis=1)].tolist())))
         found = generate_columns(capacity, sizes, left, clipped, deadline)
         columns = found.patterns
         best = max(range(len(columns)), key=lambda i: found.values[i])
@@ -361,36 +374,47 @@ def round_columns(capacity: Load, sizes: list[Load], demand: list[int],
     what is left goes best fit (by summed share) into any GPU with room, else a new one.
     From a converged LP this lands within a few GPUs of the optimum, where rounding one
     pattern at a time and solving the LP again does not finish on large instances."""
-    left = list(demand)
+    types = np.arange(len(demand))
+    left = np.array(demand, dtype=np.int64)
+    patterns = np.array(columns, dtype=np.int64).reshape(len(columns), len(demand))
     bins: list[list[int]] = []
 
-    def take(pattern: tuple[int, ...], times: int) -> None:
-        """The pattern up to `times` times, while all its items are still needed."""
+    def take(i: int, times: int) -> None:
+        """Pattern i up to `times` times, while all its items are still needed."""
+        pattern = patterns[i]
         for _ in range(times):
-            if not any(pattern) or any(n > m for n, m in zip(pattern, left, strict=True)):
+            if not pattern.any() or (pattern > left).any():
                 return
-            bins.append([t for t, n in enumerate(pattern) for _ in range(n)])
-            for t, n in enumerate(pattern):
-                left[t] -= n
+            bins.append(np.repeat(types, pattern).tolist())
+            left[:] -= pattern
 
     order = sorted(range(len(columns)), key=lambda i: -values[i])
     for i in order:
-        take(columns[i], math.floor(values[i] + 1e-9))
+        take(i, math.floor(values[i] + 1e-9))
     for i in order:
-        take(columns[i], 1 if values[i] > 1e-9 else 0)
-    loads = [[sum(sizes[t][d] for t in b) for d in range(len(capacity))] for b in bins]
-    shares = [sum(s / c for s, c in zip(size, capacity, strict=True) if c) for size in sizes]
-    for t in sorted((t for t, n in enumerate(left) for _ in range(n)), key=lambda t: -shares[t]):
-        fitting = [b for b, load in enumerate(loads) if all(
-            a + s <= c for a, s, c in zip(load, sizes[t], capacity, strict=True))]
-        if not fitting:
+        take(i, 1 if values[i] > 1e-9 else 0)
+    cap = np.array(capacity, dtype=np.int64)
+    size = np.array(sizes, dtype=np.int64).reshape(len(sizes), len(capacity))
+    loads = np.zeros((len(bins) + int(left.sum()), len(capacity)), dtype=np.int64)
+    for b, contents in enumerate(bins):
+        loads[b] = size[contents].sum(axis=0)
+    shares = [sum(s / c for s, c in zip(row, capacity, strict=True) if c) for row in sizes]
+    for t in sorted((t for t, n in enumerate(left.tolist()) for _ in range(n)),
+                    key=lambda t: -shares[t]):
+        fitting = np.flatnonzero((loads[:len(bins)] + size[t] <= cap).all(axis=1))
+        if not len(fitting):
             bins.append([])
-            loads.append([0] * len(capacity))
-            fitting = [len(bins) - 1]
-        b = max(fitting, key=lambda b: sum(a / c for a, c in zip(loads[b], capacity,
-                                                                  strict=True) if c))
+            b = len(bins) - 1
+        else:
+            # The fullest by summed share, the first of equals: the same sum, in the same
+            # order, as one GPU at a time would add it.
+            fullness = np.zeros(len(fitting))
+            for d, c in enumerate(capacity):
+                if c:
+                    fullness = fullness + loads[fitting, d] / c
+            b = int(fitting[np.argmax(fullness)])
         bins[b].append(t)
-        loads[b] = [a + s for a, s in zip(loads[b], sizes[t], strict=True)]
+        loads[b] += size[t]
     return bins
 
 
