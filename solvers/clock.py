@@ -25,9 +25,11 @@ from ortools.sat.python import cp_model
 
 # Deterministic seconds charged per unit of the engine's own work, of the order of what each
 # costs on one core; they need only be fixed, not exact.
-PATTERN_STEP = 2e-6  # one node of the depth-first pattern listing
+PATTERN_STEP = 1e-5  # one type tried in the depth-first pattern listing
 ARC = 2e-6  # one arc of an arc-flow graph
-LP_NONZERO = 1e-7  # one non-zero of an LP solved by GLOP, per solve
+LP_ENTRY = 3e-6  # one non-zero or column of an LP, each time GLOP solves it and it is read
+PRICE_ENTRY = 5e-8  # one (pattern, type, dimension) entry in a round of quick pricing
+MODEL_TERM = 2e-6  # one term of a CP-SAT model written in Python
 STEP = 1e-3  # one round of a search loop, besides the CP-SAT work inside it
 
 

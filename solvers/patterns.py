@@ -37,7 +37,16 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
-from solvers.clock import ARC, LP_NONZERO, PATTERN_STEP, STEP, charge, now
+from solvers.clock import (
+    ARC,
+    LP_ENTRY,
+    MODEL_TERM,
+    PATTERN_STEP,
+    PRICE_ENTRY,
+    STEP,
+    charge,
+    now,
+)
 from solvers.sat import new_solver, run
 
 Load = tuple[int, ...]
@@ -127,8 +136,13 @@ def pack_with_patterns(patterns: list[tuple[int, ...]], demand: list[int], bins:
     at least (items packed twice are dropped) for a restricted list from column generation."""
     cp = cp_model.CpModel()
     use = [cp.new_int_var(0, bins, f"y[{i}]") for i in range(len(patterns))]
-    for t, need in enumerate(demand):
-        terms = [p[t] * y for p, y in zip(patterns, use, strict=True) if p[t]]
+    # Each type's terms from the patterns' non-zero counts only (patterns x types is large).
+    by_type: list[list] = [[] for _ in demand]
+    for p, y in zip(patterns, use, strict=True):
+        for t in _nonzero(p):
+            by_type[t].append(p[t] * y)
+    charge(MODEL_TERM * sum(len(terms) for terms in by_type))
+    for need, terms in zip(demand, by_type, strict=True):
         if cover:
             cp.add(sum(terms) >= need)  # demand: every item of type t at least once
         else:
@@ -156,6 +170,11 @@ def _table_cells(capacity: int, sizes: list[Load], demand: list[int]) -> int:
     pieces = sum(min(n, capacity // s[0]).bit_length() for s, n in zip(sizes, demand,
                                                                        strict=True) if s[0])
     return (capacity + 1) * pieces
+
+
+def _nonzero(pattern: tuple[int, ...]) -> list[int]:
+    """The types a pattern holds, found in numpy (a pattern lists every type)."""
+    return np.flatnonzero(pattern).tolist()
 
 
 def _price_one_dimension(capacity: int, weights: list[int], values: list[float],
@@ -251,6 +270,7 @@ def _price_greedily(capacity: Load, sizes: list[Load], values: list[float], dema
         load = size[seeds].copy()
         rows = np.arange(len(seeds))
         while len(rows):
+            charge(PRICE_ENTRY * len(rows) * size.size)
             fits = (load[rows, None, :] + size[None, :, :] <= cap).all(axis=2)
             score = np.where(fits & (counts[rows] < limit), ratio, -np.inf)
             best = score.argmax(axis=1)
@@ -294,11 +314,11 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
         patterns.append(pattern)
         y = lp.NumVar(0, lp.infinity(), "")
         objective.SetCoefficient(y, 1)
-        for t, count in enumerate(pattern):
-            if count:
-                rows[t].SetCoefficient(y, count)
+        held = _nonzero(pattern)
+        for t in held:
+            rows[t].SetCoefficient(y, pattern[t])
         use.append(y)
-        nonzeros += sum(1 for count in pattern if count)
+        nonzeros += len(held)
 
     for pattern in dict.fromkeys(start):
         add(pattern)
@@ -308,7 +328,7 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
     while True:
         if now() >= deadline:
             return Columns(patterns, bound, values + [0.0] * (len(patterns) - len(values)))
-        charge(STEP + LP_NONZERO * nonzeros)
+        charge(STEP + LP_ENTRY * (nonzeros + len(patterns)))
         if lp.Solve() != pywraplp.Solver.OPTIMAL:
             return Columns(patterns, bound, [0.0] * len(patterns))
         value = objective.Value()

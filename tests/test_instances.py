@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.instances import InstanceError, read_bpp, read_vbp
+from bench.instances import InstanceError, _single_pool, read_bpp, read_vbp
 from scripts.zero_slack import cut_bin, instance
 from solvers.bounds import martello_toth_l2
+from solvers.engine import solve
+from solvers.greedy import greedy
+from solvers.verify import violations
 from tests.conftest import ROOT
 
 
@@ -88,3 +91,39 @@ def test_zero_slack_instance_needs_exactly_its_bins():
     assert sum(weights) == 25 * 1_000
     # No packing beats the volume bound, which the instance meets with zero waste.
     assert martello_toth_l2(Counter(weights), 1_000) == 25
+
+
+def _l2_by_definition(sizes: Counter, capacity: int) -> int:
+    """Martello and Toth's L2, one threshold at a time, as they state it."""
+    total = sum(s * n for s, n in sizes.items())
+    best = -(-total // capacity)
+    for alpha in [0, *(s for s in sizes if 2 * s <= capacity)]:
+        big = sum(n for s, n in sizes.items() if s > capacity - alpha)
+        medium = {s: n for s, n in sizes.items() if capacity - alpha >= s and 2 * s > capacity}
+        small = sum(s * n for s, n in sizes.items() if 2 * s <= capacity and s >= alpha)
+        room = sum((capacity - s) * n for s, n in medium.items())
+        best = max(best, big + sum(medium.values()) + max(0, -(-(small - room) // capacity)))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_l2_bound_matches_its_definition(seed: int):
+    rng = random.Random(seed)
+    capacity = rng.choice([2, 7, 100, 150, 10_000, 1_500_000])
+    sizes = Counter({rng.randint(1, capacity): rng.randint(1, 5)
+                     for _ in range(rng.randint(1, 30))})
+    assert martello_toth_l2(sizes, capacity) == _l2_by_definition(sizes, capacity)
+
+
+def test_deterministic_budget_holds_on_a_large_capacity():
+    """Every phase checks its deadline: on 600 items of a capacity of a million (a large
+    pricing table, long pattern lists) the work counted stays within the budget and the
+    margin of one step."""
+    rng = random.Random(11)
+    capacity = 1_000_000
+    weights = Counter((rng.randint(capacity // 10, capacity // 2),) for _ in range(600))
+    problem = _single_pool((capacity,), weights, 600)
+    solution = solve(problem, time_limit_s=1.0, seed=0, deterministic=True)
+    assert solution.seconds <= 1.0 * 1.1
+    assert violations(problem, solution) == []
+    assert solution.lower_bound <= solution.cost <= greedy(problem, "first").cost
