@@ -57,7 +57,7 @@ def test_rounding_a_converged_lp_finds_the_pairs():
     # (6, 4, 5) and (4, 6, 5) fill a GPU together, and only together: three pairs.
     sizes = [(6, 4, 5), (4, 6, 5)]
     demand = [3, 3]
-    start = [(1, 0, 0), (0, 1, 0)]
+    start = [(1, 0), (0, 1)]  # one item of each of the two types
     columns = generate_columns(CAPACITY, sizes, demand, start, time.perf_counter() + 5)
     bins = round_columns(CAPACITY, sizes, demand, columns.patterns, columns.values)
     assert columns.lower_bound == 3
