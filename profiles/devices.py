@@ -3,6 +3,13 @@
 The planner packs on the process's own device memory as NVML reports it (CUDA context
 included); torch's allocator peaks are recorded beside it. On CPU the only honest figure is the
 fresh process's peak resident set, labelled host memory.
+
+NVML lists processes by their ids in the host's PID namespace, so inside a container (a pod
+without `hostPID`) the profiler's own id never matches. Its NVML id is then found as the
+process that appears on the device when the profiler creates its CUDA context, or, when the
+context predates the first look, as the only process on the device. A process NVML cannot
+attribute is never counted as 0 MiB: its figure is absent, and the profile records which
+method gave its memory (`Memory.measured_by`).
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import os
 import resource
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from profiles.errors import ProfileError
 from profiles.reference import MIB
@@ -42,7 +50,11 @@ def host_peak_rss_mib() -> float:
 
 @dataclass
 class DeviceProbe:
-    """NVML's view of one CUDA device: used memory, and this and other processes on it."""
+    """NVML's view of one CUDA device: used memory, and this and other processes on it.
+
+    `process_mib` is None when NVML cannot say what the profiler's own process uses (not
+    listed, or listed without a figure while others share the device); then `method` says so.
+    """
 
     name: str = ""
     uuid: str = ""
@@ -50,6 +62,45 @@ class DeviceProbe:
     used_mib: float | None = None
     process_mib: float | None = None
     others: list[int] = field(default_factory=list)
+    pids: list[int] = field(default_factory=list)
+    method: str | None = None
+
+
+def own_pids(pid: int | None = None) -> set[int]:
+    """The ids of this process in every PID namespace its /proc shows (`NSpid`): more than one
+    when /proc is mounted from an outer namespace than the process's own."""
+    pid = pid or os.getpid()
+    found = {pid}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("NSpid:"):
+                found.update(int(part) for part in line.split()[1:])
+    except (OSError, ValueError):
+        pass
+    return found
+
+
+def nvml_pid(before: DeviceProbe, after: DeviceProbe, pid: int | None = None) -> int | None:
+    """The profiler's id as NVML lists it, from probes before and after it created its CUDA
+    context: its own id (any namespace), else the one process that appeared, else the only
+    process on the device (the context was there already); None when that is ambiguous."""
+    mine = own_pids(pid) & set(after.pids)
+    if len(mine) == 1:
+        return mine.pop()
+    appeared = set(after.pids) - set(before.pids)
+    if len(appeared) == 1:
+        return appeared.pop()
+    if len(after.pids) == 1 and not appeared:
+        return after.pids[0]
+    return None
+
+
+def peak_device_mib(probe: DeviceProbe, reserved_mib: float) -> tuple[float, str]:
+    """The process's device memory and the method that gave it: NVML's figure when it has
+    one, else torch's reserved peak, labelled as the fallback it is."""
+    if probe.process_mib is not None and probe.method is not None:
+        return probe.process_mib, probe.method
+    return reserved_mib, "torch-reserved"
 
 
 def _handle(pynvml, torch_index: int, uuid: str):
@@ -74,8 +125,10 @@ def _handle(pynvml, torch_index: int, uuid: str):
     return pynvml.nvmlDeviceGetHandleByIndex(torch_index)
 
 
-def probe_device(torch_index: int, uuid: str = "", pid: int | None = None) -> DeviceProbe:
-    """Read NVML for the device; an empty probe when NVML is not there."""
+def probe_device(torch_index: int, uuid: str = "", pid: int | None = None,
+                 nvml_id: int | None = None) -> DeviceProbe:
+    """Read NVML for the device; an empty probe when NVML is not there. The profiler's own
+    process is `nvml_id` (its id as NVML lists it, `nvml_pid`) or any of its own ids."""
     try:
         import pynvml
     except ImportError:
@@ -87,17 +140,30 @@ def probe_device(torch_index: int, uuid: str = "", pid: int | None = None) -> De
     try:
         handle = _handle(pynvml, torch_index, uuid)
         memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
-        pid = pid or os.getpid()
-        own, others = None, []
-        for process in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
-            if process.pid == pid:
-                own = (process.usedGpuMemory or 0) / MIB
-            else:
-                others.append(process.pid)
+        processes = list(pynvml.nvmlDeviceGetComputeRunningProcesses(handle))
+        mine = own_pids(pid) | ({nvml_id} if nvml_id is not None else set())
+        own = [p for p in processes if p.pid in mine]
+        others = [p.pid for p in processes if p.pid not in mine]
+        process_mib, method = _attributed(own, others, memory.used / MIB)
         name = pynvml.nvmlDeviceGetName(handle)
         return DeviceProbe(name=name.decode() if isinstance(name, bytes) else str(name),
                            uuid=str(pynvml.nvmlDeviceGetUUID(handle)),
                            driver_version=str(pynvml.nvmlSystemGetDriverVersion()),
-                           used_mib=memory.used / MIB, process_mib=own, others=others)
+                           used_mib=memory.used / MIB, process_mib=process_mib, others=others,
+                           pids=[p.pid for p in processes], method=method)
     finally:
         pynvml.nvmlShutdown()
+
+
+def _attributed(own: list, others: list[int], used_mib: float) -> tuple[float | None, str | None]:
+    """The own process's memory and how it was read. NVML leaves `usedGpuMemory` None where
+    it cannot tell (some containers and MIG devices): then the device's used memory is the
+    process's only when no other process is on it, and otherwise there is no figure."""
+    if not own:
+        return None, None
+    figures = [p.usedGpuMemory for p in own]
+    if all(f is not None for f in figures):
+        return sum(figures) / MIB, "nvml-process"
+    if not others:
+        return used_mib, "nvml-device"
+    return None, None

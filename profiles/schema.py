@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -105,11 +105,22 @@ class Settings(Strict):
     """`closed-loop`: fixed requests in flight; `open-loop`: Poisson arrivals."""
 
 
+MemoryMethod = Literal["nvml-process", "nvml-device", "torch-reserved", "host-rss"]
+MEMORY_METHODS: tuple[str, ...] = get_args(MemoryMethod)  # best first
+
+
 class Memory(Strict):
     """Memory layers in MiB. `kind: host` marks CPU measurements, which are not VRAM."""
 
     kind: Literal["device", "host"] = "device"
     """`device`: GPU memory; `host`: a CPU measurement's resident memory, not VRAM."""
+    measured_by: MemoryMethod | None = None
+    """How the points' peak memory was read (the weakest method any point needed):
+    `nvml-process` NVML's figure for the profiler's own process, CUDA context included (found
+    through its PID namespace); `nvml-device` the device's used memory, the GPU or MIG slice
+    being the profiler's alone while NVML gives no figure per process; `torch-reserved` a
+    fallback, torch's reserved peak without the CUDA context, as NVML could not attribute a
+    process to the profiler; `host-rss` the peak resident set of a CPU measurement."""
     weights_mib: MiB
     """The model's weights."""
     cuda_context_mib: MiB | None = None
@@ -119,7 +130,8 @@ class Memory(Strict):
     peak_reserved_mib: MiB | None = None
     """Torch's peak reserved memory."""
     process_mib: MiB | None = None
-    """The process's own device memory (NVML), CUDA context included."""
+    """The process's own device memory (NVML), CUDA context included; absent when NVML
+    cannot attribute a process to the profiler (never 0 for that)."""
     device_used_before_mib: MiB | None = None
     """Memory in use on the device before loading."""
     device_used_after_mib: MiB | None = None

@@ -84,6 +84,8 @@ class _Device:
     uuid: str = ""
     before: DeviceProbe | None = None
     context_mib: float | None = None
+    nvml_id: int | None = None  # the profiler's process id as NVML lists it
+    memory_methods: set[str] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -95,7 +97,7 @@ def _open_device(request: Request) -> _Device:
     """Resolve the device; on CUDA record the context's memory before the model loads."""
     import torch
 
-    from profiles.devices import probe_device, resolve_device
+    from profiles.devices import nvml_pid, probe_device, resolve_device
 
     device = _Device(resolve_device(request.device))
     if not device.cuda:
@@ -108,9 +110,11 @@ def _open_device(request: Request) -> _Device:
     torch.cuda.init()
     device.uuid = str(getattr(torch.cuda.get_device_properties(device.torch_device), "uuid", ""))
     device.before = probe_device(index, device.uuid)
-    device.warnings += shared_device_warnings(device.before, request.allow_shared_device)
     torch.empty(1, device=device.torch_device)
-    device.context_mib = probe_device(index, device.uuid).process_mib
+    device.nvml_id = nvml_pid(device.before, probe_device(index, device.uuid))
+    opened = probe_device(index, device.uuid, nvml_id=device.nvml_id)
+    device.warnings += shared_device_warnings(opened, request.allow_shared_device)
+    device.context_mib = opened.process_mib
     return device
 
 
@@ -142,17 +146,20 @@ def _server(request: Request, model: torch.nn.Module, device: _Device,
 
 
 def _peak_mib(device: _Device) -> float:
-    """The process's device memory from NVML (context included), else torch's reserved peak;
-    on CPU the process's peak resident set."""
+    """The process's device memory from NVML (context included), else torch's reserved peak,
+    noting the method; on CPU the process's peak resident set."""
     import torch
 
-    from profiles.devices import host_peak_rss_mib, probe_device
+    from profiles.devices import host_peak_rss_mib, peak_device_mib, probe_device
 
     if not device.cuda:
+        device.memory_methods.add("host-rss")
         return host_peak_rss_mib()
-    process = probe_device(device.torch_device.index, device.uuid).process_mib
-    return process if process is not None else (
-        torch.cuda.max_memory_reserved(device.torch_device) / MIB)
+    probe = probe_device(device.torch_device.index, device.uuid, nvml_id=device.nvml_id)
+    mib, method = peak_device_mib(probe,
+                                  torch.cuda.max_memory_reserved(device.torch_device) / MIB)
+    device.memory_methods.add(method)
+    return mib
 
 
 def _points(request: Request, serve: Callable[[int], None], device: _Device) -> list[dict]:
@@ -190,9 +197,12 @@ def _memory_and_environment(device: _Device, weights_mib: float) -> tuple[dict, 
     import torch
 
     from profiles.devices import probe_device
+    from profiles.schema import MEMORY_METHODS
 
     memory: dict = {"kind": "device" if device.cuda else "host",
                     "weights_mib": round(weights_mib, 1)}
+    if device.memory_methods:  # the weakest method any point's memory came from
+        memory["measured_by"] = max(device.memory_methods, key=MEMORY_METHODS.index)
     environment: dict = {"backend": device.torch_device.type, "torch_version": torch.__version__,
                          "host": platform.node(),
                          "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -200,7 +210,7 @@ def _memory_and_environment(device: _Device, weights_mib: float) -> tuple[dict, 
         environment["device_name"] = _cpu_name()
         return memory, environment
     cuda = device.torch_device
-    after = probe_device(cuda.index, device.uuid)
+    after = probe_device(cuda.index, device.uuid, nvml_id=device.nvml_id)
     assert device.before is not None  # probed when the device was opened
     memory.update(cuda_context_mib=device.context_mib,
                   peak_allocated_mib=round(torch.cuda.max_memory_allocated(cuda) / MIB, 1),

@@ -12,7 +12,7 @@ import yaml
 
 from planner.profiling import ProfileSettings, measure_models
 from planner.registry.loader import load_registry
-from profiles.devices import DeviceProbe, probe_device
+from profiles.devices import DeviceProbe, nvml_pid, own_pids, peak_device_mib, probe_device
 from profiles.errors import ProfileError
 from profiles.jobs import job_name
 from profiles.measure import closed_loop, open_loop, rate_search
@@ -290,3 +290,81 @@ def test_torchscript_source_and_rate_search(cli, registry: Path):
     assert search["p99_ms"] <= 2000
     assert (registry / "profiles" / "anomaly-detector" / "cpu.yaml").exists()
     assert load_registry(registry).profiles[("anomaly-detector", "cpu")].rate_search
+
+
+def _nvml_with(processes: list[tuple[int, int | None]], used_mib: int = 3072):
+    """A one-GPU pynvml whose compute processes are `processes`: (pid as NVML lists it, its
+    memory in MiB or None where NVML cannot tell)."""
+    fake = _fake_nvml(0, False)
+    fake.nvmlDeviceGetMemoryInfo = lambda h: types.SimpleNamespace(used=used_mib * 2**20)
+    fake.nvmlDeviceGetComputeRunningProcesses = lambda h: [
+        types.SimpleNamespace(pid=pid, usedGpuMemory=None if mib is None else mib * 2**20)
+        for pid, mib in processes]
+    return fake
+
+
+CONTAINER_PID, HOST_PID, NEIGHBOUR = 7, 40123, 555
+
+
+@pytest.mark.parametrize("others_before", [[], [(NEIGHBOUR, 900)]])
+def test_nvml_finds_the_profiler_through_its_pid_namespace(monkeypatch, others_before):
+    """In a pod without hostPID the profiler is pid 7 while NVML lists it as 40123: it is the
+    process that appears when the profiler creates its CUDA context."""
+    sys_modules = __import__("sys").modules
+    monkeypatch.setitem(sys_modules, "pynvml", _nvml_with(others_before))
+    before = probe_device(0, "GPU-1111", pid=CONTAINER_PID)
+    assert before.process_mib is None and before.method is None
+    monkeypatch.setitem(sys_modules, "pynvml", _nvml_with([*others_before, (HOST_PID, 1536)]))
+    after = probe_device(0, "GPU-1111", pid=CONTAINER_PID)
+    assert after.others == [p for p, _ in others_before] + [HOST_PID]  # not matched by pid
+    found = nvml_pid(before, after, pid=CONTAINER_PID)
+    assert found == HOST_PID
+    probe = probe_device(0, "GPU-1111", pid=CONTAINER_PID, nvml_id=found)
+    assert (probe.process_mib, probe.method) == (1536, "nvml-process")
+    assert probe.others == [p for p, _ in others_before]
+    if others_before:  # a neighbour still shares the device
+        with pytest.raises(ProfileError, match=rf"pids \[{NEIGHBOUR}\]"):
+            shared_device_warnings(probe, False)
+    else:
+        assert shared_device_warnings(probe, False) == []
+
+
+def test_nvml_context_older_than_the_first_look_is_the_only_process(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "pynvml", _nvml_with([(HOST_PID, 1536)]))
+    probe = probe_device(0, "GPU-1111", pid=CONTAINER_PID)
+    assert nvml_pid(probe, probe, pid=CONTAINER_PID) == HOST_PID
+
+
+def test_nvml_ambiguous_process_is_unattributed_never_zero(monkeypatch):
+    """Two processes appear at once: neither is known to be the profiler's. Its memory is
+    absent, the device is refused as shared unless allowed, and the peak falls back to torch's
+    reserved memory, labelled as such."""
+    sys_modules = __import__("sys").modules
+    monkeypatch.setitem(sys_modules, "pynvml", _nvml_with([]))
+    before = probe_device(0, "GPU-1111", pid=CONTAINER_PID)
+    monkeypatch.setitem(sys_modules, "pynvml", _nvml_with([(HOST_PID, 1536), (NEIGHBOUR, 900)]))
+    after = probe_device(0, "GPU-1111", pid=CONTAINER_PID)
+    assert nvml_pid(before, after, pid=CONTAINER_PID) is None
+    assert after.process_mib is None and after.method is None
+    with pytest.raises(ProfileError, match="pass --allow-shared-device"):
+        shared_device_warnings(after, False)
+    assert peak_device_mib(after, reserved_mib=1200.0) == (1200.0, "torch-reserved")
+
+
+@pytest.mark.parametrize("processes, expected", [
+    ([(HOST_PID, None)], (2048, "nvml-device")),  # alone on the device: its used memory
+    ([(HOST_PID, None), (NEIGHBOUR, 900)], (None, None)),  # shared: no figure, not 0
+])
+def test_nvml_without_a_figure_for_the_process(monkeypatch, processes, expected):
+    monkeypatch.setitem(__import__("sys").modules, "pynvml",
+                        _nvml_with(processes, used_mib=2048))
+    probe = probe_device(0, "GPU-1111", pid=CONTAINER_PID, nvml_id=HOST_PID)
+    assert (probe.process_mib, probe.method) == expected
+    assert peak_device_mib(probe, 1200.0) == (expected if expected[0] is not None
+                                               else (1200.0, "torch-reserved"))
+
+
+def test_own_pids_include_this_process():
+    import os
+
+    assert os.getpid() in own_pids()
