@@ -29,6 +29,7 @@ from planner.simulation.replay import (
     PLACEMENT,
     REPLICAS,
     RUNS,
+    SLICED_MEMORY,
     SPREAD,
     Simulation,
     replay,
@@ -212,8 +213,14 @@ def test_a_replica_over_its_mps_share_is_caught(every_rule, tmp_path):
     assert _simulate(folder).exit_code == 1
     check = _rule(_replay(raised, folder), MPS_MEMORY)
     assert check.holds is False
-    assert check.problems[0].startswith(f"{model.name}-0: {share + 1} MiB, its MPS client "
-                                        f"share on ")
+    assert check.problems[0] == f"{model.name}-0: {share + 1} MiB, its MPS client limit on " \
+                                f"{_node_of(plan, model.name)} is {share} MiB"
+
+
+def _node_of(plan: Plan, model: str) -> str:
+    """The node of `model`'s first replica."""
+    return next(n.name for p in plan.pools for n in p.nodes for g in n.gpus
+                for r in g.replicas if r.model == model and r.replica == 0)
 
 
 def test_a_removed_anti_affinity_is_caught(demo, tmp_path):
@@ -225,10 +232,8 @@ def test_a_removed_anti_affinity_is_caught(demo, tmp_path):
     assert _simulate(mutated).exit_code == 1
     check = _rule(_replay(plan, mutated), SPREAD)
     assert check.holds is False
-    home = next(n.name for p in plan.pools for n in p.nodes for g in n.gpus
-                for r in g.replicas if r.model == model.name and r.replica == 0)
     assert check.problems == (f"{model.name}: the manifests admit a replica beyond 1 on "
-                              f"{home}",)
+                              f"{_node_of(plan, model.name)}",)
 
 
 def test_a_spread_constraint_without_min_domains_is_caught(every_rule, tmp_path):
@@ -322,7 +327,7 @@ def test_node_loss_cli_names_the_models_and_the_cost(demo):
 def test_a_model_with_room_reschedules():
     """On two nodes with room for three pods, losing one moves its pod to the other: nothing
     drops below min (a replay on a hand-made cluster)."""
-    from planner.simulation.devices import DevicePlugin
+    from planner.simulation.devices import Devices
     from planner.simulation.nodes import Node
     from planner.simulation.pods import Pod
     from planner.simulation.scheduler import Cluster
@@ -331,7 +336,7 @@ def test_a_model_with_room_reschedules():
         return Node(name, "p", "p", {filters.HOSTNAME: name}, (), {"cpu": 3000, "pods": 110},
                     (), 0, 1.0)
 
-    cluster = Cluster([node("a"), node("b")], DevicePlugin())
+    cluster = Cluster([node("a"), node("b")], Devices())
     pods = [Pod("ns", {"app": "m"}, {}, name=f"m-{i}", model="m", replica=i,
                 requests={"cpu": 1000}) for i in range(3)]
     cluster.bind(pods[0], "a")
@@ -346,14 +351,14 @@ def test_a_model_with_room_reschedules():
 
 def test_preemption_evicts_the_lowest_priority_first():
     """A pod that fits nowhere evicts lower-priority pods, the fewest and least important."""
-    from planner.simulation.devices import DevicePlugin
+    from planner.simulation.devices import Devices
     from planner.simulation.nodes import Node
     from planner.simulation.pods import Pod
     from planner.simulation.scheduler import Cluster
 
     node = Node("a", "p", "p", {filters.HOSTNAME: "a"}, (), {"cpu": 2000, "pods": 110}, (),
                 0, 1.0)
-    cluster = Cluster([node], DevicePlugin())
+    cluster = Cluster([node], Devices())
     low = Pod("ns", {}, {}, name="low", priority=10, requests={"cpu": 1000})
     mid = Pod("ns", {}, {}, name="mid", priority=100, requests={"cpu": 1000})
     cluster.bind(low, "a")
@@ -464,3 +469,81 @@ def test_a_surge_pod_respects_the_spread_cap(full_pools):
     assert len(free) == 2 and all(units > 0 for units in free.values())
     pod = next(p for p in simulation.pods if p.model == model.name)
     assert cluster.copy().schedule(dataclasses.replace(pod, name="surge"))[0] is None
+
+
+# Under DRA the manifests choose each replica's GPU: the replay checks GPUs too
+
+
+@pytest.fixture(scope="module")
+def dra(tmp_path_factory) -> tuple[Plan, Path]:
+    from tests.test_dra import make_dra_registry
+
+    root = tmp_path_factory.mktemp("dra")
+    return _plan(["plan", "--registry", str(make_dra_registry(root)), "--solver", "greedy"],
+                 root / "out")
+
+
+def test_dra_claims_put_every_replica_on_its_planned_gpu(dra):
+    """Every pod of a pool that shares GPUs (time-slicing, MPS, MIG) runs on a device its
+    node's claim allocated, and the replicas sharing each GPU are the plan's; whole GPUs come
+    from per-pod claims; MPS clients stay within their claim's memory limit."""
+    plan, out = dra
+    simulation = _replay(plan, out)
+    _as_planned(plan, simulation)
+    shared = {p.name for p in plan.pools if p.sharing != "exclusive" and p.nodes}
+    assert {x.model for x in simulation.landings if x.pinned} == \
+        {m.name for m in plan.models if m.pool in shared or m.whole_gpus}
+    assert _rule(simulation, PLACEMENT).note == ""
+    assert _rule(simulation, MPS_MEMORY).holds is True
+    assert _rule(simulation, SLICED_MEMORY).holds is True
+    for binding in simulation.cluster.bindings.values():
+        model = plan.model(binding.pod.model)
+        assert len(binding.devices) == (model.gpus_per_replica if model.whole_gpus else 1)
+
+
+def test_a_pod_moved_to_another_gpu_request_is_caught(dra, tmp_path):
+    """A pod whose container names another request of its node's claim shares another GPU
+    than the plan says: the replay finds the GPU groups changed."""
+    plan, out = dra
+    copy = tmp_path / "moved"
+    shutil.copytree(out, copy)
+    pool = next(p for p in plan.pools if p.sharing == "time-slicing" and p.nodes)
+    node = next(n for n in pool.nodes if len(n.gpus) > 1)
+    path = next(p for p in (copy / "manifests" / "models").glob("*.yaml")
+                if f"{node.index}-gpu-{node.gpus[0].index}" in p.read_text())
+    documents = list(yaml.safe_load_all(path.read_text()))
+    deployment = next(d for d in documents if d["kind"] == "Deployment"
+                      and d["metadata"]["name"].endswith(f"-{node.index}-gpu-"
+                                                         f"{node.gpus[0].index}"))
+    [claim] = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["claims"]
+    claim["request"] = f"gpu-{node.gpus[1].index}"
+    path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    simulation = _replay(plan, copy)
+    check = _rule(simulation, PLACEMENT)
+    assert check.holds is False
+    assert [p.split(":")[0] for p in check.problems] == [node.name]
+    assert _simulate(copy).exit_code == 1
+
+
+def test_a_missing_claim_leaves_its_pods_pending(dra, tmp_path):
+    plan, out = dra
+    copy = tmp_path / "unclaimed"
+    shutil.copytree(out, copy)
+    pool = next(p for p in plan.pools if p.sharing == "time-slicing" and p.nodes)
+    (copy / "manifests" / "claims" / f"{pool.name}.yaml").unlink()
+    simulation = _replay(plan, copy)
+    pending = [x for x in simulation.landings if x.node is None]
+    assert {x.model for x in pending} == {m.name for m in plan.models if m.pool == pool.name}
+    assert all("resourceclaim" in x.reason and "not found" in x.reason for x in pending)
+
+
+def test_a_dra_node_loss_needs_a_spare_node(dra):
+    """A node claim holds all of its node's planned GPUs: when the node is lost no other
+    node has them free, so its pods wait for a spare node, which the headroom prices."""
+    plan, out = dra
+    report = node_loss_report(plan, _replay(plan, out))
+    shared = next(p for p in plan.pools if p.sharing == "time-slicing" and p.nodes)
+    loss = next(x for x in report.losses if x.node == shared.nodes[0].name)
+    assert loss.lost and loss.rescheduled == () and set(loss.pending) == set(loss.lost)
+    spare = next(h for h in report.headroom if h.pool == shared.name)
+    assert spare.covers

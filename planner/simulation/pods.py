@@ -87,38 +87,69 @@ class Pod:
     """Why the API server would not create the pod, if it would not."""
 
 
-def workloads(manifests: Manifests) -> dict[str, tuple[dict, dict, str, int]]:
-    """Each workload's pod template by name: (metadata, spec, namespace, replicas); an
-    InferenceService's predictor runs up to its maxReplicas."""
-    found = {}
+NAME_LABEL = "app.kubernetes.io/name"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A Deployment, or an InferenceService's predictor (which runs up to maxReplicas pods):
+    its pod template, and the model it serves (its pods' `app.kubernetes.io/name`)."""
+
+    name: str
+    model: str
+    namespace: str
+    labels: dict[str, str]
+    spec: dict
+    replicas: int
+
+
+def workloads(manifests: Manifests) -> list[Workload]:
+    """Every workload, by name."""
+    found = []
     for deployment in manifests.kind("Deployment"):
         meta = deployment["metadata"]
         template = deployment["spec"]["template"]
-        found[meta["name"]] = (template.get("metadata") or {}, template["spec"],
-                               meta.get("namespace", "default"),
-                               int(deployment["spec"].get("replicas", 1)))
+        labels = dict((template.get("metadata") or {}).get("labels") or {})
+        found.append(Workload(meta["name"], labels.get(NAME_LABEL, meta["name"]),
+                              meta.get("namespace", "default"), labels, template["spec"],
+                              int(deployment["spec"].get("replicas", 1))))
     for service in manifests.kind("InferenceService"):
         meta = service["metadata"]
         predictor = service["spec"]["predictor"]
+        labels = dict(meta.get("labels") or {})
         replicas = predictor.get("maxReplicas") or predictor.get("minReplicas") or 1
-        found[meta["name"]] = (meta, predictor, meta.get("namespace", "default"), int(replicas))
-    return found
+        found.append(Workload(meta["name"], labels.get(NAME_LABEL, meta["name"]),
+                              meta.get("namespace", "default"), labels, predictor,
+                              int(replicas)))
+    return sorted(found, key=lambda w: w.name)
+
+
+def replicas_by_model(manifests: Manifests) -> dict[str, int]:
+    """How many pods the workloads of each model run together."""
+    counts: dict[str, int] = {}
+    for workload in workloads(manifests):
+        counts[workload.model] = counts.get(workload.model, 0) + workload.replicas
+    return counts
 
 
 def pods_of(manifests: Manifests) -> list[Pod]:
-    """Every pod the workloads make, named `<workload>-<replica>`, with its priority. The
-    Priority admission plugin refuses a pod whose PriorityClass does not exist."""
+    """Every pod the workloads make, named `<workload>-<n>`, numbered per model across its
+    workloads, with its priority. The Priority admission plugin refuses a pod whose
+    PriorityClass does not exist."""
     classes = {c["metadata"]["name"]: c for c in manifests.kind("PriorityClass")}
     pods = []
-    for name, (meta, spec, namespace, replicas) in sorted(workloads(manifests).items()):
-        class_name = spec.get("priorityClassName")
+    numbered: dict[str, int] = {}
+    for workload in workloads(manifests):
+        class_name = workload.spec.get("priorityClassName")
         priority_class = classes.get(class_name or "", {})
         refused = f"no PriorityClass '{class_name}'" if class_name and not priority_class \
             else None
-        for replica in range(replicas):
-            pods.append(Pod(namespace, dict(meta.get("labels") or {}), spec,
-                            name=f"{name}-{replica}", model=name, replica=replica,
-                            priority=int(priority_class.get("value", 0)),
+        for index in range(workload.replicas):
+            replica = numbered.get(workload.model, 0)
+            numbered[workload.model] = replica + 1
+            pods.append(Pod(workload.namespace, dict(workload.labels), workload.spec,
+                            name=f"{workload.name}-{index}", model=workload.model,
+                            replica=replica, priority=int(priority_class.get("value", 0)),
                             preempts=priority_class.get("preemptionPolicy") != "Never",
-                            requests=requests(spec), refused=refused))
+                            requests=requests(workload.spec), refused=refused))
     return pods

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 from planner.planfile import Plan
 from planner.simulation import filters
-from planner.simulation.devices import Allocator, DevicePlugin
+from planner.simulation.claims import Claims
+from planner.simulation.devices import Devices
 from planner.simulation.manifests import Manifests
 from planner.simulation.nodes import planned_nodes
-from planner.simulation.pods import Pod, pods_of, workloads
+from planner.simulation.pods import Pod, pods_of, replicas_by_model
 from planner.simulation.scheduler import Cluster
 
 # The rules a replay checks, in the order it reports them.
@@ -43,6 +44,7 @@ class Landing:
     node: str | None
     gpus: tuple[int, ...]
     reason: str | None = None
+    pinned: bool = False  # the manifests chose its GPUs (DRA claims), not the device plugin
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,11 @@ class Simulation:
         return all(r.holds is not False for r in self.rules)
 
 
-def planned_slots(plan: Plan) -> dict[tuple[str, int], tuple[str, tuple[int, ...]]]:
-    """Each planned replica's node and GPUs."""
+Slot = tuple[str, tuple[int, ...]]  # a planned replica's node and GPUs
+
+
+def planned_slots(plan: Plan) -> dict[str, list[Slot]]:
+    """Each model's planned replicas' nodes and GPUs, in replica order."""
     slots: dict[tuple[str, int], tuple[str, list[int]]] = {}
     for pool in plan.pools:
         for node in pool.nodes:
@@ -78,7 +83,56 @@ def planned_slots(plan: Plan) -> dict[tuple[str, int], tuple[str, tuple[int, ...
                 for slot in gpu.replicas:
                     _, gpus = slots.setdefault((slot.model, slot.replica), (node.name, []))
                     gpus.append(gpu.index)
-    return {key: (node, tuple(sorted(gpus))) for key, (node, gpus) in slots.items()}
+    by_model: dict[str, list[Slot]] = defaultdict(list)
+    for (model, _), (where, indexes) in sorted(slots.items()):
+        by_model[model].append((where, tuple(sorted(indexes))))
+    return by_model
+
+
+def _take(remaining: list[Slot], node: str | None) -> Slot | None:
+    """The first remaining slot on `node` (any node when None), removed."""
+    for index, slot in enumerate(remaining):
+        if node is None or slot[0] == node:
+            return remaining.pop(index)
+    return None
+
+
+def _preferred(plan: Plan, pods: list[Pod], claims: Claims) -> dict[str, str | None]:
+    """The node each pod is offered first: a pod whose ResourceClaim is named after a planned
+    node (the DRA backend's node claims) goes to that node; the others take their model's
+    planned replicas in order."""
+    slots = planned_slots(plan)
+    planned_nodes = {n.name for p in plan.pools for n in p.nodes}
+    remaining = {model: list(found) for model, found in slots.items()}
+    preferred: dict[str, str | None] = {}
+    for pod in pods:
+        named = [c.claim[1] for c in claims.of_pod(pod.namespace, pod.name, pod.spec)
+                 if not c.template and c.claim[1] in planned_nodes]
+        if named:
+            _take(remaining.get(pod.model, []), named[0])
+            preferred[pod.name] = named[0]
+    for pod in pods:
+        if pod.name not in preferred:
+            slot = _take(remaining.get(pod.model, []), None)
+            preferred[pod.name] = slot[0] if slot else None
+    return preferred
+
+
+def _matched(plan: Plan, pods: list[Pod], cluster: Cluster) -> dict[str, Slot | None]:
+    """Each pod's planned replica: one planned on the node it runs on where there is one,
+    else one the model's running pods left over."""
+    remaining = {model: list(found) for model, found in planned_slots(plan).items()}
+    matched: dict[str, Slot | None] = {}
+    for pod in pods:
+        binding = cluster.bindings.get(pod.name)
+        if binding is not None:
+            slot = _take(remaining.get(pod.model, []), binding.node)
+            if slot is not None:
+                matched[pod.name] = slot
+    for pod in pods:
+        if pod.name not in matched:
+            matched[pod.name] = _take(remaining.get(pod.model, []), None)
+    return matched
 
 
 def run_queue(cluster: Cluster, queue: list[Pod], preferred: dict[str, str | None]
@@ -112,25 +166,25 @@ def run_queue(cluster: Cluster, queue: list[Pod], preferred: dict[str, str | Non
     return reasons
 
 
-def replay(plan: Plan, manifests: Manifests, *, zones: int = 1,
-           allocator: Allocator | None = None) -> Simulation:
+def replay(plan: Plan, manifests: Manifests, *, zones: int = 1) -> Simulation:
     """Replay `manifests` on the nodes of `plan` and check the plan's rules."""
-    allocator = allocator or DevicePlugin()
+    claims = Claims.of(manifests)
     nodes, missing = planned_nodes(plan, manifests, zones)
-    cluster = Cluster(nodes, allocator)
+    cluster = Cluster(nodes, Devices(claims))
     pods = pods_of(manifests)
-    slots = planned_slots(plan)
-    preferred = {p.name: slots.get((p.model, p.replica), (None, ()))[0] for p in pods}
-    reasons = run_queue(cluster, pods, preferred)
+    reasons = run_queue(cluster, pods, _preferred(plan, pods, claims))
+    matched = _matched(plan, pods, cluster)
     landings = []
     for pod in pods:
-        planned_node, planned_gpus = slots.get((pod.model, pod.replica), (None, ()))
+        planned_node, planned_gpus = matched[pod.name] or (None, ())
         binding = cluster.bindings.get(pod.name)
-        gpus = tuple(sorted({cluster.nodes[binding.node].devices[i].gpu
-                             for i in binding.devices})) if binding else ()
+        uses = binding.allocation.uses if binding else ()
+        gpus = tuple(sorted({cluster.nodes[binding.node].devices[u.device].gpu
+                             for u in uses})) if binding else ()
         landings.append(Landing(pod.name, pod.model, pod.replica, planned_node, planned_gpus,
                                 binding.node if binding else None, gpus,
-                                reasons.get(pod.name)))
+                                reasons.get(pod.name),
+                                bool(uses) and all(u.pinned for u in uses)))
     rules = check_rules(plan, manifests, cluster, pods, landings, missing)
     return Simulation(landings, rules, cluster, pods)
 
@@ -138,7 +192,7 @@ def replay(plan: Plan, manifests: Manifests, *, zones: int = 1,
 def _runs(plan: Plan, manifests: Manifests, landings: list[Landing],
           missing: list[str]) -> RuleCheck:
     problems = list(missing)
-    named = workloads(manifests)
+    named = replicas_by_model(manifests)
     problems += [f"{m.name}: no workload in the manifests" for m in plan.models
                  if m.name not in named]
     problems += [f"{landing.pod}: pending ({landing.reason})" for landing in landings
@@ -147,26 +201,47 @@ def _runs(plan: Plan, manifests: Manifests, landings: list[Landing],
 
 
 def _replicas(plan: Plan, manifests: Manifests) -> RuleCheck:
-    named = workloads(manifests)
-    problems = [f"{m.name}: {named[m.name][3]} replicas in the manifests, {m.replicas} planned"
-                for m in plan.models if m.name in named and named[m.name][3] != m.replicas]
+    named = replicas_by_model(manifests)
+    problems = [f"{m.name}: {named[m.name]} replicas in the manifests, {m.replicas} planned"
+                for m in plan.models if m.name in named and named[m.name] != m.replicas]
     problems += [f"{name}: not in the plan" for name in sorted(named)
                  if plan.model(name) is None]
     return RuleCheck(REPLICAS, not problems, tuple(problems))
 
 
-def _placement(landings: list[Landing], pins: bool) -> RuleCheck:
-    problems = []
+def _gpu_groups(plan: Plan, landings: list[Landing]) -> list[str]:
+    """On each node whose pods all run on GPUs their manifests chose, whether the replicas
+    that share each GPU are the ones the plan puts together (which physical GPU of the node
+    it is does not matter: the node's GPUs are alike)."""
+    planned: dict[str, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for pool in plan.pools:
+        for node in pool.nodes:
+            for gpu in node.gpus:
+                planned[node.name][gpu.index] += [r.model for r in gpu.replicas]
+    landed: dict[str, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
+    pinned: dict[str, bool] = {}
     for landing in landings:
-        if landing.node is None or landing.planned_node is None:
-            continue
-        if landing.node != landing.planned_node:
-            problems.append(f"{landing.pod}: on {landing.node}, planned on "
-                            f"{landing.planned_node} ({landing.reason})")
-        elif pins and landing.gpus != landing.planned_gpus:
-            problems.append(f"{landing.pod}: on GPU {list(landing.gpus)} of {landing.node}, "
-                            f"planned on GPU {list(landing.planned_gpus)}")
-    note = "" if pins else "by node: the device plugin, not the plan, picks each pod's GPU"
+        if landing.node is not None:
+            pinned[landing.node] = pinned.get(landing.node, True) and landing.pinned
+            for index in landing.gpus:
+                landed[landing.node][index].append(landing.model)
+
+    def groups(by_gpu: dict[int, list[str]]) -> list[list[str]]:
+        return sorted(sorted(models) for models in by_gpu.values())
+
+    return [f"{node}: GPUs hold {groups(landed[node])}, planned {groups(planned[node])}"
+            for node in sorted(landed) if pinned[node]
+            and groups(landed[node]) != groups(planned.get(node, {}))]
+
+
+def _placement(plan: Plan, landings: list[Landing]) -> RuleCheck:
+    problems = [f"{x.pod}: on {x.node}, planned on {x.planned_node} ({x.reason})"
+                for x in landings if x.node is not None and x.planned_node is not None
+                and x.node != x.planned_node]
+    problems += _gpu_groups(plan, landings)
+    unpinned = any(x.node is not None and not x.pinned for x in landings)
+    note = "by node where the device plugin, not the manifests, picks each pod's GPU" \
+        if unpinned else ""
     return RuleCheck(PLACEMENT, not problems, tuple(problems), note)
 
 
@@ -228,27 +303,28 @@ def _unenforced(plan: Plan, cluster: Cluster, pods: list[Pod]) -> tuple[list[str
 
 
 def _gpu_memory(plan: Plan, cluster: Cluster) -> list[RuleCheck]:
-    """GPU memory as the device allocation shares it: an MPS client is capped at its share
-    of the GPU (the device plugin's pinned memory limit, the GPU's memory over its replicas),
-    so a replica planned above it fails; time-slicing caps nothing, so the replicas the
-    allocation puts on one GPU may together exceed it (not enforced: listed, not failed)."""
+    """GPU memory as the device allocation shares it. An MPS client is capped at its pinned
+    memory limit (the device plugin's: the GPU's memory over its replicas; a DRA claim's: its
+    GpuConfig's), so a replica planned above it fails. Time-slicing caps nothing: the
+    replicas that share a GPU must fit it together. Where the manifests chose the GPU (DRA)
+    that is the plan's packing, checked; where the device plugin chose, the plan's packing is
+    not enforced, and the GPUs its allocation would overfill are listed, not failed."""
     mps, sliced = [], []
-    sliced_seen = mps_seen = False
+    seen = set()
+    chosen_by_plugin = False
     on_gpu: dict[tuple[str, int], list[str]] = defaultdict(list)
     for binding in sorted(cluster.bindings.values(), key=lambda b: b.pod.name):
         node = cluster.nodes[binding.node]
         model = plan.model(binding.pod.model)
-        for index in binding.devices:
-            device = node.devices[index]
-            if device.sharing == "mps":
-                mps_seen = True
-                share = node.gpu_memory_mib // device.replicas
-                if model is not None and model.memory_mib > share:
+        for use in binding.allocation.uses:
+            seen.add(use.sharing)
+            if use.sharing == "mps" and use.memory_limit_mib is not None:
+                if model is not None and model.memory_mib > use.memory_limit_mib:
                     mps.append(f"{binding.pod.name}: {model.memory_mib} MiB, its MPS client "
-                               f"share on {node.name} is {share} MiB")
-            elif device.sharing == "timeSlicing":
-                sliced_seen = True
-                on_gpu[(node.name, device.gpu)].append(binding.pod.model)
+                               f"limit on {node.name} is {use.memory_limit_mib} MiB")
+            elif use.sharing == "timeSlicing":
+                chosen_by_plugin |= not use.pinned
+                on_gpu[(node.name, node.devices[use.device].gpu)].append(binding.pod.model)
     for (node_name, gpu), models in sorted(on_gpu.items()):
         used = sum(m.memory_mib for name in models if (m := plan.model(name)) is not None)
         capacity = cluster.nodes[node_name].gpu_memory_mib
@@ -256,12 +332,14 @@ def _gpu_memory(plan: Plan, cluster: Cluster) -> list[RuleCheck]:
             sliced.append(f"{node_name} GPU {gpu}: {used} MiB of {capacity} MiB "
                           f"({', '.join(sorted(models))})")
     checks = []
-    if mps_seen:
+    if "mps" in seen:
         checks.append(RuleCheck(MPS_MEMORY, not mps, tuple(mps)))
-    if sliced_seen:
+    if "timeSlicing" in seen:
         checks.append(RuleCheck(SLICED_MEMORY, None, tuple(sliced),
-                                "not enforced: time-slicing isolates no memory; listed where "
-                                "the device plugin's allocation would exceed a GPU"))
+                                "not enforced: the device plugin picks which replicas share a "
+                                "GPU; listed where its allocation would overfill one")
+                      if chosen_by_plugin else RuleCheck(SLICED_MEMORY, not sliced,
+                                                         tuple(sliced)))
     return checks
 
 
@@ -270,7 +348,7 @@ def check_rules(plan: Plan, manifests: Manifests, cluster: Cluster, pods: list[P
     """Every rule of the plan on the replayed cluster, and the plan's own list of the rules
     the cluster does not enforce."""
     checks = [_runs(plan, manifests, landings, missing), _replicas(plan, manifests),
-              _placement(landings, cluster.allocator.pins), *_node_rules(plan, cluster, pods),
+              _placement(plan, landings), *_node_rules(plan, cluster, pods),
               *_gpu_memory(plan, cluster)]
     checked = {c.rule for c in checks}
     checks += [RuleCheck(e.rule, None, (), f"not enforced in {', '.join(e.pools)}: {e.how}")

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from planner.simulation import filters
-from planner.simulation.devices import Allocator
+from planner.simulation.devices import Allocation, Devices, NodeState
 from planner.simulation.nodes import Node
 from planner.simulation.pods import PODS, Pod
 
@@ -21,13 +21,18 @@ from planner.simulation.pods import PODS, Pod
 class Binding:
     pod: Pod
     node: str
-    devices: tuple[int, ...]  # indexes into the node's devices
+    allocation: Allocation
+
+    @property
+    def devices(self) -> tuple[int, ...]:
+        """The pod's devices, as indexes into its node's devices."""
+        return tuple(use.device for use in self.allocation.uses)
 
 
 class Cluster:
     """Nodes and the pods bound to them."""
 
-    def __init__(self, nodes: list[Node], allocator: Allocator):
+    def __init__(self, nodes: list[Node], allocator: Devices):
         self.nodes: dict[str, Node] = {n.name: n for n in nodes}
         self.allocator = allocator
         self.bindings: dict[str, Binding] = {}
@@ -63,8 +68,14 @@ class Cluster:
             free[PODS] = free.get(PODS, 0) - 1
         return free
 
-    def _used(self, node: str) -> Counter[int]:
-        return Counter(i for b in self.on(node) for i in b.devices)
+    def _state(self, node: str) -> NodeState:
+        claims = {key: (b.node, allocation) for b in self.bindings.values()
+                  for key, allocation in b.allocation.claims}
+        claimed = frozenset(i for where, allocation in claims.values() if where == node
+                            for _, devices in allocation for i in devices)
+        used = Counter(u.device for b in self.on(node) for u in b.allocation.uses
+                       if not u.pinned)
+        return NodeState(used, claimed, claims)
 
     def refusal(self, pod: Pod, name: str) -> str | None:
         """Why the scheduler would not bind `pod` to node `name`, or None: the filters in the
@@ -77,14 +88,16 @@ class Cluster:
                   or filters.spread_refusal(pod, node.labels,
                                             [n.labels for n in self.nodes.values()], placed)
                   or filters.anti_affinity_refusal(pod, node.labels, placed))
-        if reason is None and self.allocator.allocate(node, self._used(name), pod) is None:
-            reason = "no free device of the requested resource"
+        if reason is None:
+            allocation = self.allocator.allocate(node, self._state(name), pod)
+            if isinstance(allocation, str):
+                reason = allocation
         return reason
 
     def bind(self, pod: Pod, name: str) -> Binding:
-        devices = self.allocator.allocate(self.nodes[name], self._used(name), pod)
-        assert devices is not None, f"{pod.name} bound to {name} without its devices"
-        binding = Binding(pod, name, devices)
+        allocation = self.allocator.allocate(self.nodes[name], self._state(name), pod)
+        assert not isinstance(allocation, str), f"{pod.name} bound to {name}: {allocation}"
+        binding = Binding(pod, name, allocation)
         self.bindings[pod.name] = binding
         return binding
 
