@@ -520,9 +520,11 @@ class Cluster(Strict):
     advertises GPUs, time-sliced or MPS replicas of them and MIG slices as extended resources,
     and picks which one a pod gets, so the plan's choice of GPU is not enforced. `dra`:
     Kubernetes Dynamic Resource Allocation with NVIDIA's DRA driver for GPUs (`gpu.nvidia.com`):
-    each planned node with shared GPUs or MIG slices is one ResourceClaim with a request per
-    planned GPU or slice, which only the replicas planned on it use, so each replica runs on
-    its planned GPU and node; needs `kubernetes_version` 1.34 or later (`resource.k8s.io/v1`).
+    each planned node of a pool that shares GPUs (time-slicing, MPS, MIG) is one ResourceClaim
+    holding all of its GPUs, a request per GPU or MIG slice, which only the replicas planned on
+    it use, so each replica runs on its planned GPU and node; exclusive pools get whole GPUs
+    from ResourceClaimTemplates. Needs `kubernetes_version` 1.34 or later
+    (`resource.k8s.io/v1`).
     A pod may use only claims of its own namespace, so under `dra` the models of a pool that
     shares GPUs run in the pool's namespace (`namespace_prefix` + pool), each a Deployment per
     planned GPU, and `--target kserve` is refused. The driver needs its `TimeSlicingSettings`

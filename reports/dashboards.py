@@ -88,7 +88,7 @@ def _gpu_selector(plan: Plan, models: list[ModelPlan]) -> str:
     pools = {p.name: p for p in plan.pools}
     namespaces = "|".join(sorted({model_namespace(plan, m, pools[m.pool]) for m in models}))
     pods = "|".join(
-        f"({metrics.pod_pattern(m.name, dra.pins(plan, pools[m.pool]) and not m.whole_gpus)})"
+        f"({metrics.pod_pattern(m.name, dra.pins(plan, pools[m.pool]))})"
         for m in models)
     return f'namespace=~"{namespaces}", pod=~"{pods}"'
 

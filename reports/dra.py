@@ -3,19 +3,20 @@ each replica on the GPU (or MIG slice) and the node the plan chose for it.
 
 Under the device plugin a pod asks for "one shared GPU" and the plugin picks which; a
 ResourceClaim instead names devices, and a device is allocated to one claim at a time. So
-each planned node with shared GPUs or MIG slices becomes one ResourceClaim with a request per
-planned GPU (or per planned slice, the slices of one GPU held together by their parent's UUID),
-and only the replicas planned on a GPU reference its request. Every pod of a claim runs on the
-node the claim was allocated on, so the replicas the plan put on one node stay together, and
-no other pod can reach their GPUs. Time-slicing or MPS settings go in the request's opaque
-`GpuConfig` (api/nvidia.com/resource/v1beta1 of the driver); MPS clients get the equal share of
-memory and SMs the plan packed them under. Replicas of whole GPUs share nothing: each pod gets a
+each planned node of a pool that shares GPUs becomes one ResourceClaim with a request per GPU
+of the node: a shared GPU, the GPUs of a whole-GPU replica, each slice of a MIG GPU's layout
+(held to one parent GPU by its UUID), or a GPU the plan leaves idle. Holding every GPU of a
+node, the claim takes a node of its own, and only the replicas planned on a GPU reference its
+request: every pod of a claim runs on the node the claim was allocated on, and no other pod
+can reach its GPUs. Time-slicing or MPS settings go in the request's opaque `GpuConfig`
+(api/nvidia.com/resource/v1beta1 of the driver); MPS clients get the equal share of memory
+and SMs the plan packed them under. In exclusive pools nothing is shared: each pod gets a
 claim of its own from a ResourceClaimTemplate.
 
 A pod can use claims of its own namespace only, and one GPU may carry several teams' models,
 so the models of a pool that shares GPUs run in the pool's namespace (`<prefix><pool>`), each
 pod labelled with its team. A Deployment has one pod template, so a model gets one Deployment
-per planned GPU or slice it uses.
+per planned GPU (or slice) it uses.
 
 The DeviceClasses are the ones the driver's Helm chart installs (`gpu.nvidia.com`,
 `mig.nvidia.com`); the driver's `TimeSlicingSettings` and `MPSSupport` feature gates accept
@@ -43,7 +44,7 @@ def uses_dra(plan: Plan) -> bool:
 
 
 def pins(plan: Plan, pool: PoolPlan) -> bool:
-    """Whether `pool`'s shared replicas use node claims (DRA, and GPUs shared or sliced)."""
+    """Whether `pool`'s replicas use node claims (DRA, and GPUs shared or sliced)."""
     return uses_dra(plan) and pool.sharing != "exclusive"
 
 
@@ -67,35 +68,47 @@ class Slot:
 
 @dataclass(frozen=True)
 class Request:
-    """One request of a node claim: a shared GPU, or one slice of a MIG GPU's layout, and the
-    replicas planned on it (none for a slice the plan leaves free)."""
+    """One request of a node claim, and the replicas planned on it: a shared GPU (`shared`,
+    with the pool's sharing settings), the GPUs of one whole-GPU replica (`count`), one slice of
+    a MIG GPU's layout (`profile`), or a GPU the plan leaves idle (no replicas)."""
 
     gpu: int
     name: str
-    profile: str | None
     replicas: tuple[str, ...]
+    profile: str | None = None
+    count: int = 1
+    shared: bool = False
 
 
-def requests(node: NodePlan) -> list[Request]:
-    """The node claim's requests: every planned shared GPU, and every slice of each planned
-    MIG GPU's layout. A free slice is requested too, so the claim holds the whole GPU and no
-    slice planned elsewhere can be allocated on it."""
+def requests(pool: PoolPlan, node: NodePlan) -> list[Request]:
+    """The node claim's requests: every GPU of the node, idle ones and the free slices of a
+    MIG layout included, so the claim holds all of the node's GPUs and takes a node of its
+    own: the replicas planned on a node share a node with each other only."""
     found = []
-    for gpu in node.gpus:
-        if gpu.whole:
-            continue
-        if not gpu.mig_layout:
-            found.append(Request(gpu.index, f"gpu-{gpu.index}", None,
-                                 tuple(r.model for r in gpu.replicas)))
-            continue
-        waiting = list(gpu.replicas)
-        for j, profile in enumerate(gpu.mig_layout):
-            taken = next((r for r in waiting if r.slice == profile), None)
-            if taken is not None:
-                waiting.remove(taken)
-            found.append(Request(gpu.index, f"gpu-{gpu.index}-slice-{j}", profile,
-                                 (taken.model,) if taken else ()))
-    return found
+    by_index = {gpu.index: gpu for gpu in node.gpus}
+    whole: dict[tuple[str, int], list[int]] = {}
+    for planned in node.gpus:
+        if planned.whole:
+            for replica in planned.replicas:
+                whole.setdefault((replica.model, replica.replica), []).append(planned.index)
+    for (model, _), indexes in whole.items():
+        found.append(Request(indexes[0], f"gpu-{indexes[0]}", (model,), count=len(indexes)))
+    for index in range(pool.gpus_per_node):
+        gpu = by_index.get(index)
+        if gpu is None:
+            found.append(Request(index, f"gpu-{index}", ()))
+        elif gpu.mig_layout:
+            waiting = list(gpu.replicas)
+            for j, profile in enumerate(gpu.mig_layout):
+                taken = next((r for r in waiting if r.slice == profile), None)
+                if taken is not None:
+                    waiting.remove(taken)
+                found.append(Request(index, f"gpu-{index}-slice-{j}",
+                                     (taken.model,) if taken else (), profile=profile))
+        elif not gpu.whole:
+            found.append(Request(index, f"gpu-{index}", tuple(r.model for r in gpu.replicas),
+                                 shared=True))
+    return sorted(found, key=lambda r: (r.gpu, r.name))
 
 
 def slot_label(plan: Plan) -> str:
@@ -110,7 +123,7 @@ def slot_value(slot: Slot) -> str:
 def slots(pool: PoolPlan, model: ModelPlan) -> list[Slot]:
     """The requests `model`'s replicas use in `pool`, in node and GPU order."""
     return [Slot(node, request.name, request.replicas.count(model.name))
-            for node in pool.nodes for request in requests(node)
+            for node in pool.nodes for request in requests(pool, node)
             if model.name in request.replicas]
 
 
@@ -130,18 +143,22 @@ def _profile_selector(profile: str) -> list[dict]:
     return [{"cel": {"expression": f"device.attributes['{DRIVER}'].profile == '{profile}'"}}]
 
 
+def _device_request(request: Request) -> dict:
+    if request.profile is not None:
+        return {"name": request.name, "exactly": {"deviceClassName": MIG_CLASS,
+                                                  "selectors": _profile_selector(request.profile)}}
+    exactly: dict = {"deviceClassName": GPU_CLASS}
+    if request.count > 1:
+        exactly |= {"allocationMode": "ExactCount", "count": request.count}
+    return {"name": request.name, "exactly": exactly}
+
+
 def node_claim(plan: Plan, pool: PoolPlan, node: NodePlan,
-               managed_by: dict[str, str]) -> dict | None:
-    """The ResourceClaim of a planned node: a request per shared GPU or MIG slice on it, the
-    slices of one GPU constrained to one parent GPU."""
-    found = requests(node)
-    if not found:
-        return None
-    devices: dict = {"requests": [
-        {"name": r.name, "exactly": {"deviceClassName": GPU_CLASS}} if r.profile is None else
-        {"name": r.name, "exactly": {"deviceClassName": MIG_CLASS,
-                                     "selectors": _profile_selector(r.profile)}}
-        for r in found]}
+               managed_by: dict[str, str]) -> dict:
+    """The ResourceClaim of a planned node: a request per GPU, whole-GPU replica or MIG slice
+    on it, the slices of one GPU constrained to one parent GPU."""
+    found = requests(pool, node)
+    devices: dict = {"requests": [_device_request(r) for r in found]}
     groups = [[r.name for r in found if r.gpu == gpu.index and r.profile is not None]
               for gpu in node.gpus]
     constraints = [{"requests": group, "matchAttribute": PARENT_UUID}
@@ -150,7 +167,7 @@ def node_claim(plan: Plan, pool: PoolPlan, node: NodePlan,
         devices["constraints"] = constraints
     config = [{"requests": [r.name], "opaque": {"driver": DRIVER,
                                                  "parameters": _gpu_config(pool)}}
-              for r in found if r.profile is None]
+              for r in found if r.shared]
     if config:
         devices["config"] = config
     return {"apiVersion": API_VERSION, "kind": "ResourceClaim",
@@ -189,8 +206,7 @@ def claim_objects(plan: Plan, managed_by: dict[str, str]) -> dict[str, list[dict
     result = {}
     for pool in plan.pools:
         if pins(plan, pool):
-            claims = [c for node in pool.nodes
-                      if (c := node_claim(plan, pool, node, managed_by)) is not None]
-            if claims:
-                result[pool.name] = claims
+            if pool.nodes:
+                result[pool.name] = [node_claim(plan, pool, node, managed_by)
+                                     for node in pool.nodes]
     return result

@@ -291,7 +291,7 @@ def _workloads(plan: Plan, model: ModelPlan, pool: PoolPlan, target: str,
         return [inference_service(plan, model, pool, kserve_mode)]
     if not dra.uses_dra(plan):
         return [deployment(plan, model, pool)]
-    if model.whole_gpus:
+    if not dra.pins(plan, pool):
         return [dra.whole_gpu_template(model, model_namespace(plan, model, pool), MANAGED_BY),
                 deployment(plan, model, pool)]
     return [deployment(plan, model, pool, slot) for slot in dra.slots(pool, model)]
@@ -328,5 +328,5 @@ def render_manifests(plan: Plan, target: str = "deployment",
         files[f"manifests/models/{model.name}.yaml"] = _dump(documents)
         files[f"manifests/monitoring/{model.name}.yaml"] = _dump(observability.monitoring_objects(
             model, pool, model_namespace(plan, model, pool), MANAGED_BY, target,
-            per_gpu=dra.pins(plan, pool) and not model.whole_gpus))
+            per_gpu=dra.pins(plan, pool)))
     return files

@@ -72,10 +72,10 @@ def _admits(model: ModelPlan, node: NodePlan) -> bool:
 def rollout(plan: Plan, model: ModelPlan) -> Rollout:
     """The update strategy that can finish for `model`, and why."""
     pool = next(p for p in plan.pools if p.name == model.pool)
-    if plan.metadata.sharing_backend == "dra" and pool.sharing != "exclusive" \
-            and not model.whole_gpus:
-        return Rollout(0, 1, "its pods use the claim of their planned GPU: a surge pod would "
-                             "be one more client than the plan puts on it")
+    if plan.metadata.sharing_backend == "dra" and pool.sharing != "exclusive":
+        return Rollout(0, 1, "its pods use the claim of their planned node, which holds all "
+                             "of its GPUs: a surge pod would be one more than the plan puts "
+                             "on its GPU")
     resource, count = gpu_resource(model, pool)
     if len(pool.nodes) < pool.max_nodes:
         return Rollout(1, 0, f"pool {pool.name} may add a node "

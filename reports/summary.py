@@ -62,9 +62,10 @@ def _enforcement(plan: Plan) -> list[str]:
     lines += [f"| {e.rule} | {', '.join(e.pools)} | {'yes' if e.enforced else '**no**'} | "
               f"{e.how} |" for e in plan.enforcement]
     if plan.metadata.sharing_backend == "dra":
-        lines += ["", "GPUs are handed out by NVIDIA's DRA driver for GPUs: a ResourceClaim per "
-                  "planned node in `manifests/claims/`, used by a Deployment per planned GPU or "
-                  "slice. Install the driver with its feature gates "
+        lines += ["", "GPUs are handed out by NVIDIA's DRA driver for GPUs: in pools that "
+                  "share GPUs a ResourceClaim per planned node in `manifests/claims/`, used by "
+                  "a Deployment per planned GPU or slice; in exclusive pools a "
+                  "ResourceClaimTemplate per model. Install the driver with its feature gates "
                   f"{' and '.join(f'`{g}`' for g in FEATURE_GATES)} on; the ClusterPolicy "
                   "patch turns the GPU Operator's device plugin off. Karpenter does not yet "
                   "provision nodes for pods with resource claims: the pools' nodes must exist."]

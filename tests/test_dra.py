@@ -21,11 +21,12 @@ import yaml
 from typer.testing import CliRunner
 
 from planner.cli import app
-from planner.planfile import Plan, load_plan
+from planner.planfile import GpuPlan, Plan, ReplicaSlot, load_plan
 from planner.registry.locate import write_demo
 from planner.review.check import CheckResult
 from planner.review.diff import diff_plans
 from planner.schemas import Cluster
+from reports.dra import node_claim, requests
 from reports.pr_comment import render_check_markdown
 from tests.conftest import edit_yaml
 
@@ -122,13 +123,17 @@ def semantic_problems(plan: Plan, cluster: Cluster, documents: list[dict]) -> li
         if pool.sharing == "exclusive":
             continue
         for node in pool.nodes:
+            first_gpu = {}
             for gpu in node.gpus:
-                if gpu.whole:
-                    continue
                 free = list(enumerate(gpu.mig_layout or []))
                 for replica in gpu.replicas:
                     request = f"gpu-{gpu.index}"
-                    if gpu.mig_layout:
+                    if gpu.whole:
+                        key = (replica.model, replica.replica)
+                        if key in first_gpu:
+                            continue  # one request holds all GPUs of a whole-GPU replica
+                        first_gpu[key] = gpu.index
+                    elif gpu.mig_layout:
                         j = next(j for j, profile in free if profile == replica.slice)
                         free.remove((j, replica.slice))
                         request = f"gpu-{gpu.index}-slice-{j}"
@@ -161,10 +166,11 @@ def semantic_problems(plan: Plan, cluster: Cluster, documents: list[dict]) -> li
                     continue
                 by_gpu.setdefault(gpu, []).append(profile.group(1))
             else:
-                by_gpu.setdefault(gpu, [])
-        if len(by_gpu) > pool.gpus_per_node:
-            problems.append(f"{claim['metadata']['name']}: {len(by_gpu)} GPUs on a node of "
-                            f"{pool.gpus_per_node}")
+                for _ in range(exactly.get("count", 1)):
+                    by_gpu.setdefault(f"{gpu}/{len(by_gpu)}", [])
+        if len(by_gpu) != pool.gpus_per_node:
+            problems.append(f"{claim['metadata']['name']}: {len(by_gpu)} GPUs, not the "
+                            f"{pool.gpus_per_node} of a node")
         layouts = [Counter(layout) for layout in gpu_type.mig_layouts]
         for gpu, slices in by_gpu.items():
             if slices and Counter(slices) not in layouts:
@@ -189,10 +195,11 @@ def test_every_manifest_validates_strictly_for_kubernetes_1_34(dra):
             kubernetes_validate.validate(document, plan.metadata.kubernetes_version,
                                          strict=True)
             kinds[document["kind"]] += 1
-    claimed_nodes = sum(len(p.nodes) for p in plan.pools if p.sharing != "exclusive")
-    whole = [m for m in plan.models if m.whole_gpus]
+    exclusive = {p.name for p in plan.pools if p.sharing == "exclusive"}
+    claimed_nodes = sum(len(p.nodes) for p in plan.pools if p.name not in exclusive)
     assert kinds["ResourceClaim"] == claimed_nodes == 4 + 2 + 3
-    assert kinds["ResourceClaimTemplate"] == len(whole) == 5
+    assert kinds["ResourceClaimTemplate"] == len(
+        [m for m in plan.models if m.pool in exclusive]) == 5
 
 
 def test_a_claim_with_an_unknown_field_fails_the_strict_schema(dra):
@@ -278,8 +285,10 @@ def test_mig_slices_request_whole_layouts_held_to_one_gpu(dra):
     [node] = [n for n in plan.pools[2].nodes if n.name == "mig-a100-0"]
     layouts = {gpu.index: gpu.mig_layout for gpu in node.gpus}
     requests = claim["spec"]["devices"]["requests"]
-    assert len(requests) == sum(len(layout or []) for layout in layouts.values())
-    assert all(r["exactly"]["deviceClassName"] == "mig.nvidia.com" for r in requests)
+    slices = [r for r in requests if r["exactly"]["deviceClassName"] == "mig.nvidia.com"]
+    assert len(slices) == sum(len(layout or []) for layout in layouts.values()) == 12
+    # the node's other GPUs, MIG off, held idle so that the claim takes the node to itself
+    assert [r["name"] for r in requests if r not in slices] == [f"gpu-{i}" for i in range(2, 8)]
     constraints = claim["spec"]["devices"]["constraints"]
     assert all(c["matchAttribute"] == "gpu.nvidia.com/parentUUID" for c in constraints)
     assert len(constraints) == sum(len(layout or []) > 1 for layout in layouts.values())
@@ -340,7 +349,10 @@ def test_the_dra_plan_says_what_is_enforced(dra):
     assert ("- **Not enforced by the cluster** (held only by the plan): per-GPU memory packing "
             "in shared-l4; per-GPU compute share (target_utilization) in shared-l4.\n") in summary
     assert f"| {GPU_RULES} | shared-l4, mig-a100, batch-t4 | yes | the DRA driver: each " \
-           "planned GPU or slice is one request of its node's ResourceClaim" in summary
+           "planned node is one ResourceClaim holding all of its GPUs, a request per GPU or " \
+           "slice used only by the replicas planned on it |" in summary
+    assert "Install the driver with its feature gates `TimeSlicingSettings` and `MPSSupport` " \
+           "on" in summary
     comment = render_check_markdown(CheckResult(plan, plan, diff_plans(plan, plan), []))
     section = comment.split("### Not enforced by the cluster\n\n")[1].split("\n\n")[0]
     assert [line.split(":")[0] for line in section.splitlines()] == [
@@ -390,3 +402,23 @@ def test_monitoring_finds_the_pods_of_every_per_gpu_deployment(dra):
                 assert all(re.fullmatch(found.group(2), pod) for pod in pods), (model, pods)
                 checked += 1
     assert checked >= 2
+
+
+def test_a_whole_gpu_replica_in_a_shared_pool_takes_its_gpus_through_one_request(dra):
+    plan, _, _ = dra
+    [pool] = [p for p in plan.pools if p.name == "shared-l4"]
+    node = pool.nodes[-1]
+    assert {g.index for g in node.gpus} == {0, 1}
+    slot = ReplicaSlot(model="big", replica=0, memory_mib=20000, compute_milli=1000,
+                       gpu_fraction=1.0)
+    node = node.model_copy(update={"gpus": [*node.gpus, *(
+        GpuPlan(index=i, whole=True, replicas=[slot]) for i in (2, 3))]})
+    found = {r.name: r for r in requests(pool, node)}
+    assert sorted(found) == ["gpu-0", "gpu-1", "gpu-2"]
+    assert (found["gpu-2"].replicas, found["gpu-2"].count, found["gpu-2"].shared) == \
+        (("big",), 2, False)
+    claim = node_claim(plan, pool, node, {})
+    kubernetes_validate.validate(claim, "1.34", strict=True)
+    assert claim["spec"]["devices"]["requests"][2] == {"name": "gpu-2", "exactly": {
+        "deviceClassName": "gpu.nvidia.com", "allocationMode": "ExactCount", "count": 2}}
+    assert [c["requests"] for c in claim["spec"]["devices"]["config"]] == [["gpu-0"], ["gpu-1"]]

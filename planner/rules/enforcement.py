@@ -19,12 +19,12 @@ only as far as the sharing mechanism bounds each pod on its own:
 - exclusive pools give each replica whole GPUs: nothing is shared.
 
 Under Dynamic Resource Allocation (`sharing_backend: dra`) the plan picks the GPU: each
-planned node with shared GPUs or MIG slices is one ResourceClaim with a request per planned
-GPU or slice, and a device is allocated to one claim only, so exactly the replicas planned on
-a GPU share it, on one node. Which replicas share a GPU (GPU-scope conflicts, replicas per
-GPU, the sum of their planned memory and compute) then holds in the cluster; what one replica
-may use of its GPU is still the sharing mechanism's: time-slicing bounds nothing, MPS bounds
-each client by the claim's limits, MIG by the slice.
+planned node of a pool that shares GPUs is one ResourceClaim holding all of its GPUs, a
+request per GPU or slice, and a device is allocated to one claim only, so exactly the replicas
+planned on a GPU share it, on a node of their own. Which replicas share a GPU (GPU-scope
+conflicts, replicas per GPU, the sum of their planned memory and compute) then holds in the
+cluster; what one replica may use of its GPU is still the sharing mechanism's: time-slicing
+bounds nothing, MPS bounds each client by the claim's limits, MIG by the slice.
 """
 
 from __future__ import annotations
@@ -99,8 +99,8 @@ def _under_dra(policy: Policy, pools: list[Pool]) -> list[Enforcement]:
     """What the claims of the DRA driver hold beyond the node rules."""
     result = []
     shared = _names(pools, *SHARED_MODES)
-    claims = "each planned GPU or slice is one request of its node's ResourceClaim, " \
-             "allocated to that claim alone and used only by the replicas planned on it"
+    claims = "each planned node is one ResourceClaim holding all of its GPUs, a request " \
+             "per GPU or slice used only by the replicas planned on it"
     if shared:
         result.append(Enforcement("placement on the planned GPU and node", True, shared,
                                   "the DRA driver: " + claims))
