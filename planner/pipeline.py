@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from planner.assembly.assemble import assemble
 from planner.demand.derive import derive
+from planner.demand.shapes import shape_of, to_engine_pools, to_plan_pools
 from planner.demand.to_engine import build_problem
 from planner.planfile import Plan
 from planner.registry.fleet import Fleet
@@ -37,7 +38,8 @@ def base_solution(plan: Plan, fleet: Fleet) -> Solution:
 
     def exists(pool_name: str, node: int, gpu: int) -> bool:
         pool = pools.get(pool_name)
-        return pool is not None and 0 <= node < pool.max_nodes and 0 <= gpu < pool.gpus_per_node
+        shape = shape_of(pool, node) if pool is not None and node >= 0 else None
+        return shape is not None and 0 <= gpu < shape.gpus_per_node
 
     placements = tuple(
         Placement(slot.model, slot.replica, pool.name, node.index,
@@ -58,7 +60,9 @@ def base_solution(plan: Plan, fleet: Fleet) -> Solution:
                         and exists(pool.name, node.index, gpu.index):
                     layouts[(pool.name, node.index, gpu.index)] = gpu_type.mig_layouts.index(
                         gpu.mig_layout)
-    return Solution("greedy", 0, 0, tuple(merged.values()), mig_layouts=layouts)
+    engine_placements, engine_layouts = to_engine_pools(fleet.cluster.pools,
+                                                        tuple(merged.values()), layouts)
+    return Solution("greedy", 0, 0, engine_placements, mig_layouts=engine_layouts)
 
 
 def _explain_unplaced(problem: Problem, solution: Solution, settings: SolverSettings
@@ -86,7 +90,8 @@ def make_plan(fleet: Fleet, settings: SolverSettings, *, base: Plan | None = Non
                      deterministic=settings.deterministic)
     explanation = _explain_unplaced(problem, solution, settings) if settings.method == "cpsat" \
         else []
-    return assemble(fleet, demands, rejections, solution, solver_name=settings.method,
+    return assemble(fleet, demands, rejections, to_plan_pools(fleet.cluster.pools, solution),
+                    solver_name=settings.method,
                     seed=settings.seed, workers=settings.workers,
                     time_limit_s=settings.time_limit_s, explanation=explanation,
                     deterministic=settings.deterministic)

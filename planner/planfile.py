@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 import yaml
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from planner.errors import InputError, Problem
 from planner.money import Money
@@ -38,7 +38,27 @@ class GpuPlan(Strict):
 class NodePlan(Strict):
     name: str
     index: int
+    instance_type: str = ""
+    """The node's shape in a pool of several; empty (and left out of the file): the pool's
+    `instance_type`."""
     gpus: list[GpuPlan]
+
+    @model_serializer(mode="wrap")
+    def _without_own_shape(self, handler: SerializerFunctionWrapHandler) -> dict:
+        data = handler(self)
+        if not self.instance_type:
+            data.pop("instance_type", None)
+        return data
+
+
+class ShapePlan(Strict):
+    """One node shape a pool may buy, and how many nodes of it the plan buys."""
+
+    instance_type: str
+    gpus_per_node: int
+    price_per_node_hour: float
+    max_nodes: int
+    nodes: int
 
 
 class Taint(Strict):
@@ -72,7 +92,37 @@ class PoolPlan(Strict):
     memory_capacity_mib: int
     compute_used_milli: int
     compute_capacity_milli: int
+    shapes: list[ShapePlan] = []
+    """Every node shape of a pool that has several (its own first); empty (and left out of the
+    file): only its own."""
     nodes: list[NodePlan]
+
+    @model_serializer(mode="wrap")
+    def _without_one_shape(self, handler: SerializerFunctionWrapHandler) -> dict:
+        data = handler(self)
+        if not self.shapes:
+            data.pop("shapes", None)
+        return data
+
+    def shape(self, node: NodePlan) -> ShapePlan:
+        """The shape of one of the pool's nodes."""
+        for shape in self.shapes:
+            if shape.instance_type == (node.instance_type or self.instance_type):
+                return shape
+        return ShapePlan(instance_type=self.instance_type, gpus_per_node=self.gpus_per_node,
+                         price_per_node_hour=self.price_per_node_hour,
+                         max_nodes=self.max_nodes, nodes=len(self.nodes))
+
+    @property
+    def gpu_count(self) -> int:
+        """GPUs on the nodes the plan buys, whatever their shapes."""
+        return sum(self.shape(node).gpus_per_node for node in self.nodes)
+
+    @property
+    def chosen_shapes(self) -> list[ShapePlan]:
+        """The shapes the plan buys nodes of; the pool's own when it buys none."""
+        used = [s for s in self.shapes if s.nodes]
+        return used or [self.shape(NodePlan(name="", index=0, gpus=[]))]
 
 
 class Serving(Strict):

@@ -473,6 +473,20 @@ class PoolNodeClass(Strict):
     """The node class that provisions this pool's nodes."""
 
 
+class NodeShape(Strict):
+    """A further instance type a pool's nodes may have: the planner chooses how many nodes of
+    each shape to buy, and the pool's NodePool lets Karpenter launch every shape chosen."""
+
+    instance_type: LabelValue
+    """The cloud instance type, described under `instance_types`, of the pool's GPU type."""
+    gpus_per_node: Annotated[int, Field(ge=1, le=16)]
+    """GPUs in one node of this shape."""
+    price_per_node_hour: Annotated[float, Field(gt=0, le=MAX_PRICE_PER_HOUR)]
+    """What one node of this shape costs per hour, in planner.yaml's currency."""
+    max_nodes: Annotated[int, Field(ge=1, le=MAX_NODES)] | None = None
+    """The most nodes of this shape; absent: the pool's `max_nodes`."""
+
+
 class Pool(Strict):
     name: Name
     """The pool's name; admission rules name it."""
@@ -503,6 +517,19 @@ class Pool(Strict):
     """Node labels selecting the pool's nodes, written to its NodePool."""
     taints: list[Taint] = []
     """Taints on the pool's nodes; its replicas get matching tolerations."""
+    other_shapes: list[NodeShape] = []
+    """Further node shapes (instance types of the same GPU type) the pool may buy besides
+    `instance_type`; the plan chooses how many nodes of each its replicas need, and a model's
+    replicas may span shapes (the spread and conflict rules count per node, whatever its
+    shape)."""
+
+    def shapes(self) -> list[NodeShape]:
+        """Every node shape of the pool, its own `instance_type` first."""
+        own = NodeShape(instance_type=self.instance_type, gpus_per_node=self.gpus_per_node,
+                        price_per_node_hour=self.price_per_node_hour, max_nodes=self.max_nodes)
+        return [own, *(s if s.max_nodes is not None else
+                       s.model_copy(update={"max_nodes": self.max_nodes})
+                       for s in self.other_shapes)]
 
 
 class Cluster(Strict):

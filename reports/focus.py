@@ -66,18 +66,30 @@ def _timestamp(moment: datetime) -> str:
 
 
 def _gpu_hour_price(pool: PoolPlan) -> Decimal:
+    """One GPU-hour of the pool; of a pool with several node shapes, the average over the GPUs
+    of the nodes bought."""
+    if pool.shapes and pool.gpu_count:
+        return money.decimal(sum(s.nodes * s.price_per_node_hour for s in pool.shapes)) \
+            / pool.gpu_count
     return money.decimal(pool.price_per_node_hour) / pool.gpus_per_node
 
 
 def _sku(pool: PoolPlan) -> dict[str, str]:
     """The pool's GPU-hour as a SKU, with one price per pool."""
-    sku_id = f"gpu-hour/{pool.gpu_type}/{pool.instance_type or pool.name}"
+    types = "+".join(s.instance_type for s in pool.chosen_shapes) if pool.shapes \
+        else pool.instance_type
+    sku_id = f"gpu-hour/{pool.gpu_type}/{types or pool.name}"
     details = {"x_GpuType": pool.gpu_type, "x_GpuProduct": pool.gpu_product,
                "x_GpuMemoryMiB": pool.gpu_memory_mib, "x_GpusPerNode": pool.gpus_per_node,
                "x_SharingMode": pool.sharing,
                "x_PricePerNodeHour": float(money.decimal(pool.price_per_node_hour))}
     if pool.instance_type:
         details["x_InstanceType"] = pool.instance_type
+    if pool.shapes:
+        details["x_NodeShapes"] = [{"x_InstanceType": s.instance_type,
+                                    "x_GpusPerNode": s.gpus_per_node,
+                                    "x_PricePerNodeHour": s.price_per_node_hour,
+                                    "x_Nodes": s.nodes} for s in pool.shapes]
     return {"SkuId": sku_id, "SkuMeter": "GPU time", "SkuPriceId": f"{sku_id}/{pool.name}",
             "SkuPriceDetails": json.dumps(details, sort_keys=True)}
 
@@ -154,7 +166,7 @@ def _model_columns(model: ModelPlan, pool: PoolPlan, hours: Decimal, prefix: str
 
 def _idle_columns(line: Line, pool: PoolPlan, price: Decimal, hours: Decimal,
                   prefix: str) -> dict:
-    gpus = len(pool.nodes) * pool.gpus_per_node
+    gpus = pool.gpu_count
     idle_gpus = (line.cost_per_hour / price if price else Decimal(0)).quantize(SIX_DIGITS)
     tags = {f"{prefix}pool": pool.name, f"{prefix}idle": True}
     return {"ChargeDescription": f"idle capacity of {pool.name}: {gpus} GPUs in "

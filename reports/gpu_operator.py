@@ -74,10 +74,12 @@ def node_pool_of(pool: PoolPlan, node: NodePlan) -> str:
     return next(name for name, (known, _) in mig_node_layouts(pool).items() if known == layout)
 
 
-def advertised(pool: PoolPlan, layout: list[dict] | None = None) -> dict[str, int]:
-    """The extended resources one node of the pool advertises beyond its whole GPUs."""
+def advertised(pool: PoolPlan, layout: list[dict] | None = None,
+               gpus_per_node: int | None = None) -> dict[str, int]:
+    """The extended resources one node of the pool (of `gpus_per_node` GPUs, by default the
+    pool's own shape's) advertises beyond its whole GPUs."""
     if pool.sharing in ("time-slicing", "mps"):
-        return {SHARED_GPU: pool.gpus_per_node * pool.replicas_per_gpu}
+        return {SHARED_GPU: (gpus_per_node or pool.gpus_per_node) * pool.replicas_per_gpu}
     slices: Counter[str] = Counter()
     for entry in layout or []:
         for profile, count in entry["mig-devices"].items():

@@ -8,6 +8,11 @@ NodePool's instance type, with the counts the device-plugin and MIG-manager entr
 
 Limits are the pool's ceiling, `max_nodes` nodes and their GPUs, never the planned count, so
 Karpenter can add a node for a rollout's surge pod and replace a node on drift or expiry.
+
+A pool with several node shapes gets one NodePool that lists the instance types the plan buys
+(Karpenter launches, among the types a NodePool allows, the cheapest that fits the pending
+pods), with the sum of those shapes' ceilings as its limits, and one NodeOverlay per instance
+type, since each declares the resources of one node.
 """
 
 from __future__ import annotations
@@ -23,7 +28,11 @@ INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 
 def _node_pool(pool: PoolPlan, name: str, labels: dict[str, str], max_nodes: int,
                managed_by: dict[str, str]) -> dict:
-    requirements = [{"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": [pool.instance_type]},
+    shapes = pool.chosen_shapes
+    types = [s.instance_type for s in shapes]
+    max_gpus = max_nodes * pool.gpus_per_node if len(shapes) == 1 and types[0] == \
+        pool.instance_type else sum(s.max_nodes * s.gpus_per_node for s in shapes)
+    requirements = [{"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": types},
                     {"key": CAPACITY_TYPE_LABEL, "operator": "In", "values": ["on-demand"]}]
     return {
         "apiVersion": "karpenter.sh/v1", "kind": "NodePool",
@@ -40,7 +49,7 @@ def _node_pool(pool: PoolPlan, name: str, labels: dict[str, str], max_nodes: int
                 },
             },
             "limits": {"nodes": str(max_nodes),
-                       WHOLE_GPU: str(max_nodes * pool.gpus_per_node)},
+                       WHOLE_GPU: str(max_gpus)},
             "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "10m",
                            "budgets": [{"nodes": "1"}]},
         },
@@ -48,12 +57,17 @@ def _node_pool(pool: PoolPlan, name: str, labels: dict[str, str], max_nodes: int
 
 
 def _node_overlay(node_pool: str, capacity: dict[str, int],
-                  managed_by: dict[str, str]) -> dict:
+                  managed_by: dict[str, str], instance_type: str | None = None) -> dict:
+    requirements = [{"key": NODEPOOL_LABEL, "operator": "In", "values": [node_pool]}]
+    if instance_type is not None:
+        requirements.append({"key": INSTANCE_TYPE_LABEL, "operator": "In",
+                             "values": [instance_type]})
     return {
         "apiVersion": "karpenter.sh/v1alpha1", "kind": "NodeOverlay",
-        "metadata": {"name": node_pool, "labels": dict(managed_by)},
-        "spec": {"requirements": [{"key": NODEPOOL_LABEL, "operator": "In",
-                                   "values": [node_pool]}],
+        "metadata": {"name": node_pool if instance_type is None
+                     else f"{node_pool}-{instance_type.replace('.', '-')}",
+                     "labels": dict(managed_by)},
+        "spec": {"requirements": requirements,
                  "capacity": {resource: str(count) for resource, count in capacity.items()}},
     }
 
@@ -69,8 +83,15 @@ def _layout_node_limits(pool: PoolPlan) -> dict[str, int]:
 def node_ceiling(pool: PoolPlan) -> int:
     """The most nodes the pool's NodePools together may hold: the sum of their node limits."""
     if pool.sharing != "mig":
-        return pool.max_nodes
+        return _node_limit(pool)
     return sum(_layout_node_limits(pool).values())
+
+
+def _node_limit(pool: PoolPlan) -> int:
+    """The node limit of a pool's one NodePool: its ceiling, over every shape it allows."""
+    if not pool.shapes:
+        return pool.max_nodes
+    return sum(s.max_nodes for s in pool.chosen_shapes)
 
 
 def pool_objects(pool: PoolPlan, selector: dict[str, str],
@@ -83,10 +104,17 @@ def pool_objects(pool: PoolPlan, selector: dict[str, str],
     """
     labels = {**selector, DEVICE_PLUGIN_CONFIG_LABEL: pool.name}
     if pool.sharing != "mig":
-        documents = [_node_pool(pool, pool.name, labels, pool.max_nodes, managed_by)]
-        capacity = advertised(pool)
-        if capacity:
-            documents.append(_node_overlay(pool.name, capacity, managed_by))
+        documents = [_node_pool(pool, pool.name, labels, _node_limit(pool), managed_by)]
+        if not pool.shapes:
+            capacity = advertised(pool)
+            if capacity:
+                documents.append(_node_overlay(pool.name, capacity, managed_by))
+            return documents
+        for shape in pool.chosen_shapes:
+            capacity = advertised(pool, gpus_per_node=shape.gpus_per_node)
+            if capacity:
+                documents.append(_node_overlay(pool.name, capacity, managed_by,
+                                               shape.instance_type))
         return documents
     documents = []
     limits = _layout_node_limits(pool)

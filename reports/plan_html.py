@@ -154,11 +154,12 @@ def _mig_svg(gpu: GpuPlan, x: int, height: int, models: dict[str, ModelPlan],
 def _node_figure(node: NodePlan, pool: PoolPlan, height: int, models: dict[str, ModelPlan],
                  colours: dict[str, str], prefix: str = "") -> str:
     by_index = {gpu.index: gpu for gpu in node.gpus}
-    width = pool.gpus_per_node * (GPU_WIDTH + 6)
+    gpus_per_node = pool.shape(node).gpus_per_node
+    width = gpus_per_node * (GPU_WIDTH + 6)
     parts = [f'<figure id="{prefix}{_anchor("node", node.name)}">',
              f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 16}" '
              f'role="img" aria-label="node {escape(node.name, quote=True)}">']
-    for index in range(pool.gpus_per_node):
+    for index in range(gpus_per_node):
         x = index * (GPU_WIDTH + 6)
         gpu = by_index.get(index)
         if gpu is None:
@@ -169,8 +170,19 @@ def _node_figure(node: NodePlan, pool: PoolPlan, height: int, models: dict[str, 
                          f'text-anchor="middle">{index}</text>')
         else:
             parts += _gpu_svg(gpu, pool, x, height, models, colours)
-    parts += ["</svg>", f"<figcaption>{escape(node.name)}</figcaption>", "</figure>"]
+    caption = node.name + (f" ({node.instance_type})" if node.instance_type else "")
+    parts += ["</svg>", f"<figcaption>{escape(caption)}</figcaption>", "</figure>"]
     return "".join(parts)
+
+
+def _shapes_text(pool: PoolPlan, currency: str) -> str:
+    """The pool's node shapes: GPUs per node and price, and (of several) the nodes of each."""
+    shapes = pool.shapes or [pool.shape(NodePlan(name="", index=0, gpus=[]))]
+    texts = [f"{s.gpus_per_node} GPU{'s' if s.gpus_per_node != 1 else ''} per node at "
+             f"{escape(rate(s.price_per_node_hour, currency))} per node-hour"
+             + (f" ({escape(s.instance_type)}: {s.nodes} nodes)" if pool.shapes else "")
+             for s in shapes]
+    return ", or ".join(texts)
 
 
 def _pool_section(pool: PoolPlan, plan: Plan, height: int, costs: dict[str, Decimal],
@@ -185,9 +197,7 @@ def _pool_section(pool: PoolPlan, plan: Plan, height: int, costs: dict[str, Deci
     lines = [f'<section id="{prefix}{_anchor("pool", pool.name)}">',
              heading or f"<h2>Pool {escape(pool.name)}</h2>",
              f'<p class="muted">{escape(pool.gpu_type)} ({pool.gpu_memory_mib:,} MiB per GPU), '
-             f"{escape(pool.sharing)}, {pool.gpus_per_node} GPU"
-             f"{'s' if pool.gpus_per_node != 1 else ''} per node at "
-             f"{escape(rate(pool.price_per_node_hour, cur))} per node-hour; "
+             f"{escape(pool.sharing)}, {_shapes_text(pool, cur)}; "
              f"{len(pool.nodes)} of at most {pool.max_nodes} nodes, {gpus} GPUs used, "
              f"{len(replicas)} replicas; memory "
              f"{percent(pool.memory_used_mib, pool.memory_capacity_mib)}, compute "

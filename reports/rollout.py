@@ -54,9 +54,10 @@ def _offered(pool: PoolPlan, node: NodePlan) -> dict[str, int]:
         capacity = dict(advertised(pool, layout))
         capacity[WHOLE_GPU] = pool.gpus_per_node - len(layout)
         return capacity
+    gpus = pool.shape(node).gpus_per_node
     if pool.sharing in ("time-slicing", "mps"):
-        return advertised(pool)
-    return {WHOLE_GPU: pool.gpus_per_node}
+        return advertised(pool, gpus_per_node=gpus)
+    return {WHOLE_GPU: gpus}
 
 
 def _admits(model: ModelPlan, node: NodePlan) -> bool:

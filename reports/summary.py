@@ -130,9 +130,11 @@ def render_summary(plan: Plan, *, target: str = "deployment",
     idle = {line.pool: line.cost_per_month for line in costs.lines if line.idle}
     for pool in plan.pools:
         used = sum(len(n.gpus) for n in pool.nodes)
+        shapes = ", ".join(f"{s.nodes} {s.instance_type}" for s in pool.shapes if s.nodes)
+        nodes = f"{len(pool.nodes)} ({shapes})" if shapes else str(len(pool.nodes))
         lines.append(
-            f"| {pool.name} | {pool.gpu_type} | {pool.sharing} | {len(pool.nodes)} | "
-            f"{used}/{len(pool.nodes) * pool.gpus_per_node} | "
+            f"| {pool.name} | {pool.gpu_type} | {pool.sharing} | {nodes} | "
+            f"{used}/{pool.gpu_count} | "
             f"{_percent(pool.memory_used_mib, pool.memory_capacity_mib)} | "
             f"{_percent(pool.compute_used_milli, pool.compute_capacity_milli)} | "
             f"{_money(pools.get(pool.name, 0), cur)} | "

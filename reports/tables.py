@@ -30,7 +30,7 @@ def plan_tables(plan: Plan, base: Plan | None = None) -> list[Table]:
         replicas = len({(slot.model, slot.replica) for node in pool.nodes for g in node.gpus
                         for slot in g.replicas})
         pools.add_row(pool.name, pool.gpu_type, pool.sharing, str(len(pool.nodes)),
-                      f"{gpus}/{len(pool.nodes) * pool.gpus_per_node}", str(replicas),
+                      f"{gpus}/{pool.gpu_count}", str(replicas),
                       _percent(pool.memory_used_mib, pool.memory_capacity_mib),
                       _percent(pool.compute_used_milli, pool.compute_capacity_milli),
                       _rate(pool.cost_per_hour, currency), _rate(pool.idle_cost_per_hour, currency))

@@ -141,32 +141,47 @@ def choice_bound(problem: Problem, groups: list[Group], *, time_limit_s: float,
     model = cp_model.CpModel()
     by_pool: dict[str, list] = {}
     for group in groups:
-        picks = []
+        families: dict[str, tuple] = {}
         for option in group.options:
-            pick = model.new_bool_var("")
-            picks.append(pick)
-            by_pool.setdefault(option.pool, []).append((pick, option))
-        model.add_exactly_one(picks)
+            family = problem.pool(option.pool).family_name
+            if family not in families:
+                families[family] = (model.new_bool_var(""), [])
+            pick, members = families[family]
+            # Replicas in this pool: all of them if picked, or (node shapes of one pool) any
+            # part of them, the family's parts adding up to all.
+            amount = model.new_int_var(0, option.count, "") \
+                if problem.pool(option.pool).family else option.count * pick
+            members.append(amount)
+            by_pool.setdefault(option.pool, []).append((pick, option, amount))
+        model.add_exactly_one(pick for pick, _ in families.values())
+        for pick, members in families.values():
+            model.add(sum(members) == group.options[0].count * pick)
     cost = []
     for name, chosen in by_pool.items():
         pool = problem.pool(name)
         nodes = model.new_int_var(0, pool.max_nodes, "")
         shared_gpus = model.new_int_var(0, pool.max_gpus, "")
-        whole = [o.whole_gpus * o.count * pick for pick, o in chosen if o.whole_gpus]
+        whole = [o.whole_gpus * amount for _, o, amount in chosen if o.whole_gpus]
         model.add(shared_gpus + sum(whole) <= pool.gpus_per_node * nodes)
-        shared = [(pick, o) for pick, o in chosen if not o.whole_gpus]
+        shared = [(amount, o) for _, o, amount in chosen if not o.whole_gpus]
         if pool.mode == "mig":
             for d in _mig_dimensions(pool):
-                model.add(sum(_smallest_slice(pool, o, d) * o.count * pick for pick, o in shared)
+                model.add(sum(_smallest_slice(pool, o, d) * amount for amount, o in shared)
                           <= pool.capacity[d] * shared_gpus)
         else:
             for d, cap in enumerate(pool.capacity):
-                model.add(sum(o.size[d] * o.count * pick for pick, o in shared)
+                model.add(sum(o.size[d] * amount for amount, o in shared)
                           <= cap * shared_gpus)
-                model.add(sum(o.count * pick for pick, o in shared if 2 * o.size[d] > cap)
+                model.add(sum(amount for amount, o in shared if 2 * o.size[d] > cap)
                           <= shared_gpus)
-        for pick, o in chosen:
-            if least := _least_nodes(pool, o):
+        for pick, o, amount in chosen:
+            if pool.family:
+                # Spread and multi-GPU replicas per node, for the part placed here.
+                if o.max_per_node:
+                    model.add(amount <= o.max_per_node * nodes)
+                if o.whole_gpus and pool.gpus_per_node // o.whole_gpus:
+                    model.add(amount <= pool.gpus_per_node // o.whole_gpus * nodes)
+            elif least := _least_nodes(pool, o):
                 model.add(nodes >= least).only_enforce_if(pick)
         cost.append(pool.node_cost * nodes)
     model.minimize(sum(cost))

@@ -10,10 +10,10 @@ Variables:
   put[g,p,b]     replicas of g on shared GPU b                    (int, aggregated)
   cut[g,p,b,s]   replicas of g on slices s of MIG GPU b           (int, aggregated)
   whole[g,p,n]   multi-GPU replicas of g on node n                (int)
-  pick[g,p]      g goes to pool p                                 (bool)
+  pick[g,f]      g goes to pool family f (a pool, or the shapes of one)  (bool)
   seen[c,p,b|n]  a group of class c sits on GPU b or node n       (bool)
 
-Constraints: every replica of a placed group in its one pool; capacity per GPU and dimension
+Constraints: every replica of a placed group in its one pool family; capacity per GPU and dimension
 (a whole-GPU replica's per-GPU demand against each of its GPUs); capacity per node and node
 dimension (CPU, host memory: every replica on the node);
 slices per layout; GPUs per node; spread per node; conflicting classes apart; symmetry between
@@ -48,6 +48,8 @@ class Model:
     cut: dict[tuple[str, str, int, int], cp_model.IntVar] = field(default_factory=dict)
     whole: dict[tuple[str, str, int], cp_model.IntVar] = field(default_factory=dict)
     pick: dict[tuple[str, str], cp_model.IntVar] = field(default_factory=dict)
+    """By (group, pool): the group's pick of the pool's family, one variable per family."""
+    in_family: dict[tuple[str, str], list] = field(default_factory=dict)
     cost_scale: int = 1
     switches: dict[tuple[str, str], cp_model.IntVar] | None = None
 
@@ -89,11 +91,13 @@ def build(problem: Problem, nodes: dict[str, int], *, priority_stage: bool = Fal
 
     # Each group goes to at most one pool; mandatory groups to exactly one.
     for group in problem.groups:
-        picks = []
+        families: dict[str, cp_model.IntVar] = {}
         for option in group.options:
-            var = cp.new_bool_var(f"pick[{group.name},{option.pool}]")
-            m.pick[(group.name, option.pool)] = var
-            picks.append(var)
+            family = problem.pool(option.pool).family_name
+            if family not in families:
+                families[family] = cp.new_bool_var(f"pick[{group.name},{family}]")
+            m.pick[(group.name, option.pool)] = families[family]
+        picks = list(families.values())
         if group.optional:
             cp.add(sum(picks) <= 1)
         elif explain:
@@ -104,6 +108,11 @@ def build(problem: Problem, nodes: dict[str, int], *, priority_stage: bool = Fal
 
     for pool in problem.pools:
         _build_pool(m, pool, members[pool.name], base is not None)
+    for (group_name, family), placed in m.in_family.items():
+        # All replicas of a picked group over the shapes of its pool, none otherwise.
+        group = problem.group(group_name)
+        option = next(o for o in group.options if problem.pool(o.pool).family_name == family)
+        cp.add(sum(placed) == option.count * m.pick[(group_name, option.pool)])
     _build_conflicts(m, members)
 
     cost = sum(pool.node_cost * m.open[(pool.name, n)]
@@ -190,8 +199,11 @@ def _build_pool(m: Model, pool: Pool, groups: list[Group], keep_ids: bool) -> No
         option = g.option(name)
         placed = [m.whole[(g.name, name, n)] for n in range(node_count)] if option.whole_gpus \
             else _replica_vars(m, pool, g, gpus)
-        # All replicas of a picked group, none otherwise.
-        m.cp.add(sum(placed) == option.count * m.pick[(g.name, name)])
+        if pool.family:
+            m.in_family.setdefault((g.name, pool.family), []).extend(placed)
+        else:
+            # All replicas of a picked group, none otherwise.
+            m.cp.add(sum(placed) == option.count * m.pick[(g.name, name)])
         if option.max_per_node is not None:
             for n in range(node_count):
                 # Spread: at most max_per_node replicas of the group on one node.
@@ -285,8 +297,14 @@ def _unplaced_penalty(m: Model):
     for level in levels:
         weights[level] = weight
         weight *= sum(1 for g in m.problem.groups if g.priority == level) + 1
-    return sum(weights[g.priority] * (1 - sum(m.pick[(g.name, o.pool)] for o in g.options))
-               for g in m.problem.groups if g.optional)
+    return sum(weights[g.priority] * (1 - sum(_picks(m, g))) for g in m.problem.groups
+               if g.optional)
+
+
+def _picks(m: Model, group: Group) -> list:
+    """The group's pick variables, one per pool family it may use."""
+    return list({id(v): v for v in (m.pick[(group.name, o.pool)] for o in group.options)
+                 }.values())
 
 
 def _moved(m: Model, base: Solution):
@@ -321,10 +339,14 @@ def add_hint(m: Model, solution: Solution, *, as_is: bool = False) -> None:
     """Give CP-SAT a full starting point, laid out the way the symmetry constraints expect
     (or, `as_is`, exactly where the solution put everything, for a model kept in base ids)."""
     problem = m.problem
-    placed = {(p.group, p.pool) for p in solution.placements}
+    placed = {(p.group, problem.pool(p.pool).family_name) for p in solution.placements}
     for group in problem.groups:
+        hinted: set[str] = set()
         for option in group.options:
-            m.cp.add_hint(m.pick[(group.name, option.pool)], (group.name, option.pool) in placed)
+            family = problem.pool(option.pool).family_name
+            if family not in hinted:
+                hinted.add(family)
+                m.cp.add_hint(m.pick[(group.name, option.pool)], (group.name, family) in placed)
     layout = (_layout_as_is if as_is else canonical_layout)(problem, solution)
     for pool in problem.pools:
         size = pool.gpus_per_node

@@ -125,6 +125,7 @@ def _variables(problem: Problem, nodes: dict[str, int]) -> int:
 
 
 def _fix_to_hint(problem: Problem, hint: Solution) -> Problem:
+    """Each group in the pool greedy chose for it (or, for one shape of a pool, that shape)."""
     chosen = {p.group: p.pool for p in hint.placements}
     groups = tuple(replace(g, options=(g.option(chosen[g.name]),)) for g in problem.groups)
     return replace(problem, groups=groups)

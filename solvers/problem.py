@@ -26,6 +26,8 @@ class Pool:
     cut by one of `mig_layouts`, counts per slice type, and each slice holds one replica).
     `node_capacity` is what one node holds in the problem's node dimensions (every replica on
     the node draws on it, whatever its GPUs); empty means the nodes are not limited there.
+    Pools of one `family` (node shapes of one pool, each a pool of its own nodes) count as one
+    pool for a group: its replicas may spread over the family's pools, but over no other.
     """
 
     name: str
@@ -37,10 +39,16 @@ class Pool:
     slice_types: tuple[SliceType, ...] = ()
     mig_layouts: tuple[tuple[int, ...], ...] = ()
     node_capacity: tuple[int, ...] = ()
+    family: str = ""
 
     @property
     def max_gpus(self) -> int:
         return self.max_nodes * self.gpus_per_node
+
+    @property
+    def family_name(self) -> str:
+        """The family the pool belongs to: its own name unless it is one shape of several."""
+        return self.family or self.name
 
 
 @dataclass(frozen=True)

@@ -49,13 +49,14 @@ def _group_problems(problem: Problem, solution: Solution) -> list[str]:
                 found.append(f"{group.name}: mandatory group left unplaced")
             continue
         pools = {p.pool for p in placed}
-        if len(pools) != 1:
+        if len({problem.pool(name).family_name for name in pools}) != 1:
             found.append(f"{group.name}: replicas in several pools {sorted(pools)}")
             continue
-        option = group.find_option(placed[0].pool)
-        if option is None:
-            found.append(f"{group.name}: placed in pool {placed[0].pool} it may not use")
+        outside = sorted(name for name in pools if group.find_option(name) is None)
+        if outside:
+            found.append(f"{group.name}: placed in pool {outside[0]} it may not use")
             continue
+        option = group.option(placed[0].pool)
         if sorted(p.replica for p in placed) != list(range(option.count)):
             found.append(f"{group.name}: replicas {sorted(p.replica for p in placed)}, "
                          f"expected 0..{option.count - 1}")
@@ -69,7 +70,8 @@ def _spread_problems(group: str, option: Option, placed: list[Placement]) -> lis
     if limit is None:
         return []
     return [f"{group}: {n} replicas on node {node}, spread allows {limit}"
-            for node, n in Counter(p.node for p in placed).items() if n > limit]
+            for (_, node), n in Counter((p.pool, p.node) for p in placed).items()
+            if n > limit]
 
 
 def _index_problems(problem: Problem, solution: Solution) -> list[str]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import yaml
 
 from planner import k8s_names
-from planner.planfile import Plan
+from planner.planfile import NodePlan, Plan, PoolPlan
 from planner.simulation import filters
 from planner.simulation import manifests as simulation
 from reports.gpu_operator import gpu_resource, mig_node_layouts, node_pool_of
@@ -32,6 +32,7 @@ DEVICE_PLUGIN_LABEL = "nvidia.com/device-plugin.config"
 MIG_LABEL = "nvidia.com/mig.config"
 WHOLE = "nvidia.com/gpu"
 SHARED = "nvidia.com/gpu.shared"
+INSTANCE_TYPE = "node.kubernetes.io/instance-type"
 
 
 class Manifests(simulation.Manifests):
@@ -108,23 +109,36 @@ def _advertised(manifests: Manifests, labels: dict[str, str], gpus: int) -> dict
 
 
 def nodes(plan: Plan, manifests: Manifests) -> dict[str, Node]:
-    """One node per NodePool, as Karpenter and the GPU Operator would make it."""
+    """One node per NodePool and instance type it allows, as Karpenter and the GPU Operator
+    would make it: keyed by the NodePool's name, or `NODEPOOL/TYPE` where it allows several."""
     gpus_of = {p.instance_type: p.gpus_per_node for p in plan.pools}
+    gpus_of.update({s.instance_type: s.gpus_per_node for p in plan.pools for s in p.shapes})
     result = {}
     for node_pool in manifests.kind("NodePool"):
         name = node_pool["metadata"]["name"]
         template = node_pool["spec"]["template"]
-        labels = {**template["metadata"]["labels"], **_requirement_labels(node_pool),
-                  "karpenter.sh/nodepool": name}
-        gpus = gpus_of[labels["node.kubernetes.io/instance-type"]]
-        capacity = {WHOLE: gpus}  # what the cloud provider reports for the instance type
-        for overlay in manifests.kind("NodeOverlay"):
-            if all(labels.get(r["key"]) in r["values"]
-                   for r in overlay["spec"]["requirements"]):
-                capacity.update({k: int(v) for k, v in overlay["spec"]["capacity"].items()})
-        result[name] = Node(name, labels, template["spec"].get("taints", []), capacity,
-                            _advertised(manifests, labels, gpus))
+        [types] = [r["values"] for r in template["spec"]["requirements"]
+                   if r["key"] == INSTANCE_TYPE and r["operator"] == "In"]
+        for instance_type in types:
+            labels = {**template["metadata"]["labels"], **_requirement_labels(node_pool),
+                      INSTANCE_TYPE: instance_type, "karpenter.sh/nodepool": name}
+            gpus = gpus_of[instance_type]
+            capacity = {WHOLE: gpus}  # what the cloud provider reports for the instance type
+            for overlay in manifests.kind("NodeOverlay"):
+                if all(labels.get(r["key"]) in r["values"]
+                       for r in overlay["spec"]["requirements"]):
+                    capacity.update({k: int(v) for k, v in overlay["spec"]["capacity"].items()})
+            key = name if len(types) == 1 else f"{name}/{instance_type}"
+            result[key] = Node(name, labels, template["spec"].get("taints", []), capacity,
+                               _advertised(manifests, labels, gpus))
     return result
+
+
+def launched_node(launched: dict[str, Node], pool: PoolPlan, planned: NodePlan) -> Node:
+    """The node Karpenter launches for a planned node: of its NodePool, and of its shape."""
+    node_pool = node_pool_of(pool, planned)
+    return launched.get(f"{node_pool}/{pool.shape(planned).instance_type}") \
+        or launched[node_pool]
 
 
 def pod_specs(manifests: Manifests) -> dict[str, dict]:
@@ -158,13 +172,13 @@ def pod_problems(plan: Plan, manifests: Manifests) -> list[str]:
         own = {node_pool_of(pool, node) for node in pool.nodes}
         if not own <= {n.node_pool for n in matching}:
             problems.append(f"{model.name}: its selector matches no NodePool of {pool.name}")
-        if {n.node_pool for n in matching} - {np for np in launched
-                                              if launched[np].labels.get(DEVICE_PLUGIN_LABEL)
+        if {n.node_pool for n in matching} - {n.node_pool for n in launched.values()
+                                              if n.labels.get(DEVICE_PLUGIN_LABEL)
                                               == pool.name}:
             problems.append(f"{model.name}: its selector also matches another pool's nodes")
         requests = pod["containers"][0]["resources"]["requests"]
         extended = {k: int(v) for k, v in requests.items() if k.startswith("nvidia.com/")}
-        for node in (launched[name] for name in own):
+        for node in (n for n in launched.values() if n.node_pool in own):
             for taint in node.taints:
                 if taint["effect"] in ("NoSchedule", "NoExecute") and not any(
                         filters.tolerates(t, taint) for t in pod.get("tolerations", [])):
@@ -179,7 +193,7 @@ def pod_problems(plan: Plan, manifests: Manifests) -> list[str]:
                                     f"{resource}")
     for pool in plan.pools:
         for planned in pool.nodes:
-            node = launched[node_pool_of(pool, planned)]
+            node = launched_node(launched, pool, planned)
             wanted: Counter[str] = Counter()
             for model_name, _ in {(r.model, r.replica) for g in planned.gpus for r in g.replicas}:
                 resource, count = gpu_resource(plan.model(model_name), pool)
@@ -292,6 +306,15 @@ def limit_problems(plan: Plan, manifests: Manifests) -> list[str]:
             planned = sum(count for _, count in layouts.values())
             expected = {name: pool.max_nodes - planned + count
                         for name, (_, count) in layouts.items()}
+        elif pool.shapes:
+            # Several shapes: the ceilings of the shapes the plan buys, added up.
+            bought = [s for s in pool.shapes if s.nodes]
+            limits = node_pools[pool.name]["spec"]["limits"]
+            ceiling = {"nodes": str(sum(s.max_nodes for s in bought)),
+                       WHOLE: str(sum(s.max_nodes * s.gpus_per_node for s in bought))}
+            if limits != ceiling:
+                problems.append(f"{pool.name}: limits {limits}, ceiling {ceiling}")
+            continue
         else:
             expected = {pool.name: pool.max_nodes}
         for name, max_nodes in expected.items():
@@ -360,7 +383,8 @@ def surge_problems(plan: Plan, manifests: Manifests) -> list[str]:
         resource, count = gpu_resource(model, pool)
         per_node_pool = Counter(node_pool_of(pool, n) for n in pool.nodes)
         if any(limits[np] > planned for np, planned in per_node_pool.items()
-               if launched[np].advertised.get(resource, 0) >= count):
+               if any(n.advertised.get(resource, 0) >= count for n in launched.values()
+                      if n.node_pool == np)):
             continue
         free = False
         for planned in pool.nodes:
@@ -368,7 +392,7 @@ def surge_problems(plan: Plan, manifests: Manifests) -> list[str]:
                        for m, _ in {(r.model, r.replica) for g in planned.gpus
                                     for r in g.replicas}
                        if gpu_resource(plan.model(m), pool)[0] == resource)
-            node = launched[node_pool_of(pool, planned)]
+            node = launched_node(launched, pool, planned)
             free |= node.advertised.get(resource, 0) - used >= count
         if not free:
             problems.append(f"{model.name}: surges, but {pool.name} has no room for the pod")

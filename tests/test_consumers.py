@@ -30,12 +30,30 @@ def _every_sharing_mode(root: Path) -> Path:
     return root
 
 
-@pytest.fixture(scope="module", params=["demo", "every-sharing-mode"])
+def with_small_l4_nodes(root: Path) -> Path:
+    """The demo whose shared L4 pool may also buy 1-GPU g6.4xlarge nodes (AWS us-east-1
+    on-demand, 16 vCPU, 64 GiB; the reserve worked out as for the demo's other types)."""
+    write_demo(root)
+
+    def add_shape(cluster: dict) -> None:
+        cluster["instance_types"]["g6.4xlarge"] = {
+            "cpu_milli": 16000, "memory_mib": 65536,
+            "reserved": {"cpu_milli": 360, "memory_mib": 6993}}
+        next(p for p in cluster["pools"] if p["name"] == "shared-l4")["other_shapes"] = [
+            {"instance_type": "g6.4xlarge", "gpus_per_node": 1, "price_per_node_hour": 1.3232}]
+
+    edit_yaml(root / "cluster.yaml", add_shape)
+    return root
+
+
+@pytest.fixture(scope="module", params=["demo", "every-sharing-mode", "node-shapes"])
 def planned(request, tmp_path_factory) -> tuple[Plan, dict[str, str], dict[str, str]]:
     """A plan with its manifests for Deployments and for KServe."""
     tmp = tmp_path_factory.mktemp(request.param)
     if request.param == "demo":
         args = [*COMMAND]
+    elif request.param == "node-shapes":
+        args = ["plan", "--registry", str(with_small_l4_nodes(tmp / "registry"))]
     else:
         args = ["plan", "--registry", str(_every_sharing_mode(tmp / "registry")),
                 "--solver", "greedy"]
@@ -116,8 +134,11 @@ def test_overlays_declare_what_the_device_plugin_advertises(planned):
     shared = [p for p in plan.pools if p.sharing in ("time-slicing", "mps") and p.nodes]
     overlays = {o["metadata"]["name"]: o for o in manifests.kind("NodeOverlay")}
     for pool in shared:
-        assert overlays[pool.name]["spec"]["capacity"] == {
-            "nvidia.com/gpu.shared": str(pool.gpus_per_node * pool.replicas_per_gpu)}
+        for shape in pool.chosen_shapes:  # one overlay per instance type of several
+            name = f"{pool.name}-{shape.instance_type.replace('.', '-')}" if pool.shapes \
+                else pool.name
+            assert overlays[name]["spec"]["capacity"] == {
+                "nvidia.com/gpu.shared": str(shape.gpus_per_node * pool.replicas_per_gpu)}
 
 
 def test_config_keys_match_node_labels(planned):

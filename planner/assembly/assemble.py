@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from planner import __version__, money
 from planner.assembly import cost
 from planner.demand.derive import Demand, Rejection
+from planner.demand.shapes import shape_of
 from planner.ledger import month_total
 from planner.planfile import (
     GpuPlan,
@@ -25,6 +26,7 @@ from planner.planfile import (
     ReplicaSlot,
     RuleEnforcement,
     Serving,
+    ShapePlan,
     SolverReport,
     Summary,
     Taint,
@@ -35,7 +37,7 @@ from planner.rules.capacity import node_allocatable, replicas_per_gpu
 from planner.rules.conflicts import kept_apart
 from planner.rules.enforcement import enforcement
 from planner.rules.loading import auto_loading
-from planner.schemas import ModelSpec, Pool
+from planner.schemas import ModelSpec, NodeShape, Pool
 from solvers.problem import Placement, Solution
 
 
@@ -87,15 +89,16 @@ class _Ledger:
     shares_with: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
 
-def _gpu_plan(fleet: Fleet, pool: Pool, node: int, index: int, placed: list[Placement],
-              chosen: dict[str, Demand], layouts: dict, ledger: _Ledger) -> GpuPlan:
+def _gpu_plan(fleet: Fleet, pool: Pool, shape: NodeShape, node: int, index: int,
+              placed: list[Placement], chosen: dict[str, Demand], layouts: dict,
+              ledger: _Ledger) -> GpuPlan:
     """One GPU with its replicas, each charged its fraction of the GPU's price."""
     gpu_type = fleet.cluster.gpu_types[pool.gpu_type]
     pairs = [(p, chosen[p.group]) for p in placed]
     fractions = cost.gpu_fractions([cost.replica_share(gpu_type, d, p.slice) for p, d in pairs])
     slots = []
     for (p, d), fraction in zip(pairs, fractions, strict=True):
-        ledger.cost_per_hour[p.group] += fraction * cost.gpu_price_per_hour(pool)
+        ledger.cost_per_hour[p.group] += fraction * cost.gpu_price_per_hour(shape)
         ledger.gpu_fraction[p.group] += fraction
         ledger.shares_with[p.group].update(q.group for q in placed if q.group != p.group)
         slots.append(ReplicaSlot(model=p.group, replica=p.replica, memory_mib=d.memory_mib,
@@ -112,17 +115,25 @@ def _pool_plan(fleet: Fleet, pool: Pool, by_gpu: dict[tuple[str, int, int], list
     """A pool's nodes and GPUs as the solution uses them, with its cost and utilisation."""
     gpu_type = fleet.cluster.gpu_types[pool.gpu_type]
     node_ids = sorted({node for (name, node, _) in by_gpu if name == pool.name})
-    nodes = []
+    nodes, bought = [], []
     for node in node_ids:
-        gpus = [_gpu_plan(fleet, pool, node, index, by_gpu[(pool.name, node, index)], chosen,
-                          layouts, ledger)
-                for index in range(pool.gpus_per_node) if (pool.name, node, index) in by_gpu]
-        nodes.append(NodePlan(name=f"{pool.name}-{node}", index=node, gpus=gpus))
+        shape = shape_of(pool, node)
+        assert shape is not None  # the engine buys nodes of the pool's shapes only
+        gpus = [_gpu_plan(fleet, pool, shape, node, index, by_gpu[(pool.name, node, index)],
+                          chosen, layouts, ledger)
+                for index in range(shape.gpus_per_node) if (pool.name, node, index) in by_gpu]
+        nodes.append(NodePlan(name=f"{pool.name}-{node}", index=node, gpus=gpus,
+                              instance_type=shape.instance_type if pool.other_shapes else ""))
+        bought.append(shape)
     slots = [r for n in nodes for g in n.gpus for r in g.replicas]
-    pool_cost = cost.pool_cost_per_hour(pool, len(nodes))
+    pool_cost = cost.nodes_cost_per_hour(bought)
     paid = sum(ledger.cost_per_hour[m] for m in {r.model for r in slots})
-    gpu_count = len(nodes) * pool.gpus_per_node
-    allocatable = node_allocatable(fleet.cluster, pool)
+    gpu_count = sum(shape.gpus_per_node for shape in bought)
+    shapes = [ShapePlan(instance_type=s.instance_type, gpus_per_node=s.gpus_per_node,
+                        price_per_node_hour=s.price_per_node_hour, max_nodes=s.max_nodes or 0,
+                        nodes=sum(1 for b in bought if b.instance_type == s.instance_type))
+              for s in pool.shapes()] if pool.other_shapes else []
+    allocatable = node_allocatable(fleet.cluster, pool.instance_type)
     return PoolPlan(
         name=pool.name, gpu_type=pool.gpu_type, gpu_product=gpu_type.product,
         gpu_memory_mib=gpu_type.memory_mib, max_nodes=pool.max_nodes,
@@ -138,7 +149,7 @@ def _pool_plan(fleet: Fleet, pool: Pool, by_gpu: dict[tuple[str, int, int], list
         memory_used_mib=sum(r.memory_mib for r in slots),
         memory_capacity_mib=gpu_count * gpu_type.memory_mib,
         compute_used_milli=sum(r.compute_milli for r in slots),
-        compute_capacity_milli=gpu_count * 1000, nodes=nodes)
+        compute_capacity_milli=gpu_count * 1000, shapes=shapes, nodes=nodes)
 
 
 def _model_plan(fleet: Fleet, demand: Demand, rejections: list[Rejection],

@@ -20,17 +20,17 @@ from collections.abc import Iterable
 from planner.demand.derive import Demand
 from planner.demand.to_engine import COST_UNITS_PER_CURRENCY
 from planner.rules.mig import slice_fraction
-from planner.schemas import GpuType, Pool
+from planner.schemas import GpuType, NodeShape, Pool
 
 
-def gpu_price_per_hour(pool: Pool) -> float:
+def gpu_price_per_hour(shape: NodeShape) -> float:
     """One GPU's share of its node's price."""
-    return pool.price_per_node_hour / pool.gpus_per_node
+    return shape.price_per_node_hour / shape.gpus_per_node
 
 
-def pool_cost_per_hour(pool: Pool, nodes: int) -> float:
-    """The price of `nodes` nodes of the pool."""
-    return nodes * pool.price_per_node_hour
+def nodes_cost_per_hour(nodes: Iterable[NodeShape]) -> float:
+    """The price of the nodes bought, each of its shape."""
+    return sum(shape.price_per_node_hour for shape in nodes)
 
 
 def replica_share(gpu: GpuType, demand: Demand, mig_slice: str | None) -> float:
@@ -59,7 +59,7 @@ def baseline_cost_per_hour(pools: dict[str, Pool], demands: Iterable[list[Demand
     `demands` holds, per model, its demand in each pool that admits it and could hold one
     replica; pass the placed models' only, as the baseline compares like with like.
     """
-    return sum(min(d.replicas * d.gpus_per_replica * gpu_price_per_hour(pools[d.pool])
+    return sum(min(d.replicas * d.gpus_per_replica * gpu_price_per_hour(pools[d.pool].shapes()[0])
                    for d in options) for options in demands if options)
 
 

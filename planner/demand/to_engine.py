@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from planner.demand.derive import Demand
+from planner.demand.shapes import engine_shapes
 from planner.registry.fleet import Fleet
 from planner.rules.capacity import gpu_capacity, node_allocatable
 from planner.rules.conflicts import conflict_classes
@@ -16,7 +17,8 @@ NODE_DIMENSIONS = ("cpu_milli", "host_memory_mib")
 COST_UNITS_PER_CURRENCY = 10_000  # node prices as integers in 1/10,000 of the currency
 
 
-def _engine_pool(fleet: Fleet, pool: Pool) -> EnginePool:
+def _engine_pools(fleet: Fleet, pool: Pool) -> list[EnginePool]:
+    """The pool in the engine: one engine pool per node shape (see `planner.demand.shapes`)."""
     gpu = fleet.cluster.gpu_types[pool.gpu_type]
     policy = fleet.policy
     slices: tuple[SliceType, ...] = ()
@@ -26,12 +28,19 @@ def _engine_pool(fleet: Fleet, pool: Pool) -> EnginePool:
         slices = tuple(SliceType(name, slice_capacity(profile, policy))
                        for name, profile in gpu.mig_profiles.items())
         layouts = tuple(tuple(layout.count(name) for name in names) for layout in gpu.mig_layouts)
-    return EnginePool(name=pool.name, capacity=gpu_capacity(gpu.memory_mib, pool, policy),
-                      gpus_per_node=pool.gpus_per_node,
-                      node_cost=round(pool.price_per_node_hour * COST_UNITS_PER_CURRENCY),
-                      max_nodes=pool.max_nodes, mode="mig" if pool.sharing == "mig" else "shared",
-                      slice_types=slices, mig_layouts=layouts,
-                      node_capacity=node_allocatable(fleet.cluster, pool) or ())
+    result = []
+    for entry in engine_shapes(pool):
+        shape = entry.shape
+        assert shape.max_nodes is not None  # Pool.shapes fills it in
+        result.append(EnginePool(
+            name=entry.engine_pool, capacity=gpu_capacity(gpu.memory_mib, pool, policy),
+            gpus_per_node=shape.gpus_per_node,
+            node_cost=round(shape.price_per_node_hour * COST_UNITS_PER_CURRENCY),
+            max_nodes=shape.max_nodes, mode="mig" if pool.sharing == "mig" else "shared",
+            slice_types=slices, mig_layouts=layouts,
+            node_capacity=node_allocatable(fleet.cluster, shape.instance_type) or (),
+            family=pool.name if pool.other_shapes else ""))
+    return result
 
 
 def build_problem(fleet: Fleet, demands: dict[str, list[Demand]]) -> Problem:
@@ -44,13 +53,14 @@ def build_problem(fleet: Fleet, demands: dict[str, list[Demand]]) -> Problem:
             continue
         model = fleet.models[name]
         engine_options = tuple(
-            Option(pool=d.pool, size=(d.memory_mib, d.compute_milli, 1), count=d.replicas,
-                   whole_gpus=d.gpus_per_replica if d.whole_gpus else 0,
+            Option(pool=entry.engine_pool, size=(d.memory_mib, d.compute_milli, 1),
+                   count=d.replicas, whole_gpus=d.gpus_per_replica if d.whole_gpus else 0,
                    max_per_node=d.max_per_node, slice=d.mig_slice,
-                   node_size=(d.cpu_milli, d.host_memory_mib)) for d in options)
+                   node_size=(d.cpu_milli, d.host_memory_mib))
+            for d in options for entry in engine_shapes(fleet.pool(d.pool)))
         groups.append(Group(name=name, options=engine_options,
                             priority=fleet.policy.priorities[model.priority].value,
                             optional=True, classes=frozenset(classes[name])))
-    pools = tuple(_engine_pool(fleet, pool) for pool in fleet.cluster.pools)
+    pools = tuple(p for pool in fleet.cluster.pools for p in _engine_pools(fleet, pool))
     return Problem(DIMENSIONS, pools, tuple(groups), tuple(conflicts),
                    node_dimensions=NODE_DIMENSIONS)

@@ -62,6 +62,25 @@ def _cluster_problems(p: Parsed, stranded: dict[str, list[str]]) -> list[Problem
                                 f"{suggestion(pool.instance_type, list(p.cluster.instance_types))}"
                                 "; add it under instance_types with its cpu_milli, memory_mib "
                                 "and reserved, so that pods are packed by CPU and host memory"))
+        shapes_seen = {pool.instance_type}
+        if pool.other_shapes and pool.sharing == "mig":
+            problems.append(_at(p.cluster_doc, ("pools", i, "other_shapes"),
+                                "a MIG pool has one node shape (its NodePools follow the MIG "
+                                "layouts of its nodes); make each shape a pool of its own"))
+        for k, shape in enumerate(pool.other_shapes):
+            where = ("pools", i, "other_shapes", k, "instance_type")
+            if shape.instance_type in shapes_seen:
+                problems.append(_at(p.cluster_doc, where,
+                                    f"instance type '{shape.instance_type}' is already a shape "
+                                    f"of pool '{pool.name}'; list each instance type once"))
+            elif shape.instance_type not in p.cluster.instance_types:
+                known = list(p.cluster.instance_types)
+                problems.append(_at(p.cluster_doc, where,
+                                    f"instance type '{shape.instance_type}' is not described"
+                                    f"{suggestion(shape.instance_type, known)}"
+                                    "; add it under instance_types with its cpu_milli, "
+                                    "memory_mib and reserved"))
+            shapes_seen.add(shape.instance_type)
         if pool.name in seen:
             problems.append(_at(p.cluster_doc, ("pools", i, "name"),
                                 f"duplicate pool '{pool.name}'; pool names must be unique"))

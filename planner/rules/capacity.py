@@ -50,10 +50,11 @@ def gpu_capacity(memory_mib: int, pool: Pool, policy: Policy) -> tuple[int, int,
             replicas_per_gpu(pool, policy))
 
 
-def node_allocatable(cluster: Cluster, pool: Pool) -> tuple[int, int] | None:
-    """CPU millicores and host memory MiB that the pods of one node of the pool may request:
-    its instance type's less the system reserve; None when the pool names no instance type."""
-    instance = cluster.instance_types.get(pool.instance_type)
+def node_allocatable(cluster: Cluster, instance_type: str) -> tuple[int, int] | None:
+    """CPU millicores and host memory MiB that the pods of one node of `instance_type` may
+    request: its capacity less the system reserve; None when it is not described (a pool
+    without an instance type)."""
+    instance = cluster.instance_types.get(instance_type)
     if instance is None:
         return None
     return (instance.cpu_milli - instance.reserved.cpu_milli,

@@ -48,9 +48,10 @@ def misfit(memory_mib: float, gpus_per_replica: int, cluster: Cluster, pool: Poo
            policy: Policy) -> str | None:
     """Why a replica of `memory_mib` on `gpus_per_replica` GPUs can never run in `pool`, or
     None when it fits an empty node."""
-    if gpus_per_replica > pool.gpus_per_node:
+    largest = max(shape.gpus_per_node for shape in pool.shapes())
+    if gpus_per_replica > largest:
         return (f"{gpus_per_replica} GPUs per replica, a node of {pool.name} has "
-                f"{pool.gpus_per_node}")
+                f"{largest}" + (" at most" if pool.other_shapes else ""))
     per_gpu = memory_per_gpu_mib(memory_mib, gpus_per_replica)
     limit = memory_limit_mib(cluster, pool, policy)
     if per_gpu > limit and pool.sharing == "mps":
@@ -70,13 +71,19 @@ def misfit(memory_mib: float, gpus_per_replica: int, cluster: Cluster, pool: Poo
 
 
 def node_misfit(model: ModelSpec, cluster: Cluster, pool: Pool) -> str | None:
-    """Why a replica's pod can never fit a node of `pool` by CPU or host memory, or None."""
-    allocatable = node_allocatable(cluster, pool)
-    if allocatable is None:
-        return None
-    cpu_milli, memory_mib = allocatable
-    wanted = [(model.serving.cpu_milli, cpu_milli, "CPU millicores"),
-              (model.serving.host_memory_mib, memory_mib, "MiB of host memory")]
-    over = [f"{need} {unit}, a {pool.instance_type} node of {pool.name} allows {cap}"
-            for need, cap, unit in wanted if need > cap]
-    return "; ".join(over) or None
+    """Why a replica's pod can never fit a node of `pool` by CPU or host memory, or None when
+    it fits a node of at least one of the pool's shapes."""
+    reasons = []
+    for shape in pool.shapes():
+        allocatable = node_allocatable(cluster, shape.instance_type)
+        if allocatable is None:
+            return None
+        cpu_milli, memory_mib = allocatable
+        wanted = [(model.serving.cpu_milli, cpu_milli, "CPU millicores"),
+                  (model.serving.host_memory_mib, memory_mib, "MiB of host memory")]
+        over = [f"{need} {unit}, a {shape.instance_type} node of {pool.name} allows {cap}"
+                for need, cap, unit in wanted if need > cap]
+        if not over:
+            return None
+        reasons += over
+    return "; ".join(reasons)
