@@ -97,9 +97,10 @@ def render_summary(plan: Plan, *, target: str = "deployment",
         f"- **Cost:** {_money(total, cur)} per month "
         f"({_rate(s.cost_per_hour, cur)} per hour) for {s.models} models, {s.replicas} "
         f"replicas on {s.gpus} GPUs in {s.nodes} nodes.",
-        f"- **Baseline** (the placed models without sharing: every replica on GPUs of its "
-        f"own in the cheapest admitting pool that holds one, priced per GPU-hour of that "
-        f"pool's node, not whole nodes; unplaced models left out): "
+        f"- **Baseline** (the placed models without sharing a GPU: every replica on GPUs of "
+        f"its own, each model on the node shape of an admitting pool where that costs least, "
+        f"in whole nodes as many as their replicas and spread need; unplaced models left "
+        f"out): "
         f"{_money(s.baseline_cost_per_month, cur)} per month; this plan saves "
         f"{_money(s.baseline_cost_per_month - total, cur)} "
         f"({_percent(s.baseline_cost_per_month - total, s.baseline_cost_per_month)}).",

@@ -44,7 +44,7 @@ def plan_tables(plan: Plan, base: Plan | None = None) -> list[Table]:
     total = ledger(plan).total
     totals.add_row("cost per hour", _rate(s.cost_per_hour, currency))
     totals.add_row("cost per month", _money(total, currency))
-    totals.add_row("baseline per month (one GPU per replica)",
+    totals.add_row("baseline per month (no GPU shared)",
                    _money(s.baseline_cost_per_month, currency))
     totals.add_row("savings per month", _money(s.baseline_cost_per_month - total, currency))
     totals.add_row("solver", f"{solver.name}, {solver.status}, gap {solver.gap:.2%}, "

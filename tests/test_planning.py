@@ -99,13 +99,16 @@ def test_demo_plan_costs_add_up(demo_plan):
     assert replicas == sum(m.replicas * m.gpus_per_replica for m in plan.models)
 
 
-def test_baseline_is_one_gpu_per_replica_in_cheapest_pool(demo_plan):
-    fleet, plan = demo_plan
-    demands = derive(fleet)[0]
-    expected = 730 * sum(min(d.replicas * d.gpus_per_replica * fleet.pool(d.pool)
-                             .price_per_node_hour / fleet.pool(d.pool).gpus_per_node
-                             for d in demands[m.name]) for m in plan.models)
-    assert float(plan.summary.baseline_cost_per_month) == pytest.approx(expected, abs=0.01)
+def test_baseline_is_whole_nodes_without_gpu_sharing(demo_plan):
+    """By hand, each model on the shape where a replica on GPUs of its own costs least: 8
+    batch replicas on g4dn.12xlarge (4 a node): 2 nodes, 7.824; 26 shared-l4 replicas on
+    g6.12xlarge: 7 nodes, 32.2112; 2 image-moderation replicas on g6.xlarge: 1.6096; on
+    p5.48xlarge 2/8 + 2/2 + 2/8 + 2/4 of a node: 2 nodes, 110.08; 8 MIG-pool replicas on
+    p4de.24xlarge fill one node, but their spread needs two: 81.9314. In all 233.6562 an hour."""
+    _, plan = demo_plan
+    assert plan.summary.baseline_cost_per_hour == pytest.approx(233.6562)
+    assert float(plan.summary.baseline_cost_per_month) == pytest.approx(233.6562 * 730,
+                                                                        abs=0.01)
 
 
 def test_mig_pool_uses_valid_layouts(demo_plan):

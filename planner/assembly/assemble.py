@@ -222,9 +222,8 @@ def assemble(fleet: Fleet, demands: dict[str, list[Demand]],
     cost_per_hour = sum(p.cost_per_hour for p in pools)
     currency = fleet.config.currency
     cost_per_month = month_total(models, pools, hours, currency)
-    pool_specs = {p.name: p for p in fleet.cluster.pools}
     baseline_per_hour = round(cost.baseline_cost_per_hour(
-        pool_specs, [demands[name] for name in chosen]), 6)
+        fleet.cluster, [demands[name] for name in chosen]), 6)
     baseline = money.rounded(money.monthly(baseline_per_hour, hours), currency)
     return Plan(
         metadata=Metadata(registry=str(fleet.root), planner_version=__version__,

@@ -5,22 +5,26 @@ replica on it; a shared GPU is split by the larger of each replica's memory and 
 (scaled down when they add up past one GPU); a MIG slice costs its compute share of the GPU;
 what no replica pays for is the pool's idle cost.
 
-The baseline, what the placed models would cost without sharing: each placed model's replicas
-on GPUs of their own in the cheapest pool that admits the model and could hold one replica
-(its GPUs, memory, CPU and host memory fit the pool's node), priced per GPU-hour of that pool's
-node (node price / GPUs per node x GPUs per replica x replicas). Unplaced models are left out,
-as the plan does not pay for them. GPUs are priced, not whole nodes: a plan that must buy a
-whole node for a few replicas can cost more than its baseline.
+The baseline, what the placed models would cost without sharing a GPU, bought as the plan buys:
+in whole nodes. Each placed model takes the node shape (of a pool that admits it) where one of
+its replicas costs least on GPUs of its own: a node holds as many of the model's replicas as
+its GPUs (one replica's GPUs each), CPU and host memory allow. The models on one shape share its
+nodes, which number the larger of their replicas over what a node holds of each (added up) and
+the nodes each model's spread rule needs. Unplaced models are left out, as the plan does not
+pay for them.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from fractions import Fraction
 
 from planner.demand.derive import Demand
 from planner.demand.to_engine import COST_UNITS_PER_CURRENCY
+from planner.rules.capacity import node_allocatable
 from planner.rules.mig import slice_fraction
-from planner.schemas import GpuType, NodeShape, Pool
+from planner.schemas import Cluster, GpuType, NodeShape
 
 
 def gpu_price_per_hour(shape: NodeShape) -> float:
@@ -53,14 +57,44 @@ def idle_cost_per_hour(pool_cost: float, paid_by_replicas: float) -> float:
     return max(pool_cost - paid_by_replicas, 0.0)
 
 
-def baseline_cost_per_hour(pools: dict[str, Pool], demands: Iterable[list[Demand]]) -> float:
-    """Every replica on GPUs of its own, each model in its cheapest admitting pool.
+def replicas_per_node(cluster: Cluster, shape: NodeShape, demand: Demand) -> int:
+    """How many replicas of one model a node of `shape` holds when they share no GPU: its
+    GPUs, CPU and host memory allow; 0 when not even one fits."""
+    per_node = shape.gpus_per_node // demand.gpus_per_replica
+    allocatable = node_allocatable(cluster, shape.instance_type)
+    if allocatable is not None:
+        for need, room in zip((demand.cpu_milli, demand.host_memory_mib), allocatable,
+                              strict=True):
+            if need:
+                per_node = min(per_node, room // need)
+    return per_node
+
+
+def baseline_cost_per_hour(cluster: Cluster, demands: Iterable[list[Demand]]) -> float:
+    """The placed models on GPUs of their own, in whole nodes of each one's cheapest shape.
 
     `demands` holds, per model, its demand in each pool that admits it and could hold one
     replica; pass the placed models' only, as the baseline compares like with like.
     """
-    return sum(min(d.replicas * d.gpus_per_replica * gpu_price_per_hour(pools[d.pool].shapes()[0])
-                   for d in options) for options in demands if options)
+    pools = {pool.name: pool for pool in cluster.pools}
+    # Per (pool, instance type): the shape, the node share its models fill, the nodes spread
+    # needs.
+    shapes: dict[tuple[str, str], tuple[NodeShape, Fraction, int]] = {}
+    for options in demands:
+        choices = [(shape.price_per_node_hour / per_node, d, shape, per_node)
+                   for d in options for shape in pools[d.pool].shapes()
+                   if (per_node := replicas_per_node(cluster, shape, d)) > 0]
+        if not choices:
+            continue
+        _, demand, shape, per_node = min(choices, key=lambda c: c[0])
+        key = (demand.pool, shape.instance_type)
+        _, filled, spread = shapes.get(key, (shape, Fraction(0), 0))
+        needed = math.ceil(demand.replicas / demand.max_per_node) \
+            if demand.max_per_node else 1
+        shapes[key] = (shape, filled + Fraction(demand.replicas, per_node),
+                       max(spread, needed))
+    return sum(max(math.ceil(filled), spread) * shape.price_per_node_hour
+               for shape, filled, spread in shapes.values())
 
 
 def from_engine_units(amount: int) -> float:
