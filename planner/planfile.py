@@ -257,6 +257,19 @@ class RuleEnforcement(Strict):
     how: str
 
 
+class RulePrice(Strict):
+    """What one rule costs: the plan re-solved with it relaxed (`planner.rule_prices`)."""
+
+    rule: str
+    relaxed: str
+    saves_per_hour: float
+    """The plan's cost less the relaxed plan's; the summary prices it over the month."""
+    placed_more: int = 0
+    """Models the relaxed plan places that this one leaves out (negative: fewer)."""
+    status: str
+    """The relaxed plan's solver status: `optimal` makes the saving exact."""
+
+
 class PriorityClassPlan(Strict):
     value: int
     preemption: str
@@ -275,6 +288,16 @@ class Plan(Strict):
     unplaced: list[UnplacedModel] = []
     explanation: list[str] = []
     enforcement: list[RuleEnforcement] = []
+    rule_prices: list[RulePrice] = []
+    """Each rule relaxed in turn, largest saving first (`planner plan --price-rules`); empty
+    (and left out of the file) when not asked for."""
+
+    @model_serializer(mode="wrap")
+    def _without_unpriced_rules(self, handler: SerializerFunctionWrapHandler) -> dict:
+        data = handler(self)
+        if not self.rule_prices:
+            data.pop("rule_prices", None)
+        return data
 
     def model(self, name: str) -> ModelPlan | None:
         return next((m for m in self.models if m.name == name), None)

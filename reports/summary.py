@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from planner import money
 from planner.ledger import ledger
 from planner.planfile import Plan
 from reports.dra import FEATURE_GATES
@@ -69,6 +70,28 @@ def _enforcement(plan: Plan) -> list[str]:
                   f"{' and '.join(f'`{g}`' for g in FEATURE_GATES)} on; the ClusterPolicy "
                   "patch turns the GPU Operator's device plugin off. Karpenter does not yet "
                   "provision nodes for pods with resource claims: the pools' nodes must exist."]
+    return lines
+
+
+def _rule_prices(plan: Plan) -> list[str]:
+    """What each rule costs, from the plan re-solved with it relaxed, largest saving first."""
+    cur, hours = plan.summary.currency, plan.metadata.hours_per_month
+    lines = ["", "## What the rules cost", "",
+             "The plan re-solved with one rule relaxed at a time (`--price-rules`):", ""]
+    binding = [r for r in plan.rule_prices if r.saves_per_hour > 0 or r.placed_more]
+    for r in binding:
+        saving = money.rounded(money.monthly(r.saves_per_hour, hours), cur)
+        what = f"saves {_money(saving, cur)} per month" if r.saves_per_hour >= 0 else \
+            f"costs {_money(-saving, cur)} more per month"
+        more = f" and places {r.placed_more} more model{'s' if r.placed_more != 1 else ''}" \
+            if r.placed_more > 0 else ""
+        exact = "" if r.status == "optimal" else f" ({r.status}: the saving is at least this)"
+        lines.append(f"- Relaxing **{r.rule}** ({r.relaxed}) {what}{more}{exact}.")
+    free = [r.rule for r in plan.rule_prices if r not in binding]
+    if not binding:
+        lines.append("- No rule tried binds: relaxing any one of them saves nothing.")
+    if free:
+        lines += ["", f"Relaxing these saves nothing: {', '.join(free)}."]
     return lines
 
 
@@ -159,6 +182,8 @@ def render_summary(plan: Plan, *, target: str = "deployment",
                   for u in plan.unplaced]
     if plan.explanation:
         lines += ["", "## Why capacity ran out", ""] + [f"- {e}" for e in plan.explanation]
+    if plan.rule_prices:
+        lines += _rule_prices(plan)
     if plan.enforcement:
         lines += _enforcement(plan)
     lines += _rollouts(plan)

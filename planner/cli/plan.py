@@ -106,6 +106,11 @@ def plan(
         help="What if: plan the registry as it is and changed, for example traffic=2x (every "
         "model's peak and mean rps doubled), and print what changes; --out writes the changed "
         "plan. The registry's files are not touched.", show_default=False)] = None,
+    price_rules: Annotated[bool, typer.Option(
+        "--price-rules", help="Also re-solve with each placement rule relaxed in turn (spread, "
+        "each conflict and admission rule, replicas per GPU, memory headroom, target "
+        "utilisation, then each model's spread), at most 16 re-solves within --time-limit "
+        "each; summary.md and plan.yaml say what each rule costs, largest first.")] = False,
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """Pack the registry's models onto the cluster's pools at the lowest cost.
@@ -150,6 +155,10 @@ def plan(
                 result = make_plan(fleet, settings, base=base_plan, progress=progress)
         else:
             result = make_plan(fleet, settings, base=base_plan)
+        if price_rules:
+            from planner.rule_prices import with_rule_prices
+
+            result = with_rule_prices(result, fleet, settings)
         if period is not None:
             from planner.period import priced_for
 
