@@ -9,18 +9,22 @@ import pytest
 
 from planner.planfile import load_plan
 from planner.registry.loader import load_registry
-from planner.scenario import Scenario, apply_scenario, parse_scenario
+from planner.scenario import Scenario, TrafficChange, apply_scenario, parse_scenario
 from tests.conftest import edit_yaml
 
 
 @pytest.mark.parametrize(("text", "factor"), [("traffic=2x", 2.0), ("traffic=0.5", 0.5),
                                               (" traffic = 1.5x ", 1.5)])
 def test_parse(text, factor):
-    assert parse_scenario(text) == Scenario(traffic_factor=factor)
+    scenario = parse_scenario(text)
+    assert scenario.traffic_factor == factor
+    assert scenario == Scenario(name=text.strip(), traffic=[TrafficChange(factor=factor)])
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("load=2x", "unknown knob 'load' in 'load=2x'; the knob is traffic, for example traffic=2x"),
+    ("load=2x", "unknown knob 'load' in 'load=2x'; the knobs are traffic, remove-pool, "
+                "remove-gpu, price, headroom, target-utilization, max-models-per-gpu, spread, "
+                "for example traffic=2x"),
     ("traffic=double", "'double' is not a factor; write it as traffic=2x"),
     ("traffic=0x", "traffic factor 0 is out of range; it must be above 0 and at most 1000"),
     ("traffic=1001", "traffic factor 1001 is out of range; it must be above 0 and at most 1000"),
