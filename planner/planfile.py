@@ -160,6 +160,18 @@ class LlmPlan(Strict):
     """Estimated time per output token, 99th percentile."""
 
 
+class Autoscaling(Strict):
+    """Replicas between the expected mean traffic's and the peak's, by a HorizontalPodAutoscaler
+    on the request rate per pod; the plan packs `max_replicas`, the peak's."""
+
+    min_replicas: int
+    max_replicas: int
+    metric: str
+    """The per-pod metric (custom metrics API) it scales on."""
+    target_per_replica: float
+    """The request rate per replica it keeps to: the peak's load per planned replica."""
+
+
 class ModelPlan(Strict):
     name: Name
     team: Name
@@ -192,6 +204,8 @@ class ModelPlan(Strict):
     cost_per_hour: float
     shares_with: list[str] = []
     llm: LlmPlan | None = None
+    autoscaling: Autoscaling | None = None
+    """Set where the expected mean traffic needs fewer replicas than the peak."""
     reasons: list[str]
 
 

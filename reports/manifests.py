@@ -261,6 +261,28 @@ def disruption_budget(plan: Plan, model: ModelPlan, pool: PoolPlan) -> dict:
     }
 
 
+def autoscaler(plan: Plan, model: ModelPlan) -> dict | None:
+    """The model's HorizontalPodAutoscaler (autoscaling/v2): between the mean's and the peak's
+    replicas, each pod kept at the peak's request rate per planned replica."""
+    scaling = model.autoscaling
+    if scaling is None:
+        return None
+    target = f"{round(scaling.target_per_replica * 1000)}m"  # a quantity, in thousandths
+    return {
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": model.name, "namespace": namespace(plan, model.team),
+                     "labels": {"app.kubernetes.io/name": model.name, **MANAGED_BY}},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                               "name": model.name},
+            "minReplicas": scaling.min_replicas, "maxReplicas": scaling.max_replicas,
+            "metrics": [{"type": "Pods", "pods": {
+                "metric": {"name": scaling.metric},
+                "target": {"type": "AverageValue", "averageValue": target}}}],
+        },
+    }
+
+
 def cluster_objects(plan: Plan) -> list[dict]:
     classes = [{
         "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
@@ -325,6 +347,12 @@ def render_manifests(plan: Plan, target: str = "deployment",
         documents = _workloads(plan, model, pool, target, kserve_mode)
         if model.replicas > 1:
             documents.append(disruption_budget(plan, model, pool))
+        if target != "kserve" and (scaler := autoscaler(plan, model)) is not None \
+                and any(d["kind"] == "Deployment" and d["metadata"]["name"] == model.name
+                        for d in documents):
+            # KServe scales its InferenceServices itself; a model of per-GPU Deployments
+            # (DRA) has no one Deployment to scale.
+            documents.append(scaler)
         files[f"manifests/models/{model.name}.yaml"] = _dump(documents)
         files[f"manifests/monitoring/{model.name}.yaml"] = _dump(observability.monitoring_objects(
             model, pool, model_namespace(plan, model, pool), MANAGED_BY, target,

@@ -73,6 +73,24 @@ def _enforcement(plan: Plan) -> list[str]:
     return lines
 
 
+def _autoscaling(plan: Plan, costs) -> list[str]:
+    """What the autoscaled models' replicas cost at the peak and at the expected mean."""
+    scaled = [(m, m.autoscaling) for m in plan.models if m.autoscaling is not None]
+    if not scaled:
+        return []
+    cur = plan.summary.currency
+    by_model = costs.by_model()
+    at_peak = sum(by_model[m.name] for m, _ in scaled)
+    at_mean = money.rounded(sum(by_model[m.name] * a.min_replicas / a.max_replicas
+                                for m, a in scaled), cur)
+    return [f"- **Autoscaling:** {len(scaled)} model{'s' if len(scaled) != 1 else ''} scale "
+            f"between the replicas of their expected mean traffic and of their peak "
+            f"(HorizontalPodAutoscaler on `{scaled[0][1].metric}` per pod): their "
+            f"replicas cost {_money(at_peak, cur)} per month at the peak, as planned, and "
+            f"{_money(at_mean, cur)} at the mean; the nodes are planned for the peak, and "
+            f"cost less at the mean only where Karpenter's consolidation empties one."]
+
+
 def _rule_prices(plan: Plan) -> list[str]:
     """What each rule costs, from the plan re-solved with it relaxed, largest saving first."""
     cur, hours = plan.summary.currency, plan.metadata.hours_per_month
@@ -127,6 +145,7 @@ def render_summary(plan: Plan, *, target: str = "deployment",
         f"{_money(s.baseline_cost_per_month, cur)} per month; this plan saves "
         f"{_money(s.baseline_cost_per_month - total, cur)} "
         f"({_percent(s.baseline_cost_per_month - total, s.baseline_cost_per_month)}).",
+        *_autoscaling(plan, costs),
         _hours(plan),
         f"- **Solver:** {solver.name}, {solver.status}, gap {solver.gap:.2%} to the proven "
         f"lower bound of {_rate(solver.lower_bound, cur)} per hour, {seconds_spent(solver)}.",

@@ -18,7 +18,7 @@ from reports.manifests import render_manifests
 from scripts.update_goldens import COMMAND, GOLDEN
 from tests.conftest import edit_yaml
 
-CORE_GROUPS = ("v1", "apps/v1", "policy/v1", "scheduling.k8s.io/v1")
+CORE_GROUPS = ("v1", "apps/v1", "policy/v1", "scheduling.k8s.io/v1", "autoscaling/v2")
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +72,9 @@ def test_deployments_request_what_the_plan_says(demo_out, plan):
         env = {e["name"]: e["value"] for e in container["env"]}
         assert env["MAX_CONCURRENCY"] == str(model.limits.max_concurrency)
         assert env["QUEUE_LIMIT"] == str(model.limits.queue_limit)
-        assert [d["kind"] for d in documents[1:]] == (["PodDisruptionBudget"]
-                                                      if model.replicas > 1 else [])
+        assert [d["kind"] for d in documents[1:]] == (
+            (["PodDisruptionBudget"] if model.replicas > 1 else [])
+            + (["HorizontalPodAutoscaler"] if model.autoscaling else []))
         if model.max_replicas_per_node == 1:
             [apart] = pod["affinity"]["podAntiAffinity"][
                 "requiredDuringSchedulingIgnoredDuringExecution"]

@@ -33,6 +33,7 @@ from planner.planfile import (
     UnplacedModel,
 )
 from planner.registry.fleet import Fleet
+from planner.rules.autoscaling import autoscaling
 from planner.rules.capacity import node_allocatable, replicas_per_gpu
 from planner.rules.conflicts import kept_apart
 from planner.rules.enforcement import enforcement
@@ -174,6 +175,7 @@ def _model_plan(fleet: Fleet, demand: Demand, rejections: list[Rejection],
         cost_per_hour=round(ledger.cost_per_hour[name], 6),
         shares_with=sorted(ledger.shares_with[name]), apart_on_node=apart_on_node,
         llm=None if demand.llm is None else LlmPlan(**asdict(demand.llm)),
+        autoscaling=autoscaling(spec, demand.replicas),
         reasons=_model_reasons(fleet, demand, rejections, options))
 
 

@@ -1,0 +1,97 @@
+"""Autoscaling: replicas between the expected mean traffic's and the peak's, as a
+HorizontalPodAutoscaler that validates strictly, and the cost at the peak and at the mean."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from planner.planfile import load_plan
+from planner.rules.autoscaling import REQUESTS_PER_SECOND, autoscaling
+from planner.schemas import ModelSpec
+from reports.manifests import render_manifests
+
+BASE = {"name": "m", "team": "t", "serving_profile": "online", "priority": "production",
+        "labels": {"model-tier": "small", "latency-class": "interactive",
+                   "gpu-sharing": "allowed", "tenant-scope": "shared"},
+        "slo": {"p99_ms": 50}, "limits": {"max_concurrency": 8, "queue_limit": 16,
+                                          "timeout_ms": 1000},
+        "serving": {"image": "i:1", "port": 8080, "engine": "vllm"},
+        "resources": {"memory_mib": 1000, "throughput_rps": 10}}
+
+
+def _model(peak: float, mean: float | None, least: int = 1, engine: str | None = "vllm"):
+    data = {**BASE, "traffic": {"peak_rps": peak, "mean_rps": mean},
+            "replicas": {"min": least}, "serving": {**BASE["serving"], "engine": engine}}
+    return ModelSpec.model_validate(data)
+
+
+@pytest.mark.parametrize(("peak", "mean", "least", "replicas", "expected"), [
+    (100, 40, 1, 5, (2, 5, 20.0)),   # 5 x 40 / 100 = 2 replicas at the mean, 20 rps each
+    (100, 41, 1, 5, (3, 5, 20.0)),   # 2.05: rounded up
+    (100, 40, 3, 5, (3, 5, 20.0)),   # replicas.min holds at the mean
+    (100, 0, 1, 4, (1, 4, 25.0)),    # no traffic at all still keeps replicas.min
+])
+def test_replica_range_by_hand(peak, mean, least, replicas, expected):
+    scaling = autoscaling(_model(peak, mean, least), replicas)
+    assert scaling is not None
+    assert (scaling.min_replicas, scaling.max_replicas, scaling.target_per_replica) == expected
+    assert scaling.metric == REQUESTS_PER_SECOND
+
+
+@pytest.mark.parametrize(("model", "replicas"), [
+    (_model(100, None), 5),          # no mean: nothing to scale down to
+    (_model(100, 90, least=5), 5),   # the mean needs the peak's replicas
+    (_model(100, 40, engine=None), 5),  # no engine: no request rate the planner knows
+])
+def test_no_autoscaling(model, replicas):
+    assert autoscaling(model, replicas) is None
+
+
+def test_demo_autoscalers_carry_the_traffic_and_validate(greedy_demo_out: Path):
+    plan = load_plan(greedy_demo_out / "plan.yaml")
+    scaled = {m.name: m for m in plan.models if m.autoscaling is not None}
+    # llm-chat-70b: peak 2 rps, mean 0.5, 2 replicas: one at the mean, 1 rps per replica
+    chat = scaled["llm-chat-70b"].autoscaling
+    assert chat is not None
+    assert (chat.min_replicas, chat.max_replicas, chat.target_per_replica) == (1, 2, 1.0)
+    documents = [d for path in (greedy_demo_out / "manifests" / "models").glob("*.yaml")
+                 for d in yaml.safe_load_all(path.read_text())
+                 if d["kind"] == "HorizontalPodAutoscaler"]
+    assert {d["metadata"]["name"] for d in documents} == set(scaled)
+    for document in documents:
+        kubernetes_validate.validate(document, plan.metadata.kubernetes_version, strict=True)
+        model = scaled[document["metadata"]["name"]]
+        assert model.autoscaling is not None
+        spec = document["spec"]
+        assert (spec["minReplicas"], spec["maxReplicas"]) == (model.autoscaling.min_replicas,
+                                                              model.replicas)
+        assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                          "name": model.name}
+    hpa = next(d for d in documents if d["metadata"]["name"] == "llm-chat-70b")
+    assert hpa["spec"]["metrics"] == [{"type": "Pods", "pods": {
+        "metric": {"name": "requests_per_second"},
+        "target": {"type": "AverageValue", "averageValue": "1000m"}}}]
+    kserve = render_manifests(plan, target="kserve")
+    assert "HorizontalPodAutoscaler" not in "".join(kserve.values())
+
+
+def test_summary_prices_the_peak_and_the_mean(greedy_demo_out: Path):
+    from planner import money as amounts
+    from planner.ledger import ledger
+    from reports.format import money
+    from reports.summary import render_summary
+
+    plan = load_plan(greedy_demo_out / "plan.yaml")
+    by_model = ledger(plan).by_model()
+    scaled = [m for m in plan.models if m.autoscaling is not None]
+    at_peak = sum(by_model[m.name] for m in scaled)
+    # Each of the demo's three scales from 2 replicas to 1: half its cost at the mean.
+    assert all((m.autoscaling.min_replicas, m.autoscaling.max_replicas) == (1, 2)
+               for m in scaled if m.autoscaling is not None)
+    text = render_summary(plan)
+    assert (f"their replicas cost {money(at_peak, 'USD')} per month at the peak, as planned, "
+            f"and {money(amounts.rounded(at_peak / 2, 'USD'), 'USD')} at the mean") in text
