@@ -59,6 +59,9 @@ class ShapePlan(Strict):
     price_per_node_hour: float
     max_nodes: int
     nodes: int
+    capacity_type: str = "on-demand"
+    list_price_per_node_hour: float | None = None
+    """The undiscounted price where `price_per_node_hour` is a lower rate."""
 
 
 class Taint(Strict):
@@ -92,6 +95,12 @@ class PoolPlan(Strict):
     memory_capacity_mib: int
     compute_used_milli: int
     compute_capacity_milli: int
+    capacity_type: str = "on-demand"
+    """Of the pool's own shape: `spot` or `on-demand`."""
+    list_price_per_node_hour: float | None = None
+    """Of the pool's own shape, where `price_per_node_hour` is a lower rate."""
+    list_cost_per_hour: float | None = None
+    """The nodes bought at their list prices, where any is discounted; else the cost."""
     shapes: list[ShapePlan] = []
     """Every node shape of a pool that has several (its own first); empty (and left out of the
     file): only its own."""
@@ -111,7 +120,9 @@ class PoolPlan(Strict):
                 return shape
         return ShapePlan(instance_type=self.instance_type, gpus_per_node=self.gpus_per_node,
                          price_per_node_hour=self.price_per_node_hour,
-                         max_nodes=self.max_nodes, nodes=len(self.nodes))
+                         max_nodes=self.max_nodes, nodes=len(self.nodes),
+                         capacity_type=self.capacity_type,
+                         list_price_per_node_hour=self.list_price_per_node_hour)
 
     @property
     def gpu_count(self) -> int:

@@ -473,6 +473,9 @@ class PoolNodeClass(Strict):
     """The node class that provisions this pool's nodes."""
 
 
+CapacityType = Literal["on-demand", "spot"]
+
+
 class NodeShape(Strict):
     """A further instance type a pool's nodes may have: the planner chooses how many nodes of
     each shape to buy, and the pool's NodePool lets Karpenter launch every shape chosen."""
@@ -485,6 +488,20 @@ class NodeShape(Strict):
     """What one node of this shape costs per hour, in planner.yaml's currency."""
     max_nodes: Annotated[int, Field(ge=1, le=MAX_NODES)] | None = None
     """The most nodes of this shape; absent: the pool's `max_nodes`."""
+    capacity_type: CapacityType = "on-demand"
+    """`spot` nodes may be reclaimed by the cloud: only models of the policy's
+    `spot_priorities` go there."""
+    list_price_per_node_hour: Annotated[float, Field(gt=0, le=MAX_PRICE_PER_HOUR)] | None = None
+    """The public on-demand price when `price_per_node_hour` is a lower rate (spot, a savings
+    plan, a reservation); the cost report shows both (ListCost and EffectiveCost)."""
+
+    @model_validator(mode="after")
+    def _list_price_not_below(self) -> NodeShape:
+        if self.list_price_per_node_hour is not None and \
+                self.list_price_per_node_hour < self.price_per_node_hour:
+            raise ValueError("list_price_per_node_hour is below price_per_node_hour; the list "
+                             "price is the undiscounted one")
+        return self
 
 
 class Pool(Strict):
@@ -517,16 +534,32 @@ class Pool(Strict):
     """Node labels selecting the pool's nodes, written to its NodePool."""
     taints: list[Taint] = []
     """Taints on the pool's nodes; its replicas get matching tolerations."""
+    capacity_type: CapacityType = "on-demand"
+    """`spot` nodes may be reclaimed by the cloud: only models of the policy's
+    `spot_priorities` go there; the NodePool asks Karpenter for this capacity type."""
+    list_price_per_node_hour: Annotated[float, Field(gt=0, le=MAX_PRICE_PER_HOUR)] | None = None
+    """The public on-demand price when `price_per_node_hour` is a lower rate (spot, a savings
+    plan, a reservation); the cost report shows both (ListCost and EffectiveCost)."""
     other_shapes: list[NodeShape] = []
     """Further node shapes (instance types of the same GPU type) the pool may buy besides
     `instance_type`; the plan chooses how many nodes of each its replicas need, and a model's
     replicas may span shapes (the spread and conflict rules count per node, whatever its
     shape)."""
 
+    @model_validator(mode="after")
+    def _own_list_price_not_below(self) -> Pool:
+        if self.list_price_per_node_hour is not None and \
+                self.list_price_per_node_hour < self.price_per_node_hour:
+            raise ValueError("list_price_per_node_hour is below price_per_node_hour; the list "
+                             "price is the undiscounted one")
+        return self
+
     def shapes(self) -> list[NodeShape]:
         """Every node shape of the pool, its own `instance_type` first."""
         own = NodeShape(instance_type=self.instance_type, gpus_per_node=self.gpus_per_node,
-                        price_per_node_hour=self.price_per_node_hour, max_nodes=self.max_nodes)
+                        price_per_node_hour=self.price_per_node_hour, max_nodes=self.max_nodes,
+                        capacity_type=self.capacity_type,
+                        list_price_per_node_hour=self.list_price_per_node_hour)
         return [own, *(s if s.max_nodes is not None else
                        s.model_copy(update={"max_nodes": self.max_nodes})
                        for s in self.other_shapes)]
@@ -672,3 +705,6 @@ class Policy(Strict):
     """Which models each pool admits; a model no rule admits is an error."""
     conflicts: list[ConflictRule] = []
     """Classes of models kept apart on a GPU or node."""
+    spot_priorities: list[Priority] = ["batch", "experimental"]
+    """The priorities whose models may run on spot nodes (`capacity_type: spot`), which the
+    cloud may reclaim at short notice; the others only on on-demand nodes."""

@@ -85,6 +85,9 @@ def _sku(pool: PoolPlan) -> dict[str, str]:
                "x_PricePerNodeHour": float(money.decimal(pool.price_per_node_hour))}
     if pool.instance_type:
         details["x_InstanceType"] = pool.instance_type
+    if pool.capacity_type != "on-demand" or pool.list_price_per_node_hour is not None:
+        details["x_CapacityType"] = pool.capacity_type
+        details["x_ListPricePerNodeHour"] = pool.list_price_per_node_hour
     if pool.shapes:
         details["x_NodeShapes"] = [{"x_InstanceType": s.instance_type,
                                     "x_GpusPerNode": s.gpus_per_node,
@@ -92,6 +95,18 @@ def _sku(pool: PoolPlan) -> dict[str, str]:
                                     "x_Nodes": s.nodes} for s in pool.shapes]
     return {"SkuId": sku_id, "SkuMeter": "GPU time", "SkuPriceId": f"{sku_id}/{pool.name}",
             "SkuPriceDetails": json.dumps(details, sort_keys=True)}
+
+
+def _list_terms(pool: PoolPlan, cost: Decimal, quantity: Decimal, price: Decimal,
+                currency: str) -> tuple[Decimal, Decimal]:
+    """ListCost and ListUnitPrice of a line: where the pool pays less than list (spot, a
+    commitment), its cost at the list prices of the nodes bought, and the unit price that
+    makes `ListUnitPrice x PricingQuantity = ListCost`; else the line's own."""
+    if pool.list_cost_per_hour is None or not pool.cost_per_hour or not quantity:
+        return cost, price
+    ratio = money.decimal(pool.list_cost_per_hour) / money.decimal(pool.cost_per_hour)
+    list_cost = money.rounded(cost * ratio, currency)
+    return list_cost, (list_cost / quantity).quantize(Decimal(1).scaleb(-QUANTITY_DIGITS))
 
 
 def _quantity(amount: Decimal, unit_price: Decimal) -> Decimal:
@@ -127,10 +142,13 @@ def cost_rows(plan: Plan, period: str | None = None) -> list[dict]:
     for line in ledger(plan).lines:
         pool = pools[line.pool]
         price = _gpu_hour_price(pool)
-        row = {**stamp, **_sku(pool), "ListUnitPrice": price, "ContractedUnitPrice": price,
-               "PricingQuantity": _quantity(line.cost_per_month, price),
-               "ListCost": line.cost_per_month, "ContractedCost": line.cost_per_month,
-               "EffectiveCost": line.cost_per_month, "PricingCurrencyListUnitPrice": price,
+        quantity = _quantity(line.cost_per_month, price)
+        list_cost, list_price = _list_terms(pool, line.cost_per_month, quantity, price,
+                                            plan.summary.currency)
+        row = {**stamp, **_sku(pool), "ListUnitPrice": list_price, "ContractedUnitPrice": price,
+               "PricingQuantity": quantity,
+               "ListCost": list_cost, "ContractedCost": line.cost_per_month,
+               "EffectiveCost": line.cost_per_month, "PricingCurrencyListUnitPrice": list_price,
                "PricingCurrencyContractedUnitPrice": price,
                "PricingCurrencyEffectiveCost": line.cost_per_month,
                "x_Pool": pool.name, "x_GpuType": pool.gpu_type, "x_SharingMode": pool.sharing,

@@ -33,7 +33,8 @@ def _node_pool(pool: PoolPlan, name: str, labels: dict[str, str], max_nodes: int
     max_gpus = max_nodes * pool.gpus_per_node if len(shapes) == 1 and types[0] == \
         pool.instance_type else sum(s.max_nodes * s.gpus_per_node for s in shapes)
     requirements = [{"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": types},
-                    {"key": CAPACITY_TYPE_LABEL, "operator": "In", "values": ["on-demand"]}]
+                    {"key": CAPACITY_TYPE_LABEL, "operator": "In",
+                     "values": sorted({s.capacity_type for s in shapes})}]
     return {
         "apiVersion": "karpenter.sh/v1", "kind": "NodePool",
         "metadata": {"name": name, "labels": dict(managed_by)},

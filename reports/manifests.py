@@ -21,7 +21,7 @@ from planner.registry.kubernetes import pool_label
 from reports import dra, gpu_operator, karpenter, observability
 from reports.engine_flags import HEALTH_PATH, engine_args
 from reports.gpu_operator import gpu_resource
-from reports.karpenter import node_ceiling
+from reports.karpenter import CAPACITY_TYPE_LABEL, node_ceiling
 from reports.rollout import rollout
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "placement-planner"}
@@ -47,6 +47,18 @@ def pool_selector(plan: Plan, pool: PoolPlan) -> dict[str, str]:
     """The node labels a pod of `pool` selects: labels the pool's NodePools set, nothing that
     appears only after a node joins (Karpenter could not tell which NodePool provides it)."""
     return {**pool.labels, pool_label(_domain(plan)): pool.name}
+
+
+def capacity_selector(pool: PoolPlan, model: ModelPlan) -> dict[str, str]:
+    """Where the pool's NodePool offers spot and on-demand nodes, the capacity type of the
+    nodes the plan puts the model on (a model that may not be interrupted is only on
+    on-demand ones); nothing where it offers one."""
+    offered = {s.capacity_type for s in pool.chosen_shapes}
+    if len(offered) < 2:
+        return {}
+    used = {pool.shape(node).capacity_type for node in pool.nodes for gpu in node.gpus
+            for slot in gpu.replicas if slot.model == model.name}
+    return {CAPACITY_TYPE_LABEL: used.pop()} if len(used) == 1 else {}
 
 
 def namespace(plan: Plan, team: str) -> str:
@@ -95,7 +107,7 @@ def _pod_spec(plan: Plan, model: ModelPlan, pool: PoolPlan, container_name: str,
             "failureThreshold": 3}
     spec |= {
         "priorityClassName": model.priority,
-        "nodeSelector": pool_selector(plan, pool),
+        "nodeSelector": {**pool_selector(plan, pool), **capacity_selector(pool, model)},
         "tolerations": [{"key": t.key, "operator": "Equal", "value": t.value,
                          "effect": t.effect} for t in pool.taints],
         "containers": [container],

@@ -14,6 +14,7 @@ from planner.demand.derive import Demand, Rejection
 from planner.demand.shapes import shape_of
 from planner.ledger import month_total
 from planner.planfile import (
+    Autoscaling,
     GpuPlan,
     Limits,
     LlmPlan,
@@ -38,6 +39,7 @@ from planner.rules.capacity import node_allocatable, replicas_per_gpu
 from planner.rules.conflicts import kept_apart
 from planner.rules.enforcement import enforcement
 from planner.rules.loading import auto_loading
+from planner.rules.spot import usable_shapes
 from planner.schemas import ModelSpec, NodeShape, Pool
 from solvers.problem import Placement, Solution
 
@@ -132,9 +134,13 @@ def _pool_plan(fleet: Fleet, pool: Pool, by_gpu: dict[tuple[str, int, int], list
     gpu_count = sum(shape.gpus_per_node for shape in bought)
     shapes = [ShapePlan(instance_type=s.instance_type, gpus_per_node=s.gpus_per_node,
                         price_per_node_hour=s.price_per_node_hour, max_nodes=s.max_nodes or 0,
-                        nodes=sum(1 for b in bought if b.instance_type == s.instance_type))
+                        nodes=sum(1 for b in bought if b.instance_type == s.instance_type),
+                        capacity_type=s.capacity_type,
+                        list_price_per_node_hour=s.list_price_per_node_hour)
               for s in pool.shapes()] if pool.other_shapes else []
     allocatable = node_allocatable(fleet.cluster, pool.instance_type)
+    discounted = any(s.list_price_per_node_hour is not None for s in bought)
+    list_cost = sum(s.list_price_per_node_hour or s.price_per_node_hour for s in bought)
     return PoolPlan(
         name=pool.name, gpu_type=pool.gpu_type, gpu_product=gpu_type.product,
         gpu_memory_mib=gpu_type.memory_mib, max_nodes=pool.max_nodes,
@@ -150,7 +156,10 @@ def _pool_plan(fleet: Fleet, pool: Pool, by_gpu: dict[tuple[str, int, int], list
         memory_used_mib=sum(r.memory_mib for r in slots),
         memory_capacity_mib=gpu_count * gpu_type.memory_mib,
         compute_used_milli=sum(r.compute_milli for r in slots),
-        compute_capacity_milli=gpu_count * 1000, shapes=shapes, nodes=nodes)
+        compute_capacity_milli=gpu_count * 1000, capacity_type=pool.capacity_type,
+        list_price_per_node_hour=pool.list_price_per_node_hour,
+        list_cost_per_hour=round(list_cost, 6) if discounted else None, shapes=shapes,
+        nodes=nodes)
 
 
 def _model_plan(fleet: Fleet, demand: Demand, rejections: list[Rejection],
@@ -175,7 +184,8 @@ def _model_plan(fleet: Fleet, demand: Demand, rejections: list[Rejection],
         cost_per_hour=round(ledger.cost_per_hour[name], 6),
         shares_with=sorted(ledger.shares_with[name]), apart_on_node=apart_on_node,
         llm=None if demand.llm is None else LlmPlan(**asdict(demand.llm)),
-        autoscaling=autoscaling(spec, demand.replicas),
+        autoscaling=None if (scaling := autoscaling(spec, demand.replicas)) is None
+        else Autoscaling(**asdict(scaling)),
         reasons=_model_reasons(fleet, demand, rejections, options))
 
 
@@ -225,7 +235,8 @@ def assemble(fleet: Fleet, demands: dict[str, list[Demand]],
     currency = fleet.config.currency
     cost_per_month = month_total(models, pools, hours, currency)
     baseline_per_hour = round(cost.baseline_cost_per_hour(
-        fleet.cluster, [demands[name] for name in chosen]), 6)
+        fleet.cluster, [demands[name] for name in chosen],
+        lambda d: usable_shapes(fleet.pool(d.pool), fleet.models[d.model], fleet.policy)), 6)
     baseline = money.rounded(money.monthly(baseline_per_hour, hours), currency)
     return Plan(
         metadata=Metadata(registry=str(fleet.root), planner_version=__version__,

@@ -17,7 +17,7 @@ pay for them.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from fractions import Fraction
 
 from planner.demand.derive import Demand
@@ -70,19 +70,25 @@ def replicas_per_node(cluster: Cluster, shape: NodeShape, demand: Demand) -> int
     return per_node
 
 
-def baseline_cost_per_hour(cluster: Cluster, demands: Iterable[list[Demand]]) -> float:
+def baseline_cost_per_hour(cluster: Cluster, demands: Iterable[list[Demand]],
+                           shapes_of: Callable[[Demand], list[NodeShape]] | None = None
+                           ) -> float:
     """The placed models on GPUs of their own, in whole nodes of each one's cheapest shape.
 
     `demands` holds, per model, its demand in each pool that admits it and could hold one
     replica; pass the placed models' only, as the baseline compares like with like.
+    `shapes_of` gives the node shapes a demand's model may use (default: all of its pool's).
     """
     pools = {pool.name: pool for pool in cluster.pools}
+    if shapes_of is None:
+        def shapes_of(demand: Demand) -> list[NodeShape]:
+            return pools[demand.pool].shapes()
     # Per (pool, instance type): the shape, the node share its models fill, the nodes spread
     # needs.
     shapes: dict[tuple[str, str], tuple[NodeShape, Fraction, int]] = {}
     for options in demands:
         choices = [(shape.price_per_node_hour / per_node, d, shape, per_node)
-                   for d in options for shape in pools[d.pool].shapes()
+                   for d in options for shape in shapes_of(d)
                    if (per_node := replicas_per_node(cluster, shape, d)) > 0]
         if not choices:
             continue

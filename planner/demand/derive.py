@@ -32,6 +32,7 @@ from planner.rules.fit import (
 )
 from planner.rules.llm import llm_misfit
 from planner.rules.mig import slice_capacity, slice_fraction, slice_gpu_type, smallest_slice
+from planner.rules.spot import spot_only_reason, usable_shapes
 from planner.rules.spread import max_per_node
 from planner.schemas import MAX_REPLICAS, ModelSpec, Pool
 from profiles.llm import PRECISION_BYTES, STEP_TOKENS
@@ -381,6 +382,10 @@ def derive(fleet: Fleet) -> tuple[dict[str, list[Demand]], dict[str, list[Reject
     for model in fleet.models.values():
         demands[model.name], rejections[model.name] = [], []
         for pool, rule in fleet.admitting_pools(model):
+            if not usable_shapes(pool, model, fleet.policy):
+                rejections[model.name].append(Rejection(model.name, pool.name,
+                                                        spot_only_reason(model, fleet.policy)))
+                continue
             found = pool_demand(fleet, model, pool, rule)
             if isinstance(found, Demand):
                 demands[model.name].append(found)

@@ -8,6 +8,7 @@ from planner.registry.fleet import Fleet
 from planner.rules.capacity import gpu_capacity, node_allocatable
 from planner.rules.conflicts import conflict_classes
 from planner.rules.mig import slice_capacity
+from planner.rules.spot import may_use
 from planner.schemas import Pool
 from solvers.problem import Conflict, Group, Option, Problem, SliceType
 from solvers.problem import Pool as EnginePool
@@ -57,7 +58,8 @@ def build_problem(fleet: Fleet, demands: dict[str, list[Demand]]) -> Problem:
                    count=d.replicas, whole_gpus=d.gpus_per_replica if d.whole_gpus else 0,
                    max_per_node=d.max_per_node, slice=d.mig_slice,
                    node_size=(d.cpu_milli, d.host_memory_mib))
-            for d in options for entry in engine_shapes(fleet.pool(d.pool)))
+            for d in options for entry in engine_shapes(fleet.pool(d.pool))
+            if may_use(entry.shape, model, fleet.policy))
         groups.append(Group(name=name, options=engine_options,
                             priority=fleet.policy.priorities[model.priority].value,
                             optional=True, classes=frozenset(classes[name])))

@@ -11,8 +11,8 @@ rate the planner knows, and is not autoscaled.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
-from planner.planfile import Autoscaling
 from planner.schemas import ModelSpec
 
 # The per-pod request rate, as the cluster's metrics adapter serves it from the series the
@@ -20,7 +20,15 @@ from planner.schemas import ModelSpec
 REQUESTS_PER_SECOND = "requests_per_second"
 
 
-def autoscaling(model: ModelSpec, replicas: int) -> Autoscaling | None:
+@dataclass(frozen=True)
+class ReplicaRange:
+    min_replicas: int
+    max_replicas: int
+    metric: str
+    target_per_replica: float  # requests per second per replica
+
+
+def autoscaling(model: ModelSpec, replicas: int) -> ReplicaRange | None:
     """The model's replica range, or None when the mean needs as many replicas as the peak,
     no mean is given, or its engine is unknown."""
     mean = model.traffic.mean_rps
@@ -30,5 +38,5 @@ def autoscaling(model: ModelSpec, replicas: int) -> Autoscaling | None:
     least = min(replicas, max(model.replicas.min, math.ceil(replicas * mean / peak - 1e-9)))
     if least >= replicas:
         return None
-    return Autoscaling(min_replicas=least, max_replicas=replicas, metric=REQUESTS_PER_SECOND,
-                       target_per_replica=round(peak / replicas, 3))
+    return ReplicaRange(min_replicas=least, max_replicas=replicas, metric=REQUESTS_PER_SECOND,
+                        target_per_replica=round(peak / replicas, 3))
