@@ -5,7 +5,8 @@ the loaded Fleet (policy rules: spread, conflicts, admission, replicas per GPU, 
 target utilisation) or of the engine's problem (the spread of one model), solved with the
 plan's own solver settings; the saving is the plan's cost less the relaxed plan's, over the
 same hours. The work is bounded by a count of re-solves (`MAX_RELAXATIONS`), each within the
-settings' limit: a deterministic plan gives deterministic prices. The registry is never touched.
+settings' limit, counted work with `--deterministic` (the same prices on any machine). The
+registry is never touched.
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ def _solve(fleet: Fleet, settings: SolverSettings,
     if change is not None:
         problem = change(problem)
     return solve(problem, method=settings.method, time_limit_s=settings.time_limit_s,
-                 seed=settings.seed, workers=settings.workers)
+                 seed=settings.seed, workers=settings.workers,
+                 deterministic=settings.deterministic)
 
 
 def price_rules(fleet: Fleet, settings: SolverSettings, base_cost: int,

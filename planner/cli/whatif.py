@@ -45,6 +45,9 @@ def whatif(
                                               help="Seconds per plan.")] = 10.0,
     seed: Annotated[int, typer.Option(help="Random seed of every plan.")] = 0,
     workers: Annotated[int, typer.Option(min=1, help="CP-SAT worker threads.")] = 2,
+    deterministic: Annotated[bool, typer.Option(
+        "--deterministic", help="Count work instead of seconds, as `planner plan "
+        "--deterministic`: the same table on any machine.")] = False,
     period: PeriodOption = None,
     format: FormatOption = OutputFormat.table,
 ) -> None:
@@ -80,7 +83,7 @@ def whatif(
         except ValueError as exc:
             raise InputError(f"scenario '{item.label}': {exc}") from None
     settings = SolverSettings(method=solver.value, time_limit_s=time_limit, seed=seed,
-                              workers=workers)
+                              workers=workers, deterministic=deterministic)
 
     def plan_of(fleet):
         result = make_plan(fleet, settings)
