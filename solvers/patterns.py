@@ -54,7 +54,7 @@ SINK: Load = (-1,)
 NEW_COLUMNS = 100  # most improving quick patterns added per round of column generation
 # One-dimensional pricing by dynamic programming only while its table (capacity x item types)
 # stays this small; beyond it (large capacities) it prices as in several dimensions.
-MAX_TABLE_CELLS = 20_000_000
+MAX_TABLE_CELLS = 100_000_000
 
 
 @dataclass(frozen=True)
