@@ -44,6 +44,8 @@ class ProfileSettings:
     rate_search: bool = False
     rate_duration_s: float = 2.0
     allow_shared_device: bool = False
+    max_time_s: float | None = None  # per model, after loading
+    beyond_limit: bool = False  # measure levels above the model's max_concurrency too
     cpu_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
 
 
@@ -166,14 +168,16 @@ def request_for(model: ModelSpec, fleet: Fleet, settings: ProfileSettings) -> Re
     from profiles.worker import Request
 
     assert model.source is not None  # pick_models refuses models without a source
-    levels = tuple(c for c in settings.concurrency if c <= model.limits.max_concurrency) or (1,)
+    levels = settings.concurrency if settings.beyond_limit else tuple(
+        c for c in settings.concurrency if c <= model.limits.max_concurrency) or (1,)
     return Request(model=model.name, source=model.source, registry=fleet.root,
                    device=settings.device, concurrency=levels, window_s=settings.window_s,
                    max_windows=settings.max_windows, tolerance=settings.tolerance,
                    allow_shared_device=settings.allow_shared_device, started_at=0.0,
                    slo_p99_ms=model.slo.p99_ms if settings.rate_search else None,
                    max_batch=model.limits.max_concurrency,
-                   rate_duration_s=settings.rate_duration_s, cpu_threads=settings.cpu_threads)
+                   rate_duration_s=settings.rate_duration_s, cpu_threads=settings.cpu_threads,
+                   max_time_s=settings.max_time_s)
 
 
 def _require_torch() -> None:

@@ -5,7 +5,8 @@ dynamically batching model server runs the requests in flight. Closed loop at co
 keeps `c` requests in flight: every batch holds `c`, and each request's latency is the batch's
 duration. Open loop sends requests at Poisson arrival times and measures each latency from its
 scheduled send time, so a slow server cannot hide its queue (no coordinated omission).
-Nothing here imports torch.
+A `Budget` bounds a whole run: each level, and the rate search, gets an equal share of what is
+left, and its windows are shortened to fit three in that share. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 Serve = Callable[[int], None]
+Clock = Callable[[], float]
+
+MIN_WINDOWS = 3  # windows that must agree for a point to be stable
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,7 @@ class Window:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    requests: int = 0  # answers the percentiles are over
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,27 @@ class LevelResult:
     window: Window  # over the last windows together
     stable: bool
     windows: int
+    cut_short: bool = False  # the budget ran out before the windows agreed
+    window_s: float = 0.0  # the window length used, shortened to fit the budget
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A deadline on `clock` for a whole run, shared out among the parts still to measure so
+    that a slow early level cannot starve the later ones; without `deadline` it never ends."""
+
+    clock: Clock = time.perf_counter
+    deadline: float | None = None
+
+    @classmethod
+    def of(cls, seconds: float | None, clock: Clock = time.perf_counter) -> Budget:
+        return cls(clock, None if seconds is None else clock() + seconds)
+
+    def share_s(self, parts: int) -> float | None:
+        """An equal share of the time left among `parts` parts (0 once spent); None: unbounded."""
+        if self.deadline is None:
+            return None
+        return max(self.deadline - self.clock(), 0.0) / max(parts, 1)
 
 
 def _percentiles(latencies_s: list[float]) -> tuple[float, float, float]:
@@ -50,34 +76,67 @@ def _agree(windows: list[Window], tolerance: float) -> bool:
 
 
 def closed_loop(serve: Serve, concurrency: int, *, window_s: float = 1.0, max_windows: int = 10,
-                tolerance: float = 0.10, clock=time.perf_counter) -> LevelResult:
+                tolerance: float = 0.10, clock: Clock = time.perf_counter,
+                budget_s: float | None = None) -> LevelResult:
     """Warm up with at least `concurrency` requests, then measure windows until the last three
-    agree within `tolerance` on throughput and p99, or `max_windows` have run."""
+    agree within `tolerance` on throughput and p99, or `max_windows` have run.
+
+    With `budget_s` the level, warm-up included, ends by that time and is then `cut_short`
+    unless its windows agreed: windows are shortened so that three fit in what the warm-up
+    left (stability cannot be judged on fewer), the last one is cut to end on time, and none
+    starts with less than half a window left. A window still runs at least three batches, so
+    a level overruns its share by at most those."""
+    started_level = clock()
     served = 0
     while served < max(concurrency, 2):
         serve(concurrency)
         served += concurrency
+    deadline = None if budget_s is None else started_level + budget_s
+    if deadline is not None:
+        window_s = min(window_s, max(deadline - clock(), 0.0) / MIN_WINDOWS)
     windows: list[Window] = []
     all_latencies: list[list[float]] = []
+    out_of_time = False
     while len(windows) < max_windows:
+        length_s = window_s
+        if deadline is not None:
+            left_s = deadline - clock()
+            if windows and left_s < window_s / 2:
+                out_of_time = True  # too little left for a window worth comparing
+                break
+            length_s = min(window_s, max(left_s, 0.0))  # the last one ends on time
         latencies, started = [], clock()
         while True:
             begin = clock()
             serve(concurrency)
             latencies.append(clock() - begin)
-            if clock() - started >= window_s and len(latencies) >= 3:
+            if clock() - started >= length_s and len(latencies) >= 3:
                 break
         elapsed = clock() - started
         p50, p95, p99 = _percentiles(latencies)
-        windows.append(Window(concurrency * len(latencies) / elapsed, p50, p95, p99))
+        windows.append(Window(concurrency * len(latencies) / elapsed, p50, p95, p99,
+                              concurrency * len(latencies)))
         all_latencies.append(latencies)
-        if len(windows) >= 3 and _agree(windows[-3:], tolerance):
+        if len(windows) >= MIN_WINDOWS and _agree(windows[-MIN_WINDOWS:], tolerance):
             break
-    stable = len(windows) >= 3 and _agree(windows[-3:], tolerance)
-    recent = [x for batch in all_latencies[-3:] for x in batch]
+    stable = len(windows) >= MIN_WINDOWS and _agree(windows[-MIN_WINDOWS:], tolerance)
+    recent = [x for batch in all_latencies[-MIN_WINDOWS:] for x in batch]
     p50, p95, p99 = _percentiles(recent)
-    throughput = float(np.mean([w.throughput_rps for w in windows[-3:]]))
-    return LevelResult(concurrency, Window(throughput, p50, p95, p99), stable, len(windows))
+    throughput = float(np.mean([w.throughput_rps for w in windows[-MIN_WINDOWS:]]))
+    return LevelResult(concurrency, Window(throughput, p50, p95, p99, concurrency * len(recent)),
+                       stable, len(windows), cut_short=out_of_time and not stable,
+                       window_s=window_s)
+
+
+def closed_loop_levels(serve: Serve, levels: tuple[int, ...], *, window_s: float,
+                       max_windows: int, tolerance: float, budget: Budget,
+                       parts_after: int = 0) -> Iterator[LevelResult]:
+    """Each level in turn, each given an equal share of the budget left among the levels still
+    to run and `parts_after` later parts (the rate search)."""
+    for index, level in enumerate(levels):
+        yield closed_loop(serve, level, window_s=window_s, max_windows=max_windows,
+                          tolerance=tolerance, clock=budget.clock,
+                          budget_s=budget.share_s(len(levels) - index + parts_after))
 
 
 def open_loop(serve: Serve, rate_rps: float, *, duration_s: float, max_batch: int,
@@ -106,29 +165,53 @@ def open_loop(serve: Serve, rate_rps: float, *, duration_s: float, max_batch: in
         next_index = batch_end
     elapsed = clock() - start
     p50, p95, p99 = _percentiles(latencies)
-    return Window(len(latencies) / max(elapsed, 1e-9), p50, p95, p99)
+    return Window(len(latencies) / max(elapsed, 1e-9), p50, p95, p99, len(latencies))
+
+
+@dataclass(frozen=True)
+class RateResult:
+    """What a rate search found, and enough of what it tried to explain a zero."""
+
+    rate_rps: float  # the highest rate that met the SLO; 0 when none did
+    window: Window | None  # the window at that rate
+    first_rps: float  # the first, lowest rate tried
+    first: Window | None  # its window; None when the budget allowed no step
+    steps: int
+    cut_short: bool  # the budget ended the search before it converged
 
 
 def rate_search(serve: Serve, slo_p99_ms: float, *, low_rps: float, high_rps: float,
-                duration_s: float, max_batch: int, steps: int = 8,
-                seed: int = 0) -> tuple[float, Window | None]:
+                duration_s: float, max_batch: int, steps: int = 8, seed: int = 0,
+                budget: Budget | None = None, sleep: Callable[[float], None] = time.sleep
+                ) -> RateResult:
     """The highest Poisson rate whose p99 meets the SLO, by binary search between the bounds;
-    (0, None) when even `low_rps` misses it."""
+    rate 0 when even `low_rps` misses it. Under a `budget` (whose clock the loops run on) each
+    step lasts at most an equal share of the time left among the steps still allowed."""
+    budget = budget or Budget()
     best: tuple[float, Window | None] = (0.0, None)
+    first: Window | None = None
     low, high = low_rps, high_rps
+    taken, cut_short = 0, False
     for step in range(steps):
+        share = budget.share_s(steps - step)
+        if share is not None and share <= 0:
+            cut_short = True
+            break
         rate = low if step == 0 else math.sqrt(low * high)
-        window = open_loop(serve, rate, duration_s=duration_s, max_batch=max_batch,
-                           seed=seed + step)
+        window = open_loop(serve, rate, duration_s=min(duration_s, share or duration_s),
+                           max_batch=max_batch, seed=seed + step, clock=budget.clock,
+                           sleep=sleep)
+        taken += 1
+        first = first or window
         if window.p99_ms <= slo_p99_ms:
             best = (rate, window)
             low = rate
             if step == 0:
                 continue
         elif step == 0:
-            return best
+            break
         else:
             high = rate
         if high / low < 1.05:
             break
-    return best
+    return RateResult(best[0], best[1], low_rps, first, taken, cut_short)

@@ -31,7 +31,8 @@ def to_profile(model: str, gpu_type: str, request: Request, raw: dict) -> Profil
         found = raw["rate_search"]
         rate = RateSearch(slo_p99_ms=request.slo_p99_ms, rate_rps=found["rate_rps"],
                           p50_ms=found.get("p50_ms"), p95_ms=found.get("p95_ms"),
-                          p99_ms=found.get("p99_ms"))
+                          p99_ms=found.get("p99_ms"), cut_short=found["cut_short"],
+                          reason=found["reason"])
     return Profile(
         model=model, gpu_type=gpu_type, method="measured",
         basis="" if raw["memory"]["kind"] == "device" else
@@ -42,6 +43,6 @@ def to_profile(model: str, gpu_type: str, request: Request, raw: dict) -> Profil
                           stability_tolerance=request.tolerance,
                           warmup_requests=max(request.concurrency), mode="closed-loop",
                           cpu_threads=None if raw["memory"]["kind"] == "device"
-                          else request.cpu_threads),
+                          else request.cpu_threads, max_time_s=request.max_time_s),
         memory=Memory(**raw["memory"]), load_time_s=raw["load_time_s"],
         warnings=raw["warnings"], rate_search=rate, points=points)

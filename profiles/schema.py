@@ -103,6 +103,9 @@ class Settings(Strict):
     """Torch's CPU threads."""
     mode: Literal["closed-loop", "open-loop"] = "closed-loop"
     """`closed-loop`: fixed requests in flight; `open-loop`: Poisson arrivals."""
+    max_time_s: Annotated[float, Field(gt=0, le=MAX_MS)] | None = None
+    """The time budget of the whole measurement (every level and the rate search, after
+    loading); levels share it, with windows shortened to fit."""
 
 
 MemoryMethod = Literal["nvml-process", "nvml-device", "torch-reserved", "host-rss"]
@@ -153,6 +156,11 @@ class Point(Strict):
     """Peak memory at this concurrency; the planner packs on it."""
     stable: bool = True
     """Whether the last windows agreed within the tolerance."""
+    cut_short: bool = False
+    """The time budget ran out before the windows agreed (so not `stable`)."""
+    beyond_limit: bool = False
+    """Measured above the model's `limits.max_concurrency` on request, to show what raising
+    the limit would buy; the planner does not plan from it."""
 
     @model_validator(mode="after")
     def _ordered_percentiles(self) -> Point:
@@ -174,6 +182,10 @@ class RateSearch(Strict):
     """95th percentile latency at that rate."""
     p99_ms: float | None = None
     """99th percentile latency at that rate."""
+    cut_short: bool = False
+    """The time budget ended the search before it converged."""
+    reason: str = ""
+    """Why no rate met the SLO, when `rate_rps` is 0."""
 
 
 class Profile(Strict):

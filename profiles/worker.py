@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from profiles.measure import Budget
 from profiles.reference import MIB
 from profiles.schema import Source
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     import torch
 
     from profiles.devices import DeviceProbe
+    from profiles.measure import RateResult
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,10 @@ class Request:
     allow_shared_device: bool
     started_at: float  # wall clock in the parent just before the process was started
     slo_p99_ms: float | None = None  # with rate search
-    max_batch: int = 1
+    max_batch: int = 1  # the model's max_concurrency: the open loop's largest batch
     rate_duration_s: float = 2.0
     cpu_threads: int = 1  # CPU serving workers, each running its share of a batch on one core
+    max_time_s: float | None = None  # budget of all levels and the rate search, after loading
 
 
 def _synchronize(device) -> None:
@@ -162,32 +165,63 @@ def _peak_mib(device: _Device) -> float:
     return mib
 
 
-def _points(request: Request, serve: Callable[[int], None], device: _Device) -> list[dict]:
+def _points(request: Request, serve: Callable[[int], None], device: _Device,
+            budget: Budget) -> list[dict]:
     """One closed-loop measurement per concurrency level, with the peak memory after it."""
-    from profiles.measure import closed_loop
+    from profiles.measure import closed_loop_levels
 
     points = []
-    for level in request.concurrency:
-        result = closed_loop(serve, level, window_s=request.window_s,
-                             max_windows=request.max_windows, tolerance=request.tolerance)
-        window = {key: round(value, 3) for key, value in asdict(result.window).items()}
-        points.append({"concurrency": level, **window,
+    for result in closed_loop_levels(serve, request.concurrency, window_s=request.window_s,
+                                     max_windows=request.max_windows,
+                                     tolerance=request.tolerance, budget=budget,
+                                     parts_after=1 if request.slo_p99_ms is not None else 0):
+        window = {key: round(value, 3) for key, value in asdict(result.window).items()
+                  if key != "requests"}
+        points.append({"concurrency": result.concurrency, **window,
                        "peak_memory_mib": round(_peak_mib(device), 1), "stable": result.stable,
+                       "cut_short": result.cut_short,
+                       "beyond_limit": result.concurrency > request.max_batch,
                        "windows": result.windows})
     return points
 
 
-def _rate(request: Request, serve: Callable[[int], None], points: list[dict]) -> dict | None:
+def _rate(request: Request, serve: Callable[[int], None], points: list[dict],
+          budget: Budget) -> dict | None:
     """The open-loop search for the highest rate meeting the SLO, when one was asked for."""
     from profiles.measure import rate_search
 
     if request.slo_p99_ms is None:
         return None
-    best = max(p["throughput_rps"] for p in points)
-    found, window = rate_search(serve, request.slo_p99_ms, low_rps=max(best / 50, 0.5),
-                                high_rps=best * 1.5, duration_s=request.rate_duration_s,
-                                max_batch=request.max_batch)
-    return {"rate_rps": round(found, 2), **(asdict(window) if window else {})}
+    within = [p for p in points if not p["beyond_limit"]] or points
+    best = max(p["throughput_rps"] for p in within)
+    found = rate_search(serve, request.slo_p99_ms, low_rps=max(best / 50, 0.5),
+                        high_rps=best * 1.5, duration_s=request.rate_duration_s,
+                        max_batch=request.max_batch, budget=budget)
+    window = {key: round(value, 3) for key, value in asdict(found.window).items()
+              if key != "requests"} if found.window else {}
+    return {"rate_rps": round(found.rate_rps, 2), **window, "cut_short": found.cut_short,
+            "reason": "" if found.rate_rps > 0 else zero_rate_reason(found, request.slo_p99_ms,
+                                                                    points)}
+
+
+def zero_rate_reason(found: RateResult, slo_p99_ms: float, points: list[dict]) -> str:
+    """Why no arrival rate met the SLO, from the lowest rate's window and the closed loop's
+    fastest point, so that a 0 in the profile is never a bare number."""
+    if found.first is None:
+        return "the time budget was spent before the rate search could run; raise --max-time"
+    first = found.first
+    reason = (f"the lowest rate tried, {found.first_rps:.2f} rps, missed the SLO: p99 "
+              f"{first.p99_ms:.1f} ms > {slo_p99_ms:g} ms over {first.requests} requests")
+    closed = min(points, key=lambda p: p["p99_ms"])
+    if closed["p99_ms"] <= slo_p99_ms:
+        reason += (f", while the closed loop met it (p99 {closed['p99_ms']:.1f} ms at "
+                   f"concurrency {closed['concurrency']}): with so few requests the p99 is "
+                   "the slowest one, a stall or the first batch of a new size; a longer "
+                   "--duration or --max-time gives the search more requests")
+    else:
+        reason += (f", as did every closed-loop level (p99 at least {closed['p99_ms']:.1f} "
+                   "ms): the model is slower than its SLO on this device")
+    return reason
 
 
 def _memory_and_environment(device: _Device, weights_mib: float) -> tuple[dict, dict]:
@@ -239,8 +273,9 @@ def measure(request: Request) -> dict:
     if device.cuda:
         torch.cuda.reset_peak_memory_stats(device.torch_device)
     serve = _server(request, model, device, dtype)
-    points = _points(request, serve, device)
-    rate = _rate(request, serve, points)
+    budget = Budget.of(request.max_time_s)
+    points = _points(request, serve, device, budget)
+    rate = _rate(request, serve, points, budget)
     memory, environment = _memory_and_environment(device, weights_mib)
     return {"points": points, "memory": memory, "environment": environment,
             "load_time_s": round(load_time_s, 3), "warnings": device.warnings,

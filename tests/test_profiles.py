@@ -15,9 +15,15 @@ from planner.registry.loader import load_registry
 from profiles.devices import DeviceProbe, nvml_pid, own_pids, peak_device_mib, probe_device
 from profiles.errors import ProfileError
 from profiles.jobs import job_name
-from profiles.measure import closed_loop, open_loop, rate_search
+from profiles.measure import (
+    Budget,
+    closed_loop,
+    closed_loop_levels,
+    open_loop,
+    rate_search,
+)
 from profiles.text import read_logs, with_markers
-from profiles.worker import shared_device_warnings
+from profiles.worker import shared_device_warnings, zero_rate_reason
 from tests.conftest import edit_yaml
 
 torch = pytest.importorskip("torch")
@@ -84,16 +90,106 @@ def test_rate_search_finds_the_knee():
     def serve(n):  # 2 ms a request, batching does not help: capacity 500 rps
         clock.now += 0.002 * n
 
-    import profiles.measure as measure
+    found = rate_search(serve, 50, low_rps=10, high_rps=2000, duration_s=2, max_batch=64,
+                        budget=Budget(clock), sleep=clock.sleep)
+    assert 250 < found.rate_rps < 500 and found.window.p99_ms <= 50
+    assert not found.cut_short and found.first_rps == 10 and found.first.requests > 0
 
-    original = measure.open_loop
-    measure.open_loop = lambda *a, **k: original(*a, **k, clock=clock, sleep=clock.sleep)
-    try:
-        rate, window = rate_search(serve, 50, low_rps=10, high_rps=2000, duration_s=2,
-                                   max_batch=64)
-    finally:
-        measure.open_loop = original
-    assert 250 < rate < 500 and window.p99_ms <= 50
+
+def test_budget_bounds_levels_that_never_agree():
+    """Three levels whose windows never agree would run 10 windows of 1 s each (30 s and more);
+    a 20 s budget ends them, each point marked cut short, and later levels still get their
+    share."""
+    clock = FakeClock()
+    state = {"batches": 0}
+
+    def serve(n):  # each batch 2% slower than the last: no three windows alike
+        state["batches"] += 1
+        clock.now += 0.002 * 1.02 ** state["batches"]
+
+    results = list(closed_loop_levels(serve, (1, 2, 4), window_s=1.0, max_windows=10,
+                                      tolerance=0.10, budget=Budget.of(20, clock)))
+    assert [r.concurrency for r in results] == [1, 2, 4]
+    assert all(r.cut_short and not r.stable for r in results)
+    assert all(r.windows >= 1 for r in results) and sum(r.windows for r in results) < 30
+    # A level starts no window that would end past its share, and a window ends at the first
+    # batch past its length, so the run ends at most one batch past the budget.
+    assert clock.now <= 20 + 0.002 * 1.02 ** state["batches"]
+
+
+def test_budget_fits_three_windows_into_each_share():
+    """A 3 s budget over three levels gives each 1 s: windows of 1/3 s instead of 1 s, so three
+    agreeing windows still fit and the points are stable, not cut short."""
+    clock = FakeClock()
+
+    def serve(n):
+        clock.now += 0.01 * n
+
+    results = list(closed_loop_levels(serve, (1, 2, 4), window_s=1.0, max_windows=10,
+                                      tolerance=0.10, budget=Budget.of(3, clock)))
+    assert [r.window_s for r in results] == pytest.approx([1 / 3] * 3, rel=0.1)
+    assert all(r.stable and not r.cut_short and r.windows == 3 for r in results)
+    assert clock.now <= 3 + 3 * 0.04
+
+
+def test_budget_leaves_the_rate_search_its_share():
+    clock = FakeClock()
+
+    def serve(n):  # 2 ms a request: 500 rps
+        clock.now += 0.002 * n
+
+    budget = Budget.of(8, clock)
+    results = list(closed_loop_levels(serve, (1, 4), window_s=5.0, max_windows=10,
+                                      tolerance=0.10, budget=budget, parts_after=1))
+    assert all(r.window_s == pytest.approx(8 / 3 / 3, rel=0.05) for r in results)
+    assert clock.now == pytest.approx(8 * 2 / 3, rel=0.05)  # a third of the budget left
+    found = rate_search(serve, 50, low_rps=10, high_rps=2000, duration_s=2, max_batch=64,
+                        budget=budget, sleep=clock.sleep)
+    assert found.rate_rps > 0 and found.steps >= 1
+    assert clock.now <= 8 + 0.1  # each open-loop step at most its share, plus draining
+
+
+def test_rate_search_with_no_time_left_says_so():
+    clock = FakeClock()
+    budget = Budget.of(1, clock)
+    clock.now = 2.0
+    found = rate_search(lambda n: None, 50, low_rps=10, high_rps=100, duration_s=1,
+                        max_batch=4, budget=budget, sleep=clock.sleep)
+    assert (found.rate_rps, found.first, found.steps, found.cut_short) == (0.0, None, 0, True)
+    assert zero_rate_reason(found, 50, [{"concurrency": 1, "p99_ms": 10.0}]) == (
+        "the time budget was spent before the rate search could run; raise --max-time")
+
+
+def test_rate_search_zero_is_explained():
+    """A 0 rps result names the lowest rate tried, its p99 over how many requests, and whether
+    the closed loop met the SLO (then the open loop's few requests are the suspect)."""
+    clock = FakeClock()
+    served = {"batches": 0}
+
+    def serve(n):  # the first batch stalls 60 ms, the rest take 5 ms
+        served["batches"] += 1
+        clock.now += 0.06 if served["batches"] == 1 else 0.005
+
+    found = rate_search(serve, 40, low_rps=1.6, high_rps=120, duration_s=2, max_batch=64,
+                        budget=Budget(clock), sleep=clock.sleep)
+    assert found.rate_rps == 0 and found.steps == 1 and found.first.p99_ms > 40
+    points = [{"concurrency": 1, "p99_ms": 24.5}, {"concurrency": 2, "p99_ms": 30.0}]
+    reason = zero_rate_reason(found, 40, points)
+    assert reason.startswith(f"the lowest rate tried, 1.60 rps, missed the SLO: p99 "
+                             f"{found.first.p99_ms:.1f} ms > 40 ms over "
+                             f"{found.first.requests} requests, while the closed loop met it "
+                             "(p99 24.5 ms at concurrency 1)")
+    slow = [{"concurrency": 1, "p99_ms": 55.0}]
+    assert zero_rate_reason(found, 40, slow).endswith(
+        "as did every closed-loop level (p99 at least 55.0 ms): the model is slower than its "
+        "SLO on this device")
+
+
+def test_window_counts_its_requests():
+    clock = FakeClock()
+    result = closed_loop(lambda n: setattr(clock, "now", clock.now + 0.125), 2, window_s=0.5,
+                         clock=clock)  # binary fractions: the clock adds up exactly
+    assert result.window.requests == 2 * 3 * 4  # three windows of four batches of two
 
 
 def test_shared_device_refused_or_recorded():
@@ -271,25 +367,47 @@ def test_job_names_are_dns_labels():
     assert len(name) <= 63 and name.startswith("profile-aaa") and "." not in name
 
 
-def test_torchscript_source_and_rate_search(cli, registry: Path):
+def test_torchscript_source_rate_search_budget_and_beyond_limit(cli, registry: Path):
     from planner.demo.models import tabular_mlp
 
     scripted = torch.jit.trace(tabular_mlp(features=16, hidden=32, layers=2),
                                torch.zeros(1, 16))
     scripted.save(str(registry / "scorer.pt"))
-    edit_yaml(registry / "models" / "anomaly-detector.yaml", lambda d: d.update(source={
-        "torchscript": "scorer.pt", "input": {"shape": [16], "dtype": "float32"}}))
+
+    def change(document):
+        document.update(source={"torchscript": "scorer.pt",
+                                "input": {"shape": [16], "dtype": "float32"}})
+        document["limits"]["max_concurrency"] = 2
+
+    edit_yaml(registry / "models" / "anomaly-detector.yaml", change)
     result = cli("profile", "run", "anomaly-detector", "--registry", registry, "--device", "cpu",
                  "--concurrency", "1,4", "--duration", "0.1", "--rate-search", "--format",
-                 "json")
+                 "json", "--max-time", "120", "--beyond-limit")
     assert result.exit_code == 0, result.stderr
     [profile] = __import__("json").loads(result.stdout)
     assert profile["method"] == "measured" and profile["load_time_s"] > 0
+    assert profile["settings"]["max_time_s"] == 120
+    assert [(p["concurrency"], p["beyond_limit"]) for p in profile["points"]] == [
+        (1, False), (4, True)]
     search = profile["rate_search"]
-    assert search["slo_p99_ms"] == 2000 and search["rate_rps"] > 0
+    assert search["slo_p99_ms"] == 2000 and search["rate_rps"] > 0 and search["reason"] == ""
     assert search["p99_ms"] <= 2000
     assert (registry / "profiles" / "anomaly-detector" / "cpu.yaml").exists()
-    assert load_registry(registry).profiles[("anomaly-detector", "cpu")].rate_search
+    loaded = load_registry(registry).profiles[("anomaly-detector", "cpu")]
+    assert loaded.rate_search and loaded.points[1].beyond_limit
+
+
+def test_levels_above_the_limit_only_when_asked(registry: Path):
+    from planner.profiling import request_for
+
+    fleet = load_registry(registry)
+    model = fleet.models["anomaly-detector"]  # max_concurrency 32
+    asked = ProfileSettings(concurrency=(16, 32, 64), max_time_s=20)
+    assert request_for(model, fleet, asked).concurrency == (16, 32)
+    beyond = ProfileSettings(concurrency=(16, 32, 64), beyond_limit=True, max_time_s=20)
+    request = request_for(model, fleet, beyond)
+    assert request.concurrency == (16, 32, 64) and request.max_batch == 32
+    assert request.max_time_s == 20
 
 
 def _nvml_with(processes: list[tuple[int, int | None]], used_mib: int = 3072):

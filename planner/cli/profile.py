@@ -87,6 +87,13 @@ def run(
                                              "the last three agree within 10%.")] = 10,
     rate_search: Annotated[bool, typer.Option("--rate-search", help="Also find the highest "
                                               "Poisson arrival rate meeting the SLO.")] = False,
+    max_time: Annotated[float | None, typer.Option(
+        "--max-time", min=0.1, help="Seconds per model for all levels and the rate search, "
+        "after loading; levels share it, windows shortened to fit, and points it ends before "
+        "they are stable are marked cut short.", show_default=False)] = None,
+    beyond_limit: Annotated[bool, typer.Option(
+        "--beyond-limit", help="Also measure levels above the model's max_concurrency, marked "
+        "as such (the planner does not plan from them).")] = False,
     gpu_type: GpuTypeOption = None,
     allow_shared_device: Annotated[bool, typer.Option(
         "--allow-shared-device", help="Measure even if other processes use the GPU; the "
@@ -108,6 +115,7 @@ def run(
                                window_s=duration, max_windows=max_windows,
                                rate_search=rate_search, rate_duration_s=max(2 * duration, 0.5),
                                allow_shared_device=allow_shared_device,
+                               max_time_s=max_time, beyond_limit=beyond_limit,
                                **({"cpu_threads": cpu_threads} if cpu_threads else {}))
     found = []
     status = err.status("profiling…") if err.is_terminal else nullcontext()
@@ -140,10 +148,24 @@ def _print_tables(found: list[Profile]) -> None:
                        f"peak {unit}", "stable"):
             table.add_column(column, justify="right")
         for point in item.points:
-            table.add_row(str(point.concurrency), f"{point.throughput_rps:,.1f}",
+            stable = "yes" if point.stable else "cut short" if point.cut_short else "no"
+            table.add_row(f"{point.concurrency}{' (beyond limit)' if point.beyond_limit else ''}",
+                          f"{point.throughput_rps:,.1f}",
                           f"{point.p50_ms:.2f}", f"{point.p95_ms:.2f}", f"{point.p99_ms:.2f}",
-                          f"{point.peak_memory_mib:,.0f}", "yes" if point.stable else "no")
+                          f"{point.peak_memory_mib:,.0f}", stable)
         stdout.print(table)
+        if item.rate_search is not None:
+            stdout.print(_rate_line(item), markup=False)
+
+
+def _rate_line(item: Profile) -> str:
+    search = item.rate_search
+    assert search is not None
+    cut = " (cut short by --max-time)" if search.cut_short else ""
+    if search.rate_rps > 0:
+        return (f"rate search: {search.rate_rps:g} rps of Poisson arrivals meet p99 <= "
+                f"{search.slo_p99_ms:g} ms (p99 {search.p99_ms:g} ms){cut}")
+    return f"rate search: no rate meets p99 <= {search.slo_p99_ms:g} ms{cut}: {search.reason}"
 
 
 @profile_app.command()
