@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from planner.assembly.assemble import assemble
 from planner.demand.derive import derive
+from planner.demand.lazy_cache import plan_caches
 from planner.demand.shapes import shape_of, to_engine_pools, to_plan_pools
 from planner.demand.to_engine import build_problem
 from planner.planfile import Plan
@@ -83,7 +84,8 @@ def make_plan(fleet: Fleet, settings: SolverSettings, *, base: Plan | None = Non
     from solvers.engine import solve
 
     demands, rejections = derive(fleet)
-    problem = build_problem(fleet, demands)
+    caches = plan_caches(fleet, demands)
+    problem = build_problem(fleet, caches.demands, caches.caches if caches.reserved else ())
     solution = solve(problem, method=settings.method, time_limit_s=settings.time_limit_s,
                      seed=settings.seed, workers=settings.workers,
                      base=base_solution(base, fleet) if base else None, progress=progress,
@@ -91,7 +93,7 @@ def make_plan(fleet: Fleet, settings: SolverSettings, *, base: Plan | None = Non
     explanation = _explain_unplaced(problem, solution, settings) if settings.method == "cpsat" \
         else []
     return assemble(fleet, demands, rejections, to_plan_pools(fleet.cluster.pools, solution),
-                    solver_name=settings.method,
+                    caches, solver_name=settings.method,
                     seed=settings.seed, workers=settings.workers,
                     time_limit_s=settings.time_limit_s, explanation=explanation,
                     deterministic=settings.deterministic)

@@ -28,11 +28,22 @@ class ReplicaSlot(Strict):
     slice: str | None = None
 
 
+class CacheSlot(Strict):
+    """One server of a lazy cache on a GPU: the memory and compute it reserves."""
+
+    cache: str
+    server: int
+    memory_mib: int
+    compute_milli: int
+    gpu_fraction: float
+
+
 class GpuPlan(Strict):
     index: int
     whole: bool = False
     mig_layout: list[str] | None = None
     replicas: list[ReplicaSlot]
+    caches: list[CacheSlot] = []
 
 
 class NodePlan(Strict):
@@ -70,6 +81,30 @@ class Taint(Strict):
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 
 
+class LazyCachePlan(Strict):
+    """A pool's cache of lazily loaded models and what it costs against loading them warm.
+
+    `all_warm_cost_per_hour` is what the members' own replicas would pay by the larger of
+    their memory and compute shares of a GPU; `cost_per_hour` is what the cache's servers pay
+    by the same rule. Both are GPU shares: the nodes bought may not change.
+    """
+
+    name: str
+    members: list[Name]
+    slots: int
+    expected_active: float
+    busiest_hour: int
+    servers: int
+    memory_mib: int
+    compute_milli: int
+    reserved: bool
+    """Packed in place of the members' replicas (policy lazy_cache.reserve); otherwise the
+    members keep their replicas and the cache's cost is what its servers would pay."""
+    placed: bool
+    cost_per_hour: float
+    all_warm_cost_per_hour: float
+
+
 class PoolPlan(Strict):
     name: Name
     gpu_type: Name
@@ -105,6 +140,7 @@ class PoolPlan(Strict):
     """Every node shape of a pool that has several (its own first); empty (and left out of the
     file): only its own."""
     nodes: list[NodePlan]
+    caches: list[LazyCachePlan] = []
 
     @model_serializer(mode="wrap")
     def _without_one_shape(self, handler: SerializerFunctionWrapHandler) -> dict:
@@ -190,6 +226,8 @@ class ModelPlan(Strict):
     serving: Serving
     limits: Limits
     loading: str
+    cache: str | None = None
+    """The reserved lazy cache the model is loaded into; None: its replicas are its own."""
     priority: str
     serving_profile: str
     pool: Name

@@ -242,8 +242,10 @@ class Loading(Strict):
     policy: Literal["warm", "lazy", "auto"] = "warm"
     """`warm`: always loaded; `lazy`: loaded on first request, refused when the profile's
     load_time_s plus slo.p99_ms exceeds limits.timeout_ms; `auto`: lazy when that cold start
-    fits the timeout and fewer than one request arrives (at mean_rps) per load, else warm. The
-    plan reserves a lazy model's memory all the same."""
+    fits the timeout, fewer than one request arrives (at mean_rps) per load and the model joins
+    a lazy cache, else warm. In a time-sliced pool lazy models share a cache sized for those
+    active at once (policy.yaml `lazy_cache`); elsewhere a lazy model's replicas are reserved
+    as if warm."""
 
 
 class Serving(Strict):
@@ -688,6 +690,24 @@ class Spread(Strict):
     zones this needs; the plan's node count assumes they fit."""
 
 
+class LazyCache(Strict):
+    """How a pool's cache of lazily loaded models is sized: it holds the models active at once
+    in the busiest hour of the day, but for a small chance of more."""
+
+    active_window_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
+    """A lazily loaded model counts as active for this long after each of its requests, so
+    a model with a request every few minutes stays loaded."""
+    overflow_probability: Annotated[float, Field(gt=0, lt=1)] = 0.01
+    """The chance, in the busiest hour, that more models are active than the cache holds
+    (then the least recently used one is evicted)."""
+    reserve: bool = False
+    """`true`: pack each cache's servers in place of its members' own replicas, for a serving
+    stack deployed beside the planner's manifests that loads models on demand into shared
+    servers (Triton with explicit model control, KServe ModelMesh); the manifests still start
+    every model's own pods, which `planner simulate` then finds outside the plan. `false`: the
+    members keep their replicas, and the plan states what each cache would hold and cost."""
+
+
 class Policy(Strict):
     memory_headroom: Annotated[float, Field(ge=0, le=0.9)] = 0.1
     """Fraction of every GPU's memory kept free."""
@@ -697,6 +717,8 @@ class Policy(Strict):
     """Replicas per GPU at most, unless a pool sets its own."""
     spread: Spread = Spread()
     """How a model's replicas spread over nodes."""
+    lazy_cache: LazyCache = LazyCache()
+    """How the cache that lazily loaded models share in a time-sliced pool is sized."""
     priorities: dict[Priority, PriorityClass]
     """The PriorityClass of each priority; all four (production, internal, batch, experimental) are
     required.

@@ -52,6 +52,11 @@ BANDWIDTH_EFFICIENCY = 0.7
 OVERHEAD_MS = 1.5
 P95_FACTOR = 1.25
 P99_FACTOR = 1.5
+# A cold load: the weights read from the model repository at one object-storage stream's rate
+# (S3 serves roughly 100-300 MB/s per connection) and copied to the GPU (PCIe, far faster),
+# plus the server's fixed work to build the model and answer a warm-up request.
+LOAD_READ_MIB_S = 250.0
+LOAD_FIXED_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,11 @@ def _latency_ms(work: Workload, gpu: GpuSpec, concurrency: int) -> float:
     return OVERHEAD_MS + 1000 * (prefill_s + decode_s)
 
 
+def load_time_s(weights_mib: float) -> float:
+    """A cold load of `weights_mib` of weights, to a tenth of a second."""
+    return round(LOAD_FIXED_S + weights_mib / LOAD_READ_MIB_S, 1)
+
+
 def reference_profile(model: str, gpu_type: str, work: Workload, concurrency: list[int],
                       basis: str) -> Profile:
     """A profile estimated from `work` on `gpu_type`.
@@ -112,10 +122,13 @@ def reference_profile(model: str, gpu_type: str, work: Workload, concurrency: li
                f"dense) at {COMPUTE_EFFICIENCY:.0%} compute and {BANDWIDTH_EFFICIENCY:.0%} "
                f"bandwidth efficiency, CUDA context {gpu.cuda_context_mib:g} MiB per GPU"
                + (f", tensor-parallel over {work.gpus} GPUs at "
-                  f"{TENSOR_PARALLEL_EFFICIENCY:.0%} scaling" if work.gpus > 1 else "")),
+                  f"{TENSOR_PARALLEL_EFFICIENCY:.0%} scaling" if work.gpus > 1 else "")
+               + f"; load time: weights read at {LOAD_READ_MIB_S:g} MiB/s plus "
+                 f"{LOAD_FIXED_S:g} s to build and warm the model"),
         environment=Environment(backend="reference", device_name=gpu.name),
         settings=Settings(concurrency=concurrency),
         memory=Memory(kind="device", weights_mib=round(weights_mib, 1),
                       cuda_context_mib=gpu.cuda_context_mib),
+        load_time_s=load_time_s(weights_mib),
         points=points,
     )

@@ -115,6 +115,18 @@ def _gpu_svg(gpu: GpuPlan, pool: PoolPlan, x: int, height: int, models: dict[str
                     f'height="{size}" fill="{colours.get(team, "#888")}" stroke="#fff" '
                     f'stroke-width="0.5" data-model="{escape(slot.model, quote=True)}">'
                     f"<title>{escape(title)}</title></rect>")
+            for server in gpu.caches:
+                amount = server.memory_mib if used == "memory" else server.compute_milli
+                size = max(1, round(height * min(amount, capacity) / capacity))
+                top -= size
+                title = (f"{server.cache} server {server.server}: lazily loaded models, "
+                         f"{server.memory_mib:,} MiB, {server.compute_milli / 10:g}% compute "
+                         "reserved")
+                parts.append(
+                    f'<rect x="{x + column * half}" y="{max(top, 0)}" width="{half}" '
+                    f'height="{size}" fill="#bbb" stroke="#fff" stroke-width="0.5" '
+                    f'data-cache="{escape(server.cache, quote=True)}">'
+                    f"<title>{escape(title)}</title></rect>")
     parts.append(f'<text x="{x + GPU_WIDTH / 2}" y="{height + 12}" font-size="10" '
                  f'text-anchor="middle">{"MIG " if gpu.mig_layout else ""}{gpu.index}</text>')
     parts.append("</g>")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from planner import money
 from planner.ledger import ledger
-from planner.planfile import Plan
+from planner.planfile import ModelPlan, Plan
 from reports.dra import FEATURE_GATES
 from reports.format import money as _money
 from reports.format import percent as _percent
@@ -113,6 +113,62 @@ def _rule_prices(plan: Plan) -> list[str]:
     return lines
 
 
+def loading_reason(model: ModelPlan) -> str:
+    """Why the model loads as it does: its `auto` decision and its cache, from its reasons."""
+    said = [r for r in model.reasons if r.startswith(("loading auto:", "lazy"))]
+    return "; ".join(said) or f"loading: {model.loading} in its model file"
+
+
+def _lazy(plan: Plan, target: str) -> list[str]:
+    """The lazy caches with their cost against all-warm, and each lazy or `auto` decision."""
+    cur = plan.summary.currency
+    hours = plan.metadata.hours_per_month
+    caches = [c for p in plan.pools for c in p.caches]
+    reserved = any(c.reserved for c in caches)
+    lines = ["", "## Lazy loading", ""]
+    if caches:
+        lines += ["Lazily loaded models of a time-sliced pool share a cache: servers that "
+                  "reserve room for the models active at once in the busiest hour, evicting the "
+                  "least recently used when another loads. Costs are GPU shares (the larger of "
+                  "memory and compute), against each member's own replicas loaded warm."
+                  + ("" if reserved else " The caches are not reserved (policy.yaml "
+                     "`lazy_cache.reserve: false`): each member keeps its own replicas, and "
+                     "the table says what a cache would hold and cost."), "",
+                  "| cache | models | held at once | active on average (busiest hour) | "
+                  "servers | memory per server | cost per month | all warm per month | "
+                  "difference |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for c in caches:
+            cost, warm = c.cost_per_hour * hours, c.all_warm_cost_per_hour * hours
+            lines.append(f"| {c.name} | {', '.join(c.members)} | {c.slots} | "
+                         f"{c.expected_active:g} ({c.busiest_hour:02d}:00 UTC) | {c.servers} | "
+                         f"{c.memory_mib:,} MiB | {_money(cost, cur)} | {_money(warm, cur)} | "
+                         f"{_money(cost - warm, cur, sign=True)} |"
+                         + ("" if c.placed or not c.reserved else " (not placed)"))
+        lines.append("")
+    decided = [m for m in plan.models if m.loading == "lazy" or any(
+        r.startswith("loading auto:") for r in m.reasons)]
+    lines += ["| model | loading | cache | why |", "|---|---|---|---|"]
+    member_of = {name: c.name for c in caches for name in c.members}
+    lines += [f"| {m.name} | {m.loading} | {member_of.get(m.name, '-')} | "
+              f"{loading_reason(m)} |" for m in decided]
+    if target == "kserve":
+        how = ("With KServe, a lazy model's predictor scales from zero in serverless mode "
+               "(`minReplicas: 0`) and keeps one pod in raw mode: each loads in pods of its "
+               "own")
+    else:
+        how = "The Deployments start every model's pods loaded"
+    if reserved:
+        lines += ["", f"**The cache is planned capacity only.** {how}; no manifest here "
+                  "loads models into a shared server on demand. A multi-model server that "
+                  "loads and evicts on request (Triton with `--model-control-mode=explicit`, "
+                  "KServe ModelMesh), deployed beside these manifests, would hold the cache's "
+                  "members in the memory planned for it."]
+    else:
+        lines += ["", f"{how}, as the plan reserves them; no manifest here loads models into "
+                  "a shared server on demand."]
+    return lines
+
+
 def _kserve(plan: Plan, kserve_mode: str) -> list[str]:
     lines = ["", "## KServe", "", f"InferenceServices use `serving.kserve.io/deploymentMode: "
              f"{kserve_mode}`."]
@@ -205,6 +261,8 @@ def render_summary(plan: Plan, *, target: str = "deployment",
         lines += _rule_prices(plan)
     if plan.enforcement:
         lines += _enforcement(plan)
+    if any(m.loading == "lazy" for m in plan.models):
+        lines += _lazy(plan, target)
     lines += _rollouts(plan)
     if target == "kserve":
         lines += _kserve(plan, kserve_mode)

@@ -18,7 +18,8 @@ from reports.format import seconds_spent
 def plan_tables(plan: Plan, base: Plan | None = None) -> list[Table]:
     """The pool table and the totals; with `base`, the replicas moved from where it had them.
 
-    A pool's replicas are counted once each, however many GPUs a replica spans."""
+    A pool's replicas are counted once each, however many GPUs a replica spans; a lazy cache's
+    servers count as replicas, its members (loaded into them) do not."""
     currency = plan.summary.currency
     pools = Table(title="Placement plan by pool", title_justify="left")
     for column in ("pool", "GPU", "sharing", "nodes", "GPUs", "replicas", "memory",
@@ -28,7 +29,8 @@ def plan_tables(plan: Plan, base: Plan | None = None) -> list[Table]:
     for pool in plan.pools:
         gpus = sum(len(node.gpus) for node in pool.nodes)
         replicas = len({(slot.model, slot.replica) for node in pool.nodes for g in node.gpus
-                        for slot in g.replicas})
+                        for slot in g.replicas}) + sum(c.servers for c in pool.caches
+                                                       if c.placed)
         pools.add_row(pool.name, pool.gpu_type, pool.sharing, str(len(pool.nodes)),
                       f"{gpus}/{pool.gpu_count}", str(replicas),
                       _percent(pool.memory_used_mib, pool.memory_capacity_mib),

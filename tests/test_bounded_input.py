@@ -28,17 +28,17 @@ def first_error(result) -> str:
     ("cluster.yaml", "price_per_node_hour: 4.6016", "price_per_node_hour: 1.0e+308", 65,
      "pools[0].price_per_node_hour: must be less than or equal to 1000000, found the number "
      "1.0e+308"),
-    (PROFILE, "throughput_rps: 629.02", "throughput_rps: 5.0e-324", 28,
+    (PROFILE, "throughput_rps: 629.02", "throughput_rps: 5.0e-324", 30,
      "points[0].throughput_rps: must be greater than or equal to 0.001, found the number "
      "5.0e-324"),
-    (PROFILE, "throughput_rps: 629.02", "throughput_rps: .inf", 28,
+    (PROFILE, "throughput_rps: 629.02", "throughput_rps: .inf", 30,
      "points[0].throughput_rps: must be a finite number, found the number .inf"),
     ("policy.yaml", "target_utilization: 0.8", "target_utilization: 1.0e-300", 3,
      "target_utilization: must be greater than or equal to 0.01, found the number 1.0e-300"),
-    (PROFILE, "peak_memory_mib: 439.0", "peak_memory_mib: 1.0e+300", 32,
+    (PROFILE, "peak_memory_mib: 439.0", "peak_memory_mib: 1.0e+300", 34,
      "points[0].peak_memory_mib: must be less than or equal to 1099511627776, found the number "
      "1.0e+300"),
-    (PROFILE, "peak_memory_mib: 439.0", "peak_memory_mib: .inf", 32,
+    (PROFILE, "peak_memory_mib: 439.0", "peak_memory_mib: .inf", 34,
      "points[0].peak_memory_mib: must be a finite number, found the number .inf"),
     ("policy.yaml", "max_node_share: 0.5", "max_node_share: 1.0e-9", 6,
      "spread.max_node_share: must be greater than or equal to 0.01, found the number 1.0e-9"),

@@ -248,23 +248,38 @@ def test_a_pod_naming_a_missing_claim_is_caught(dra):
     assert "ocr-service: no claim shared-l4-0 in shared-l4" in problems
 
 
+def _ocr_on_node_0(documents: list[dict]) -> tuple[dict, str, str]:
+    """ocr-service's Deployment on node shared-l4-0, the request it uses and another request
+    of that node's claim."""
+    deployment = next(d for d in documents if d["kind"] == "Deployment"
+                      and d["metadata"]["name"].startswith("ocr-service-0-gpu-"))
+    request = deployment["metadata"]["name"].removeprefix("ocr-service-0-")
+    claim = next(d for d in documents if d["kind"] == "ResourceClaim"
+                 and d["metadata"]["name"] == "shared-l4-0")
+    other = next(r["name"] for r in claim["spec"]["devices"]["requests"] if r["name"] != request)
+    return deployment, request, other
+
+
 def test_a_pod_moved_to_another_gpu_is_caught(dra):
     plan, out, cluster = dra
     documents = _documents(out)
-    pod = _deployment(documents, "ocr-service-0-gpu-2")["spec"]["template"]["spec"]
-    pod["containers"][0]["resources"]["claims"][0]["request"] = "gpu-3"
+    deployment, request, other = _ocr_on_node_0(documents)
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["containers"][0]["resources"]["claims"][0]["request"] == request
+    pod["containers"][0]["resources"]["claims"][0]["request"] = other
     [problem] = semantic_problems(plan, cluster, documents)
     assert problem.startswith("replicas on claim requests differ from the plan: "
-                              "[(('shared-l4-0', 'gpu-3', 'ocr-service'), 1)] more, "
-                              "[(('shared-l4-0', 'gpu-2', 'ocr-service'), 1)] fewer")
+                              f"[(('shared-l4-0', '{other}', 'ocr-service'), 1)] more, "
+                              f"[(('shared-l4-0', '{request}', 'ocr-service'), 1)] fewer")
 
 
 def test_an_extra_replica_on_a_gpu_is_caught(dra):
     plan, out, cluster = dra
     documents = _documents(out)
-    _deployment(documents, "ocr-service-0-gpu-2")["spec"]["replicas"] = 2
+    deployment, request, _ = _ocr_on_node_0(documents)
+    deployment["spec"]["replicas"] = 2
     [problem] = semantic_problems(plan, cluster, documents)
-    assert "(('shared-l4-0', 'gpu-2', 'ocr-service'), 1)] more" in problem
+    assert f"(('shared-l4-0', '{request}', 'ocr-service'), 1)] more" in problem
 
 
 def test_a_slice_the_gpu_type_lacks_is_caught(dra):

@@ -60,7 +60,7 @@ def test_lazy_model_whose_cold_start_times_out_is_refused(cli, registry: Path):
 
 
 def test_auto_decision_and_reason_in_the_plan(cli, registry: Path, tmp_path: Path):
-    # spell-corrector on auto: mean 10 rps; ocr-service on auto as the demo has it
+    # spell-corrector on auto: mean 0.2 rps; ocr-service on auto as the demo has it (2 s load)
     edit_yaml(registry / "models" / "spell-corrector.yaml",
               lambda d: d.update(loading={"policy": "auto"},
                                  traffic={"peak_rps": 80, "mean_rps": 0.2}))
@@ -72,10 +72,12 @@ def test_auto_decision_and_reason_in_the_plan(cli, registry: Path, tmp_path: Pat
     spell = plan.model("spell-corrector")
     assert spell is not None and spell.pool == "shared-l4"
     assert spell.loading == "lazy"
+    [cache] = [c for p in plan.pools for c in p.caches]
+    assert "spell-corrector" in cache.members
     assert ("loading auto: lazy, idle between requests: 0.3 requests arrive in one 1.5 s load "
             "at the mean of 0.2 rps, and a cold start (1650 ms) fits timeout_ms 3000"
             in spell.reasons)
     ocr = plan.model("ocr-service")
     assert ocr is not None and ocr.loading == "warm"
-    assert "loading auto: warm, no load_time_s in its profile to judge a cold start" \
+    assert "loading auto: warm, busy: 20 requests arrive in one 2 s load at the mean of 10 rps" \
         in ocr.reasons

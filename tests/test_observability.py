@@ -1,7 +1,8 @@
 """Monitoring: per model PodMonitors and PrometheusRules that validate against the
 prometheus-operator CRDs and promtool, scrape the port the engine serves metrics on, and alert
-at exactly the registry's numbers; per pool and team Grafana dashboards whose queries promtool
-parses and whose planned lines are the plan's numbers."""
+at exactly the registry's numbers; per pool and team Grafana dashboards that validate against
+the JSON Schema of Grafana's dashboard model, whose queries promtool parses and whose planned
+lines are the plan's numbers."""
 
 from __future__ import annotations
 
@@ -209,6 +210,30 @@ def test_a_dashboard_per_pool_and_team_in_grafanas_model(planned, dashboards):
         for panel in panels:
             refs = [t["refId"] for t in panel["targets"]]
             assert refs and len(set(refs)) == len(refs)
+
+
+GRAFANA_SCHEMA = Path(__file__).resolve().parent / "data" / "grafana" / \
+    "dashboard.jsonschema.json"
+
+
+def test_dashboards_validate_against_grafanas_dashboard_schema(dashboards):
+    """The vendored JSON Schema of Grafana's dashboard model (tests/data/grafana/README.md)."""
+    import jsonschema
+
+    validator = jsonschema.Draft7Validator(json.loads(GRAFANA_SCHEMA.read_text()))
+    for path, dashboard in dashboards.items():
+        problems = [f"{list(e.absolute_path)}: {e.message}"
+                    for e in validator.iter_errors(dashboard)]
+        assert not problems, (path, problems)
+    # the schema refuses what Grafana's model does not have
+    broken = copy.deepcopy(next(iter(dashboards.values())))
+    broken["panels"][0]["gridpos"] = broken["panels"][0].pop("gridPos")
+    broken["refresh"] = 30
+    messages = sorted(e.message for e in validator.iter_errors(broken))
+    assert len(messages) == 2 and messages[0] == "30 is not of type 'string'"
+    # a panel is a Panel or a RowPanel, and with `gridpos` it is neither
+    assert "'gridpos'" in messages[1] and \
+        messages[1].endswith("is not valid under any of the given schemas")
 
 
 def test_dashboards_compare_with_the_plans_numbers(planned, dashboards):

@@ -49,11 +49,16 @@ def test_every_pool_node_and_model_appears(page: str, plan: Plan):
 
 
 def test_each_replica_is_drawn_on_each_of_its_gpus(page: str, plan: Plan):
-    """Shared and whole GPUs show a memory and a compute block per replica; a MIG slice one."""
+    """Shared and whole GPUs show a memory and a compute block per replica; a MIG slice one;
+    a lazy cache's server two, and its members none of their own."""
     for model in plan.models:
         blocks = len(re.findall(f'data-model="{re.escape(model.name)}"', page))
         per_gpu = 1 if model.mig_slice else 2
-        assert blocks == model.replicas * model.gpus_per_replica * per_gpu, model.name
+        own = 0 if model.cache else model.replicas * model.gpus_per_replica * per_gpu
+        assert blocks == own, model.name
+    for cache in [c for p in plan.pools for c in p.caches]:
+        assert len(re.findall(f'data-cache="{re.escape(cache.name)}"', page)) == \
+            (2 * cache.servers if cache.placed else 0)
 
 
 def test_idle_cost_of_every_used_pool_is_stated(page: str, plan: Plan):

@@ -96,7 +96,10 @@ def test_demo_plan_costs_add_up(demo_plan):
     assert float(plan.summary.cost_per_month) == pytest.approx(
         plan.summary.cost_per_hour * 730, abs=0.01)
     replicas = sum(len(g.replicas) for p in plan.pools for n in p.nodes for g in n.gpus)
-    assert replicas == sum(m.replicas * m.gpus_per_replica for m in plan.models)
+    assert replicas == sum(m.replicas * m.gpus_per_replica for m in plan.models
+                           if m.cache is None)
+    servers = sum(len(g.caches) for p in plan.pools for n in p.nodes for g in n.gpus)
+    assert servers == sum(c.servers for p in plan.pools for c in p.caches if c.placed)
 
 
 def test_baseline_is_whole_nodes_without_gpu_sharing(demo_plan):

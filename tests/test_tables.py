@@ -28,7 +28,11 @@ def test_pool_table_counts_replicas_not_gpus(plan: Plan):
     replicas = [int(cell) for cell in pools.columns[5].cells]
     by_pool = {m.pool: 0 for m in plan.models}
     for model in plan.models:
-        by_pool[model.pool] += model.replicas
+        if model.cache is None:  # a cache's members run in its servers
+            by_pool[model.pool] += model.replicas
+    for pool in plan.pools:
+        by_pool[pool.name] = by_pool.get(pool.name, 0) + sum(c.servers for c in pool.caches
+                                                              if c.placed)
     assert replicas == [by_pool.get(p.name, 0) for p in plan.pools]
     assert sum(replicas) == plan.summary.replicas == 52
     multi = next(m for m in plan.models if m.gpus_per_replica > 1)

@@ -11,11 +11,14 @@ from dataclasses import asdict, dataclass, field
 from planner import __version__, money
 from planner.assembly import cost
 from planner.demand.derive import Demand, Rejection
+from planner.demand.lazy_cache import Cache, CachePlan, warm_share
 from planner.demand.shapes import shape_of
 from planner.ledger import month_total
 from planner.planfile import (
     Autoscaling,
+    CacheSlot,
     GpuPlan,
+    LazyCachePlan,
     Limits,
     LlmPlan,
     Metadata,
@@ -38,24 +41,28 @@ from planner.rules.autoscaling import autoscaling
 from planner.rules.capacity import node_allocatable, replicas_per_gpu
 from planner.rules.conflicts import kept_apart
 from planner.rules.enforcement import enforcement
-from planner.rules.loading import auto_loading
 from planner.rules.spot import usable_shapes
 from planner.schemas import ModelSpec, NodeShape, Pool
 from solvers.problem import Placement, Solution
 
 
-def _loading(fleet: Fleet, demand: Demand) -> tuple[str, str | None]:
-    """The model's loading (`auto` decided on its pool's GPU type) and why, for `auto`."""
-    model = fleet.models[demand.model]
-    if model.loading.policy != "auto":
-        return model.loading.policy, None
-    profile = fleet.profiles.get((model.name, fleet.pool(demand.pool).gpu_type))
-    policy, why = auto_loading(model, None if profile is None else profile.load_time_s)
-    return policy, f"loading auto: {policy}, {why}"
+def _cache_reason(fleet: Fleet, cache: Cache, cost_per_hour: float,
+                  warm_cost_per_hour: float, reserved: bool) -> str:
+    currency = fleet.config.currency
+    holds = (f"which holds {cache.slots} of its {len(cache.members)} models at once "
+             f"({cache.expected_active:g} active on average at {cache.busiest_hour:02d}:00 UTC, "
+             "the busiest hour)")
+    if reserved:
+        return (f"lazy: loaded on demand into {cache.name}, {holds}; its share of the cache "
+                f"costs {cost_per_hour:.4f} {currency}/h against {warm_cost_per_hour:.4f} "
+                f"{currency}/h warm")
+    return (f"lazy: its replicas are its own, as the manifests start them; a cache "
+            f"{cache.name} {holds} would charge it {cost_per_hour:.4f} {currency}/h against "
+            f"its {warm_cost_per_hour:.4f} {currency}/h (policy lazy_cache.reserve packs it)")
 
 
 def _model_reasons(fleet: Fleet, demand: Demand, rejections: list[Rejection],
-                   options: list[Demand]) -> list[str]:
+                   options: list[Demand], caches: CachePlan) -> list[str]:
     model = fleet.models[demand.model]
     pool = fleet.pool(demand.pool)
     reasons = [f"admitted by {demand.rule}"]
@@ -70,8 +77,12 @@ def _model_reasons(fleet: Fleet, demand: Demand, rejections: list[Rejection],
     reasons.append(f"{demand.replicas} replicas for a peak of {model.traffic.peak_rps:g} rps at "
                    f"{fleet.policy.target_utilization:.0%} target utilisation")
     reasons += demand.notes
-    if (why := _loading(fleet, demand)[1]) is not None:
+    policy, why = caches.loading(fleet, demand)
+    if why is not None:
         reasons.append(why)
+    if policy == "lazy" and demand.model in caches.uncached:
+        reasons.append(f"lazy, without a cache: {caches.uncached[demand.model]}; its "
+                       "replicas are its own, reserved as if warm")
     if demand.whole_gpus:
         reasons.append(f"whole GPUs: {demand.gpus_per_replica} per replica"
                        + (" (gpu-sharing forbidden)" if model.labels.gpu_sharing == "forbidden"
@@ -93,14 +104,27 @@ class _Ledger:
 
 
 def _gpu_plan(fleet: Fleet, pool: Pool, shape: NodeShape, node: int, index: int,
-              placed: list[Placement], chosen: dict[str, Demand], layouts: dict,
-              ledger: _Ledger) -> GpuPlan:
-    """One GPU with its replicas, each charged its fraction of the GPU's price."""
+              placed: list[Placement], chosen: dict[str, Demand], caches: dict[str, Cache],
+              layouts: dict, ledger: _Ledger) -> GpuPlan:
+    """One GPU with its replicas and cache servers, each charged its fraction of the GPU's
+    price."""
     gpu_type = fleet.cluster.gpu_types[pool.gpu_type]
-    pairs = [(p, chosen[p.group]) for p in placed]
-    fractions = cost.gpu_fractions([cost.replica_share(gpu_type, d, p.slice) for p, d in pairs])
+    servers = [p for p in placed if p.group in caches]
+    pairs = [(p, chosen[p.group]) for p in placed if p.group not in caches]
+    fractions = cost.gpu_fractions([cost.replica_share(gpu_type, d, p.slice) for p, d in pairs]
+                                   + [cost.cache_share(gpu_type, caches[p.group])
+                                      for p in servers])
+    cache_slots = []
+    for p, fraction in zip(servers, fractions[len(pairs):], strict=True):
+        ledger.cost_per_hour[p.group] += fraction * cost.gpu_price_per_hour(shape)
+        ledger.gpu_fraction[p.group] += fraction
+        ledger.shares_with[p.group].update(q.group for q in placed if q.group != p.group)
+        cache_slots.append(CacheSlot(cache=p.group, server=p.replica,
+                                     memory_mib=caches[p.group].memory_mib,
+                                     compute_milli=caches[p.group].compute_milli,
+                                     gpu_fraction=round(fraction, 6)))
     slots = []
-    for (p, d), fraction in zip(pairs, fractions, strict=True):
+    for (p, d), fraction in zip(pairs, fractions[:len(pairs)], strict=True):
         ledger.cost_per_hour[p.group] += fraction * cost.gpu_price_per_hour(shape)
         ledger.gpu_fraction[p.group] += fraction
         ledger.shares_with[p.group].update(q.group for q in placed if q.group != p.group)
@@ -108,13 +132,42 @@ def _gpu_plan(fleet: Fleet, pool: Pool, shape: NodeShape, node: int, index: int,
                                  compute_milli=1000 if d.whole_gpus else d.compute_milli,
                                  gpu_fraction=round(fraction, 6), slice=p.slice))
     layout = layouts.get((pool.name, node, index))
-    return GpuPlan(index=index, whole=pairs[0][1].whole_gpus,
+    return GpuPlan(index=index, whole=bool(pairs) and pairs[0][1].whole_gpus,
                    mig_layout=gpu_type.mig_layouts[layout] if layout is not None else None,
-                   replicas=slots)
+                   replicas=slots, caches=cache_slots)
+
+
+def _cache_cost_per_hour(fleet: Fleet, cache: Cache, ledger: _Ledger, reserved: bool) -> float:
+    """What a reserved cache's servers pay; for one not reserved, what they would pay on GPUs
+    of their own."""
+    if reserved:
+        return ledger.cost_per_hour[cache.name]
+    pool = fleet.pool(cache.pool)
+    return cache.servers * cost.cache_share(fleet.cluster.gpu_types[pool.gpu_type], cache) \
+        * _own_gpu_price(fleet, cache)
+
+
+def _own_gpu_price(fleet: Fleet, cache: Cache) -> float:
+    """A GPU's price on the cache pool's own node shape, for estimates before packing."""
+    return cost.gpu_price_per_hour(fleet.pool(cache.pool).shapes()[0])
+
+
+def _cache_plan(fleet: Fleet, cache: Cache, ledger: _Ledger, placed: bool,
+                reserved: bool) -> LazyCachePlan:
+    gpu = fleet.cluster.gpu_types[fleet.pool(cache.pool).gpu_type]
+    warm = sum(warm_share(gpu, d) for d in cache.members) * _own_gpu_price(fleet, cache)
+    return LazyCachePlan(
+        name=cache.name, members=[d.model for d in cache.members], slots=cache.slots,
+        expected_active=cache.expected_active, busiest_hour=cache.busiest_hour,
+        servers=cache.servers, memory_mib=cache.memory_mib, compute_milli=cache.compute_milli,
+        reserved=reserved, placed=placed,
+        cost_per_hour=round(_cache_cost_per_hour(fleet, cache, ledger, reserved), 6),
+        all_warm_cost_per_hour=round(warm, 6))
 
 
 def _pool_plan(fleet: Fleet, pool: Pool, by_gpu: dict[tuple[str, int, int], list[Placement]],
-               chosen: dict[str, Demand], layouts: dict, ledger: _Ledger) -> PoolPlan:
+               chosen: dict[str, Demand], caches: dict[str, Cache], placed_caches: set[str],
+               reserved: bool, layouts: dict, ledger: _Ledger) -> PoolPlan:
     """A pool's nodes and GPUs as the solution uses them, with its cost and utilisation."""
     gpu_type = fleet.cluster.gpu_types[pool.gpu_type]
     node_ids = sorted({node for (name, node, _) in by_gpu if name == pool.name})
@@ -123,14 +176,16 @@ def _pool_plan(fleet: Fleet, pool: Pool, by_gpu: dict[tuple[str, int, int], list
         shape = shape_of(pool, node)
         assert shape is not None  # the engine buys nodes of the pool's shapes only
         gpus = [_gpu_plan(fleet, pool, shape, node, index, by_gpu[(pool.name, node, index)],
-                          chosen, layouts, ledger)
+                          chosen, caches, layouts, ledger)
                 for index in range(shape.gpus_per_node) if (pool.name, node, index) in by_gpu]
         nodes.append(NodePlan(name=f"{pool.name}-{node}", index=node, gpus=gpus,
                               instance_type=shape.instance_type if pool.other_shapes else ""))
         bought.append(shape)
     slots = [r for n in nodes for g in n.gpus for r in g.replicas]
+    servers = [c for n in nodes for g in n.gpus for c in g.caches]
     pool_cost = cost.nodes_cost_per_hour(bought)
-    paid = sum(ledger.cost_per_hour[m] for m in {r.model for r in slots})
+    paid = sum(ledger.cost_per_hour[m] for m in {r.model for r in slots} | {
+        c.cache for c in servers})
     gpu_count = sum(shape.gpus_per_node for shape in bought)
     shapes = [ShapePlan(instance_type=s.instance_type, gpus_per_node=s.gpus_per_node,
                         price_per_node_hour=s.price_per_node_hour, max_nodes=s.max_nodes or 0,
@@ -153,23 +208,46 @@ def _pool_plan(fleet: Fleet, pool: Pool, by_gpu: dict[tuple[str, int, int], list
         node_memory_mib=allocatable[1] if allocatable else None,
         cost_per_hour=round(pool_cost, 6),
         idle_cost_per_hour=round(cost.idle_cost_per_hour(pool_cost, paid), 6),
-        memory_used_mib=sum(r.memory_mib for r in slots),
+        memory_used_mib=sum(r.memory_mib for r in slots) + sum(c.memory_mib for c in servers),
         memory_capacity_mib=gpu_count * gpu_type.memory_mib,
-        compute_used_milli=sum(r.compute_milli for r in slots),
+        compute_used_milli=sum(r.compute_milli for r in slots)
+        + sum(c.compute_milli for c in servers),
         compute_capacity_milli=gpu_count * 1000, capacity_type=pool.capacity_type,
         list_price_per_node_hour=pool.list_price_per_node_hour,
         list_cost_per_hour=round(list_cost, 6) if discounted else None, shapes=shapes,
-        nodes=nodes)
+        nodes=nodes,
+        caches=[_cache_plan(fleet, c, ledger, c.name in placed_caches, reserved)
+                for c in caches.values() if c.pool == pool.name])
 
 
 def _model_plan(fleet: Fleet, demand: Demand, rejections: list[Rejection],
-                options: list[Demand], ledger: _Ledger, apart_on_node: list[str]) -> ModelPlan:
+                options: list[Demand], ledger: _Ledger, apart_on_node: list[str],
+                caches: CachePlan) -> ModelPlan:
     spec = fleet.models[demand.model]
     name = demand.model
+    reasons = _model_reasons(fleet, demand, rejections, options, caches)
+    cache = next((c for c in caches.caches if demand in c.members), None)
+    cost_per_hour, gpu_fraction = ledger.cost_per_hour[name], ledger.gpu_fraction[name]
+    shares_with = ledger.shares_with[name]
+    if cache is not None:
+        gpu = fleet.cluster.gpu_types[fleet.pool(cache.pool).gpu_type]
+        weight = warm_share(gpu, demand) / sum(warm_share(gpu, d)
+                                                    for d in cache.members)
+        share = _cache_cost_per_hour(fleet, cache, ledger, caches.reserved) * weight
+        if caches.reserved:
+            cost_per_hour = share
+            gpu_fraction = ledger.gpu_fraction[cache.name] * weight
+            shares_with = (ledger.shares_with[cache.name]
+                           | {d.model for d in cache.members if d.model != name})
+        reasons.insert(len(reasons) - len(rejections), _cache_reason(
+            fleet, cache, share,
+            warm_share(gpu, demand) * _own_gpu_price(fleet, cache),
+            caches.reserved))
     return ModelPlan(
         name=name, team=spec.team, labels=spec.labels.as_dict(),
         serving=Serving(**spec.serving.model_dump()),
-        limits=_limits(spec, demand), loading=_loading(fleet, demand)[0],
+        limits=_limits(spec, demand), loading=caches.loading(fleet, demand)[0],
+        cache=cache.name if cache is not None and caches.reserved else None,
         priority=spec.priority, serving_profile=spec.serving_profile, pool=demand.pool,
         replicas=demand.replicas, replicas_min=spec.replicas.min,
         gpus_per_replica=demand.gpus_per_replica,
@@ -180,13 +258,13 @@ def _model_plan(fleet: Fleet, demand: Demand, rejections: list[Rejection],
         max_replicas_per_node=demand.max_per_node,
         zone_max_skew=fleet.policy.spread.zone_max_skew if demand.replicas > 1 else None,
         estimated=demand.estimated,
-        profile_method=demand.method, gpu_fraction=round(ledger.gpu_fraction[name], 6),
-        cost_per_hour=round(ledger.cost_per_hour[name], 6),
-        shares_with=sorted(ledger.shares_with[name]), apart_on_node=apart_on_node,
+        profile_method=demand.method, gpu_fraction=round(gpu_fraction, 6),
+        cost_per_hour=round(cost_per_hour, 6),
+        shares_with=sorted(shares_with), apart_on_node=apart_on_node,
         llm=None if demand.llm is None else LlmPlan(**asdict(demand.llm)),
         autoscaling=None if (scaling := autoscaling(spec, demand.replicas)) is None
         else Autoscaling(**asdict(scaling)),
-        reasons=_model_reasons(fleet, demand, rejections, options))
+        reasons=reasons)
 
 
 def _limits(spec: ModelSpec, demand: Demand) -> Limits:
@@ -199,38 +277,48 @@ def _limits(spec: ModelSpec, demand: Demand) -> Limits:
 
 
 def _unplaced(fleet: Fleet, placed: set[str], rejections: dict[str, list[Rejection]],
-              solution: Solution) -> list[UnplacedModel]:
+              solution: Solution, caches: CachePlan) -> list[UnplacedModel]:
     result = []
+    cache_of = {d.model: c.name for c in caches.caches for d in c.members}
     for name in sorted(set(fleet.models) - placed):
         spec = fleet.models[name]
         reasons = [f"{r.pool}: {r.reason}" for r in rejections[name]]
         if name in solution.unplaced:
             reasons.append(solution.unplaced[name])
+        if cache_of.get(name) in solution.unplaced:
+            reasons.append(f"its lazy cache {cache_of[name]} stayed out: "
+                           f"{solution.unplaced[cache_of[name]]}")
         result.append(UnplacedModel(name=name, team=spec.team, priority=spec.priority,
                                     reasons=reasons))
     return result
 
 
 def assemble(fleet: Fleet, demands: dict[str, list[Demand]],
-             rejections: dict[str, list[Rejection]], solution: Solution, *,
+             rejections: dict[str, list[Rejection]], solution: Solution,
+             caches: CachePlan | None = None, *,
              solver_name: str, seed: int, workers: int, time_limit_s: float,
              explanation: list[str], deterministic: bool = False) -> Plan:
     """The plan of `solution`: every pool, node, GPU and replica, every model and its cost."""
     hours = fleet.config.hours_per_month
+    caches = caches or CachePlan(demands=demands, caches=(), uncached={})
+    by_cache = {c.name: c for c in caches.caches}
+    placed_caches = {p.group for p in solution.placements if p.group in by_cache}
     chosen = {p.group: next(d for d in demands[p.group] if d.pool == p.pool)
-              for p in solution.placements}
+              for p in solution.placements if p.group not in by_cache}
+    chosen |= {d.model: d for name in placed_caches for d in by_cache[name].members}
     by_gpu: dict[tuple[str, int, int], list[Placement]] = defaultdict(list)
     for p in solution.placements:
         for g in p.gpus:
             by_gpu[(p.pool, p.node, g)].append(p)
     ledger = _Ledger()
-    pools = [_pool_plan(fleet, pool, by_gpu, chosen, solution.mig_layouts, ledger)
+    pools = [_pool_plan(fleet, pool, by_gpu, chosen, by_cache, placed_caches,
+                        caches.reserved, solution.mig_layouts, ledger)
              for pool in fleet.cluster.pools]
     apart = kept_apart(fleet.policy, fleet.models, "node")
     models = [_model_plan(fleet, demand, rejections[name], demands[name], ledger,
-                          sorted(apart[name] & set(chosen)))
+                          sorted(apart[name] & set(chosen)), caches)
               for name, demand in sorted(chosen.items())]
-    unplaced = _unplaced(fleet, set(chosen), rejections, solution)
+    unplaced = _unplaced(fleet, set(chosen), rejections, solution, caches)
     cost_per_hour = sum(p.cost_per_hour for p in pools)
     currency = fleet.config.currency
     cost_per_month = month_total(models, pools, hours, currency)

@@ -3,7 +3,8 @@
 A node costs its price per hour; a GPU costs its share of the node. A whole GPU is paid by the
 replica on it; a shared GPU is split by the larger of each replica's memory and compute share
 (scaled down when they add up past one GPU); a MIG slice costs its compute share of the GPU;
-what no replica pays for is the pool's idle cost.
+what no replica pays for is the pool's idle cost. A lazy cache's server pays like a replica,
+and its members split that by what each would pay warm.
 
 The baseline, what the placed models would cost without sharing a GPU, bought as the plan buys:
 in whole nodes. Each placed model takes the node shape (of a pool that admits it) where one of
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterable
 from fractions import Fraction
 
 from planner.demand.derive import Demand
+from planner.demand.lazy_cache import Cache, server_share
 from planner.demand.to_engine import COST_UNITS_PER_CURRENCY
 from planner.rules.capacity import node_allocatable
 from planner.rules.mig import slice_fraction
@@ -44,6 +46,11 @@ def replica_share(gpu: GpuType, demand: Demand, mig_slice: str | None) -> float:
     if mig_slice is not None:
         return slice_fraction(gpu.mig_profiles[mig_slice])
     return max(demand.memory_mib / gpu.memory_mib, demand.compute_milli / 1000)
+
+
+def cache_share(gpu: GpuType, cache: Cache) -> float:
+    """The share of one GPU a lazy cache's server pays for, by the same rule as a replica."""
+    return server_share(gpu, cache)
 
 
 def gpu_fractions(shares: list[float]) -> list[float]:

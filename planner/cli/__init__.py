@@ -12,6 +12,7 @@ from planner.cli import (  # noqa: F401  (each registers its commands)
     registry,
     review,
     simulate,
+    traffic,
     whatif,
 )
 from planner.cli.app import app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from planner.demand.derive import Demand
+from planner.demand.lazy_cache import Cache
 from planner.demand.shapes import engine_shapes
 from planner.registry.fleet import Fleet
 from planner.rules.capacity import gpu_capacity, node_allocatable
@@ -44,8 +45,23 @@ def _engine_pools(fleet: Fleet, pool: Pool) -> list[EnginePool]:
     return result
 
 
-def build_problem(fleet: Fleet, demands: dict[str, list[Demand]]) -> Problem:
-    """One group per model with an option per usable pool; every group may stay unplaced."""
+def _cache_group(fleet: Fleet, cache: Cache) -> Group:
+    """A cache's servers: replicas like a model's, on the shapes of its one pool that every
+    member may use."""
+    options = tuple(
+        Option(pool=entry.engine_pool, size=(cache.memory_mib, cache.compute_milli, 1),
+               count=cache.servers, node_size=(cache.cpu_milli, cache.host_memory_mib))
+        for entry in engine_shapes(fleet.pool(cache.pool))
+        if all(may_use(entry.shape, fleet.models[d.model], fleet.policy)
+               for d in cache.members))
+    return Group(name=cache.name, options=options, priority=cache.priority, optional=True,
+                 classes=cache.classes)
+
+
+def build_problem(fleet: Fleet, demands: dict[str, list[Demand]],
+                  caches: tuple[Cache, ...] = ()) -> Problem:
+    """One group per model with an option per usable pool, and one per lazy cache; every
+    group may stay unplaced."""
     classes, class_conflicts = conflict_classes(fleet.policy, fleet.models)
     conflicts = [Conflict(c.rule, c.a, c.b, c.scope) for c in class_conflicts]
     groups = []
@@ -63,6 +79,7 @@ def build_problem(fleet: Fleet, demands: dict[str, list[Demand]]) -> Problem:
         groups.append(Group(name=name, options=engine_options,
                             priority=fleet.policy.priorities[model.priority].value,
                             optional=True, classes=frozenset(classes[name])))
+    groups += [_cache_group(fleet, cache) for cache in caches]
     pools = tuple(p for pool in fleet.cluster.pools for p in _engine_pools(fleet, pool))
     return Problem(DIMENSIONS, pools, tuple(groups), tuple(conflicts),
                    node_dimensions=NODE_DIMENSIONS)

@@ -4,11 +4,15 @@ A lazily loaded model's first request after an idle spell waits for the load (th
 `load_time_s`) and is then served within the p99: if the two together exceed the request
 timeout, that request fails, so `lazy` is refused. `auto` is lazy only where a cold start fits
 the timeout and the model idles between requests longer than one load (mean_rps x load time
-below one request), else warm. Lazy here is a serving decision: the plan still reserves each
-replica's memory, so its cost equals warm's.
+below one request), else warm; and warm where it would join no cache
+(`planner.demand.lazy_cache.CachePlan.loading`). In a time-sliced pool lazily loaded models
+share a cache (`planner.demand.lazy_cache`), sized here: it holds the models active at once in
+the busiest hour, a model counting as active for a window after each of its requests.
 """
 
 from __future__ import annotations
+
+import math
 
 from planner.schemas import ModelSpec
 from profiles.schema import Profile
@@ -53,3 +57,28 @@ def auto_loading(model: ModelSpec, load_time_s: float | None) -> tuple[str, str]
                     f"{load_time_s:g} s load at the mean of {mean:g} rps, and a cold start "
                     f"({cold_start_ms(model, load_time_s):g} ms) fits timeout_ms "
                     f"{model.limits.timeout_ms}")
+
+
+def active_probability(rate_rps: float, window_s: float) -> float:
+    """The chance that a model with Poisson arrivals at `rate_rps` had a request within the
+    last `window_s`: that it counts as active (loaded) at a given moment."""
+    return 1 - math.exp(-rate_rps * window_s)
+
+
+def active_at_once(probabilities: list[float], overflow_probability: float) -> int:
+    """The fewest cache slots that hold every active model but with `overflow_probability`.
+
+    Models are active independently, each with its probability, so the count active follows
+    a Poisson binomial distribution, computed exactly model by model (numpy, so that a pool of
+    a thousand lazy models takes milliseconds).
+    """
+    import numpy as np  # here, not at the top: `planner validate` needs none of it
+
+    distribution = np.zeros(len(probabilities) + 1)  # [n]: the chance that n are active
+    distribution[0] = 1.0
+    for count, p in enumerate(probabilities, start=1):
+        distribution[1:count + 1] = (distribution[1:count + 1] * (1 - p)
+                                     + distribution[:count] * p)
+        distribution[0] *= 1 - p
+    beyond = 1 - np.cumsum(distribution)  # [k]: the chance that more than k are active
+    return int(np.argmax(beyond <= overflow_probability + 1e-12))

@@ -1,0 +1,1 @@
+"""Replaying traffic against a plan's lazy caches: arrivals, then loads and evictions."""
