@@ -73,6 +73,10 @@ class ShapePlan(Strict):
     capacity_type: str = "on-demand"
     list_price_per_node_hour: float | None = None
     """The undiscounted price where `price_per_node_hour` is a lower rate."""
+    node_cpu_milli: int | None = None
+    """CPU one node of the shape offers its pods (allocatable); None: not limited."""
+    node_memory_mib: int | None = None
+    """Host memory one node of the shape offers its pods (allocatable)."""
 
 
 class Taint(Strict):

@@ -154,3 +154,25 @@ def test_a_mig_pool_has_one_shape(registry: Path, cli):
     result = cli("validate", "--registry", registry)
     assert result.exit_code == 2
     assert "other_shapes: a MIG pool has one node shape" in result.stderr
+
+
+def test_the_shaped_demo_replays_as_planned_on_nodes_of_each_shape(shaped_plans):
+    """`planner simulate`'s replay: each planned node as its shape makes it (a g6.4xlarge with
+    one GPU and its own allocatable), every replica on its planned node, every rule held."""
+    from planner.simulation.manifests import Manifests
+    from planner.simulation.replay import PLACEMENT, REPLICAS, RUNS, replay
+    from reports.manifests import render_manifests
+
+    with_shapes, _ = shaped_plans
+    simulation = replay(with_shapes, Manifests.of(render_manifests(with_shapes)))
+    shared = next(p for p in with_shapes.pools if p.name == "shared-l4")
+    for planned in shared.nodes:
+        node = simulation.cluster.nodes[planned.name]
+        shape = shared.shape(planned)
+        assert len({d.gpu for d in node.devices}) == shape.gpus_per_node
+        assert node.labels["node.kubernetes.io/instance-type"] == shape.instance_type
+    small = next(n for n in shared.nodes if n.instance_type == "g6.4xlarge")
+    assert simulation.cluster.nodes[small.name].allocatable["cpu"] == 16000 - 360
+    assert [x.pod for x in simulation.landings if x.node != x.planned_node] == []
+    for name in (RUNS, REPLICAS, PLACEMENT):
+        assert next(r for r in simulation.rules if r.rule == name).holds is True

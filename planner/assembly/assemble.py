@@ -165,6 +165,13 @@ def _cache_plan(fleet: Fleet, cache: Cache, ledger: _Ledger, placed: bool,
         all_warm_cost_per_hour=round(warm, 6))
 
 
+def _allocatable(fleet: Fleet, instance_type: str) -> dict[str, int | None]:
+    """What one node of `instance_type` offers its pods, as the plan's node fields."""
+    allocatable = node_allocatable(fleet.cluster, instance_type)
+    return {"node_cpu_milli": allocatable[0] if allocatable else None,
+            "node_memory_mib": allocatable[1] if allocatable else None}
+
+
 def _pool_plan(fleet: Fleet, pool: Pool, by_gpu: dict[tuple[str, int, int], list[Placement]],
                chosen: dict[str, Demand], caches: dict[str, Cache], placed_caches: set[str],
                reserved: bool, layouts: dict, ledger: _Ledger) -> PoolPlan:
@@ -191,7 +198,8 @@ def _pool_plan(fleet: Fleet, pool: Pool, by_gpu: dict[tuple[str, int, int], list
                         price_per_node_hour=s.price_per_node_hour, max_nodes=s.max_nodes or 0,
                         nodes=sum(1 for b in bought if b.instance_type == s.instance_type),
                         capacity_type=s.capacity_type,
-                        list_price_per_node_hour=s.list_price_per_node_hour)
+                        list_price_per_node_hour=s.list_price_per_node_hour,
+                        **_allocatable(fleet, s.instance_type))
               for s in pool.shapes()] if pool.other_shapes else []
     allocatable = node_allocatable(fleet.cluster, pool.instance_type)
     discounted = any(s.list_price_per_node_hour is not None for s in bought)

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 import yaml
 
-from planner.planfile import Plan, PoolPlan
+from planner.planfile import Plan, PoolPlan, ShapePlan
 from planner.registry.kubernetes import DEVICE_PLUGIN_CONFIG_LABEL, MIG_CONFIG_LABEL
 from planner.simulation.filters import HOSTNAME
 from planner.simulation.manifests import Manifests
 from planner.simulation.pods import CPU, MEMORY, PODS
 from reports.gpu_operator import WHOLE_GPU, node_pool_of
+from reports.karpenter import CAPACITY_TYPE_LABEL, INSTANCE_TYPE_LABEL
 
 NODEPOOL_LABEL = "karpenter.sh/nodepool"
 ZONE = "topology.kubernetes.io/zone"
@@ -106,20 +107,28 @@ def _devices(manifests: Manifests, labels: dict[str, str], gpus: int) -> tuple[D
 
 
 def make_node(pool: PoolPlan, name: str, node_pool: dict, manifests: Manifests,
-              zone: str) -> Node:
-    """A node of `node_pool` named `name` (its hostname)."""
+              zone: str, shape: ShapePlan | None = None) -> Node:
+    """A node of `node_pool` named `name` (its hostname); of `shape` in a pool of several
+    node shapes (its instance type and capacity type as labels, its GPUs and allocatable)."""
     template = node_pool["spec"]["template"]
     labels = {**(template.get("metadata") or {}).get("labels", {}),
               **_requirement_labels(node_pool),
               NODEPOOL_LABEL: node_pool["metadata"]["name"], HOSTNAME: name, ZONE: zone}
-    devices = _devices(manifests, labels, pool.gpus_per_node)
-    allocatable = {CPU: pool.node_cpu_milli or UNBOUNDED,
-                   MEMORY: pool.node_memory_mib or UNBOUNDED, PODS: MAX_PODS}
+    cpu_milli, memory_mib = pool.node_cpu_milli, pool.node_memory_mib
+    gpus, price = pool.gpus_per_node, pool.price_per_node_hour
+    if shape is not None:
+        labels |= {INSTANCE_TYPE_LABEL: shape.instance_type,
+                   CAPACITY_TYPE_LABEL: shape.capacity_type}
+        cpu_milli, memory_mib = shape.node_cpu_milli, shape.node_memory_mib
+        gpus, price = shape.gpus_per_node, shape.price_per_node_hour
+    devices = _devices(manifests, labels, gpus)
+    allocatable = {CPU: cpu_milli or UNBOUNDED, MEMORY: memory_mib or UNBOUNDED,
+                   PODS: MAX_PODS}
     for device in devices:
         allocatable[device.resource] = allocatable.get(device.resource, 0) + device.replicas
     return Node(name, pool.name, node_pool["metadata"]["name"], labels,
                 tuple(template["spec"].get("taints") or []), allocatable, devices,
-                pool.gpu_memory_mib, pool.price_per_node_hour)
+                pool.gpu_memory_mib, price)
 
 
 def zone_name(index: int) -> str:
@@ -141,6 +150,7 @@ def planned_nodes(plan: Plan, manifests: Manifests, zones: int = 1) -> tuple[lis
                                "in the manifests")
                 continue
             nodes.append(make_node(pool, planned.name, node_pool, manifests,
-                                   zone_name(count % zones)))
+                                   zone_name(count % zones),
+                                   pool.shape(planned) if pool.shapes else None))
             count += 1
     return nodes, missing
