@@ -96,16 +96,19 @@ def _node_limit(pool: PoolPlan) -> int:
 
 
 def pool_objects(pool: PoolPlan, selector: dict[str, str],
-                 managed_by: dict[str, str]) -> list[dict]:
+                 managed_by: dict[str, str], overlays: bool = True) -> list[dict]:
     """The pool's NodePools (one per MIG node layout) and the overlays of their resources.
 
     `selector` is the labels its pods select; every NodePool sets them. A MIG layout's
     NodePool may grow into whatever of the pool's ceiling the other layouts' planned nodes
-    leave free.
+    leave free. Without `overlays` (DRA: the device plugin is off, so no node advertises the
+    extended resources) only the NodePools.
     """
     labels = {**selector, DEVICE_PLUGIN_CONFIG_LABEL: pool.name}
     if pool.sharing != "mig":
         documents = [_node_pool(pool, pool.name, labels, _node_limit(pool), managed_by)]
+        if not overlays:
+            return documents
         if not pool.shapes:
             capacity = advertised(pool)
             if capacity:
@@ -122,5 +125,6 @@ def pool_objects(pool: PoolPlan, selector: dict[str, str],
     for name, (layout, _) in mig_node_layouts(pool).items():
         documents.append(_node_pool(pool, name, {**labels, MIG_CONFIG_LABEL: name},
                                     limits[name], managed_by))
-        documents.append(_node_overlay(name, advertised(pool, layout), managed_by))
+        if overlays:
+            documents.append(_node_overlay(name, advertised(pool, layout), managed_by))
     return documents

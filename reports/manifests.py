@@ -353,7 +353,8 @@ def render_manifests(plan: Plan, target: str = "deployment",
     for pool in plan.pools:
         if pool.nodes:
             files[f"manifests/pools/{pool.name}.yaml"] = _dump(
-                karpenter.pool_objects(pool, pool_selector(plan, pool), MANAGED_BY))
+                karpenter.pool_objects(pool, pool_selector(plan, pool), MANAGED_BY,
+                                       overlays=not dra.uses_dra(plan)))
     for model in plan.models:
         pool = pools[model.pool]
         documents = _workloads(plan, model, pool, target, kserve_mode)

@@ -330,6 +330,8 @@ def test_no_pod_requests_a_device_plugin_resource(dra):
         resources = pod["containers"][0]["resources"]
         assert not any(key.startswith("nvidia.com/") for part in ("requests", "limits")
                        for key in resources[part])
+    # nothing advertises extended resources, so no NodeOverlay declares them
+    assert {d["kind"] for d in documents if d["kind"].startswith("Node")} == {"NodePool"}
     [policy] = [d for d in documents if d["kind"] == "ClusterPolicy"]
     assert policy["spec"]["devicePlugin"] == {"enabled": False}
     assert not any(d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("device-plugin")
