@@ -93,7 +93,7 @@ def requests(pool: PoolPlan, node: NodePlan) -> list[Request]:
                 whole.setdefault((replica.model, replica.replica), []).append(planned.index)
     for (model, _), indexes in whole.items():
         found.append(Request(indexes[0], f"gpu-{indexes[0]}", (model,), count=len(indexes)))
-    for index in range(pool.gpus_per_node):
+    for index in range(pool.shape(node).gpus_per_node):
         gpu = by_index.get(index)
         if gpu is None:
             found.append(Request(index, f"gpu-{index}", ()))

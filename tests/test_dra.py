@@ -168,9 +168,11 @@ def semantic_problems(plan: Plan, cluster: Cluster, documents: list[dict]) -> li
             else:
                 for _ in range(exactly.get("count", 1)):
                     by_gpu.setdefault(f"{gpu}/{len(by_gpu)}", [])
-        if len(by_gpu) != pool.gpus_per_node:
+        [node] = [n for n in pool.nodes if n.name == claim["metadata"]["name"]]
+        gpus = pool.shape(node).gpus_per_node
+        if len(by_gpu) != gpus:
             problems.append(f"{claim['metadata']['name']}: {len(by_gpu)} GPUs, not the "
-                            f"{pool.gpus_per_node} of a node")
+                            f"{gpus} of its node")
         layouts = [Counter(layout) for layout in gpu_type.mig_layouts]
         for gpu, slices in by_gpu.items():
             if slices and Counter(slices) not in layouts:
