@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
     from profiles.schema import Profile
 
-COMMANDS_HELP = "Measure models: here (run), as cluster Jobs (jobs), or from Jobs' logs (import)."
+COMMANDS_HELP = ("Measure models: here (run), as cluster Jobs (jobs), from Jobs' logs (import), "
+                 "or through a running server (endpoint).")
 
 
 class _LegacySpelling(TyperGroup):
@@ -253,6 +254,80 @@ def jobs(
                                                  sort_keys=False)
     write_folder(out, files)
     err.print(f"wrote {len(jobs_written)} Jobs and their namespace to {out}", markup=False)
+
+
+class EndpointProtocol(StrEnum):
+    kserve_v2 = "kserve-v2"
+    openai = "openai"
+
+
+@profile_app.command()
+@guarded
+def endpoint(
+    url: Annotated[str, typer.Argument(help="The server, like http://127.0.0.1:8000.",
+                                       show_default=False)],
+    model: Annotated[str, typer.Option(help="The model's name on the server.",
+                                       show_default=False)],
+    protocol: Annotated[EndpointProtocol, typer.Option(
+        help="kserve-v2: POST /v2/models/MODEL/infer (Triton, KServe); openai: streamed "
+        "POST /v1/completions (vLLM, SGLang, TGI).")] = EndpointProtocol.kserve_v2,
+    concurrency: ConcurrencyOption = "1,2,4,8",
+    duration: DurationOption = 2.0,
+    rate: Annotated[list[float] | None, typer.Option(
+        "--rate", min=0.001, help="Also send Poisson arrivals at this rate (rps; repeat for "
+        "several).", show_default=False)] = None,
+    shape: Annotated[str, typer.Option(help="kserve-v2: one request's input shape.")] = "1",
+    datatype: Annotated[str, typer.Option(help="kserve-v2: the input's datatype.")] = "FP32",
+    max_tokens: Annotated[int, typer.Option(min=1, help="openai: tokens to generate.")] = 16,
+    format: Annotated[ProfileFormat, typer.Option("--format")] = ProfileFormat.table,
+) -> None:
+    """Measure a running server over its protocol, as its clients see it: closed loop per
+    concurrency level and open loop at each --rate; latency, throughput and, streamed, time to
+    first token, time per output token and tokens/s. Prints the numbers; writes no profile."""
+    from dataclasses import asdict
+
+    from profiles.endpoint import Endpoint, closed_loop, open_loop
+    from profiles.errors import ProfileError
+
+    if format is ProfileFormat.markers:
+        raise InputError("--format markers: the endpoint's numbers are not a profile; use "
+                         "table or json")
+    try:
+        dims = tuple(int(part) for part in shape.split(","))
+    except ValueError:
+        dims = ()
+    if not dims or min(dims) < 1:
+        raise InputError(f"--shape {shape}: expected positive integers, like 3,224,224")
+    target = Endpoint(url, model, protocol.value, shape=dims, datatype=datatype,
+                      max_tokens=max_tokens)
+    rows = []
+    try:
+        for level in _levels(concurrency):
+            rows.append({"load": f"c={level}", **asdict(closed_loop(target, level,
+                                                                    duration_s=duration))})
+        for rps in rate or []:
+            rows.append({"load": f"{rps:g} rps", **asdict(open_loop(target, rps,
+                                                                    duration_s=duration))})
+    except ProfileError as exc:
+        raise InputError(str(exc)) from None
+    from planner.cli.console import out as stdout
+
+    if format is not ProfileFormat.table:
+        stdout.print_json(json.dumps(rows))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{model} at {url} ({protocol.value})", title_justify="left")
+    columns = ["load", "requests", "throughput_rps", "p50_ms", "p95_ms", "p99_ms"]
+    if protocol is EndpointProtocol.openai:
+        columns += ["ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tokens_per_s"]
+    for column in columns:
+        table.add_column(column.replace("_", " "), justify="right")
+    for row in rows:
+        table.add_row(*(row[c] if isinstance(row[c], str) else "-" if row[c] is None
+                        else f"{row[c]:,}" if isinstance(row[c], int) else f"{row[c]:,.1f}"
+                        for c in columns))
+    stdout.print(table)
 
 
 @profile_app.command("import")
