@@ -47,6 +47,12 @@ def base_solution(plan: Plan, fleet: Fleet) -> Solution:
                   (gpu.index,), slot.slice)
         for pool in plan.pools for node in pool.nodes for gpu in node.gpus
         if exists(pool.name, node.index, gpu.index) for slot in gpu.replicas)
+    # A CPU pool's pods sit on the engine's one device of their node.
+    placements += tuple(
+        Placement(slot.model, slot.replica, pool.name, node.index, (0,))
+        for pool in plan.pools for node in pool.nodes
+        if pools.get(pool.name) is not None and pools[pool.name].cpu_only
+        and 0 <= node.index < pools[pool.name].max_nodes for slot in node.pods)
     merged: dict[tuple[str, int], Placement] = {}
     for p in placements:  # a multi-GPU replica is listed once per GPU
         key = (p.group, p.replica)
@@ -54,7 +60,7 @@ def base_solution(plan: Plan, fleet: Fleet) -> Solution:
             else p
     layouts = {}
     for pool in plan.pools:
-        gpu_type = fleet.cluster.gpu_types.get(pool.gpu_type)
+        gpu_type = fleet.cluster.gpu_types.get(pool.gpu_type or "")
         for node in pool.nodes:
             for gpu in node.gpus:
                 if gpu.mig_layout and gpu_type and gpu.mig_layout in gpu_type.mig_layouts \

@@ -13,7 +13,7 @@ from planner.money import Money
 from planner.registry.messages import validate_document
 from planner.registry.yamlsource import read_yaml
 from planner.schemas import Billing, LabelKey, LabelValue, Name, SharingBackend, TaintKey
-from profiles.schema import Strict
+from profiles.schema import CPU_DEVICE, Strict
 
 API_VERSION: Final = "planner/v1"
 MAX_PLAN_BYTES = 64 * 1024 * 1024  # a plan of thousands of models is a few MB
@@ -53,6 +53,13 @@ class NodePlan(Strict):
     """The node's shape in a pool of several; empty (and left out of the file): the pool's
     `instance_type`."""
     gpus: list[GpuPlan]
+    pods: list[ReplicaSlot] = Field([], exclude_if=lambda pods: not pods)
+    """The replicas that use no GPU: a CPU pool's pods (left out of the file when none)."""
+
+    def replicas(self) -> set[tuple[str, int]]:
+        """Every replica on the node, (model, replica), once however many GPUs it spans."""
+        return {(r.model, r.replica) for g in self.gpus for r in g.replicas} | \
+            {(r.model, r.replica) for r in self.pods}
 
     @model_serializer(mode="wrap")
     def _without_own_shape(self, handler: SerializerFunctionWrapHandler) -> dict:
@@ -111,7 +118,8 @@ class LazyCachePlan(Strict):
 
 class PoolPlan(Strict):
     name: Name
-    gpu_type: Name
+    gpu_type: str | None = None
+    """None: a CPU pool (its nodes have no GPU, its replicas are `pods` of its nodes)."""
     gpu_product: str
     gpu_memory_mib: int
     max_nodes: int
@@ -174,6 +182,11 @@ class PoolPlan(Strict):
         """The shapes the plan buys nodes of; the pool's own when it buys none."""
         used = [s for s in self.shapes if s.nodes]
         return used or [self.shape(NodePlan(name="", index=0, gpus=[]))]
+
+    @property
+    def device(self) -> str:
+        """The GPU type, or `cpu` for a CPU pool: what its models are profiled on."""
+        return self.gpu_type or CPU_DEVICE
 
 
 class Serving(Strict):

@@ -22,13 +22,13 @@ from planner.registry.kubernetes import pool_label
 from planner.registry.messages import suggestion
 from planner.rules.mig import slice_gpu_type, slice_gpu_types
 from planner.schemas import ModelSpec, Pool
+from profiles.schema import CPU_DEVICE
 
 if TYPE_CHECKING:
     from profiles.jobs import Target
     from profiles.schema import Profile
     from profiles.worker import Request
 
-CPU_GPU_TYPE = "cpu"
 WHOLE_GPU = "nvidia.com/gpu"
 SHARED_GPU = "nvidia.com/gpu.shared"  # a time-sliced or MPS replica, as the device plugin names it
 MIG_DEVICE_NAME = re.compile(r"\bMIG\s+(\d+g\.\d+gb)\b")  # "NVIDIA A100-SXM4-80GB MIG 1g.10gb"
@@ -117,6 +117,11 @@ def job_targets(fleet: Fleet, model: ModelSpec, pools: list[str], mig_profiles: 
                                     + ", ".join(known)))
             continue
         pool = fleet.pool(name)
+        if pool.gpu_type is None:
+            problems.append(_pool_problem(pool, model, "a CPU pool has no GPU to profile on; "
+                                          "measure a CPU-only model with `planner profile run "
+                                          "--device cpu`"))
+            continue
         gpu = fleet.cluster.gpu_types[pool.gpu_type]
         place = partial(Target, pool=pool.name,
                         node_selector={**pool.labels,
@@ -211,7 +216,7 @@ def measure_models(fleet: Fleet, names: list[str], settings: ProfileSettings,
         except ProfileError as exc:
             raise InputError(Problem(fleet.documents[model.name].path, None, None,
                                      f"{model.name}: {exc}")) from None
-        kind = CPU_GPU_TYPE if device.type == "cpu" else gpu_type_for(
+        kind = CPU_DEVICE if device.type == "cpu" else gpu_type_for(
             fleet, raw["environment"].get("device_name", ""), gpu_type)
         yield to_profile(model.name, kind, request, raw)
 
@@ -219,7 +224,7 @@ def measure_models(fleet: Fleet, names: list[str], settings: ProfileSettings,
 def check_imported(fleet: Fleet, profiles: list[Profile]) -> None:
     """Imported profiles must be of this registry's models and GPU types."""
     for item in profiles:
-        known = {*fleet.cluster.gpu_types, *slice_gpu_types(fleet.cluster), CPU_GPU_TYPE}
+        known = {*fleet.cluster.gpu_types, *slice_gpu_types(fleet.cluster), CPU_DEVICE}
         if item.model not in fleet.models or item.gpu_type not in known:
             raise InputError(f"imported profile of {item.model} on {item.gpu_type}: not a "
                              "model and GPU type of this registry")

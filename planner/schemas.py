@@ -268,7 +268,8 @@ class Resources(Strict):
     """Hand-stated demand for a model that has not been profiled; the plan marks it estimated."""
 
     memory_mib: Annotated[int, Field(ge=1, le=MAX_MIB)]
-    """GPU memory one replica needs, CUDA context included."""
+    """GPU memory one replica needs, CUDA context included; for a CPU-only model
+    (`gpus_per_replica: 0`) the host memory it needs, within `serving.host_memory_mib`."""
     throughput_rps: Throughput
     """Requests per second one replica serves within the SLO with a whole GPU to itself. A
     replica's compute share of a shared GPU is its load over this rate (peak_rps / replicas /
@@ -363,8 +364,12 @@ class ModelSpec(Strict):
     """Per-replica serving limits."""
     replicas: Replicas = Replicas()
     """Bounds on the replica count; between them, traffic decides."""
-    gpus_per_replica: Annotated[int, Field(ge=1, le=16)] = 1
-    """Whole GPUs on one node per replica; above 1, the replica never shares its GPUs."""
+    gpus_per_replica: Annotated[int, Field(ge=0, le=16)] = 1
+    """Whole GPUs on one node per replica; above 1, the replica never shares its GPUs. 0: a
+    CPU-only model, placed only in CPU pools (pools without `gpu_type`) and packed by its pod's
+    `serving.cpu_milli` and `serving.host_memory_mib` alone; it plans from its CPU profile
+    (`profiles/<model>/cpu.yaml`, what `planner profile run` writes on a machine without a GPU)
+    or from `resources`."""
     loading: Loading = Loading()
     """When the model is loaded."""
     serving: Serving
@@ -381,6 +386,11 @@ class ModelSpec(Strict):
     def shares_gpu(self) -> bool:
         """Whether replicas may share a GPU with others: single-GPU and sharing allowed."""
         return self.gpus_per_replica == 1 and self.labels.gpu_sharing == "allowed"
+
+    @property
+    def cpu_only(self) -> bool:
+        """Whether the model runs without a GPU (`gpus_per_replica: 0`)."""
+        return self.gpus_per_replica == 0
 
 
 # --- cluster.yaml -----------------------------------------------------------------------------
@@ -484,8 +494,8 @@ class NodeShape(Strict):
 
     instance_type: LabelValue
     """The cloud instance type, described under `instance_types`, of the pool's GPU type."""
-    gpus_per_node: Annotated[int, Field(ge=1, le=16)]
-    """GPUs in one node of this shape."""
+    gpus_per_node: Annotated[int, Field(ge=0, le=16)]
+    """GPUs in one node of this shape (0 in a CPU pool)."""
     price_per_node_hour: Annotated[float, Field(gt=0, le=MAX_PRICE_PER_HOUR)]
     """What one node of this shape costs per hour, in planner.yaml's currency."""
     max_nodes: Annotated[int, Field(ge=1, le=MAX_NODES)] | None = None
@@ -509,18 +519,20 @@ class NodeShape(Strict):
 class Pool(Strict):
     name: Name
     """The pool's name; admission rules name it."""
-    gpu_type: str
-    """A key of `gpu_types`."""
+    gpu_type: str | None = None
+    """A key of `gpu_types`. Absent: a CPU pool, whose nodes have no GPU; it holds CPU-only
+    models (`gpus_per_replica: 0`), packed by CPU and host memory per node, and takes neither
+    `sharing` nor `gpus_per_node`."""
     pool_class: PoolClass = Field(alias="class")
     """What the pool is for, as admission rules and the PR check read it: `shared` and
     `dedicated` name its intent (admission rules in policy.yaml decide which models go where),
     and `low-priority` pools never take production models."""
-    sharing: SharingMode
+    sharing: SharingMode | None = None
     """How replicas share a GPU: `exclusive` one per GPU, `time-slicing` and `mps` several, `mig`
-    hardware slices.
+    hardware slices. Required in a GPU pool; a CPU pool has none.
     """
-    gpus_per_node: Annotated[int, Field(ge=1, le=16)]
-    """GPUs in one node of this pool."""
+    gpus_per_node: Annotated[int, Field(ge=0, le=16)] = 0
+    """GPUs in one node of this pool: 1 to 16 in a GPU pool; 0 (or absent) in a CPU pool."""
     price_per_node_hour: Annotated[float, Field(gt=0, le=MAX_PRICE_PER_HOUR)]
     """What one node costs per hour, in planner.yaml's currency."""
     max_nodes: Annotated[int, Field(ge=1, le=MAX_NODES)]
@@ -565,6 +577,23 @@ class Pool(Strict):
         return [own, *(s if s.max_nodes is not None else
                        s.model_copy(update={"max_nodes": self.max_nodes})
                        for s in self.other_shapes)]
+
+    @property
+    def cpu_only(self) -> bool:
+        """Whether the pool's nodes have no GPU."""
+        return self.gpu_type is None
+
+    @model_validator(mode="after")
+    def _gpu_or_cpu_pool(self) -> Pool:
+        if self.gpu_type is None and (self.sharing is not None or self.gpus_per_node):
+            raise ValueError("a pool without gpu_type is a CPU pool: remove `sharing` and "
+                             "`gpus_per_node`, or name its gpu_type")
+        if self.gpu_type is not None and self.sharing is None:
+            raise ValueError(f"a GPU pool ({self.gpu_type}) needs `sharing`: exclusive, "
+                             "time-slicing, mps or mig")
+        if self.gpu_type is not None and not self.gpus_per_node:
+            raise ValueError(f"a GPU pool ({self.gpu_type}) needs `gpus_per_node`, 1 to 16")
+        return self
 
 
 class Cluster(Strict):

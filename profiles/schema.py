@@ -15,6 +15,7 @@ MAX_RPS: Final = 1e9  # requests per second of one model
 MIN_THROUGHPUT_RPS: Final = 1e-3  # one request per 1,000 s; less is a unit mistake
 MAX_MS: Final = 1e9  # milliseconds: eleven days
 MAX_COUNT: Final = 1_000_000  # concurrency levels, queue slots, repetitions
+CPU_DEVICE: Final = "cpu"  # the GPU type a profile measured without a GPU is filed under
 
 MiB = Annotated[float, Field(ge=0, le=MAX_MIB)]
 PositiveMiB = Annotated[float, Field(gt=0, le=MAX_MIB)]

@@ -44,8 +44,9 @@ def uses_dra(plan: Plan) -> bool:
 
 
 def pins(plan: Plan, pool: PoolPlan) -> bool:
-    """Whether `pool`'s replicas use node claims (DRA, and GPUs shared or sliced)."""
-    return uses_dra(plan) and pool.sharing != "exclusive"
+    """Whether `pool`'s replicas use node claims (DRA, and GPUs shared or sliced;
+    a CPU pool has none)."""
+    return uses_dra(plan) and pool.gpu_type is not None and pool.sharing != "exclusive"
 
 
 def pool_namespace(plan: Plan, pool: PoolPlan) -> str:

@@ -55,6 +55,7 @@ SERVICE_NAME = "Model serving on shared GPUs"
 SERVICE_CATEGORY = "AI and Machine Learning"
 SERVICE_SUBCATEGORY = "Machine Learning"
 UNIT = "GPU-Hours"
+NODE_UNIT = "Node-Hours"  # a CPU pool's: its nodes have no GPU to count
 IDLE_ACCOUNT = "platform"  # the sub-account that carries idle capacity
 QUANTITY_DIGITS = 10  # PricingQuantity: enough digits that price x quantity = cost to 1e-9
 SIX_DIGITS = Decimal("0.000001")
@@ -66,8 +67,10 @@ def _timestamp(moment: datetime) -> str:
 
 
 def _gpu_hour_price(pool: PoolPlan) -> Decimal:
-    """One GPU-hour of the pool; of a pool with several node shapes, the average over the GPUs
-    of the nodes bought."""
+    """One GPU-hour of the pool (a CPU pool's: one node-hour); of a pool with several node
+    shapes, the average over the GPUs of the nodes bought."""
+    if pool.gpu_type is None:
+        return money.decimal(pool.price_per_node_hour)
     if pool.shapes and pool.gpu_count:
         return money.decimal(sum(s.nodes * s.price_per_node_hour for s in pool.shapes)) \
             / pool.gpu_count
@@ -75,7 +78,13 @@ def _gpu_hour_price(pool: PoolPlan) -> Decimal:
 
 
 def _sku(pool: PoolPlan) -> dict[str, str]:
-    """The pool's GPU-hour as a SKU, with one price per pool."""
+    """The pool's GPU-hour (a CPU pool's node-hour) as a SKU, with one price per pool."""
+    if pool.gpu_type is None:
+        sku_id = f"node-hour/{pool.device}/{pool.instance_type or pool.name}"
+        cpu: dict = {"x_InstanceType": pool.instance_type, "x_SharingMode": pool.sharing,
+                     "x_PricePerNodeHour": float(money.decimal(pool.price_per_node_hour))}
+        return {"SkuId": sku_id, "SkuMeter": "Node time", "SkuPriceId": f"{sku_id}/{pool.name}",
+                "SkuPriceDetails": json.dumps(cpu, sort_keys=True)}
     types = "+".join(s.instance_type for s in pool.chosen_shapes) if pool.shapes \
         else pool.instance_type
     sku_id = f"gpu-hour/{pool.gpu_type}/{types or pool.name}"
@@ -145,7 +154,10 @@ def cost_rows(plan: Plan, period: str | None = None) -> list[dict]:
         quantity = _quantity(line.cost_per_month, price)
         list_cost, list_price = _list_terms(pool, line.cost_per_month, quantity, price,
                                             plan.summary.currency)
-        row = {**stamp, **_sku(pool), "ListUnitPrice": list_price, "ContractedUnitPrice": price,
+        units = {} if pool.gpu_type is not None else {"PricingUnit": NODE_UNIT,
+                                                      "ConsumedUnit": NODE_UNIT}
+        row = {**stamp, **units, **_sku(pool), "ListUnitPrice": list_price,
+               "ContractedUnitPrice": price,
                "PricingQuantity": quantity,
                "ListCost": list_cost, "ContractedCost": line.cost_per_month,
                "EffectiveCost": line.cost_per_month, "PricingCurrencyListUnitPrice": list_price,
@@ -168,12 +180,18 @@ def tag_prefix(plan: Plan) -> str:
 
 def _model_columns(model: ModelPlan, pool: PoolPlan, hours: Decimal, prefix: str) -> dict:
     fraction = money.decimal(model.gpu_fraction)
+    used = f"{fraction:.3f} GPU of {pool.gpu_type}"
+    consumed = fraction
+    if pool.gpu_type is None:  # a CPU pool: the nodes its pods' requests take
+        consumed = (money.decimal(model.cost_per_hour)
+                    / money.decimal(pool.price_per_node_hour)).quantize(SIX_DIGITS)
+        used = f"{consumed:.3f} node of {pool.instance_type}"
     tags = {"team": model.team, "priority": model.priority, **model.labels,
-            f"{prefix}pool": pool.name, f"{prefix}gpu-type": pool.gpu_type,
+            f"{prefix}pool": pool.name, f"{prefix}gpu-type": pool.device,
             f"{prefix}sharing": pool.sharing}
-    return {"ChargeDescription": f"{model.name}: {model.replicas} replicas, {fraction:.3f} "
-                                 f"GPU of {pool.gpu_type} in {pool.name}",
-            "ConsumedQuantity": fraction * hours,
+    return {"ChargeDescription": f"{model.name}: {model.replicas} replicas, {used} in "
+                                 f"{pool.name}",
+            "ConsumedQuantity": consumed * hours,
             "ResourceId": f"{pool.name}/{model.name}", "ResourceName": model.name,
             "ResourceType": "Model deployment", "SubAccountId": model.team,
             "SubAccountName": model.team, "Tags": json.dumps(tags, sort_keys=True),
@@ -185,15 +203,19 @@ def _model_columns(model: ModelPlan, pool: PoolPlan, hours: Decimal, prefix: str
 def _idle_columns(line: Line, pool: PoolPlan, price: Decimal, hours: Decimal,
                   prefix: str) -> dict:
     gpus = pool.gpu_count
-    idle_gpus = (line.cost_per_hour / price if price else Decimal(0)).quantize(SIX_DIGITS)
+    idle_units = (line.cost_per_hour / price if price else Decimal(0)).quantize(SIX_DIGITS)
     tags = {f"{prefix}pool": pool.name, f"{prefix}idle": True}
-    return {"ChargeDescription": f"idle capacity of {pool.name}: {gpus} GPUs in "
-                                 f"{len(pool.nodes)} nodes, {idle_gpus:.3f} GPU unused",
-            "ConsumedQuantity": idle_gpus * hours,
+    cpu = pool.gpu_type is None
+    held = f"{len(pool.nodes)} nodes" if cpu else f"{gpus} GPUs in {len(pool.nodes)} nodes"
+    unused = f"{idle_units:.3f} {'node' if cpu else 'GPU'} unused"
+    return {"ChargeDescription": f"idle capacity of {pool.name}: {held}, {unused}",
+            "ConsumedQuantity": idle_units * hours,
             "ResourceId": f"{pool.name}/idle", "ResourceName": f"{pool.name} idle",
-            "ResourceType": "Idle GPU capacity", "SubAccountId": IDLE_ACCOUNT,
+            "ResourceType": "Idle node capacity" if cpu else "Idle GPU capacity",
+            "SubAccountId": IDLE_ACCOUNT,
             "SubAccountName": IDLE_ACCOUNT, "Tags": json.dumps(tags, sort_keys=True),
-            "x_Model": None, "x_Team": None, "x_GpuFraction": idle_gpus, "x_Replicas": 0,
+            "x_Model": None, "x_Team": None,
+            "x_GpuFraction": Decimal(0) if cpu else idle_units, "x_Replicas": 0,
             "x_Priority": None, "x_IdleCost": line.cost_per_month}
 
 

@@ -37,8 +37,11 @@ def mig_resource(profile: str) -> str:
     return f"nvidia.com/mig-{profile}"
 
 
-def gpu_resource(model: ModelPlan, pool: PoolPlan) -> tuple[str, int]:
-    """The extended resource a replica of `model` requests on `pool`, and how many."""
+def gpu_resource(model: ModelPlan, pool: PoolPlan) -> tuple[str, int] | None:
+    """The extended resource a replica of `model` requests on `pool`, and how many; None for
+    a CPU-only model, which requests no GPU."""
+    if model.gpus_per_replica == 0:
+        return None
     if model.whole_gpus:
         return WHOLE_GPU, model.gpus_per_replica
     if pool.sharing == "mig" and model.mig_slice:
@@ -108,11 +111,12 @@ def _config_map(plan: Plan, name: str, data: dict[str, str], labels: dict[str, s
 
 
 def device_plugin_config(plan: Plan, labels: dict[str, str]) -> dict:
-    """One ConfigMap: an entry per pool (exclusive pools too) and `default` for other nodes."""
+    """One ConfigMap: an entry per GPU pool (exclusive pools too) and `default` for other
+    nodes; CPU pools run no device plugin."""
     strategy = mig_strategy(plan)
     data = {DEFAULT_KEY: yaml.safe_dump(_plugin_entry(None, strategy), sort_keys=False)}
     for pool in plan.pools:
-        if pool.nodes:
+        if pool.nodes and pool.gpu_type is not None:
             data[pool.name] = yaml.safe_dump(_plugin_entry(pool, strategy), sort_keys=False)
     return _config_map(plan, DEVICE_PLUGIN_CONFIG, data, labels)
 

@@ -50,7 +50,7 @@ def _node_pool(pool: PoolPlan, name: str, labels: dict[str, str], max_nodes: int
                 },
             },
             "limits": {"nodes": str(max_nodes),
-                       WHOLE_GPU: str(max_gpus)},
+                       **({WHOLE_GPU: str(max_gpus)} if max_gpus else {})},
             "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "10m",
                            "budgets": [{"nodes": "1"}]},
         },
@@ -104,6 +104,8 @@ def pool_objects(pool: PoolPlan, selector: dict[str, str],
     leave free. Without `overlays` (DRA: the device plugin is off, so no node advertises the
     extended resources) only the NodePools.
     """
+    if pool.gpu_type is None:  # a CPU pool: no GPU, no device plugin, nothing to overlay
+        return [_node_pool(pool, pool.name, dict(selector), pool.max_nodes, managed_by)]
     labels = {**selector, DEVICE_PLUGIN_CONFIG_LABEL: pool.name}
     if pool.sharing != "mig":
         documents = [_node_pool(pool, pool.name, labels, _node_limit(pool), managed_by)]

@@ -85,12 +85,14 @@ def _pod_spec(plan: Plan, model: ModelPlan, pool: PoolPlan, container_name: str,
         "limits": {"memory": f"{model.serving.host_memory_mib}Mi"},
     }
     spec: dict = {}
-    if dra.uses_dra(plan):
+    gpu = gpu_resource(model, pool)
+    if gpu is None:
+        pass  # a CPU-only pod asks for CPU and memory alone
+    elif dra.uses_dra(plan):
         spec["resourceClaims"], resources["claims"] = dra.pod_claims(model, slot)
     else:
-        resource, count = gpu_resource(model, pool)
-        resources["requests"][resource] = str(count)
-        resources["limits"][resource] = str(count)
+        resources["requests"][gpu[0]] = str(gpu[1])
+        resources["limits"][gpu[0]] = str(gpu[1])
     container = {
         "name": container_name,
         "image": model.serving.image,

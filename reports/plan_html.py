@@ -62,7 +62,7 @@ figure.profile svg{margin-right:6px}
 @dataclass(frozen=True)
 class _Where:
     node: str
-    gpu: int
+    gpu: int | None  # None: a CPU pod
     replica: int
 
 
@@ -163,8 +163,37 @@ def _mig_svg(gpu: GpuPlan, x: int, height: int, models: dict[str, ModelPlan],
     return parts
 
 
+def _cpu_node_figure(node: NodePlan, height: int, models: dict[str, ModelPlan],
+                     colours: dict[str, str], prefix: str = "") -> str:
+    """A CPU pool's node: one block per pod (it has no GPU to draw)."""
+    parts = [f'<figure id="{prefix}{_anchor("node", node.name)}">',
+             f'<svg xmlns="http://www.w3.org/2000/svg" width="{GPU_WIDTH}" '
+             f'height="{height + 16}" role="img" '
+             f'aria-label="node {escape(node.name, quote=True)}">',
+             f'<rect x="0" y="0" width="{GPU_WIDTH}" height="{height}" fill="url(#idle)" '
+             'stroke="#555"><title>CPU node</title></rect>']
+    span = height / max(len(node.pods), 1)
+    for i, slot in enumerate(node.pods):
+        model = models.get(slot.model)
+        team = model.team if model else ""
+        title = f"{slot.model} #{slot.replica} ({team})"
+        if model is not None:
+            title += (f": {model.serving.cpu_milli}m CPU, {model.serving.host_memory_mib:,} MiB "
+                      "host memory")
+        parts.append(f'<rect x="0" y="{round(i * span)}" width="{GPU_WIDTH}" '
+                     f'height="{round(span)}" fill="{colours.get(team, "#888")}" stroke="#fff" '
+                     f'data-model="{escape(slot.model, quote=True)}">'
+                     f"<title>{escape(title)}</title></rect>")
+    parts.append(f'<text x="{GPU_WIDTH / 2}" y="{height + 12}" font-size="10" '
+                 'text-anchor="middle">CPU</text>')
+    parts += ["</svg>", f"<figcaption>{escape(node.name)}</figcaption>", "</figure>"]
+    return "".join(parts)
+
+
 def _node_figure(node: NodePlan, pool: PoolPlan, height: int, models: dict[str, ModelPlan],
                  colours: dict[str, str], prefix: str = "") -> str:
+    if pool.gpu_type is None:
+        return _cpu_node_figure(node, height, models, colours, prefix)
     by_index = {gpu.index: gpu for gpu in node.gpus}
     gpus_per_node = pool.shape(node).gpus_per_node
     width = gpus_per_node * (GPU_WIDTH + 6)
@@ -204,16 +233,22 @@ def _pool_section(pool: PoolPlan, plan: Plan, height: int, costs: dict[str, Deci
     cur = plan.summary.currency
     pool_cost = costs.get(pool.name, Decimal(0))
     pool_idle = idle.get(pool.name, Decimal(0))
-    replicas = {(s.model, s.replica) for n in pool.nodes for g in n.gpus for s in g.replicas}
+    replicas = {replica for n in pool.nodes for replica in n.replicas()}
     gpus = sum(len(n.gpus) for n in pool.nodes)
+    if pool.gpu_type is None:
+        about = (f'<p class="muted">CPU nodes ({escape(pool.instance_type)}, no GPU) at '
+                 f"{escape(rate(pool.price_per_node_hour, cur))} per node-hour; "
+                 f"{len(pool.nodes)} of at most {pool.max_nodes} nodes, "
+                 f"{len(replicas)} replicas.</p>")
+    else:
+        about = (f'<p class="muted">{escape(pool.gpu_type)} ({pool.gpu_memory_mib:,} MiB per '
+                 f"GPU), {escape(pool.sharing)}, {_shapes_text(pool, cur)}; "
+                 f"{len(pool.nodes)} of at most {pool.max_nodes} nodes, {gpus} GPUs used, "
+                 f"{len(replicas)} replicas; memory "
+                 f"{percent(pool.memory_used_mib, pool.memory_capacity_mib)}, compute "
+                 f"{percent(pool.compute_used_milli, pool.compute_capacity_milli)} used.</p>")
     lines = [f'<section id="{prefix}{_anchor("pool", pool.name)}">',
-             heading or f"<h2>Pool {escape(pool.name)}</h2>",
-             f'<p class="muted">{escape(pool.gpu_type)} ({pool.gpu_memory_mib:,} MiB per GPU), '
-             f"{escape(pool.sharing)}, {_shapes_text(pool, cur)}; "
-             f"{len(pool.nodes)} of at most {pool.max_nodes} nodes, {gpus} GPUs used, "
-             f"{len(replicas)} replicas; memory "
-             f"{percent(pool.memory_used_mib, pool.memory_capacity_mib)}, compute "
-             f"{percent(pool.compute_used_milli, pool.compute_capacity_milli)} used.</p>",
+             heading or f"<h2>Pool {escape(pool.name)}</h2>", about,
              f"<p><b>{escape(money(pool_cost, cur))}</b> per month, of which "
              f'<span class="swatch idle"></span><b>{escape(money(pool_idle, cur))}</b> '
              f"({percent(pool_idle, pool_cost)}) pays for idle capacity.</p>"]
@@ -224,7 +259,8 @@ def _pool_section(pool: PoolPlan, plan: Plan, height: int, costs: dict[str, Deci
         lines += [_node_figure(node, pool, height, models, colours, prefix)
                   for node in pool.nodes]
         lines.append("</div>")
-        if not any(g.mig_layout for n in pool.nodes for g in n.gpus):
+        if pool.gpu_type is not None and not any(g.mig_layout for n in pool.nodes
+                                                 for g in n.gpus):
             lines.append('<p class="muted">Each GPU: memory on the left, compute on the '
                          "right, one block per replica.</p>")
     lines.append("</section>")
@@ -238,6 +274,8 @@ def _placements(plan: Plan) -> dict[str, list[_Where]]:
             for gpu in node.gpus:
                 for slot in gpu.replicas:
                     where[slot.model].append(_Where(node.name, gpu.index, slot.replica))
+            for slot in node.pods:
+                where[slot.model].append(_Where(node.name, None, slot.replica))
     return where
 
 
@@ -252,11 +290,14 @@ def _models_table(plan: Plan, colours: dict[str, str], by_model: dict[str, Decim
     for m in plan.models:
         places: dict[int, list[str]] = defaultdict(list)
         for w in where.get(m.name, []):
-            places[w.replica].append(f"{w.node}/{w.gpu}")
+            places[w.replica].append(w.node if w.gpu is None else f"{w.node}/{w.gpu}")
         place = "; ".join(f"#{r}: {', '.join(places[r])}" for r in sorted(places))
         share = (f"{m.gpus_per_replica} whole GPU{'s' if m.gpus_per_replica > 1 else ''}"
                  if m.whole_gpus else m.mig_slice or f"{m.compute_milli / 10:.1f}% compute")
         memory = f"{m.memory_mib * m.gpus_per_replica:,} MiB"
+        if m.gpus_per_replica == 0:
+            share = f"none (CPU, {m.serving.cpu_milli}m)"
+            memory = f"{m.serving.host_memory_mib:,} MiB host"
         if m.gpus_per_replica > 1:
             memory += f" ({m.memory_mib:,} per GPU)"
         reasons = "".join(f"<li>{escape(r)}</li>" for r in m.reasons)
@@ -369,7 +410,9 @@ def _layout(pool: PoolPlan) -> tuple:
     return tuple((n.name, g.index, tuple(g.mig_layout or ()),
                   tuple(sorted((r.model, r.replica, r.memory_mib, r.compute_milli, r.slice or "")
                                for r in g.replicas)))
-                 for n in pool.nodes for g in n.gpus)
+                 for n in pool.nodes for g in n.gpus) + \
+        tuple((n.name, -1, (), tuple(sorted((r.model, r.replica, 0, 0, "") for r in n.pods)))
+              for n in pool.nodes if n.pods)
 
 
 def render_change_html(base: Plan, new: Plan) -> str:

@@ -4,10 +4,11 @@ A rolling update starts a surge pod before it stops an old one. The surge pod ne
 unit of the model's GPU resource on a node the scheduler admits it to: a planned node of its
 pool that holds fewer of the model's pods than its spread cap and none of the models it is
 kept apart from (the old pods still run, and the pod anti-affinity and topology spread count
-them), or a node Karpenter adds while the pool is below its ceiling (`max_nodes`). Where
-neither exists, the only update that can finish stops one old pod first (`maxSurge: 0,
-maxUnavailable: 1`), which the model's PodDisruptionBudget already allows when it has several
-replicas; a single replica is down while its new pod starts, and the summary says so.
+them), or a node Karpenter adds while the pool is below its ceiling (`max_nodes`); a CPU-only
+pod, a node Karpenter adds. Where neither exists, the only update that can finish stops one
+old pod first (`maxSurge: 0, maxUnavailable: 1`), which the model's PodDisruptionBudget
+already allows when it has several replicas; a single replica is down while its new pod
+starts, and the summary says so.
 """
 
 from __future__ import annotations
@@ -39,11 +40,10 @@ class Rollout:
 def _used(plan: Plan, pool: PoolPlan, node: NodePlan) -> Counter[str]:
     """The GPU resources the replicas planned on `node` request."""
     used: Counter[str] = Counter()
-    for model_name, _ in {(r.model, r.replica) for g in node.gpus for r in g.replicas}:
+    for model_name, _ in node.replicas():
         model = plan.model(model_name)
-        if model is not None:
-            resource, count = gpu_resource(model, pool)
-            used[resource] += count
+        if model is not None and (gpu := gpu_resource(model, pool)) is not None:
+            used[gpu[0]] += gpu[1]
     return used
 
 
@@ -73,15 +73,17 @@ def _admits(model: ModelPlan, node: NodePlan) -> bool:
 def rollout(plan: Plan, model: ModelPlan) -> Rollout:
     """The update strategy that can finish for `model`, and why."""
     pool = next(p for p in plan.pools if p.name == model.pool)
-    if plan.metadata.sharing_backend == "dra" and pool.sharing != "exclusive":
+    if plan.metadata.sharing_backend == "dra" and pool.sharing not in ("exclusive", "none"):
         return Rollout(0, 1, "its pods use the claim of their planned node, which holds all "
                              "of its GPUs: a surge pod would be one more than the plan puts "
                              "on its GPU")
-    resource, count = gpu_resource(model, pool)
+    gpu = gpu_resource(model, pool)
     if len(pool.nodes) < pool.max_nodes:
         return Rollout(1, 0, f"pool {pool.name} may add a node "
                              f"({len(pool.nodes)} of {pool.max_nodes} planned)")
-    for node in pool.nodes:
+    # A CPU pod's room on a planned node is not in the plan: a full CPU pool replaces pods.
+    resource, count = gpu if gpu is not None else ("", 0)
+    for node in pool.nodes if gpu is not None else []:
         if _offered(pool, node).get(resource, 0) - _used(plan, pool, node)[resource] >= count \
                 and _admits(model, node):
             return Rollout(1, 0, f"a free {resource} on {node.name}")

@@ -232,7 +232,7 @@ def render_summary(plan: Plan, *, target: str = "deployment",
         shapes = ", ".join(f"{s.nodes} {s.instance_type}" for s in pool.shapes if s.nodes)
         nodes = f"{len(pool.nodes)} ({shapes})" if shapes else str(len(pool.nodes))
         lines.append(
-            f"| {pool.name} | {pool.gpu_type} | {pool.sharing} | {nodes} | "
+            f"| {pool.name} | {pool.device} | {pool.sharing} | {nodes} | "
             f"{used}/{pool.gpu_count} | "
             f"{_percent(pool.memory_used_mib, pool.memory_capacity_mib)} | "
             f"{_percent(pool.compute_used_milli, pool.compute_capacity_milli)} | "
@@ -246,9 +246,13 @@ def render_summary(plan: Plan, *, target: str = "deployment",
     for model in plan.models:
         share = f"{model.gpus_per_replica} whole" if model.whole_gpus else (
             model.mig_slice or f"{model.compute_milli / 10:.1f}% compute")
+        memory = f"{model.memory_mib * model.gpus_per_replica:,} MiB"
+        per_gpu = f"{model.memory_mib:,} MiB"
+        if model.gpus_per_replica == 0:
+            share = f"none (CPU, {model.serving.cpu_milli}m)"
+            memory, per_gpu = f"{model.serving.host_memory_mib:,} MiB host", "-"
         lines.append(f"| {model.name} | {model.team} | {model.pool} | {model.replicas} | "
-                     f"{share} | {model.memory_mib * model.gpus_per_replica:,} MiB | "
-                     f"{model.memory_mib:,} MiB | "
+                     f"{share} | {memory} | {per_gpu} | "
                      f"{_money(by_model[model.name], cur)} | "
                      f"{', '.join(model.shares_with) or '-'} |")
     if plan.unplaced:

@@ -28,10 +28,9 @@ def plan_tables(plan: Plan, base: Plan | None = None) -> list[Table]:
                          else "right")
     for pool in plan.pools:
         gpus = sum(len(node.gpus) for node in pool.nodes)
-        replicas = len({(slot.model, slot.replica) for node in pool.nodes for g in node.gpus
-                        for slot in g.replicas}) + sum(c.servers for c in pool.caches
-                                                       if c.placed)
-        pools.add_row(pool.name, pool.gpu_type, pool.sharing, str(len(pool.nodes)),
+        replicas = len({replica for node in pool.nodes for replica in node.replicas()}) + sum(
+            c.servers for c in pool.caches if c.placed)
+        pools.add_row(pool.name, pool.device, pool.sharing, str(len(pool.nodes)),
                       f"{gpus}/{pool.gpu_count}", str(replicas),
                       _percent(pool.memory_used_mib, pool.memory_capacity_mib),
                       _percent(pool.compute_used_milli, pool.compute_capacity_milli),
@@ -63,8 +62,7 @@ def _nodes(plan: Plan) -> dict[str, Counter[str]]:
     held: dict[str, Counter[str]] = {}
     for pool in plan.pools:
         for node in pool.nodes:
-            replicas = {(slot.model, slot.replica) for g in node.gpus for slot in g.replicas}
-            for model, _ in replicas:
+            for model, _ in node.replicas():
                 held.setdefault(model, Counter())[node.name] += 1
     return held
 

@@ -92,7 +92,7 @@ def main() -> None:
         work = _workload(spec)
         levels = [2**i for i in range(8) if 2**i <= spec.limits.max_concurrency]
         pools = [pool for pool, _ in admitting_pools(spec, cluster, policy)]
-        gpu_types = {pool.gpu_type for pool in pools}
+        gpu_types = {pool.gpu_type for pool in pools if pool.gpu_type is not None}
         if spec.shares_gpu:  # a MIG slice is a device of its own, estimated at its specs
             gpu_types |= {slice_gpu_type(pool.gpu_type, name) for pool in pools
                           if pool.sharing == "mig"

@@ -59,6 +59,47 @@ def write_jpy_demo(target: Path) -> Path:
     return target
 
 
+#: A CPU node type for the CPU pool tests add to the demo: m7i.2xlarge, 8 vCPU and 32 GiB at
+#: 0.4032 USD an hour (AWS us-east-1 on-demand); the reserve by the demo's own rule (kube-reserved
+#: CPU and memory, eviction threshold, the VM's 7.5%, 250m and 512 MiB for DaemonSets).
+CPU_INSTANCE = {"cpu_milli": 8000, "memory_mib": 32768,
+                "reserved": {"cpu_milli": 340, "memory_mib": 4535}}
+
+
+def add_cpu_pool(root: Path) -> Path:
+    """The demo registry at `root` with a CPU pool, `cpu-general`, and one CPU-only model
+    admitted there: `query-tokenizer`, which normalises and tokenizes search queries before
+    the GPU models see them (700 rps at peak, 400 rps a replica as stated)."""
+    def cluster(data: dict) -> None:
+        data["instance_types"]["m7i.2xlarge"] = CPU_INSTANCE
+        data["pools"].append({"name": "cpu-general", "class": "shared",
+                              "instance_type": "m7i.2xlarge", "node_class": {"name": "general"},
+                              "price_per_node_hour": 0.4032, "max_nodes": 4})
+
+    edit_yaml(root / "cluster.yaml", cluster)
+    edit_yaml(root / "policy.yaml", lambda d: d["admission"].append(
+        {"name": "cpu-services", "pools": ["cpu-general"], "match": {"team": ["text-platform"]}}))
+    (root / "models" / "query-tokenizer.yaml").write_text(yaml.safe_dump({
+        "name": "query-tokenizer", "team": "text-platform",
+        "description": "Normalises and tokenizes search queries on CPU.",
+        "serving_profile": "online", "priority": "production",
+        "labels": {"model-tier": "small", "latency-class": "interactive",
+                   "gpu-sharing": "allowed", "tenant-scope": "shared"},
+        "traffic": {"peak_rps": 700, "mean_rps": 300}, "slo": {"p99_ms": 40},
+        "limits": {"max_concurrency": 64, "queue_limit": 256, "timeout_ms": 500},
+        "replicas": {"min": 2}, "gpus_per_replica": 0,
+        "serving": {"image": "registry.example.com/text-platform/query-tokenizer:1.0",
+                    "cpu_milli": 2000, "host_memory_mib": 3072},
+        "resources": {"memory_mib": 1500, "throughput_rps": 400}}, sort_keys=False))
+    return root
+
+
+@pytest.fixture
+def cpu_registry(registry: Path) -> Path:
+    """The demo registry with a CPU pool and a CPU-only model (`add_cpu_pool`)."""
+    return add_cpu_pool(registry)
+
+
 @pytest.fixture(scope="session")
 def greedy_demo_out(tmp_path_factory) -> Path:
     """The demo planned by the greedy solver into an output folder, once per test run; tests

@@ -172,12 +172,17 @@ def pod_problems(plan: Plan, manifests: Manifests) -> list[str]:
         own = {node_pool_of(pool, node) for node in pool.nodes}
         if not own <= {n.node_pool for n in matching}:
             problems.append(f"{model.name}: its selector matches no NodePool of {pool.name}")
+        # A GPU pool's NodePools carry its device-plugin entry's name; a CPU pool has one
+        # NodePool, named after it.
         if {n.node_pool for n in matching} - {n.node_pool for n in launched.values()
-                                              if n.labels.get(DEVICE_PLUGIN_LABEL)
-                                              == pool.name}:
+                                              if n.labels.get(DEVICE_PLUGIN_LABEL) == pool.name
+                                              or (pool.gpu_type is None
+                                                  and n.node_pool == pool.name)}:
             problems.append(f"{model.name}: its selector also matches another pool's nodes")
         requests = pod["containers"][0]["resources"]["requests"]
         extended = {k: int(v) for k, v in requests.items() if k.startswith("nvidia.com/")}
+        if model.gpus_per_replica == 0 and extended:
+            problems.append(f"{model.name}: a CPU-only pod requests {sorted(extended)}")
         for node in (n for n in launched.values() if n.node_pool in own):
             for taint in node.taints:
                 if taint["effect"] in ("NoSchedule", "NoExecute") and not any(
@@ -195,9 +200,10 @@ def pod_problems(plan: Plan, manifests: Manifests) -> list[str]:
         for planned in pool.nodes:
             node = launched_node(launched, pool, planned)
             wanted: Counter[str] = Counter()
-            for model_name, _ in {(r.model, r.replica) for g in planned.gpus for r in g.replicas}:
-                resource, count = gpu_resource(plan.model(model_name), pool)
-                wanted[resource] += count
+            for model_name, _ in planned.replicas():
+                gpu = gpu_resource(plan.model(model_name), pool)
+                if gpu is not None:
+                    wanted[gpu[0]] += gpu[1]
             for resource, count in wanted.items():
                 if node.advertised.get(resource, 0) < count:
                     problems.append(f"{planned.name}: {count} {resource} planned, "
@@ -218,7 +224,8 @@ def overlay_problems(plan: Plan, manifests: Manifests) -> list[str]:
 
 
 def config_key_problems(manifests: Manifests) -> list[str]:
-    """Every node label names an entry of the ConfigMap the ClusterPolicy points at."""
+    """Every node label names an entry of the ConfigMap the ClusterPolicy points at (a CPU
+    pool's nodes have none: no device plugin runs there)."""
     problems = []
     [policy] = manifests.kind("ClusterPolicy")
     plugin = policy["spec"]["devicePlugin"]["config"]
@@ -235,7 +242,7 @@ def config_key_problems(manifests: Manifests) -> list[str]:
     for node_pool in manifests.kind("NodePool"):
         labels = node_pool["spec"]["template"]["metadata"]["labels"]
         name = node_pool["metadata"]["name"]
-        if labels.get(DEVICE_PLUGIN_LABEL) not in keys:
+        if DEVICE_PLUGIN_LABEL in labels and labels[DEVICE_PLUGIN_LABEL] not in keys:
             problems.append(f"{name}: device-plugin config '{labels.get(DEVICE_PLUGIN_LABEL)}' "
                             "is not an entry of the ConfigMap")
         if MIG_LABEL in labels and labels[MIG_LABEL] not in mig_keys:
@@ -319,8 +326,8 @@ def limit_problems(plan: Plan, manifests: Manifests) -> list[str]:
             expected = {pool.name: pool.max_nodes}
         for name, max_nodes in expected.items():
             limits = node_pools[name]["spec"]["limits"]
-            if limits != {"nodes": str(max_nodes),
-                          WHOLE: str(max_nodes * pool.gpus_per_node)}:
+            gpus = {WHOLE: str(max_nodes * pool.gpus_per_node)} if pool.gpus_per_node else {}
+            if limits != {"nodes": str(max_nodes), **gpus}:
                 problems.append(f"{name}: limits {limits}, ceiling {max_nodes} nodes")
     return problems
 
@@ -380,18 +387,22 @@ def surge_problems(plan: Plan, manifests: Manifests) -> list[str]:
             if update["maxUnavailable"] != 1:
                 problems.append(f"{model.name}: neither surges nor replaces a pod")
             continue
-        resource, count = gpu_resource(model, pool)
+        gpu = gpu_resource(model, pool)
         per_node_pool = Counter(node_pool_of(pool, n) for n in pool.nodes)
+        if gpu is None:  # a CPU pod: room is a node below the NodePool's limit
+            if not any(limits[np] > planned for np, planned in per_node_pool.items()):
+                problems.append(f"{model.name}: surges, but {pool.name} has no room for the pod")
+            continue
+        resource, count = gpu
         if any(limits[np] > planned for np, planned in per_node_pool.items()
                if any(n.advertised.get(resource, 0) >= count for n in launched.values()
                       if n.node_pool == np)):
             continue
         free = False
         for planned in pool.nodes:
-            used = sum(gpu_resource(plan.model(m), pool)[1]
-                       for m, _ in {(r.model, r.replica) for g in planned.gpus
-                                    for r in g.replicas}
-                       if gpu_resource(plan.model(m), pool)[0] == resource)
+            used = sum(g[1] for m, _ in planned.replicas()
+                       if (g := gpu_resource(plan.model(m), pool)) is not None
+                       and g[0] == resource)
             node = launched_node(launched, pool, planned)
             free |= node.advertised.get(resource, 0) - used >= count
         if not free:

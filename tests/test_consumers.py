@@ -19,15 +19,16 @@ from planner.registry.locate import write_demo
 from reports.manifests import render_manifests
 from scripts.update_goldens import COMMAND
 from tests import consumers, crds
-from tests.conftest import edit_yaml
+from tests.conftest import add_cpu_pool, edit_yaml
 
 
 def _every_sharing_mode(root: Path) -> Path:
-    """The demo with its batch pool on MPS: time-slicing, MPS, MIG and exclusive pools."""
+    """The demo with its batch pool on MPS and a CPU pool: time-slicing, MPS, MIG, exclusive
+    and CPU-only pools."""
     write_demo(root)
     edit_yaml(root / "cluster.yaml", lambda d: next(
         p for p in d["pools"] if p["name"] == "batch-t4").update(sharing="mps"))
-    return root
+    return add_cpu_pool(root)
 
 
 def with_small_l4_nodes(root: Path) -> Path:
@@ -78,17 +79,18 @@ def test_the_mps_registry_plans_an_mps_pool(tmp_path):
     assert result.exit_code == 0, result.stderr
     plan = load_plan(tmp_path / "out" / "plan.yaml")
     assert {p.sharing for p in plan.pools if p.nodes} == {"time-slicing", "mps", "mig",
-                                                           "exclusive"}
+                                                           "exclusive", "none"}
     [config] = [d for d in yaml.safe_load_all(
         (tmp_path / "out" / "manifests" / "gpu-operator" / "configmaps.yaml").read_text())
         if d["metadata"]["name"] == "placement-planner-device-plugin"]
     mps = yaml.safe_load(config["data"]["batch-t4"])["sharing"]["mps"]
     assert mps["resources"] == [{"name": "nvidia.com/gpu", "replicas": 8}]
+    assert "cpu-general" not in config["data"]  # no device plugin runs on a CPU pool's nodes
 
 
 @pytest.mark.parametrize("target", ["deployment", "kserve"])
 def test_custom_resources_validate_against_their_crds(planned, target):
-    _, deployments, kserve = planned
+    plan, deployments, kserve = planned
     manifests = consumers.Manifests.of(deployments if target == "deployment" else kserve)
     checked = 0
     for kind in ("NodePool", "NodeOverlay", "InferenceService"):
@@ -97,7 +99,10 @@ def test_custom_resources_validate_against_their_crds(planned, target):
             checked += 1
     [patch] = manifests.kind("ClusterPolicy")
     assert crds.errors(crds.merge_patch(crds.cluster_policy_sample(), patch)) == []
-    assert checked >= len(manifests.kind("NodePool")) * 2 - 2
+    # Every NodePool is checked, and with it the overlay of the shared or MIG resources it
+    # advertises; exclusive and CPU pools have none.
+    bare = sum(1 for p in plan.pools if p.nodes and p.sharing in ("exclusive", "none"))
+    assert checked >= len(manifests.kind("NodePool")) * 2 - bare
     assert (target == "kserve") == bool(manifests.kind("InferenceService"))
 
 
@@ -147,7 +152,8 @@ def test_config_keys_match_node_labels(planned):
     assert consumers.config_key_problems(manifests) == []
     [config] = [c for c in manifests.kind("ConfigMap")
                 if c["metadata"]["name"] == "placement-planner-device-plugin"]
-    assert set(config["data"]) == {"default"} | {p.name for p in plan.pools if p.nodes}
+    assert set(config["data"]) == {"default"} | {p.name for p in plan.pools
+                                                  if p.nodes and p.gpu_type is not None}
     for key, text in config["data"].items():
         assert consumers.plugin_entry_problems(key, text) == []
     assert consumers.mig_config_problems(plan, manifests) == []

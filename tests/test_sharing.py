@@ -135,6 +135,25 @@ def test_mig_slices_are_planned_from_their_own_profiles(registry: Path):
     assert demand.compute_milli == math.ceil(1000 * rate / first.throughput_rps / 7)
 
 
+def test_slice_reference_profile_is_the_roofline_at_the_slice_specs(registry: Path):
+    # A 1g.10gb slice has 1/7 of the A100's SMs and 1/8 of its memory bandwidth; the demo's
+    # slice profile of search-reranker is the roofline estimate at those specs.
+    from profiles.reference import GPU_SPECS, reference_profile
+    from scripts.make_reference_profiles import _basis, _workload
+
+    whole, one = GPU_SPECS["a100-80gb"], GPU_SPECS["a100-80gb-1g.10gb"]
+    assert one.tflops_16bit == pytest.approx(whole.tflops_16bit / 7)
+    assert one.bandwidth_gb_s == pytest.approx(whole.bandwidth_gb_s / 8)
+    fleet = load_registry(registry)
+    spec = fleet.models["search-reranker"]
+    committed = fleet.profiles[("search-reranker", "a100-80gb-1g.10gb")]
+    estimate = reference_profile(spec.name, "a100-80gb-1g.10gb", _workload(spec),
+                                 [p.concurrency for p in committed.points], _basis(spec))
+    assert estimate.points == committed.points
+    assert committed.points[-1].p99_ms == 143.49
+    assert fleet.profiles[("search-reranker", "a100-80gb")].points[-1].p99_ms == 22.43
+
+
 def test_mig_without_slice_profiles_says_what_it_assumed(registry: Path):
     for path in (registry / "profiles" / "search-reranker").glob("a100-80gb-*.yaml"):
         path.unlink()

@@ -43,7 +43,10 @@ from planner.rules.conflicts import kept_apart
 from planner.rules.enforcement import enforcement
 from planner.rules.spot import usable_shapes
 from planner.schemas import ModelSpec, NodeShape, Pool
+from profiles.schema import CPU_DEVICE
 from solvers.problem import Placement, Solution
+
+CPU_POOL_SHARING = "none"  # a CPU pool's `sharing` in the plan: it has no GPU to share
 
 
 def _cache_reason(fleet: Fleet, cache: Cache, cost_per_hour: float,
@@ -65,15 +68,20 @@ def _model_reasons(fleet: Fleet, demand: Demand, rejections: list[Rejection],
                    options: list[Demand], caches: CachePlan) -> list[str]:
     model = fleet.models[demand.model]
     pool = fleet.pool(demand.pool)
+    device = pool.gpu_type or CPU_DEVICE
     reasons = [f"admitted by {demand.rule}"]
-    if demand.method == "stated" and (model.name, pool.gpu_type) in fleet.profiles:
+    if pool.cpu_only:
+        reasons.append(f"CPU-only: {model.serving.cpu_milli} CPU millicores and "
+                       f"{model.serving.host_memory_mib} MiB per pod on {pool.instance_type} "
+                       "nodes")
+    if demand.method == "stated" and (model.name, device) in fleet.profiles:
         reasons.append(f"hand-stated resources (estimated), used instead of the reference "
-                       f"profile on {pool.gpu_type}")
+                       f"profile on {device}")
     elif demand.method == "stated":
         reasons.append("hand-stated resources (estimated)")
     else:
         reasons.append(f"p99 {demand.p99_ms:g} ms at concurrency {demand.concurrency} on "
-                       f"{pool.gpu_type} ({demand.method} profile)")
+                       f"{device} ({demand.method} profile)")
     reasons.append(f"{demand.replicas} replicas for a peak of {model.traffic.peak_rps:g} rps at "
                    f"{fleet.policy.target_utilization:.0%} target utilisation")
     reasons += demand.notes
@@ -108,6 +116,7 @@ def _gpu_plan(fleet: Fleet, pool: Pool, shape: NodeShape, node: int, index: int,
               layouts: dict, ledger: _Ledger) -> GpuPlan:
     """One GPU with its replicas and cache servers, each charged its fraction of the GPU's
     price."""
+    assert pool.gpu_type is not None  # a GPU pool's GPU
     gpu_type = fleet.cluster.gpu_types[pool.gpu_type]
     servers = [p for p in placed if p.group in caches]
     pairs = [(p, chosen[p.group]) for p in placed if p.group not in caches]
@@ -142,8 +151,8 @@ def _cache_cost_per_hour(fleet: Fleet, cache: Cache, ledger: _Ledger, reserved: 
     of their own."""
     if reserved:
         return ledger.cost_per_hour[cache.name]
-    pool = fleet.pool(cache.pool)
-    return cache.servers * cost.cache_share(fleet.cluster.gpu_types[pool.gpu_type], cache) \
+    pool = fleet.pool(cache.pool)  # a time-sliced GPU pool: caches are only there
+    return cache.servers * cost.cache_share(fleet.cluster.gpu_types[str(pool.gpu_type)], cache) \
         * _own_gpu_price(fleet, cache)
 
 
@@ -154,7 +163,7 @@ def _own_gpu_price(fleet: Fleet, cache: Cache) -> float:
 
 def _cache_plan(fleet: Fleet, cache: Cache, ledger: _Ledger, placed: bool,
                 reserved: bool) -> LazyCachePlan:
-    gpu = fleet.cluster.gpu_types[fleet.pool(cache.pool).gpu_type]
+    gpu = fleet.cluster.gpu_types[str(fleet.pool(cache.pool).gpu_type)]
     warm = sum(warm_share(gpu, d) for d in cache.members) * _own_gpu_price(fleet, cache)
     return LazyCachePlan(
         name=cache.name, members=[d.model for d in cache.members], slots=cache.slots,
@@ -172,10 +181,55 @@ def _allocatable(fleet: Fleet, instance_type: str) -> dict[str, int | None]:
             "node_memory_mib": allocatable[1] if allocatable else None}
 
 
+def _cpu_pool_plan(fleet: Fleet, pool: Pool,
+                   by_gpu: dict[tuple[str, int, int], list[Placement]],
+                   chosen: dict[str, Demand], ledger: _Ledger) -> PoolPlan:
+    """A CPU pool's nodes and their pods (the engine's one device per node), each pod charged
+    its share of its node's price (`cost.pod_share`)."""
+    nodes, bought = [], []
+    for node in sorted({node for (name, node, _) in by_gpu if name == pool.name}):
+        shape = shape_of(pool, node)
+        assert shape is not None  # the engine buys nodes of the pool's shapes only
+        allocatable = node_allocatable(fleet.cluster, shape.instance_type)
+        assert allocatable is not None  # loading requires every instance type described
+        placed = by_gpu[(pool.name, node, 0)]
+        shares = cost.gpu_fractions([cost.pod_share(allocatable, chosen[p.group])
+                                     for p in placed])
+        pods = []
+        for p, share in zip(placed, shares, strict=True):
+            ledger.cost_per_hour[p.group] += share * shape.price_per_node_hour
+            ledger.shares_with[p.group].update(q.group for q in placed if q.group != p.group)
+            pods.append(ReplicaSlot(model=p.group, replica=p.replica, memory_mib=0,
+                                    compute_milli=0, gpu_fraction=0.0))
+        nodes.append(NodePlan(name=f"{pool.name}-{node}", index=node, gpus=[], pods=pods,
+                              instance_type=shape.instance_type if pool.other_shapes else ""))
+        bought.append(shape)
+    pool_cost = cost.nodes_cost_per_hour(bought)
+    paid = sum(ledger.cost_per_hour[m] for m in {r.model for n in nodes for r in n.pods})
+    allocatable = node_allocatable(fleet.cluster, pool.instance_type)
+    return PoolPlan(
+        name=pool.name, gpu_type=None, gpu_product="", gpu_memory_mib=0,
+        max_nodes=pool.max_nodes, node_class=fleet.cluster.node_class_of(pool).model_dump(),
+        labels=pool.labels,
+        taints=[Taint(key=t.key, value=t.value, effect=t.effect) for t in pool.taints],
+        pool_class=pool.pool_class, sharing=CPU_POOL_SHARING, gpus_per_node=0,
+        replicas_per_gpu=0, price_per_node_hour=pool.price_per_node_hour,
+        instance_type=pool.instance_type,
+        node_cpu_milli=allocatable[0] if allocatable else None,
+        node_memory_mib=allocatable[1] if allocatable else None,
+        cost_per_hour=round(pool_cost, 6),
+        idle_cost_per_hour=round(cost.idle_cost_per_hour(pool_cost, paid), 6),
+        memory_used_mib=0, memory_capacity_mib=0, compute_used_milli=0,
+        compute_capacity_milli=0, capacity_type=pool.capacity_type,
+        list_price_per_node_hour=pool.list_price_per_node_hour, nodes=nodes)
+
+
 def _pool_plan(fleet: Fleet, pool: Pool, by_gpu: dict[tuple[str, int, int], list[Placement]],
                chosen: dict[str, Demand], caches: dict[str, Cache], placed_caches: set[str],
                reserved: bool, layouts: dict, ledger: _Ledger) -> PoolPlan:
     """A pool's nodes and GPUs as the solution uses them, with its cost and utilisation."""
+    if pool.gpu_type is None:
+        return _cpu_pool_plan(fleet, pool, by_gpu, chosen, ledger)
     gpu_type = fleet.cluster.gpu_types[pool.gpu_type]
     node_ids = sorted({node for (name, node, _) in by_gpu if name == pool.name})
     nodes, bought = [], []
@@ -238,7 +292,7 @@ def _model_plan(fleet: Fleet, demand: Demand, rejections: list[Rejection],
     cost_per_hour, gpu_fraction = ledger.cost_per_hour[name], ledger.gpu_fraction[name]
     shares_with = ledger.shares_with[name]
     if cache is not None:
-        gpu = fleet.cluster.gpu_types[fleet.pool(cache.pool).gpu_type]
+        gpu = fleet.cluster.gpu_types[str(fleet.pool(cache.pool).gpu_type)]
         weight = warm_share(gpu, demand) / sum(warm_share(gpu, d)
                                                     for d in cache.members)
         share = _cache_cost_per_hour(fleet, cache, ledger, caches.reserved) * weight
@@ -344,7 +398,8 @@ def assemble(fleet: Fleet, demands: dict[str, list[Demand]],
                           billing=fleet.config.billing,
                           sharing_backend=fleet.cluster.sharing_backend),
         summary=Summary(models=len(models), replicas=len(solution.placements),
-                        gpus=len(by_gpu), nodes=sum(len(p.nodes) for p in pools),
+                        gpus=sum(len(n.gpus) for p in pools for n in p.nodes),
+                        nodes=sum(len(p.nodes) for p in pools),
                         cost_per_hour=round(cost_per_hour, 4),
                         cost_per_month=cost_per_month, currency=currency,
                         baseline_cost_per_hour=baseline_per_hour,

@@ -13,6 +13,11 @@ its GPUs (one replica's GPUs each), CPU and host memory allow. The models on one
 nodes, which number the larger of their replicas over what a node holds of each (added up) and
 the nodes each model's spread rule needs. Unplaced models are left out, as the plan does not
 pay for them.
+
+A CPU pool's node is split among its pods by the larger of each pod's CPU and host memory
+share of the node's allocatable (scaled down when they add up past the node); the baseline
+counts a CPU-only model's nodes like any other model's (its replicas per node by CPU and host
+memory alone).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from fractions import Fraction
 from planner.demand.derive import Demand
 from planner.demand.lazy_cache import Cache, server_share
 from planner.demand.to_engine import COST_UNITS_PER_CURRENCY
-from planner.rules.capacity import node_allocatable
+from planner.rules.capacity import MAX_PODS_PER_NODE, node_allocatable
 from planner.rules.mig import slice_fraction
 from planner.schemas import Cluster, GpuType, NodeShape
 
@@ -37,6 +42,13 @@ def gpu_price_per_hour(shape: NodeShape) -> float:
 def nodes_cost_per_hour(nodes: Iterable[NodeShape]) -> float:
     """The price of the nodes bought, each of its shape."""
     return sum(shape.price_per_node_hour for shape in nodes)
+
+
+def pod_share(allocatable: tuple[int, int], demand: Demand) -> float:
+    """The share of a CPU pool's node one pod pays for: the larger of its CPU and its host
+    memory request over the node's allocatable."""
+    cpu_milli, memory_mib = allocatable
+    return max(demand.cpu_milli / cpu_milli, demand.host_memory_mib / memory_mib)
 
 
 def replica_share(gpu: GpuType, demand: Demand, mig_slice: str | None) -> float:
@@ -67,7 +79,8 @@ def idle_cost_per_hour(pool_cost: float, paid_by_replicas: float) -> float:
 def replicas_per_node(cluster: Cluster, shape: NodeShape, demand: Demand) -> int:
     """How many replicas of one model a node of `shape` holds when they share no GPU: its
     GPUs, CPU and host memory allow; 0 when not even one fits."""
-    per_node = shape.gpus_per_node // demand.gpus_per_replica
+    per_node = shape.gpus_per_node // demand.gpus_per_replica if demand.gpus_per_replica \
+        else MAX_PODS_PER_NODE  # a CPU-only pod: its CPU and host memory alone bound it
     allocatable = node_allocatable(cluster, shape.instance_type)
     if allocatable is not None:
         for need, room in zip((demand.cpu_milli, demand.host_memory_mib), allocatable,

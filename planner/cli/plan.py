@@ -66,7 +66,7 @@ def _curves(fleet, result) -> list:
     for plan.html's plots (models planned from stated resources have none)."""
     from reports.profile_plots import ProfileCurve
 
-    gpu_type = {pool.name: pool.gpu_type for pool in result.pools}
+    gpu_type = {pool.name: pool.device for pool in result.pools}
     curves = []
     for model in result.models:
         profile = fleet.profiles.get((model.name, gpu_type.get(model.pool)))

@@ -24,6 +24,8 @@ from planner.demand.sharing import (
 from planner.registry.fleet import Fleet
 from planner.rules.capacity import replicas_per_gpu, usable_memory_mib
 from planner.rules.fit import (
+    host_memory_misfit,
+    kind_misfit,
     least_memory_mib,
     memory_limit_mib,
     memory_per_gpu_mib,
@@ -36,7 +38,7 @@ from planner.rules.spot import spot_only_reason, usable_shapes
 from planner.rules.spread import max_per_node
 from planner.schemas import MAX_REPLICAS, ModelSpec, Pool
 from profiles.llm import PRECISION_BYTES, STEP_TOKENS
-from profiles.schema import Point, Profile
+from profiles.schema import CPU_DEVICE, Point, Profile
 
 
 @dataclass(frozen=True)
@@ -102,14 +104,15 @@ def _choose(model: ModelSpec, profile: Profile, pool: Pool, sharing: Sharing,
             limit_mib: int) -> _Choice | str:
     """The highest usable concurrency whose p99, stretched by sharing at the load its replicas
     get, meets the SLO; or why none does."""
+    device = pool.gpu_type or CPU_DEVICE
     candidates = _candidates(model, profile, limit_mib)
     if not candidates:
         if not any(p.stable for p in profile.points):
-            return f"no stable measurement on {pool.gpu_type}; measure it again"
+            return f"no stable measurement on {device}; measure it again"
         if not _candidates(model, profile, None):
             return (f"no stable measurement within max_concurrency "
-                    f"{model.limits.max_concurrency} on {pool.gpu_type}")
-        return (f"every concurrency on {pool.gpu_type} needs more than the {limit_mib} MiB "
+                    f"{model.limits.max_concurrency} on {device}")
+        return (f"every concurrency on {device} needs more than the {limit_mib} MiB "
                 "per GPU the pool allows")
     notes: list[str] = []
     open_rate = open_loop_rate(profile, model.slo.p99_ms)
@@ -117,7 +120,7 @@ def _choose(model: ModelSpec, profile: Profile, pool: Pool, sharing: Sharing,
         notes.append(f"open-loop rate search at p99 {profile.rate_search.slo_p99_ms:g} ms "
                      f"ignored: looser than the SLO of {model.slo.p99_ms:g} ms")
     if open_rate == 0:
-        return f"no open-loop arrival rate met the SLO on {pool.gpu_type} (rate search)"
+        return f"no open-loop arrival rate met the SLO on {device} (rate search)"
     clients = sharing.clients if sharing.mode == "mps" else 1
     too_many = None
     for point in reversed(candidates):
@@ -125,7 +128,7 @@ def _choose(model: ModelSpec, profile: Profile, pool: Pool, sharing: Sharing,
         cap = point.throughput_rps
         if open_rate is not None and open_rate < cap:
             cap = open_rate
-        too_many = too_many or _too_many(model, pool, cap / clients, sharing.utilization)
+        too_many = too_many or _too_many(model, device, cap / clients, sharing.utilization)
         if too_many:
             continue
         replicas = replicas_for(model.traffic.peak_rps, cap / clients, sharing.utilization,
@@ -149,16 +152,16 @@ def _choose(model: ModelSpec, profile: Profile, pool: Pool, sharing: Sharing,
     shared = "" if load.p99_ms == lowest.p99_ms else \
         f", {load.p99_ms:.3g} ms {_how(sharing)}"
     return (f"p99 {lowest.p99_ms:g} ms at concurrency {lowest.concurrency} on "
-            f"{pool.gpu_type}{shared} misses the SLO of {model.slo.p99_ms:g} ms")
+            f"{device}{shared} misses the SLO of {model.slo.p99_ms:g} ms")
 
 
-def _too_many(model: ModelSpec, pool: Pool, rate_cap_rps: float,
+def _too_many(model: ModelSpec, device: str, rate_cap_rps: float,
               utilization: float) -> str | None:
     """Why a model would need an absurd number of replicas (a unit slip in traffic or
     profile, most likely), or None."""
     if model.traffic.peak_rps / (rate_cap_rps * utilization) <= MAX_REPLICAS:
         return None
-    return (f"needs more than {MAX_REPLICAS:,} replicas on {pool.gpu_type} for the peak of "
+    return (f"needs more than {MAX_REPLICAS:,} replicas on {device} for the peak of "
             f"{model.traffic.peak_rps:g} rps at {rate_cap_rps:g} rps each; check the traffic "
             "and the profile's units")
 
@@ -172,6 +175,11 @@ def _how(sharing: Sharing) -> str:
 def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand | Rejection:
     """The model's demand in `pool` under the sharing model of `planner.demand.sharing`."""
     policy = fleet.policy
+    wrong_kind = kind_misfit(model, pool)
+    if wrong_kind is not None:
+        return Rejection(model.name, pool.name, wrong_kind)
+    if pool.gpu_type is None:
+        return _cpu_demand(fleet, model, pool, rule)
     whole = not model.shares_gpu or pool.sharing == "exclusive"
     if whole and pool.sharing != "exclusive":
         return Rejection(model.name, pool.name,
@@ -188,7 +196,7 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
             or node_misfit(model, fleet.cluster, pool)
     if too_large is not None:
         return Rejection(model.name, pool.name, f"one replica never fits: {too_large}")
-    sharing = Sharing(mode="exclusive" if whole else pool.sharing,
+    sharing = Sharing(mode="exclusive" if whole else str(pool.sharing),
                       utilization=policy.target_utilization,
                       clients=replicas_per_gpu(pool, policy))
     notes: tuple[str, ...] = ()
@@ -213,7 +221,8 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
     elif model.resources is not None:
         memory, throughput = model.resources.memory_mib, model.resources.throughput_rps
         clients = sharing.clients if sharing.mode == "mps" else 1
-        too_many = _too_many(model, pool, throughput / clients, policy.target_utilization)
+        too_many = _too_many(model, pool.gpu_type, throughput / clients,
+                             policy.target_utilization)
         if too_many:
             return Rejection(model.name, pool.name, too_many)
         replicas = replicas_for(model.traffic.peak_rps, throughput / clients,
@@ -333,6 +342,7 @@ def _engine_share(fleet: Fleet, pool: Pool, mig_slice: str | None, llm: LlmConfi
     the GPU or its MIG slice) that holds the planned memory, rounded up to the hundredth the
     engines take; the replica is packed at what that fraction grabs, so co-located replicas
     never hold more than their shares."""
+    assert pool.gpu_type is not None  # a CPU pool never takes a model with GPUs
     gpu = fleet.cluster.gpu_types[pool.gpu_type]
     device_mib = gpu.mig_profiles[mig_slice].memory_mib if mig_slice else gpu.memory_mib
     fraction = min(1.0, math.ceil(round(100 * memory_mib / device_mib, 6)) / 100)
@@ -342,11 +352,62 @@ def _engine_share(fleet: Fleet, pool: Pool, mig_slice: str | None, llm: LlmConfi
     return replace(llm, gpu_memory_utilization=fraction), packed
 
 
+def _cpu_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand | Rejection:
+    """A CPU-only model in a CPU pool: its operating point from its CPU profile (the highest
+    stable concurrency whose p99 meets the SLO and whose host memory fits the pod's request; a
+    pod has its CPU to itself, so nothing stretches it) or from stated resources; replicas cover
+    the peak at the target utilisation; each pod draws only its CPU and memory requests from
+    its node."""
+    utilization = fleet.policy.target_utilization
+    too_large = node_misfit(model, fleet.cluster, pool)
+    if too_large is not None:
+        return Rejection(model.name, pool.name, f"one replica never fits: {too_large}")
+    profile = fleet.profiles.get((model.name, CPU_DEVICE))
+    concurrency: int | None = None
+    p99: float | None = None
+    load_concurrency: float | None = None
+    notes: tuple[str, ...] = ()
+    if model.resources is not None:
+        if (over := host_memory_misfit(model, model.resources.memory_mib)) is not None:
+            return Rejection(model.name, pool.name, f"one replica never fits: {over}")
+        throughput, method = model.resources.throughput_rps, "stated"
+        if (too_many := _too_many(model, CPU_DEVICE, throughput, utilization)) is not None:
+            return Rejection(model.name, pool.name, too_many)
+        replicas = replicas_for(model.traffic.peak_rps, throughput, utilization,
+                                model.replicas.min)
+    elif profile is not None:
+        choice = _choose(model, profile, pool, Sharing("exclusive", utilization, 1),
+                         model.serving.host_memory_mib)
+        if isinstance(choice, str):
+            return Rejection(model.name, pool.name, choice)
+        point, replicas, load = choice.point, choice.replicas, choice.load
+        throughput, method = point.throughput_rps, profile.method
+        concurrency, p99, load_concurrency = point.concurrency, round(load.p99_ms, 2), \
+            load.concurrency
+        notes = (*choice.notes, f"{load.rate_rps:.4g} rps per replica on "
+                 f"{model.serving.cpu_milli} CPU millicores of its own forms batches of about "
+                 f"{load.concurrency:.2g}")
+    else:
+        return Rejection(model.name, pool.name, f"no profile on {CPU_DEVICE}")
+    if model.replicas.max is not None and replicas > model.replicas.max:
+        return Rejection(model.name, pool.name,
+                         f"needs {replicas} replicas on {CPU_DEVICE} for the peak of "
+                         f"{model.traffic.peak_rps:g} rps, replicas.max is {model.replicas.max}")
+    return Demand(model=model.name, pool=pool.name, rule=rule, replicas=replicas,
+                  gpus_per_replica=0, whole_gpus=False, memory_mib=0, compute_milli=0,
+                  cpu_milli=model.serving.cpu_milli,
+                  host_memory_mib=model.serving.host_memory_mib, mig_slice=None,
+                  max_per_node=max_per_node(fleet.policy, replicas), concurrency=concurrency,
+                  throughput_rps=throughput, p99_ms=p99, estimated=method != "measured",
+                  method=method, load_concurrency=load_concurrency, notes=notes)
+
+
 def _slice_choice(fleet: Fleet, model: ModelSpec, pool: Pool
                   ) -> tuple[str, _Choice, Profile] | str | None:
     """In a MIG pool: the smallest slice whose own profile (the slice as a GPU type) gives an
     operating point; why none does; or None when the model has no slice profile."""
     policy = fleet.policy
+    assert pool.gpu_type is not None  # only MIG pools have slices
     gpu = fleet.cluster.gpu_types[pool.gpu_type]
     kinds = sorted(gpu.mig_profiles.items(), key=lambda kv: (kv[1].compute_slices,
                                                              kv[1].memory_mib, kv[0]))

@@ -30,6 +30,7 @@ from planner.rules.conflicts import conflict_classes
 from planner.rules.loading import active_at_once, active_probability, auto_loading
 from planner.schemas import GpuType
 from planner.traffic import hourly_rps
+from profiles.schema import CPU_DEVICE
 
 CACHE_SUFFIX = "lazy-cache"
 
@@ -80,7 +81,7 @@ def loading_choice(fleet: Fleet, model_name: str, pool_name: str) -> tuple[str, 
     model = fleet.models[model_name]
     if model.loading.policy != "auto":
         return model.loading.policy, None
-    profile = fleet.profiles.get((model.name, fleet.pool(pool_name).gpu_type))
+    profile = fleet.profiles.get((model.name, fleet.pool(pool_name).gpu_type or CPU_DEVICE))
     policy, why = auto_loading(model, None if profile is None else profile.load_time_s)
     return policy, f"loading auto: {policy}, {why}"
 
@@ -98,7 +99,7 @@ def server_share(gpu: GpuType, cache: Cache) -> float:
 
 
 def _warm_share(fleet: Fleet, demand: Demand) -> float:
-    return warm_share(fleet.cluster.gpu_types[fleet.pool(demand.pool).gpu_type], demand)
+    return warm_share(fleet.cluster.gpu_types[str(fleet.pool(demand.pool).gpu_type)], demand)
 
 
 def _cacheable(fleet: Fleet, options: list[Demand]) -> Demand | str:
@@ -115,7 +116,7 @@ def _cacheable(fleet: Fleet, options: list[Demand]) -> Demand | str:
     for d in shared:
         pool = fleet.pool(d.pool)
         memory_cap, compute_cap, _ = gpu_capacity(
-            fleet.cluster.gpu_types[pool.gpu_type].memory_mib, pool, fleet.policy)
+            fleet.cluster.gpu_types[str(pool.gpu_type)].memory_mib, pool, fleet.policy)
         if d.replicas * d.memory_mib <= memory_cap and d.replicas * d.compute_milli <= compute_cap:
             fitting.append(d)
     if not fitting:
@@ -142,7 +143,7 @@ def _size(fleet: Fleet, name: str, pool_name: str, members: list[Demand],
     slots = max(active_at_once(p, settings.overflow_probability) for p in by_hour)
     pool = fleet.pool(pool_name)
     memory_cap, compute_cap, _ = gpu_capacity(
-        fleet.cluster.gpu_types[pool.gpu_type].memory_mib, pool, policy)
+        fleet.cluster.gpu_types[str(pool.gpu_type)].memory_mib, pool, policy)
     memory = [d.replicas * d.memory_mib for d in members]
     compute = [d.replicas * d.compute_milli for d in members]
     memory_total, compute_total = _largest(memory, slots), _largest(compute, slots)
@@ -198,7 +199,7 @@ def plan_caches(fleet: Fleet, demands: dict[str, list[Demand]]) -> CachePlan:
             else:
                 group[1].update(own)
                 group[2].append(demand)
-        gpu = fleet.cluster.gpu_types[pool.gpu_type]
+        gpu = fleet.cluster.gpu_types[str(pool.gpu_type)]
         kept = 0
         for engine, union, members in groups:
             if len(members) == 1:

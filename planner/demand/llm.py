@@ -64,6 +64,7 @@ def candidates(model: ModelSpec, pool: Pool, limit_mib: int) -> list[Candidate]:
     """Every configuration of `model` in `pool` (whose replicas may use `limit_mib` per GPU),
     fewest GPUs and bytes first."""
     assert model.llm is not None
+    assert pool.gpu_type is not None  # a CPU pool never takes a model with GPUs
     gpu = gpu_spec(pool.gpu_type)
     arch = architecture(model)
     slo = model.llm.slo

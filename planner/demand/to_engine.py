@@ -6,7 +6,7 @@ from planner.demand.derive import Demand
 from planner.demand.lazy_cache import Cache
 from planner.demand.shapes import engine_shapes
 from planner.registry.fleet import Fleet
-from planner.rules.capacity import gpu_capacity, node_allocatable
+from planner.rules.capacity import MAX_PODS_PER_NODE, gpu_capacity, node_allocatable
 from planner.rules.conflicts import conflict_classes
 from planner.rules.mig import slice_capacity
 from planner.rules.spot import may_use
@@ -21,6 +21,18 @@ COST_UNITS_PER_CURRENCY = 10_000  # node prices as integers in 1/10,000 of the c
 
 def _engine_pools(fleet: Fleet, pool: Pool) -> list[EnginePool]:
     """The pool in the engine: one engine pool per node shape (see `planner.demand.shapes`)."""
+    if pool.gpu_type is None:
+        # A CPU pool's node is one device that holds its pods, up to the kubelet's maxPods,
+        # and nothing in the GPU dimensions; its CPU and host memory bound them.
+        return [EnginePool(name=entry.engine_pool, capacity=(0, 0, MAX_PODS_PER_NODE),
+                           gpus_per_node=1,
+                           node_cost=round(entry.shape.price_per_node_hour
+                                           * COST_UNITS_PER_CURRENCY),
+                           max_nodes=entry.shape.max_nodes or pool.max_nodes,
+                           node_capacity=node_allocatable(fleet.cluster,
+                                                          entry.shape.instance_type) or (),
+                           family=pool.name if pool.other_shapes else "")
+                for entry in engine_shapes(pool)]
     gpu = fleet.cluster.gpu_types[pool.gpu_type]
     policy = fleet.policy
     slices: tuple[SliceType, ...] = ()

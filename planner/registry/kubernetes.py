@@ -60,7 +60,8 @@ def cluster_problems(config: PlannerConfig, cluster: Cluster, doc: YamlDocument,
                                 f"a {pool.sharing} pool shares each GPU among at least 2 "
                                 "replicas (the device plugin refuses fewer); raise "
                                 "max_models_per_gpu or set sharing: exclusive"))
-        if cluster.sharing_backend == "dra" and pool.sharing != "exclusive":
+        if cluster.sharing_backend == "dra" and pool.gpu_type is not None \
+                and pool.sharing != "exclusive":
             namespace = f"{config.namespace_prefix}{pool.name}"
             reason = k8s_names.dns1123_label_problem(namespace)
             if reason:
@@ -68,7 +69,7 @@ def cluster_problems(config: PlannerConfig, cluster: Cluster, doc: YamlDocument,
                                     f"under sharing_backend dra the pool's models run in its "
                                     f"namespace '{namespace}' (namespace_prefix + pool), which "
                                     f"is {reason}; shorten the pool's name or the prefix"))
-        gpu = cluster.gpu_types.get(pool.gpu_type)
+        gpu = cluster.gpu_types.get(pool.gpu_type or "")
         if pool.sharing == "mig" and gpu is not None and gpu.mig_layouts:
             longest = mig_layout_name(pool.name, len(gpu.mig_layouts) - 1)
             reason = k8s_names.label_value_problem(longest)

@@ -10,13 +10,19 @@ from planner.registry.messages import suggestion
 from planner.registry.yamlsource import YamlDocument, format_loc
 from planner.rules.admission import admits_production_into_low_priority, admitting_pools
 from planner.rules.conflicts import both_sides
-from planner.rules.fit import least_memory_mib, misfit, node_misfit
+from planner.rules.fit import (
+    host_memory_misfit,
+    kind_misfit,
+    least_memory_mib,
+    misfit,
+    node_misfit,
+)
 from planner.rules.llm import gpu_spec, llm_misfit
 from planner.rules.loading import fastest_load_s, lazy_problem
 from planner.rules.mig import slice_gpu_types
 from planner.rules.slo import fastest_on_pool, meets_slo
 from planner.schemas import LLM_ENGINES, PRIORITIES, Cluster, ModelSpec, Policy, Pool
-from profiles.schema import Profile
+from profiles.schema import CPU_DEVICE, Profile
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,8 @@ def _cluster_problems(p: Parsed, stranded: dict[str, list[str]]) -> list[Problem
             problems.append(_at(p.cluster_doc, ("pools", i, "name"),
                                 f"duplicate pool '{pool.name}'; pool names must be unique"))
         seen.add(pool.name)
+        if pool.gpu_type is None:
+            continue  # a CPU pool
         gpu = p.cluster.gpu_types.get(pool.gpu_type)
         if gpu is None and pool.gpu_type not in reported:
             reported.add(pool.gpu_type)
@@ -168,11 +176,45 @@ def _limit_problems(doc: YamlDocument, m: ModelSpec) -> list[Problem]:
     return problems
 
 
+def _kind_problems(doc: YamlDocument, m: ModelSpec, admitting: list[Pool]) -> list[Problem]:
+    """A CPU-only model admitted to GPU pools only, or a GPU model to CPU pools only."""
+    if any(kind_misfit(m, pool) is None for pool in admitting):
+        return []
+    names = ", ".join(pool.name for pool in admitting)
+    if m.cpu_only:
+        message = (f"runs without a GPU (gpus_per_replica: 0), but the pools that admit it "
+                   f"({names}) are GPU pools; admit it to a CPU pool (a pool without gpu_type) "
+                   "in policy.yaml, or give it GPUs")
+    else:
+        message = (f"needs {m.gpus_per_replica} GPU(s) per replica, but the pools that admit "
+                   f"it ({names}) are CPU pools (no gpu_type); admit it to a GPU pool in "
+                   "policy.yaml, or set gpus_per_replica: 0 to run it on CPU")
+    return [_at(doc, ("gpus_per_replica",), message)]
+
+
+def _host_memory_problems(p: Parsed, doc: YamlDocument, m: ModelSpec) -> list[Problem]:
+    """A CPU-only model whose least host memory (measured, or stated) exceeds its pod's
+    memory request would be killed for it: an input error."""
+    least = least_memory_mib(m, p.profiles.get((m.name, CPU_DEVICE)))
+    over = None if least is None else host_memory_misfit(m, least)
+    if over is None:
+        return []
+    what = "stated in resources.memory_mib" if m.resources is not None else \
+        f"the least the CPU profile measured ({CPU_DEVICE}.yaml)"
+    return [_at(doc, ("serving", "host_memory_mib"),
+                f"a replica needs {over} ({what}); raise serving.host_memory_mib")]
+
+
 def _fit_problems(p: Parsed, doc: YamlDocument, m: ModelSpec,
                   admitting: list[Pool]) -> list[Problem]:
-    """A replica that fits no admitting pool (GPUs per node, CPU and host memory per node,
-    memory per GPU) can never be placed: an input error, not an unplaced model."""
-    admitting = [pool for pool in admitting if pool.gpu_type in p.cluster.gpu_types]
+    """A replica that fits no admitting pool (CPU or GPU pool, GPUs per node, CPU and host
+    memory per node, memory per GPU) can never be placed: an input error, not an unplaced
+    model."""
+    kind = _kind_problems(doc, m, admitting)
+    if kind:
+        return kind
+    admitting = [pool for pool in admitting if kind_misfit(m, pool) is None
+                 and (pool.gpu_type is None or pool.gpu_type in p.cluster.gpu_types)]
     if not admitting:
         return []  # the unknown GPU type is reported on its own
     nodes = [pool for pool in admitting if m.gpus_per_replica <= pool.gpus_per_node]
@@ -191,11 +233,13 @@ def _fit_problems(p: Parsed, doc: YamlDocument, m: ModelSpec,
                     f"the pod fits no node of the pools that admit it: {too_small}; lower "
                     "serving.cpu_milli or serving.host_memory_mib, or admit the model to a pool "
                     "with larger nodes")]
+    if m.cpu_only:
+        return _host_memory_problems(p, doc, m)
     nodes = hosts
     if m.llm is not None:
         return _llm_fit_problems(p, doc, m, nodes)
     judged = [(pool, least) for pool in nodes
-              if (least := least_memory_mib(m, p.profiles.get((m.name, pool.gpu_type))))
+              if (least := least_memory_mib(m, p.profiles.get((m.name, str(pool.gpu_type)))))
               is not None]
     reasons = [why for pool, least in judged
                if (why := misfit(least, m.gpus_per_replica, p.cluster, pool, p.policy))]
@@ -207,7 +251,8 @@ def _fit_problems(p: Parsed, doc: YamlDocument, m: ModelSpec,
     else:
         loc = ("gpus_per_replica",)
         what = "least memory any profile point measured"
-    unprofiled = sorted({pool.gpu_type for pool in nodes} - {pool.gpu_type for pool, _ in judged})
+    unprofiled = sorted({str(pool.gpu_type) for pool in nodes}
+                        - {str(pool.gpu_type) for pool, _ in judged})
     other = f", or profile it on {' or '.join(unprofiled)}" if unprofiled else ""
     return [_at(doc, loc, f"one replica fits no pool that admits it: with the {what} over "
                 f"{m.gpus_per_replica} GPU(s), {'; '.join(reasons)}; raise gpus_per_replica, "
@@ -219,20 +264,22 @@ def _slo_problems(p: Parsed, doc: YamlDocument, m: ModelSpec,
     """An SLO below the fastest p99 that every profiled pool admitting the model could give
     (`planner.rules.slo`) can never be met: an input error. When some pool could meet it, the
     plan says why the others cannot (and why that pool did not take it, if it is full)."""
-    known = [pool for pool in admitting if pool.gpu_type in p.cluster.gpu_types]
+    known = [pool for pool in admitting if kind_misfit(m, pool) is None
+             and (pool.gpu_type is None or pool.gpu_type in p.cluster.gpu_types)]
     fastest = [f for pool in known
                for f in fastest_on_pool(m, pool, p.cluster, p.policy, p.profiles)]
     if not fastest or any(meets_slo(f, m) for f in fastest) \
             or all(f.point is None for f in fastest):
         return []
     judged = {f.pool for f in fastest}
-    unprofiled = sorted({pool.gpu_type for pool in known if pool.name not in judged})
+    unprofiled = sorted({pool.gpu_type or CPU_DEVICE for pool in known
+                         if pool.name not in judged})
     other = f", or profile it on {' or '.join(unprofiled)}" if unprofiled else ""
     return [_at(doc, ("slo", "p99_ms"),
                 f"no pool that admits the model can meet the SLO of {m.slo.p99_ms:g} ms: the "
                 "lowest p99 of a stable point within max_concurrency whose memory fits is "
                 f"{'; '.join(f.describe() for f in fastest)}; raise slo.p99_ms, or admit the "
-                f"model to a pool with faster GPUs{other}")]
+                f"model to a pool with faster {'nodes' if m.cpu_only else 'GPUs'}{other}")]
 
 
 def _llm_fit_problems(p: Parsed, doc: YamlDocument, m: ModelSpec,
@@ -347,11 +394,21 @@ def _model_problems(p: Parsed, stranded_pool: dict[str, list[str]],
         if m.resources is not None or m.llm is not None or fit:
             continue
         problems.extend(_slo_problems(p, doc, m, [pool for pool, _ in admitting]))
+        if m.cpu_only:
+            if (name, CPU_DEVICE) not in p.profiles:
+                problems.append(_at(doc, ("name",), (
+                    f"no CPU profile (profiles/{name}/{CPU_DEVICE}.yaml) and no "
+                    f"`resources`; measure it with `planner profile run {name} --registry "
+                    f"{p.root} --device cpu`, or state resources: {{memory_mib, "
+                    "throughput_rps}")))
+            continue
         gpu_types = sorted({pool.gpu_type for pool, _ in admitting
                             if pool.gpu_type in p.cluster.gpu_types})
         profiled = [g for g in gpu_types if (name, g) in p.profiles]
         if not gpu_types:
-            stranded_gpu.setdefault(admitting[0][0].gpu_type, []).append(name)
+            unknown_type = next(str(pool.gpu_type) for pool, _ in admitting
+                                if pool.gpu_type is not None)
+            stranded_gpu.setdefault(unknown_type, []).append(name)
         elif not profiled:
             ref = f"{name} --registry {p.root}"
             problems.append(_at(doc, ("name",),
@@ -368,14 +425,14 @@ def _profile_problems(p: Parsed) -> list[Problem]:
     unknown_gpu: dict[str, list[str]] = {}
     known = set(p.cluster.gpu_types) | slice_gpu_types(p.cluster)
     for (folder, gpu_type), profile in p.profiles.items():
-        if gpu_type != "cpu" and gpu_type not in known:
+        if gpu_type != CPU_DEVICE and gpu_type not in known:
             unknown_gpu.setdefault(gpu_type, []).append(folder)
         doc = p.profile_docs[(folder, gpu_type)]
         if folder not in p.model_stems:
             problems.append(_at(doc, (), f"profile for unknown model '{folder}'"
                                 f"{suggestion(folder, sorted(p.model_stems))}; "
                                 "remove it or rename its folder"))
-        if gpu_type == "cpu":
+        if gpu_type == CPU_DEVICE:
             if profile.memory.kind != "host":
                 problems.append(_at(doc, ("memory", "kind"), "a CPU profile's memory is host "
                                     "memory; set kind: host"))

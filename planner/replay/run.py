@@ -47,7 +47,7 @@ def replay_plan(plan: Plan, fleet: Fleet, *, policies: tuple[str, ...], hours: f
                 seed: int, trace: Path | None, thrash_window_s: float) -> Replay:
     """Every cache of `plan` (placed, or sized without being reserved) replayed under every
     policy in `policies`."""
-    caches = [(pool.gpu_type, cache) for pool in plan.pools for cache in pool.caches
+    caches = [(pool.device, cache) for pool in plan.pools for cache in pool.caches
               if cache.placed or not cache.reserved]
     members = {cache.name: members_of(plan, fleet, cache, gpu_type) for gpu_type, cache in caches}
     names = [m.name for group in members.values() for m in group]

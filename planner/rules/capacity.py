@@ -12,6 +12,8 @@ import math
 
 from planner.schemas import Cluster, Policy, Pool
 
+MAX_PODS_PER_NODE = 110  # the kubelet's default maxPods: a CPU pool's node holds no more pods
+
 
 def usable_memory_mib(memory_mib: int, policy: Policy) -> int:
     """The memory a plan may fill on a device of `memory_mib`, after the headroom."""

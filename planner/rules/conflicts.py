@@ -35,9 +35,12 @@ def conflict_classes(policy: Policy, models: dict[str, ModelSpec]
     conflicts: list[ClassConflict] = []
     teams = sorted({m.team for m in models.values()})
     for rule in policy.conflicts:
+        # A CPU-only model has no GPU to keep apart: GPU-scope rules pass it by.
+        bound = {name: m for name, m in models.items()
+                 if rule.scope == "node" or not m.cpu_only}
         if rule.between is not None:
             a, b = f"{rule.name}:a", f"{rule.name}:b"
-            for model in models.values():
+            for model in bound.values():
                 if rule.between[0].matches(model):
                     classes[model.name].add(a)
                 if rule.between[1].matches(model):
@@ -45,8 +48,8 @@ def conflict_classes(policy: Policy, models: dict[str, ModelSpec]
             conflicts.append(ClassConflict(rule.name, a, b, rule.scope))
             continue
         assert rule.separate_teams is not None  # the schema requires one of the two kinds
-        isolated = {m.team for m in models.values() if rule.separate_teams.matches(m)}
-        for model in models.values():
+        isolated = {m.team for m in bound.values() if rule.separate_teams.matches(m)}
+        for model in bound.values():
             classes[model.name].add(f"{rule.name}:team:{model.team}")
             if rule.separate_teams.matches(model):
                 classes[model.name].add(f"{rule.name}:isolated:{model.team}")

@@ -2,9 +2,11 @@
 
 A replica fits a pool when its memory per GPU fits one GPU of the pool after the headroom (in a
 MIG pool: the largest slice), its GPUs fit one node, and its pod's CPU and host memory requests
-fit the node's allocatable. Demand derivation rejects a pool that
-fails this; loading rejects a model that fits no pool admitting it, since no plan could ever
-place it. The smallest memory a replica could use is the least any profile point measured.
+fit the node's allocatable. A CPU-only model fits only CPU pools (pools without a GPU), by
+its pod's requests alone, and the host memory it needs must fit its pod's memory request.
+Demand derivation rejects a pool that fails this; loading rejects a model that fits no pool
+admitting it, since no plan could ever place it. The smallest memory a replica could use is
+the least any profile point measured.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from profiles.schema import Profile
 def memory_limit_mib(cluster: Cluster, pool: Pool, policy: Policy) -> int:
     """The most memory one GPU of a replica may use in `pool`: the GPU's (or, in a MIG pool,
     its largest slice's) memory after the headroom; an MPS client's share of it."""
+    assert pool.gpu_type is not None  # a CPU pool has no GPU memory
     gpu = cluster.gpu_types[pool.gpu_type]
     if pool.sharing == "mig" and gpu.mig_profiles:
         return max(usable_memory_mib(p.memory_mib, policy) for p in gpu.mig_profiles.values())
@@ -31,12 +34,35 @@ def memory_limit_mib(cluster: Cluster, pool: Pool, policy: Policy) -> int:
 
 
 def memory_per_gpu_mib(memory_mib: float, gpus_per_replica: int) -> int:
-    """A replica's memory on each of its GPUs: the total spread evenly over them."""
-    return math.ceil(memory_mib / gpus_per_replica)
+    """A replica's memory on each of its GPUs: the total spread evenly over them (a CPU-only
+    replica's, in host memory, whole)."""
+    return math.ceil(memory_mib / max(gpus_per_replica, 1))
+
+
+def kind_misfit(model: ModelSpec, pool: Pool) -> str | None:
+    """Why a CPU-only model cannot use a GPU pool, or a GPU model a CPU pool; None when the
+    model and the pool agree."""
+    if model.cpu_only and not pool.cpu_only:
+        return (f"runs without a GPU (gpus_per_replica: 0), and {pool.name} is a GPU pool "
+                f"({pool.gpu_type}); CPU-only models go to CPU pools (no gpu_type)")
+    if pool.cpu_only and not model.cpu_only:
+        return (f"needs {model.gpus_per_replica} GPU(s) per replica, and {pool.name} is a CPU "
+                "pool (no gpu_type)")
+    return None
+
+
+def host_memory_misfit(model: ModelSpec, memory_mib: float) -> str | None:
+    """Why a CPU-only replica needing `memory_mib` of host memory overflows its pod's request,
+    or None."""
+    if memory_mib <= model.serving.host_memory_mib:
+        return None
+    return (f"{math.ceil(memory_mib)} MiB of host memory, more than the pod's "
+            f"serving.host_memory_mib of {model.serving.host_memory_mib}")
 
 
 def least_memory_mib(model: ModelSpec, profile: Profile | None) -> float | None:
-    """The least memory a replica could need on the profile's GPU type (or as stated)."""
+    """The least memory a replica could need on the profile's GPU type (or as stated); host
+    memory for a CPU profile."""
     if model.resources is not None:
         return model.resources.memory_mib
     if profile is None:
@@ -47,7 +73,8 @@ def least_memory_mib(model: ModelSpec, profile: Profile | None) -> float | None:
 def misfit(memory_mib: float, gpus_per_replica: int, cluster: Cluster, pool: Pool,
            policy: Policy) -> str | None:
     """Why a replica of `memory_mib` on `gpus_per_replica` GPUs can never run in `pool`, or
-    None when it fits an empty node."""
+    None when it fits an empty node. A GPU pool only: `kind_misfit` compares CPU and GPU."""
+    assert pool.gpu_type is not None
     largest = max(shape.gpus_per_node for shape in pool.shapes())
     if gpus_per_replica > largest:
         return (f"{gpus_per_replica} GPUs per replica, a node of {pool.name} has "

@@ -52,6 +52,7 @@ def least_memory(model: ModelSpec, pool: Pool) -> LlmMemory | None:
     """The configuration in `pool` needing the least memory per GPU for one sequence of the
     longest context; None when no TP degree suits the pool."""
     assert model.llm is not None
+    assert pool.gpu_type is not None  # a CPU pool never takes a model with GPUs
     found = [memory_per_gpu(architecture(model), precision, degree, 1,
                             model.llm.max_context_tokens, cuda_context_mib(pool.gpu_type))
              for degree in degrees(model, pool) for precision in precisions(model)]

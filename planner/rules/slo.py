@@ -5,7 +5,8 @@ slice types when there are any) and only from usable points: stable, within
 `max_concurrency`, and with memory per GPU the pool allows. Sharing never makes a replica
 faster: time-slicing stretches its p99 by at least one, an MPS client by the pool's client
 count, whatever the load. So the lowest p99 of the usable points, times the MPS client count,
-bounds every operating point the pool could give; a model whose SLO is below that bound on
+bounds every operating point the pool could give (a CPU pod has its CPU to itself: its
+profile's p99 as measured); a model whose SLO is below that bound on
 every pool that admits it can never be placed, which loading reports as an input error.
 """
 
@@ -17,7 +18,7 @@ from planner.rules.capacity import replicas_per_gpu, usable_memory_mib
 from planner.rules.fit import memory_limit_mib, memory_per_gpu_mib
 from planner.rules.mig import slice_gpu_type
 from planner.schemas import Cluster, ModelSpec, Policy, Pool
-from profiles.schema import Point, Profile
+from profiles.schema import CPU_DEVICE, Point, Profile
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,12 @@ def _fastest(model: ModelSpec, pool: Pool, gpu_type: str, profile: Profile,
 def fastest_on_pool(model: ModelSpec, pool: Pool, cluster: Cluster, policy: Policy,
                     profiles: dict[tuple[str, str], Profile]) -> list[Fastest]:
     """The lowest p99 each profile the pool would plan `model` from gives; empty when the
-    model has no such profile."""
+    model has no such profile. A CPU pool plans from the CPU profile, whose memory is the
+    pod's host memory."""
+    if pool.gpu_type is None:
+        cpu = profiles.get((model.name, CPU_DEVICE))
+        return [] if cpu is None else [_fastest(model, pool, CPU_DEVICE, cpu,
+                                                model.serving.host_memory_mib, 1)]
     gpu = cluster.gpu_types[pool.gpu_type]
     if pool.sharing == "mig":
         slices = [(slice_gpu_type(pool.gpu_type, name), kind)
