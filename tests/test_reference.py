@@ -95,8 +95,8 @@ def test_reference_lists_every_key_with_its_example():
             "The highest "
             "request rate the model must serve; replicas are sized for it. Example: `400`.") \
         in page
-    assert ("- `sharing`: one of `exclusive`, `time-slicing`, `mps`, `mig`; **required**.") \
-        in page
+    assert ("- `sharing`: one of `exclusive`, `time-slicing`, `mps`, `mig`; optional. How "
+            "replicas share a GPU") in page  # required in a GPU pool, absent in a CPU pool
 
 
 def test_schema_prints_one_file(cli):
