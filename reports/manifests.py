@@ -325,7 +325,7 @@ def _workloads(plan: Plan, model: ModelPlan, pool: PoolPlan, target: str,
     planned GPU or slice, or beside whole GPUs the template of their claims."""
     if target == "kserve":
         return [inference_service(plan, model, pool, kserve_mode)]
-    if not dra.uses_dra(plan):
+    if not dra.uses_dra(plan) or model.gpus_per_replica == 0:  # a CPU pod claims nothing
         return [deployment(plan, model, pool)]
     if not dra.pins(plan, pool):
         return [dra.whole_gpu_template(model, model_namespace(plan, model, pool), MANAGED_BY),

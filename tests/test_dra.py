@@ -28,7 +28,7 @@ from planner.review.diff import diff_plans
 from planner.schemas import Cluster
 from reports.dra import node_claim, requests
 from reports.pr_comment import render_check_markdown
-from tests.conftest import edit_yaml
+from tests.conftest import add_cpu_pool, edit_yaml
 
 DATA = Path(__file__).resolve().parent / "data" / "dra"
 GPU_RULES = "GPU-scope conflicts (interactive-vs-batch, dedicated-tenants)"
@@ -44,7 +44,7 @@ def make_dra_registry(root: Path) -> Path:
         next(p for p in data["pools"] if p["name"] == "batch-t4").update(sharing="mps")
 
     edit_yaml(registry / "cluster.yaml", cluster)
-    return registry
+    return add_cpu_pool(registry)  # a CPU pool, which DRA leaves alone
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +198,8 @@ def test_every_manifest_validates_strictly_for_kubernetes_1_34(dra):
                                          strict=True)
             kinds[document["kind"]] += 1
     exclusive = {p.name for p in plan.pools if p.sharing == "exclusive"}
-    claimed_nodes = sum(len(p.nodes) for p in plan.pools if p.name not in exclusive)
+    claimed_nodes = sum(len(p.nodes) for p in plan.pools  # no claims on CPU nodes
+                        if p.name not in exclusive and p.sharing != "none")
     assert kinds["ResourceClaim"] == claimed_nodes == 4 + 2 + 3
     assert kinds["ResourceClaimTemplate"] == len(
         [m for m in plan.models if m.pool in exclusive]) == 5
@@ -328,7 +329,8 @@ def test_no_pod_requests_a_device_plugin_resource(dra):
     documents = _documents(out)
     for workload in (d for d in documents if d["kind"] == "Deployment"):
         pod = workload["spec"]["template"]["spec"]
-        assert pod["resourceClaims"]
+        cpu_only = workload["metadata"]["labels"]["planner.example.com/pool"] == "cpu-general"
+        assert bool(pod.get("resourceClaims")) != cpu_only  # a CPU pod claims no GPU
         resources = pod["containers"][0]["resources"]
         assert not any(key.startswith("nvidia.com/") for part in ("requests", "limits")
                        for key in resources[part])
@@ -347,7 +349,7 @@ def test_shared_pools_run_in_their_own_namespace(dra):
     assert {"shared-l4", "mig-a100", "batch-t4"} <= namespaces
     for model in plan.models:
         pool = next(p for p in plan.pools if p.name == model.pool)
-        expected = model.team if pool.sharing == "exclusive" else pool.name
+        expected = model.team if pool.sharing in ("exclusive", "none") else pool.name
         workloads = [d for d in documents if d["kind"] == "Deployment" and d["metadata"][
             "labels"]["app.kubernetes.io/name"] == model.name]
         assert {w["metadata"]["namespace"] for w in workloads} == {expected}
