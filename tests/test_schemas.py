@@ -29,7 +29,7 @@ def test_forbidden_sharing_or_multi_gpu_means_whole_gpus():
 
 
 @pytest.mark.parametrize("change", [
-    {"name": "Not_A_DNS_Name"}, {"gpus_per_replica": 0}, {"priority": "urgent"},
+    {"name": "Not_A_DNS_Name"}, {"gpus_per_replica": -1}, {"priority": "urgent"},
     {"extra": 1}, {"traffic": {"peak_rps": 0}},
 ])
 def test_model_rejects(change):
