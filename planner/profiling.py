@@ -92,7 +92,8 @@ def gpu_type_for(fleet: Fleet, device_name: str, explicit: str | None) -> str:
 
 
 def _pool_problem(pool: Pool, model: ModelSpec, what: str) -> Problem:
-    return Problem(None, None, None, f"{model.name} on pool {pool.name} ({pool.sharing}): {what}")
+    return Problem(None, None, None, f"{model.name} on pool {pool.name} ({pool.sharing or 'CPU'}): "
+                   f"{what}")
 
 
 def job_targets(fleet: Fleet, model: ModelSpec, pools: list[str], mig_profiles: list[str],

@@ -100,6 +100,12 @@ def test_cpu_pod_has_no_gpu_in_its_manifests(cli, cpu_registry: Path, tmp_path: 
     assert 'aria-label="node cpu-general-0"' in html
     assert "CPU nodes (m7i.2xlarge, no GPU)" in html
     assert load_plan(out / "plan.yaml").model("query-tokenizer") is not None
+    # Replayed with the scheduler's filters, each CPU pod lands on its planned node.
+    replay = cli("simulate", "--plan", out / "plan.yaml", "--no-node-loss")
+    assert replay.exit_code == 0, replay.stdout
+    assert "not in the plan" not in replay.stdout
+    assert sum("query-tokenizer-" in line and "as planned" in line
+               for line in replay.stdout.splitlines()) == 3
 
 
 def test_cpu_profile_gives_the_operating_point(cli, cpu_registry: Path):

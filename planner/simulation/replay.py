@@ -83,6 +83,8 @@ def planned_slots(plan: Plan) -> dict[str, list[Slot]]:
                 for slot in gpu.replicas:
                     _, gpus = slots.setdefault((slot.model, slot.replica), (node.name, []))
                     gpus.append(gpu.index)
+            for slot in node.pods:  # a CPU pool's pods hold no GPU
+                slots.setdefault((slot.model, slot.replica), (node.name, []))
     by_model: dict[str, list[Slot]] = defaultdict(list)
     for (model, _), (where, indexes) in sorted(slots.items()):
         by_model[model].append((where, tuple(sorted(indexes))))
