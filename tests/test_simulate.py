@@ -490,7 +490,8 @@ def test_dra_claims_put_every_replica_on_its_planned_gpu(dra):
     plan, out = dra
     simulation = _replay(plan, out)
     _as_planned(plan, simulation)
-    shared = {p.name for p in plan.pools if p.sharing != "exclusive" and p.nodes}
+    shared = {p.name for p in plan.pools  # a CPU pool's pods claim nothing
+              if p.sharing not in ("exclusive", "none") and p.nodes}
     assert {x.model for x in simulation.landings if x.pinned} == \
         {m.name for m in plan.models if m.pool in shared or m.whole_gpus}
     assert _rule(simulation, PLACEMENT).note == ""
@@ -498,7 +499,8 @@ def test_dra_claims_put_every_replica_on_its_planned_gpu(dra):
     assert _rule(simulation, SLICED_MEMORY).holds is True
     for binding in simulation.cluster.bindings.values():
         model = plan.model(binding.pod.model)
-        assert len(binding.devices) == (model.gpus_per_replica if model.whole_gpus else 1)
+        assert len(binding.devices) == (model.gpus_per_replica if model.whole_gpus
+                                        else min(model.gpus_per_replica, 1))  # CPU pods: none
 
 
 def test_a_pod_moved_to_another_gpu_request_is_caught(dra, tmp_path):

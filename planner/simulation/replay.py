@@ -241,7 +241,8 @@ def _placement(plan: Plan, landings: list[Landing]) -> RuleCheck:
                 for x in landings if x.node is not None and x.planned_node is not None
                 and x.node != x.planned_node]
     problems += _gpu_groups(plan, landings)
-    unpinned = any(x.node is not None and not x.pinned for x in landings)
+    unpinned = any(x.node is not None and not x.pinned and x.gpus  # a CPU pod has none
+                   for x in landings)
     note = "by node where the device plugin, not the manifests, picks each pod's GPU" \
         if unpinned else ""
     return RuleCheck(PLACEMENT, not problems, tuple(problems), note)
