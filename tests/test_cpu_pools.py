@@ -51,11 +51,10 @@ def test_cpu_only_model_is_planned_on_cpu_nodes_and_priced(cpu_registry: Path):
         in model.reasons
     assert "not shared-l4: runs without a GPU (gpus_per_replica: 0), and shared-l4 is a GPU " \
            "pool (l4); CPU-only models go to CPU pools (no gpu_type)" in model.reasons
-    # The baseline prices a CPU pod as the plan does: its share of a node.
+    # The baseline buys a CPU model whole nodes as it does a GPU model: three pods of 2,000
+    # millicores fit one node's 7,660, but the spread rule wants one a node.
     demands = derive(fleet)[0]["query-tokenizer"]
-    allocatable = {"cpu-general": (ALLOCATABLE_CPU_MILLI, ALLOCATABLE_MEMORY_MIB)}
-    assert baseline_cost_per_hour({p.name: p for p in fleet.cluster.pools}, [demands],
-                                  allocatable) == pytest.approx(3 * POD_SHARE * PRICE)
+    assert baseline_cost_per_hour(fleet.cluster, [demands]) == pytest.approx(3 * PRICE)
     # A base plan's CPU pods are where the engine starts from, on their nodes.
     base = base_solution(plan, fleet)
     assert sorted((p.node, p.gpus) for p in base.placements if p.pool == "cpu-general") == \
