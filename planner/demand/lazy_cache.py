@@ -188,6 +188,8 @@ def plan_caches(fleet: Fleet, demands: dict[str, list[Demand]]) -> CachePlan:
         by_pool[choice.pool].append(choice)
     caches = []
     for pool in fleet.cluster.pools:
+        if pool.gpu_type is None:
+            continue  # a CPU pool: caches share GPUs, and it has none
         # one server runs one engine and never both sides of a conflict
         groups: list[tuple[str, set[str], list[Demand]]] = []
         for demand in sorted(by_pool[pool.name], key=lambda d: (_engine(fleet, d), d.model)):
@@ -199,7 +201,7 @@ def plan_caches(fleet: Fleet, demands: dict[str, list[Demand]]) -> CachePlan:
             else:
                 group[1].update(own)
                 group[2].append(demand)
-        gpu = fleet.cluster.gpu_types[str(pool.gpu_type)]
+        gpu = fleet.cluster.gpu_types[pool.gpu_type]
         kept = 0
         for engine, union, members in groups:
             if len(members) == 1:
