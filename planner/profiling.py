@@ -183,7 +183,9 @@ def request_for(model: ModelSpec, fleet: Fleet, settings: ProfileSettings) -> Re
                    slo_p99_ms=model.slo.p99_ms if settings.rate_search else None,
                    max_batch=model.limits.max_concurrency,
                    rate_duration_s=settings.rate_duration_s, cpu_threads=settings.cpu_threads,
-                   max_time_s=settings.max_time_s)
+                   max_time_s=settings.max_time_s,
+                   generation=None if model.llm is None else (
+                       model.llm.input_tokens.mean, model.llm.output_tokens.mean))
 
 
 def _require_torch() -> None:

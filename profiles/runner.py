@@ -9,7 +9,15 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 
 from profiles.errors import ProfileError
-from profiles.schema import Environment, Memory, Point, Profile, RateSearch, Settings
+from profiles.schema import (
+    Environment,
+    GenerationPoint,
+    Memory,
+    Point,
+    Profile,
+    RateSearch,
+    Settings,
+)
 from profiles.worker import Request, measure
 
 
@@ -43,6 +51,15 @@ def to_profile(model: str, gpu_type: str, request: Request, raw: dict) -> Profil
                           stability_tolerance=request.tolerance,
                           warmup_requests=max(request.concurrency), mode="closed-loop",
                           cpu_threads=None if raw["memory"]["kind"] == "device"
-                          else request.cpu_threads, max_time_s=request.max_time_s),
+                          else request.cpu_threads, max_time_s=request.max_time_s,
+                          **_generation_settings(request)),
         memory=Memory(**raw["memory"]), load_time_s=raw["load_time_s"],
-        warnings=raw["warnings"], rate_search=rate, points=points)
+        warnings=raw["warnings"], rate_search=rate, points=points,
+        generation=[GenerationPoint(**g) for g in raw.get("generation", [])])
+
+
+def _generation_settings(request: Request) -> dict:
+    if request.generation is None:
+        return {}
+    return {"input_tokens": request.generation[0], "output_tokens": request.generation[1],
+            "rounds": request.rounds}

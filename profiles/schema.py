@@ -107,6 +107,12 @@ class Settings(Strict):
     max_time_s: Annotated[float, Field(gt=0, le=MAX_MS)] | None = None
     """The time budget of the whole measurement (every level and the rate search, after
     loading); levels share it, with windows shortened to fit."""
+    input_tokens: Count | None = None
+    """Generation: prompt tokens of every sequence."""
+    output_tokens: Count | None = None
+    """Generation: tokens generated per sequence."""
+    rounds: Count | None = None
+    """Generation: measured rounds per level, after one warm-up round."""
 
 
 MemoryMethod = Literal["nvml-process", "nvml-device", "torch-reserved", "host-rss"]
@@ -189,6 +195,28 @@ class RateSearch(Strict):
     """Why no rate met the SLO, when `rate_rps` is 0."""
 
 
+class GenerationPoint(Strict):
+    """A generating model at one concurrency: its sequences prefilled together, then decoded
+    one token per step with a KV cache."""
+
+    concurrency: Count
+    """Sequences in flight."""
+    ttft_p50_ms: Millis
+    """Median time to first token (the prefill)."""
+    ttft_p99_ms: Millis
+    """99th percentile time to first token."""
+    tpot_p50_ms: Annotated[float, Field(ge=0, le=MAX_MS)]
+    """Median time per output token (one decode step)."""
+    tpot_p99_ms: Annotated[float, Field(ge=0, le=MAX_MS)]
+    """99th percentile time per output token."""
+    prefill_tokens_per_s: Annotated[float, Field(gt=0, le=1e12)]
+    """Prompt tokens prefilled per second."""
+    decode_tokens_per_s: Annotated[float, Field(gt=0, le=1e12)]
+    """Tokens generated per second over all sequences."""
+    peak_memory_mib: PositiveMiB
+    """Peak memory with the KV cache of this many sequences."""
+
+
 class Profile(Strict):
     api_version: Literal["planner/v1"] = Field(PROFILE_API_VERSION, alias="apiVersion")
     """The file format's version."""
@@ -216,6 +244,8 @@ class Profile(Strict):
     """The open-loop result, when asked for."""
     points: list[Point] = Field(min_length=1)
     """One per concurrency level, in increasing order."""
+    generation: list[GenerationPoint] = []
+    """A generating model's tokens per concurrency level (`points` then hold its requests)."""
 
 
     @model_validator(mode="after")

@@ -42,6 +42,8 @@ class Request:
     rate_duration_s: float = 2.0
     cpu_threads: int = 1  # CPU serving workers, each running its share of a batch on one core
     max_time_s: float | None = None  # budget of all levels and the rate search, after loading
+    generation: tuple[int, int] | None = None  # a generating model: prompt and output tokens
+    rounds: int = 3  # generation: measured rounds per level
 
 
 def _synchronize(device) -> None:
@@ -272,11 +274,37 @@ def measure(request: Request) -> dict:
     load_time_s = time.time() - request.started_at
     if device.cuda:
         torch.cuda.reset_peak_memory_stats(device.torch_device)
-    serve = _server(request, model, device, dtype)
-    budget = Budget.of(request.max_time_s)
-    points = _points(request, serve, device, budget)
-    rate = _rate(request, serve, points, budget)
+    generation: list[dict] = []
+    rate = None
+    if request.generation is not None:
+        generation, points = _generation(request, model, device)
+    else:
+        serve = _server(request, model, device, dtype)
+        budget = Budget.of(request.max_time_s)
+        points = _points(request, serve, device, budget)
+        rate = _rate(request, serve, points, budget)
     memory, environment = _memory_and_environment(device, weights_mib)
     return {"points": points, "memory": memory, "environment": environment,
             "load_time_s": round(load_time_s, 3), "warnings": device.warnings,
-            "rate_search": rate}
+            "rate_search": rate, "generation": generation}
+
+
+GENERATION_KEYS = ("concurrency", "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms",
+                   "prefill_tokens_per_s", "decode_tokens_per_s", "peak_memory_mib")
+POINT_KEYS = ("concurrency", "throughput_rps", "p50_ms", "p95_ms", "p99_ms", "peak_memory_mib")
+
+
+def _generation(request: Request, model, device: _Device) -> tuple[list[dict], list[dict]]:
+    """A generating model's decode loop per level: its tokens, and its requests as points."""
+    from profiles.generate import measure_generation
+
+    assert request.generation is not None
+    input_tokens, output_tokens = request.generation
+    vocab = request.source.input.high or 2
+    levels = measure_generation(model, vocab=vocab, levels=request.concurrency,
+                                input_tokens=input_tokens, output_tokens=output_tokens,
+                                rounds=request.rounds, device=device.torch_device,
+                                peak_mib=lambda: _peak_mib(device), clock=time.perf_counter)
+    return ([{k: level[k] for k in GENERATION_KEYS} for level in levels],
+            [{**{k: level[k] for k in POINT_KEYS}, "stable": True, "windows": request.rounds}
+             for level in levels])

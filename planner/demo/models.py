@@ -94,3 +94,66 @@ def image_classifier(width: int = 64, stages: int = 4, blocks: int = 2,
             current = out
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(current, classes)]
     return nn.Sequential(*layers)
+
+
+class _CausalBlock(nn.Module):
+    """A pre-norm decoder block with grouped-query attention that keeps its keys and values."""
+
+    def __init__(self, hidden: int, heads: int, kv_heads: int, ffn: int):
+        super().__init__()
+        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, hidden // heads
+        self.norm1, self.norm2 = nn.LayerNorm(hidden), nn.LayerNorm(hidden)
+        self.query = nn.Linear(hidden, hidden, bias=False)
+        self.key_value = nn.Linear(hidden, 2 * kv_heads * self.head_dim, bias=False)
+        self.out = nn.Linear(hidden, hidden, bias=False)
+        self.mlp = nn.Sequential(nn.Linear(hidden, ffn), nn.GELU(), nn.Linear(ffn, hidden))
+
+    def forward(self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        batch, length, _ = x.shape
+        h = self.norm1(x)
+        q = self.query(h).view(batch, length, self.heads, self.head_dim).transpose(1, 2)
+        k, v = self.key_value(h).view(batch, length, 2, self.kv_heads,
+                                      self.head_dim).permute(2, 0, 3, 1, 4)
+        if cache is not None:  # decoding: the new token attends to every earlier one
+            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
+        group = self.heads // self.kv_heads
+        attended = nn.functional.scaled_dot_product_attention(
+            q, k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1),
+            is_causal=cache is None and length > 1)
+        x = x + self.out(attended.transpose(1, 2).reshape(batch, length, -1))
+        return x + self.mlp(self.norm2(x)), (k, v)
+
+
+class _CausalLM(nn.Module):
+    """A causal language model with a KV cache: `model(tokens)` prefills a batch of prompts,
+    `model(next_tokens, cache)` decodes one token per sequence; both return the next-token
+    logits and the cache."""
+
+    def __init__(self, vocab: int, hidden: int, layers: int, heads: int, kv_heads: int,
+                 ffn: int, max_seq: int):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, hidden)
+        self.position = nn.Embedding(max_seq, hidden)
+        self.blocks = nn.ModuleList(_CausalBlock(hidden, heads, kv_heads, ffn)
+                                    for _ in range(layers))
+        self.norm = nn.LayerNorm(hidden)
+        self.lm_head = nn.Linear(hidden, vocab, bias=False)
+
+    def forward(self, tokens: torch.Tensor, cache: list | None = None
+                ) -> tuple[torch.Tensor, list]:
+        start = 0 if cache is None else cache[0][0].shape[2]
+        positions = torch.arange(start, start + tokens.shape[1], device=tokens.device)
+        x = self.embed(tokens) + self.position(positions)
+        kept = []
+        for i, block in enumerate(self.blocks):
+            x, kv = block(x, None if cache is None else cache[i])
+            kept.append(kv)
+        return self.lm_head(self.norm(x[:, -1])), kept
+
+
+def causal_lm(vocab: int = 512, hidden: int = 64, layers: int = 2, heads: int = 4,
+              kv_heads: int = 2, ffn: int = 256, max_seq: int = 256) -> nn.Module:
+    """A tiny generating decoder with a KV cache, small enough to measure generation on a CPU
+    in seconds; the profiler's decode loop drives it."""
+    return _CausalLM(vocab, hidden, layers, heads, kv_heads, ffn, max_seq)
