@@ -33,6 +33,16 @@ MODEL_TERM = 2e-6  # one term of a CP-SAT model written in Python
 STEP = 1e-3  # one round of a search loop, besides the CP-SAT work inside it
 
 
+def new_deterministic_solver(deterministic_time: float, seed: int = 0) -> cp_model.CpSolver:
+    """A solver bounded by CP-SAT's deterministic time on one worker, with no wall-clock
+    limit: it does the same work, and gives the same answer, on any machine at any load."""
+    solver = cp_model.CpSolver()
+    solver.parameters.max_deterministic_time = deterministic_time
+    solver.parameters.random_seed = seed
+    solver.parameters.num_workers = 1
+    return solver
+
+
 class Clock:
     """The wall clock: time limits are seconds, CP-SAT runs on the requested workers."""
 
@@ -75,11 +85,7 @@ class WorkClock(Clock):
     def solver(self, time_limit_s: float, seed: int = 0, workers: int = 1) -> cp_model.CpSolver:
         # One worker whatever was asked: several workers race, and which wins depends on the
         # machine. No wall-clock limit, which would make the answer depend on the load.
-        solver = cp_model.CpSolver()
-        solver.parameters.max_deterministic_time = max(time_limit_s, 0.0)
-        solver.parameters.random_seed = seed
-        solver.parameters.num_workers = 1
-        return solver
+        return new_deterministic_solver(max(time_limit_s, 0.0), seed)
 
     def solve(self, solver: cp_model.CpSolver, model: cp_model.CpModel,
               callback: cp_model.CpSolverSolutionCallback | None = None):
