@@ -101,8 +101,9 @@ def _rule_prices(plan: Plan) -> list[str]:
         saving = money.rounded(money.monthly(r.saves_per_hour, hours), cur)
         what = f"saves {_money(saving, cur)} per month" if r.saves_per_hour >= 0 else \
             f"costs {_money(-saving, cur)} more per month"
-        more = f" and places {r.placed_more} more model{'s' if r.placed_more != 1 else ''}" \
-            if r.placed_more > 0 else ""
+        count = abs(r.placed_more)
+        more = f" and places {count} {'more' if r.placed_more > 0 else 'fewer'} " \
+            f"model{'s' if count != 1 else ''}" if r.placed_more else ""
         exact = "" if r.status == "optimal" else f" ({r.status}: the saving is at least this)"
         lines.append(f"- Relaxing **{r.rule}** ({r.relaxed}) {what}{more}{exact}.")
     free = [r.rule for r in plan.rule_prices if r not in binding]

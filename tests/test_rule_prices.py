@@ -77,6 +77,17 @@ def test_summary_lists_binding_rules_largest_first(demo_plan_with_prices):
     assert "Relaxing these saves nothing: rule c." in section
 
 
+def test_summary_says_when_a_relaxed_plan_places_fewer_models(demo_plan_with_prices):
+    # Relaxing target utilisation can leave a time-sliced model out (its stretch at 100%
+    # misses the SLO): the saving then comes with a model fewer, and the line says so.
+    price = RulePrice(rule="rule d", relaxed="lifted", saves_per_hour=1.0, placed_more=-1,
+                      status="optimal")
+    plan = demo_plan_with_prices.model_copy(update={"rule_prices": [price]})
+    section = render_summary(plan)
+    assert ("- Relaxing **rule d** (lifted) saves 730.00 USD per month and places 1 fewer "
+            "model.") in section
+
+
 @pytest.fixture
 def demo_plan_with_prices(greedy_demo_out: Path):
     plan = load_plan(greedy_demo_out / "plan.yaml")
