@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 import yaml
-from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import Field
 
 from planner.errors import InputError, Problem
 from planner.money import Money
@@ -49,7 +49,7 @@ class GpuPlan(Strict):
 class NodePlan(Strict):
     name: str
     index: int
-    instance_type: str = ""
+    instance_type: str = Field("", exclude_if=lambda instance_type: not instance_type)
     """The node's shape in a pool of several; empty (and left out of the file): the pool's
     `instance_type`."""
     gpus: list[GpuPlan]
@@ -60,13 +60,6 @@ class NodePlan(Strict):
         """Every replica on the node, (model, replica), once however many GPUs it spans."""
         return {(r.model, r.replica) for g in self.gpus for r in g.replicas} | \
             {(r.model, r.replica) for r in self.pods}
-
-    @model_serializer(mode="wrap")
-    def _without_own_shape(self, handler: SerializerFunctionWrapHandler) -> dict:
-        data = handler(self)
-        if not self.instance_type:
-            data.pop("instance_type", None)
-        return data
 
 
 class ShapePlan(Strict):
@@ -148,18 +141,11 @@ class PoolPlan(Strict):
     """Of the pool's own shape, where `price_per_node_hour` is a lower rate."""
     list_cost_per_hour: float | None = None
     """The nodes bought at their list prices, where any is discounted; else the cost."""
-    shapes: list[ShapePlan] = []
+    shapes: list[ShapePlan] = Field([], exclude_if=lambda shapes: not shapes)
     """Every node shape of a pool that has several (its own first); empty (and left out of the
     file): only its own."""
     nodes: list[NodePlan]
     caches: list[LazyCachePlan] = []
-
-    @model_serializer(mode="wrap")
-    def _without_one_shape(self, handler: SerializerFunctionWrapHandler) -> dict:
-        data = handler(self)
-        if not self.shapes:
-            data.pop("shapes", None)
-        return data
 
     def shape(self, node: NodePlan) -> ShapePlan:
         """The shape of one of the pool's nodes."""
@@ -368,16 +354,9 @@ class Plan(Strict):
     unplaced: list[UnplacedModel] = []
     explanation: list[str] = []
     enforcement: list[RuleEnforcement] = []
-    rule_prices: list[RulePrice] = []
+    rule_prices: list[RulePrice] = Field([], exclude_if=lambda prices: not prices)
     """Each rule relaxed in turn, largest saving first (`planner plan --price-rules`); empty
     (and left out of the file) when not asked for."""
-
-    @model_serializer(mode="wrap")
-    def _without_unpriced_rules(self, handler: SerializerFunctionWrapHandler) -> dict:
-        data = handler(self)
-        if not self.rule_prices:
-            data.pop("rule_prices", None)
-        return data
 
     def model(self, name: str) -> ModelPlan | None:
         return next((m for m in self.models if m.name == name), None)
