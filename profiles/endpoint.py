@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from profiles.errors import ProfileError
+from profiles.measure import _percentiles
 
 Protocol = Literal["kserve-v2", "openai"]
 Clock = Callable[[], float]
@@ -138,8 +139,7 @@ class EndpointWindow:
 def _window(answers: list[Answer], elapsed_s: float) -> EndpointWindow:
     if not answers:
         raise ProfileError("no request was answered in the window; lengthen it")
-    ms = np.array([a.latency_s for a in answers]) * 1000
-    p50, p95, p99 = (float(v) for v in np.percentile(ms, [50, 95, 99]))
+    p50, p95, p99 = _percentiles([a.latency_s for a in answers])
     elapsed_s = max(elapsed_s, 1e-9)
     streamed = [a for a in answers if a.ttft_s is not None]
     if not streamed:
