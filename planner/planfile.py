@@ -52,6 +52,9 @@ class NodePlan(Strict):
     instance_type: str = Field("", exclude_if=lambda instance_type: not instance_type)
     """The node's shape in a pool of several; empty (and left out of the file): the pool's
     `instance_type`."""
+    capacity_type: str = Field("", exclude_if=lambda capacity_type: not capacity_type)
+    """`spot` or `on-demand` where the pool offers the node's instance type as both; empty
+    (and left out of the file): its shape's only one."""
     gpus: list[GpuPlan]
     pods: list[ReplicaSlot] = Field([], exclude_if=lambda pods: not pods)
     """The replicas that use no GPU: a CPU pool's pods (left out of the file when none)."""
@@ -77,6 +80,12 @@ class ShapePlan(Strict):
     """CPU one node of the shape offers its pods (allocatable); None: not limited."""
     node_memory_mib: int | None = None
     """Host memory one node of the shape offers its pods (allocatable)."""
+
+    @property
+    def label(self) -> str:
+        """The instance type, and `spot` for spot capacity: `g6.12xlarge spot`."""
+        return f"{self.instance_type} spot" if self.capacity_type == "spot" \
+            else self.instance_type
 
 
 class Taint(Strict):
@@ -150,7 +159,8 @@ class PoolPlan(Strict):
     def shape(self, node: NodePlan) -> ShapePlan:
         """The shape of one of the pool's nodes."""
         for shape in self.shapes:
-            if shape.instance_type == (node.instance_type or self.instance_type):
+            if shape.instance_type == (node.instance_type or self.instance_type) and \
+                    node.capacity_type in ("", shape.capacity_type):
                 return shape
         return ShapePlan(instance_type=self.instance_type, gpus_per_node=self.gpus_per_node,
                          price_per_node_hour=self.price_per_node_hour,
@@ -334,6 +344,11 @@ class RulePrice(Strict):
     """Models the relaxed plan places that this one leaves out (negative: fewer)."""
     status: str
     """The relaxed plan's solver status: `optimal` makes the saving exact."""
+
+    def rank(self) -> tuple[int, float]:
+        """Where the relaxation ranks among the others: one that places more of the models
+        left out comes first (a model placed outweighs any saving), then the larger saving."""
+        return (-self.placed_more, -self.saves_per_hour)
 
 
 class PriorityClassPlan(Strict):

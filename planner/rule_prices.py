@@ -2,7 +2,9 @@
 
 A rule binds when the plan would be cheaper without it. Each relaxation is a changed copy of
 the loaded Fleet (policy rules: spread, conflicts, admission, replicas per GPU, memory headroom,
-target utilisation) or of the engine's problem (the spread of one model), solved with the
+target utilisation; a pool's node shapes: the pool may also buy the other shapes of its GPU
+type that the cluster's pools list) or of the engine's problem (the spread of one model),
+solved with the
 plan's own solver settings; the saving is the plan's cost less the relaxed plan's, over the
 same hours. The work is bounded by a count of re-solves (`MAX_RELAXATIONS`), each within the
 settings' limit, counted work with `--deterministic` (the same prices on any machine). The
@@ -20,7 +22,7 @@ from planner.demand.to_engine import COST_UNITS_PER_CURRENCY, build_problem
 from planner.pipeline import SolverSettings
 from planner.planfile import Plan, RulePrice
 from planner.registry.fleet import Fleet
-from planner.schemas import MAX_MODELS_PER_GPU
+from planner.schemas import MAX_MODELS_PER_GPU, NodeShape, Pool
 from solvers.problem import Problem
 
 MAX_RELAXATIONS = 16  # re-solves per pricing, however many rules and models
@@ -82,7 +84,48 @@ def policy_relaxations(fleet: Fleet) -> list[Relaxation]:
         result.append(Relaxation(
             f"target utilisation ({policy.target_utilization:.0%})", "100%",
             fleet=lambda f: _policy(f, target_utilization=1.0)))
+    return result + shape_relaxations(fleet)
+
+
+def shape_catalog(fleet: Fleet, pool: Pool) -> list[NodeShape]:
+    """The node shapes of `pool`'s GPU type that other pools of the cluster list and `pool`
+    does not: the instance types the cluster is known to buy with that GPU, each at the
+    price its pool states (with its spot offer, if any)."""
+    if pool.gpu_type is None or pool.sharing == "mig":  # a MIG pool keeps one layout per node
+        return []
+    own = {s.instance_type for s in pool.shapes()}
+    found: dict[str, NodeShape] = {}
+    for other in fleet.cluster.pools:
+        if other.name == pool.name or other.gpu_type != pool.gpu_type:
+            continue
+        for shape in other.declared_shapes():
+            if shape.instance_type not in own and shape.instance_type not in found:
+                found[shape.instance_type] = shape.model_copy(update={"max_nodes": None})
+    return list(found.values())
+
+
+def shape_relaxations(fleet: Fleet) -> list[Relaxation]:
+    """Per pool whose GPU type other pools buy in other instance types, the pool restricted to
+    its listed shapes lifted: it may also buy those (up to its own `max_nodes` each)."""
+    result = []
+    for pool in fleet.cluster.pools:
+        catalog = shape_catalog(fleet, pool)
+        if catalog:
+            types = ", ".join(f"{s.gpus_per_node}-GPU {s.instance_type}" for s in catalog)
+            result.append(Relaxation(f"node shapes of {pool.name}",
+                                     f"may also buy {types} nodes",
+                                     fleet=_with_shapes(pool.name, catalog)))
     return result
+
+
+def _with_shapes(name: str, shapes: list[NodeShape]) -> Callable[[Fleet], Fleet]:
+    """Pool `name` with `shapes` added to its other shapes."""
+    def add(fleet: Fleet) -> Fleet:
+        pools = [p.model_copy(update={"other_shapes": [*p.other_shapes, *shapes]})
+                 if p.name == name else p for p in fleet.cluster.pools]
+        return dataclasses.replace(fleet, cluster=fleet.cluster.model_copy(
+            update={"pools": pools}))
+    return add
 
 
 def _without_conflict(name: str) -> Callable[[Fleet], Fleet]:
@@ -152,11 +195,12 @@ def _price(fleet: Fleet, settings: SolverSettings, relaxation: Relaxation) -> Ru
 
 
 def with_rule_prices(plan: Plan, fleet: Fleet, settings: SolverSettings) -> Plan:
-    """`plan` with what each rule costs, largest saving first."""
+    """`plan` with what each rule costs: those that place more models first, then the
+    largest saving."""
     base_cost = round(plan.summary.cost_per_hour * COST_UNITS_PER_CURRENCY)
     prices = [RulePrice(rule=r.rule, relaxed=r.relaxed,
                         saves_per_hour=round((base_cost - r.cost) / COST_UNITS_PER_CURRENCY, 6),
                         placed_more=plan.summary.unplaced - r.unplaced, status=r.status)
               for r in price_rules(fleet, settings, base_cost)]
-    prices.sort(key=lambda p: (-p.placed_more, -p.saves_per_hour))
+    prices.sort(key=RulePrice.rank)
     return plan.model_copy(update={"rule_prices": prices})

@@ -28,7 +28,7 @@ from pydantic import Field
 from planner.errors import InputError
 from planner.errors import Problem as InputProblem
 from planner.registry.fleet import Fleet
-from planner.schemas import MAX_MODELS_PER_GPU, GpuType, InstanceType, Name, Pool
+from planner.schemas import MAX_MODELS_PER_GPU, GpuType, InstanceType, Name, Pool, SpotOffer
 from profiles.schema import MAX_RPS, Strict
 
 MAX_TRAFFIC_FACTOR = 1000.0
@@ -248,6 +248,12 @@ def _pools(fleet: Fleet, scenario: Scenario) -> Fleet:
         update={"admission": admission}))
 
 
+def _scaled_spot(offer: SpotOffer | None, factor: float) -> SpotOffer | None:
+    """A spot offer at `factor` times its price."""
+    return None if offer is None else offer.model_copy(update={
+        "price_per_node_hour": offer.price_per_node_hour * factor})
+
+
 def _prices(fleet: Fleet, scenario: Scenario) -> Fleet:
     pools = {p.name: p for p in fleet.cluster.pools}
     for change in scenario.prices:
@@ -263,8 +269,10 @@ def _prices(fleet: Fleet, scenario: Scenario) -> Fleet:
         if factor != 1.0:
             pool = pool.model_copy(update={
                 "price_per_node_hour": pool.price_per_node_hour * factor,
+                "spot": _scaled_spot(pool.spot, factor),
                 "other_shapes": [s.model_copy(update={
-                    "price_per_node_hour": s.price_per_node_hour * factor})
+                    "price_per_node_hour": s.price_per_node_hour * factor,
+                    "spot": _scaled_spot(s.spot, factor)})
                     for s in pool.other_shapes]})
         changed.append(pool)
     return dataclasses.replace(fleet, cluster=fleet.cluster.model_copy(

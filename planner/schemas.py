@@ -488,6 +488,17 @@ class PoolNodeClass(Strict):
 CapacityType = Literal["on-demand", "spot"]
 
 
+class SpotOffer(Strict):
+    """The same instance type also bought as spot capacity, at a lower price the cloud may
+    take back: the plan chooses how many nodes of each capacity type to buy, spot only for
+    the models of the policy's `spot_priorities`."""
+
+    price_per_node_hour: Annotated[float, Field(gt=0, le=MAX_PRICE_PER_HOUR)]
+    """What one spot node costs per hour, in planner.yaml's currency."""
+    max_nodes: Annotated[int, Field(ge=1, le=MAX_NODES)] | None = None
+    """The most spot nodes of this type; absent: as many as on-demand."""
+
+
 class NodeShape(Strict):
     """A further instance type a pool's nodes may have: the planner chooses how many nodes of
     each shape to buy, and the pool's NodePool lets Karpenter launch every shape chosen."""
@@ -506,14 +517,40 @@ class NodeShape(Strict):
     list_price_per_node_hour: Annotated[float, Field(gt=0, le=MAX_PRICE_PER_HOUR)] | None = None
     """The public on-demand price when `price_per_node_hour` is a lower rate (spot, a savings
     plan, a reservation); the cost report shows both (ListCost and EffectiveCost)."""
+    spot: SpotOffer | None = None
+    """This instance type also offered as spot capacity, at its own price: the plan may buy
+    nodes of both capacity types (an on-demand shape only)."""
 
     @model_validator(mode="after")
     def _list_price_not_below(self) -> NodeShape:
-        if self.list_price_per_node_hour is not None and \
-                self.list_price_per_node_hour < self.price_per_node_hour:
-            raise ValueError("list_price_per_node_hour is below price_per_node_hour; the list "
-                             "price is the undiscounted one")
+        _check_prices(self.price_per_node_hour, self.list_price_per_node_hour,
+                      self.capacity_type, self.spot)
         return self
+
+    def spot_shape(self) -> NodeShape | None:
+        """The shape's spot offer as a shape of its own, listed at the on-demand price."""
+        if self.spot is None:
+            return None
+        return NodeShape(instance_type=self.instance_type, gpus_per_node=self.gpus_per_node,
+                         price_per_node_hour=self.spot.price_per_node_hour,
+                         max_nodes=self.spot.max_nodes or self.max_nodes, capacity_type="spot",
+                         list_price_per_node_hour=self.list_price_per_node_hour
+                         or self.price_per_node_hour)
+
+
+def _check_prices(price: float, list_price: float | None, capacity_type: str,
+                  spot: SpotOffer | None) -> None:
+    """A list price is the undiscounted one; a spot offer is of on-demand capacity, below
+    its list price."""
+    if list_price is not None and list_price < price:
+        raise ValueError("list_price_per_node_hour is below price_per_node_hour; the list "
+                         "price is the undiscounted one")
+    if spot is not None and capacity_type == "spot":
+        raise ValueError("`spot` offers an on-demand shape as spot too; this shape is spot "
+                         "already: remove `spot` or make capacity_type on-demand")
+    if spot is not None and spot.price_per_node_hour > (list_price or price):
+        raise ValueError("spot.price_per_node_hour is above the on-demand list price; spot "
+                         "capacity is the discounted one")
 
 
 class Pool(Strict):
@@ -554,6 +591,10 @@ class Pool(Strict):
     list_price_per_node_hour: Annotated[float, Field(gt=0, le=MAX_PRICE_PER_HOUR)] | None = None
     """The public on-demand price when `price_per_node_hour` is a lower rate (spot, a savings
     plan, a reservation); the cost report shows both (ListCost and EffectiveCost)."""
+    spot: SpotOffer | None = None
+    """The pool's instance type also offered as spot capacity, at its own price: the plan may
+    buy nodes of both capacity types, spot ones only for the policy's `spot_priorities`; each
+    capacity type gets a NodePool of its own."""
     other_shapes: list[NodeShape] = []
     """Further node shapes (instance types of the same GPU type) the pool may buy besides
     `instance_type`; the plan chooses how many nodes of each its replicas need, and a model's
@@ -562,21 +603,36 @@ class Pool(Strict):
 
     @model_validator(mode="after")
     def _own_list_price_not_below(self) -> Pool:
-        if self.list_price_per_node_hour is not None and \
-                self.list_price_per_node_hour < self.price_per_node_hour:
-            raise ValueError("list_price_per_node_hour is below price_per_node_hour; the list "
-                             "price is the undiscounted one")
+        _check_prices(self.price_per_node_hour, self.list_price_per_node_hour,
+                      self.capacity_type, self.spot)
         return self
 
-    def shapes(self) -> list[NodeShape]:
-        """Every node shape of the pool, its own `instance_type` first."""
+    def declared_shapes(self) -> list[NodeShape]:
+        """The node shapes the pool lists, its own `instance_type` first, each with its
+        `max_nodes` filled in."""
         own = NodeShape(instance_type=self.instance_type, gpus_per_node=self.gpus_per_node,
                         price_per_node_hour=self.price_per_node_hour, max_nodes=self.max_nodes,
                         capacity_type=self.capacity_type,
-                        list_price_per_node_hour=self.list_price_per_node_hour)
+                        list_price_per_node_hour=self.list_price_per_node_hour, spot=self.spot)
         return [own, *(s if s.max_nodes is not None else
                        s.model_copy(update={"max_nodes": self.max_nodes})
                        for s in self.other_shapes)]
+
+    def shapes(self) -> list[NodeShape]:
+        """Every node shape of the pool, its own `instance_type` first, each spot offer as a
+        shape of its own right after its on-demand one."""
+        result = []
+        for shape in self.declared_shapes():
+            result.append(shape)
+            spot = shape.spot_shape()
+            if spot is not None:
+                result.append(spot)
+        return result
+
+    @property
+    def several_shapes(self) -> bool:
+        """Whether the pool buys nodes of more than one shape (instance or capacity type)."""
+        return bool(self.other_shapes) or self.spot is not None
 
     @property
     def cpu_only(self) -> bool:

@@ -85,8 +85,8 @@ def _sku(pool: PoolPlan) -> dict[str, str]:
                      "x_PricePerNodeHour": float(money.decimal(pool.price_per_node_hour))}
         return {"SkuId": sku_id, "SkuMeter": "Node time", "SkuPriceId": f"{sku_id}/{pool.name}",
                 "SkuPriceDetails": json.dumps(cpu, sort_keys=True)}
-    types = "+".join(s.instance_type for s in pool.chosen_shapes) if pool.shapes \
-        else pool.instance_type
+    types = "+".join(dict.fromkeys(s.instance_type for s in pool.chosen_shapes)) \
+        if pool.shapes else pool.instance_type
     sku_id = f"gpu-hour/{pool.gpu_type}/{types or pool.name}"
     details = {"x_GpuType": pool.gpu_type, "x_GpuProduct": pool.gpu_product,
                "x_GpuMemoryMiB": pool.gpu_memory_mib, "x_GpusPerNode": pool.gpus_per_node,
@@ -101,19 +101,57 @@ def _sku(pool: PoolPlan) -> dict[str, str]:
         details["x_NodeShapes"] = [{"x_InstanceType": s.instance_type,
                                     "x_GpusPerNode": s.gpus_per_node,
                                     "x_PricePerNodeHour": s.price_per_node_hour,
+                                    "x_CapacityType": s.capacity_type,
+                                    "x_ListPricePerNodeHour": s.list_price_per_node_hour,
                                     "x_Nodes": s.nodes} for s in pool.shapes]
     return {"SkuId": sku_id, "SkuMeter": "GPU time", "SkuPriceId": f"{sku_id}/{pool.name}",
             "SkuPriceDetails": json.dumps(details, sort_keys=True)}
 
 
-def _list_terms(pool: PoolPlan, cost: Decimal, quantity: Decimal, price: Decimal,
+def _list_ratios(plan: Plan) -> dict[tuple[str, str | None], Decimal]:
+    """List price over price paid, per (pool, model) and per (pool, None) for its idle line,
+    in the pools that pay less than list somewhere (spot, a commitment).
+
+    A model pays each node's price for its share of it, so its ratio is that of the nodes its
+    replicas take: 1 on on-demand nodes at list, the spot discount on spot ones, a mix where
+    it spans both. The idle line takes what the pool's list cost leaves."""
+    ratios: dict[tuple[str, str | None], Decimal] = {}
+    for pool in plan.pools:
+        if pool.list_cost_per_hour is None or not pool.cost_per_hour:
+            continue
+        whole = money.decimal(pool.list_cost_per_hour) / money.decimal(pool.cost_per_hour)
+        paid: dict[str, list[Decimal]] = {}
+        for node in pool.nodes:
+            shape = pool.shape(node)
+            price = money.decimal(shape.price_per_node_hour)
+            listed = money.decimal(shape.list_price_per_node_hour or shape.price_per_node_hour)
+            shares = [(r.model, money.decimal(r.gpu_fraction)) for g in node.gpus
+                      for r in g.replicas] + [(r.model, Decimal(1)) for r in node.pods]
+            for name, share in shares:
+                sums = paid.setdefault(name, [Decimal(0), Decimal(0)])
+                sums[0] += share * price
+                sums[1] += share * listed
+        listed_models = Decimal(0)
+        for model in plan.models:
+            if model.pool != pool.name:
+                continue
+            price_paid, price_listed = paid.get(model.name, [Decimal(0), Decimal(0)])
+            ratio = price_listed / price_paid if price_paid else whole
+            ratios[(pool.name, model.name)] = ratio
+            listed_models += money.decimal(model.cost_per_hour) * ratio
+        idle = money.decimal(pool.idle_cost_per_hour)
+        ratios[(pool.name, None)] = (money.decimal(pool.list_cost_per_hour) - listed_models) \
+            / idle if idle else whole
+    return ratios
+
+
+def _list_terms(ratio: Decimal | None, cost: Decimal, quantity: Decimal, price: Decimal,
                 currency: str) -> tuple[Decimal, Decimal]:
-    """ListCost and ListUnitPrice of a line: where the pool pays less than list (spot, a
-    commitment), its cost at the list prices of the nodes bought, and the unit price that
-    makes `ListUnitPrice x PricingQuantity = ListCost`; else the line's own."""
-    if pool.list_cost_per_hour is None or not pool.cost_per_hour or not quantity:
+    """ListCost and ListUnitPrice of a line: where it pays less than list (`ratio`, list over
+    paid), its cost at the list prices of the nodes it uses, and the unit price that makes
+    `ListUnitPrice x PricingQuantity = ListCost`; else the line's own."""
+    if ratio is None or not quantity:
         return cost, price
-    ratio = money.decimal(pool.list_cost_per_hour) / money.decimal(pool.cost_per_hour)
     list_cost = money.rounded(cost * ratio, currency)
     return list_cost, (list_cost / quantity).quantize(Decimal(1).scaleb(-QUANTITY_DIGITS))
 
@@ -148,11 +186,13 @@ def cost_rows(plan: Plan, period: str | None = None) -> list[dict]:
     pools = {p.name: p for p in plan.pools}
     models = {m.name: m for m in plan.models}
     rows = []
+    ratios = _list_ratios(plan)
     for line in ledger(plan).lines:
         pool = pools[line.pool]
         price = _gpu_hour_price(pool)
         quantity = _quantity(line.cost_per_month, price)
-        list_cost, list_price = _list_terms(pool, line.cost_per_month, quantity, price,
+        list_cost, list_price = _list_terms(ratios.get((pool.name, line.model)),
+                                            line.cost_per_month, quantity, price,
                                             plan.summary.currency)
         units = {} if pool.gpu_type is not None else {"PricingUnit": NODE_UNIT,
                                                       "ConsumedUnit": NODE_UNIT}

@@ -69,9 +69,21 @@ def mig_node_layouts(pool: PoolPlan) -> dict[str, tuple[list[dict], int]]:
             for i, layout in enumerate(layouts)}
 
 
+def splits_capacity(pool: PoolPlan) -> bool:
+    """Whether the plan buys both spot and on-demand nodes of the pool: each capacity type
+    then has a NodePool of its own (`SPOT_NODE_POOL_SUFFIX` for the spot one)."""
+    return len({s.capacity_type for s in pool.chosen_shapes}) > 1
+
+
+SPOT_NODE_POOL_SUFFIX = "-spot"
+
+
 def node_pool_of(pool: PoolPlan, node: NodePlan) -> str:
-    """The NodePool that provisions a planned node: the pool's, or its MIG layout's."""
+    """The NodePool that provisions a planned node: the pool's (its spot one for a spot node
+    of a pool that buys both capacity types), or its MIG layout's."""
     if pool.sharing != "mig":
+        if splits_capacity(pool) and pool.shape(node).capacity_type == "spot":
+            return pool.name + SPOT_NODE_POOL_SUFFIX
         return pool.name
     layout = _node_layout(node)
     return next(name for name, (known, _) in mig_node_layouts(pool).items() if known == layout)

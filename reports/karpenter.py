@@ -13,23 +13,43 @@ A pool with several node shapes gets one NodePool that lists the instance types 
 (Karpenter launches, among the types a NodePool allows, the cheapest that fits the pending
 pods), with the sum of those shapes' ceilings as its limits, and one NodeOverlay per instance
 type, since each declares the resources of one node.
+
+Where the plan buys both spot and on-demand nodes of a pool, each capacity type has a
+NodePool of its own (`POOL` on-demand, `POOL-spot`), so that each holds its own ceiling as its
+limits: one NodePool allowing both would launch spot wherever a pod lets it (Karpenter
+prefers spot when a NodePool allows it). Pods the plan puts on one capacity type select it
+(`reports.manifests.capacity_selector`: every model that may not be interrupted selects
+on-demand); the spot NodePool's higher `weight` sends the others to spot first, up to its
+limits, as Karpenter's weighted NodePools do (karpenter.sh, Scheduling: Weighted NodePools).
 """
 
 from __future__ import annotations
 
-from planner.planfile import PoolPlan
+from planner.planfile import PoolPlan, ShapePlan
 from planner.registry.kubernetes import DEVICE_PLUGIN_CONFIG_LABEL, MIG_CONFIG_LABEL
-from reports.gpu_operator import WHOLE_GPU, advertised, mig_node_layouts
+from reports.gpu_operator import (
+    SPOT_NODE_POOL_SUFFIX,
+    WHOLE_GPU,
+    advertised,
+    mig_node_layouts,
+    splits_capacity,
+)
 
 NODEPOOL_LABEL = "karpenter.sh/nodepool"
 CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 
 
+SPOT_NODE_POOL_WEIGHT = 10
+"""The spot NodePool's weight where a pool has one per capacity type (the on-demand one has
+none, 0): Karpenter tries the NodePool of the highest weight first."""
+
+
 def _node_pool(pool: PoolPlan, name: str, labels: dict[str, str], max_nodes: int,
-               managed_by: dict[str, str]) -> dict:
-    shapes = pool.chosen_shapes
-    types = [s.instance_type for s in shapes]
+               managed_by: dict[str, str], shapes: list[ShapePlan] | None = None,
+               weight: int | None = None) -> dict:
+    shapes = shapes or pool.chosen_shapes
+    types = list(dict.fromkeys(s.instance_type for s in shapes))
     max_gpus = max_nodes * pool.gpus_per_node if len(shapes) == 1 and types[0] == \
         pool.instance_type else sum(s.max_nodes * s.gpus_per_node for s in shapes)
     requirements = [{"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": types},
@@ -39,6 +59,7 @@ def _node_pool(pool: PoolPlan, name: str, labels: dict[str, str], max_nodes: int
         "apiVersion": "karpenter.sh/v1", "kind": "NodePool",
         "metadata": {"name": name, "labels": dict(managed_by)},
         "spec": {
+            **({"weight": weight} if weight is not None else {}),
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {
@@ -58,8 +79,12 @@ def _node_pool(pool: PoolPlan, name: str, labels: dict[str, str], max_nodes: int
 
 
 def _node_overlay(node_pool: str, capacity: dict[str, int],
-                  managed_by: dict[str, str], instance_type: str | None = None) -> dict:
-    requirements = [{"key": NODEPOOL_LABEL, "operator": "In", "values": [node_pool]}]
+                  managed_by: dict[str, str], instance_type: str | None = None,
+                  node_pools: list[str] | None = None) -> dict:
+    """The resources of `node_pool`'s nodes (of `instance_type`), or of the nodes of each of
+    `node_pools` where the pool has one per capacity type."""
+    requirements = [{"key": NODEPOOL_LABEL, "operator": "In",
+                     "values": node_pools or [node_pool]}]
     if instance_type is not None:
         requirements.append({"key": INSTANCE_TYPE_LABEL, "operator": "In",
                              "values": [instance_type]})
@@ -88,11 +113,29 @@ def node_ceiling(pool: PoolPlan) -> int:
     return sum(_layout_node_limits(pool).values())
 
 
-def _node_limit(pool: PoolPlan) -> int:
-    """The node limit of a pool's one NodePool: its ceiling, over every shape it allows."""
+def _node_limit(pool: PoolPlan, shapes: list[ShapePlan] | None = None) -> int:
+    """The node limit of a pool's NodePool (of one allowing `shapes`): its ceiling, over every
+    shape it allows."""
     if not pool.shapes:
         return pool.max_nodes
-    return sum(s.max_nodes for s in pool.chosen_shapes)
+    return sum(s.max_nodes for s in shapes or pool.chosen_shapes)
+
+
+def capacity_node_pools(pool: PoolPlan) -> dict[str, list[ShapePlan]]:
+    """A pool's NodePools outside MIG, each with the shapes it allows: one, or where the plan
+    buys both spot and on-demand nodes, one per capacity type."""
+    shapes = pool.chosen_shapes
+    if not splits_capacity(pool):
+        return {pool.name: shapes}
+    return {pool.name: [s for s in shapes if s.capacity_type != "spot"],
+            pool.name + SPOT_NODE_POOL_SUFFIX: [s for s in shapes if s.capacity_type == "spot"]}
+
+
+def _capacity_node_pools(pool: PoolPlan, labels: dict[str, str],
+                         managed_by: dict[str, str]) -> list[dict]:
+    return [_node_pool(pool, name, labels, _node_limit(pool, shapes), managed_by, shapes,
+                       SPOT_NODE_POOL_WEIGHT if name != pool.name else None)
+            for name, shapes in capacity_node_pools(pool).items()]
 
 
 def pool_objects(pool: PoolPlan, selector: dict[str, str],
@@ -105,10 +148,10 @@ def pool_objects(pool: PoolPlan, selector: dict[str, str],
     extended resources) only the NodePools.
     """
     if pool.gpu_type is None:  # a CPU pool: no GPU, no device plugin, nothing to overlay
-        return [_node_pool(pool, pool.name, dict(selector), pool.max_nodes, managed_by)]
+        return _capacity_node_pools(pool, dict(selector), managed_by)
     labels = {**selector, DEVICE_PLUGIN_CONFIG_LABEL: pool.name}
     if pool.sharing != "mig":
-        documents = [_node_pool(pool, pool.name, labels, _node_limit(pool), managed_by)]
+        documents = _capacity_node_pools(pool, labels, managed_by)
         if not overlays:
             return documents
         if not pool.shapes:
@@ -116,11 +159,12 @@ def pool_objects(pool: PoolPlan, selector: dict[str, str],
             if capacity:
                 documents.append(_node_overlay(pool.name, capacity, managed_by))
             return documents
-        for shape in pool.chosen_shapes:
+        node_pools = list(capacity_node_pools(pool))
+        for shape in {s.instance_type: s for s in pool.chosen_shapes}.values():
             capacity = advertised(pool, gpus_per_node=shape.gpus_per_node)
             if capacity:
                 documents.append(_node_overlay(pool.name, capacity, managed_by,
-                                               shape.instance_type))
+                                               shape.instance_type, node_pools))
         return documents
     documents = []
     limits = _layout_node_limits(pool)

@@ -221,7 +221,7 @@ def _shapes_text(pool: PoolPlan, currency: str) -> str:
     shapes = pool.shapes or [pool.shape(NodePlan(name="", index=0, gpus=[]))]
     texts = [f"{s.gpus_per_node} GPU{'s' if s.gpus_per_node != 1 else ''} per node at "
              f"{escape(rate(s.price_per_node_hour, currency))} per node-hour"
-             + (f" ({escape(s.instance_type)}: {s.nodes} nodes)" if pool.shapes else "")
+             + (f" ({escape(s.label)}: {s.nodes} nodes)" if pool.shapes else "")
              for s in shapes]
     return ", or ".join(texts)
 

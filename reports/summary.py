@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from planner import money
 from planner.ledger import ledger
-from planner.planfile import ModelPlan, Plan
+from planner.planfile import ModelPlan, Plan, RulePrice
 from reports.dra import FEATURE_GATES
 from reports.format import money as _money
 from reports.format import percent as _percent
@@ -92,11 +92,13 @@ def _autoscaling(plan: Plan, costs) -> list[str]:
 
 
 def _rule_prices(plan: Plan) -> list[str]:
-    """What each rule costs, from the plan re-solved with it relaxed, largest saving first."""
+    """What each rule costs, from the plan re-solved with it relaxed: the relaxations that
+    place more models first, then the largest saving."""
     cur, hours = plan.summary.currency, plan.metadata.hours_per_month
     lines = ["", "## What the rules cost", "",
              "The plan re-solved with one rule relaxed at a time (`--price-rules`):", ""]
-    binding = [r for r in plan.rule_prices if r.saves_per_hour > 0 or r.placed_more]
+    binding = sorted((r for r in plan.rule_prices if r.saves_per_hour > 0 or r.placed_more),
+                     key=RulePrice.rank)
     for r in binding:
         saving = money.rounded(money.monthly(r.saves_per_hour, hours), cur)
         what = f"saves {_money(saving, cur)} per month" if r.saves_per_hour >= 0 else \
@@ -230,7 +232,7 @@ def render_summary(plan: Plan, *, target: str = "deployment",
     idle = {line.pool: line.cost_per_month for line in costs.lines if line.idle}
     for pool in plan.pools:
         used = sum(len(n.gpus) for n in pool.nodes)
-        shapes = ", ".join(f"{s.nodes} {s.instance_type}" for s in pool.shapes if s.nodes)
+        shapes = ", ".join(f"{s.nodes} {s.label}" for s in pool.shapes if s.nodes)
         nodes = f"{len(pool.nodes)} ({shapes})" if shapes else str(len(pool.nodes))
         lines.append(
             f"| {pool.name} | {pool.device} | {pool.sharing} | {nodes} | "

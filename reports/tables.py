@@ -7,8 +7,9 @@ from collections import Counter
 
 from rich.table import Table
 
+from planner import money
 from planner.ledger import ledger
-from planner.planfile import Plan
+from planner.planfile import Plan, RulePrice
 from reports.format import money as _money
 from reports.format import percent as _percent
 from reports.format import rate as _rate
@@ -16,7 +17,8 @@ from reports.format import seconds_spent
 
 
 def plan_tables(plan: Plan, base: Plan | None = None) -> list[Table]:
-    """The pool table and the totals; with `base`, the replicas moved from where it had them.
+    """The pool table and the totals; with `base`, the replicas moved from where it had them;
+    with rule prices (`plan --price-rules`), what each rule costs.
 
     A pool's replicas are counted once each, however many GPUs a replica spans; a lazy cache's
     servers count as replicas, its members (loaded into them) do not."""
@@ -50,11 +52,31 @@ def plan_tables(plan: Plan, base: Plan | None = None) -> list[Table]:
     totals.add_row("savings per month", _money(s.baseline_cost_per_month - total, currency))
     totals.add_row("solver", f"{solver.name}, {solver.status}, gap {solver.gap:.2%}, "
                    f"{seconds_spent(solver)}")
-    if base is None:
-        return [pools, totals]
-    moves = moved_replicas(base, plan)
-    totals.add_row("replicas moved against the base plan", str(sum(n for _, n, _, _ in moves)))
-    return [pools, totals, _moves_table(moves)]
+    tables = [pools, totals]
+    if base is not None:
+        moves = moved_replicas(base, plan)
+        totals.add_row("replicas moved against the base plan",
+                       str(sum(n for _, n, _, _ in moves)))
+        tables.append(_moves_table(moves))
+    if plan.rule_prices:
+        tables.append(_rule_prices_table(plan))
+    return tables
+
+
+def _rule_prices_table(plan: Plan) -> Table:
+    """Each relaxation with the models it places and what it saves per month: those that
+    place more models first, then the largest saving (as summary.md lists them)."""
+    currency, hours = plan.summary.currency, plan.metadata.hours_per_month
+    table = Table(title="What the rules cost (the plan re-solved with one rule relaxed)",
+                  title_justify="left")
+    for column in ("rule", "relaxed", "models placed", "saves/month", "status"):
+        table.add_column(column, justify="right" if column in ("models placed", "saves/month")
+                         else "left")
+    for price in sorted(plan.rule_prices, key=RulePrice.rank):
+        saving = money.rounded(money.monthly(price.saves_per_hour, hours), currency)
+        table.add_row(price.rule, price.relaxed, f"{price.placed_more:+d}",
+                      _money(saving, currency), price.status)
+    return table
 
 
 def _nodes(plan: Plan) -> dict[str, Counter[str]]:

@@ -169,7 +169,8 @@ def pod_problems(plan: Plan, manifests: Manifests) -> list[str]:
                                 "know before a node exists")
         matching = [n for n in launched.values()
                     if all(n.labels.get(k) == v for k, v in selector.items())]
-        own = {node_pool_of(pool, node) for node in pool.nodes}
+        own = {node_pool_of(pool, node) for node in pool.nodes
+               if any(name == model.name for name, _ in node.replicas())}
         if not own <= {n.node_pool for n in matching}:
             problems.append(f"{model.name}: its selector matches no NodePool of {pool.name}")
         # A GPU pool's NodePools carry its device-plugin entry's name; a CPU pool has one
@@ -314,13 +315,20 @@ def limit_problems(plan: Plan, manifests: Manifests) -> list[str]:
             expected = {name: pool.max_nodes - planned + count
                         for name, (_, count) in layouts.items()}
         elif pool.shapes:
-            # Several shapes: the ceilings of the shapes the plan buys, added up.
-            bought = [s for s in pool.shapes if s.nodes]
-            limits = node_pools[pool.name]["spec"]["limits"]
-            ceiling = {"nodes": str(sum(s.max_nodes for s in bought)),
-                       WHOLE: str(sum(s.max_nodes * s.gpus_per_node for s in bought))}
-            if limits != ceiling:
-                problems.append(f"{pool.name}: limits {limits}, ceiling {ceiling}")
+            # Several shapes: the ceilings of the shapes the plan buys, added up, per NodePool
+            # (one per capacity type where the plan buys both spot and on-demand nodes).
+            by_type: dict[str, list] = {}
+            for shape in pool.shapes:
+                if shape.nodes:
+                    by_type.setdefault(shape.capacity_type, []).append(shape)
+            for capacity_type, bought in by_type.items():
+                name = f"{pool.name}-spot" if len(by_type) > 1 and capacity_type == "spot" \
+                    else pool.name
+                limits = node_pools[name]["spec"]["limits"]
+                ceiling = {"nodes": str(sum(s.max_nodes for s in bought)),
+                           WHOLE: str(sum(s.max_nodes * s.gpus_per_node for s in bought))}
+                if limits != ceiling:
+                    problems.append(f"{name}: limits {limits}, ceiling {ceiling}")
             continue
         else:
             expected = {pool.name: pool.max_nodes}

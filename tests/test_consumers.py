@@ -20,6 +20,7 @@ from reports.manifests import render_manifests
 from scripts.update_goldens import COMMAND
 from tests import consumers, crds
 from tests.conftest import add_cpu_pool, edit_yaml
+from tests.test_pricing import write_spot_offer_demo
 
 
 def _every_sharing_mode(root: Path) -> Path:
@@ -47,7 +48,8 @@ def with_small_l4_nodes(root: Path) -> Path:
     return root
 
 
-@pytest.fixture(scope="module", params=["demo", "every-sharing-mode", "node-shapes"])
+@pytest.fixture(scope="module", params=["demo", "every-sharing-mode", "node-shapes",
+                                        "spot-offer"])
 def planned(request, tmp_path_factory) -> tuple[Plan, dict[str, str], dict[str, str]]:
     """A plan with its manifests for Deployments and for KServe."""
     tmp = tmp_path_factory.mktemp(request.param)
@@ -55,6 +57,9 @@ def planned(request, tmp_path_factory) -> tuple[Plan, dict[str, str], dict[str, 
         args = [*COMMAND]
     elif request.param == "node-shapes":
         args = ["plan", "--registry", str(with_small_l4_nodes(tmp / "registry"))]
+    elif request.param == "spot-offer":  # spot and on-demand nodes of one instance type
+        args = ["plan", "--registry", str(write_spot_offer_demo(tmp / "registry")),
+                "--deterministic"]
     else:
         args = ["plan", "--registry", str(_every_sharing_mode(tmp / "registry")),
                 "--solver", "greedy"]
@@ -100,9 +105,11 @@ def test_custom_resources_validate_against_their_crds(planned, target):
     [patch] = manifests.kind("ClusterPolicy")
     assert crds.errors(crds.merge_patch(crds.cluster_policy_sample(), patch)) == []
     # Every NodePool is checked, and with it the overlay of the shared or MIG resources it
-    # advertises; exclusive and CPU pools have none.
+    # advertises; exclusive and CPU pools have none, and a pool's spot and on-demand
+    # NodePools share theirs.
     bare = sum(1 for p in plan.pools if p.nodes and p.sharing in ("exclusive", "none"))
-    assert checked >= len(manifests.kind("NodePool")) * 2 - bare
+    split = sum(1 for p in plan.pools if len({s.capacity_type for s in p.chosen_shapes}) > 1)
+    assert checked >= len(manifests.kind("NodePool")) * 2 - bare - split
     assert (target == "kserve") == bool(manifests.kind("InferenceService"))
 
 

@@ -28,18 +28,18 @@ DATETIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 RELATIVE_TOLERANCE = Decimal("1e-9")
 
 
-@pytest.fixture(scope="module", params=["demo", "jpy", "discounted", "cpu"])
+@pytest.fixture(scope="module", params=["demo", "jpy", "discounted", "cpu", "spot-offer"])
 def plan(request, tmp_path_factory):
     from typer.testing import CliRunner
 
     from planner.cli import app
     from planner.registry.locate import write_demo
     from tests.conftest import add_cpu_pool, write_jpy_demo
-    from tests.test_pricing import write_discounted_demo
+    from tests.test_pricing import write_discounted_demo, write_spot_offer_demo
 
     registry = tmp_path_factory.mktemp(request.param) / "registry"
-    {"jpy": write_jpy_demo, "discounted": write_discounted_demo}.get(
-        request.param, write_demo)(registry)
+    {"jpy": write_jpy_demo, "discounted": write_discounted_demo,
+     "spot-offer": write_spot_offer_demo}.get(request.param, write_demo)(registry)
     if request.param == "cpu":  # a CPU pool's rows are priced in node-hours
         add_cpu_pool(registry)
     out = registry.parent / "out"

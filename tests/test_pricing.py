@@ -111,9 +111,9 @@ def test_a_spot_shape_is_offered_to_interruptible_models_only(registry: Path):
 
 
 def test_pods_select_the_capacity_type_of_their_nodes_where_both_are_offered(tmp_path: Path):
-    """The batch pool with a cheap 1-GPU spot shape besides its on-demand g4dn.12xlarge: the
-    NodePool offers both capacity types, and each model's pods select the one the plan put
-    them on."""
+    """The batch pool with a cheap 1-GPU spot shape besides its on-demand g4dn.12xlarge: a
+    NodePool per capacity type bought, and each model's pods select the one the plan put
+    them on (none where its replicas span both)."""
     root = tmp_path / "registry"
     write_demo(root)
 
@@ -134,12 +134,11 @@ def test_pods_select_the_capacity_type_of_their_nodes_where_both_are_offered(tmp
                 kinds.setdefault(slot.model, set()).add(pool.shape(node).capacity_type)
     documents = [d for text in render_manifests(plan).values()
                  for d in yaml.safe_load_all(text) if d]
-    [node_pool] = [d for d in documents if d["kind"] == "NodePool"
-                   and d["metadata"]["name"] == "batch-t4"]
-    offered = next(r["values"] for r in node_pool["spec"]["template"]["spec"]["requirements"]
-                   if r["key"] == "karpenter.sh/capacity-type")
-    assert offered == sorted({pool.shape(n).capacity_type for n in pool.nodes}) == [
+    assert sorted({pool.shape(n).capacity_type for n in pool.nodes}) == [
         "on-demand", "spot"]  # two spot nodes at 0.5, the rest on a 4-GPU on-demand one
+    types = _capacity_types(documents)
+    assert (types["batch-t4"], types["batch-t4-spot"]) == (
+        (["on-demand"], ["g4dn.12xlarge"], None), (["spot"], ["g4dn.4xlarge"], 10))
     deployments = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Deployment"}
     for model, used in kinds.items():
         selector = deployments[model]["spec"]["template"]["spec"]["nodeSelector"]
@@ -147,6 +146,159 @@ def test_pods_select_the_capacity_type_of_their_nodes_where_both_are_offered(tmp
             assert selector["karpenter.sh/capacity-type"] == used.pop()
         else:
             assert "karpenter.sh/capacity-type" not in selector
+
+
+def _capacity_types(documents: list[dict]) -> dict[str, tuple[list[str], list[str], int | None]]:
+    """Each NodePool's capacity types, instance types and weight."""
+    result = {}
+    for d in documents:
+        if d["kind"] != "NodePool":
+            continue
+        requirements = {r["key"]: r["values"]
+                        for r in d["spec"]["template"]["spec"]["requirements"]}
+        result[d["metadata"]["name"]] = (requirements["karpenter.sh/capacity-type"],
+                                         requirements["node.kubernetes.io/instance-type"],
+                                         d["spec"].get("weight"))
+    return result
+
+
+#: g6.12xlarge on spot at 35% of its 4.6016 USD/h on-demand price.
+SPOT_L4 = round(4.6016 * 0.35, 4)
+#: Demo models made internal, which the spot policy below lets run on spot.
+MADE_INTERNAL = ("autocomplete", "ctr-ranker", "candidate-retriever")
+
+
+def write_spot_offer_demo(root: Path) -> Path:
+    """The demo with its shared L4 pool's g6.12xlarge offered as spot too (two nodes at most),
+    internal models allowed on spot, and three production models of that pool made internal:
+    the plan buys two on-demand and two spot nodes of the one instance type."""
+    write_demo(root)
+    edit_yaml(root / "cluster.yaml", lambda d: next(
+        p for p in d["pools"] if p["name"] == "shared-l4").update(
+            spot={"price_per_node_hour": SPOT_L4, "max_nodes": 2}))
+    edit_yaml(root / "policy.yaml", lambda d: d.update(
+        spot_priorities=["internal", "batch", "experimental"]))
+    for model in MADE_INTERNAL:
+        edit_yaml(root / "models" / f"{model}.yaml", lambda d: d.update(priority="internal"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def spot_offer(tmp_path_factory):
+    fleet = load_registry(write_spot_offer_demo(tmp_path_factory.mktemp("s") / "registry"))
+    return fleet, make_plan(fleet, SolverSettings(seed=0, workers=1, deterministic=True))
+
+
+def _capacity_of(pool) -> dict[str, set[str]]:
+    """The capacity types each model's replicas run on."""
+    kinds: dict[str, set[str]] = {}
+    for node in pool.nodes:
+        for gpu in node.gpus:
+            for slot in gpu.replicas:
+                kinds.setdefault(slot.model, set()).add(pool.shape(node).capacity_type)
+    return kinds
+
+
+def test_one_pool_buys_both_capacity_types_of_one_instance_type(spot_offer):
+    """The engine chooses the mix: 2 on-demand nodes for the production models, 2 spot ones
+    for internal ones, 12.4244 USD/h against 18.4064 on-demand alone (4 nodes either way)."""
+    fleet, plan = spot_offer
+    assert plan.solver.status == "optimal"
+    pool = next(p for p in plan.pools if p.name == "shared-l4")
+    assert [(s.label, s.nodes, s.price_per_node_hour, s.list_price_per_node_hour)
+            for s in pool.shapes] == [("g6.12xlarge", 2, 4.6016, None),
+                                      ("g6.12xlarge spot", 2, SPOT_L4, 4.6016)]
+    assert pool.cost_per_hour == round(2 * 4.6016 + 2 * SPOT_L4, 6) == 12.4244
+    assert pool.list_cost_per_hour == round(4 * 4.6016, 6)
+    assert {n.capacity_type for n in pool.nodes} == {"on-demand", "spot"}
+    kinds = _capacity_of(pool)
+    for model, used in kinds.items():
+        if fleet.models[model].priority not in fleet.policy.spot_priorities:
+            assert used == {"on-demand"}, model  # the interruption policy, in the packing
+    assert any(used == {"spot"} for used in kinds.values())
+
+
+def test_each_capacity_type_has_its_nodepool_and_pods_that_may_not_be_interrupted_select_on_demand(
+        spot_offer):
+    _, plan = spot_offer
+    documents = [d for text in render_manifests(plan).values()
+                 for d in yaml.safe_load_all(text) if d]
+    types = _capacity_types(documents)
+    assert types["shared-l4"] == (["on-demand"], ["g6.12xlarge"], None)
+    assert types["shared-l4-spot"] == (["spot"], ["g6.12xlarge"], 10)
+    limits = {d["metadata"]["name"]: d["spec"]["limits"] for d in documents
+              if d["kind"] == "NodePool"}
+    assert limits["shared-l4"] == {"nodes": "12", "nvidia.com/gpu": "48"}
+    assert limits["shared-l4-spot"] == {"nodes": "2", "nvidia.com/gpu": "8"}
+    [overlay] = [d for d in documents if d["kind"] == "NodeOverlay"
+                 and d["metadata"]["name"].startswith("shared-l4")]
+    assert {"key": "karpenter.sh/nodepool", "operator": "In",
+            "values": ["shared-l4", "shared-l4-spot"]} in overlay["spec"]["requirements"]
+    pool = next(p for p in plan.pools if p.name == "shared-l4")
+    deployments = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["nodeSelector"]
+                   for d in documents if d["kind"] == "Deployment"}
+    models = {m.name: m for m in plan.models}
+    for model, used in _capacity_of(pool).items():
+        selected = deployments[model].get("karpenter.sh/capacity-type")
+        if models[model].priority not in ("internal", "batch", "experimental"):
+            assert selected == "on-demand", model
+        assert selected == (next(iter(used)) if len(used) == 1 else None), model
+
+
+def test_the_split_pool_replays_as_planned(spot_offer):
+    """planner simulate's replay: every pod of the plan lands on its planned node, spot pods
+    on the spot NodePool's nodes, through the scheduler's filters."""
+    from planner.simulation.manifests import Manifests
+    from planner.simulation.replay import PLACEMENT, REPLICAS, RUNS, replay
+
+    _, plan = spot_offer
+    simulation = replay(plan, Manifests.of(render_manifests(plan)))
+    assert len(simulation.landings) == sum(m.replicas for m in plan.models)
+    assert [x.pod for x in simulation.landings if x.node != x.planned_node] == []
+    for rule in (RUNS, REPLICAS, PLACEMENT):
+        assert next(r for r in simulation.rules if r.rule == rule).holds is True
+
+
+def test_focus_list_cost_follows_each_models_capacity_type(spot_offer):
+    """On-demand replicas pay list, spot ones 35% of it: a model's ListCost over its
+    EffectiveCost is that of the nodes it runs on, and the pool's rows add up to its list
+    cost."""
+    _, plan = spot_offer
+    pool = next(p for p in plan.pools if p.name == "shared-l4")
+    kinds = _capacity_of(pool)
+    rows = [r for r in csv.DictReader(io.StringIO(render_cost_csv(plan, "2026-12")))
+            if r["x_Pool"] == "shared-l4"]
+    spot_ratio = Decimal("4.6016") / Decimal(str(SPOT_L4))
+    for row in rows:
+        listed, effective = Decimal(row["ListCost"]), Decimal(row["EffectiveCost"])
+        used = kinds.get(row["x_Model"]) if row["x_Model"] else None
+        if used == {"on-demand"}:
+            assert listed == effective, row["x_Model"]
+        elif used == {"spot"}:
+            assert abs(listed - effective * spot_ratio) <= Decimal("0.01"), row["x_Model"]
+        else:  # both, or the idle line
+            assert effective <= listed <= effective * spot_ratio + Decimal("0.01")
+    hours = Decimal(31 * 24)
+    assert abs(sum(Decimal(r["ListCost"]) for r in rows)
+               - Decimal("4") * Decimal("4.6016") * hours) <= Decimal("0.01") * len(rows)
+
+
+@pytest.mark.parametrize("where, spot, message", [
+    ("batch-t4", {"price_per_node_hour": 1.0}, "this shape is spot already"),
+    ("mig-a100", {"price_per_node_hour": 10.0}, "make its spot capacity a pool of its own"),
+    ("shared-l4", {"price_per_node_hour": 5.0}, "spot.price_per_node_hour is above the "
+                                                "on-demand list price"),
+])
+def test_a_spot_offer_that_cannot_be_is_refused(registry: Path, cli, where, spot, message):
+    def change(cluster: dict) -> None:
+        pool = next(p for p in cluster["pools"] if p["name"] == where)
+        if where == "batch-t4":
+            pool["capacity_type"] = "spot"
+        pool["spot"] = spot
+    edit_yaml(registry / "cluster.yaml", change)
+    result = cli("validate", "--registry", registry)
+    assert result.exit_code == 2
+    assert "cluster.yaml:" in result.stderr and message in result.stderr
 
 
 def test_a_list_price_below_the_price_is_refused(registry: Path, cli):

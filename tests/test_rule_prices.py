@@ -14,6 +14,8 @@ from planner.registry.loader import load_registry
 from planner.rule_prices import (
     policy_relaxations,
     price_rules,
+    shape_catalog,
+    shape_relaxations,
     spread_relaxation,
     with_rule_prices,
 )
@@ -107,7 +109,8 @@ def test_plan_price_rules_writes_the_section_and_leaves_the_registry(registry: P
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "## What the rules cost" in summary
     plan = load_plan(tmp_path / "out" / "plan.yaml")
-    assert len(plan.rule_prices) == 16  # the budget: 12 policy rules, then 4 models' spread
+    # The budget: 14 policy rules (2 of them node shapes), then 2 models' spread.
+    assert len(plan.rule_prices) == 16
     assert {p: p.read_bytes() for p in registry.rglob("*") if p.is_file()} == before
 
 
@@ -117,3 +120,74 @@ def test_with_rule_prices_keeps_the_plan(registry: Path):
     priced = with_rule_prices(plan, fleet, SolverSettings(method="greedy"))
     assert priced.model_copy(update={"rule_prices": []}) == plan
     assert priced.rule_prices and all(r.status == "greedy" for r in priced.rule_prices)
+
+
+def test_a_pools_node_shapes_priced_as_the_shape_added_by_hand(registry: Path):
+    """The shared L4 pool may also buy the 1-GPU g6.xlarge the exclusive L4 pool lists: the
+    reported saving is the plan with that shape written into cluster.yaml."""
+    fleet = load_registry(registry)
+    relaxations = shape_relaxations(fleet)
+    assert [(r.rule, r.relaxed) for r in relaxations] == [
+        ("node shapes of shared-l4", "may also buy 1-GPU g6.xlarge nodes"),
+        ("node shapes of exclusive-l4", "may also buy 4-GPU g6.12xlarge nodes")]
+    plan = make_plan(fleet, SETTINGS)
+    [priced] = price_rules(fleet, SETTINGS, _cost(plan), relaxations[:1])
+
+    edit_yaml(registry / "cluster.yaml", lambda d: next(
+        p for p in d["pools"] if p["name"] == "shared-l4").update(other_shapes=[
+            {"instance_type": "g6.xlarge", "gpus_per_node": 1, "price_per_node_hour": 0.8048}]))
+    by_hand = make_plan(load_registry(registry), SETTINGS)
+    assert priced.cost == _cost(by_hand) < _cost(plan)
+    assert priced.unplaced == by_hand.summary.unplaced == plan.summary.unplaced
+    assert {s.instance_type for s in next(
+        p for p in by_hand.pools if p.name == "shared-l4").chosen_shapes} >= {"g6.xlarge"}
+
+
+def test_mig_and_lone_gpu_types_have_no_shape_relaxation(registry: Path):
+    """The A100 pool is MIG (one layout per node) and the H100 and T4 pools are the only pools
+    of their GPU types: nothing to offer them."""
+    fleet = load_registry(registry)
+    for name in ("mig-a100", "dedicated-h100", "batch-t4"):
+        assert shape_catalog(fleet, fleet.pool(name)) == []
+
+
+def test_a_relaxation_that_places_a_model_ranks_before_a_larger_saving(registry: Path,
+                                                                        monkeypatch):
+    """A relaxation that places a model left out comes first, whatever the others save; one
+    that leaves a model out comes after every pure saving."""
+    import planner.rule_prices as rule_prices
+    from planner.rule_prices import RuleCost
+
+    fleet = load_registry(registry)
+    plan = make_plan(fleet, SolverSettings(method="greedy"))
+    base = _cost(plan)
+    unplaced = plan.summary.unplaced
+    costs = [RuleCost("saves much", "lifted", base - 50_000, unplaced, "optimal"),
+             RuleCost("places one", "lifted", base - 10, unplaced - 1, "optimal"),
+             RuleCost("saves most, leaves one out", "lifted", base - 90_000, unplaced + 1,
+                      "optimal"),
+             RuleCost("saves little", "lifted", base - 100, unplaced, "optimal")]
+    monkeypatch.setattr(rule_prices, "price_rules", lambda *args, **kwargs: costs)
+    priced = with_rule_prices(plan, fleet, SolverSettings(method="greedy"))
+    order = ["places one", "saves much", "saves little", "saves most, leaves one out"]
+    assert [r.rule for r in priced.rule_prices] == order
+
+    shuffled = priced.model_copy(update={"rule_prices": priced.rule_prices[::-1]})
+    section = render_summary(shuffled)
+    lines = [line for line in section[section.index("## What the rules cost"):].splitlines()
+             if line.startswith("- Relaxing")]
+    assert [line.split("**")[1] for line in lines] == order
+    assert lines[0].endswith("places 1 more model.")
+
+    from rich.console import Console
+
+    from reports.tables import plan_tables
+
+    console = Console(record=True, width=200)
+    for table in plan_tables(shuffled):
+        console.print(table)
+    text = console.export_text()
+    table = text[text.index("What the rules cost"):]
+    assert [table.index(rule) for rule in order] == sorted(table.index(rule) for rule in order)
+    row = next(line for line in table.splitlines() if "places one" in line)
+    assert "+1" in row and "optimal" in row

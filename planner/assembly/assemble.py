@@ -12,7 +12,7 @@ from planner import __version__, money
 from planner.assembly import cost
 from planner.demand.derive import Demand, Rejection
 from planner.demand.lazy_cache import Cache, CachePlan, warm_share
-from planner.demand.shapes import shape_of
+from planner.demand.shapes import offered_twice, shape_of
 from planner.ledger import month_total
 from planner.planfile import (
     Autoscaling,
@@ -111,6 +111,16 @@ class _Ledger:
     shares_with: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
 
+def _node_shape(pool: Pool, shape: NodeShape) -> dict[str, str]:
+    """What a node of a pool of several shapes records of its shape: the instance type, and
+    the capacity type where the pool offers that instance type as both."""
+    if not pool.several_shapes:
+        return {}
+    twice = shape.instance_type in offered_twice(pool)
+    return {"instance_type": shape.instance_type,
+            "capacity_type": shape.capacity_type if twice else ""}
+
+
 def _gpu_plan(fleet: Fleet, pool: Pool, shape: NodeShape, node: int, index: int,
               placed: list[Placement], chosen: dict[str, Demand], caches: dict[str, Cache],
               layouts: dict, ledger: _Ledger) -> GpuPlan:
@@ -202,7 +212,7 @@ def _cpu_pool_plan(fleet: Fleet, pool: Pool,
             pods.append(ReplicaSlot(model=p.group, replica=p.replica, memory_mib=0,
                                     compute_milli=0, gpu_fraction=0.0))
         nodes.append(NodePlan(name=f"{pool.name}-{node}", index=node, gpus=[], pods=pods,
-                              instance_type=shape.instance_type if pool.other_shapes else ""))
+                              **_node_shape(pool, shape)))
         bought.append(shape)
     pool_cost = cost.nodes_cost_per_hour(bought)
     paid = sum(ledger.cost_per_hour[m] for m in {r.model for n in nodes for r in n.pods})
@@ -240,7 +250,7 @@ def _pool_plan(fleet: Fleet, pool: Pool, by_gpu: dict[tuple[str, int, int], list
                           chosen, caches, layouts, ledger)
                 for index in range(shape.gpus_per_node) if (pool.name, node, index) in by_gpu]
         nodes.append(NodePlan(name=f"{pool.name}-{node}", index=node, gpus=gpus,
-                              instance_type=shape.instance_type if pool.other_shapes else ""))
+                              **_node_shape(pool, shape)))
         bought.append(shape)
     slots = [r for n in nodes for g in n.gpus for r in g.replicas]
     servers = [c for n in nodes for g in n.gpus for c in g.caches]
@@ -250,11 +260,12 @@ def _pool_plan(fleet: Fleet, pool: Pool, by_gpu: dict[tuple[str, int, int], list
     gpu_count = sum(shape.gpus_per_node for shape in bought)
     shapes = [ShapePlan(instance_type=s.instance_type, gpus_per_node=s.gpus_per_node,
                         price_per_node_hour=s.price_per_node_hour, max_nodes=s.max_nodes or 0,
-                        nodes=sum(1 for b in bought if b.instance_type == s.instance_type),
+                        nodes=sum(1 for b in bought if (b.instance_type, b.capacity_type)
+                                  == (s.instance_type, s.capacity_type)),
                         capacity_type=s.capacity_type,
                         list_price_per_node_hour=s.list_price_per_node_hour,
                         **_allocatable(fleet, s.instance_type))
-              for s in pool.shapes()] if pool.other_shapes else []
+              for s in pool.shapes()] if pool.several_shapes else []
     allocatable = node_allocatable(fleet.cluster, pool.instance_type)
     discounted = any(s.list_price_per_node_hour is not None for s in bought)
     list_cost = sum(s.list_price_per_node_hour or s.price_per_node_hour for s in bought)

@@ -103,9 +103,9 @@ def baseline_cost_per_hour(cluster: Cluster, demands: Iterable[list[Demand]],
     if shapes_of is None:
         def shapes_of(demand: Demand) -> list[NodeShape]:
             return pools[demand.pool].shapes()
-    # Per (pool, instance type): the shape, the node share its models fill, the nodes spread
-    # needs.
-    shapes: dict[tuple[str, str], tuple[NodeShape, Fraction, int]] = {}
+    # Per (pool, instance type, capacity type): the shape, the node share its models fill,
+    # the nodes spread needs.
+    shapes: dict[tuple[str, str, str], tuple[NodeShape, Fraction, int]] = {}
     for options in demands:
         choices = [(shape.price_per_node_hour / per_node, d, shape, per_node)
                    for d in options for shape in shapes_of(d)
@@ -113,7 +113,7 @@ def baseline_cost_per_hour(cluster: Cluster, demands: Iterable[list[Demand]],
         if not choices:
             continue
         _, demand, shape, per_node = min(choices, key=lambda c: c[0])
-        key = (demand.pool, shape.instance_type)
+        key = (demand.pool, shape.instance_type, shape.capacity_type)
         _, filled, spread = shapes.get(key, (shape, Fraction(0), 0))
         needed = math.ceil(demand.replicas / demand.max_per_node) \
             if demand.max_per_node else 1

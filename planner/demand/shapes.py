@@ -1,8 +1,9 @@
 """A pool's node shapes in the engine: one engine pool per shape, one family per pool.
 
 The engine buys nodes per engine pool. A pool with one shape is one engine pool of its own
-name; a pool with several is one engine pool per shape, named `POOL/INSTANCE-TYPE`, all of
-the pool's family, so a model's replicas may spread over the shapes but not beyond the pool.
+name; a pool with several is one engine pool per shape, named `POOL/INSTANCE-TYPE` (and
+`POOL/INSTANCE-TYPE/spot` for an instance type's spot offer), all of the pool's family, so a
+model's replicas may spread over the shapes but not beyond the pool.
 
 The plan numbers a pool's nodes across its shapes: the nodes of the first shape from 0, those
 of the next after the first shape's `max_nodes`, and so on, so that a node's index alone says
@@ -26,11 +27,21 @@ class EngineShape:
     first_node: int
 
 
+def offered_twice(pool: Pool) -> set[str]:
+    """The pool's instance types offered as both on-demand and spot capacity (a `spot`
+    offer): their nodes say which capacity type they are."""
+    return {s.instance_type for s in pool.declared_shapes() if s.spot is not None}
+
+
 def engine_shapes(pool: Pool) -> list[EngineShape]:
     """The pool's shapes, its own first, with their engine pool names and node offsets."""
     result, offset = [], 0
+    twice = offered_twice(pool)
     for shape in pool.shapes():
-        name = f"{pool.name}/{shape.instance_type}" if pool.other_shapes else pool.name
+        suffix = "/spot" if shape.instance_type in twice and shape.capacity_type == "spot" \
+            else ""
+        name = f"{pool.name}/{shape.instance_type}{suffix}" if pool.several_shapes \
+            else pool.name
         result.append(EngineShape(name, shape, offset))
         assert shape.max_nodes is not None  # Pool.shapes fills it in
         offset += shape.max_nodes

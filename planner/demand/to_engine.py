@@ -31,7 +31,7 @@ def _engine_pools(fleet: Fleet, pool: Pool) -> list[EnginePool]:
                            max_nodes=entry.shape.max_nodes or pool.max_nodes,
                            node_capacity=node_allocatable(fleet.cluster,
                                                           entry.shape.instance_type) or (),
-                           family=pool.name if pool.other_shapes else "")
+                           family=pool.name if pool.several_shapes else "")
                 for entry in engine_shapes(pool)]
     gpu = fleet.cluster.gpu_types[pool.gpu_type]
     policy = fleet.policy
@@ -53,7 +53,7 @@ def _engine_pools(fleet: Fleet, pool: Pool) -> list[EnginePool]:
             max_nodes=shape.max_nodes, mode="mig" if pool.sharing == "mig" else "shared",
             slice_types=slices, mig_layouts=layouts,
             node_capacity=node_allocatable(fleet.cluster, shape.instance_type) or (),
-            family=pool.name if pool.other_shapes else ""))
+            family=pool.name if pool.several_shapes else ""))
     return result
 
 

@@ -73,12 +73,21 @@ def _cluster_problems(p: Parsed, stranded: dict[str, list[str]]) -> list[Problem
             problems.append(_at(p.cluster_doc, ("pools", i, "other_shapes"),
                                 "a MIG pool has one node shape (its NodePools follow the MIG "
                                 "layouts of its nodes); make each shape a pool of its own"))
+        spot_offers: list[tuple[str | int, ...]] = [("pools", i, "spot")] if pool.spot else []
+        spot_offers += [("pools", i, "other_shapes", k, "spot")
+                        for k, shape in enumerate(pool.other_shapes) if shape.spot]
+        if spot_offers and pool.sharing == "mig":
+            problems.append(_at(p.cluster_doc, spot_offers[0],
+                                "a MIG pool has one node shape (its NodePools follow the MIG "
+                                "layouts of its nodes); make its spot capacity a pool of its "
+                                "own"))
         for k, shape in enumerate(pool.other_shapes):
             where = ("pools", i, "other_shapes", k, "instance_type")
             if shape.instance_type in shapes_seen:
                 problems.append(_at(p.cluster_doc, where,
                                     f"instance type '{shape.instance_type}' is already a shape "
-                                    f"of pool '{pool.name}'; list each instance type once"))
+                                    f"of pool '{pool.name}'; list each instance type once (a "
+                                    "`spot` offer buys it as spot capacity too)"))
             elif shape.instance_type not in p.cluster.instance_types:
                 known = list(p.cluster.instance_types)
                 problems.append(_at(p.cluster_doc, where,
