@@ -3,7 +3,8 @@
 A reference profile is a stand-in until `planner profile` measures the model on that GPU, and it
 says so (`method: reference`) and states its basis. Each request is one batch slot: a batch of
 `c` requests takes the longer of reading the weights once and computing `c` requests, plus a
-fixed overhead; generating models add a decode loop that reads weights and KV cache per token.
+fixed overhead. Generating models (the `llm` kind) are estimated in tokens instead
+(`profiles.generation`), from the GPU figures kept here.
 """
 
 from __future__ import annotations
@@ -67,8 +68,6 @@ class Workload:
     bytes_per_parameter: int
     flops_per_request: float
     activation_mib_per_request: float
-    decode_tokens: int = 0
-    kv_mib_per_request: float = 0.0
     gpus: int = 1
 
 
@@ -81,15 +80,9 @@ def _latency_ms(work: Workload, gpu: GpuSpec, concurrency: int) -> float:
     compute_flops_per_s = tflops * 1e12 * COMPUTE_EFFICIENCY * scale
     bytes_per_s = gpu.bandwidth_gb_s * 1e9 * BANDWIDTH_EFFICIENCY * scale
     weight_bytes = work.parameters * work.bytes_per_parameter
-    prefill_s = max(weight_bytes / bytes_per_s,
+    forward_s = max(weight_bytes / bytes_per_s,
                     concurrency * work.flops_per_request / compute_flops_per_s)
-    decode_s = 0.0
-    if work.decode_tokens:
-        kv_bytes = concurrency * work.kv_mib_per_request * MIB
-        step_s = max((weight_bytes + kv_bytes) / bytes_per_s,
-                      concurrency * 2 * work.parameters / compute_flops_per_s)
-        decode_s = work.decode_tokens * step_s
-    return OVERHEAD_MS + 1000 * (prefill_s + decode_s)
+    return OVERHEAD_MS + 1000 * forward_s
 
 
 def load_time_s(weights_mib: float) -> float:
@@ -109,7 +102,7 @@ def reference_profile(model: str, gpu_type: str, work: Workload, concurrency: li
     for c in concurrency:
         latency_ms = _latency_ms(work, gpu, c)
         memory_mib = (work.gpus * gpu.cuda_context_mib + weights_mib
-                      + c * (work.activation_mib_per_request + work.kv_mib_per_request))
+                      + c * work.activation_mib_per_request)
         points.append(Point(concurrency=c, throughput_rps=round(1000 * c / latency_ms, 2),
                             p50_ms=round(latency_ms, 2), p95_ms=round(latency_ms * P95_FACTOR, 2),
                             p99_ms=round(latency_ms * P99_FACTOR, 2),

@@ -4,7 +4,8 @@
 
 Parameters and FLOPs per request are counted from each model's torch factory on the meta
 device (no memory, no weights); the rest is the roofline estimate of `profiles.reference`.
-Measured profiles (`method: measured`) are never overwritten. Needs the `profile` extra.
+Measured profiles (`method: measured`) are never overwritten; `llm` models are skipped (the
+planner estimates them in tokens, `profiles.generation`). Needs the `profile` extra.
 """
 
 from __future__ import annotations
@@ -21,18 +22,10 @@ from torch.utils.flop_counter import FlopCounterMode
 from planner.rules.admission import admitting_pools
 from planner.rules.mig import slice_gpu_type
 from planner.schemas import Cluster, ModelSpec, Policy
-from profiles.llm import Architecture
 from profiles.reference import GPU_SPECS, MIB, Workload, reference_profile
 from profiles.schema import Profile
 
 BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
-# Output tokens per request for generating models; the rest answer in one forward pass.
-DECODE_TOKENS = {"query-rewriter": 16, "autocomplete": 4, "translation-service": 64,
-                 "support-summarizer": 128, "experiment-tiny-llm": 64, "llm-rag-answerer": 256,
-                 "llm-chat-70b": 256, "code-assistant": 64, "vision-language-assistant": 256}
-# Key/value heads of the large decoders (hidden 4096 and up), as the Llama-class models they
-# stand in for (grouped-query attention); smaller ones use one per attention head.
-GQA_KV_HEADS = 8
 
 
 def _workload(spec: ModelSpec) -> Workload:
@@ -57,26 +50,14 @@ def _workload(spec: ModelSpec) -> Workload:
         activation_mib = 4 * kwargs["width"] * pixels / 4 * dtype_bytes / MIB
     else:  # MLPs
         activation_mib = 4 * kwargs.get("hidden", 1024) * dtype_bytes / MIB
-    decode = DECODE_TOKENS.get(spec.name, 0)
-    kv_mib = 0.0
-    if decode:
-        arch = Architecture(layers=kwargs["layers"], hidden=kwargs["hidden"],
-                            heads=kwargs["heads"], vocab=kwargs["vocab"],
-                            kv_heads=GQA_KV_HEADS if kwargs["hidden"] >= 4096 else None)
-        kv_mib = arch.kv_bytes_per_token() * (spec.source.input.shape[0] + decode) / MIB
     return Workload(parameters=parameters, bytes_per_parameter=dtype_bytes,
                     flops_per_request=flops, activation_mib_per_request=activation_mib,
-                    decode_tokens=decode, kv_mib_per_request=kv_mib,
                     gpus=spec.gpus_per_replica)
 
 
 def _basis(spec: ModelSpec) -> str:
-    decode = DECODE_TOKENS.get(spec.name)
     shape = ", ".join(f"{k}={v}" for k, v in spec.source.kwargs.items())
-    text = f"counted from {spec.source.factory}({shape}) on the meta device"
-    if decode:
-        text += f", {decode} generated tokens per request"
-    return text
+    return f"counted from {spec.source.factory}({shape}) on the meta device"
 
 
 def main() -> None:
@@ -89,6 +70,8 @@ def main() -> None:
     policy = Policy.model_validate(yaml.safe_load((root / "policy.yaml").read_text()))
     for path in sorted((root / "models").glob("*.yaml")):
         spec = ModelSpec.model_validate(yaml.safe_load(path.read_text()))
+        if spec.llm is not None:  # estimated in tokens when planned (profiles.generation)
+            continue
         work = _workload(spec)
         levels = [2**i for i in range(8) if 2**i <= spec.limits.max_concurrency]
         pools = [pool for pool, _ in admitting_pools(spec, cluster, policy)]

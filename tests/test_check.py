@@ -30,9 +30,10 @@ def repo(tmp_path: Path, monkeypatch) -> Path:
     return tmp_path
 
 
-def test_fivefold_traffic_shows_replicas_and_fails_percentage_gate(cli, repo: Path):
+def test_tenfold_traffic_shows_replicas_and_fails_percentage_gate(cli, repo: Path):
+    # ten times the traffic takes more H100s than the two nodes' idle ones: a third node
     edit_yaml(repo / "registry" / "models" / "llm-rag-answerer.yaml",
-              lambda d: d["traffic"].update(peak_rps=d["traffic"]["peak_rps"] * 5))
+              lambda d: d["traffic"].update(peak_rps=d["traffic"]["peak_rps"] * 10))
     passed = cli("check", "--registry", "registry", "--base", "main", "--format", "json")
     assert passed.exit_code == 0, passed.stderr
     body = json.loads(passed.stdout)
@@ -147,7 +148,7 @@ def _amount(cell: str) -> Decimal:
 
 def test_check_cost_table_has_idle_and_adds_up(cli, repo: Path, tmp_path: Path):
     edit_yaml(repo / "registry" / "models" / "llm-rag-answerer.yaml",
-              lambda d: d["traffic"].update(peak_rps=d["traffic"]["peak_rps"] * 5))
+              lambda d: d["traffic"].update(peak_rps=d["traffic"]["peak_rps"] * 10))
     edit_yaml(repo / "registry" / "models" / "spam-filter.yaml",
               lambda d: d["replicas"].update(min=6))
     result = cli("check", "--registry", "registry", "--base", "main", "--out-file",

@@ -35,7 +35,7 @@ def repo(tmp_path: Path, monkeypatch) -> Path:
 def test_planted_file_named_like_the_ref_does_not_replace_the_base(cli, repo: Path,
                                                                    tmp_path: Path):
     edit_yaml(repo / "registry" / "models" / "code-assistant.yaml",
-              lambda d: d["replicas"].update(min=6))
+              lambda d: d["replicas"].update(min=10))
     honest = cli("check", "--registry", "registry", "--base", "origin/main",
                  "--max-increase", "100", "--format", "json")
     assert honest.exit_code == 1

@@ -24,6 +24,7 @@ def _line_of(path: Path, key: str) -> int:
 def test_whole_gpu_replica_larger_than_every_admitting_gpu_is_exit_2(cli, registry: Path):
     # 150,000 MiB stated for one GPU; an H100 of dedicated-h100 holds 73,403 MiB after 10%.
     model = registry / "models" / "code-assistant.yaml"
+    edit_yaml(model, lambda d: d.pop("llm"))  # as a model of stated resources
     edit_yaml(model, lambda d: d.update(resources={"memory_mib": 150000,
                                                    "throughput_rps": 5}))
     result = cli("validate", "--registry", registry)
@@ -48,15 +49,18 @@ def test_model_over_an_l4_after_headroom_is_exit_2(cli, registry: Path):
 
 
 def test_profiled_memory_over_one_gpu_is_exit_2(cli, registry: Path):
-    # The 70B model on one H100: its least measured memory is 122,504 MiB.
-    model = registry / "models" / "llm-chat-70b.yaml"
-    edit_yaml(model, lambda d: d.update(gpus_per_replica=1))
+    # image-moderation on one L4 with a profile whose least memory is 30,001 MiB; an L4 of
+    # exclusive-l4 holds 20,730 MiB after 10%.
+    model = registry / "models" / "image-moderation.yaml"
+    edit_yaml(registry / "profiles" / "image-moderation" / "l4.yaml",
+              lambda d: [p.update(peak_memory_mib=30000 + p["concurrency"])
+                         for p in d["points"]])
     result = cli("validate", "--registry", registry)
     assert result.exit_code == 2
     assert result.stderr.startswith(
         f"error: {model}:{_line_of(model, 'gpus_per_replica')}: gpus_per_replica: one replica "
         "fits no pool that admits it: with the least memory any profile point measured over "
-        "1 GPU(s), 122504 MiB per GPU")
+        "1 GPU(s), 30001 MiB per GPU")
 
 
 def test_more_gpus_than_any_admitting_node_is_exit_2(cli, registry: Path):
@@ -95,6 +99,7 @@ def test_operating_point_is_the_highest_concurrency_that_fits_memory(registry: P
     # highest level that fits rather than one that would overflow the GPU.
     profile = load_registry(registry).profiles[("pii-detector", "l4")]
     limit_mib = 500  # between the points at c=8 (493 MiB) and c=16 (523 MiB)
+    (registry / "models" / "autocomplete.yaml").unlink()  # an LLM engine needs more than that
     edit_yaml(registry / "cluster.yaml",
               lambda d: d["gpu_types"]["l4"].update(memory_mib=round(limit_mib / 0.9) + 1))
     fleet = load_registry(registry)

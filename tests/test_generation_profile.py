@@ -1,16 +1,16 @@
 """The profiler measures generation for an `llm` model: prefill, then a decode loop with a KV
-cache, on a tiny causal model of the demo's own (`experiment-tiny-llm` made an `llm` model), on
-CPU. The work is fixed by counts (3 levels x 4 rounds x 192 prompt and 64 output tokens), never
-by time."""
+cache, on a tiny causal model of the demo's own (`experiment-tiny-llm`), on CPU. The work is
+fixed by counts (3 levels x 4 rounds x 192 prompt and 64 output tokens), never by time."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
-from planner.profiling import ProfileSettings, measure_models
+from planner.demand.derive import derive
+from planner.profiling import ProfileSettings, measure_models, write_profile
 from planner.registry.loader import load_registry
 from tests.conftest import edit_yaml
 
@@ -31,33 +31,11 @@ def test_kv_cache_decoding_gives_the_full_forward_pass():
     assert cache[0][0].shape == (3, 2, 12, 8)  # batch, kv heads, tokens, head dim
 
 
-def as_tiny_llm(registry: Path) -> Path:
-    """experiment-tiny-llm as an `llm` model whose source is the demo's causal model."""
-    def change(data: dict) -> None:
-        data.pop("gpus_per_replica", None)
-        data["llm"] = {"architecture": {"layers": 8, "hidden": 512, "heads": 8,
-                                        "intermediate": 2048, "vocab": 32000},
-                       "max_context_tokens": 512, "input_tokens": {"mean": 192, "p95": 256},
-                       "output_tokens": {"mean": 64, "p95": 128},
-                       "slo": {"ttft_p99_ms": 500, "tpot_p99_ms": 30}}
-        data["source"] = {"factory": "planner.demo.models:causal_lm",
-                          "kwargs": {"vocab": 32000, "hidden": 512, "layers": 8, "heads": 8,
-                                     "kv_heads": 8, "ffn": 2048, "max_seq": 512},
-                          "dtype": "bfloat16",
-                          "input": {"shape": [192], "dtype": "int64", "high": 32000}}
-
-    edit_yaml(registry / "models" / "experiment-tiny-llm.yaml", change)
-    shutil.rmtree(registry / "profiles" / "experiment-tiny-llm", ignore_errors=True)
-    return registry
-
-
 @pytest.fixture(scope="module")
-def generation_profile(tmp_path_factory):
-    from planner.registry.locate import write_demo
+def generation_profile():
+    from planner.demo import demo_registry_path
 
-    root = tmp_path_factory.mktemp("tiny") / "registry"
-    write_demo(root)
-    fleet = load_registry(as_tiny_llm(root))
+    fleet = load_registry(demo_registry_path())
     settings = ProfileSettings(device="cpu", concurrency=(1, 2, 4), cpu_threads=1)
     [profile] = measure_models(fleet, ["experiment-tiny-llm"], settings)
     return profile
@@ -79,14 +57,33 @@ def test_cpu_profiler_measures_ttft_tpot_and_tokens_per_level(generation_profile
         assert point.throughput_rps > 0 and level.peak_memory_mib >= profile.memory.weights_mib
 
 
+def test_a_measured_generation_profile_is_planned_from(generation_profile, registry: Path):
+    """Filed under the T4 (as `planner profile import` would from a T4 node), the measured
+    TTFT and TPOT replace the roofline's for one GPU at 16 bits. The SLOs are made loose, so
+    that the outcome does not hang on how fast this machine measured."""
+    edit_yaml(registry / "models" / "experiment-tiny-llm.yaml", lambda d: (
+        d["slo"].update(p99_ms=100_000), d["limits"].update(timeout_ms=1_000_000),
+        d["llm"]["slo"].update(ttft_p99_ms=100_000, tpot_p99_ms=100_000)))
+    measured = generation_profile.model_copy(update={"gpu_type": "t4"})
+    write_profile(measured, registry / "profiles")
+    path = registry / "profiles" / "experiment-tiny-llm" / "t4.yaml"
+    assert yaml.safe_load(path.read_text())["generation"][0]["concurrency"] == 1
+    demands, rejections = derive(load_registry(registry))
+    assert rejections["experiment-tiny-llm"] == []
+    [demand] = demands["experiment-tiny-llm"]
+    assert demand.method == "measured" and not demand.estimated
+    assert demand.llm is not None and demand.llm.tensor_parallel == 1
+    assert "measured on " in demand.notes[0]
+    level = next(g for g in measured.generation if g.concurrency == demand.concurrency)
+    assert demand.llm.tpot_p99_ms == round(level.tpot_p99_ms, 2)
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_generation_records_device_memory_with_the_kv_cache(tmp_path: Path):
-    from planner.registry.locate import write_demo
+def test_cuda_generation_records_device_memory_with_the_kv_cache():
+    from planner.demo import demo_registry_path
 
-    root = tmp_path / "registry"
-    write_demo(root)
-    fleet = load_registry(as_tiny_llm(root))
+    fleet = load_registry(demo_registry_path())
     settings = ProfileSettings(device="cuda", concurrency=(1, 4, 16))
     [profile] = measure_models(fleet, ["experiment-tiny-llm"], settings, gpu_type="t4")
     assert profile.memory.kind == "device" and profile.environment.backend == "cuda"

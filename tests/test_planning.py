@@ -26,8 +26,8 @@ def demo_plan(tmp_path_factory):
 
 def test_operating_point_is_highest_concurrency_meeting_slo(registry: Path):
     fleet = load_registry(registry)
-    model = fleet.models["translation-service"]
-    profile = fleet.profiles[("translation-service", "a100-80gb")]
+    model = fleet.models["search-reranker"]
+    profile = fleet.profiles[("search-reranker", "a100-80gb")]
     point = operating_point(model, profile)
     assert point.p99_ms <= model.slo.p99_ms
     assert all(p.p99_ms > model.slo.p99_ms or p.concurrency > model.limits.max_concurrency
@@ -57,14 +57,14 @@ def test_replicas_and_compute_share_follow_the_design(registry: Path):
 
 def test_unmeetable_slo_is_an_input_error(registry: Path):
     # No slice of mig-a100 comes near 1 ms at any concurrency: no plan could ever place it.
-    edit_yaml(registry / "models" / "translation-service.yaml",
+    edit_yaml(registry / "models" / "search-reranker.yaml",
               lambda d: d["slo"].update(p99_ms=1))
-    edit_yaml(registry / "models" / "translation-service.yaml",
+    edit_yaml(registry / "models" / "search-reranker.yaml",
               lambda d: d["limits"].update(timeout_ms=1000))
     with pytest.raises(InputError) as caught:
         load_registry(registry)
     [problem] = caught.value.problems
-    assert problem.file is not None and problem.file.name == "translation-service.yaml"
+    assert problem.file is not None and problem.file.name == "search-reranker.yaml"
     assert problem.field == "slo.p99_ms"
     assert problem.message.startswith("no pool that admits the model can meet the SLO of 1 ms")
 
@@ -166,9 +166,10 @@ def test_cli_plan_base_keeps_replicas(cli, registry: Path, tmp_path: Path):
 
 
 def test_cli_plan_unplaced_exit_1_with_reasons(cli, registry: Path, tmp_path: Path):
-    # 18 whole H100s wanted, 16 in the pool: an internal model has to stay out.
+    # 24 whole H100s wanted (vision-language-assistant held to two replicas of TP 8), 16 in
+    # the pool: an internal model has to stay out.
     edit_yaml(registry / "models" / "vision-language-assistant.yaml",
-              lambda d: d.update(gpus_per_replica=3))
+              lambda d: (d["llm"].update(tensor_parallel=[8]), d["replicas"].update(min=2)))
     edit_yaml(registry / "cluster.yaml",
               lambda d: next(p for p in d["pools"] if p["name"] == "dedicated-h100").update(
                   max_nodes=2))
@@ -179,8 +180,7 @@ def test_cli_plan_unplaced_exit_1_with_reasons(cli, registry: Path, tmp_path: Pa
     # Only the linked pool's rules, shrunk to a minimal set within a count of CP-SAT calls
     # bounded by deterministic time: the same line on any machine, however loaded.
     assert "why: these cannot all hold: pool dedicated-h100 may use at most 2 nodes; with " \
-           "code-assistant, llm-chat-70b, llm-rag-answerer, vision-language-assistant " \
-           "placed" in lines
+           "llm-rag-answerer, vision-language-assistant placed" in lines
     plan = load_plan(tmp_path / "o" / "plan.yaml")
     assert plan.summary.unplaced >= 1
     assert {u.priority for u in plan.unplaced} <= {"internal"}  # production placed first

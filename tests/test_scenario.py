@@ -55,24 +55,24 @@ def test_scenario_diff_equals_plan_and_diff_by_hand(cli, registry: Path, tmp_pat
     diff` give, and the registry stays as it was."""
     files = _files(registry)
     result = cli("plan", "--registry", registry, "--solver", "greedy", "--scenario",
-                 "traffic=2x", "--format", "json", "--out", tmp_path / "whatif")
+                 "traffic=4x", "--format", "json", "--out", tmp_path / "whatif")
     assert _files(registry) == files
-    # the demo's llm-chat-70b does not fit the H100 pool at twice its traffic
+    # the demo's llm-chat-70b does not fit the H100 pool at four times its traffic
     assert result.exit_code == 1
     assert "unplaced: llm-chat-70b (internal)" in result.stderr
     whatif = json.loads(result.stdout)
 
-    doubled = tmp_path / "doubled"
-    doubled.mkdir()
+    quadrupled = tmp_path / "quadrupled"
+    quadrupled.mkdir()
     for path, content in files.items():
-        (doubled / path).parent.mkdir(parents=True, exist_ok=True)
-        (doubled / path).write_bytes(content)
-    for model in (doubled / "models").glob("*.yaml"):
+        (quadrupled / path).parent.mkdir(parents=True, exist_ok=True)
+        (quadrupled / path).write_bytes(content)
+    for model in (quadrupled / "models").glob("*.yaml"):
         edit_yaml(model, lambda data: data["traffic"].update(
-            {k: 2 * v for k, v in data["traffic"].items()}))
+            {k: 4 * v for k, v in data["traffic"].items()}))
     assert cli("plan", "--registry", registry, "--solver", "greedy", "--out",
                tmp_path / "before").exit_code == 0
-    assert cli("plan", "--registry", doubled, "--solver", "greedy", "--out",
+    assert cli("plan", "--registry", quadrupled, "--solver", "greedy", "--out",
                tmp_path / "after").exit_code == 1
     by_hand = cli("diff", tmp_path / "before" / "plan.yaml", tmp_path / "after" / "plan.yaml",
                   "--format", "json")

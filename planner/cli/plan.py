@@ -62,14 +62,19 @@ def _check_period(period: str | None) -> None:
 
 
 def _curves(fleet, result) -> list:
-    """Each placed model's profile on its pool's GPU type, with its SLO and operating point,
-    for plan.html's plots (models planned from stated resources have none)."""
+    """Each placed model's profile on its pool's GPU type (an LLM's: the curve of its planned
+    configuration), with its SLO and operating point, for plan.html's plots (models planned
+    from stated resources have none)."""
+    from planner.demand.derive import llm_curve
     from reports.profile_plots import ProfileCurve
 
     gpu_type = {pool.name: pool.device for pool in result.pools}
     curves = []
     for model in result.models:
         profile = fleet.profiles.get((model.name, gpu_type.get(model.pool)))
+        if model.llm is not None:
+            profile = llm_curve(fleet, fleet.models[model.name], fleet.pool(model.pool),
+                                model.mig_slice, model.llm.tensor_parallel, model.llm.precision)
         if profile is not None:
             curves.append(ProfileCurve(model.name, profile, fleet.models[model.name].slo.p99_ms,
                                        model.concurrency))

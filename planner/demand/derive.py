@@ -40,6 +40,8 @@ from planner.schemas import MAX_REPLICAS, ModelSpec, Pool
 from profiles.llm import PRECISION_BYTES, STEP_TOKENS
 from profiles.schema import CPU_DEVICE, Point, Profile
 
+MAX_MIB_PER_GPU = 2**40  # no memory limit: every configuration's curve
+
 
 @dataclass(frozen=True)
 class Demand:
@@ -207,12 +209,13 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
     p99: float | None
     gpus = model.gpus_per_replica
     llm: LlmConfig | None = None
+    own_slice: str | None = None  # in a MIG pool: the slice the choice was made on
     if model.llm is not None:
-        picked = _llm_choice(model, pool, sharing, memory_limit_mib(fleet.cluster, pool, policy))
+        picked = _llm_pick(fleet, model, pool, sharing)
         if isinstance(picked, str):
             return Rejection(model.name, pool.name, picked)
-        choice, llm, llm_notes = picked
-        gpus, method = llm.tensor_parallel, "reference"
+        own_slice, (choice, llm, llm_notes, method) = picked
+        gpus = llm.tensor_parallel
         point, replicas, load = choice.point, choice.replicas, choice.load
         memory, throughput, share = point.peak_memory_mib, point.throughput_rps, load.share
         concurrency, p99 = point.concurrency, round(load.p99_ms, 2)
@@ -236,7 +239,7 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
         if isinstance(on_slice, str):
             return Rejection(model.name, pool.name, on_slice)
         if on_slice is not None:
-            slice_name, choice, slice_profile = on_slice
+            own_slice, choice, slice_profile = on_slice
             method = slice_profile.method
         else:
             whole_gpu = _choose(model, profile, pool, sharing,
@@ -260,10 +263,10 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
     memory_mib = memory_per_gpu_mib(memory, gpus)
     compute_milli = math.ceil(round(1000 * share, 6))  # rounding first drops float noise
     mig_slice = None
-    if on_slice is not None:
+    if own_slice is not None:
         # The slice is the replica's own device: its compute share in whole-GPU thousandths,
         # at most what the slice may be filled to.
-        mig_slice = on_slice[0]
+        mig_slice = own_slice
         kind = fleet.cluster.gpu_types[pool.gpu_type].mig_profiles[mig_slice]
         compute_milli = min(math.ceil(round(1000 * share * slice_fraction(kind), 6)),
                             slice_capacity(kind, policy)[1])
@@ -285,15 +288,61 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
                   method=method, load_concurrency=load_concurrency, notes=notes, llm=llm)
 
 
-def _llm_choice(model: ModelSpec, pool: Pool, sharing: Sharing, limit_mib: int
-                ) -> tuple[_Choice, LlmConfig, tuple[str, ...]] | str:
+def _llm_pick(fleet: Fleet, model: ModelSpec, pool: Pool, sharing: Sharing
+              ) -> tuple[str | None, tuple[_Choice, LlmConfig, tuple[str, ...], str]] | str:
+    """An LLM's configuration in `pool`; in a MIG pool on the smallest slice that serves it
+    (estimated on the slice's own figures), with that slice's name."""
+    if pool.sharing != "mig":
+        limit = memory_limit_mib(fleet.cluster, pool, fleet.policy)
+        found = _llm_choice(model, pool, sharing, limit, pool.gpu_type,
+                            _measured(fleet, model, pool.gpu_type))
+        return found if isinstance(found, str) else (None, found)
+    gpu = fleet.cluster.gpu_types[pool.gpu_type]
+    kinds = sorted(gpu.mig_profiles.items(), key=lambda kv: (kv[1].compute_slices,
+                                                             kv[1].memory_mib, kv[0]))
+    misses: list[str] = []
+    for name, kind in kinds:
+        slice_type = slice_gpu_type(pool.gpu_type, name)
+        found = _llm_choice(model, pool, Sharing("mig", fleet.policy.target_utilization, 1),
+                            usable_memory_mib(kind.memory_mib, fleet.policy), slice_type,
+                            _measured(fleet, model, slice_type))
+        if not isinstance(found, str):
+            choice, config, notes, method = found
+            if misses:
+                notes += ("smaller MIG slices fail: " + "; ".join(misses),)
+            return name, (choice, config, notes, method)
+        misses.append(f"{name}: {found}")
+    return "no MIG slice serves it: " + "; ".join(misses)
+
+
+def llm_curve(fleet: Fleet, model: ModelSpec, pool: Pool, mig_slice: str | None,
+              tensor_parallel: int, precision: str) -> Profile | None:
+    """The curve an LLM's planned configuration was chosen on (for plan.html's plots)."""
+    gpu_type = slice_gpu_type(pool.gpu_type, mig_slice) if mig_slice else pool.gpu_type
+    found = [c.profile for c in candidates(model, pool, MAX_MIB_PER_GPU, gpu_type,
+                                           _measured(fleet, model, gpu_type))
+             if (c.tensor_parallel, c.precision) == (tensor_parallel, precision)]
+    return found[0] if found else None
+
+
+def _measured(fleet: Fleet, model: ModelSpec, gpu_type: str) -> Profile | None:
+    """The model's measured generation profile on `gpu_type`, if there is one."""
+    found = fleet.profiles.get((model.name, gpu_type))
+    if found is None or found.method != "measured" or not found.generation:
+        return None
+    return found
+
+
+def _llm_choice(model: ModelSpec, pool: Pool, sharing: Sharing, limit_mib: int,
+                gpu_type: str, measured: Profile | None
+                ) -> tuple[_Choice, LlmConfig, tuple[str, ...], str] | str:
     """The LLM configuration in `pool` that needs the fewest GPUs (ties: fewer GPUs per
     replica, then more bytes per weight), with what the cheaper ones failed; or why none
     serves."""
     assert model.llm is not None
     options: list[tuple[Candidate, _Choice]] = []
     failed: list[tuple[Candidate, str]] = []
-    for candidate in candidates(model, pool, limit_mib):
+    for candidate in candidates(model, pool, limit_mib, gpu_type, measured):
         if candidate.profile is None:
             failed.append((candidate, candidate.failure or "no estimate"))
             continue
@@ -314,8 +363,9 @@ def _llm_choice(model: ModelSpec, pool: Pool, sharing: Sharing, limit_mib: int
                        max_model_len=model.llm.max_context_tokens, step_tokens=STEP_TOKENS,
                        ttft_p99_ms=round(gen.ttft_p99_ms, 2),
                        tpot_p99_ms=round(gen.tpot_p99_ms, 2))
+    unit = "GPU(s)" if gpu_type == pool.gpu_type else "MIG slice(s)"
     notes = [f"{best.label}, at most {config.max_num_seqs} sequences of "
-             f"{config.max_model_len} tokens: {choice.replicas * best.tensor_parallel} GPU(s); "
+             f"{config.max_model_len} tokens: {choice.replicas * best.tensor_parallel} {unit}; "
              f"TTFT p99 {gen.ttft_p99_ms:.4g} ms (SLO {model.llm.slo.ttft_p99_ms:g}), TPOT p99 "
              f"{gen.tpot_p99_ms:.3g} ms (SLO {model.llm.slo.tpot_p99_ms:g}); "
              f"{best.profile.basis if best.profile else ''}"]
@@ -327,8 +377,9 @@ def _llm_choice(model: ModelSpec, pool: Pool, sharing: Sharing, limit_mib: int
                 and c.tensor_parallel * ch.replicas > best.tensor_parallel * choice.replicas]
     if costlier:
         c, ch = min(costlier, key=lambda o: o[0].tensor_parallel * o[1].replicas)
-        notes.append(f"not {c.label}: {c.tensor_parallel * ch.replicas} GPU(s)")
-    return choice, config, tuple(notes)
+        notes.append(f"not {c.label}: {c.tensor_parallel * ch.replicas} {unit}")
+    assert best.profile is not None
+    return choice, config, tuple(notes), best.profile.method
 
 
 def _footprint(candidate: Candidate) -> tuple[int, float]:

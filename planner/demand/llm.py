@@ -17,6 +17,7 @@ from planner.rules.llm import architecture, cuda_context_mib, degrees, gpu_spec,
 from planner.schemas import ModelSpec, Pool
 from profiles.generation import GenerationPoint, Tokens, basis, estimate
 from profiles.llm import memory_per_gpu
+from profiles.reference import GpuSpec
 from profiles.schema import Environment, Memory, Point, Profile, Settings
 
 
@@ -60,59 +61,93 @@ def _tokens(model: ModelSpec) -> Tokens:
                   model.llm.output_tokens.mean, model.llm.output_tokens.p95)
 
 
-def candidates(model: ModelSpec, pool: Pool, limit_mib: int) -> list[Candidate]:
+def _measured_speeds(model: ModelSpec, measured: Profile) -> dict[int, GenerationPoint]:
+    """A measured generation profile's levels within `limits.max_concurrency`."""
+    requests = {p.concurrency: p for p in measured.points if p.stable}
+    return {g.concurrency: GenerationPoint(
+        concurrency=g.concurrency, ttft_p99_ms=g.ttft_p99_ms, tpot_p99_ms=g.tpot_p99_ms,
+        p50_ms=requests[g.concurrency].p50_ms, p99_ms=requests[g.concurrency].p99_ms,
+        throughput_rps=requests[g.concurrency].throughput_rps,
+        prefill_tokens_per_s=g.prefill_tokens_per_s, decode_tokens_per_s=g.decode_tokens_per_s)
+        for g in measured.generation
+        if g.concurrency in requests and g.concurrency <= model.limits.max_concurrency}
+
+
+def _speeds(model: ModelSpec, precision: str, degree: int, gpu: GpuSpec | None, gpu_type: str,
+            measured: Profile | None) -> tuple[dict[int, GenerationPoint], str, str] | str:
+    """Each level's latencies and throughput, with their method and basis: measured for one
+    GPU at 16 bits when a measured generation profile exists, else the roofline's."""
+    if measured is not None and degree == 1 and precision == "bf16":
+        return (_measured_speeds(model, measured), "measured",
+                f"measured on {measured.environment.device_name or gpu_type}; memory as the "
+                "engine allocates it at max_context_tokens")
+    if gpu is None:
+        return f"no datasheet figures for {gpu_type} to estimate from, and no measured profile"
+    return ({c: estimate(architecture(model), precision, degree, gpu, _tokens(model), c)
+             for c in levels(model)}, "reference", basis(gpu, precision, degree))
+
+
+def candidates(model: ModelSpec, pool: Pool, limit_mib: int, gpu_type: str | None = None,
+               measured: Profile | None = None) -> list[Candidate]:
     """Every configuration of `model` in `pool` (whose replicas may use `limit_mib` per GPU),
-    fewest GPUs and bytes first."""
+    fewest GPUs and bytes first; on `gpu_type` when given (a MIG slice's), else the pool's;
+    from the `measured` generation profile where it applies."""
     assert model.llm is not None
-    assert pool.gpu_type is not None  # a CPU pool never takes a model with GPUs
-    gpu = gpu_spec(pool.gpu_type)
+    gpu_type = gpu_type or pool.gpu_type
+    assert gpu_type is not None  # a CPU pool never takes a model with GPUs
+    gpu = gpu_spec(gpu_type)
     arch = architecture(model)
     slo = model.llm.slo
+    context = cuda_context_mib(gpu_type)
     found = []
     for degree in degrees(model, pool):
         spec = model.model_copy(update={"gpus_per_replica": degree})
         for precision in precisions(model):
-            if gpu is None:
-                found.append(Candidate(degree, precision, spec, None, {},
-                                       f"no datasheet figures for {pool.gpu_type} to estimate "
-                                       "from"))
-                continue
             one = memory_per_gpu(arch, precision, degree, 1, model.llm.max_context_tokens,
-                                 cuda_context_mib(pool.gpu_type))
+                                 context)
             if one.per_gpu_mib > limit_mib:
                 found.append(Candidate(degree, precision, spec, None, {},
                                        f"one sequence of {model.llm.max_context_tokens} tokens "
                                        f"needs {one.describe()}, {limit_mib:,} allowed"))
                 continue
+            speeds = _speeds(model, precision, degree, gpu, gpu_type, measured)
+            if isinstance(speeds, str):
+                found.append(Candidate(degree, precision, spec, None, {}, speeds))
+                continue
+            by_level, method, basis_text = speeds
             points, generation, misses = [], {}, []
-            for c in levels(model):
-                g = estimate(arch, precision, degree, gpu, _tokens(model), c)
+            for c, g in sorted(by_level.items()):
                 if g.ttft_p99_ms > slo.ttft_p99_ms or g.tpot_p99_ms > slo.tpot_p99_ms:
                     misses.append(g)
                     continue
                 memory = memory_per_gpu(arch, precision, degree, c,
-                                        model.llm.max_context_tokens,
-                                        cuda_context_mib(pool.gpu_type))
+                                        model.llm.max_context_tokens, context)
                 generation[c] = g
                 points.append(Point(concurrency=c, throughput_rps=round(g.throughput_rps, 4),
                                     p50_ms=round(g.p50_ms, 2), p95_ms=round(g.p99_ms, 2),
                                     p99_ms=round(g.p99_ms, 2),
                                     peak_memory_mib=round(memory.total_mib)))
             if not points:
-                first = misses[0]
+                first = misses[0] if misses else None
                 found.append(Candidate(
                     degree, precision, spec, None, {},
                     f"TTFT p99 {first.ttft_p99_ms:.4g} ms and TPOT p99 "
-                    f"{first.tpot_p99_ms:.3g} ms at concurrency 1 on {pool.gpu_type} (SLO "
-                    f"{slo.ttft_p99_ms:g} ms and {slo.tpot_p99_ms:g} ms)"))
+                    f"{first.tpot_p99_ms:.3g} ms at concurrency {first.concurrency} on "
+                    f"{gpu_type} (SLO {slo.ttft_p99_ms:g} ms and {slo.tpot_p99_ms:g} ms)"
+                    if first else f"no measured level within max_concurrency on {gpu_type}"))
                 continue
+            if method == "measured":
+                assert measured is not None
+                environment = measured.environment
+            else:
+                assert gpu is not None
+                environment = Environment(backend="reference", device_name=gpu.name)
             profile = Profile(
-                model=model.name, gpu_type=pool.gpu_type, method="reference",
-                basis=basis(gpu, precision, degree),
-                environment=Environment(backend="reference", device_name=gpu.name),
+                model=model.name, gpu_type=gpu_type, method=method, basis=basis_text,
+                environment=environment,
                 settings=Settings(concurrency=[p.concurrency for p in points]),
-                memory=Memory(weights_mib=round(memory.weights_mib * degree, 1),
-                              cuda_context_mib=memory.context_mib),
+                memory=Memory(weights_mib=round(one.weights_mib * degree, 1),
+                              cuda_context_mib=one.context_mib),
                 points=points)
             found.append(Candidate(degree, precision, spec, profile, generation))
     return found

@@ -326,13 +326,10 @@ def _llm_kind_problems(doc: YamlDocument, m: ModelSpec) -> list[Problem]:
     return problems
 
 
-def _llm_estimable(p: Parsed, doc: YamlDocument, m: ModelSpec,
-                   admitting: list[Pool]) -> list[Problem]:
+def _llm_estimable(doc: YamlDocument, gpu_types: list[str]) -> list[Problem]:
     """An LLM is estimated from the roofline of its pools' GPU types, so at least one of them
     needs datasheet figures."""
-    gpu_types = sorted({pool.gpu_type for pool in admitting
-                        if pool.gpu_type in p.cluster.gpu_types})
-    if not gpu_types or any(gpu_spec(g) is not None for g in gpu_types):
+    if any(gpu_spec(g) is not None for g in gpu_types):
         return []
     return [_at(doc, ("llm",), f"no datasheet figures to estimate an LLM on GPU type "
                 f"{' or '.join(gpu_types)}; the planner has them for l4, t4, a100-80gb and "
@@ -398,9 +395,7 @@ def _model_problems(p: Parsed, stranded_pool: dict[str, list[str]],
             reason = lazy_problem(m, load_s)
             if reason:
                 problems.append(_at(doc, ("loading", "policy"), reason))
-        if m.llm is not None and not fit:
-            problems.extend(_llm_estimable(p, doc, m, [pool for pool, _ in admitting]))
-        if m.resources is not None or m.llm is not None or fit:
+        if m.resources is not None or fit:
             continue
         problems.extend(_slo_problems(p, doc, m, [pool for pool, _ in admitting]))
         if m.cpu_only:
@@ -418,6 +413,8 @@ def _model_problems(p: Parsed, stranded_pool: dict[str, list[str]],
             unknown_type = next(str(pool.gpu_type) for pool, _ in admitting
                                 if pool.gpu_type is not None)
             stranded_gpu.setdefault(unknown_type, []).append(name)
+        elif m.llm is not None:
+            problems.extend(_llm_estimable(doc, gpu_types))
         elif not profiled:
             ref = f"{name} --registry {p.root}"
             problems.append(_at(doc, ("name",),
