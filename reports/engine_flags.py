@@ -11,8 +11,10 @@ the step's token budget the latency estimates assume, and the port the manifests
   `--max-batch-total-tokens` (the sequences' tokens at once: its batches are sized in
   tokens), `--cuda-memory-fraction`, `--quantize fp8`.
 
-Every engine serves its health on `GET /health`. The image's entrypoint starts the engine with
-its model; these flags are appended as the container's arguments.
+INT4 weights come from an AWQ or GPTQ checkpoint whose config names its quantisation to the
+engine, so they need no flag. Every engine serves its health on `GET /health`. The image's
+entrypoint starts the engine with its model; these flags are appended as the container's
+arguments.
 """
 
 from __future__ import annotations

@@ -35,12 +35,13 @@ LLAMA_70B = {"layers": 80, "hidden": 8192, "heads": 64, "kv_heads": 8, "intermed
 def _as_llm(registry: Path, name: str = "llm-chat-70b", **llm) -> Path:
     """Turn the demo's 70B model into the LLM kind; `llm` overrides its section."""
     path = registry / "models" / f"{name}.yaml"
-    shutil.rmtree(registry / "profiles" / name)
+    shutil.rmtree(registry / "profiles" / name, ignore_errors=True)
 
     def change(data: dict) -> None:
         for key in ("gpus_per_replica", "source"):
             data.pop(key, None)
         data["traffic"] = {"peak_rps": 0.1}
+        data["limits"]["max_concurrency"] = 8
         data["slo"] = {"p99_ms": 30000}
         data["llm"] = {"architecture": LLAMA_70B, "max_context_tokens": 8192,
                        "input_tokens": {"mean": 1024, "p95": 2048},
@@ -182,3 +183,38 @@ def test_manifests_pass_the_engine_its_flags_and_validate(cli, registry: Path, t
         assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": 8080}
         assert container["volumeMounts"] == [{"name": "dshm", "mountPath": "/dev/shm"}]
         assert pod["volumes"] == [{"name": "dshm", "emptyDir": {"medium": "Memory"}}]
+
+
+def test_memory_caps_the_sequences_and_the_plan_says_so(registry: Path):
+    # At TP 8 with 131,072-token sequences, 8 fit an H100 (58,891 MiB), 16 would not.
+    _as_llm(registry, tensor_parallel=[8], max_context_tokens=131072)
+    edit_yaml(registry / "models" / "llm-chat-70b.yaml",
+              lambda d: d["limits"].update(max_concurrency=16))
+    demand = _demand(registry)
+    assert demand.llm is not None and demand.llm.max_num_seqs == 8
+    # weights 16,821 + workspace 47 + context 1,072 + KV 16 x 131,072 x 40 KiB = 81,920
+    assert "at most 8 sequences: 16 of 131072 tokens need 99,861 MiB per GPU, 73,403 " \
+           "allowed" in demand.notes
+
+
+@pytest.mark.parametrize("engine, flags", [
+    ("vllm", ["--port", "8080", "--tensor-parallel-size", "4", "--max-num-seqs", "16",
+              "--max-model-len", "8192", "--gpu-memory-utilization", "0.56",
+              "--max-num-batched-tokens", "512"]),
+    ("sglang", ["--port", "8080", "--tp-size", "4", "--max-running-requests", "16",
+                "--context-length", "8192", "--mem-fraction-static", "0.56",
+                "--chunked-prefill-size", "512"]),
+    ("tgi", ["--port", "8080", "--num-shard", "4", "--max-total-tokens", "8192",
+             "--max-batch-total-tokens", "131072", "--cuda-memory-fraction", "0.56"]),
+])
+def test_each_engine_gets_the_planned_configuration(greedy_demo_out: Path, engine, flags):
+    from planner.planfile import load_plan
+    from reports.engine_flags import engine_args
+
+    plan = load_plan(greedy_demo_out / "plan.yaml")
+    chat = next(m for m in plan.models if m.name == "llm-chat-70b")
+    assert chat.llm is not None and chat.llm.precision == "bf16"
+    model = chat.model_copy(update={"serving": chat.serving.model_copy(update={"engine": engine})})
+    assert engine_args(model) == flags
+    fp8 = model.model_copy(update={"llm": chat.llm.model_copy(update={"precision": "fp8"})})
+    assert engine_args(fp8)[-2:] == ["--quantize" if engine == "tgi" else "--quantization", "fp8"]

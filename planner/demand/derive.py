@@ -357,6 +357,7 @@ def _llm_choice(model: ModelSpec, pool: Pool, sharing: Sharing, limit_mib: int,
     best, choice = min(options, key=lambda o: (o[1].replicas * o[0].tensor_parallel,
                                                o[0].tensor_parallel,
                                                -PRECISION_BYTES[o[0].precision]))
+    assert best.profile is not None  # every option has its curve
     gen = best.generation[choice.point.concurrency]
     config = LlmConfig(tensor_parallel=best.tensor_parallel, precision=best.precision,
                        max_num_seqs=choice.point.concurrency,
@@ -368,7 +369,14 @@ def _llm_choice(model: ModelSpec, pool: Pool, sharing: Sharing, limit_mib: int,
              f"{config.max_model_len} tokens: {choice.replicas * best.tensor_parallel} {unit}; "
              f"TTFT p99 {gen.ttft_p99_ms:.4g} ms (SLO {model.llm.slo.ttft_p99_ms:g}), TPOT p99 "
              f"{gen.tpot_p99_ms:.3g} ms (SLO {model.llm.slo.tpot_p99_ms:g}); "
-             f"{best.profile.basis if best.profile else ''}"]
+             f"{best.profile.basis}"]
+    too_big = [p for p in best.profile.points if p.concurrency > choice.point.concurrency
+               and memory_per_gpu_mib(p.peak_memory_mib, best.tensor_parallel) > limit_mib]
+    if too_big:
+        notes.append(f"at most {choice.point.concurrency} sequences: {too_big[0].concurrency} of "
+                     f"{config.max_model_len} tokens need "
+                     f"{memory_per_gpu_mib(too_big[0].peak_memory_mib, best.tensor_parallel):,} "
+                     f"MiB per GPU, {limit_mib:,} allowed")
     cheaper = [(c, why) for c, why in failed if _footprint(c) < _footprint(best)]
     if cheaper:
         notes.append("cheaper configurations fail: "
@@ -378,7 +386,6 @@ def _llm_choice(model: ModelSpec, pool: Pool, sharing: Sharing, limit_mib: int,
     if costlier:
         c, ch = min(costlier, key=lambda o: o[0].tensor_parallel * o[1].replicas)
         notes.append(f"not {c.label}: {c.tensor_parallel * ch.replicas} {unit}")
-    assert best.profile is not None
     return choice, config, tuple(notes), best.profile.method
 
 
