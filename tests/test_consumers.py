@@ -269,14 +269,17 @@ def test_full_pools_roll_out_without_surge_where_no_gpu_is_free(full_pools):
     whole = [m for m in plan.models if m.pool == "exclusive-l4"]
     assert whole and all(strategies[m.name] == {"maxSurge": 0, "maxUnavailable": 1}
                          for m in whole)
-    # free time-slicing replicas, and free H100s (10 of 16 used), on planned nodes
-    roomy = [m for m in plan.models if m.pool in ("shared-l4", "dedicated-h100")]
-    assert roomy and all(strategies[m.name] == {"maxSurge": 1, "maxUnavailable": 0}
-                         for m in roomy)
+    shared = [m for m in plan.models if m.pool == "shared-l4"]
+    assert shared and all(strategies[m.name] == {"maxSurge": 1, "maxUnavailable": 0}
+                          for m in shared)  # free time-slicing replicas on planned nodes
     summary = (out / "summary.md").read_text()
     assert "| dedicated-h100 | 2 | 2 | none: at its ceiling, node replacement waits for a " \
            "node to drain |" in summary
-    for model in whole:
+    # dedicated-h100 has free H100s (10 of 16 used): whether a model there can surge depends
+    # on where its replicas and the free GPUs are; every one that cannot says why
+    held = [m for m in plan.models if strategies[m.name]["maxSurge"] == 0]
+    assert {m.name for m in whole} <= {m.name for m in held}
+    for model in held:
         assert f"| {model.name} | {model.replicas} | pool {model.pool} is full: " in summary
 
 
