@@ -304,9 +304,10 @@ def test_mig_slices_request_whole_layouts_held_to_one_gpu(dra):
     layouts = {gpu.index: gpu.mig_layout for gpu in node.gpus}
     requests = claim["spec"]["devices"]["requests"]
     slices = [r for r in requests if r["exactly"]["deviceClassName"] == "mig.nvidia.com"]
-    assert len(slices) == sum(len(layout or []) for layout in layouts.values()) == 12
+    assert len(slices) == sum(len(layout or []) for layout in layouts.values()) > 0
     # the node's other GPUs, MIG off, held idle so that the claim takes the node to itself
-    assert [r["name"] for r in requests if r not in slices] == [f"gpu-{i}" for i in range(2, 8)]
+    assert [r["name"] for r in requests if r not in slices] == [
+        f"gpu-{i}" for i in range(plan.pools[2].gpus_per_node) if not layouts.get(i)]
     constraints = claim["spec"]["devices"]["constraints"]
     assert all(c["matchAttribute"] == "gpu.nvidia.com/parentUUID" for c in constraints)
     assert len(constraints) == sum(len(layout or []) > 1 for layout in layouts.values())

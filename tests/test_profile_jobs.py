@@ -32,9 +32,23 @@ def _planned(out: Path) -> tuple[Plan, consumers.Manifests]:
     return load_plan(out / "plan.yaml"), consumers.Manifests.of(files)
 
 
+def _four_gpu_decoder(data: dict) -> None:
+    """llm-chat-70b as a model of four whole GPUs per replica with a torch source (the demo's
+    LLMs have their TP degree chosen by the planner, and no source to measure)."""
+    del data["llm"]
+    data.update(gpus_per_replica=4, resources={"memory_mib": 40000, "throughput_rps": 1},
+                source={"factory": "planner.demo.models:decoder_lm",
+                        "kwargs": {"vocab": 128256, "hidden": 8192, "layers": 80, "heads": 64,
+                                   "ffn": 28672, "seq": 1024},
+                        "dtype": "bfloat16",
+                        "input": {"shape": [1024], "dtype": "int64", "high": 128256}})
+
+
 @pytest.fixture
 def demo(registry: Path, greedy_demo_out: Path) -> tuple[Path, Plan, consumers.Manifests]:
-    """A copy of the demo registry, and the demo's plan and manifests."""
+    """A copy of the demo registry (llm-chat-70b on four whole GPUs), and the demo's plan and
+    manifests."""
+    edit_yaml(registry / "models" / "llm-chat-70b.yaml", _four_gpu_decoder)
     return (registry, *_planned(greedy_demo_out))
 
 

@@ -511,12 +511,12 @@ def test_a_pod_moved_to_another_gpu_request_is_caught(dra, tmp_path):
     shutil.copytree(out, copy)
     pool = next(p for p in plan.pools if p.sharing == "time-slicing" and p.nodes)
     node = next(n for n in pool.nodes if len(n.gpus) > 1)
-    path = next(p for p in (copy / "manifests" / "models").glob("*.yaml")
-                if f"{node.index}-gpu-{node.gpus[0].index}" in p.read_text())
+    model = node.gpus[0].replicas[0].model
+    path = copy / "manifests" / "models" / f"{model}.yaml"
     documents = list(yaml.safe_load_all(path.read_text()))
     deployment = next(d for d in documents if d["kind"] == "Deployment"
-                      and d["metadata"]["name"].endswith(f"-{node.index}-gpu-"
-                                                         f"{node.gpus[0].index}"))
+                      and d["metadata"]["name"] == f"{model}-{node.index}-gpu-"
+                                                   f"{node.gpus[0].index}")
     [claim] = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["claims"]
     claim["request"] = f"gpu-{node.gpus[1].index}"
     path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
