@@ -10,9 +10,11 @@ import pytest
 import yaml
 
 from planner.planfile import load_plan
+from planner.registry.locate import write_demo
 from planner.rules.autoscaling import REQUESTS_PER_SECOND, autoscaling
 from planner.schemas import ModelSpec
 from reports.manifests import render_manifests
+from tests.conftest import edit_yaml
 
 BASE = {"name": "m", "team": "t", "serving_profile": "online", "priority": "production",
         "labels": {"model-tier": "small", "latency-class": "interactive",
@@ -51,13 +53,33 @@ def test_no_autoscaling(model, replicas):
     assert autoscaling(model, replicas) is None
 
 
-def test_demo_autoscalers_carry_the_traffic_and_validate(greedy_demo_out: Path):
+@pytest.fixture(scope="module")
+def autoscaled_out(tmp_path_factory) -> Path:
+    """The demo with llm-chat-70b at a peak of 4 rps and a mean of 1: two replicas at the
+    peak, one at the mean (the demo's own models each need one replica or as many at the
+    mean as at the peak), planned by the greedy solver."""
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    root = tmp_path_factory.mktemp("autoscaled")
+    write_demo(root / "registry")
+    edit_yaml(root / "registry" / "models" / "llm-chat-70b.yaml",
+              lambda d: d["traffic"].update(peak_rps=4, mean_rps=1))
+    result = CliRunner().invoke(app, ["plan", "--registry", str(root / "registry"), "--solver",
+                                      "greedy", "--out", str(root / "out")])
+    assert result.exit_code == 0, result.stderr
+    return root / "out"
+
+
+def test_demo_autoscalers_carry_the_traffic_and_validate(autoscaled_out: Path):
+    greedy_demo_out = autoscaled_out
     plan = load_plan(greedy_demo_out / "plan.yaml")
     scaled = {m.name: m for m in plan.models if m.autoscaling is not None}
-    # llm-chat-70b: peak 2 rps, mean 0.5, 2 replicas: one at the mean, 1 rps per replica
+    # llm-chat-70b: peak 4 rps, mean 1, 2 replicas: one at the mean, 2 rps per replica
     chat = scaled["llm-chat-70b"].autoscaling
     assert chat is not None
-    assert (chat.min_replicas, chat.max_replicas, chat.target_per_replica) == (1, 2, 1.0)
+    assert (chat.min_replicas, chat.max_replicas, chat.target_per_replica) == (1, 2, 2.0)
     documents = [d for path in (greedy_demo_out / "manifests" / "models").glob("*.yaml")
                  for d in yaml.safe_load_all(path.read_text())
                  if d["kind"] == "HorizontalPodAutoscaler"]
@@ -74,22 +96,23 @@ def test_demo_autoscalers_carry_the_traffic_and_validate(greedy_demo_out: Path):
     hpa = next(d for d in documents if d["metadata"]["name"] == "llm-chat-70b")
     assert hpa["spec"]["metrics"] == [{"type": "Pods", "pods": {
         "metric": {"name": "requests_per_second"},
-        "target": {"type": "AverageValue", "averageValue": "1000m"}}}]
+        "target": {"type": "AverageValue", "averageValue": "2000m"}}}]
     kserve = render_manifests(plan, target="kserve")
     assert "HorizontalPodAutoscaler" not in "".join(kserve.values())
 
 
-def test_summary_prices_the_peak_and_the_mean(greedy_demo_out: Path):
+def test_summary_prices_the_peak_and_the_mean(autoscaled_out: Path):
     from planner import money as amounts
     from planner.ledger import ledger
     from reports.format import money
     from reports.summary import render_summary
 
-    plan = load_plan(greedy_demo_out / "plan.yaml")
+    plan = load_plan(autoscaled_out / "plan.yaml")
     by_model = ledger(plan).by_model()
     scaled = [m for m in plan.models if m.autoscaling is not None]
     at_peak = sum(by_model[m.name] for m in scaled)
-    # Each of the demo's three scales from 2 replicas to 1: half its cost at the mean.
+    # llm-chat-70b alone scales, from 2 replicas to 1: half its cost at the mean.
+    assert [m.name for m in scaled] == ["llm-chat-70b"]
     assert all((m.autoscaling.min_replicas, m.autoscaling.max_replicas) == (1, 2)
                for m in scaled if m.autoscaling is not None)
     text = render_summary(plan)

@@ -44,7 +44,7 @@ def test_llms_are_the_llm_kind_on_gpu_types_with_datasheet_figures(fleet):
     from planner.rules.llm import gpu_spec
 
     llms = sorted(name for name, m in fleet.models.items() if m.llm is not None)
-    assert llms == ["autocomplete", "code-assistant", "experiment-tiny-llm", "llm-chat-70b",
+    assert llms == ["code-assistant", "experiment-tiny-llm", "llm-chat-70b",
                     "llm-rag-answerer", "query-rewriter", "support-summarizer",
                     "translation-service", "vision-language-assistant"]
     for name in llms:

@@ -99,7 +99,6 @@ def test_operating_point_is_the_highest_concurrency_that_fits_memory(registry: P
     # highest level that fits rather than one that would overflow the GPU.
     profile = load_registry(registry).profiles[("pii-detector", "l4")]
     limit_mib = 500  # between the points at c=8 (493 MiB) and c=16 (523 MiB)
-    (registry / "models" / "autocomplete.yaml").unlink()  # an LLM engine needs more than that
     edit_yaml(registry / "cluster.yaml",
               lambda d: d["gpu_types"]["l4"].update(memory_mib=round(limit_mib / 0.9) + 1))
     fleet = load_registry(registry)

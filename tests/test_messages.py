@@ -91,9 +91,9 @@ def test_one_misspelt_gpu_type_is_one_error_for_the_pools_and_one_for_the_profil
     assert "pools[0].gpu_type: unknown GPU type 'l4' (did you mean 'l4x'?); define it under " \
            "gpu_types; used by pools shared-l4, exclusive-l4; 12 model(s) admitted only there " \
            "have no profile to plan from until it is fixed: " in errors[0]
-    assert errors[1].startswith("profiles/candidate-retriever/l4.yaml:")
+    assert errors[1].startswith("profiles/autocomplete/l4.yaml:")
     assert "profile for unknown GPU type 'l4' (did you mean 'l4x'?); define it under gpu_types " \
-           "in cluster.yaml; 15 more profile(s) are filed under it: " in errors[1]
+           "in cluster.yaml; 16 more profile(s) are filed under it: " in errors[1]
 
 
 @pytest.mark.parametrize("name, what", [
