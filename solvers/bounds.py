@@ -145,17 +145,19 @@ def choice_bound(problem: Problem, groups: list[Group], *, time_limit_s: float,
         for option in group.options:
             family = problem.pool(option.pool).family_name
             if family not in families:
-                families[family] = (model.new_bool_var(""), [])
-            pick, members = families[family]
+                # A group's replica count is its pool's: it differs between pools (an LLM's
+                # configuration, a slice's speed), and is the same for every shape of one.
+                families[family] = (model.new_bool_var(""), [], option.count)
+            pick, members, _ = families[family]
             # Replicas in this pool: all of them if picked, or (node shapes of one pool) any
             # part of them, the family's parts adding up to all.
             amount = model.new_int_var(0, option.count, "") \
                 if problem.pool(option.pool).family else option.count * pick
             members.append(amount)
             by_pool.setdefault(option.pool, []).append((pick, option, amount))
-        model.add_exactly_one(pick for pick, _ in families.values())
-        for pick, members in families.values():
-            model.add(sum(members) == group.options[0].count * pick)
+        model.add_exactly_one(pick for pick, _, _ in families.values())
+        for pick, members, count in families.values():
+            model.add(sum(members) == count * pick)
     cost = []
     for name, chosen in by_pool.items():
         pool = problem.pool(name)

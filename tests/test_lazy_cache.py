@@ -120,9 +120,10 @@ def test_a_lone_lazy_model_keeps_its_replicas(greedy_demo_out: Path):
 
 def test_no_cache_where_it_costs_more_than_warm(cli, registry: Path, tmp_path: Path):
     # both lazy models of batch-t4 on one engine: their compute together exceeds one GPU's
-    # 800 milli, so a cache needs two servers, each sized for the larger model
-    edit_yaml(registry / "models" / "experiment-tiny-llm.yaml",
-              lambda d: d["serving"].update(engine="kserve"))
+    # 800 milli (800 + 152), so a cache needs two servers, each sized for the larger model
+    # (experiment-tiny-llm: 1,228 MiB, 800 milli)
+    edit_yaml(registry / "models" / "user-churn-scorer.yaml",
+              lambda d: d["serving"].update(engine="vllm"))
     result = cli("plan", "--registry", registry, "--out", tmp_path / "out", "--solver",
                  "greedy")
     assert result.exit_code == 0, result.stderr
@@ -132,8 +133,8 @@ def test_no_cache_where_it_costs_more_than_warm(cli, registry: Path, tmp_path: P
         model = plan.model(name)
         assert model is not None and model.loading == "lazy" and model.cache is None
         assert ("lazy, without a cache: a cache in batch-t4 for experiment-tiny-llm, "
-                "user-churn-scorer would take 2 servers of 651 MiB and 737 milli-GPU, 1.47 "
-                "GPUs' worth against 0.889 for their own replicas; its replicas are its own, "
+                "user-churn-scorer would take 2 servers of 1228 MiB and 800 milli-GPU, 1.6 "
+                "GPUs' worth against 0.952 for their own replicas; its replicas are its own, "
                 "reserved as if warm" in model.reasons)
 
 

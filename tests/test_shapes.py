@@ -54,6 +54,20 @@ def test_the_lower_bound_holds_when_groups_split_over_shapes():
     assert 0 < cost_bound(problem, list(problem.groups)) <= 98944
 
 
+def test_the_lower_bound_holds_when_a_group_needs_fewer_replicas_in_another_pool():
+    """`c` needs one replica in pool `q` (a node of 50,000) but five on the shapes of `p`, so
+    the bound must let it choose `q` at its own count. By hand: `c` in `q` and `a` on three
+    1-GPU nodes (39,696) make 89,696, below the 98,944 of both in `p`."""
+    other = Pool("q", (1000,), gpus_per_node=1, node_cost=50000, max_nodes=1)
+    problem = _shaped_problem()
+    c = Group("c", (*problem.groups[0].options, Option("q", (600,), 1)))
+    problem = replace(problem, pools=(*problem.pools, other), groups=(c, problem.groups[1]))
+    solution = solve(problem, time_limit_s=10, workers=1)
+    assert violations(problem, solution) == []
+    assert (solution.status, solution.cost) == ("optimal", 89696)
+    assert 0 < cost_bound(problem, list(problem.groups)) <= 89696
+
+
 def test_verify_accepts_a_split_within_a_family_only():
     problem = _shaped_problem()
     split = Solution("feasible", 46016 + 13232, 0, (

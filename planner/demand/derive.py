@@ -292,6 +292,7 @@ def _llm_pick(fleet: Fleet, model: ModelSpec, pool: Pool, sharing: Sharing
               ) -> tuple[str | None, tuple[_Choice, LlmConfig, tuple[str, ...], str]] | str:
     """An LLM's configuration in `pool`; in a MIG pool on the smallest slice that serves it
     (estimated on the slice's own figures), with that slice's name."""
+    assert pool.gpu_type is not None  # a CPU pool never takes a model with GPUs
     if pool.sharing != "mig":
         limit = memory_limit_mib(fleet.cluster, pool, fleet.policy)
         found = _llm_choice(model, pool, sharing, limit, pool.gpu_type,
@@ -318,6 +319,7 @@ def _llm_pick(fleet: Fleet, model: ModelSpec, pool: Pool, sharing: Sharing
 def llm_curve(fleet: Fleet, model: ModelSpec, pool: Pool, mig_slice: str | None,
               tensor_parallel: int, precision: str) -> Profile | None:
     """The curve an LLM's planned configuration was chosen on (for plan.html's plots)."""
+    assert pool.gpu_type is not None  # a CPU pool never takes a model with GPUs
     gpu_type = slice_gpu_type(pool.gpu_type, mig_slice) if mig_slice else pool.gpu_type
     found = [c.profile for c in candidates(model, pool, MAX_MIB_PER_GPU, gpu_type,
                                            _measured(fleet, model, gpu_type))
