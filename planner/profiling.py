@@ -65,6 +65,14 @@ def pick_models(fleet: Fleet, names: list[str]) -> list[ModelSpec]:
     return [fleet.models[n] for n in names]
 
 
+def pick_registry_model(fleet: Fleet, name: str) -> ModelSpec:
+    """A model of the registry by name (measured through its server, so no `source` needed)."""
+    if name not in fleet.models:
+        raise InputError(f"--save {name}: unknown model{suggestion(name, list(fleet.models))}; "
+                         f"see models/ in {fleet.root}")
+    return fleet.models[name]
+
+
 def gpu_type_for(fleet: Fleet, device_name: str, explicit: str | None) -> str:
     """The registry's GPU type of the device: --gpu-type, or matched by product name; a MIG
     device (torch names it `<product> MIG <profile>`) is the slice's own type,

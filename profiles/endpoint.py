@@ -48,7 +48,8 @@ class Endpoint:
     def path_and_body(self) -> tuple[str, bytes]:
         if self.protocol == "openai":
             body: dict = {"model": self.model, "prompt": self.prompt,
-                          "max_tokens": self.max_tokens, "stream": True}
+                          "max_tokens": self.max_tokens, "stream": True,
+                          "stream_options": {"include_usage": True}}
             return "/v1/completions", json.dumps(body).encode()
         zero = 0.0 if self.datatype.startswith("FP") else 0
         body = {"inputs": [{"name": "input-0", "shape": [1, *self.shape],
@@ -63,6 +64,7 @@ class Answer:
     ttft_s: float | None = None  # streaming: to the first token
     tpot_s: float | None = None  # streaming: mean time between later tokens
     tokens: int = 0
+    prompt_tokens: int | None = None  # streaming: the prompt's tokens, where the server says
 
 
 class _Client:
@@ -101,6 +103,7 @@ class _Client:
     def _stream(self, response: http.client.HTTPResponse, start: float) -> Answer:
         """Server-sent events, one `data:` line per chunk of tokens, until `data: [DONE]`."""
         token_times = []
+        prompt_tokens = None
         for line in response:
             text = line.decode().strip()
             if not text.startswith("data:"):
@@ -108,16 +111,21 @@ class _Client:
             payload = text[5:].strip()
             if payload == "[DONE]":
                 break
-            choices = json.loads(payload).get("choices") or [{}]
+            event = json.loads(payload)
+            choices = event.get("choices") or [{}]
             if choices[0].get("text"):
                 token_times.append(self.clock())
+            usage = event.get("usage") or {}
+            if isinstance(usage.get("prompt_tokens"), int):
+                prompt_tokens = usage["prompt_tokens"]
         response.read()  # the rest, so the connection can be reused or is closed cleanly
         end = self.clock()
         if not token_times:
             raise ProfileError(f"{self.endpoint.url}{self.path}: the stream held no tokens")
         tpot = ((token_times[-1] - token_times[0]) / (len(token_times) - 1)
                 if len(token_times) > 1 else None)
-        return Answer(end - start, token_times[0] - start, tpot, len(token_times))
+        return Answer(end - start, token_times[0] - start, tpot, len(token_times),
+                      prompt_tokens)
 
 
 @dataclass(frozen=True)
@@ -134,9 +142,11 @@ class EndpointWindow:
     ttft_p99_ms: float | None = None
     tpot_p50_ms: float | None = None
     tokens_per_s: float | None = None
+    tpot_p99_ms: float | None = None
+    prompt_tokens: float | None = None  # the mean, where the server reported it
 
 
-def _window(answers: list[Answer], elapsed_s: float) -> EndpointWindow:
+def window_of(answers: list[Answer], elapsed_s: float) -> EndpointWindow:
     if not answers:
         raise ProfileError("no request was answered in the window; lengthen it")
     p50, p95, p99 = _percentiles([a.latency_s for a in answers])
@@ -146,16 +156,26 @@ def _window(answers: list[Answer], elapsed_s: float) -> EndpointWindow:
         return EndpointWindow(len(answers), len(answers) / elapsed_s, p50, p95, p99)
     ttft = np.array([a.ttft_s for a in streamed]) * 1000
     tpot = [a.tpot_s * 1000 for a in streamed if a.tpot_s is not None]
+    prompts = [a.prompt_tokens for a in streamed if a.prompt_tokens is not None]
     return EndpointWindow(len(answers), len(answers) / elapsed_s, p50, p95, p99,
                           float(np.percentile(ttft, 50)), float(np.percentile(ttft, 99)),
                           float(np.median(tpot)) if tpot else None,
-                          sum(a.tokens for a in streamed) / elapsed_s)
+                          sum(a.tokens for a in streamed) / elapsed_s,
+                          float(np.percentile(tpot, 99)) if tpot else None,
+                          float(np.mean(prompts)) if len(prompts) == len(streamed) else None)
 
 
 def closed_loop(endpoint: Endpoint, concurrency: int, *, duration_s: float,
                 clock: Clock = time.perf_counter) -> EndpointWindow:
     """`concurrency` clients, each on its own connection, send back to back for `duration_s`
     after one warm-up request each; a request counts if it was sent inside the window."""
+    return window_of(*closed_loop_answers(endpoint, concurrency, duration_s=duration_s,
+                                        clock=clock))
+
+
+def closed_loop_answers(endpoint: Endpoint, concurrency: int, *, duration_s: float,
+                        clock: Clock = time.perf_counter) -> tuple[list[Answer], float]:
+    """The answers of one closed-loop window and its length in seconds (`closed_loop`)."""
     clients = [_Client(endpoint, clock) for _ in range(concurrency)]
     ready = threading.Barrier(concurrency)
     window: dict[str, float] = {}
@@ -184,7 +204,7 @@ def closed_loop(endpoint: Endpoint, concurrency: int, *, duration_s: float,
         finally:
             for client in clients:
                 client.connection.close()
-    return _window(answers, clock() - window["start"])
+    return answers, clock() - window["start"]
 
 
 def open_loop(endpoint: Endpoint, rate_rps: float, *, duration_s: float, seed: int = 0,
@@ -217,4 +237,39 @@ def open_loop(endpoint: Endpoint, rate_rps: float, *, duration_s: float, seed: i
         finally:
             for client in connections:
                 client.connection.close()
-    return _window(answers, clock() - start)
+    return window_of(answers, clock() - start)
+
+
+def ready_path(endpoint: Endpoint) -> str:
+    """Where the server says it is ready: KServe v2's readiness, or for an OpenAI-compatible
+    server the model list, which vLLM, SGLang and TGI serve once the model is loaded."""
+    return "/v2/health/ready" if endpoint.protocol == "kserve-v2" else "/v1/models"
+
+
+def wait_ready(endpoint: Endpoint, timeout_s: float, *, clock: Clock = time.monotonic,
+               sleep: Callable[[float], None] = time.sleep, poll_s: float = 1.0) -> float:
+    """Poll the server until it is ready, as a sidecar started beside it must while it loads
+    the model; the seconds waited, or an error naming the last answer after `timeout_s`."""
+    parts = urlsplit(endpoint.url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ProfileError(f"{endpoint.url}: expected http://host:port")
+    started = clock()
+    path = ready_path(endpoint)
+    while True:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port or 80,
+                                                timeout=max(poll_s, 1.0))
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            if response.status == 200:
+                return clock() - started
+            last = f"HTTP {response.status}"
+        except (OSError, http.client.HTTPException) as exc:
+            last = str(exc) or type(exc).__name__
+        finally:
+            connection.close()
+        if clock() - started >= timeout_s:
+            raise ProfileError(f"{endpoint.url}{path}: not ready after {timeout_s:g} s ({last})")
+        sleep(poll_s)
+

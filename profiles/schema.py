@@ -71,8 +71,9 @@ class Source(Strict):
 
 
 class Environment(Strict):
-    backend: Literal["cuda", "cpu", "reference"]
-    """`cuda` or `cpu`: measured there; `reference`: an estimate."""
+    backend: Literal["cuda", "cpu", "reference", "server"]
+    """`cuda` or `cpu`: measured there; `reference`: an estimate; `server`: measured through
+    a running server whose device the profiler could not read."""
     device_name: str = ""
     """The device's name."""
     device_uuid: str = ""
@@ -113,9 +114,12 @@ class Settings(Strict):
     """Generation: tokens generated per sequence."""
     rounds: Count | None = None
     """Generation: measured rounds per level, after one warm-up round."""
+    protocol: Literal["kserve-v2", "kserve-v2-grpc", "openai"] | None = None
+    """Measured through a running server over this protocol (`planner profile endpoint`):
+    KServe v2 over HTTP or gRPC, or streamed OpenAI completions; absent: in-process torch."""
 
 
-MemoryMethod = Literal["nvml-process", "nvml-device", "torch-reserved", "host-rss"]
+MemoryMethod = Literal["nvml-process", "nvml-device", "torch-reserved", "host-rss", "stated"]
 MEMORY_METHODS: tuple[str, ...] = get_args(MemoryMethod)  # best first
 
 
@@ -130,9 +134,12 @@ class Memory(Strict):
     through its PID namespace); `nvml-device` the device's used memory, the GPU or MIG slice
     being the profiler's alone while NVML gives no figure per process; `torch-reserved` a
     fallback, torch's reserved peak without the CUDA context, as NVML could not attribute a
-    process to the profiler; `host-rss` the peak resident set of a CPU measurement."""
-    weights_mib: MiB
-    """The model's weights."""
+    process to the profiler; `host-rss` the peak resident set of a CPU measurement; `stated`
+    given by hand (`planner profile endpoint --memory-mib`) where no device was readable: not
+    a measurement. Through a server, `nvml-process` and `nvml-device` are the server's
+    processes and its device."""
+    weights_mib: MiB | None = None
+    """The model's weights; absent when measured through a server, which does not say."""
     cuda_context_mib: MiB | None = None
     """The CUDA context of the serving process."""
     peak_allocated_mib: MiB | None = None

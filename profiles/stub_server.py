@@ -4,7 +4,8 @@ It speaks the KServe v2 inference protocol over HTTP (`POST /v2/models/{name}/in
 batcher: requests wait up to `max_delay_ms` for others, at most `max_batch` go together, and a
 batch of n takes `base_ms + per_request_ms * n`) and the OpenAI-compatible completions API
 (`POST /v1/completions`: the first token after `ttft_ms`, then one every `tpot_ms`, streamed as
-server-sent events when asked). Being this simple, what a client should measure follows from
+server-sent events when asked, with the token counts last where `stream_options.include_usage`
+asks; a prompt's tokens are its words). Being this simple, what a client should measure follows from
 the numbers alone (`expected_closed_loop`), which is what makes it a yardstick.
 """
 
@@ -97,6 +98,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def do_GET(self) -> None:
+        """Readiness: KServe v2's, and the model list OpenAI-compatible servers give."""
+        if self.path == "/v2/health/ready":
+            self._json(200, {"ready": True})
+        elif self.path == "/v1/models":
+            self._json(200, {"object": "list", "data": [{"id": self.server.model_name,
+                                                         "object": "model"}]})
+        else:
+            self._json(404, {"error": f"no {self.path} on this server"})
+
     def do_POST(self) -> None:
         try:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
@@ -150,6 +161,11 @@ class _Handler(BaseHTTPRequestHandler):
                                   "length" if index == tokens - 1 else None}]}
             self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
             self.wfile.flush()
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage = {"prompt_tokens": len(str(body.get("prompt", "")).split()),
+                     "completion_tokens": tokens}
+            self.wfile.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n"
+                             .encode())
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
         self.close_connection = True

@@ -143,8 +143,10 @@ def _print_tables(found: list[Profile]) -> None:
 
     for item in found:
         unit = "MiB host" if item.memory.kind == "host" else "MiB"
-        table = Table(title=f"{item.model} on {item.gpu_type} ({item.environment.device_name}), "
-                      f"load {item.load_time_s:.2f} s", title_justify="left")
+        load = "" if item.load_time_s is None else f", load {item.load_time_s:.2f} s"
+        table = Table(title=f"{item.model} on {item.gpu_type} "
+                      f"({item.environment.device_name or item.environment.backend}){load}",
+                      title_justify="left")
         for column in ("concurrency", "throughput rps", "p50 ms", "p95 ms", "p99 ms",
                        f"peak {unit}", "stable"):
             table.add_column(column, justify="right")
@@ -279,19 +281,41 @@ def endpoint(
     shape: Annotated[str, typer.Option(help="kserve-v2: one request's input shape.")] = "1",
     datatype: Annotated[str, typer.Option(help="kserve-v2: the input's datatype.")] = "FP32",
     max_tokens: Annotated[int, typer.Option(min=1, help="openai: tokens to generate.")] = 16,
+    wait_ready: Annotated[float, typer.Option(
+        "--wait-ready", min=0, help="Seconds to wait for the server to say it is ready "
+        "before measuring (0: do not ask).")] = 0,
+    save: Annotated[str | None, typer.Option(
+        "--save", help="Save the numbers as this registry model's profile (windows per level "
+        "until three agree, the server's device memory after each level).",
+        show_default=False)] = None,
+    gpu_type: GpuTypeOption = None,
+    max_windows: Annotated[int, typer.Option(min=3, help="--save: windows per level at most, "
+                                             "until the last three agree within 10%.")] = 5,
+    beyond_limit: Annotated[bool, typer.Option(
+        "--beyond-limit", help="--save: also measure levels above the model's "
+        "max_concurrency, marked as such.")] = False,
+    device: Annotated[str, typer.Option(
+        help="--save: the server's device, an NVML index or GPU-/MIG- UUID, or `server`: the "
+        "device another container of this pod was given.")] = "0",
+    server_pid: Annotated[list[int] | None, typer.Option(
+        "--server-pid", help="--save: the server's process ids as NVML lists them (host ids); "
+        "repeat for several.", show_default=False)] = None,
+    exclusive_device: Annotated[bool, typer.Option(
+        "--exclusive-device", help="--save: the device is the server's alone, so every "
+        "process on it is the server's.")] = False,
+    memory_mib: Annotated[float | None, typer.Option(
+        "--memory-mib", min=1, help="--save: the server's memory to record where no device "
+        "is readable, labelled `stated` in the profile.", show_default=False)] = None,
+    registry: RegistryOption = None,
+    out: OutOption = None,
     format: Annotated[ProfileFormat, typer.Option("--format")] = ProfileFormat.table,
 ) -> None:
     """Measure a running server over its protocol, as its clients see it: closed loop per
     concurrency level and open loop at each --rate; latency, throughput and, streamed, time to
-    first token, time per output token and tokens/s. Prints the numbers; writes no profile."""
-    from dataclasses import asdict
+    first token, time per output token and tokens/s. With --save, the numbers and the server's
+    device memory become the model's profile in the registry (markers: in the log instead)."""
+    from profiles.endpoint import Endpoint
 
-    from profiles.endpoint import Endpoint, closed_loop, open_loop
-    from profiles.errors import ProfileError
-
-    if format is ProfileFormat.markers:
-        raise InputError("--format markers: the endpoint's numbers are not a profile; use "
-                         "table or json")
     try:
         dims = tuple(int(part) for part in shape.split(","))
     except ValueError:
@@ -300,12 +324,102 @@ def endpoint(
         raise InputError(f"--shape {shape}: expected positive integers, like 3,224,224")
     target = Endpoint(url, model, protocol.value, shape=dims, datatype=datatype,
                       max_tokens=max_tokens)
+    if wait_ready:
+        _wait_ready(target, wait_ready)
+    if save is not None:
+        if rate:
+            raise InputError("--rate: open-loop rates are not saved in a profile; measure them "
+                             "in a run without --save")
+        from profiles.server_memory import ServerMemory
+
+        memory = ServerMemory(device=device, server_pids=frozenset(server_pid or ()),
+                              exclusive=exclusive_device, stated_mib=memory_mib)
+        _save_endpoint(target, save, memory, levels=_levels(concurrency), window_s=duration,
+                       max_windows=max_windows, beyond_limit=beyond_limit, gpu_type=gpu_type,
+                       registry=registry, out=out, format=format)
+        return
+    if format is ProfileFormat.markers:
+        raise InputError("--format markers: the endpoint's numbers are a profile only with "
+                         "--save MODEL; use table or json")
+    _print_endpoint(target, _levels(concurrency), rate or [], duration, format)
+
+
+def _wait_ready(target, timeout_s: float) -> None:
+    from planner.cli.console import err
+    from profiles.endpoint import wait_ready
+    from profiles.errors import ProfileError
+
+    try:
+        waited = wait_ready(target, timeout_s)
+    except ProfileError as exc:
+        raise InputError(str(exc)) from None
+    err.print(f"{target.url}: ready after {waited:.1f} s", markup=False)
+
+
+def _save_endpoint(target, name: str, memory, *, levels: tuple[int, ...], window_s: float,
+                   max_windows: int, beyond_limit: bool, gpu_type: str | None,
+                   registry: Path | None, out: Path | None, format: ProfileFormat) -> None:
+    """Measure each level until stable, read the server's memory, and write the profile."""
+    from planner.cli.console import err
+    from planner.profiling import gpu_type_for, pick_registry_model, write_profile
+    from profiles.endpoint_profile import endpoint_profile, measure_level
+    from profiles.errors import ProfileError
+    from profiles.server_memory import device_from_environment
+    from profiles.text import with_markers
+
+    fleet = load_fleet(registry)
+    spec = pick_registry_model(fleet, name)
+    limit = spec.limits.max_concurrency
+    wanted = levels if beyond_limit else tuple(c for c in levels if c <= limit) or (1,)
+    device_seen: list = []
+
+    def read_memory():
+        reading, info = memory.read()
+        device_seen.append(info)
+        return reading
+
+    try:
+        if memory.device == "server":
+            from dataclasses import replace
+
+            memory = replace(memory, device=device_from_environment())
+        measured = [measure_level(target, level, window_s=window_s, max_windows=max_windows,
+                                  tolerance=0.10, read_memory=read_memory) for level in wanted]
+    except ProfileError as exc:
+        raise InputError(f"{name}: {exc}") from None
+    info = device_seen[-1]
+    if info is None and gpu_type is None:
+        raise InputError("--gpu-type: no device was read to tell the GPU type; name it")
+    kind = gpu_type_for(fleet, "" if info is None else info.name, gpu_type)
+    profile = endpoint_profile(name, kind, target, measured, device=info, window_s=window_s,
+                               max_windows=max_windows, tolerance=0.10, max_concurrency=limit)
+    if format is ProfileFormat.markers:
+        typer.echo(with_markers(profile), nl=False)
+        return
+    err.print(f"wrote {write_profile(profile, out or fleet.root / fleet.config.paths.profiles)}",
+              markup=False)
+    if format is ProfileFormat.json:
+        from planner.cli.console import out as stdout
+
+        stdout.print_json(json.dumps(profile.model_dump(mode="json", by_alias=True)))
+    else:
+        _print_tables([profile])
+
+
+def _print_endpoint(target, levels: tuple[int, ...], rates: list[float], duration: float,
+                    format: ProfileFormat) -> None:
+    """One window per level and rate, printed as a table or JSON rows."""
+    from dataclasses import asdict
+
+    from profiles.endpoint import closed_loop, open_loop
+    from profiles.errors import ProfileError
+
     rows = []
     try:
-        for level in _levels(concurrency):
+        for level in levels:
             rows.append({"load": f"c={level}", **asdict(closed_loop(target, level,
                                                                     duration_s=duration))})
-        for rps in rate or []:
+        for rps in rates:
             rows.append({"load": f"{rps:g} rps", **asdict(open_loop(target, rps,
                                                                     duration_s=duration))})
     except ProfileError as exc:
@@ -317,9 +431,10 @@ def endpoint(
         return
     from rich.table import Table
 
-    table = Table(title=f"{model} at {url} ({protocol.value})", title_justify="left")
+    table = Table(title=f"{target.model} at {target.url} ({target.protocol})",
+                  title_justify="left")
     columns = ["load", "requests", "throughput_rps", "p50_ms", "p95_ms", "p99_ms"]
-    if protocol is EndpointProtocol.openai:
+    if target.protocol == "openai":
         columns += ["ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tokens_per_s"]
     for column in columns:
         table.add_column(column.replace("_", " "), justify="right")
