@@ -1,7 +1,8 @@
 """Load on a running model server over HTTP, as production clients send it.
 
 Speaks the KServe v2 inference protocol (`POST /v2/models/{name}/infer`, served by Triton,
-KServe and others) and the OpenAI-compatible completions API (`POST /v1/completions`, served
+KServe and others; over gRPC, `ModelInfer` of `inference.GRPCInferenceService`, through
+profiles.endpoint_grpc) and the OpenAI-compatible completions API (`POST /v1/completions`, served
 by vLLM, SGLang and TGI), the latter streamed so that time to first token (TTFT) and time per
 output token (TPOT) are seen as a client sees them. Closed loop: `c` clients each send their
 next request when the last is answered, so the server's batcher and queue are in the numbers.
@@ -28,7 +29,7 @@ import numpy as np
 from profiles.errors import ProfileError
 from profiles.measure import _percentiles
 
-Protocol = Literal["kserve-v2", "openai"]
+Protocol = Literal["kserve-v2", "kserve-v2-grpc", "openai"]
 Clock = Callable[[], float]
 
 
@@ -36,11 +37,12 @@ Clock = Callable[[], float]
 class Endpoint:
     """A served model: where, which protocol, and what one request carries."""
 
-    url: str  # http://host:port
+    url: str  # http://host:port, or grpc://host:port for kserve-v2-grpc
     model: str
     protocol: Protocol = "kserve-v2"
     shape: tuple[int, ...] = (1,)  # KServe v2: one request's input shape, without the batch
-    datatype: str = "FP32"  # KServe v2 tensor datatype
+    datatype: str = "FP32"  # KServe v2 tensor datatype (BOOL, INT8..64, UINT8..64, FP16/32/64,
+    # BF16, BYTES)
     prompt: str = "Hello"  # completions
     max_tokens: int = 16  # completions: tokens to generate
     timeout_s: float = 60.0
@@ -73,7 +75,8 @@ class _Client:
     def __init__(self, endpoint: Endpoint, clock: Clock):
         parts = urlsplit(endpoint.url)
         if parts.scheme != "http" or not parts.hostname:
-            raise ProfileError(f"{endpoint.url}: expected http://host:port")
+            raise ProfileError(f"{endpoint.url}: expected http://host:port (grpc://host:port "
+                               "with --protocol kserve-v2-grpc)")
         self.endpoint, self.clock = endpoint, clock
         self.connection = http.client.HTTPConnection(parts.hostname, parts.port or 80,
                                                      timeout=endpoint.timeout_s)
@@ -127,6 +130,34 @@ class _Client:
         return Answer(end - start, token_times[0] - start, tpot, len(token_times),
                       prompt_tokens)
 
+    def close(self) -> None:
+        self.connection.close()
+
+
+class _GrpcClient:
+    """One gRPC channel sending `ModelInfer`, timed as `_Client` times a request."""
+
+    def __init__(self, endpoint: Endpoint, clock: Clock):
+        from profiles.endpoint_grpc import GrpcClient
+
+        self.clock = clock
+        self.client = GrpcClient(endpoint.url, endpoint.model, endpoint.shape,
+                                 endpoint.datatype, endpoint.timeout_s)
+
+    def send(self, since: float | None = None) -> Answer:
+        start = self.clock() if since is None else since
+        self.client.infer()
+        return Answer(self.clock() - start)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _client(endpoint: Endpoint, clock: Clock) -> _Client | _GrpcClient:
+    if endpoint.protocol == "kserve-v2-grpc":
+        return _GrpcClient(endpoint, clock)
+    return _Client(endpoint, clock)
+
 
 @dataclass(frozen=True)
 class EndpointWindow:
@@ -176,11 +207,11 @@ def closed_loop(endpoint: Endpoint, concurrency: int, *, duration_s: float,
 def closed_loop_answers(endpoint: Endpoint, concurrency: int, *, duration_s: float,
                         clock: Clock = time.perf_counter) -> tuple[list[Answer], float]:
     """The answers of one closed-loop window and its length in seconds (`closed_loop`)."""
-    clients = [_Client(endpoint, clock) for _ in range(concurrency)]
+    clients = [_client(endpoint, clock) for _ in range(concurrency)]
     ready = threading.Barrier(concurrency)
     window: dict[str, float] = {}
 
-    def run(client: _Client) -> list[Answer]:
+    def run(client: _Client | _GrpcClient) -> list[Answer]:
         try:
             client.send()
             if ready.wait() == 0:  # one thread, after every warm-up, opens the window
@@ -203,7 +234,7 @@ def closed_loop_answers(endpoint: Endpoint, concurrency: int, *, duration_s: flo
             answers = [a for future in futures for a in future.result()]
         finally:
             for client in clients:
-                client.connection.close()
+                client.close()
     return answers, clock() - window["start"]
 
 
@@ -219,12 +250,12 @@ def open_loop(endpoint: Endpoint, rate_rps: float, *, duration_s: float, seed: i
         arrivals.append(t)
         t += rng.expovariate(rate_rps)
     local = threading.local()
-    connections: list[_Client] = []
+    connections: list[_Client | _GrpcClient] = []
     start = clock() + 0.05  # room to queue the first requests
 
     def send_at(offset_s: float) -> Answer:
         if not hasattr(local, "client"):
-            local.client = _Client(endpoint, clock)
+            local.client = _client(endpoint, clock)
             connections.append(local.client)
         scheduled = start + offset_s
         if (wait := scheduled - clock()) > 0:
@@ -236,8 +267,19 @@ def open_loop(endpoint: Endpoint, rate_rps: float, *, duration_s: float, seed: i
             answers = list(pool.map(send_at, arrivals))
         finally:
             for client in connections:
-                client.connection.close()
+                client.close()
     return window_of(answers, clock() - start)
+
+
+def _grpc_ready(endpoint: Endpoint) -> str | None:
+    from profiles.endpoint_grpc import GrpcClient
+
+    client = GrpcClient(endpoint.url, endpoint.model, endpoint.shape, endpoint.datatype,
+                        timeout_s=5.0)
+    try:
+        return client.ready(endpoint.model)
+    finally:
+        client.close()
 
 
 def ready_path(endpoint: Endpoint) -> str:
@@ -249,11 +291,18 @@ def ready_path(endpoint: Endpoint) -> str:
 def wait_ready(endpoint: Endpoint, timeout_s: float, *, clock: Clock = time.monotonic,
                sleep: Callable[[float], None] = time.sleep, poll_s: float = 1.0) -> float:
     """Poll the server until it is ready, as a sidecar started beside it must while it loads
-    the model; the seconds waited, or an error naming the last answer after `timeout_s`."""
+    the model (over gRPC: `ServerReady`, then `ModelReady`); the seconds waited, or an error
+    naming the last answer after `timeout_s`."""
+    started = clock()
+    if endpoint.protocol == "kserve-v2-grpc":
+        while (last := _grpc_ready(endpoint)) is not None:
+            if clock() - started >= timeout_s:
+                raise ProfileError(f"{endpoint.url}: not ready after {timeout_s:g} s ({last})")
+            sleep(poll_s)
+        return clock() - started
     parts = urlsplit(endpoint.url)
     if parts.scheme != "http" or not parts.hostname:
         raise ProfileError(f"{endpoint.url}: expected http://host:port")
-    started = clock()
     path = ready_path(endpoint)
     while True:
         connection = http.client.HTTPConnection(parts.hostname, parts.port or 80,

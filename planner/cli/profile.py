@@ -260,19 +260,21 @@ def jobs(
 
 class EndpointProtocol(StrEnum):
     kserve_v2 = "kserve-v2"
+    kserve_v2_grpc = "kserve-v2-grpc"
     openai = "openai"
 
 
 @profile_app.command()
 @guarded
 def endpoint(
-    url: Annotated[str, typer.Argument(help="The server, like http://127.0.0.1:8000.",
-                                       show_default=False)],
+    url: Annotated[str, typer.Argument(help="The server, like http://127.0.0.1:8000 (gRPC: "
+                                       "grpc://127.0.0.1:8001).", show_default=False)],
     model: Annotated[str, typer.Option(help="The model's name on the server.",
                                        show_default=False)],
     protocol: Annotated[EndpointProtocol, typer.Option(
-        help="kserve-v2: POST /v2/models/MODEL/infer (Triton, KServe); openai: streamed "
-        "POST /v1/completions (vLLM, SGLang, TGI).")] = EndpointProtocol.kserve_v2,
+        help="kserve-v2: POST /v2/models/MODEL/infer (Triton, KServe); kserve-v2-grpc: "
+        "ModelInfer of inference.GRPCInferenceService; openai: streamed POST /v1/completions "
+        "(vLLM, SGLang, TGI).")] = EndpointProtocol.kserve_v2,
     concurrency: ConcurrencyOption = "1,2,4,8",
     duration: DurationOption = 2.0,
     rate: Annotated[list[float] | None, typer.Option(
