@@ -25,7 +25,8 @@ from planner.schemas import ModelSpec, Pool
 from profiles.schema import CPU_DEVICE
 
 if TYPE_CHECKING:
-    from profiles.jobs import Target
+    from profiles.endpoint import Protocol
+    from profiles.jobs import Server, Target
     from profiles.schema import Profile
     from profiles.worker import Request
 
@@ -176,6 +177,45 @@ def job_targets(fleet: Fleet, model: ModelSpec, pools: list[str], mig_profiles: 
     if problems:
         raise InputError(problems)
     return list(found.values())
+
+
+PROTOCOLS: dict[str, Protocol] = {"triton": "kserve-v2", "kserve": "kserve-v2", "vllm": "openai",
+             "sglang": "openai", "tgi": "openai"}
+"""The protocol each serving engine speaks over HTTP, as `planner profile endpoint` sends it."""
+DATATYPES = {"int64": "INT64", "int32": "INT32", "float32": "FP32", "float16": "FP16",
+             "bfloat16": "BF16"}
+
+
+def endpoint_server(model: ModelSpec, targets: list[Target], host_pid: bool) -> Server:
+    """The model's serving container for a Job that profiles it through its endpoint: its
+    image, port and resources, the protocol its engine speaks and one request's shape. A
+    shared GPU needs the host's process table (`--host-pid`) to tell the server's memory from
+    other pods'."""
+    from profiles.endpoint import Endpoint, ready_path
+    from profiles.jobs import Server
+
+    serving = model.serving
+    if serving.engine is None:
+        raise InputError(Problem(None, None, None, f"{model.name}: no serving.engine, so the "
+                                 "protocol of its server is unknown; name the engine, or "
+                                 "profile it with --via torch"))
+    shared = [t.pool for t in targets if t.shared]
+    if shared and not host_pid:
+        raise InputError(Problem(None, None, None, f"{model.name} on pool {shared[0]}: on a "
+                                 "shared GPU the server's memory is told apart from other "
+                                 "pods' only by its host process ids; pass --host-pid"))
+    protocol = PROTOCOLS[serving.engine]
+    request: list[str] = []
+    if protocol == "openai" and model.llm is not None:
+        request = ["--max-tokens", str(model.llm.output_tokens.mean)]
+    elif protocol == "kserve-v2" and model.source is not None:
+        spec = model.source.input
+        request = ["--shape", ",".join(map(str, spec.shape)),
+                   "--datatype", DATATYPES[spec.dtype]]
+    return Server(image=serving.image, port=serving.port, cpu_milli=serving.cpu_milli,
+                  memory_mib=serving.host_memory_mib, protocol=protocol,
+                  ready_path=ready_path(Endpoint("", model.name, protocol)),
+                  request=request)
 
 
 def request_for(model: ModelSpec, fleet: Fleet, settings: ProfileSettings) -> Request:

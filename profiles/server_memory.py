@@ -11,8 +11,8 @@ own process tells nothing. What the server's processes use is known in three way
 - `stated`: a figure given by hand where no device is readable, labelled as such in the profile.
 
 Where none applies there is no figure: an error that says which to give, never 0 MiB. The
-device is named by index or UUID; `device_from_environment` finds the server container's own
-device through the pod's shared process namespace. Nothing here imports torch.
+device is named by index or UUID; `server_processes` finds the server container's own device
+and processes through the process table its pod shares. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -133,13 +133,26 @@ def _ids(pids) -> str:
     return ", ".join(str(p) for p in sorted(pids))
 
 
-def device_from_environment(proc: Path = Path("/proc"), own_pid: int | None = None) -> str:
-    """The GPU or MIG device the NVIDIA device plugin gave another container of this pod: the
-    UUID in `NVIDIA_VISIBLE_DEVICES` of a process the pod's shared process namespace shows
-    (`shareProcessNamespace: true`), the profiler's own process left out. One device, or an
-    error naming what was found."""
+@dataclass(frozen=True)
+class ServerProcesses:
+    """The server's processes as this process's /proc shows them, and its device."""
+
+    device: str
+    pids: frozenset[int]
+
+
+def server_processes(marker: str | None = None, proc: Path = Path("/proc"),
+                     own_pid: int | None = None) -> ServerProcesses:
+    """The server's processes and the GPU or MIG device the NVIDIA device plugin gave them
+    (the UUID in their `NVIDIA_VISIBLE_DEVICES`), found in the process table the pod shares
+    (`shareProcessNamespace: true`: the pod's own ids; `hostPID`: the host's, which NVML
+    lists). The server's processes are those whose environment holds `marker` (`NAME=VALUE`,
+    set on the server's container), or without one every process naming a device; the
+    profiler's own process is left out. One device, or an error naming what was found."""
     own = own_pid or os.getpid()
-    found: set[str] = set()
+    wanted = marker.encode() if marker else None
+    devices: set[str] = set()
+    pids: set[int] = set()
     for entry in proc.iterdir():
         if not entry.name.isdigit() or int(entry.name) == own:
             continue
@@ -147,14 +160,18 @@ def device_from_environment(proc: Path = Path("/proc"), own_pid: int | None = No
             environment = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        for item in environment:
-            if item.startswith(VISIBLE_DEVICES.encode() + b"="):
-                value = item.split(b"=", 1)[1].decode(errors="replace")
-                found.update(v for v in value.split(",")
-                             if v.startswith(("GPU-", "MIG-")))
-    if len(found) != 1:
-        what = ", ".join(sorted(found)) or "none"
-        raise ProfileError(f"--device server: the pod's other processes name {what} in "
-                           f"{VISIBLE_DEVICES}; expected one GPU or MIG device (is "
-                           "shareProcessNamespace set, and the server's container started?)")
-    return found.pop()
+        if wanted is not None and wanted not in environment:
+            continue
+        named = [item.split(b"=", 1)[1].decode(errors="replace") for item in environment
+                 if item.startswith(VISIBLE_DEVICES.encode() + b"=")]
+        found = {v for value in named for v in value.split(",") if v.startswith(("GPU-", "MIG-"))}
+        if found or wanted is not None:
+            devices |= found
+            pids.add(int(entry.name))
+    if len(devices) != 1:
+        what = ", ".join(sorted(devices)) or "none"
+        whose = f"the processes with {marker}" if marker else "the pod's other processes"
+        raise ProfileError(f"--device server: {whose} name {what} in {VISIBLE_DEVICES}; "
+                           "expected one GPU or MIG device (is the process table shared "
+                           "(shareProcessNamespace or hostPID), and the server started?)")
+    return ServerProcesses(devices.pop(), frozenset(pids))

@@ -418,6 +418,27 @@ def surge_problems(plan: Plan, manifests: Manifests) -> list[str]:
     return problems
 
 
+def pod_extended_requests(pod: dict) -> dict[str, int]:
+    """The pod's requests of `nvidia.com/` resources as the scheduler adds them up: its
+    containers and its native sidecars (init containers with `restartPolicy: Always`, which
+    run beside them), or a one-off init container's alone where that is more."""
+    running: dict[str, int] = {}
+    peak: dict[str, int] = {}
+    for container in pod.get("initContainers", []):
+        own = {k: int(v) for k, v in container.get("resources", {}).get("requests", {}).items()
+               if k.startswith("nvidia.com/")}
+        if container.get("restartPolicy") == "Always":
+            running = {k: running.get(k, 0) + own.get(k, 0) for k in {*running, *own}}
+        else:
+            peak = {k: max(peak.get(k, 0), running.get(k, 0) + own.get(k, 0))
+                    for k in {*peak, *own}}
+    for container in pod["containers"]:
+        for key, value in container.get("resources", {}).get("requests", {}).items():
+            if key.startswith("nvidia.com/"):
+                running[key] = running.get(key, 0) + int(value)
+    return {k: max(running.get(k, 0), peak.get(k, 0)) for k in {*running, *peak}}
+
+
 def pool_pod_problems(plan: Plan, manifests: Manifests, pool_name: str, pod: dict,
                       who: str) -> list[str]:
     """Would a pod meant for `pool_name` (a profiling Job's, say) be admitted by a node of that
@@ -430,8 +451,7 @@ def pool_pod_problems(plan: Plan, manifests: Manifests, pool_name: str, pod: dic
     known = {k for n in launched.values() for k in n.labels} | KARPENTER_WELL_KNOWN
     problems = [f"{who}: selects '{key}', a label Karpenter does not know before a node exists"
                 for key in selector if key not in known]
-    requests = pod["containers"][0]["resources"]["requests"]
-    extended = {k: int(v) for k, v in requests.items() if k.startswith("nvidia.com/")}
+    extended = pod_extended_requests(pod)
     admitting, refusals = [], []
     for name, node in sorted(launched.items()):
         own = node.labels.get(DEVICE_PLUGIN_LABEL) == pool_name

@@ -18,7 +18,7 @@ import yaml
 from planner.planfile import load_plan
 from profiles.errors import ProfileError
 from profiles.schema import Profile
-from profiles.server_memory import ServerMemory, device_from_environment
+from profiles.server_memory import ServerMemory, ServerProcesses, server_processes
 from profiles.stub_server import StubServer, Timing
 from tests.conftest import edit_yaml
 
@@ -102,19 +102,39 @@ def test_no_device_readable_errors_or_states_a_labelled_figure(monkeypatch, nvml
     assert (reading.mib, reading.method, info) == (1800, "stated", None)
 
 
+def _processes(root: Path, table: dict[int, bytes]) -> Path:
+    for pid, environ in table.items():
+        (root / str(pid)).mkdir()
+        (root / str(pid) / "environ").write_bytes(environ)
+    (root / "self").mkdir()
+    return root
+
+
 def test_device_from_the_pods_shared_process_namespace(tmp_path: Path):
     """The server's container got MIG-abcd from the device plugin; the profiler (pid 9) and
     the pause process name none."""
-    for pid, environ in [(1, b"PATH=/pause"), (9, b"NVIDIA_VISIBLE_DEVICES=GPU-own"),
-                         (42, b"HOME=/\0NVIDIA_VISIBLE_DEVICES=MIG-abcd\0X=1")]:
-        (tmp_path / str(pid)).mkdir()
-        (tmp_path / str(pid) / "environ").write_bytes(environ)
-    (tmp_path / "self").mkdir()
-    assert device_from_environment(tmp_path, own_pid=9) == "MIG-abcd"
+    proc = _processes(tmp_path, {1: b"PATH=/pause", 9: b"NVIDIA_VISIBLE_DEVICES=GPU-own",
+                                 42: b"HOME=/\0NVIDIA_VISIBLE_DEVICES=MIG-abcd\0X=1"})
+    assert server_processes(proc=proc, own_pid=9) == ServerProcesses("MIG-abcd",
+                                                                     frozenset({42}))
     (tmp_path / "43").mkdir()
     (tmp_path / "43" / "environ").write_bytes(b"NVIDIA_VISIBLE_DEVICES=GPU-0,GPU-1")
     with pytest.raises(ProfileError, match="GPU-0, GPU-1, MIG-abcd in NVIDIA_VISIBLE_DEVICES"):
-        device_from_environment(tmp_path, own_pid=9)
+        server_processes(proc=proc, own_pid=9)
+
+
+def test_server_processes_by_their_marker_in_the_hosts_table(tmp_path: Path):
+    """Under hostPID every pod's processes show, with host ids: the server's are those
+    carrying the Job's marker, a neighbour on the same time-sliced GPU is not."""
+    marker = b"PLANNER_PROFILE_JOB=profile-a-l4"
+    proc = _processes(tmp_path, {
+        40123: marker + b"\0NVIDIA_VISIBLE_DEVICES=GPU-1111",
+        40124: marker + b"\0NVIDIA_VISIBLE_DEVICES=GPU-1111",  # a worker of the server
+        555: b"NVIDIA_VISIBLE_DEVICES=GPU-1111", 9: b"HOME=/"})
+    found = server_processes(marker.decode(), proc=proc, own_pid=9)
+    assert found == ServerProcesses("GPU-1111", frozenset({40123, 40124}))
+    with pytest.raises(ProfileError, match="the processes with X=1 name none"):
+        server_processes("X=1", proc=proc, own_pid=9)
 
 
 def _save(cli, server, registry: Path, *extra: object):

@@ -265,3 +265,155 @@ def test_a_slice_profile_imports_under_the_slice(cli, registry, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert load_registry(registry).profiles[("spam-filter", "a100-80gb-1g.10gb")].method == \
         "measured"
+
+
+# --- Jobs that measure the model through its own server -------------------------------------
+
+
+def _server(job: dict) -> dict:
+    (server,) = job["spec"]["template"]["spec"]["initContainers"]
+    return server
+
+
+def _profiler(job: dict) -> dict:
+    (profiler,) = job["spec"]["template"]["spec"]["containers"]
+    return profiler
+
+
+def _server_gpus(job: dict) -> dict[str, str]:
+    return {k: v for k, v in _server(job)["resources"]["requests"].items()
+            if k.startswith("nvidia.com/")}
+
+
+def _check_endpoint_job(job: dict, registry: Path, model: str, pool: str) -> list[str]:
+    """The serving image beside the profiler, which drives it over localhost and reads its
+    memory; the GPUs are the server's alone. Returns the profiler's command."""
+    spec = load_registry(registry).models[model]
+    server, profiler = _server(job), _profiler(job)
+    assert server["image"] == spec.serving.image and server["restartPolicy"] == "Always"
+    assert server["ports"] == [{"containerPort": spec.serving.port, "name": "serving"}]
+    assert server["env"] == [{"name": "PLANNER_PROFILE_JOB", "value": job["metadata"]["name"]}]
+    assert server["startupProbe"]["httpGet"]["port"] == spec.serving.port
+    assert not any(k.startswith("nvidia.com/") for k in profiler["resources"]["requests"])
+    assert profiler["securityContext"] == {"privileged": True}
+    command = profiler["command"]
+    assert command[:4] == ["planner", "profile", "endpoint",
+                           f"http://127.0.0.1:{spec.serving.port}"]
+    assert command[command.index("--save") + 1] == model
+    assert command[command.index("--device") + 1] == "server"
+    assert command[command.index("--server-env") + 1] == \
+        f"PLANNER_PROFILE_JOB={job['metadata']['name']}"
+    assert job["metadata"]["labels"]["planner.example.com/pool"] == pool
+    return command
+
+
+@pytest.mark.parametrize("pool,model,protocol,gpus", [
+    ("exclusive-l4", "intent-classifier", "kserve-v2", "1"),
+    ("dedicated-h100", "llm-chat-70b", "openai", "4"),
+])
+def test_endpoint_jobs_on_exclusive_pools(cli, demo, pool, model, protocol, gpus):
+    registry, plan, manifests = demo
+    result = cli("profile", "jobs", model, "--pool", pool, "--via", "endpoint", "--registry",
+                 registry)
+    assert result.exit_code == 0, result.stderr
+    namespace, *_ = yaml.safe_load_all(result.stdout)
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    [job] = _jobs(cli, registry, model, "--pool", pool, "--via", "endpoint")
+    command = _check_endpoint_job(job, registry, model, pool)
+    assert command[command.index("--protocol") + 1] == protocol
+    assert "--exclusive-device" in command  # the GPUs are the pod's: all on them is the server's
+    assert job["spec"]["template"]["spec"]["shareProcessNamespace"] is True
+    assert "hostPID" not in job["spec"]["template"]["spec"]
+    assert _server_gpus(job) == {"nvidia.com/gpu": gpus}
+    assert _admitted(plan, manifests, job) == []
+    spec = load_registry(registry).models[model]
+    if protocol == "kserve-v2":  # one request as the model's source describes it
+        assert command[command.index("--shape") + 1] == "128"
+        assert command[command.index("--datatype") + 1] == "INT64"
+    elif spec.llm is not None:  # an LLM generates its mean output
+        assert command[command.index("--max-tokens") + 1] == str(spec.llm.output_tokens.mean)
+
+
+def test_endpoint_jobs_on_a_mig_pool_per_slice(cli, demo):
+    registry, plan, manifests = demo
+    advertised = {r.removeprefix("nvidia.com/mig-")
+                  for n in consumers.nodes(plan, manifests).values()
+                  if n.labels.get(consumers.DEVICE_PLUGIN_LABEL) == "mig-a100"
+                  for r in n.advertised if r.startswith("nvidia.com/mig-")}
+    chosen = sorted(advertised)
+    jobs = _jobs(cli, registry, "intent-classifier", "--pool", "mig-a100", "--via", "endpoint",
+                 *[a for p in chosen for a in ("--mig-profile", p)])
+    assert len(jobs) == len(chosen)
+    for job, profile in zip(jobs, chosen, strict=True):
+        command = _check_endpoint_job(job, registry, "intent-classifier", "mig-a100")
+        assert command[command.index("--gpu-type") + 1] == f"a100-80gb-{profile}"
+        assert "--exclusive-device" in command
+        assert _server_gpus(job) == {f"nvidia.com/mig-{profile}": "1"}
+        assert _admitted(plan, manifests, job) == []
+
+
+@pytest.mark.parametrize("mode", ["time-slicing", "mps"])
+def test_endpoint_jobs_on_shared_pools_need_the_hosts_process_ids(cli, demo, with_mps, mode):
+    registry, plan, manifests = demo if mode == "time-slicing" else with_mps
+    result = cli("profile", "jobs", "intent-classifier", "--pool", "batch-t4", "--via",
+                 "endpoint", "--allow-shared", "--registry", registry)
+    assert result.exit_code == 2
+    assert result.stderr == ("error: intent-classifier on pool batch-t4: on a shared GPU the "
+                             "server's memory is told apart from other pods' only by its host "
+                             "process ids; pass --host-pid\n")
+    [job] = _jobs(cli, registry, "intent-classifier", "--pool", "batch-t4", "--via",
+                  "endpoint", "--allow-shared", "--host-pid")
+    command = _check_endpoint_job(job, registry, "intent-classifier", "batch-t4")
+    assert "--exclusive-device" not in command  # the marker names the server's processes
+    assert job["spec"]["template"]["spec"]["hostPID"] is True
+    assert "shareProcessNamespace" not in job["spec"]["template"]["spec"]
+    assert _server_gpus(job) == {"nvidia.com/gpu.shared": "1"}
+    assert _admitted(plan, manifests, job) == []
+
+
+def test_endpoint_job_needs_a_serving_engine(cli, demo):
+    registry, _, _ = demo
+    edit_yaml(registry / "models" / "intent-classifier.yaml",
+              lambda d: d["serving"].pop("engine"))
+    result = cli("profile", "jobs", "intent-classifier", "--pool", "exclusive-l4", "--via",
+                 "endpoint", "--registry", registry)
+    assert result.exit_code == 2
+    assert result.stderr == ("error: intent-classifier: no serving.engine, so the protocol of "
+                             "its server is unknown; name the engine, or profile it with "
+                             "--via torch\n")
+
+
+def test_the_endpoint_jobs_profiler_runs_and_its_log_imports(cli, demo, tmp_path, monkeypatch):
+    """The profiler's command as the Job runs it, against the project's stub server standing
+    in for the serving image (its address and the registry's path swapped for the test's),
+    with the server's processes and an L4 faked: the log it writes imports as the model's
+    profile, its memory NVML's figure for the server's processes."""
+    import sys
+
+    from profiles import server_memory
+    from profiles.schema import Profile
+    from profiles.stub_server import StubServer, Timing
+    from tests.test_endpoint_profile import SERVER_PID, fake_nvml
+
+    registry, _, _ = demo
+    [job] = _jobs(cli, registry, "intent-classifier", "--pool", "exclusive-l4", "--via",
+                  "endpoint", "--concurrency", "1,2", "--duration", "0.3")
+    command = _profiler(job)["command"]
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml([(SERVER_PID, 1900)]))
+    monkeypatch.setattr(server_memory, "server_processes", lambda marker: (
+        server_memory.ServerProcesses("GPU-1111", frozenset({7}))))
+    timing = Timing(base_ms=40, per_request_ms=5, max_batch=4, max_delay_ms=10)
+    with StubServer("intent-classifier", timing) as server:
+        args = [server.url if a.startswith("http://127.0.0.1:") else
+                str(registry) if a == "/registry" else a for a in command[1:]]
+        result = cli(*args)
+    assert result.exit_code == 0, result.stderr
+    log = tmp_path / "profile-intent-classifier-l4.log"
+    log.write_text(result.stdout)
+    imported = cli("profile", "import", log, "--registry", registry)
+    assert imported.exit_code == 0, imported.stderr
+    profile = load_registry(registry).profiles[("intent-classifier", "l4")]
+    assert isinstance(profile, Profile) and profile.settings.protocol == "kserve-v2"
+    assert profile.memory.measured_by == "nvml-process"
+    assert [(p.concurrency, p.peak_memory_mib) for p in profile.points] == [(1, 1900),
+                                                                           (2, 1900)]

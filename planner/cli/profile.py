@@ -171,6 +171,11 @@ def _rate_line(item: Profile) -> str:
     return f"rate search: no rate meets p99 <= {search.slo_p99_ms:g} ms{cut}: {search.reason}"
 
 
+class JobVia(StrEnum):
+    torch = "torch"
+    endpoint = "endpoint"
+
+
 @profile_app.command()
 @guarded
 def jobs(
@@ -199,6 +204,11 @@ def jobs(
     image: Annotated[str, typer.Option(help="Image of the profiling Jobs: the planner with "
                                        "the registry at /registry.")]
     = "placement-planner:latest",
+    via: Annotated[JobVia, typer.Option(
+        help="torch: the profiler loads the model's source in-process; endpoint: the pod runs "
+        "the model's serving image and the profiler drives it over localhost (its protocol "
+        "from serving.engine), reading its device memory from a privileged container.")]
+    = JobVia.torch,
     out: OutOption = None,
 ) -> None:
     """Write a Kubernetes Job per model and GPU type (or MIG slice) that profiles it on a
@@ -208,8 +218,8 @@ def jobs(
 
     from planner.cli.console import err
     from planner.k8s_names import dns1123_label_problem
-    from planner.profiling import job_targets, pick_models
-    from profiles.jobs import job, namespace_objects
+    from planner.profiling import endpoint_server, job_targets, pick_models, pick_registry_model
+    from profiles.jobs import endpoint_job, job, namespace_objects
 
     fleet = load_fleet(registry)
     levels = _levels(concurrency)
@@ -228,15 +238,25 @@ def jobs(
             raise InputError(f"--gpu-type {gpu_type}: no exclusive or MIG pool of that type; "
                              "pass --allow-shared to profile on a shared one")
     arguments = ["--concurrency", ",".join(map(str, levels)), "--duration", str(duration)]
-    documents = namespace_objects(parallelism, namespace=namespace, host_pid=host_pid)
+    through_server = via is JobVia.endpoint
+    documents = namespace_objects(parallelism, namespace=namespace,
+                                  privileged=host_pid or through_server)
     problems = []
-    for model in pick_models(fleet, models):
+    chosen = ([pick_registry_model(fleet, name) for name in models] if through_server
+              else pick_models(fleet, models))
+    for model in chosen:
         try:
             targets = job_targets(fleet, model, pool or [], mig_profile or [], allow_shared)
+            server = endpoint_server(model, targets, host_pid) if through_server else None
         except InputError as exc:
             problems += exc.problems
             continue
         for target in targets:
+            if server is not None:
+                documents.append(endpoint_job(model.name, target, server, image, arguments,
+                                              domain=fleet.config.label_domain,
+                                              namespace=namespace, host_pid=host_pid))
+                continue
             documents.append(job(model.name, target, image, arguments,
                                  cpu_milli=model.serving.cpu_milli,
                                  memory_mib=model.serving.host_memory_mib,
@@ -299,6 +319,10 @@ def endpoint(
     device: Annotated[str, typer.Option(
         help="--save: the server's device, an NVML index or GPU-/MIG- UUID, or `server`: the "
         "device another container of this pod was given.")] = "0",
+    server_env: Annotated[str | None, typer.Option(
+        "--server-env", help="--save: NAME=VALUE in the environment of the server's "
+        "processes: with --device server they give the device and, on a device not the "
+        "server's alone, their ids (host ids under hostPID).", show_default=False)] = None,
     server_pid: Annotated[list[int] | None, typer.Option(
         "--server-pid", help="--save: the server's process ids as NVML lists them (host ids); "
         "repeat for several.", show_default=False)] = None,
@@ -336,8 +360,11 @@ def endpoint(
 
         memory = ServerMemory(device=device, server_pids=frozenset(server_pid or ()),
                               exclusive=exclusive_device, stated_mib=memory_mib)
+        if server_env is not None and "=" not in server_env:
+            raise InputError(f"--server-env {server_env}: expected NAME=VALUE")
         _save_endpoint(target, save, memory, levels=_levels(concurrency), window_s=duration,
                        max_windows=max_windows, beyond_limit=beyond_limit, gpu_type=gpu_type,
+                       server_env=server_env,
                        registry=registry, out=out, format=format)
         return
     if format is ProfileFormat.markers:
@@ -358,15 +385,29 @@ def _wait_ready(target, timeout_s: float) -> None:
     err.print(f"{target.url}: ready after {waited:.1f} s", markup=False)
 
 
+def _server_memory(memory, server_env: str | None):
+    """`--device server` as the device of the server's processes, and with `--server-env` on
+    a device not the server's alone, their ids as the server's."""
+    from dataclasses import replace
+
+    from profiles.server_memory import server_processes
+
+    if memory.device != "server":
+        return memory
+    found = server_processes(server_env)
+    pids = found.pids if server_env and not memory.exclusive else memory.server_pids
+    return replace(memory, device=found.device, server_pids=pids)
+
+
 def _save_endpoint(target, name: str, memory, *, levels: tuple[int, ...], window_s: float,
                    max_windows: int, beyond_limit: bool, gpu_type: str | None,
+                   server_env: str | None,
                    registry: Path | None, out: Path | None, format: ProfileFormat) -> None:
     """Measure each level until stable, read the server's memory, and write the profile."""
     from planner.cli.console import err
     from planner.profiling import gpu_type_for, pick_registry_model, write_profile
     from profiles.endpoint_profile import endpoint_profile, measure_level
     from profiles.errors import ProfileError
-    from profiles.server_memory import device_from_environment
     from profiles.text import with_markers
 
     fleet = load_fleet(registry)
@@ -381,10 +422,7 @@ def _save_endpoint(target, name: str, memory, *, levels: tuple[int, ...], window
         return reading
 
     try:
-        if memory.device == "server":
-            from dataclasses import replace
-
-            memory = replace(memory, device=device_from_environment())
+        memory = _server_memory(memory, server_env)
         measured = [measure_level(target, level, window_s=window_s, max_windows=max_windows,
                                   tolerance=0.10, read_memory=read_memory) for level in wanted]
     except ProfileError as exc:
