@@ -412,8 +412,10 @@ def test_the_endpoint_jobs_profiler_runs_and_its_log_imports(cli, demo, tmp_path
     log.write_text(result.stdout)
     imported = cli("profile", "import", log, "--registry", registry)
     assert imported.exit_code == 0, imported.stderr
-    profile = load_registry(registry).profiles[("intent-classifier", "l4")]
-    assert isinstance(profile, Profile) and profile.settings.protocol == "kserve-v2"
+    assert f"wrote {registry / 'profiles' / 'intent-classifier' / 'l4.yaml'}" in imported.stderr
+    profile = Profile.model_validate(yaml.safe_load(
+        (registry / "profiles" / "intent-classifier" / "l4.yaml").read_text()))
+    assert profile.method == "measured" and profile.settings.protocol == "kserve-v2"
     assert profile.memory.measured_by == "nvml-process"
     assert [(p.concurrency, p.peak_memory_mib) for p in profile.points] == [(1, 1900),
                                                                            (2, 1900)]
