@@ -113,7 +113,7 @@ class ServerMemory:
                                "them), or pass --exclusive-device when the device is the "
                                "server's alone")
         figures = [p.usedGpuMemory for p in own]
-        if figures and all(f is not None for f in figures):
+        if figures and all(f is not None for f in figures) and sum(figures) > 0:
             return Reading(sum(figures) / MIB, "nvml-process")
         if not others and used_mib > 0:
             return Reading(used_mib, "nvml-device")

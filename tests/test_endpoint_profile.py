@@ -85,6 +85,7 @@ def test_server_memory_from_nvml(monkeypatch, processes, memory, expected):
     ([(SERVER_PID, None), (NEIGHBOUR, 900)], ServerMemory(server_pids=frozenset({SERVER_PID})),
      r"other processes \(555\) share it"),
     ([], ServerMemory(exclusive=True, stated_mib=None), "no memory figure"),
+    ([(SERVER_PID, 0)], ServerMemory(exclusive=True), "no memory figure"),  # never 0 MiB
 ])
 def test_server_memory_without_a_figure_is_an_error_never_zero(monkeypatch, processes, memory,
                                                                message):
