@@ -56,8 +56,8 @@ def _model(rng: random.Random, index: int, teams: list[str]) -> dict:
     }
 
 
-def generate_fleet(models: int, seed: int = 0) -> Fleet:
-    """A fleet of `models` models over the demo's pools plus two more, scaled to fit."""
+def _fleet_data(models: int, seed: int) -> tuple[dict, dict, list[dict]]:
+    """The cluster, the policy and the models of a generated fleet, as registry file data."""
     import yaml
 
     rng = random.Random(seed)
@@ -73,8 +73,40 @@ def generate_fleet(models: int, seed: int = 0) -> Fleet:
         if "batch-t4" in rule["pools"]:
             rule["pools"].append("batch-t4-spot")
     teams = [f"team-{i:02d}" for i in range(max(4, models // 50))]
-    specs = [ModelSpec.model_validate(_model(rng, i, teams)) for i in range(models)]
+    return cluster_data, policy_data, [_model(rng, i, teams) for i in range(models)]
+
+
+def generate_fleet(models: int, seed: int = 0) -> Fleet:
+    """A fleet of `models` models over the demo's pools plus two more, scaled to fit."""
+    cluster_data, policy_data, model_data = _fleet_data(models, seed)
+    specs = [ModelSpec.model_validate(m) for m in model_data]
     return Fleet(root=Path(f"<generated fleet of {models}>"), config=PlannerConfig(),
                  models={m.name: m for m in specs}, documents={}, profiles={},
                  cluster=Cluster.model_validate(cluster_data),
                  policy=Policy.model_validate(policy_data))
+
+
+def write_fleet(models: int, seed: int, target: Path) -> None:
+    """The same fleet as a registry folder (planner.yaml, cluster.yaml, policy.yaml, one file
+    per model), for timing `planner plan` end to end on it."""
+    import yaml
+
+    cluster_data, policy_data, model_data = _fleet_data(models, seed)
+    (target / "models").mkdir(parents=True)
+    (target / "planner.yaml").write_text((demo_registry_path() / "planner.yaml").read_text())
+    (target / "cluster.yaml").write_text(yaml.safe_dump(cluster_data, sort_keys=False))
+    (target / "policy.yaml").write_text(yaml.safe_dump(policy_data, sort_keys=False))
+    for model in model_data:
+        (target / "models" / f"{model['name']}.yaml").write_text(
+            yaml.safe_dump(model, sort_keys=False))
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write a generated fleet as a registry folder.")
+    parser.add_argument("--models", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True, help="a folder that does not exist")
+    args = parser.parse_args()
+    write_fleet(args.models, args.seed, args.out)

@@ -39,6 +39,16 @@ class _PlainDumper(yaml.SafeDumper):
         return True
 
 
+class _FastPlainDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """`_PlainDumper` on libyaml's emitter, about ten times faster, which a plan of thousands
+    of models needs (a file or two per model). It writes the same text, except that it folds
+    long double-quoted scalars at other points: the GPU Operator's ConfigMaps, whose values
+    are YAML text in such scalars, keep `_PlainDumper`."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
 def _domain(plan: Plan) -> str:
     return plan.metadata.label_domain
 
@@ -71,8 +81,8 @@ def model_namespace(plan: Plan, model: ModelPlan, pool: PoolPlan) -> str:
     return dra.pool_namespace(plan, pool) if dra.pins(plan, pool) else namespace(plan, model.team)
 
 
-def _dump(documents: list[dict]) -> str:
-    return yaml.dump_all(documents, Dumper=_PlainDumper, sort_keys=False, width=100)
+def _dump(documents: list[dict], dumper: type = _FastPlainDumper) -> str:
+    return yaml.dump_all(documents, Dumper=dumper, sort_keys=False, width=100)
 
 
 def _pod_spec(plan: Plan, model: ModelPlan, pool: PoolPlan, container_name: str,
@@ -349,7 +359,7 @@ def render_manifests(plan: Plan, target: str = "deployment",
         "manifests/cluster.yaml": _dump(cluster_objects(plan)),
     }
     if gpu:
-        files["manifests/gpu-operator/configmaps.yaml"] = _dump(gpu)
+        files["manifests/gpu-operator/configmaps.yaml"] = _dump(gpu, _PlainDumper)
     for pool_name, claims in dra.claim_objects(plan, MANAGED_BY).items():
         files[f"manifests/claims/{pool_name}.yaml"] = _dump(claims)
     for pool in plan.pools:

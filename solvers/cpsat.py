@@ -32,8 +32,32 @@ from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
 
+from solvers.clock import MODEL_TERM, charge, now
 from solvers.problem import Group, Placement, Pool, Problem, Solution
 from solvers.sat import new_solver, run
+
+
+class OutOfTime(Exception):
+    """The model was not built by its deadline: the caller keeps the answer it has."""
+
+
+@dataclass
+class _Budget:
+    """Building a model of tens of thousands of variables in Python takes seconds, so the
+    build checks its deadline as it goes and counts each variable and constraint written as
+    work (`MODEL_TERM`) on the clock in use."""
+
+    deadline: float | None
+    written: int = 0
+
+    def check(self, cp: cp_model.CpModel) -> None:
+        if self.deadline is None:
+            return
+        size = len(cp.proto.variables) + len(cp.proto.constraints)
+        charge(MODEL_TERM * (size - self.written))
+        self.written = size
+        if now() > self.deadline:
+            raise OutOfTime
 
 
 @dataclass
@@ -52,6 +76,7 @@ class Model:
     in_family: dict[tuple[str, str], list] = field(default_factory=dict)
     cost_scale: int = 1
     switches: dict[tuple[str, str], cp_model.IntVar] | None = None
+    budget: _Budget = field(default_factory=lambda: _Budget(None))
 
     def switch(self, kind: str, name: str) -> list:
         """In explain mode, the assumption literal that turns one rule on; else nothing."""
@@ -76,14 +101,16 @@ def _per_gpu_bound(pool: Pool, group: Group, spread: bool) -> int:
 
 
 def build(problem: Problem, nodes: dict[str, int], *, priority_stage: bool = False,
-          base: Solution | None = None, lower_bound: int = 0, explain: bool = False) -> Model:
+          base: Solution | None = None, lower_bound: int = 0, explain: bool = False,
+          deadline: float | None = None) -> Model:
     """The CP-SAT model of `problem` with at most `nodes[p]` nodes in each pool.
 
     With `explain`, each rule is switched on by an assumption literal (see `Model.switch`), so
-    an infeasible model yields the rules and groups that clash.
+    an infeasible model yields the rules and groups that clash. With a `deadline` (on the
+    clock in use) the build stops there with `OutOfTime`.
     """
     cp = cp_model.CpModel()
-    m = Model(problem, cp, nodes, switches={} if explain else None)
+    m = Model(problem, cp, nodes, switches={} if explain else None, budget=_Budget(deadline))
     members: dict[str, list[Group]] = defaultdict(list)
     for group in problem.groups:
         for option in group.options:
@@ -106,6 +133,7 @@ def build(problem: Problem, nodes: dict[str, int], *, priority_stage: bool = Fal
         else:
             cp.add_exactly_one(picks)
 
+    m.budget.check(cp)
     for pool in problem.pools:
         _build_pool(m, pool, members[pool.name], base is not None)
     for (group_name, family), placed in m.in_family.items():
@@ -114,6 +142,7 @@ def build(problem: Problem, nodes: dict[str, int], *, priority_stage: bool = Fal
         option = next(o for o in group.options if problem.pool(o.pool).family_name == family)
         cp.add(sum(placed) == option.count * m.pick[(group_name, option.pool)])
     _build_conflicts(m, members)
+    m.budget.check(cp)
 
     cost = sum(pool.node_cost * m.open[(pool.name, n)]
                for pool in problem.pools for n in range(nodes[pool.name]))
@@ -144,6 +173,7 @@ def _build_pool(m: Model, pool: Pool, groups: list[Group], keep_ids: bool) -> No
         if n >= pool.max_nodes:
             # Node limit of the pool (only reachable in explain mode, which allows more nodes).
             cp.add(m.open[(name, n)] == 0).only_enforce_if(m.switch("limit", name))
+    m.budget.check(cp)
     gpus = range(node_count * size)
     for b in gpus:
         m.use[(name, b)] = cp.new_bool_var(f"use[{name},{b}]")
@@ -157,10 +187,12 @@ def _build_pool(m: Model, pool: Pool, groups: list[Group], keep_ids: bool) -> No
         _build_mig(m, pool, shared)
     else:
         for g in shared:
+            m.budget.check(cp)
             bound = _per_gpu_bound(pool, g, spread=m.switches is None)
             for b in gpus:
                 m.put[(g.name, name, b)] = cp.new_int_var(0, bound, f"put[{g.name},{name},{b}]")
         for b in gpus:
+            m.budget.check(cp)
             # Capacity of every GPU in every dimension.
             for d, cap in enumerate(pool.capacity):
                 terms = [g.option(name).size[d] * m.put[(g.name, name, b)] for g in shared
@@ -182,6 +214,7 @@ def _build_pool(m: Model, pool: Pool, groups: list[Group], keep_ids: bool) -> No
         for n in range(node_count):
             m.whole[(g.name, name, n)] = cp.new_int_var(0, bound, f"whole[{g.name},{name},{n}]")
     for n in range(node_count):
+        m.budget.check(cp)
         # GPUs per node: shared GPUs plus whole GPUs of multi-GPU replicas.
         terms = [m.use[(name, b)] for b in range(n * size, (n + 1) * size)]
         terms += [g.option(name).whole_gpus * m.whole[(g.name, name, n)] for g in whole]
@@ -196,6 +229,7 @@ def _build_pool(m: Model, pool: Pool, groups: list[Group], keep_ids: bool) -> No
                 cp.add(sum(node_terms) <= cap * m.open[(name, n)])
 
     for g in groups:
+        m.budget.check(cp)
         option = g.option(name)
         placed = [m.whole[(g.name, name, n)] for n in range(node_count)] if option.whole_gpus \
             else _replica_vars(m, pool, g, gpus)
@@ -230,6 +264,7 @@ def _build_mig(m: Model, pool: Pool, shared: list[Group]) -> None:
     fitting = {g.name: [s for s, kind in enumerate(pool.slice_types)
                         if g.option(name).fits_slice(kind)] for g in shared}
     for b in range(m.nodes[name] * pool.gpus_per_node):
+        m.budget.check(cp)
         choices = []
         for index in range(len(pool.mig_layouts)):
             var = cp.new_bool_var(f"layout[{name},{b},{index}]")
@@ -269,15 +304,16 @@ def _build_conflicts(m: Model, members: dict[str, list[Group]]) -> None:
             else:
                 places = [list(range(n * size, (n + 1) * size))
                           for n in range(m.nodes[pool.name])]
+            holders = {c: [g for g in groups if c in g.classes] for c in sorted(classes)}
             for index, gpus in enumerate(places):
+                m.budget.check(cp)
                 seen = {}
-                for c in sorted(classes):
+                for c, holding in holders.items():
                     seen[c] = cp.new_bool_var(f"seen[{c},{pool.name},{scope},{index}]")
-                    for g in groups:
-                        if c in g.classes:
-                            replicas = _replicas_on(m, pool, g, gpus, index, scope)
-                            if replicas:
-                                cp.add(sum(replicas) <= g.option(pool.name).count * seen[c])
+                    for g in holding:
+                        replicas = _replicas_on(m, pool, g, gpus, index, scope)
+                        if replicas:
+                            cp.add(sum(replicas) <= g.option(pool.name).count * seen[c])
                 for rule in rules:
                     # Conflict: the two classes never meet on this GPU or node.
                     cp.add(seen[rule.a] + seen[rule.b] <= 1).only_enforce_if(
@@ -418,9 +454,12 @@ def canonical_layout(problem: Problem, solution: Solution) -> dict:
     for p in solution.placements:
         for g in p.gpus:
             gpus[(p.pool, p.node, g)].append(p)
+    by_node: dict[tuple[str, int], list[tuple[str, int, int]]] = defaultdict(list)
+    for key in gpus:
+        by_node[key[:2]].append(key)
     result = {}
     for pool in problem.pools:
-        nodes = sorted({node for (name, node, _) in gpus if name == pool.name})
+        nodes = sorted(node for (name, node) in by_node if name == pool.name)
 
         def load(key, pool=pool):
             return sum(problem.group(p.group).option(pool.name).size[0] for p in gpus[key]
@@ -428,7 +467,7 @@ def canonical_layout(problem: Problem, solution: Solution) -> dict:
 
         entries = []
         for node in nodes:
-            keys = [k for k in gpus if k[0] == pool.name and k[1] == node]
+            keys = by_node[(pool.name, node)]
             whole = [k for k in keys if problem.group(gpus[k][0].group).option(pool.name)
                      .whole_gpus]
             shared = sorted((k for k in keys if k not in whole), key=load, reverse=True)

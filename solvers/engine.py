@@ -135,6 +135,7 @@ def _solve_component(problem: Problem, hint: Solution, *, time_limit_s: float, s
                      workers: int, base: Solution | None) -> Solution:
     from solvers import cpsat
 
+    deadline = now() + time_limit_s
     lower = cost_bound(problem, list(problem.groups))
     if hint.cost <= lower and base is None:
         return replace(hint, status="optimal", lower_bound=hint.cost)
@@ -148,10 +149,15 @@ def _solve_component(problem: Problem, hint: Solution, *, time_limit_s: float, s
     for p in base.placements if base else ():
         # Room for every node the base used, so its replicas can stay where they are.
         nodes[p.pool] = min(problem.pool(p.pool).max_nodes, max(nodes[p.pool], p.node + 1))
-    model = cpsat.build(problem, nodes, base=base, lower_bound=lower)
+    try:
+        model = cpsat.build(problem, nodes, base=base, lower_bound=lower, deadline=deadline)
+    except cpsat.OutOfTime:
+        return replace(hint, status="greedy", lower_bound=min(lower, hint.cost))
     starting_point = base if base is not None and not violations(problem, base) else hint
     cpsat.add_hint(model, starting_point, as_is=base is not None)
-    solver, status = cpsat.solve(model, time_limit_s=time_limit_s, seed=seed, workers=workers)
+    # Building the model took part of the time: CP-SAT gets what is left.
+    solver, status = cpsat.solve(model, time_limit_s=deadline - now(), seed=seed,
+                                 workers=workers)
     base_count = len(base.placements) if base else 0
     lower = max(lower, cpsat.objective_cost_bound(model, solver, base_count))
     if status not in ("OPTIMAL", "FEASIBLE"):
@@ -365,12 +371,17 @@ def _choose_placed(problem: Problem, hint: Solution, *, time_limit_s: float, see
     """When greedy leaves groups out, let CP-SAT place as many as priorities allow."""
     from solvers import cpsat
 
+    deadline = now() + time_limit_s
     nodes = {p.name: p.max_nodes for p in problem.pools}
     if _variables(problem, nodes) > MAX_JOINT_VARIABLES:
         return hint
-    model = cpsat.build(problem, nodes, priority_stage=True)
+    try:
+        model = cpsat.build(problem, nodes, priority_stage=True, deadline=deadline)
+    except cpsat.OutOfTime:
+        return hint
     cpsat.add_hint(model, hint)
-    solver, status = cpsat.solve(model, time_limit_s=time_limit_s, seed=seed, workers=workers)
+    solver, status = cpsat.solve(model, time_limit_s=deadline - now(), seed=seed,
+                                 workers=workers)
     if status not in ("OPTIMAL", "FEASIBLE"):
         mandatory = [g.name for g in problem.groups if not g.optional]
         if any(g in hint.unplaced for g in mandatory) and status == "INFEASIBLE":

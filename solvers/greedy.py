@@ -11,6 +11,7 @@ about items x distinct sizes, not items x GPUs, and leaves the search its time.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -45,15 +46,21 @@ class _Node:
 
 class _GpuTable:
     """A pool's GPUs as rows (node-major: row = node * gpus_per_node + gpu), mirroring their
-    `_Gpu` objects: what is free in each dimension, how many replicas each holds, and whether
-    whole-GPU replicas took it."""
+    `_Gpu` objects: what is free in each dimension, how many replicas each holds, whether
+    whole-GPU replicas took it, and in a MIG pool whether it is cut and its free slices by
+    type."""
 
-    def __init__(self, capacity: tuple[int, ...]):
+    def __init__(self, capacity: tuple[int, ...], slice_types: int = 0,
+                 classes: Iterable[str] = ()):
         self.capacity = np.array(capacity, dtype=np.int64)
         self.rows = 0
+        # Per class named by a GPU-scope conflict rule: its replicas on each GPU.
+        self.classes = {c: np.zeros(16, dtype=np.int64) for c in sorted(classes)}
         self.free = np.zeros((16, len(capacity)), dtype=np.int64)
         self.replicas = np.zeros(16, dtype=np.int64)
         self.whole = np.zeros(16, dtype=bool)
+        self.cut = np.zeros(16, dtype=bool)
+        self.slices = np.zeros((16, slice_types), dtype=np.int64)
 
     def grow(self, count: int) -> None:
         """`count` empty GPUs more at the end."""
@@ -62,11 +69,38 @@ class _GpuTable:
             self.free = np.resize(self.free, (size, len(self.capacity)))
             self.replicas = np.resize(self.replicas, size)
             self.whole = np.resize(self.whole, size)
+            self.cut = np.resize(self.cut, size)
+            self.slices = np.resize(self.slices, (size, self.slices.shape[1]))
+            self.classes = {c: np.resize(a, size) for c, a in self.classes.items()}
         new = slice(self.rows, self.rows + count)
         self.free[new] = self.capacity
         self.replicas[new] = 0
         self.whole[new] = False
+        self.cut[new] = False
+        self.slices[new] = 0
+        for counts in self.classes.values():
+            counts[new] = 0
         self.rows += count
+
+    def without(self, rows: np.ndarray, classes: Iterable[str]) -> np.ndarray:
+        """`rows`, in order, whose GPUs hold none of `classes`."""
+        keep = np.ones(len(rows), dtype=bool)
+        for c in classes:
+            keep &= self.classes[c][rows] == 0
+        return rows[keep]
+
+    def count_classes(self, row: int, classes: Iterable[str], change: int) -> None:
+        for c in classes:
+            if c in self.classes:
+                self.classes[c][row] += change
+
+    def unused(self) -> np.ndarray:
+        """Per row: whether the GPU holds nothing."""
+        return (self.replicas[:self.rows] == 0) & ~self.whole[:self.rows]
+
+    def free_per_node(self, per_node: int) -> np.ndarray:
+        """Per node: how many of its GPUs hold nothing."""
+        return self.unused().reshape(-1, per_node).sum(axis=1)
 
     def room_for(self, size: tuple[int, ...]) -> np.ndarray:
         """Per row: whether one replica of `size` fits what is free."""
@@ -97,8 +131,8 @@ class _PoolState:
     def __init__(self, pool: Pool, problem: Problem):
         self.pool = pool
         self.nodes: list[_Node] = []
-        self.table = _GpuTable(pool.capacity)
         self.gpu_conflicts = _conflict_map(problem, "gpu")
+        self.table = _GpuTable(pool.capacity, len(pool.slice_types), self.gpu_conflicts)
         self.node_conflicts = _conflict_map(problem, "node")
 
     def new_node(self) -> _Node | None:
@@ -181,11 +215,13 @@ class _Placer:
             row = node_index * per_node + g
             table.replicas[row] += 1
             table.whole[row] |= whole
+            table.count_classes(row, classes, 1)
             if not whole and slice_index is None:
                 gpu.load = [a + b for a, b in zip(gpu.load, self.option.size, strict=True)]
                 table.free[row] -= self.option.size
             if slice_index is not None:
                 gpu.free_slices[slice_index] -= 1
+                table.slices[row, slice_index] -= 1
         self.placed.append((node_index, gpu_indexes, slice_name))
 
     def rollback(self) -> None:
@@ -204,18 +240,22 @@ class _Placer:
                 gpu.classes.subtract(classes)
                 row = node_index * per_node + g
                 table.replicas[row] -= 1
+                table.count_classes(row, classes, -1)
                 if self.option.whole_gpus:
                     gpu.whole = False
                     table.whole[row] = False
                 elif slice_name is not None:
                     kinds = [s.name for s in self.state.pool.slice_types]
                     gpu.free_slices[kinds.index(slice_name)] += 1
+                    table.slices[row, kinds.index(slice_name)] += 1
                 else:
                     gpu.load = [a - b for a, b in zip(gpu.load, size, strict=True)]
                     table.free[row] += size
                 gpu.groups += Counter()  # drops the zero counts, so `used` turns false
                 if not gpu.used and gpu.layout is not None:
                     gpu.layout, gpu.free_slices = None, []
+                    table.cut[row] = False
+                    table.slices[row] = 0
         self.state.truncate(self.nodes_before)
 
     def place_all(self) -> bool:
@@ -231,15 +271,6 @@ class _Placer:
             remaining -= placed
         return True
 
-    def _candidate_nodes(self):
-        """Existing nodes that admit the group, then one new node if the pool has room."""
-        for index, node in enumerate(self.state.nodes):
-            if _node_admits(self.state, node, self.group):
-                yield index, node
-        new = self.state.new_node()
-        if new is not None:
-            yield len(self.state.nodes) - 1, new
-
     def _spread_room(self, node: _Node) -> int:
         if self.option.max_per_node is None:
             return 1 << 30
@@ -249,17 +280,16 @@ class _Placer:
         """(node, GPU) of each of `rows`, in order, whose node admits the group (and, with
         `gpu_rule`, whose GPU holds no class it conflicts with)."""
         state, per_node = self.state, self.state.pool.gpus_per_node
+        if gpu_rule:
+            rows = state.table.without(rows, {other for c in self.group.classes
+                                              for other in state.gpu_conflicts.get(c, ())})
         admits: dict[int, bool] = {}
         for row in rows.tolist():
             index, g = divmod(row, per_node)
             if index not in admits:
                 admits[index] = _node_admits(state, state.nodes[index], self.group)
-            if not admits[index]:
-                continue
-            if gpu_rule and _clashes(self.group.classes, state.nodes[index].gpus[g].classes,
-                                     state.gpu_conflicts):
-                continue
-            yield index, g
+            if admits[index]:
+                yield index, g
 
     def _place_shared(self, remaining: int) -> int:
         """Onto the first (or best-fitting) GPU in use with room, else a new GPU. Best fit is
@@ -300,21 +330,21 @@ class _Placer:
                      if _room(state.pool, gpu, size) > 0), None)
 
     def _place_whole(self, remaining: int) -> int:
-        k = self.option.whole_gpus
-        best = None
-        for index, node in enumerate(self.state.nodes):
-            free = [g for g, gpu in enumerate(node.gpus) if not gpu.used]
-            if len(free) >= k and _node_admits(self.state, node, self.group):
-                if best is None or len(free) < best[0]:
-                    best = (len(free), index, free)
-                if self.strategy == "first":
-                    break
-        if best is None:
-            new = self.state.new_node()
+        """Onto the first node (or the one with the fewest free GPUs, ties to the first) with
+        `whole_gpus` free GPUs that admits the group, else a new node."""
+        state, k = self.state, self.option.whole_gpus
+        free_count = state.table.free_per_node(state.pool.gpus_per_node)
+        nodes = np.flatnonzero(free_count >= k)
+        if self.strategy == "best":
+            nodes = nodes[np.argsort(free_count[nodes], kind="stable")]
+        index = next((n for n in nodes.tolist()
+                      if _node_admits(state, state.nodes[n], self.group)), None)
+        if index is None:
+            new = state.new_node()
             if new is None or k > len(new.gpus):
                 return 0
-            best = (k, len(self.state.nodes) - 1, list(range(len(new.gpus))))
-        _, index, free = best
+            index = len(state.nodes) - 1
+        free = [g for g, gpu in enumerate(state.nodes[index].gpus) if not gpu.used]
         self._add(index, tuple(free[:k]), None, whole=True)
         return 1
 
@@ -327,17 +357,22 @@ class _Placer:
         fitting = self._fitting_slices()
         if not fitting:
             return 0
-        rank = {kind: r for r, kind in enumerate(fitting)}
+        # The smallest fitting slice type free on a cut GPU of an admitting node, the first
+        # such GPU in order.
+        table, per_node = self.state.table, self.state.pool.gpus_per_node
+        free = (table.slices[:table.rows] > 0) & table.cut[:table.rows, None]
+        admits: dict[int, bool] = {}
         best = None
-        for index, node in enumerate(self.state.nodes):
-            if not _node_admits(self.state, node, self.group):
-                continue
-            for g, gpu in enumerate(node.gpus):
-                if gpu.layout is None:
-                    continue
-                kind = next((k for k in fitting if gpu.free_slices[k] > 0), None)
-                if kind is not None and (best is None or rank[kind] < best[0]):
-                    best = (rank[kind], index, g, kind)
+        for rank, kind in enumerate(fitting):
+            for row in np.flatnonzero(free[:, kind]).tolist():
+                index, g = divmod(row, per_node)
+                if index not in admits:
+                    admits[index] = _node_admits(self.state, self.state.nodes[index], self.group)
+                if admits[index]:
+                    best = (rank, index, g, kind)
+                    break
+            if best is not None:
+                break
         if best is None:
             best = self._open_mig_gpu(fitting)
             if best is None:
@@ -356,12 +391,20 @@ class _Placer:
             return None
         _, _, choice = min(layouts)
         kind = next(k for k in fitting if pool.mig_layouts[choice][k])
-        for index, node in self._candidate_nodes():
-            for g, gpu in enumerate(node.gpus):
-                if not gpu.used and gpu.layout is None:
-                    gpu.layout, gpu.free_slices = choice, list(pool.mig_layouts[choice])
-                    return (0, index, g, kind)
-        return None
+        state, table = self.state, self.state.table
+        rows = np.flatnonzero(table.unused() & ~table.cut[:table.rows])
+        found = next(self._admitting(rows, gpu_rule=False), None)
+        if found is None:
+            if state.new_node() is None:
+                return None
+            found = (len(state.nodes) - 1, 0)
+        index, g = found
+        gpu = state.nodes[index].gpus[g]
+        gpu.layout, gpu.free_slices = choice, list(pool.mig_layouts[choice])
+        row = index * pool.gpus_per_node + g
+        table.cut[row] = True
+        table.slices[row] = pool.mig_layouts[choice]
+        return (0, index, g, kind)
 
 
 def _order_key(problem: Problem, group: Group) -> tuple:
@@ -447,10 +490,12 @@ def _compact(problem: Problem, states: dict[str, _PoolState], placements: list[P
              unplaced: dict[str, str]) -> Solution:
     """Renumber nodes so that the used ones come first, and price them."""
     renumber: dict[tuple[str, int], int] = {}
+    used: Counter = Counter()  # nodes numbered so far per pool
     for p in placements:
         key = (p.pool, p.node)
         if key not in renumber:
-            renumber[key] = sum(1 for k in renumber if k[0] == p.pool)
+            renumber[key] = used[p.pool]
+            used[p.pool] += 1
     placements = [Placement(p.group, p.replica, p.pool, renumber[(p.pool, p.node)], p.gpus,
                             p.slice) for p in placements]
     layouts = {}

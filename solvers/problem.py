@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -130,11 +131,15 @@ class Problem:
     node_dimensions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for conflict in self.conflicts:
-            for group in self.groups:
-                if conflict.a in group.classes and conflict.b in group.classes:
+        if not self.conflicts:
+            return
+        sides = {(c.a, c.b): c for c in self.conflicts}
+        for group in self.groups:  # a group of one class is on one side of every rule
+            for a, b in itertools.permutations(group.classes, 2) if len(group.classes) > 1 \
+                    else ():
+                if (a, b) in sides:
                     raise ValueError(f"group {group.name} is on both sides of conflict "
-                                     f"{conflict.name}")
+                                     f"{sides[(a, b)].name}")
 
     @cached_property
     def _index(self) -> tuple[dict[str, Pool], dict[str, Group]]:

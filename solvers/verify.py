@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from solvers.problem import Option, Placement, Pool, Problem, Solution, nodes_cost
+from solvers.problem import Conflict, Option, Placement, Pool, Problem, Solution, nodes_cost
 
 
 def cost_of(problem: Problem, solution: Solution) -> int:
@@ -25,11 +25,12 @@ def violations(problem: Problem, solution: Solution) -> list[str]:
     found = _group_problems(problem, solution)
     found += _index_problems(problem, solution)
     on_gpu, on_node = _occupancy(problem, solution)
+    rules = _rules_by_class(problem)
     for (pool_name, node, gpu), placed in on_gpu.items():
-        found += _gpu_problems(problem, solution, (pool_name, node, gpu), placed)
+        found += _gpu_problems(problem, rules, solution, (pool_name, node, gpu), placed)
     for (pool_name, node), placed in on_node.items():
         found += _node_capacity_problems(problem, pool_name, placed, f"{pool_name} node {node}")
-        found += _conflict_problems(problem, placed, "node", f"{pool_name} node {node}")
+        found += _conflict_problems(problem, rules, placed, "node", f"{pool_name} node {node}")
     found += _cost_problems(problem, solution)
     return found
 
@@ -107,8 +108,8 @@ def _occupancy(problem: Problem, solution: Solution
     return on_gpu, on_node
 
 
-def _gpu_problems(problem: Problem, solution: Solution, key: tuple[str, int, int],
-                  placed: list[Placement]) -> list[str]:
+def _gpu_problems(problem: Problem, rules: Rules, solution: Solution,
+                  key: tuple[str, int, int], placed: list[Placement]) -> list[str]:
     """One GPU: a whole-GPU replica alone; otherwise MIG slices, or capacity and conflicts."""
     pool_name, node, gpu = key
     pool = problem.pool(pool_name)
@@ -119,7 +120,7 @@ def _gpu_problems(problem: Problem, solution: Solution, key: tuple[str, int, int
     if pool.mode == "mig":
         return _slice_problems(pool, solution.mig_layouts.get(key), placed, options, where)
     return (_capacity_problems(pool, options, where)
-            + _conflict_problems(problem, placed, "gpu", where))
+            + _conflict_problems(problem, rules, placed, "gpu", where))
 
 
 def _whole_gpu_problems(pool: Pool, options: list[Option], where: str) -> list[str]:
@@ -174,12 +175,25 @@ def _node_capacity_problems(problem: Problem, pool_name: str, placed: list[Place
     return []
 
 
-def _conflict_problems(problem: Problem, placed: list[Placement], scope: str,
+def _conflict_problems(problem: Problem, rules: Rules, placed: list[Placement], scope: str,
                        where: str) -> list[str]:
     """No conflict rule of `scope` finds both of its classes among `placed`."""
     classes: set[str] = set().union(*(problem.group(p.group).classes for p in placed))
-    return [f"{where}: conflict rule {c.name} broken" for c in problem.conflicts
-            if c.scope == scope and c.a in classes and c.b in classes]
+    broken = sorted({i for c in classes for i, rule in rules.get((scope, c), ())
+                     if rule.b in classes})
+    return [f"{where}: conflict rule {problem.conflicts[i].name} broken" for i in broken]
+
+
+Rules = dict[tuple[str, str], list[tuple[int, Conflict]]]
+
+
+def _rules_by_class(problem: Problem) -> Rules:
+    """The conflict rules (with their index) by scope and first class: checking every rule
+    at every GPU would cost GPUs x rules, and a fleet has thousands of each."""
+    rules: Rules = defaultdict(list)
+    for i, rule in enumerate(problem.conflicts):
+        rules[(rule.scope, rule.a)].append((i, rule))
+    return rules
 
 
 def _cost_problems(problem: Problem, solution: Solution) -> list[str]:

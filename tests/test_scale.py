@@ -1,0 +1,112 @@
+"""Work that grows with a fleet's size, counted rather than timed: greedy's node checks grow
+with the replicas placed, not replicas x nodes; building a CP-SAT model counts its terms on
+the clock in use and stops at its deadline; the engine's budget covers the build."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.synthetic import generate_fleet
+from planner.demand.derive import derive
+from planner.demand.to_engine import build_problem
+from solvers import cpsat, greedy
+from solvers.clock import MODEL_TERM, WorkClock, now, using
+from solvers.engine import solve
+from solvers.problem import Conflict, Group, Option, Pool, Problem, SliceType
+from solvers.verify import violations
+
+REPLICAS = 240
+
+
+def _counting(monkeypatch) -> list[int]:
+    """Counts of node checks (spread, room, conflicts) and of GPUs looked at one by one."""
+    calls = [0, 0]
+    admits, used = greedy._node_admits, greedy._Gpu.used
+
+    def node_checked(state, node, group):
+        calls[0] += 1
+        return admits(state, node, group)
+
+    def gpu_looked_at(gpu):
+        calls[1] += 1
+        return used.fget(gpu)
+
+    monkeypatch.setattr(greedy, "_node_admits", node_checked)
+    monkeypatch.setattr(greedy._Gpu, "used", property(gpu_looked_at))
+    return calls
+
+
+def _mig() -> Problem:
+    """One 3g slice per replica, two per GPU, one GPU per node: 120 nodes."""
+    pool = Pool("m", (80, 70), gpus_per_node=1, node_cost=5, max_nodes=REPLICAS, mode="mig",
+                slice_types=(SliceType("1g", (10, 10)), SliceType("3g", (40, 35))),
+                mig_layouts=((7, 0), (0, 2)))
+    groups = tuple(Group(f"g{i}", (Option("m", (30, 30), 1),)) for i in range(REPLICAS))
+    return Problem(("memory", "compute"), (pool,), groups)
+
+
+def _whole() -> Problem:
+    """Two-GPU replicas on four-GPU nodes: 120 nodes."""
+    pool = Pool("w", (100, 100), gpus_per_node=4, node_cost=5, max_nodes=REPLICAS)
+    groups = tuple(Group(f"g{i}", (Option("w", (50, 50), 1, whole_gpus=2),))
+                   for i in range(REPLICAS))
+    return Problem(("memory", "compute"), (pool,), groups)
+
+
+def _conflicting() -> Problem:
+    """Replicas of class x first, then of class y, which may not share a GPU with x: every
+    GPU x half fills is closed to y."""
+    pool = Pool("s", (100, 100), gpus_per_node=1, node_cost=5, max_nodes=REPLICAS)
+    groups = tuple(Group(f"g{i:03d}", (Option("s", (60 if i < REPLICAS // 2 else 40, 10),
+                                                1),), classes=frozenset(
+        {"x" if i < REPLICAS // 2 else "y"})) for i in range(REPLICAS))
+    return Problem(("memory", "compute"), (pool,), groups, (Conflict("xy", "x", "y", "gpu"),))
+
+
+@pytest.mark.parametrize("make", [_mig, _whole, _conflicting], ids=["mig", "whole", "conflict"])
+@pytest.mark.parametrize("strategy", ["first", "best"])
+def test_greedy_checks_nodes_per_replica_not_per_node(monkeypatch, make, strategy):
+    """A Python walk over every node for every replica would make about REPLICAS ** 2 / 4
+    node checks or GPU looks (14,400 and more here); greedy looks at GPUs as numpy rows and
+    checks only the nodes of GPUs with room."""
+    problem = make()
+    calls = _counting(monkeypatch)
+    solution = greedy.greedy(problem, strategy)
+    assert not solution.unplaced and violations(problem, solution) == []
+    assert len({p.node for p in solution.placements}) >= REPLICAS // 2
+    node_checks, gpu_looks = calls
+    assert node_checks <= 2 * REPLICAS
+    assert gpu_looks <= 8 * REPLICAS
+
+
+def _fleet_problem(models: int) -> Problem:
+    fleet = generate_fleet(models, 7)
+    return build_problem(fleet, derive(fleet)[0])
+
+
+def test_building_a_model_counts_its_terms_and_stops_at_its_deadline():
+    problem = _fleet_problem(60)
+    nodes = {p.name: min(p.max_nodes, 6) for p in problem.pools}
+    with using(WorkClock()):
+        model = cpsat.build(problem, nodes, deadline=1e9)
+        written = len(model.cp.proto.variables) + len(model.cp.proto.constraints)
+        assert now() == pytest.approx(MODEL_TERM * written)
+    with using(WorkClock()):
+        deadline = MODEL_TERM * written / 4
+        with pytest.raises(cpsat.OutOfTime):
+            cpsat.build(problem, nodes, deadline=deadline)
+        # It stopped at the first check past the deadline, well short of the whole model.
+        assert deadline < now() < MODEL_TERM * written / 2
+    with using(WorkClock()):
+        cpsat.build(problem, nodes)  # no deadline (the explanation's models): nothing counted
+        assert now() == 0
+
+
+def test_the_budget_covers_building_the_model():
+    """A budget that building the joint model would mostly use: CP-SAT gets what is left, so
+    the counted seconds stay within the budget and the margin of one step."""
+    problem = _fleet_problem(300)
+    budget = 0.3
+    solution = solve(problem, time_limit_s=budget, seed=0, deterministic=True)
+    assert 0 < solution.seconds <= budget * 1.1
+    assert violations(problem, solution) == []
