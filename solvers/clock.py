@@ -31,6 +31,7 @@ LP_ENTRY = 3e-6  # one non-zero or column of an LP, each time GLOP solves it and
 PRICE_ENTRY = 5e-8  # one (pattern, type, dimension) entry in a round of quick pricing
 MODEL_TERM = 2e-6  # one term of a CP-SAT model written in Python
 STEP = 1e-3  # one round of a search loop, besides the CP-SAT work inside it
+BIT_WORD = 3e-9  # one 64-bit word of a bitset shifted or combined (subset sums, graph size)
 
 
 def new_deterministic_solver(deterministic_time: float, seed: int = 0) -> cp_model.CpSolver:

@@ -261,9 +261,10 @@ def _is_plain_packing(problem: Problem) -> bool:
 def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float, seed: int,
                        workers: int) -> Solution | None:
     """Solve a plain packing component: list patterns when few exist; otherwise column
-    generation for the bound, its LP rounded into a packing, the drain search, and
-    `patterns.pack_exactly` for k GPUs from the lower bound up to prove it. None if the
-    component is not plain packing."""
+    generation for the bound, its LP rounded into a packing, bins filled to the brim (items of
+    one dimension), the drain search, and `patterns.pack_exactly` for k GPUs from the lower
+    bound up to prove it. None if the component is not plain packing."""
+    from solvers.exact_fill import fill
     from solvers.patterns import dive, generate_columns, pack_exactly, pack_listed, round_columns
     from solvers.repack import empty_bins
 
@@ -289,6 +290,14 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         if listed.status == "found":
             return _packing_solution(pool, groups, listed.bins, lower_gpus)
         lower_gpus += 1
+    # Bins filled to the brim within the waste the bound allows (items of one dimension):
+    # optimal when found, and cheap, so before column generation.
+    filled_at = lower_gpus
+    if lower_gpus < len(bins):
+        filled = fill(pool.capacity, sizes, demand, lower_gpus,
+                      deadline=min(deadline, now() + time_limit_s / 8), seed=seed)
+        if filled is not None:
+            return _packing_solution(pool, groups, filled, lower_gpus)
     columns = []
     if lower_gpus < len(bins):
         start = _as_vectors(hint_bins, len(groups))
@@ -302,6 +311,12 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         rounded = round_columns(pool.capacity, sizes, demand, columns, generated.values)
         if len(rounded) < len(bins):
             bins = rounded
+    if lower_gpus < len(bins) and lower_gpus > filled_at:
+        # Again, if column generation raised the bound.
+        filled = fill(pool.capacity, sizes, demand, lower_gpus,
+                      deadline=min(deadline, now() + time_limit_s / 10), seed=seed + 1)
+        if filled is not None:
+            return _packing_solution(pool, groups, filled, lower_gpus)
     if lower_gpus < len(bins):
         dived = dive(pool.capacity, sizes, demand, columns,
                      min(deadline, now() + time_limit_s / 6))

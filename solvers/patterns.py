@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
+from solvers import arcflow
 from solvers.clock import (
     ARC,
     LP_ENTRY,
@@ -535,7 +536,8 @@ def pack_exactly(capacity: Load, sizes: list[Load], demand: list[int], bins: int
                  time_limit_s: float, seed: int, workers: int, max_arcs: int = 60_000,
                  columns: Sequence[tuple[int, ...]] = ()) -> Outcome:
     """Is there a packing into exactly `bins` GPUs? Listed patterns if few, else the
-    restricted model over `columns` from column generation, else arc flow."""
+    restricted model over `columns` from column generation, else arc flow (in one dimension
+    over the compressed graph of `solvers.arcflow`, up to ten times the arcs uncompressed)."""
     deadline = now() + time_limit_s
     listed = pack_listed(capacity, sizes, demand, bins, time_limit_s=time_limit_s, seed=seed,
                          workers=workers)
@@ -547,6 +549,12 @@ def pack_exactly(capacity: Load, sizes: list[Load], demand: list[int], bins: int
                                    workers=workers, cover=True)
         if found.status == "found":
             return found
+    if len(capacity) == 1 and all(s[0] for s in sizes):
+        # One dimension: the compressed graph, when its size says it will finish.
+        compressed = arcflow.pack(capacity[0], [s[0] for s in sizes], demand, bins,
+                                  time_limit_s=deadline - now(), seed=seed, workers=workers,
+                                  max_arcs=max_arcs * 10)
+        return Outcome("unknown", []) if compressed is None else Outcome(*compressed)
     arcs = build_graph(capacity, sizes, max_arcs, deadline - 0.5)
     if arcs is None or deadline - now() < 0.1:
         return Outcome("unknown", [])

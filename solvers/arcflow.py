@@ -1,0 +1,192 @@
+"""Exact one-dimensional bin packing: arc flow over a compressed graph.
+
+The model's size grows with the distinct item sizes and the capacity, not with the items.
+Nodes are loads; an arc adds one item of a type to a load, and a bin is a path from the empty
+load to the sink. Types are taken in decreasing size, and an arc of type t leaves only loads
+reached with the larger types and fewer than its count of type t, so each pattern is one path
+(Valério de Carvalho's graph, built with bitsets: the loads reachable after each type are one
+integer's bits). Then every load is relabelled by how far it could be pushed up while every
+path on from it still fits, the capacity minus the longest path to the sink (Brandão and
+Pedroso's compression); loads with one label merge, which shrinks the graph several times and
+keeps every path a pattern that fits. Variables: the flow on each arc (integer). Constraints:
+flow in equals flow out at every load; the flow on arcs of type t is its count; the flow out of
+the empty load is the bins asked for. Its LP relaxation is the Gilmore-Gomory bound.
+
+The graph's arcs are counted before it is built (`count_arcs`, bitsets only), so a caller can
+refuse a graph that would not finish in its time. CP-SAT then asks for exactly k bins, bounded
+by the clock in use (deterministic time in the deterministic mode), and the flow is split back
+into bins, dropping items a bin covers twice. HiGHS (its MIP, from the best packing as a start)
+was tried on this model and left out: on zero-slack instances of capacity 1,000 its root LP
+alone, by dual simplex, took longer than the whole budget (7 s for 25,000 arcs), and on
+Scholl's third set its presolve took half a minute for the 276,000 compressed arcs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.sat.python import cp_model
+
+from solvers.clock import ARC, BIT_WORD, MODEL_TERM, charge, now
+from solvers.sat import new_solver, run
+
+BUILD_PASSES = 4  # times each arc is charged while the graph is built and compressed
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A compressed arc-flow graph. Node 0 is the empty load and the last node the sink;
+    arc i goes from `tails[i]` to `heads[i]` adding an item of `types[i]` (-1: the bin
+    closes, to the sink)."""
+
+    nodes: int
+    tails: np.ndarray
+    heads: np.ndarray
+    types: np.ndarray
+
+
+def _layers(capacity: int, sizes: list[int], demand: list[int]) -> list[int]:
+    """For each type, the loads an arc of that type may leave, as bits of an integer: loads
+    reached with the larger types and fewer than its count of this type, with room for it."""
+    words = capacity // 64 + 1
+    full = (1 << (capacity + 1)) - 1
+    reached = 1
+    tails = []
+    for size, count in zip(sizes, demand, strict=True):
+        room = (1 << (capacity - size + 1)) - 1
+        start = reached & room
+        copies = min(count, capacity // size)
+        layer, step = start, start
+        for _ in range(copies - 1):
+            step = (step << size) & room
+            if not step:
+                break
+            layer |= step
+        charge(BIT_WORD * words * (copies + 2))
+        tails.append(layer)
+        reached = (reached | (layer << size)) & full
+    return tails
+
+
+def count_arcs(capacity: int, sizes: list[int], demand: list[int]) -> int:
+    """The arcs of the uncompressed graph (items only), without building it: what building
+    and compressing it costs. `sizes` in decreasing order."""
+    return sum(layer.bit_count() for layer in _layers(capacity, sizes, demand))
+
+
+def _bits(value: int, length: int) -> np.ndarray:
+    raw = np.frombuffer(value.to_bytes(length // 8 + 1, "little"), dtype=np.uint8)
+    return np.flatnonzero(np.unpackbits(raw, bitorder="little"))
+
+
+def build(capacity: int, sizes: list[int], demand: list[int]) -> Graph:
+    """The compressed graph for items of `sizes` (decreasing) and their counts."""
+    layers = _layers(capacity, sizes, demand)
+    tails = [_bits(layer, capacity + 1) for layer in layers]
+    kinds = np.concatenate([np.full(len(t), i) for i, t in enumerate(tails)])
+    tail = np.concatenate(tails).astype(np.int64)
+    head = tail + np.array(sizes, dtype=np.int64)[kinds]
+    charge(ARC * len(tail))
+    # label(load) = min(capacity, min over its arcs of label(head) - size), loads in
+    # decreasing order (every arc goes up); a load no arc leaves keeps the capacity.
+    label = np.full(capacity + 1, capacity, dtype=np.int64)
+    order = np.lexsort((head, -tail))
+    tail, head, kinds = tail[order], head[order], kinds[order]
+    starts = np.flatnonzero(np.r_[True, tail[1:] != tail[:-1]])
+    ends = np.r_[starts[1:], len(tail)]
+    weight = np.array(sizes, dtype=np.int64)[kinds]
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+        label[tail[s]] = min(capacity, int((label[head[s:e]] - weight[s:e]).min()))
+    charge(ARC * (len(tail) + 3 * len(starts)))  # a node costs a few arcs' worth
+    # Nodes: the empty load first (never merged: the bins are the flow out of it), then the
+    # labels of every other load in increasing order, then the sink.
+    loads = np.unique(np.r_[tail, head])
+    loads = loads[loads > 0]
+    distinct = np.unique(label[loads])
+    node_of_label = {int(v): i + 1 for i, v in enumerate(distinct.tolist())}
+    lookup = np.zeros(capacity + 1, dtype=np.int64)
+    lookup[loads] = [node_of_label[int(v)] for v in label[loads].tolist()]
+    arcs = np.unique(np.stack([lookup[tail], lookup[head], kinds]), axis=1)
+    sink = len(distinct) + 1
+    closing = np.arange(1, sink)
+    return Graph(sink + 1,
+                 np.r_[arcs[0], closing], np.r_[arcs[1], np.full(len(closing), sink)],
+                 np.r_[arcs[2], np.full(len(closing), -1)])
+
+
+def bins_of(graph: Graph, flow: np.ndarray, demand: list[int]) -> list[list[int]]:
+    """The flow split into paths from the empty load to the sink, one bin each (its item
+    types); an item beyond its type's count is left out, and so is a bin left empty."""
+    out: dict[int, list[int]] = {}
+    left = {}
+    for i in np.flatnonzero(flow > 0).tolist():
+        out.setdefault(int(graph.tails[i]), []).append(i)
+        left[i] = int(flow[i])
+    need = list(demand)
+    sink = graph.nodes - 1
+    bins = []
+    while out.get(0):
+        node, contents = 0, []
+        while node != sink:
+            arcs = out[node]
+            arc = arcs[-1]
+            left[arc] -= 1
+            if not left[arc]:
+                arcs.pop()
+            t = int(graph.types[arc])
+            if t >= 0 and need[t]:
+                need[t] -= 1
+                contents.append(t)
+            node = int(graph.heads[arc])
+        if contents:
+            bins.append(contents)
+    return bins
+
+
+def pack(capacity: int, sizes: list[int], demand: list[int], bins: int, *,
+         time_limit_s: float, seed: int, workers: int,
+         max_arcs: int) -> tuple[str, list[list[int]]] | None:
+    """Is there a packing into exactly `bins` bins? ("found" with the bins as lists of type
+    indexes, "impossible", or "unknown" at the time limit.) None, before any building, when
+    the uncompressed graph would have more than `max_arcs` arcs or would take more than half
+    the time to build; the compressed graph may hold at most a tenth of that."""
+    if any(s > capacity for s in sizes):
+        return "impossible", []
+    deadline = now() + time_limit_s
+    order = sorted(range(len(sizes)), key=lambda t: (-sizes[t], t))
+    ordered = [sizes[t] for t in order]
+    wanted = [demand[t] for t in order]
+    arcs = count_arcs(capacity, ordered, wanted)
+    if arcs > max_arcs or ARC * arcs * BUILD_PASSES > time_limit_s / 2:
+        return None
+    graph = build(capacity, ordered, wanted)
+    if len(graph.tails) > max(max_arcs // 10, 1) or now() >= deadline:
+        return None
+    model = cp_model.CpModel()
+    flow = [model.new_int_var(0, wanted[t] if t >= 0 else bins, "")
+            for t in graph.types.tolist()]
+    into: list[list] = [[] for _ in range(graph.nodes)]
+    out: list[list] = [[] for _ in range(graph.nodes)]
+    of_type: list[list] = [[] for _ in wanted]
+    for var, tail, head, t in zip(flow, graph.tails.tolist(), graph.heads.tolist(),
+                                  graph.types.tolist(), strict=True):
+        out[tail].append(var)
+        into[head].append(var)
+        if t >= 0:
+            of_type[t].append(var)
+    charge(MODEL_TERM * 3 * len(flow))
+    for node in range(1, graph.nodes - 1):
+        model.add(sum(into[node]) == sum(out[node]))  # conservation: a bin's load goes on
+    for need, terms in zip(wanted, of_type, strict=True):
+        model.add(sum(terms) == need)  # demand: every item of type t, exactly once
+    model.add(sum(out[0]) == bins)  # exactly this many bins
+    solver = new_solver(max(deadline - now(), 0.05), seed, workers)
+    status = run(solver, model)
+    if status == cp_model.INFEASIBLE:
+        return "impossible", []
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return "unknown", []
+    values = np.array([solver.value(v) for v in flow], dtype=np.int64)
+    return "found", [[order[t] for t in contents]
+                     for contents in bins_of(graph, values, wanted)]

@@ -1,0 +1,187 @@
+"""The exact one-dimensional methods: arc flow over the compressed graph, bins filled to the
+brim, and the engine with both, on known optima, random small instances against a brute
+force, and in the deterministic mode across processes."""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+import subprocess
+import sys
+from collections import Counter
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.instances import _single_pool
+from scripts.zero_slack import instance
+from solvers import arcflow
+from solvers.bounds import martello_toth_l2
+from solvers.clock import WorkClock, now, using
+from solvers.exact_fill import fill, fill_bins
+from solvers.greedy import greedy
+from tests.conftest import ROOT
+
+
+def _valid(capacity: int, sizes: list[int], demand: list[int], bins: list[list[int]]) -> bool:
+    """Every bin within capacity and every item packed exactly once."""
+    return all(sum(sizes[t] for t in b) <= capacity for b in bins) and \
+        Counter(t for b in bins for t in b) == Counter(
+            {t: n for t, n in enumerate(demand) if n})
+
+
+def _optimum(capacity: int, items: list[int]) -> int:
+    """Fewest bins by brute force over subsets: the bin of the first item left, every way."""
+
+    @functools.cache
+    def fewest(left: frozenset[int]) -> int:
+        if not left:
+            return 0
+        first, *rest = sorted(left)
+        best = len(left)
+        for mask in range(1 << len(rest)):
+            chosen = {first} | {i for k, i in enumerate(rest) if mask >> k & 1}
+            if sum(items[i] for i in chosen) <= capacity:
+                best = min(best, 1 + fewest(left - chosen))
+        return best
+
+    return fewest(frozenset(range(len(items))))
+
+
+def _pack(capacity: int, sizes: list[int], demand: list[int], bins: int):
+    with using(WorkClock()):
+        return arcflow.pack(capacity, sizes, demand, bins, time_limit_s=5.0, seed=0,
+                            workers=1, max_arcs=100_000)
+
+
+def test_arc_flow_finds_a_hand_checked_packing_and_proves_one_fewer_impossible():
+    # 6+4, 5+5, 7+3 fill three bins of 10 exactly; two bins hold at most 20 of the 30.
+    status, bins = _pack(10, [6, 4, 5, 7, 3], [1, 1, 2, 1, 1], 3)
+    assert status == "found" and len(bins) == 3
+    assert _valid(10, [6, 4, 5, 7, 3], [1, 1, 2, 1, 1], bins)
+    assert all(sum([6, 4, 5, 7, 3][t] for t in b) == 10 for b in bins)
+    # Three items of 6 fit in 2 bins by volume (18 <= 20) but no bin holds two of them.
+    assert _pack(10, [6], [3], 2) == ("impossible", [])
+    assert _pack(10, [6], [3], 3)[0] == "found"
+
+
+def test_compression_merges_loads_and_keeps_every_pattern():
+    # Items 5 and 3 in bins of 10: loads 3, 5, 6, 8, 9, 10 uncompressed, but 3 and 5 both
+    # lead only to patterns that fit, so the graph has fewer nodes than loads.
+    sizes, demand = [5, 3], [2, 3]
+    graph = arcflow.build(10, sizes, demand)
+    loads = {3, 5, 6, 8, 9, 10}
+    assert graph.nodes - 2 < len(loads)
+    assert arcflow.count_arcs(10, sizes, demand) >= len(graph.tails) - (graph.nodes - 2)
+    status, bins = _pack(10, sizes, demand, 2)  # 5+5 and 3+3+3
+    assert status == "found" and _valid(10, sizes, demand, bins)
+
+
+@st.composite
+def small_instances(draw):
+    capacity = draw(st.integers(5, 30))
+    items = draw(st.lists(st.integers(1, capacity), min_size=1, max_size=8))
+    counts = Counter(items)
+    sizes = sorted(counts, reverse=True)
+    random.Random(draw(st.integers(0, 99))).shuffle(sizes)  # any order of types
+    return capacity, items, sizes, [counts[s] for s in sizes]
+
+
+@settings(max_examples=40, deadline=None)
+@given(small_instances())
+def test_arc_flow_reaches_the_brute_force_optimum_with_valid_bins(case):
+    capacity, items, sizes, demand = case
+    optimum = _optimum(capacity, items)
+    status, bins = _pack(capacity, sizes, demand, optimum)
+    assert status == "found" and len(bins) == optimum
+    assert _valid(capacity, sizes, demand, bins)
+    assert len(bins) >= martello_toth_l2(Counter(items), capacity)
+    if optimum > 1:
+        assert _pack(capacity, sizes, demand, optimum - 1)[0] == "impossible"
+
+
+@settings(max_examples=40, deadline=None)
+@given(small_instances())
+def test_filled_bins_are_valid_and_never_fewer_than_the_optimum(case):
+    capacity, items, sizes, demand = case
+    optimum = _optimum(capacity, items)
+    for bins in (optimum - 1, optimum, optimum + 1):
+        with using(WorkClock()):
+            found = fill((capacity,), [(s,) for s in sizes], demand, bins,
+                         deadline=now() + 0.05, seed=1)
+        if found is not None:
+            assert len(found) <= bins and _valid(capacity, sizes, demand, found)
+    with using(WorkClock()):
+        assert fill((capacity,), [(s,) for s in sizes], demand, optimum - 1,
+                    deadline=now() + 0.05, seed=1) is None
+
+
+def test_filling_finds_a_zero_slack_packing_that_greedy_misses():
+    weights = instance(random.Random(5), 1_000, 20, (4, 6))
+    counts = Counter(weights)
+    sizes = sorted(counts, reverse=True)
+    problem = _single_pool((1_000,), Counter({(s,): n for s, n in counts.items()}), 40)
+    assert greedy(problem, "first").cost > 20 and greedy(problem, "best").cost > 20
+    with using(WorkClock()):
+        found = fill_bins(1_000, sizes, [counts[s] for s in sizes], 20, deadline=1.0, seed=0)
+    assert found is not None and len(found) == 20
+    assert all(sum(sizes[t] for t in b) == 1_000 for b in found)  # no waste anywhere
+
+
+def test_the_size_estimate_refuses_a_huge_graph_before_building_it(monkeypatch):
+    rng = random.Random(2)
+    sizes = sorted(rng.sample(range(1_000, 40_000), 150), reverse=True)
+    demand = [1] * len(sizes)
+    assert arcflow.count_arcs(100_000, sizes, demand) > 600_000
+
+    def never(*args, **kwargs):
+        raise AssertionError("built a graph the estimate refuses")
+
+    monkeypatch.setattr(arcflow, "build", never)
+    with using(WorkClock()):
+        assert arcflow.pack(100_000, sizes, demand, 40, time_limit_s=10.0, seed=0, workers=1,
+                            max_arcs=600_000) is None
+        assert now() < 0.01  # the count costs bitsets only
+
+
+def test_the_arc_count_is_exact_on_small_graphs():
+    """The count of arcs, against the arcs listed one by one: type t leaves each load reached
+    with the larger types and fewer than its count of type t, where it still fits."""
+    rng = random.Random(4)
+    for _ in range(30):
+        capacity = rng.randint(5, 40)
+        counts = Counter(rng.randint(1, capacity) for _ in range(rng.randint(1, 9)))
+        sizes = sorted(counts, reverse=True)
+        reached, arcs = {0}, 0
+        for s in sizes:
+            tails = {load + k * s for load in reached for k in range(counts[s])
+                     if load + (k + 1) * s <= capacity}
+            arcs += len(tails)
+            reached |= {load + s for load in tails}
+        assert arcflow.count_arcs(capacity, sizes, [counts[s] for s in sizes]) == arcs
+
+
+ZERO_SLACK = """
+import random, sys
+from collections import Counter
+from bench.instances import _single_pool
+from scripts.zero_slack import instance
+from solvers.engine import solve
+weights = Counter((w,) for w in instance(random.Random(5), 1_000, 20, (4, 6)))
+solution = solve(_single_pool((1_000,), weights, 40), time_limit_s=3.0, seed=4,
+                 deterministic=True)
+print(solution.status, solution.cost, solution.seconds, solution.placements)
+"""
+
+
+def test_engine_reaches_the_zero_slack_optimum_the_same_way_in_two_processes():
+    runs = []
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(ROOT)}
+        result = subprocess.run([sys.executable, "-c", ZERO_SLACK], cwd=ROOT, env=env,
+                                capture_output=True, text=True, check=True)
+        runs.append(result.stdout)
+    assert runs[0] == runs[1]
+    status, cost, seconds, _ = runs[0].split(" ", 3)
+    assert (status, cost) == ("optimal", "20") and float(seconds) <= 3.0 * 1.1
