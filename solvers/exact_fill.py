@@ -21,6 +21,7 @@ RUINED = 3  # bins emptied after a failure: from this up to twice as many, in tu
 BIN = 1e-5  # deterministic seconds charged per bin filled, besides its item types
 LISTED_S = 0.2  # most time given to the pattern model of the bins emptied and the items left
 LISTED_PATTERNS = 2_000  # most patterns listed for it
+OPENINGS = 50  # most bins tried for one that unblocks the search
 CANDIDATE = 3e-6  # per item type that could join a bin, besides its bitset's words
 
 
@@ -78,9 +79,11 @@ def fill_bins(capacity: int, sizes: list[int], demand: list[int], bins: int, *,
     of `capacity`, as lists of type indexes; None if none is found by `deadline`.
 
     The first pass fills bin after bin. When a bin cannot be filled within the waste left (or
-    the bins run out), a few bins already made are emptied back into the items left, the
-    most wasteful first and the rest at random, and filling goes on with random tie-breaks:
-    a ruin and recreate search that keeps most of what it built.
+    the bins run out), a few bins already made are emptied back into the items left: one
+    whose items would let the largest item left fill a bin (else the most wasteful), and the
+    rest at random; then filling goes on with random tie-breaks, and when the items left are
+    few, the pattern model finishes them. A ruin and recreate search that keeps most of what
+    it built.
     """
     waste = bins * capacity - sum(s * n for s, n in zip(sizes, demand, strict=True))
     if waste < 0 or any(s > capacity for s in sizes):
@@ -102,8 +105,10 @@ def fill_bins(capacity: int, sizes: list[int], demand: list[int], bins: int, *,
             continue
         failures += 1
         packing.sort(key=lambda b: sum(sizes[t] for t in b))  # most wasteful first
+        opening = _opening(capacity, sizes, left, allowed, packing, rng)
         emptied = min(len(packing), RUINED + failures % RUINED)
-        chosen = {0} | set(rng.sample(range(len(packing)), emptied - 1)) if packing else set()
+        chosen = {0 if opening is None else opening}
+        chosen |= set(rng.sample(range(len(packing)), emptied - 1)) if packing else set()
         for b in chosen:
             for t in packing[b]:
                 left[t] += 1
@@ -113,6 +118,33 @@ def fill_bins(capacity: int, sizes: list[int], demand: list[int], bins: int, *,
                         seed=rng.randrange(1 << 30))
         if rest is not None:
             return packing + rest
+    return None
+
+
+def _opening(capacity: int, sizes: list[int], left: list[int], allowed: int,
+             packing: list[list[int]], rng: random.Random) -> int | None:
+    """A bin (index in `packing`, tried in random order) whose items, back with those left,
+    would let the largest item left fill a bin within the waste allowed; None if no one bin
+    does. Emptying it is the move that undoes what blocked the search."""
+    first = next(t for t, n in enumerate(left) if n)
+    room = capacity - sizes[first]
+    mask = (1 << (room + 1)) - 1
+    bits = 1
+    for t, n in enumerate(left):
+        if n and sizes[t] <= room:
+            bits = _shifted(bits, sizes[t], min(n - (t == first), room // sizes[t]), mask)
+    order = list(range(len(packing)))
+    rng.shuffle(order)
+    for b in order[:OPENINGS]:
+        wasted = allowed + capacity - sum(sizes[t] for t in packing[b])
+        sums = {0}
+        for t in packing[b]:
+            sums |= {x + sizes[t] for x in sums if x + sizes[t] <= room}
+        charge(CANDIDATE * (len(sums) + len(left)))
+        for x in sums:
+            low = max(room - wasted - x, 0)
+            if room - x >= low and (bits >> low) & ((1 << (room - x - low + 1)) - 1):
+                return b
     return None
 
 
