@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import random
 
-from solvers.clock import BIT_WORD, charge, now
+from solvers.clock import BIT_WORD, STEP, charge, now
 
 ATTEMPT_SHARE = 0.35  # after a first failure, the chance of each choice being made at random
 RUINED = 3  # bins emptied after a failure: from this up to twice as many, in turn
 BIN = 1e-5  # deterministic seconds charged per bin filled, besides its item types
 LISTED_S = 0.2  # most time given to the pattern model of the bins emptied and the items left
 LISTED_PATTERNS = 2_000  # most patterns listed for it
+LISTED_BINS = 8  # and only when the bins left to fill are this few
 OPENINGS = 50  # most bins tried for one that unblocks the search
 CANDIDATE = 3e-6  # per item type that could join a bin, besides its bitset's words
 
@@ -105,19 +106,21 @@ def fill_bins(capacity: int, sizes: list[int], demand: list[int], bins: int, *,
             continue
         failures += 1
         packing.sort(key=lambda b: sum(sizes[t] for t in b))  # most wasteful first
+        charge(STEP)
         opening = _opening(capacity, sizes, left, allowed, packing, rng)
         emptied = min(len(packing), RUINED + failures % RUINED)
-        chosen = {0 if opening is None else opening}
-        chosen |= set(rng.sample(range(len(packing)), emptied - 1)) if packing else set()
+        others = rng.sample(range(len(packing)), emptied)
+        chosen = {0 if opening is None else opening, *others[:emptied - 1]} if packing else set()
         for b in chosen:
             for t in packing[b]:
                 left[t] += 1
             allowed += capacity - sum(sizes[t] for t in packing[b])
         packing = [b for i, b in enumerate(packing) if i not in chosen]
-        rest = _exactly(capacity, sizes, left, bins - len(packing), deadline=deadline,
-                        seed=rng.randrange(1 << 30))
-        if rest is not None:
-            return packing + rest
+        if bins - len(packing) <= LISTED_BINS:
+            rest = _exactly(capacity, sizes, left, bins - len(packing), deadline=deadline,
+                            seed=rng.randrange(1 << 30))
+            if rest is not None:
+                return packing + rest
     return None
 
 
