@@ -290,14 +290,6 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         if listed.status == "found":
             return _packing_solution(pool, groups, listed.bins, lower_gpus)
         lower_gpus += 1
-    # Bins filled to the brim within the waste the bound allows (items of one dimension):
-    # optimal when found, and cheap, so before column generation.
-    filled_at = lower_gpus
-    if lower_gpus < len(bins):
-        filled = fill(pool.capacity, sizes, demand, lower_gpus,
-                      deadline=min(deadline, now() + time_limit_s / 8), seed=seed)
-        if filled is not None:
-            return _packing_solution(pool, groups, filled, lower_gpus)
     columns = []
     if lower_gpus < len(bins):
         start = _as_vectors(hint_bins, len(groups))
@@ -311,10 +303,12 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         rounded = round_columns(pool.capacity, sizes, demand, columns, generated.values)
         if len(rounded) < len(bins):
             bins = rounded
-    if lower_gpus < len(bins) and lower_gpus > filled_at:
-        # Again, if column generation raised the bound.
+    if lower_gpus < len(bins):
+        # Bins filled to the brim within the waste the bound allows (items of one
+        # dimension): optimal when found. After column generation, whose bound may allow
+        # more waste than the L2 bound: asking for fewer bins than that would be in vain.
         filled = fill(pool.capacity, sizes, demand, lower_gpus,
-                      deadline=min(deadline, now() + time_limit_s / 10), seed=seed + 1)
+                      deadline=min(deadline, now() + time_limit_s / 8), seed=seed)
         if filled is not None:
             return _packing_solution(pool, groups, filled, lower_gpus)
     if lower_gpus < len(bins):
