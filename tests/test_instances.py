@@ -72,7 +72,7 @@ def test_bench_script_reports_a_bad_instance_and_goes_on(tmp_path: Path):
                             cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "instance,n,greedy_bins,bins,lower_bound,status,seconds"
+    assert lines[0] == "instance,n,greedy_bins,bins,lower_bound,status,seconds,solver_seconds"
     assert [line.split(",")[:6] for line in lines[1:]] == [
         ["b_good", "4", "2", "2", "2", "optimal"]]
     assert f"skipped {bad}: {bad}:4: weight of item 2: -1 is below 1" in result.stderr
