@@ -92,3 +92,27 @@ def test_cli_endpoint_grpc(cli, server):
     (row,) = json.loads(result.stdout)
     assert row["p50_ms"] == pytest.approx(190, rel=0.15)
     assert row["throughput_rps"] == pytest.approx(4000 / 190, rel=0.15)
+
+
+def test_cli_saves_a_grpc_profile(cli, server, registry, monkeypatch):
+    """Saved as over HTTP, with the protocol recorded: 1, 2 and 4 clients within 15% of the
+    service-time model, the server's 2,048 MiB from NVML."""
+    import sys
+
+    from profiles.schema import Profile
+    from tests.test_endpoint_profile import SERVER_PID, fake_nvml
+
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml([(SERVER_PID, 2048)]))
+    result = cli("profile", "endpoint", server.url, "--model", "stub", "--protocol",
+                 "kserve-v2-grpc", "--save", "embedding-service", "--concurrency", "1,2,4",
+                 "--duration", "0.5", "--exclusive-device", "--registry", registry,
+                 "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    profile = Profile.model_validate(json.loads(result.stdout))
+    assert profile.settings.protocol == "kserve-v2-grpc" and profile.gpu_type == "l4"
+    assert profile.memory.measured_by == "nvml-process"
+    for point in profile.points:
+        latency_ms, throughput_rps = TIMING.expected_closed_loop(point.concurrency)
+        assert point.p50_ms == pytest.approx(latency_ms, rel=0.15)
+        assert point.throughput_rps == pytest.approx(throughput_rps, rel=0.15)
+        assert point.peak_memory_mib == 2048
