@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from planner.assembly.assemble import assemble
+from planner.assembly.zones import place_zones, with_zones
 from planner.demand.derive import derive
 from planner.demand.lazy_cache import plan_caches
 from planner.demand.shapes import shape_of, to_engine_pools, to_plan_pools
@@ -98,8 +99,9 @@ def make_plan(fleet: Fleet, settings: SolverSettings, *, base: Plan | None = Non
                      deterministic=settings.deterministic)
     explanation = _explain_unplaced(problem, solution, settings) if settings.method == "cpsat" \
         else []
-    return assemble(fleet, demands, rejections, to_plan_pools(fleet.cluster.pools, solution),
+    plan = assemble(fleet, demands, rejections, to_plan_pools(fleet.cluster.pools, solution),
                     caches, solver_name=settings.method,
                     seed=settings.seed, workers=settings.workers,
                     time_limit_s=settings.time_limit_s, explanation=explanation,
                     deterministic=settings.deterministic)
+    return with_zones(plan, place_zones(plan, settings.seed))

@@ -58,6 +58,9 @@ class NodePlan(Strict):
     gpus: list[GpuPlan]
     pods: list[ReplicaSlot] = Field([], exclude_if=lambda pods: not pods)
     """The replicas that use no GPU: a CPU pool's pods (left out of the file when none)."""
+    zone: str = Field("", exclude_if=lambda zone: not zone)
+    """The zone the node runs in, one of its pool's `zones`; empty (and left out of the
+    file): the pool lists none, so Karpenter picks it."""
 
     def replicas(self) -> set[tuple[str, int]]:
         """Every replica on the node, (model, replica), once however many GPUs it spans."""
@@ -153,6 +156,9 @@ class PoolPlan(Strict):
     shapes: list[ShapePlan] = Field([], exclude_if=lambda shapes: not shapes)
     """Every node shape of a pool that has several (its own first); empty (and left out of the
     file): only its own."""
+    zones: list[str] = Field([], exclude_if=lambda zones: not zones)
+    """The zones the pool's nodes may run in (cluster.yaml); empty (and left out of the
+    file): Karpenter picks them."""
     nodes: list[NodePlan]
     caches: list[LazyCachePlan] = []
 
@@ -178,6 +184,17 @@ class PoolPlan(Strict):
         """The shapes the plan buys nodes of; the pool's own when it buys none."""
         used = [s for s in self.shapes if s.nodes]
         return used or [self.shape(NodePlan(name="", index=0, gpus=[]))]
+
+    def capacity_type_of(self, model: str) -> str | None:
+        """The capacity type a model's pods select: where the pool's NodePool offers spot and
+        on-demand nodes, that of the nodes the plan puts all its replicas on (a model that may
+        not be interrupted is only on on-demand ones); None where it offers one, or the
+        model's replicas are on both."""
+        if len({s.capacity_type for s in self.chosen_shapes}) < 2:
+            return None
+        used = {self.shape(node).capacity_type for node in self.nodes for gpu in node.gpus
+                for slot in gpu.replicas if slot.model == model}
+        return used.pop() if len(used) == 1 else None
 
     @property
     def device(self) -> str:

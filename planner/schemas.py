@@ -41,6 +41,7 @@ ServingEngine = Literal["triton", "vllm", "kserve", "sglang", "tgi"]
 LLM_ENGINES = ("vllm", "sglang", "tgi")
 TensorParallel = Literal[1, 2, 4, 8, 16]
 Name = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
+MAX_ZONES = 26
 
 
 def _kubernetes(rule: Callable[[str], str | None]) -> AfterValidator:
@@ -600,6 +601,18 @@ class Pool(Strict):
     `instance_type`; the plan chooses how many nodes of each its replicas need, and a model's
     replicas may span shapes (the spread and conflict rules count per node, whatever its
     shape)."""
+    zones: Annotated[list[Name], Field(max_length=MAX_ZONES)] = []
+    """The zones (`topology.kubernetes.io/zone` values) the pool's nodes may run in. Given,
+    the plan puts each node in one of them, spreading each model's replicas over them as
+    `spread.zone_max_skew` asks, and the pool gets a NodePool per zone it uses; absent: one
+    NodePool, and Karpenter picks the zones."""
+
+    @model_validator(mode="after")
+    def _zones_once(self) -> Pool:
+        repeated = sorted({z for z in self.zones if self.zones.count(z) > 1})
+        if repeated:
+            raise ValueError(f"zones lists {', '.join(repeated)} more than once")
+        return self
 
     @model_validator(mode="after")
     def _own_list_price_not_below(self) -> Pool:
@@ -771,8 +784,10 @@ class Spread(Strict):
     zone_max_skew: Annotated[int, Field(ge=1)] | None = None
     """When set, a model's replicas spread over zones (`topology.kubernetes.io/zone`): the
     scheduler places a pod only where its zone then holds at most this many more of the
-    model's replicas than the emptiest zone (DoNotSchedule). Karpenter launches nodes in the
-    zones this needs; the plan's node count assumes they fit."""
+    model's replicas than the emptiest zone (DoNotSchedule). In pools that list their
+    `zones`, the plan puts each node in a zone so that every model's replicas hold this skew;
+    elsewhere Karpenter launches nodes in the zones this needs, and the plan's node count
+    assumes they fit."""
 
 
 class LazyCache(Strict):

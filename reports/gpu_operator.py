@@ -17,7 +17,7 @@ from collections import Counter
 import yaml
 
 from planner.planfile import ModelPlan, NodePlan, Plan, PoolPlan
-from planner.registry.kubernetes import mig_layout_name
+from planner.registry.kubernetes import mig_layout_name, zone_node_pool_name
 
 CLUSTER_POLICY = "cluster-policy"  # the name the operator's Helm chart gives its ClusterPolicy
 DEVICE_PLUGIN_CONFIG = "placement-planner-device-plugin"
@@ -78,15 +78,23 @@ def splits_capacity(pool: PoolPlan) -> bool:
 SPOT_NODE_POOL_SUFFIX = "-spot"
 
 
-def node_pool_of(pool: PoolPlan, node: NodePlan) -> str:
-    """The NodePool that provisions a planned node: the pool's (its spot one for a spot node
-    of a pool that buys both capacity types), or its MIG layout's."""
-    if pool.sharing != "mig":
-        if splits_capacity(pool) and pool.shape(node).capacity_type == "spot":
-            return pool.name + SPOT_NODE_POOL_SUFFIX
-        return pool.name
+def mig_config_of(pool: PoolPlan, node: NodePlan) -> str:
+    """The MIG manager config of a planned node of a MIG pool: its node layout's name."""
     layout = _node_layout(node)
     return next(name for name, (known, _) in mig_node_layouts(pool).items() if known == layout)
+
+
+def node_pool_of(pool: PoolPlan, node: NodePlan) -> str:
+    """The NodePool that provisions a planned node: the pool's (its spot one for a spot node
+    of a pool that buys both capacity types), or its MIG layout's; in a pool that lists
+    zones, that one's NodePool in the node's zone."""
+    if pool.sharing == "mig":
+        base = mig_config_of(pool, node)
+    elif splits_capacity(pool) and pool.shape(node).capacity_type == "spot":
+        base = pool.name + SPOT_NODE_POOL_SUFFIX
+    else:
+        base = pool.name
+    return zone_node_pool_name(base, node.zone) if node.zone else base
 
 
 def advertised(pool: PoolPlan, layout: list[dict] | None = None,

@@ -14,6 +14,9 @@ A pool with several node shapes gets one NodePool that lists the instance types 
 pods), with the sum of those shapes' ceilings as its limits, and one NodeOverlay per instance
 type, since each declares the resources of one node.
 
+A pool that lists zones gets a NodePool per zone its planned nodes run in (of each capacity
+type or MIG layout), each pinned to its zone; see `_per_zone`.
+
 Where the plan buys both spot and on-demand nodes of a pool, each capacity type has a
 NodePool of its own (`POOL` on-demand, `POOL-spot`), so that each holds its own ceiling as its
 limits: one NodePool allowing both would launch spot wherever a pod lets it (Karpenter
@@ -25,12 +28,20 @@ limits, as Karpenter's weighted NodePools do (karpenter.sh, Scheduling: Weighted
 
 from __future__ import annotations
 
-from planner.planfile import PoolPlan, ShapePlan
-from planner.registry.kubernetes import DEVICE_PLUGIN_CONFIG_LABEL, MIG_CONFIG_LABEL
+from collections import Counter
+from dataclasses import dataclass
+
+from planner.planfile import NodePlan, PoolPlan, ShapePlan
+from planner.registry.kubernetes import (
+    DEVICE_PLUGIN_CONFIG_LABEL,
+    MIG_CONFIG_LABEL,
+    zone_node_pool_name,
+)
 from reports.gpu_operator import (
     SPOT_NODE_POOL_SUFFIX,
     WHOLE_GPU,
     advertised,
+    mig_config_of,
     mig_node_layouts,
     splits_capacity,
 )
@@ -38,6 +49,7 @@ from reports.gpu_operator import (
 NODEPOOL_LABEL = "karpenter.sh/nodepool"
 CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+ZONE_LABEL = "topology.kubernetes.io/zone"
 
 
 SPOT_NODE_POOL_WEIGHT = 10
@@ -47,14 +59,17 @@ none, 0): Karpenter tries the NodePool of the highest weight first."""
 
 def _node_pool(pool: PoolPlan, name: str, labels: dict[str, str], max_nodes: int,
                managed_by: dict[str, str], shapes: list[ShapePlan] | None = None,
-               weight: int | None = None) -> dict:
+               weight: int | None = None, zones: list[str] | None = None) -> dict:
     shapes = shapes or pool.chosen_shapes
     types = list(dict.fromkeys(s.instance_type for s in shapes))
     max_gpus = max_nodes * pool.gpus_per_node if len(shapes) == 1 and types[0] == \
-        pool.instance_type else sum(s.max_nodes * s.gpus_per_node for s in shapes)
+        pool.instance_type else min(sum(s.max_nodes * s.gpus_per_node for s in shapes),
+                                    max_nodes * max(s.gpus_per_node for s in shapes))
     requirements = [{"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": types},
                     {"key": CAPACITY_TYPE_LABEL, "operator": "In",
                      "values": sorted({s.capacity_type for s in shapes})}]
+    if zones:
+        requirements.append({"key": ZONE_LABEL, "operator": "In", "values": list(zones)})
     return {
         "apiVersion": "karpenter.sh/v1", "kind": "NodePool",
         "metadata": {"name": name, "labels": dict(managed_by)},
@@ -106,11 +121,62 @@ def _layout_node_limits(pool: PoolPlan) -> dict[str, int]:
     return {name: pool.max_nodes - (planned - count) for name, (_, count) in layouts.items()}
 
 
+def _per_zone(pool: PoolPlan, name: str, limit: int,
+              nodes: list[NodePlan]) -> list[tuple[str, list[str] | None, int]]:
+    """(NodePool, zones it may launch in, node limit) for the NodePool `name` of node limit
+    `limit` and planned `nodes`. A pool that lists zones gets one per zone the plan puts those
+    nodes in, so each zone holds its planned nodes (Karpenter does not balance zones itself:
+    it launches where the pods' zone spread lets them go), each limited to its planned nodes
+    plus what `limit` leaves free of them; with no planned node, one over every listed zone.
+    A pool without zones: the one NodePool, in any zone."""
+    if not pool.zones:
+        return [(name, None, limit)]
+    planned = Counter(node.zone for node in nodes)
+    if not planned:
+        return [(name, list(pool.zones), limit)]
+    free = limit - len(nodes)
+    return [(zone_node_pool_name(name, zone), [zone], planned[zone] + free)
+            for zone in pool.zones if planned[zone]]
+
+
+@dataclass(frozen=True)
+class NodePoolSpec:
+    """One NodePool of a pool: its zones (None: any), node limit, the shapes it allows (None:
+    the pool's chosen ones), weight, and in a MIG pool the MIG manager config it selects
+    with that config's node layout."""
+
+    name: str
+    zones: list[str] | None
+    limit: int
+    shapes: list[ShapePlan] | None = None
+    weight: int | None = None
+    mig: tuple[str, list[dict]] | None = None
+
+
+def _node_pools(pool: PoolPlan) -> list[NodePoolSpec]:
+    """Every NodePool of the pool: per capacity type bought (outside MIG) or MIG layout, and
+    per zone where the pool lists zones."""
+    if pool.sharing != "mig":
+        by_capacity = capacity_node_pools(pool)
+        split = len(by_capacity) > 1
+        return [NodePoolSpec(zone_name, zones, limit, shapes,
+                             SPOT_NODE_POOL_WEIGHT if name != pool.name else None)
+                for name, shapes in by_capacity.items()
+                for zone_name, zones, limit in _per_zone(
+                    pool, name, _node_limit(pool, shapes),
+                    [n for n in pool.nodes if not split or
+                     (pool.shape(n).capacity_type == "spot") == (name != pool.name)])]
+    limits = _layout_node_limits(pool)
+    return [NodePoolSpec(zone_name, zones, limit, mig=(name, layout))
+            for name, (layout, _) in mig_node_layouts(pool).items()
+            for zone_name, zones, limit in _per_zone(
+                pool, name, limits[name],
+                [n for n in pool.nodes if mig_config_of(pool, n) == name])]
+
+
 def node_ceiling(pool: PoolPlan) -> int:
     """The most nodes the pool's NodePools together may hold: the sum of their node limits."""
-    if pool.sharing != "mig":
-        return _node_limit(pool)
-    return sum(_layout_node_limits(pool).values())
+    return sum(spec.limit for spec in _node_pools(pool))
 
 
 def _node_limit(pool: PoolPlan, shapes: list[ShapePlan] | None = None) -> int:
@@ -133,14 +199,14 @@ def capacity_node_pools(pool: PoolPlan) -> dict[str, list[ShapePlan]]:
 
 def _capacity_node_pools(pool: PoolPlan, labels: dict[str, str],
                          managed_by: dict[str, str]) -> list[dict]:
-    return [_node_pool(pool, name, labels, _node_limit(pool, shapes), managed_by, shapes,
-                       SPOT_NODE_POOL_WEIGHT if name != pool.name else None)
-            for name, shapes in capacity_node_pools(pool).items()]
+    return [_node_pool(pool, spec.name, labels, spec.limit, managed_by, spec.shapes,
+                       spec.weight, spec.zones) for spec in _node_pools(pool)]
 
 
 def pool_objects(pool: PoolPlan, selector: dict[str, str],
                  managed_by: dict[str, str], overlays: bool = True) -> list[dict]:
-    """The pool's NodePools (one per MIG node layout) and the overlays of their resources.
+    """The pool's NodePools (one per MIG node layout or capacity type bought, and per zone
+    where the pool lists zones) and the overlays of their resources.
 
     `selector` is the labels its pods select; every NodePool sets them. A MIG layout's
     NodePool may grow into whatever of the pool's ceiling the other layouts' planned nodes
@@ -154,12 +220,14 @@ def pool_objects(pool: PoolPlan, selector: dict[str, str],
         documents = _capacity_node_pools(pool, labels, managed_by)
         if not overlays:
             return documents
+        node_pools = [spec.name for spec in _node_pools(pool)]
         if not pool.shapes:
             capacity = advertised(pool)
             if capacity:
-                documents.append(_node_overlay(pool.name, capacity, managed_by))
+                documents.append(_node_overlay(pool.name, capacity, managed_by,
+                                               node_pools=node_pools
+                                               if node_pools != [pool.name] else None))
             return documents
-        node_pools = list(capacity_node_pools(pool))
         for shape in {s.instance_type: s for s in pool.chosen_shapes}.values():
             capacity = advertised(pool, gpus_per_node=shape.gpus_per_node)
             if capacity:
@@ -167,10 +235,11 @@ def pool_objects(pool: PoolPlan, selector: dict[str, str],
                                                shape.instance_type, node_pools))
         return documents
     documents = []
-    limits = _layout_node_limits(pool)
-    for name, (layout, _) in mig_node_layouts(pool).items():
-        documents.append(_node_pool(pool, name, {**labels, MIG_CONFIG_LABEL: name},
-                                    limits[name], managed_by))
+    for spec in _node_pools(pool):
+        assert spec.mig is not None
+        config, layout = spec.mig
+        documents.append(_node_pool(pool, spec.name, {**labels, MIG_CONFIG_LABEL: config},
+                                    spec.limit, managed_by, zones=spec.zones))
         if overlays:
-            documents.append(_node_overlay(name, advertised(pool, layout), managed_by))
+            documents.append(_node_overlay(spec.name, advertised(pool, layout), managed_by))
     return documents

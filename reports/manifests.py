@@ -61,14 +61,10 @@ def pool_selector(plan: Plan, pool: PoolPlan) -> dict[str, str]:
 
 def capacity_selector(pool: PoolPlan, model: ModelPlan) -> dict[str, str]:
     """Where the pool's NodePool offers spot and on-demand nodes, the capacity type of the
-    nodes the plan puts the model on (a model that may not be interrupted is only on
-    on-demand ones); nothing where it offers one."""
-    offered = {s.capacity_type for s in pool.chosen_shapes}
-    if len(offered) < 2:
-        return {}
-    used = {pool.shape(node).capacity_type for node in pool.nodes for gpu in node.gpus
-            for slot in gpu.replicas if slot.model == model.name}
-    return {CAPACITY_TYPE_LABEL: used.pop()} if len(used) == 1 else {}
+    nodes the plan puts the model on (`PoolPlan.capacity_type_of`); nothing where it offers
+    one."""
+    wanted = pool.capacity_type_of(model.name)
+    return {} if wanted is None else {CAPACITY_TYPE_LABEL: wanted}
 
 
 def namespace(plan: Plan, team: str) -> str:

@@ -21,8 +21,8 @@ from reports.gpu_operator import (
     WHOLE_GPU,
     advertised,
     gpu_resource,
+    mig_config_of,
     mig_node_layouts,
-    node_pool_of,
 )
 
 
@@ -50,7 +50,7 @@ def _used(plan: Plan, pool: PoolPlan, node: NodePlan) -> Counter[str]:
 def _offered(pool: PoolPlan, node: NodePlan) -> dict[str, int]:
     """What one planned node advertises, whole GPUs included."""
     if pool.sharing == "mig":
-        layout, _ = mig_node_layouts(pool)[node_pool_of(pool, node)]
+        layout, _ = mig_node_layouts(pool)[mig_config_of(pool, node)]
         capacity = dict(advertised(pool, layout))
         capacity[WHOLE_GPU] = pool.gpus_per_node - len(layout)
         return capacity

@@ -231,7 +231,8 @@ def _cpu_pool_plan(fleet: Fleet, pool: Pool,
         idle_cost_per_hour=round(cost.idle_cost_per_hour(pool_cost, paid), 6),
         memory_used_mib=0, memory_capacity_mib=0, compute_used_milli=0,
         compute_capacity_milli=0, capacity_type=pool.capacity_type,
-        list_price_per_node_hour=pool.list_price_per_node_hour, nodes=nodes)
+        list_price_per_node_hour=pool.list_price_per_node_hour, zones=list(pool.zones),
+        nodes=nodes)
 
 
 def _pool_plan(fleet: Fleet, pool: Pool, by_gpu: dict[tuple[str, int, int], list[Placement]],
@@ -288,7 +289,7 @@ def _pool_plan(fleet: Fleet, pool: Pool, by_gpu: dict[tuple[str, int, int], list
         compute_capacity_milli=gpu_count * 1000, capacity_type=pool.capacity_type,
         list_price_per_node_hour=pool.list_price_per_node_hour,
         list_cost_per_hour=round(list_cost, 6) if discounted else None, shapes=shapes,
-        nodes=nodes,
+        zones=list(pool.zones), nodes=nodes,
         caches=[_cache_plan(fleet, c, ledger, c.name in placed_caches, reserved)
                 for c in caches.values() if c.pool == pool.name])
 

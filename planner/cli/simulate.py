@@ -23,8 +23,8 @@ def simulate(
     manifests: Annotated[Path | None, typer.Option(
         help="The manifests to replay (default: manifests/ beside the plan file).",
         file_okay=False, show_default=False)] = None,
-    zones: Annotated[int, typer.Option(min=1, max=26, help="Zones the nodes are spread over, "
-                                       "round-robin (the plan places no zones).")] = 1,
+    zones: Annotated[int, typer.Option(min=1, max=26, help="Zones the nodes of pools without "
+                                       "zones are spread over, round-robin.")] = 1,
     node_loss: Annotated[bool, typer.Option("--node-loss/--no-node-loss",
                                             help="Lose each node in turn and report it.")]
     = True,

@@ -30,6 +30,11 @@ def mig_layout_name(pool: str, index: int) -> str:
     return f"{pool}-layout-{index}"
 
 
+def zone_node_pool_name(node_pool: str, zone: str) -> str:
+    """The NodePool of a pool (or MIG layout) `node_pool` in one of its pool's zones."""
+    return f"{node_pool}-{zone}"
+
+
 def _at(doc: YamlDocument, loc: tuple, message: str) -> Problem:
     return Problem(doc.path, doc.line_of(loc), format_loc(loc) or None, message)
 
@@ -77,6 +82,16 @@ def cluster_problems(config: PlannerConfig, cluster: Cluster, doc: YamlDocument,
                 problems.append(_at(doc, ("pools", i, "name"),
                                     f"the MIG layout name '{longest}' built from it is "
                                     f"{reason}; shorten the pool's name"))
+        base = mig_layout_name(pool.name, max(len(gpu.mig_layouts) - 1, 0)) \
+            if pool.sharing == "mig" and gpu is not None else pool.name
+        for z, zone in enumerate(pool.zones):
+            name = zone_node_pool_name(base, zone)
+            reason = k8s_names.label_value_problem(name)
+            if reason:
+                problems.append(_at(doc, ("pools", i, "zones", z),
+                                    f"the NodePool name '{name}' built from the pool and this "
+                                    f"zone (karpenter.sh/nodepool label) is {reason}; shorten "
+                                    "the pool's name"))
     minor = int(config.kubernetes_version.split(".")[1])
     if cluster.sharing_backend == "dra" and minor < DRA_MIN_MINOR:
         problems.append(_at(doc, ("sharing_backend",),

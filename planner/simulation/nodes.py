@@ -109,11 +109,12 @@ def _devices(manifests: Manifests, labels: dict[str, str], gpus: int) -> tuple[D
 def make_node(pool: PoolPlan, name: str, node_pool: dict, manifests: Manifests,
               zone: str, shape: ShapePlan | None = None) -> Node:
     """A node of `node_pool` named `name` (its hostname); of `shape` in a pool of several
-    node shapes (its instance type and capacity type as labels, its GPUs and allocatable)."""
+    node shapes (its instance type and capacity type as labels, its GPUs and allocatable);
+    in `zone` unless its NodePool allows one zone only."""
     template = node_pool["spec"]["template"]
-    labels = {**(template.get("metadata") or {}).get("labels", {}),
+    labels = {**(template.get("metadata") or {}).get("labels", {}), ZONE: zone,
               **_requirement_labels(node_pool),
-              NODEPOOL_LABEL: node_pool["metadata"]["name"], HOSTNAME: name, ZONE: zone}
+              NODEPOOL_LABEL: node_pool["metadata"]["name"], HOSTNAME: name}
     cpu_milli, memory_mib = pool.node_cpu_milli, pool.node_memory_mib
     gpus, price = pool.gpus_per_node, pool.price_per_node_hour
     if shape is not None:
@@ -137,9 +138,9 @@ def zone_name(index: int) -> str:
 
 def planned_nodes(plan: Plan, manifests: Manifests, zones: int = 1) -> tuple[list[Node],
                                                                               list[str]]:
-    """The nodes of the plan, in the plan's order, assigned round-robin to `zones` zones (the
-    plan places no zones: Karpenter picks them); and the planned nodes no NodePool of the
-    manifests would create."""
+    """The nodes of the plan, in the plan's order, each in the zone its NodePool pins it to
+    (a pool that lists zones), the others assigned round-robin to `zones` zones (Karpenter
+    picks theirs); and the planned nodes no NodePool of the manifests would create."""
     nodes, missing = [], []
     count = 0
     for pool in plan.pools:

@@ -9,6 +9,7 @@ back to the queue.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -17,7 +18,7 @@ from planner.simulation import filters
 from planner.simulation.claims import Claims
 from planner.simulation.devices import Devices
 from planner.simulation.manifests import Manifests
-from planner.simulation.nodes import planned_nodes
+from planner.simulation.nodes import ZONE, planned_nodes
 from planner.simulation.pods import Pod, pods_of, replicas_by_model
 from planner.simulation.scheduler import Cluster
 
@@ -26,6 +27,8 @@ RUNS = "every pod runs"
 REPLICAS = "replicas as planned"
 PLACEMENT = "placement as planned"
 SPREAD = "spread cap (max_node_share)"
+ZONE_SPREAD = "zone spread (zone_max_skew)"
+ZONES = "zones as planned"
 CONFLICTS = "node-scope conflicts"
 MPS_MEMORY = "MPS client memory"
 SLICED_MEMORY = "per-GPU memory packing"
@@ -140,11 +143,23 @@ def _matched(plan: Plan, pods: list[Pod], cluster: Cluster) -> dict[str, Slot | 
 def run_queue(cluster: Cluster, queue: list[Pod], preferred: dict[str, str | None]
               ) -> dict[str, str]:
     """Schedule `queue` (taken by priority, then name; evicted pods rejoin it), each pod on
-    its preferred node where the filters admit it. Returns why each pod is not on its
-    preferred node (or pending), by pod name."""
+    its preferred node where the filters admit it. A pod its preferred node refuses waits
+    until the queue is through and is offered that node again while other pods keep binding
+    (the scheduler retries an unschedulable pod when a pod binds: a zone spread admits a pod
+    only once other zones caught up); when a round binds nothing, the pods still refused go
+    through the scheduler. Returns why each pod is not on its preferred node (or pending),
+    by pod name."""
     reasons: dict[str, str] = {}
     pending = sorted(queue, key=lambda p: (-p.priority, p.name))
-    while pending:
+    waiting: list[Pod] = []
+    settled: set[str] = set()  # refused in a round that bound nothing: no more waiting
+    bound = False
+    while pending or waiting:
+        if not pending:
+            if not bound:
+                settled |= {p.name for p in waiting}
+            pending, waiting, bound = sorted(waiting, key=lambda p: (-p.priority, p.name)), \
+                [], False
         pod = pending.pop(0)
         if pod.refused:
             reasons[pod.name] = pod.refused
@@ -156,12 +171,17 @@ def run_queue(cluster: Cluster, queue: list[Pod], preferred: dict[str, str | Non
                 "its planned node does not exist"
             if refusal is None:
                 cluster.bind(pod, want)
+                bound = True
                 reasons.pop(pod.name, None)
+                continue
+            if pod.name not in settled and want in cluster.nodes:
+                waiting.append(pod)
                 continue
         binding, victims, why = cluster.schedule(pod)
         reasons[pod.name] = f"{want}: {refusal}" if refusal else (why or "not in the plan")
         if binding is None:
             continue
+        bound = True
         for victim in victims:
             reasons[victim.name] = f"preempted by {pod.name}"
         pending = sorted(pending + victims, key=lambda p: (-p.priority, p.name))
@@ -305,6 +325,55 @@ def _unenforced(plan: Plan, cluster: Cluster, pods: list[Pod]) -> tuple[list[str
     return spread, conflicts
 
 
+def _zones(plan: Plan, cluster: Cluster) -> list[RuleCheck]:
+    """Every planned node that has a zone in the plan is in that zone (its NodePool's)."""
+    planned = {n.name: n.zone for p in plan.pools for n in p.nodes if n.zone}
+    if not planned:
+        return []
+    problems = [f"{name}: in {cluster.nodes[name].labels.get(ZONE)}, planned in {zone}"
+                for name, zone in sorted(planned.items()) if name in cluster.nodes
+                and cluster.nodes[name].labels.get(ZONE) != zone]
+    return [RuleCheck(ZONES, not problems, tuple(problems))]
+
+
+def _zone_spread(plan: Plan, cluster: Cluster, pods: list[Pod]) -> list[RuleCheck]:
+    """Each model's replicas per zone within its `zone_max_skew` over the zones of the nodes
+    its pods may select, on the replayed placement; and as the manifests enforce it, asked of
+    the filter's zone constraints: one more replica into a zone already `zone_max_skew` ahead
+    of another must be refused."""
+    skewed = [(m, m.zone_max_skew) for m in plan.models if m.zone_max_skew is not None]
+    if not skewed:
+        return []
+    first: dict[str, Pod] = {}
+    for pod in pods:
+        first.setdefault(pod.model, pod)
+    labels = [n.labels for n in cluster.nodes.values()]
+    problems = []
+    for model, skew in skewed:
+        sample = first.get(model.name)
+        if sample is None:
+            continue
+        eligible = [n for n in labels if filters.node_affinity_matches(sample, n) and ZONE in n]
+        counts: Counter[str] = Counter({n[ZONE]: 0 for n in eligible})
+        for binding in cluster.bindings.values():
+            if binding.pod.model == model.name:
+                counts[cluster.nodes[binding.node].labels.get(ZONE, "")] += 1
+        if counts and max(counts.values()) - min(counts.values()) > skew:
+            problems.append(f"{model.name}: {dict(sorted(counts.items()))} replicas per zone, "
+                            f"skew at most {skew}")
+        zones = sorted(counts)
+        if len(zones) < 2:
+            continue
+        ahead = next(n for n in eligible if n[ZONE] == zones[0])
+        zonal = dataclasses.replace(sample, spec={**sample.spec, "topologySpreadConstraints": [
+            c for c in sample.spec.get("topologySpreadConstraints") or []
+            if c.get("topologyKey") == ZONE]})
+        if filters.spread_refusal(zonal, ahead, labels, [(ahead, zonal)] * skew) is None:
+            problems.append(f"{model.name}: the manifests admit a replica into {zones[0]} "
+                            f"{skew} ahead of {zones[1]}")
+    return [RuleCheck(ZONE_SPREAD, not problems, tuple(problems))]
+
+
 def _gpu_memory(plan: Plan, cluster: Cluster) -> list[RuleCheck]:
     """GPU memory as the device allocation shares it. An MPS client is capped at its pinned
     memory limit (the device plugin's: the GPU's memory over its replicas; a DRA claim's: its
@@ -352,6 +421,7 @@ def check_rules(plan: Plan, manifests: Manifests, cluster: Cluster, pods: list[P
     the cluster does not enforce."""
     checks = [_runs(plan, manifests, landings, missing), _replicas(plan, manifests),
               _placement(plan, landings), *_node_rules(plan, cluster, pods),
+              *_zones(plan, cluster), *_zone_spread(plan, cluster, pods),
               *_gpu_memory(plan, cluster)]
     checked = {c.rule for c in checks}
     checks += [RuleCheck(e.rule, None, (), f"not enforced in {', '.join(e.pools)}: {e.how}")

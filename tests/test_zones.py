@@ -1,0 +1,175 @@
+"""Zones: a pool that lists `zones` gets each planned node placed in one, so that every
+model's replicas hold `spread.zone_max_skew` as the scheduler computes skew over the zones of
+the nodes its pods may select; a NodePool per zone holds each zone's nodes; `planner
+simulate` then puts every pod on its planned node, and a manifest that breaks the zone rule
+is caught."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from planner.assembly.zones import eligible_nodes, skew_broken
+from planner.planfile import Plan
+from planner.registry.locate import write_demo
+from planner.simulation.manifests import Manifests
+from planner.simulation.replay import ZONE_SPREAD, replay
+from planner.simulation.replay import ZONES as ZONES_AS_PLANNED
+from reports.gpu_operator import node_pool_of
+from reports.karpenter import ZONE_LABEL, node_ceiling
+from tests.conftest import edit_yaml
+from tests.test_simulate import _as_planned, _every_rule, _mutate, _plan, _rule, _simulate
+
+ZONES = ["zone-a", "zone-b", "zone-c"]
+
+
+def _in_zones(root: Path) -> Path:
+    edit_yaml(root / "cluster.yaml",
+              lambda d: [p.update(zones=list(ZONES)) for p in d["pools"]])
+    return root
+
+
+@pytest.fixture(scope="module")
+def every_rule(tmp_path_factory) -> tuple[Plan, Path]:
+    tmp = tmp_path_factory.mktemp("every-rule-zones")
+    return _plan(["plan", "--registry", str(_in_zones(_every_rule(tmp / "registry"))),
+                  "--solver", "greedy"], tmp / "out")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> tuple[Plan, Path]:
+    tmp = tmp_path_factory.mktemp("demo-zones")
+    root = tmp / "registry"
+    write_demo(root)
+    edit_yaml(root / "policy.yaml", lambda d: d["spread"].update(zone_max_skew=1))
+    return _plan(["plan", "--registry", str(_in_zones(root)), "--deterministic"], tmp / "out")
+
+
+def _per_zone(plan: Plan) -> dict[str, tuple[Counter[str], set[str]]]:
+    """Each zone-spread model's replicas per zone and the zones of its eligible nodes."""
+    found = {}
+    for pool in plan.pools:
+        zone = {n.index: n.zone for n in pool.nodes}
+        for model in plan.models:
+            if model.pool != pool.name or model.zone_max_skew is None:
+                continue
+            counts = Counter(zone[n.index] for n in pool.nodes for name, _ in n.replicas()
+                             if name == model.name)
+            found[model.name] = (counts, {n.zone for n in eligible_nodes(pool, model)})
+    return found
+
+
+@pytest.mark.parametrize("case", ["every_rule", "demo"])
+def test_every_node_in_a_zone_and_every_spread_held(case, request):
+    plan, _ = request.getfixturevalue(case)
+    assert all(n.zone in ZONES for p in plan.pools for n in p.nodes)
+    spread = _per_zone(plan)
+    assert spread
+    for name, (counts, domains) in spread.items():
+        model = plan.model(name)
+        assert model is not None and model.zone_max_skew == 1
+        assert not skew_broken(counts, domains, 1), (name, counts, domains)
+    # the zones are used: a model of three replicas or more spans three of them
+    assert any(len(counts) == 3 for counts, _ in spread.values())
+    assert not any("zone spread" in r for m in plan.models for r in m.reasons)
+
+
+@pytest.mark.parametrize("case", ["every_rule", "demo"])
+def test_the_plan_runs_as_planned_in_three_zones(case, request):
+    plan, out = request.getfixturevalue(case)
+    simulation = replay(plan, Manifests.read(out / "manifests"))
+    _as_planned(plan, simulation)
+    assert _rule(simulation, ZONE_SPREAD).holds is True
+    assert {simulation.cluster.nodes[n.name].labels[ZONE_LABEL] for p in plan.pools
+            for n in p.nodes} == set(ZONES)
+    assert all(simulation.cluster.nodes[n.name].labels[ZONE_LABEL] == n.zone
+               for p in plan.pools for n in p.nodes)
+    assert _simulate(out).exit_code == 0
+
+
+def test_a_node_pool_per_zone_holds_its_planned_nodes(every_rule):
+    """Each pool gets a NodePool per zone it uses, pinned to the zone; its node limit is its
+    planned nodes plus what the pool's ceiling leaves free, and the hostname spread's
+    minDomains stays above every node the NodePools may hold."""
+    plan, out = every_rule
+    node_pools = {d["metadata"]["name"]: d for d in Manifests.read(out / "manifests")
+                  .kind("NodePool")}
+    for pool in plan.pools:
+        if not pool.nodes:
+            continue
+        planned = Counter(node_pool_of(pool, n) for n in pool.nodes)
+        for name, count in planned.items():
+            spec = node_pools[name]["spec"]
+            zone = next(n.zone for n in pool.nodes if node_pool_of(pool, n) == name)
+            assert {"key": ZONE_LABEL, "operator": "In", "values": [zone]} in \
+                spec["template"]["spec"]["requirements"]
+            if pool.sharing != "mig":
+                assert int(spec["limits"]["nodes"]) == count + pool.max_nodes - len(pool.nodes)
+        assert node_ceiling(pool) >= pool.max_nodes
+        if pool.sharing != "mig":
+            assert node_ceiling(pool) == sum(int(node_pools[name]["spec"]["limits"]["nodes"])
+                                             for name in planned)
+
+
+def test_a_removed_zone_constraint_is_caught(every_rule, tmp_path):
+    """Without its zone constraint the pods still land as planned, but the scheduler would
+    admit a replica into a zone already a skew ahead."""
+    plan, out = every_rule
+    name = next(m for m, (counts, _) in _per_zone(plan).items() if len(counts) >= 2)
+    mutated = _mutate(out, tmp_path, name, lambda spec: spec.update(
+        topologySpreadConstraints=[c for c in spec.get("topologySpreadConstraints", [])
+                                   if c["topologyKey"] != ZONE_LABEL]))
+    result = _simulate(mutated)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == \
+        "the plan does not hold in the cluster: zone spread (zone_max_skew)"
+    check = _rule(replay(plan, Manifests.read(mutated / "manifests")), ZONE_SPREAD)
+    assert check.holds is False
+    assert [p.split(":")[0] for p in check.problems] == [name]
+
+
+def test_a_node_pool_moved_to_another_zone_is_caught(every_rule, tmp_path):
+    """A zone's NodePool launching in another zone: its nodes are not where the plan
+    spread the replicas."""
+    plan, out = every_rule
+    name = next(m for m, (counts, _) in _per_zone(plan).items() if len(counts) == 3)
+    model = plan.model(name)
+    assert model is not None
+    pool = next(p for p in plan.pools if p.name == model.pool)
+    node = next(n for n in pool.nodes if any(m == name for m, _ in n.replicas()))
+    other = next(z for z in ZONES if z != node.zone)
+    mutated = _mutate(out, tmp_path, name, lambda spec: None)
+    path = mutated / "manifests" / "karpenter" / f"{pool.name}.yaml"
+    if not path.exists():
+        path = next(p for p in (mutated / "manifests").rglob("*.yaml")
+                    if f"name: {node_pool_of(pool, node)}\n" in p.read_text())
+    documents = list(yaml.safe_load_all(path.read_text()))
+    for document in documents:
+        if document and document["kind"] == "NodePool" and \
+                document["metadata"]["name"] == node_pool_of(pool, node):
+            for requirement in document["spec"]["template"]["spec"]["requirements"]:
+                if requirement["key"] == ZONE_LABEL:
+                    requirement["values"] = [other]
+    path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    result = _simulate(mutated)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "the plan does not hold in the cluster: zones as planned"
+    check = _rule(replay(plan, Manifests.read(mutated / "manifests")), ZONES_AS_PLANNED)
+    moved = sorted(n.name for n in pool.nodes if node_pool_of(pool, n) == node_pool_of(pool, node))
+    assert check.problems == tuple(f"{n}: in {other}, planned in {node.zone}" for n in moved)
+
+
+def test_zone_names_too_long_for_a_node_pool_are_exit_2(tmp_path):
+    root = tmp_path / "registry"
+    write_demo(root)
+    edit_yaml(root / "cluster.yaml", lambda d: d["pools"][0].update(zones=["z" * 60]))
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+    result = CliRunner().invoke(app, ["validate", "--registry", str(root)])
+    assert result.exit_code == 2
+    assert "pools[0].zones[0]" in result.stderr or "pools.0.zones.0" in result.stderr, \
+        result.stderr
