@@ -86,22 +86,47 @@ def _explain_unplaced(problem: Problem, solution: Solution, settings: SolverSett
     return explain(mandatory, seed=settings.seed, focus=[g.name for g in stuck])
 
 
+ZONE_REPACKS = 3  # packings at most after the first, each with more models one per node
+
+
+def _one_per_node(problem: Problem, models: set[str]) -> Problem:
+    """`problem` with the replicas of `models` at most one per node."""
+    return replace(problem, groups=tuple(
+        replace(g, options=tuple(replace(o, max_per_node=1) for o in g.options))
+        if g.name in models else g for g in problem.groups))
+
+
 def make_plan(fleet: Fleet, settings: SolverSettings, *, base: Plan | None = None,
               progress: Progress | None = None) -> Plan:
-    from solvers.engine import solve
-
+    """Derive, pack, explain, assemble, and put the nodes of pools with zones in zones. Where
+    no zoning holds a model's zone spread, the packing is done again with that model's
+    replicas one per node (its count per zone is then its nodes per zone), a few times."""
     demands, rejections = derive(fleet)
     caches = plan_caches(fleet, demands)
     problem = build_problem(fleet, caches.demands, caches.caches if caches.reserved else ())
+    spaced: set[str] = set()
+    for _ in range(ZONE_REPACKS + 1):
+        plan = _pack(fleet, settings, _one_per_node(problem, spaced), demands, rejections,
+                     caches, base, progress)
+        placement = place_zones(plan, settings.seed)
+        if not set(placement.broken) - spaced:
+            break
+        spaced |= set(placement.broken)
+    return with_zones(plan, placement, spaced)
+
+
+def _pack(fleet: Fleet, settings: SolverSettings, problem: Problem, demands, rejections,
+          caches, base: Plan | None, progress: Progress | None) -> Plan:
+    from solvers.engine import solve
+
     solution = solve(problem, method=settings.method, time_limit_s=settings.time_limit_s,
                      seed=settings.seed, workers=settings.workers,
                      base=base_solution(base, fleet) if base else None, progress=progress,
                      deterministic=settings.deterministic)
     explanation = _explain_unplaced(problem, solution, settings) if settings.method == "cpsat" \
         else []
-    plan = assemble(fleet, demands, rejections, to_plan_pools(fleet.cluster.pools, solution),
+    return assemble(fleet, demands, rejections, to_plan_pools(fleet.cluster.pools, solution),
                     caches, solver_name=settings.method,
                     seed=settings.seed, workers=settings.workers,
                     time_limit_s=settings.time_limit_s, explanation=explanation,
                     deterministic=settings.deterministic)
-    return with_zones(plan, place_zones(plan, settings.seed))

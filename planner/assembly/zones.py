@@ -13,10 +13,12 @@ zone furthest behind is admitted. So the plan needs, for each model, its replica
 differ by at most maxSkew over every zone that holds one of its eligible nodes.
 
 Which node goes where is a small CP-SAT model per pool (booleans node x zone), bounded by
-deterministic time so that it gives the same answer on any machine. Among the answers it
-prefers each model's replicas spread thin (the fewest in its fullest zone, which is what a
-zone's loss takes), then nodes balanced over the zones. When no answer is found, the nodes
-go round-robin and `ZonePlacement.broken` names the models whose spread then fails.
+deterministic time so that it gives the same answer on any machine. The pool's nodes go
+evenly over its zones (their counts differ by one at most: one zone's loss takes a share of
+the pool), and among those answers it prefers each model's replicas spread thin (the fewest
+in its fullest zone). When none holds every spread, the nodes go round-robin and
+`ZonePlacement.broken` names the models whose spread then fails (`planner.pipeline` packs
+them again, one replica per node).
 """
 
 from __future__ import annotations
@@ -110,10 +112,11 @@ def _solve(pool: PoolPlan, spread: list[Spread], seed: int) -> dict[int, str] | 
         for z in zones:
             cp.add(top >= count[z])
         tops.append(top)
-    fullest = cp.new_int_var(0, len(indexes), "fullest")
-    for z in zones:
-        cp.add(fullest >= sum(at[n, z] for n in indexes))
-    cp.minimize((len(indexes) + 1) * sum(tops) + fullest)
+    fewest = len(indexes) // len(pool.zones)
+    for z in zones:  # the nodes even over the zones: what listing them asks
+        cp.add_linear_constraint(sum(at[n, z] for n in indexes), fewest,
+                                 fewest + (1 if len(indexes) % len(pool.zones) else 0))
+    cp.minimize(sum(tops))
     solver = new_deterministic_solver(ZONE_WORK, seed)
     if solver.solve(cp) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
@@ -141,13 +144,24 @@ def place_zones(plan: Plan, seed: int = 0) -> ZonePlacement:
     return ZonePlacement(zones, tuple(sorted(broken)))
 
 
-def with_zones(plan: Plan, placement: ZonePlacement) -> Plan:
-    """`plan` with each node's zone, and a reason on each model whose spread fails."""
+def with_zones(plan: Plan, placement: ZonePlacement, spaced: set[str] | frozenset = frozenset()
+               ) -> Plan:
+    """`plan` with each node's zone, and reasons on the models packed one replica per node
+    for their zone spread (`spaced`) and on those whose spread still fails."""
     pools = [pool.model_copy(update={"nodes": [
         node.model_copy(update={"zone": placement.zones.get((pool.name, node.index), "")})
         for node in pool.nodes]}) for pool in plan.pools]
-    models = [m.model_copy(update={"reasons": [*m.reasons, (
-        f"zone spread: no zone for each node of {m.pool} keeps this model's replicas per "
-        f"zone within {m.zone_max_skew} of each other; the scheduler will move some off "
-        "their planned nodes")]}) if m.name in placement.broken else m for m in plan.models]
+
+    def reasons(m: ModelPlan) -> list[str]:
+        found = list(m.reasons)
+        if m.name in spaced:
+            found.append("zone spread: packed one replica per node, so that its replicas "
+                         f"can spread over the zones of {m.pool}")
+        if m.name in placement.broken:
+            found.append(f"zone spread: no zone for each node of {m.pool} keeps this model's "
+                         f"replicas per zone within {m.zone_max_skew} of each other; the "
+                         "scheduler will move some off their planned nodes")
+        return found
+
+    models = [m.model_copy(update={"reasons": reasons(m)}) for m in plan.models]
     return plan.model_copy(update={"pools": pools, "models": models})
