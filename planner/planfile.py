@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Final, Literal
 
@@ -374,6 +375,58 @@ class PriorityClassPlan(Strict):
     description: str = ""
 
 
+class BelowMinPlan(Strict):
+    model: Name
+    running: int
+    """Replicas still running once the node is lost and its pods rescheduled."""
+    replicas_min: int
+
+
+class NodeLossPlan(Strict):
+    """A node whose loss drops models below their `replicas.min`."""
+
+    node: str
+    pool: Name
+    below_min: list[BelowMinPlan]
+
+
+class SparePlan(Strict):
+    """Spare nodes of one kind: of a NodePool, of an instance type."""
+
+    node_pool: str
+    instance_type: str
+    nodes: int
+    price_per_node_hour: float
+
+
+class HeadroomPlan(Strict):
+    """The cheapest spare nodes that keep every model of a pool at its `replicas.min`
+    through the loss of any one of the pool's nodes."""
+
+    pool: Name
+    spares: list[SparePlan]
+    cost_per_hour: float
+    cost_per_month: Money
+    within_ceiling: bool
+    """The pool's `max_nodes` leaves room for them."""
+    covers: bool
+    """False: no mix of the spare nodes tried covers every loss; these are the cheapest."""
+
+
+class NodeLossSummary(Strict):
+    """Each planned node lost in turn, as `planner simulate` replays it on the plan's
+    manifests: the losses that drop a model below its `replicas.min`, and the headroom that
+    prevents them."""
+
+    nodes: int
+    """Nodes lost in turn (every planned node), or 0 where the plan has more than
+    `limit` nodes and the replay was left to `planner simulate`."""
+    limit: int
+    losses: list[NodeLossPlan] = []
+    headroom: list[HeadroomPlan] = []
+    cost_per_month: Money = Decimal(0)
+
+
 class Plan(Strict):
     api_version: Literal["planner/v1"] = Field(API_VERSION, alias="apiVersion")
     kind: Literal["PlacementPlan"] = "PlacementPlan"
@@ -389,6 +442,9 @@ class Plan(Strict):
     rule_prices: list[RulePrice] = Field([], exclude_if=lambda prices: not prices)
     """Each rule relaxed in turn, largest saving first (`planner plan --price-rules`); empty
     (and left out of the file) when not asked for."""
+    node_loss: NodeLossSummary | None = Field(None, exclude_if=lambda loss: loss is None)
+    """Each node lost in turn (`planner plan` replays its manifests); None (and left out of
+    the file) where not replayed."""
 
     def model(self, name: str) -> ModelPlan | None:
         return next((m for m in self.models if m.name == name), None)

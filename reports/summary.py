@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from planner import money
 from planner.ledger import ledger
-from planner.planfile import ModelPlan, Plan, RulePrice
+from planner.planfile import HeadroomPlan, ModelPlan, NodeLossSummary, Plan, RulePrice
 from reports.dra import FEATURE_GATES
 from reports.format import money as _money
 from reports.format import percent as _percent
@@ -46,6 +46,53 @@ def _rollouts(plan: Plan) -> list[str]:
         lines += [f"| {m.name} | {m.replicas} | {r.why} |" for m, r in stopping]
     else:
         lines += ["", "Every model updates with `maxSurge: 1, maxUnavailable: 0`."]
+    return lines
+
+
+def _spares(headroom: HeadroomPlan) -> str:
+    return ", ".join(f"{s.nodes} {s.instance_type}" + (f" ({s.node_pool})"
+                     if s.node_pool != headroom.pool else "") for s in headroom.spares)
+
+
+def node_loss_line(plan: Plan) -> list[str]:
+    """One line: the nodes whose loss drops a model below its replicas.min, and what the
+    headroom that prevents it costs."""
+    loss, cur = plan.node_loss, plan.summary.currency
+    if loss is None or not loss.nodes:
+        return []
+    if not loss.losses:
+        return [f"- **Node loss:** every model keeps its replicas.min through the loss of any "
+                f"one of the {loss.nodes} nodes."]
+    models = sorted({b.model for x in loss.losses for b in x.below_min})
+    return [f"- **Node loss:** losing one of {len(loss.losses)} of the {loss.nodes} nodes "
+            f"drops {len(models)} models below their replicas.min; the spare nodes that "
+            f"prevent it cost {_money(loss.cost_per_month, cur)} per month (see Node loss)."]
+
+
+def _node_loss(loss: NodeLossSummary, cur: str) -> list[str]:
+    """Which models each node's loss drops below replicas.min, and the cheapest headroom."""
+    lines = ["", "## Node loss", ""]
+    if not loss.nodes:
+        return lines + [f"More than {loss.limit} nodes: not replayed here; `planner simulate "
+                        "--plan plan.yaml` loses each node in turn."]
+    lines += [f"Each of the {loss.nodes} nodes lost in turn, its pods rescheduled on the "
+              "nodes left as the scheduler would (`planner simulate` replays it)."]
+    if not loss.losses:
+        return lines + ["", "Every model keeps its replicas.min through any one loss."]
+    lines += ["", "| node lost | pool | models below replicas.min (running of min) |",
+              "|---|---|---|"]
+    lines += [f"| {x.node} | {x.pool} | "
+              f"{', '.join(f'{b.model} ({b.running} of {b.replicas_min})' for b in x.below_min)}"
+              " |" for x in loss.losses]
+    lines += ["", "The cheapest spare nodes per pool that keep every model at its replicas.min "
+              "through the loss of any one node (mixes of the kinds its NodePools launch, "
+              "replayed):", "",
+              "| pool | spare nodes | per month | within max_nodes | covers every loss |",
+              "|---|---|---:|---|---|"]
+    lines += [f"| {h.pool} | {_spares(h)} | {_money(h.cost_per_month, cur)} | "
+              f"{'yes' if h.within_ceiling else '**no**'} | {'yes' if h.covers else '**no**'} |"
+              for h in loss.headroom]
+    lines.append(f"| total | | {_money(loss.cost_per_month, cur)} | | |")
     return lines
 
 
@@ -209,6 +256,7 @@ def render_summary(plan: Plan, *, target: str = "deployment",
         f"- **Solver:** {solver.name}, {solver.status}, gap {solver.gap:.2%} to the proven "
         f"lower bound of {_rate(solver.lower_bound, cur)} per hour, {seconds_spent(solver)}.",
         f"- **Unplaced models:** {s.unplaced}.",
+        *node_loss_line(plan),
         *([f"- **Not enforced by the cluster** (held only by the plan): "
            f"{'; '.join(not_enforced(plan))}."] if not_enforced(plan) else []),
         "",
@@ -271,6 +319,8 @@ def render_summary(plan: Plan, *, target: str = "deployment",
     if any(m.loading == "lazy" for m in plan.models):
         lines += _lazy(plan, target)
     lines += _rollouts(plan)
+    if plan.node_loss is not None:
+        lines += _node_loss(plan.node_loss, cur)
     if target == "kserve":
         lines += _kserve(plan, kserve_mode)
     estimated = [m.name for m in plan.models if m.estimated]

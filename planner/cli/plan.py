@@ -168,7 +168,9 @@ def plan(
             from planner.period import priced_for
 
             result = priced_for(result, period)
-        return result
+        from planner.simulation.node_loss import with_node_loss
+
+        return with_node_loss(result, target=target.value, kserve_mode=kserve_mode.annotation)
 
     result = solve(fleet)
     if out is not None:

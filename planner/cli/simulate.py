@@ -67,6 +67,7 @@ def _tables(simulation: Simulation, report: NodeLossReport | None) -> list:
     from rich.table import Table
     from rich.text import Text
 
+    from planner.simulation.node_loss import spares_text
     from reports.format import money
 
     landings = Table(title="Where each pod lands", title_justify="left")
@@ -100,12 +101,14 @@ def _tables(simulation: Simulation, report: NodeLossReport | None) -> list:
         losses.add_row(loss.node, str(len(loss.lost)), str(len(loss.rescheduled)),
                        Text(", ".join(loss.pending) or "-"), Text(below or "-"))
     tables.append(losses)
-    headroom = Table(title="N+1 headroom: one spare node per NodePool", title_justify="left")
-    for column in ("NodePool", "pool", "per month", "within max_nodes", "covers every loss"):
+    headroom = Table(title="N+1 headroom: the cheapest spare nodes per pool",
+                     title_justify="left")
+    for column in ("pool", "spare nodes", "per month", "within max_nodes",
+                   "covers every loss"):
         headroom.add_column(column)
     for spare in report.headroom:
-        headroom.add_row(spare.node_pool, spare.pool, money(spare.cost_per_month,
-                                                            report.currency),
+        headroom.add_row(spare.pool, Text(spares_text(spare)),
+                         money(spare.cost_per_month, report.currency),
                          "yes" if spare.within_ceiling else "no",
                          "yes" if spare.covers else "no")
     if report.headroom:

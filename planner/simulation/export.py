@@ -24,7 +24,11 @@ def as_json(simulation: Simulation, report: NodeLossReport | None) -> dict:
                         "below_min": [{"model": b.model, "running": b.running,
                                        "replicas_min": b.replicas_min} for b in x.below_min]}
                        for x in report.losses],
-            "headroom": [{"node_pool": h.node_pool, "pool": h.pool,
+            "headroom": [{"pool": h.pool,
+                          "spares": [{"node_pool": s.node_pool,
+                                      "instance_type": s.instance_type, "nodes": s.nodes,
+                                      "price_per_node_hour": str(s.price_per_node_hour)}
+                                     for s in h.spares],
                           "cost_per_hour": str(h.cost_per_hour),
                           "cost_per_month": str(h.cost_per_month),
                           "within_ceiling": h.within_ceiling, "covers": h.covers}

@@ -1,20 +1,37 @@
 """Every node of a replayed cluster lost in turn: which of its pods reschedule on the nodes
 left (preempting lower-priority pods as the scheduler would), which models then run fewer
-replicas than their `replicas.min`, and the N+1 headroom that would prevent it: one spare node
-of the lost node's NodePool, whose price the report gives and whose effect it replays."""
+replicas than their `replicas.min`, and the headroom that would prevent it: per pool, the
+cheapest spare nodes (of the kinds its NodePools launch: NodePool and instance type) with
+which every loss of one of the pool's nodes keeps every model at its min, found by replaying
+the losses with each mix of up to `MAX_SPARES` nodes, cheapest mix first."""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 
 from planner import money
-from planner.planfile import Plan
+from planner.planfile import (
+    BelowMinPlan,
+    HeadroomPlan,
+    NodeLossPlan,
+    NodeLossSummary,
+    Plan,
+    SparePlan,
+)
+from planner.simulation.manifests import Manifests
 from planner.simulation.nodes import Node
-from planner.simulation.replay import Simulation, run_queue
+from planner.simulation.replay import Simulation, replay, run_queue
 from planner.simulation.scheduler import Cluster
+from reports.karpenter import INSTANCE_TYPE_LABEL
+from reports.manifests import KSERVE_RAW, render_manifests
+
+MAX_SPARES = 3  # spare nodes per pool that the cheapest mix is looked for among
+MAX_MIXES = 40  # mixes replayed per pool at most, cheapest first
+MAX_PLAN_NODES = 200  # `planner plan` replays node loss for plans of at most these nodes
 
 
 @dataclass(frozen=True)
@@ -41,15 +58,30 @@ class NodeLoss:
 
 
 @dataclass(frozen=True)
-class Headroom:
-    """A spare node for a NodePool whose loss of a node drops a model below replicas.min."""
+class Spare:
+    """Spare nodes of one kind: `nodes` nodes of `node_pool`'s `instance_type`."""
 
     node_pool: str
+    instance_type: str
+    nodes: int
+    price_per_node_hour: Decimal
+
+
+@dataclass(frozen=True)
+class Headroom:
+    """The cheapest spare nodes for a pool where the loss of one of its nodes drops a model
+    below replicas.min."""
+
     pool: str
+    spares: tuple[Spare, ...]
     cost_per_hour: Decimal
     cost_per_month: Decimal
-    within_ceiling: bool  # the pool's max_nodes leaves room for it
-    covers: bool  # with it, every loss of the NodePool's nodes keeps every model at its min
+    within_ceiling: bool  # the pool's max_nodes leaves room for them
+    covers: bool  # with them, every loss of the pool's nodes keeps every model at its min
+
+    @property
+    def nodes(self) -> int:
+        return sum(s.nodes for s in self.spares)
 
 
 @dataclass(frozen=True)
@@ -83,33 +115,105 @@ def lose(plan: Plan, cluster: Cluster, name: str) -> NodeLoss:
     return NodeLoss(name, pool, tuple(sorted(p.name for p in lost)), moved, pending, below)
 
 
-def _spare(node: Node) -> Node:
-    """An empty node of the same NodePool, as Karpenter would launch it."""
-    name = f"{node.node_pool}-spare"
+def spares_text(headroom: Headroom) -> str:
+    """The spare nodes as a person reads them: `2 x g6.xlarge (exclusive-l4)`."""
+    return ", ".join(f"{s.nodes} x {s.instance_type or '?'} ({s.node_pool})"
+                     for s in headroom.spares)
+
+
+def _spare(node: Node, number: int) -> Node:
+    """An empty node like `node` (its NodePool and instance type), as Karpenter would launch
+    it."""
+    name = f"{node.node_pool}-spare-{number}"
     return dataclasses.replace(node, name=name,
                                labels={**node.labels, "kubernetes.io/hostname": name})
 
 
+def _kinds(cluster: Cluster, pool: str) -> list[Node]:
+    """One node of each kind the pool's NodePools launch: by NodePool and instance type."""
+    kinds: dict[tuple[str, str], Node] = {}
+    for node in cluster.nodes.values():
+        if node.pool == pool:
+            kinds.setdefault((node.node_pool, node.labels.get(INSTANCE_TYPE_LABEL, "")), node)
+    return [kinds[key] for key in sorted(kinds)]
+
+
+def _mixes(kinds: list[Node]) -> list[tuple[int, ...]]:
+    """Multisets of kinds (as kind indexes), 1 to MAX_SPARES nodes: cheapest first, then the
+    fewest nodes."""
+    found = [mix for count in range(1, MAX_SPARES + 1)
+             for mix in itertools.combinations_with_replacement(range(len(kinds)), count)]
+    return sorted(found, key=lambda mix: (sum(money.decimal(kinds[i].price_per_node_hour)
+                                              for i in mix), len(mix), mix))
+
+
+def covers(plan: Plan, cluster: Cluster, pool: str, spares: list[Node]) -> bool:
+    """Whether with `spares` added, every loss of one of `pool`'s nodes keeps every model at
+    its min."""
+    with_spares = cluster.copy()
+    for spare in spares:
+        with_spares.add_node(spare)
+    return all(lose(plan, with_spares, n.name).holds for n in cluster.nodes.values()
+               if n.pool == pool)
+
+
+def cheapest_headroom(plan: Plan, cluster: Cluster, pool: str) -> Headroom:
+    """The cheapest mix of spare nodes that covers every loss of one of `pool`'s nodes; when
+    none of the first MAX_MIXES does, the cheapest mix, marked as not covering."""
+    kinds = _kinds(cluster, pool)
+    mixes = _mixes(kinds)
+    chosen, covered = mixes[0], False
+    for mix in mixes[:MAX_MIXES]:
+        if covers(plan, cluster, pool, [_spare(kinds[i], n) for n, i in enumerate(mix)]):
+            chosen, covered = mix, True
+            break
+    counts = Counter(chosen)
+    spares = tuple(Spare(kinds[i].node_pool, kinds[i].labels.get(INSTANCE_TYPE_LABEL, ""),
+                         count, money.decimal(kinds[i].price_per_node_hour))
+                   for i, count in sorted(counts.items()))
+    rate = sum((s.price_per_node_hour * s.nodes for s in spares), Decimal(0))
+    hours = Decimal(str(plan.metadata.hours_per_month))
+    currency = plan.summary.currency
+    planned = sum(1 for n in cluster.nodes.values() if n.pool == pool)
+    ceiling = next(p.max_nodes for p in plan.pools if p.name == pool)
+    return Headroom(pool, spares, rate, money.rounded(money.monthly(rate, hours), currency),
+                    planned + len(chosen) <= ceiling, covered)
+
+
 def node_loss_report(plan: Plan, simulation: Simulation) -> NodeLossReport:
-    """Each node of the replayed cluster lost in turn, and the headroom that keeps every model
-    at its replicas.min through any one loss."""
+    """Each node of the replayed cluster lost in turn, and the cheapest headroom that keeps
+    every model at its replicas.min through any one loss."""
     cluster = simulation.cluster
     losses = tuple(lose(plan, cluster, name) for name in cluster.nodes)
-    currency = plan.summary.currency
-    hours = Decimal(str(plan.metadata.hours_per_month))
-    planned = Counter(n.pool for n in cluster.nodes.values())
-    pools = {p.name: p for p in plan.pools}
-    headroom = []
-    for node_pool in sorted({cluster.nodes[loss.node].node_pool for loss in losses
-                             if not loss.holds}):
-        sample = next(n for n in cluster.nodes.values() if n.node_pool == node_pool)
-        with_spare = cluster.copy()
-        with_spare.add_node(_spare(sample))
-        covers = all(lose(plan, with_spare, n.name).holds for n in cluster.nodes.values()
-                     if n.node_pool == node_pool)
-        rate = money.decimal(sample.price_per_node_hour)
-        pool = pools[sample.pool]
-        headroom.append(Headroom(node_pool, sample.pool, rate,
-                                 money.rounded(money.monthly(rate, hours), currency),
-                                 planned[pool.name] + 1 <= pool.max_nodes, covers))
-    return NodeLossReport(losses, tuple(headroom), currency)
+    pools = sorted({loss.pool for loss in losses if not loss.holds})
+    headroom = tuple(cheapest_headroom(plan, cluster, pool) for pool in pools)
+    return NodeLossReport(losses, headroom, plan.summary.currency)
+
+
+def summary_of(report: NodeLossReport, nodes: int) -> NodeLossSummary:
+    """The report as the plan file keeps it: the losses that drop a model below its min."""
+    return NodeLossSummary(
+        nodes=nodes, limit=MAX_PLAN_NODES,
+        losses=[NodeLossPlan(node=x.node, pool=x.pool, below_min=[
+            BelowMinPlan(model=b.model, running=b.running, replicas_min=b.replicas_min)
+            for b in x.below_min]) for x in report.losses if x.below_min],
+        headroom=[HeadroomPlan(pool=h.pool, spares=[
+            SparePlan(node_pool=s.node_pool, instance_type=s.instance_type, nodes=s.nodes,
+                      price_per_node_hour=float(s.price_per_node_hour)) for s in h.spares],
+            cost_per_hour=float(h.cost_per_hour), cost_per_month=h.cost_per_month,
+            within_ceiling=h.within_ceiling, covers=h.covers) for h in report.headroom],
+        cost_per_month=report.cost_per_month)
+
+
+def with_node_loss(plan: Plan, target: str = "deployment", kserve_mode: str = KSERVE_RAW
+                   ) -> Plan:
+    """`plan` with its node-loss summary: its manifests (as `target` renders them) replayed
+    and each node lost in turn; above MAX_PLAN_NODES nodes, only the count (each loss
+    replays the cluster: `planner simulate` does it on demand)."""
+    nodes = sum(len(p.nodes) for p in plan.pools)
+    if nodes > MAX_PLAN_NODES:
+        return plan.model_copy(update={"node_loss": NodeLossSummary(nodes=0,
+                                                                    limit=MAX_PLAN_NODES)})
+    manifests = Manifests.of(render_manifests(plan, target=target, kserve_mode=kserve_mode))
+    report = node_loss_report(plan, replay(plan, manifests))
+    return plan.model_copy(update={"node_loss": summary_of(report, nodes)})
