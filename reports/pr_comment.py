@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from planner.errors import InputError, printable
+from planner.planfile import Plan
 from planner.review.check import CheckResult
 from planner.review.diff import CostChange, ModelChange, PlanDiff
 from planner.review.gates import Gate
@@ -163,6 +164,22 @@ def _gate_bullet(g: Gate) -> str:
             f"{inert(_clip(g.fix, MAX_BULLET_CHARS))}.")
 
 
+def _node_loss(plan: Plan) -> list[str]:
+    """One line under Capacity: how many models the loss of one node drops below their
+    replicas.min, and what the spare nodes that prevent it cost (bounded: counts only)."""
+    loss = plan.node_loss
+    if loss is None or not loss.nodes:
+        return []
+    if not loss.losses:
+        return ["", f"Node loss: every model keeps its replicas.min through the loss of any "
+                f"one of the {loss.nodes} nodes."]
+    models = {b.model for x in loss.losses for b in x.below_min}
+    return ["", f"Node loss: losing one of {len(loss.losses)} of the {loss.nodes} nodes drops "
+            f"{len(models)} models below their replicas.min; the spare nodes that prevent it "
+            f"cost {_money(loss.cost_per_month, plan.summary.currency)} per month "
+            "(summary.md lists them)."]
+
+
 def render_check_markdown(result: CheckResult) -> str:
     """The pull-request comment, built to fit: everything but the tables of model changes and
     pools is bounded by construction, and those tables take the room that is left, each with
@@ -194,7 +211,8 @@ def render_check_markdown(result: CheckResult) -> str:
     solver = ["", f"Solver: {s.name}, {s.status}, gap {s.gap:.2%}, {seconds_spent(s)}; "
               f"{s.moved_replicas} replicas moved against the base plan.", ""]
     closing = ["", "</details>"]
-    fixed = head + gates + detail_gates + solver + closing
+    loss = _node_loss(result.new)
+    fixed = head + gates + detail_gates + solver + closing + loss
     room = MAX_COMMENT_CHARS - _size(fixed) - TABLE_SLACK
 
     rows = [_change_row(m, cur) for m in diff.models]
@@ -210,7 +228,7 @@ def render_check_markdown(result: CheckResult) -> str:
         ["| pool | nodes | GPUs used |", "|---|---:|---:|"],
         [f"| {inert(c.pool)} | {c.nodes_before} → {c.nodes_after} | {c.gpus_before} → "
          f"{c.gpus_after} |" for c in diff.capacity], min(room // 3, MAX_CAPACITY_CHARS),
-        lambda hidden: f"| … {hidden} more pools | | |")
+        lambda hidden: f"| … {hidden} more pools | | |") + loss
     room -= _size(capacity) + 1
     every = (["#### Every model change", ""] + _fit(
         CHANGES_HEADER, rows, room - _size(["", "#### Every model change", ""]),

@@ -47,6 +47,10 @@ def test_tenfold_traffic_shows_replicas_and_fails_percentage_gate(cli, repo: Pat
     assert failed.stdout.startswith(MARKER + "\n❌ **Placement check failed**: 1 of 3 gates")
     assert "- **max-increase-pct**: monthly cost changes by +" in failed.stdout
     assert "| llm-rag-answerer | support | resized |" in failed.stdout
+    # Under Capacity, the new plan's node loss (each node lost in turn, the headroom's cost).
+    assert re.search(r"\nNode loss: losing one of \d+ of the \d+ nodes drops \d+ models below "
+                     r"their replicas\.min; the spare nodes that prevent it cost [\d,.]+ USD "
+                     r"per month \(summary\.md lists them\)\.\n", failed.stdout)
     # Both sides solved on counted work, so the report is the same on any machine.
     assert re.search(r"\nSolver: cpsat, \w+, gap [\d.]+%, [\d.]+ deterministic s; ",
                      failed.stdout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 from enum import StrEnum
@@ -91,6 +92,7 @@ def check(
     from planner.review.base import check_ref
     from planner.review.check import run_check
     from planner.review.gates import Thresholds
+    from planner.simulation.node_loss import with_node_loss
     from reports import pr_comment
 
     if out_file is not None and out_file.is_symlink():
@@ -110,6 +112,7 @@ def check(
         result = run_check(root, source, Thresholds(max_increase, max_increase_pct, budget),
                            SolverSettings(time_limit_s=time_limit, seed=seed,
                                           deterministic=True))
+        result = dataclasses.replace(result, new=with_node_loss(result.new))
     except InputError as exc:
         # the pull request still hears why: annotations, step summary and report file
         _publish(format, pr_comment.render_invalid_json(exc, cwd)
