@@ -84,6 +84,8 @@ def cluster_problems(config: PlannerConfig, cluster: Cluster, doc: YamlDocument,
                                     f"{reason}; shorten the pool's name"))
         base = mig_layout_name(pool.name, max(len(gpu.mig_layouts) - 1, 0)) \
             if pool.sharing == "mig" and gpu is not None else pool.name
+        if pool.sharing != "mig" and len({s.capacity_type for s in pool.shapes()}) > 1:
+            base += "-spot"  # its spot NodePool's, where the plan may buy both capacity types
         for z, zone in enumerate(pool.zones):
             name = zone_node_pool_name(base, zone)
             reason = k8s_names.label_value_problem(name)
