@@ -48,12 +48,13 @@ def test_the_plan_file_and_summary_name_the_models_and_the_headroom(demo):
     assert all(h.covers for h in loss.headroom)
     below = {b.model for x in loss.losses for b in x.below_min}
     assert below == {"image-moderation", "query-rewriter", "search-reranker",
-                     "session-recommender", "translation-service", "code-assistant",
-                     "llm-rag-answerer"}
+                     "session-recommender", "support-summarizer", "translation-service",
+                     "code-assistant", "llm-rag-answerer"}
     summary = (out / "summary.md").read_text()
     section = summary[summary.index("## Node loss"):]
-    for name in below:
-        assert f"{name} (1 of 2)" in section
+    for x in loss.losses:
+        for b in x.below_min:
+            assert f"{b.model} ({b.running} of {b.replicas_min})" in section
     assert f"drops {len(below)} models below their replicas.min" in summary
     assert f"| total | | {loss.cost_per_month:,.2f} USD | | |" in section
 
