@@ -66,14 +66,17 @@ def test_tp_choice_takes_the_fewest_gpus_that_meet_tpot(registry: Path):
     assert demand.llm is not None
     assert (demand.gpus_per_replica, demand.replicas, demand.llm.precision) == (4, 1, "bf16")
     assert demand.llm.max_num_seqs == 8 and demand.llm.max_model_len == 8192
-    assert demand.notes[0].startswith("TP 4 bf16, at most 8 sequences of 8192 tokens: 4 GPU(s);"
-                                      " TTFT p99 314.9 ms (SLO 2000), TPOT p99 63.6 ms (SLO 100)")
+    assert demand.notes[0].startswith(
+        "TP 4 bf16 (roofline), at most 8 sequences of 8192 tokens: 4 GPU(s); TTFT p99 314.9 ms "
+        "(SLO 2000), TPOT p99 63.6 ms (SLO 100)")
     assert demand.notes[1] == (
-        "cheaper configurations fail: TP 2 bf16: TTFT p99 626 ms and TPOT p99 125 ms at "
-        "concurrency 1 on h100-80gb (SLO 2000 ms and 100 ms); TP 1 bf16: one sequence of 8192 "
-        "tokens needs weights 134,571 + workspace 88 + CUDA context 1,072 + KV cache 2,560 = "
-        "138,291 MiB per GPU at TP 1, 73,403 allowed")
-    assert demand.notes[2] == "not TP 8 bf16: 8 GPU(s)"
+        "cheaper configurations fail: TP 2 bf16 (roofline): TTFT p99 626 ms and TPOT p99 125 ms "
+        "at concurrency 1 on h100-80gb (SLO 2000 ms and 100 ms); TP 1 bf16 (roofline): one "
+        "sequence of 8192 tokens needs weights 134,571 + workspace 88 + CUDA context 1,072 + KV "
+        "cache 2,560 = 138,291 MiB per GPU at TP 1, 73,403 allowed")
+    assert demand.notes[2] == (
+        "not TP 8 bf16 (roofline): 8 GPU(s): 1 replica(s) for the peak of 0.1 rps at 80% "
+        "target utilisation, each at most 8 sequences serving 3.039 rps at a p99 of 5,417 ms")
 
 
 def test_fp8_allowed_halves_the_gpus(registry: Path):
@@ -82,7 +85,7 @@ def test_fp8_allowed_halves_the_gpus(registry: Path):
     demand = _demand(registry)
     assert demand.llm is not None
     assert (demand.gpus_per_replica, demand.replicas, demand.llm.precision) == (2, 1, "fp8")
-    assert "TP 1 fp8: TTFT p99 532.2 ms and TPOT p99 106 ms" in demand.notes[1]
+    assert "TP 1 fp8 (roofline): TTFT p99 532.2 ms and TPOT p99 106 ms" in demand.notes[1]
 
 
 def test_engine_preallocation_is_the_packed_share(registry: Path):
@@ -218,3 +221,20 @@ def test_each_engine_gets_the_planned_configuration(greedy_demo_out: Path, engin
     assert engine_args(model) == flags
     fp8 = model.model_copy(update={"llm": chat.llm.model_copy(update={"precision": "fp8"})})
     assert engine_args(fp8)[-2:] == ["--quantize" if engine == "tgi" else "--quantization", "fp8"]
+
+
+def test_vision_language_assistant_says_why_not_one_gpu_per_replica():
+    """The demo's 13B-class decoder fits one H100, but at TP 1 a replica's end-to-end p99 at
+    16 sequences is 10,068 ms (SLO 10,000) and their memory 77,147 MiB (73,403 allowed), so a
+    replica holds 8 sequences and serves 2.663 rps: the peak of 5 rps at 80% needs
+    ceil(5 / (2.663 x 0.8)) = 3 replicas, 3 H100s, against one replica of TP 2 on 2."""
+    from planner.demo import demo_registry_path
+
+    demands, _ = derive(load_registry(demo_registry_path()))
+    [demand] = demands["vision-language-assistant"]
+    assert demand.llm is not None
+    assert (demand.replicas, demand.llm.tensor_parallel) == (1, 2)
+    assert demand.notes[1] == (
+        "not TP 1 bf16 (roofline): 3 GPU(s): 3 replica(s) for the peak of 5 rps at 80% target "
+        "utilisation, each at most 8 sequences serving 2.663 rps at a p99 of 7,457 ms "
+        "(16 sequences: 77,147 MiB per GPU, 73,403 allowed; p99 10,068 ms, SLO 10,000 ms)")

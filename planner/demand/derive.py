@@ -11,6 +11,7 @@ GPU's time its share of the peak takes at the batch that load forms (`planner.de
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from planner.demand.llm import Candidate, LlmConfig, candidates
@@ -20,6 +21,7 @@ from planner.demand.sharing import (
     open_loop_rate,
     replica_load,
     replicas_for,
+    stretch,
 )
 from planner.registry.fleet import Fleet
 from planner.rules.capacity import replicas_per_gpu, usable_memory_mib
@@ -102,10 +104,15 @@ class _Choice:
     notes: tuple[str, ...]
 
 
+# What else an operating point must meet at the load its replicas get (an LLM's TTFT and
+# TPOT under sharing): None, or why it misses.
+Check = Callable[[Point, Load], str | None]
+
+
 def _choose(model: ModelSpec, profile: Profile, pool: Pool, sharing: Sharing,
-            limit_mib: int) -> _Choice | str:
+            limit_mib: int, check: Check | None = None) -> _Choice | str:
     """The highest usable concurrency whose p99, stretched by sharing at the load its replicas
-    get, meets the SLO; or why none does."""
+    get, meets the SLO (and `check`, when given); or why none does."""
     device = pool.gpu_type or CPU_DEVICE
     candidates = _candidates(model, profile, limit_mib)
     if not candidates:
@@ -124,7 +131,7 @@ def _choose(model: ModelSpec, profile: Profile, pool: Pool, sharing: Sharing,
     if open_rate == 0:
         return f"no open-loop arrival rate met the SLO on {device} (rate search)"
     clients = sharing.clients if sharing.mode == "mps" else 1
-    too_many = None
+    too_many = checked = None
     for point in reversed(candidates):
         curve = [p for p in candidates if p.concurrency <= point.concurrency]
         cap = point.throughput_rps
@@ -136,7 +143,9 @@ def _choose(model: ModelSpec, profile: Profile, pool: Pool, sharing: Sharing,
         replicas = replicas_for(model.traffic.peak_rps, cap / clients, sharing.utilization,
                                 model.replicas.min)
         load = replica_load(curve, model.traffic.peak_rps, replicas, sharing)
-        if load.p99_ms <= model.slo.p99_ms:
+        checked = check(point, load) if check is not None and \
+            load.p99_ms <= model.slo.p99_ms else None
+        if load.p99_ms <= model.slo.p99_ms and checked is None:
             if open_rate is not None and cap == open_rate:
                 notes.append(f"open-loop rate {open_rate:g} rps per replica within the SLO "
                              "(rate search) caps its load")
@@ -149,6 +158,8 @@ def _choose(model: ModelSpec, profile: Profile, pool: Pool, sharing: Sharing,
             return _Choice(point, replicas, load, tuple(notes))
     if too_many:
         return too_many
+    if checked is not None:  # the lowest level met the p99 but not the check
+        return checked
     lowest, load = candidates[0], replica_load(candidates[:1], model.traffic.peak_rps,
                                                model.replicas.min, sharing)
     shared = "" if load.p99_ms == lowest.p99_ms else \
@@ -348,7 +359,8 @@ def _llm_choice(model: ModelSpec, pool: Pool, sharing: Sharing, limit_mib: int,
         if candidate.profile is None:
             failed.append((candidate, candidate.failure or "no estimate"))
             continue
-        choice = _choose(candidate.spec, candidate.profile, pool, sharing, limit_mib)
+        choice = _choose(candidate.spec, candidate.profile, pool, sharing, limit_mib,
+                         _token_check(model, candidate, sharing, gpu_type))
         if isinstance(choice, str):
             failed.append((candidate, choice))
         else:
@@ -361,16 +373,19 @@ def _llm_choice(model: ModelSpec, pool: Pool, sharing: Sharing, limit_mib: int,
                                                -PRECISION_BYTES[o[0].precision]))
     assert best.profile is not None  # every option has its curve
     gen = best.generation[choice.point.concurrency]
+    factor = stretch(sharing, choice.load.share)
+    ttft, tpot = gen.ttft_p99_ms * factor, gen.tpot_p99_ms * factor
     config = LlmConfig(tensor_parallel=best.tensor_parallel, precision=best.precision,
                        max_num_seqs=choice.point.concurrency,
                        max_model_len=model.llm.max_context_tokens, step_tokens=STEP_TOKENS,
-                       ttft_p99_ms=round(gen.ttft_p99_ms, 2),
-                       tpot_p99_ms=round(gen.tpot_p99_ms, 2))
+                       ttft_p99_ms=round(ttft, 2), tpot_p99_ms=round(tpot, 2))
     unit = "GPU(s)" if gpu_type == pool.gpu_type else "MIG slice(s)"
+    alone = "" if factor == 1 else \
+        f" ({gen.ttft_p99_ms:.4g} ms and {gen.tpot_p99_ms:.3g} ms alone, {_how(sharing)})"
     notes = [f"{best.label}, at most {config.max_num_seqs} sequences of "
              f"{config.max_model_len} tokens: {choice.replicas * best.tensor_parallel} {unit}; "
-             f"TTFT p99 {gen.ttft_p99_ms:.4g} ms (SLO {model.llm.slo.ttft_p99_ms:g}), TPOT p99 "
-             f"{gen.tpot_p99_ms:.3g} ms (SLO {model.llm.slo.tpot_p99_ms:g}); "
+             f"TTFT p99 {ttft:.4g} ms (SLO {model.llm.slo.ttft_p99_ms:g}), TPOT p99 "
+             f"{tpot:.3g} ms (SLO {model.llm.slo.tpot_p99_ms:g}){alone}; "
              f"{best.profile.basis}"]
     too_big = [p for p in best.profile.points if p.concurrency > choice.point.concurrency
                and memory_per_gpu_mib(p.peak_memory_mib, best.tensor_parallel) > limit_mib]
@@ -387,8 +402,55 @@ def _llm_choice(model: ModelSpec, pool: Pool, sharing: Sharing, limit_mib: int,
                 and c.tensor_parallel * ch.replicas > best.tensor_parallel * choice.replicas]
     if costlier:
         c, ch = min(costlier, key=lambda o: o[0].tensor_parallel * o[1].replicas)
-        notes.append(f"not {c.label}: {c.tensor_parallel * ch.replicas} {unit}")
+        notes.append(f"not {c.label}: {c.tensor_parallel * ch.replicas} {unit}: "
+                     + _sizing(model, c, ch, sharing, limit_mib))
     return choice, config, tuple(notes), best.profile.method
+
+
+def _token_check(model: ModelSpec, candidate: Candidate, sharing: Sharing,
+                 device: str) -> Check:
+    """TTFT and TPOT at an operating point against the SLO, as sharing stretches them: prefill
+    and decode run at the share of the GPU the replica gets (time-slicing: what the co-located
+    load leaves it; MPS: 1/clients of the SMs), so both take 1/share as long."""
+    assert model.llm is not None
+    slo = model.llm.slo
+
+    def check(point: Point, load: Load) -> str | None:
+        gen = candidate.generation[point.concurrency]
+        factor = stretch(sharing, load.share)
+        # rounded first, so that float noise never misses an SLO the figures meet
+        ttft, tpot = round(gen.ttft_p99_ms * factor, 6), round(gen.tpot_p99_ms * factor, 6)
+        if ttft <= slo.ttft_p99_ms and tpot <= slo.tpot_p99_ms:
+            return None
+        return (f"TTFT p99 {ttft:.4g} ms and TPOT p99 {tpot:.3g} ms at concurrency "
+                f"{point.concurrency} on {device} {_how(sharing)} ({gen.ttft_p99_ms:.4g} ms "
+                f"and {gen.tpot_p99_ms:.3g} ms alone; SLO {slo.ttft_p99_ms:g} ms and "
+                f"{slo.tpot_p99_ms:g} ms)")
+
+    return check
+
+
+def _sizing(model: ModelSpec, candidate: Candidate, choice: _Choice, sharing: Sharing,
+            limit_mib: int) -> str:
+    """How a configuration comes to its GPUs, with the numbers: replicas for the peak, what
+    one serves at its operating concurrency, and what stops the next level above it."""
+    assert candidate.profile is not None
+    point = choice.point
+    text = (f"{choice.replicas} replica(s) for the peak of {model.traffic.peak_rps:g} rps at "
+            f"{sharing.utilization:.0%} target utilisation, each at most {point.concurrency} "
+            f"sequences serving {point.throughput_rps:.4g} rps at a p99 of "
+            f"{choice.load.p99_ms:,.0f} ms")
+    higher = next((p for p in candidate.profile.points if p.concurrency > point.concurrency),
+                  None)
+    if higher is None:
+        return text
+    why = []
+    per_gpu = memory_per_gpu_mib(higher.peak_memory_mib, candidate.tensor_parallel)
+    if per_gpu > limit_mib:
+        why.append(f"{per_gpu:,} MiB per GPU, {limit_mib:,} allowed")
+    if higher.p99_ms > model.slo.p99_ms:
+        why.append(f"p99 {higher.p99_ms:,.0f} ms, SLO {model.slo.p99_ms:,.0f} ms")
+    return text + (f" ({higher.concurrency} sequences: {'; '.join(why)})" if why else "")
 
 
 def _footprint(candidate: Candidate) -> tuple[int, float]:

@@ -4,9 +4,12 @@ For every TP degree and weight precision the pool allows (`planner.rules.llm`), 
 of the pool's GPU type (`profiles.generation`) gives, per concurrency level (powers of two up
 to `limits.max_concurrency`), TTFT and TPOT at the 99th percentile, the end-to-end latency and
 the throughput in requests; memory is the engine's allocation with every sequence at
-`max_context_tokens` (`profiles.llm`). Levels that miss the TTFT or TPOT SLO are dropped; what
-is left is a reference profile, and derivation chooses the operating point on it as for any
-model. A GPU type without datasheet figures offers no candidate.
+`max_context_tokens` (`profiles.llm`). A measured generation profile on the GPU type replaces
+the roofline for the configuration it covers (TP 1 at 16 bits), and each candidate says which
+it rests on. Levels that miss the TTFT or TPOT SLO alone are dropped; what is left is a
+profile, and derivation chooses the operating point on it as for any model, checking TTFT and
+TPOT again as sharing stretches them. A GPU type without datasheet figures offers no candidate
+but the measured one.
 """
 
 from __future__ import annotations
@@ -44,11 +47,12 @@ class Candidate:
     spec: ModelSpec  # gpus_per_replica = the TP degree
     profile: Profile | None
     generation: dict[int, GenerationPoint]  # by concurrency, the levels that meet TTFT/TPOT
+    source: str  # what its speeds rest on: "measured" (a generation profile) or "roofline"
     failure: str | None = None
 
     @property
     def label(self) -> str:
-        return f"TP {self.tensor_parallel} {self.precision}"
+        return f"TP {self.tensor_parallel} {self.precision} ({self.source})"
 
 
 def levels(model: ModelSpec) -> list[int]:
@@ -73,11 +77,18 @@ def _measured_speeds(model: ModelSpec, measured: Profile) -> dict[int, Generatio
         if g.concurrency in requests and g.concurrency <= model.limits.max_concurrency}
 
 
+def _covered(measured: Profile | None, degree: int, precision: str) -> bool:
+    """Whether a measured generation profile speaks for this configuration: it was measured
+    on one GPU at 16 bits, so it covers TP 1 bf16 only; every other configuration stays on
+    the roofline."""
+    return measured is not None and degree == 1 and precision == "bf16"
+
+
 def _speeds(model: ModelSpec, precision: str, degree: int, gpu: GpuSpec | None, gpu_type: str,
             measured: Profile | None) -> tuple[dict[int, GenerationPoint], str, str] | str:
-    """Each level's latencies and throughput, with their method and basis: measured for one
-    GPU at 16 bits when a measured generation profile exists, else the roofline's."""
-    if measured is not None and degree == 1 and precision == "bf16":
+    """Each level's latencies and throughput, with their method and basis: measured where a
+    measured generation profile covers the configuration, else the roofline's."""
+    if measured is not None and _covered(measured, degree, precision):
         return (_measured_speeds(model, measured), "measured",
                 f"measured on {measured.environment.device_name or gpu_type}; memory as the "
                 "engine allocates it at max_context_tokens")
@@ -103,16 +114,17 @@ def candidates(model: ModelSpec, pool: Pool, limit_mib: int, gpu_type: str | Non
     for degree in degrees(model, pool):
         spec = model.model_copy(update={"gpus_per_replica": degree})
         for precision in precisions(model):
+            source = "measured" if _covered(measured, degree, precision) else "roofline"
             one = memory_per_gpu(arch, precision, degree, 1, model.llm.max_context_tokens,
                                  context)
             if one.per_gpu_mib > limit_mib:
-                found.append(Candidate(degree, precision, spec, None, {},
+                found.append(Candidate(degree, precision, spec, None, {}, source,
                                        f"one sequence of {model.llm.max_context_tokens} tokens "
                                        f"needs {one.describe()}, {limit_mib:,} allowed"))
                 continue
             speeds = _speeds(model, precision, degree, gpu, gpu_type, measured)
             if isinstance(speeds, str):
-                found.append(Candidate(degree, precision, spec, None, {}, speeds))
+                found.append(Candidate(degree, precision, spec, None, {}, source, speeds))
                 continue
             by_level, method, basis_text = speeds
             points, generation, misses = [], {}, []
@@ -130,7 +142,7 @@ def candidates(model: ModelSpec, pool: Pool, limit_mib: int, gpu_type: str | Non
             if not points:
                 first = misses[0] if misses else None
                 found.append(Candidate(
-                    degree, precision, spec, None, {},
+                    degree, precision, spec, None, {}, source,
                     f"TTFT p99 {first.ttft_p99_ms:.4g} ms and TPOT p99 "
                     f"{first.tpot_p99_ms:.3g} ms at concurrency {first.concurrency} on "
                     f"{gpu_type} (SLO {slo.ttft_p99_ms:g} ms and {slo.tpot_p99_ms:g} ms)"
@@ -149,5 +161,5 @@ def candidates(model: ModelSpec, pool: Pool, limit_mib: int, gpu_type: str | Non
                 memory=Memory(weights_mib=round(one.weights_mib * degree, 1),
                               cuda_context_mib=one.context_mib),
                 points=points)
-            found.append(Candidate(degree, precision, spec, profile, generation))
+            found.append(Candidate(degree, precision, spec, profile, generation, source))
     return found
