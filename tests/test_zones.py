@@ -196,3 +196,32 @@ def test_replicas_stacked_on_a_node_are_packed_again_one_per_node(tmp_path):
     for name, (counts, domains) in _per_zone(plan).items():
         assert not skew_broken(counts, domains, 1), (name, counts, domains)
     _as_planned(plan, replay(plan, Manifests.read(out / "manifests")))
+
+
+def test_a_pool_of_both_capacity_types_gets_a_node_pool_per_type_and_zone(tmp_path):
+    """batch-t4 with one spot node on offer buys a spot node and an on-demand one: each
+    capacity type's NodePool is split per zone its nodes run in, the spot one limited to its
+    own ceiling, and the plan still runs as planned."""
+    root = tmp_path / "registry"
+    write_demo(root)
+
+    def spot(cluster: dict) -> None:
+        for pool in cluster["pools"]:
+            pool["zones"] = list(ZONES)
+            if pool["name"] == "batch-t4":
+                pool["spot"] = {"price_per_node_hour": 1.5, "max_nodes": 1}
+
+    edit_yaml(root / "cluster.yaml", spot)
+    edit_yaml(root / "policy.yaml", lambda d: d["spread"].update(zone_max_skew=1))
+    plan, out = _plan(["plan", "--registry", str(root), "--deterministic"], tmp_path / "out")
+    pool = next(p for p in plan.pools if p.name == "batch-t4")
+    by_type = {pool.shape(n).capacity_type: n for n in pool.nodes}
+    assert set(by_type) == {"spot", "on-demand"} and len(pool.nodes) == 2
+    node_pools = {d["metadata"]["name"]: d["spec"] for d in Manifests.read(
+        out / "manifests").kind("NodePool") if d["metadata"]["name"].startswith("batch-t4")}
+    assert node_pools.keys() == {f"batch-t4-{by_type['on-demand'].zone}",
+                                 f"batch-t4-spot-{by_type['spot'].zone}"}
+    spot_pool = node_pools[f"batch-t4-spot-{by_type['spot'].zone}"]
+    assert spot_pool["limits"]["nodes"] == "1" and spot_pool["weight"] == 10
+    assert node_pools[f"batch-t4-{by_type['on-demand'].zone}"]["limits"]["nodes"] == "6"
+    _as_planned(plan, replay(plan, Manifests.read(out / "manifests")))
