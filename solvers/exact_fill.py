@@ -6,8 +6,10 @@ rounding or local search rarely finds one among the many almost-full packings. T
 builds such a packing bin by bin: each bin takes the largest item left and the subset of the
 rest that fills it the most (a subset-sum over item types with their remaining counts, as
 bitsets), preferring larger items so that the small ones, which fit anywhere, are left for the
-last bins. The waste allowed is a budget for the whole packing: a bin that would overspend it
-ends the attempt. Later attempts break ties at random, until one succeeds or time runs out.
+last bins. The waste allowed is a budget for the whole packing. When a bin would overspend
+it, the search empties a few bins already made (one whose items unblock the largest item
+left, the rest at random) and fills on with random tie-breaks: ruin and recreate, until every
+item is packed or time runs out. Whatever it finds has the bins of the bound, so it is optimal.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import random
 from solvers.clock import BIT_WORD, STEP, charge, now
 
 ATTEMPT_SHARE = 0.35  # after a first failure, the chance of each choice being made at random
-RUINED = 3  # bins emptied after a failure: from this up to twice as many, in turn
+RUINED = 3  # bins emptied after a failure: from this to 2 * RUINED - 1, in turn
 BIN = 1e-5  # deterministic seconds charged per bin filled, besides its item types
 LISTED_S = 0.2  # most time given to the pattern model of the bins emptied and the items left
 LISTED_PATTERNS = 2_000  # most patterns listed for it
