@@ -103,7 +103,7 @@ def make_plan(fleet: Fleet, settings: SolverSettings, *, base: Plan | None = Non
     replicas one per node (its count per zone is then its nodes per zone), a few times."""
     demands, rejections = derive(fleet)
     caches = plan_caches(fleet, demands)
-    problem = build_problem(fleet, caches.demands, caches.caches if caches.reserved else ())
+    problem = build_problem(fleet, caches.demands, caches.reserved)
     spaced: set[str] = set()
     for _ in range(ZONE_REPACKS + 1):
         plan = _pack(fleet, settings, _one_per_node(problem, spaced), demands, rejections,

@@ -120,6 +120,28 @@ class LazyCachePlan(Strict):
     placed: bool
     cost_per_hour: float
     all_warm_cost_per_hour: float
+    server: str | None = None
+    """The multi-model server the manifests run as the cache's servers (`triton`: Triton with
+    explicit model control, loading the members from their model repositories); None: none,
+    and `unserved` says why."""
+    unserved: str = ""
+    image: str = ""
+    """The server's image (policy.yaml `lazy_cache.triton_image`) where `server` is set."""
+    cpu_milli: int = 0
+    """CPU a server pod requests: its most demanding member's."""
+    host_memory_mib: int = 0
+    """Host memory a server pod requests: that of the members it holds at once."""
+    priority: str = ""
+    """The highest priority of its members: its servers' PriorityClass."""
+    apart_on_node: list[Name] = []
+    """Placed models its servers never share a node with (its members' node-scope
+    conflicts)."""
+
+    @property
+    def workload(self) -> str:
+        """The name of the cache's server Deployment and of its pods' `app.kubernetes.io/name`
+        (the cache's name with its slash, which keeps it apart from every model's, as a dash)."""
+        return self.name.replace("/", "-")
 
 
 class PoolPlan(Strict):
@@ -209,6 +231,8 @@ class Serving(Strict):
     cpu_milli: int
     host_memory_mib: int
     engine: str | None = None
+    model_repository: str | None = Field(None, exclude_if=lambda repository: repository is None)
+    """Where a multi-model server loads the model from (left out of the file when unset)."""
 
 
 class Limits(Strict):
@@ -448,6 +472,11 @@ class Plan(Strict):
 
     def model(self, name: str) -> ModelPlan | None:
         return next((m for m in self.models if m.name == name), None)
+
+    def cache(self, workload: str) -> LazyCachePlan | None:
+        """The reserved cache whose servers run as `workload` (`LazyCachePlan.workload`)."""
+        return next((c for p in self.pools for c in p.caches
+                     if c.reserved and c.workload == workload), None)
 
 
 def dump_plan(plan: Plan) -> str:

@@ -42,6 +42,9 @@ LLM_ENGINES = ("vllm", "sglang", "tgi")
 TensorParallel = Literal[1, 2, 4, 8, 16]
 Name = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
 MAX_ZONES = 26
+# A Triton model repository: an absolute folder, or object storage Triton reads itself.
+ModelRepository = Annotated[str, Field(pattern=r"^(/|s3://|gs://|as://)[^\s,]+$",
+                                       max_length=1024)]
 
 
 def _kubernetes(rule: Callable[[str], str | None]) -> AfterValidator:
@@ -263,6 +266,11 @@ class Serving(Strict):
     server), `sglang` or `tgi`): it names the metrics the model's alerts and dashboards query,
     and for an `llm` model the flags the manifests pass it. Absent: only the GPU metrics of the
     DCGM exporter are watched."""
+    model_repository: ModelRepository | None = None
+    """Where a multi-model server finds the model: a Triton model repository (a folder in the
+    server's image, or `s3://`, `gs://` or `as://` storage) holding a directory named after
+    the model. A lazily loaded `triton` model that names one is loaded on demand into its
+    pool's cache server (policy.yaml `lazy_cache`) instead of running pods of its own."""
 
 
 class Resources(Strict):
@@ -800,12 +808,16 @@ class LazyCache(Strict):
     overflow_probability: Annotated[float, Field(gt=0, lt=1)] = 0.01
     """The chance, in the busiest hour, that more models are active than the cache holds
     (then the least recently used one is evicted)."""
-    reserve: bool = False
-    """`true`: pack each cache's servers in place of its members' own replicas, for a serving
-    stack deployed beside the planner's manifests that loads models on demand into shared
-    servers (Triton with explicit model control, KServe ModelMesh); the manifests still start
-    every model's own pods, which `planner simulate` then finds outside the plan. `false`: the
-    members keep their replicas, and the plan states what each cache would hold and cost."""
+    reserve: bool | None = None
+    """Absent: reserve each cache a multi-model server serves (its members run on Triton,
+    `serving.engine: triton`, and each names its `serving.model_repository`): the manifests run
+    a Triton server with explicit model control per cache server, packed in place of the
+    members' own pods. `true`: reserve every cache, those without such a server for a serving
+    stack deployed beside the planner's manifests. `false`: reserve none; the members keep
+    their own replicas, and the plan states what each cache would hold and cost."""
+    triton_image: Annotated[str, Field(min_length=1, max_length=512)] = \
+        "nvcr.io/nvidia/tritonserver:25.10-py3"
+    """The image of the Triton servers that hold the reserved caches."""
 
 
 class Policy(Strict):

@@ -229,15 +229,21 @@ def _model_columns(model: ModelPlan, pool: PoolPlan, hours: Decimal, prefix: str
     tags = {"team": model.team, "priority": model.priority, **model.labels,
             f"{prefix}pool": pool.name, f"{prefix}gpu-type": pool.device,
             f"{prefix}sharing": pool.sharing}
-    return {"ChargeDescription": f"{model.name}: {model.replicas} replicas, {used} in "
-                                 f"{pool.name}",
+    description = f"{model.name}: {model.replicas} replicas, {used} in {pool.name}"
+    if model.cache is not None:
+        # A reserved lazy cache's servers are paid by their members, each in proportion to
+        # what it would cost loaded warm (planner.assembly.assemble); it has no pods of its own.
+        tags[f"{prefix}cache"] = model.cache
+        description = (f"{model.name}: share of lazy cache {model.cache} by its warm cost, "
+                       f"{used} in {pool.name}")
+    return {"ChargeDescription": description,
             "ConsumedQuantity": consumed * hours,
             "ResourceId": f"{pool.name}/{model.name}", "ResourceName": model.name,
             "ResourceType": "Model deployment", "SubAccountId": model.team,
             "SubAccountName": model.team, "Tags": json.dumps(tags, sort_keys=True),
             "x_Model": model.name, "x_Team": model.team, "x_GpuFraction": fraction,
-            "x_Replicas": model.replicas, "x_Priority": model.priority,
-            "x_IdleCost": None}
+            "x_Replicas": 0 if model.cache is not None else model.replicas,
+            "x_Priority": model.priority, "x_IdleCost": None}
 
 
 def _idle_columns(line: Line, pool: PoolPlan, price: Decimal, hours: Decimal,

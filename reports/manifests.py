@@ -2,7 +2,8 @@
 
 Per model a Deployment (or a KServe InferenceService) pinned to its pool by the labels its
 NodePool sets, requesting the GPU resource its pool's sharing mode advertises, with a
-PodDisruptionBudget when it has several replicas; per pool Karpenter NodePools and NodeOverlays
+PodDisruptionBudget when it has several replicas; per reserved lazy cache its Triton servers
+(`reports.cache_server`), which hold its members instead; per pool Karpenter NodePools and NodeOverlays
 (`reports.karpenter`); for the GPU Operator one device-plugin and one MIG-manager ConfigMap and
 a ClusterPolicy patch (`reports.gpu_operator`); for the cluster a PriorityClass per priority
 and a Namespace per team.
@@ -18,7 +19,7 @@ import yaml
 from planner.money import decimal
 from planner.planfile import ModelPlan, Plan, PoolPlan
 from planner.registry.kubernetes import pool_label
-from reports import dra, gpu_operator, karpenter, observability
+from reports import cache_server, dra, gpu_operator, karpenter, observability
 from reports.engine_flags import HEALTH_PATH, engine_args
 from reports.gpu_operator import gpu_resource
 from reports.karpenter import CAPACITY_TYPE_LABEL, node_ceiling
@@ -320,7 +321,7 @@ def cluster_objects(plan: Plan) -> list[dict]:
                     "metadata": {"name": name, "labels": {**MANAGED_BY,
                                                           f"{_domain(plan)}/pool": pool.name}}}
                    for pool in plan.pools
-                   if dra.pins(plan, pool) and pool.nodes
+                   if (dra.pins(plan, pool) and pool.nodes or cache_server.served(pool))
                    and (name := dra.pool_namespace(plan, pool)) not in known]
     return classes + namespaces
 
@@ -363,8 +364,20 @@ def render_manifests(plan: Plan, target: str = "deployment",
             files[f"manifests/pools/{pool.name}.yaml"] = _dump(
                 karpenter.pool_objects(pool, pool_selector(plan, pool), MANAGED_BY,
                                        overlays=not dra.uses_dra(plan)))
+    for pool in plan.pools:
+        servers_namespace = cache_server.cache_namespace(plan, pool)
+        for cache in cache_server.served(pool):
+            files[f"manifests/caches/{cache.workload}.yaml"] = _dump(cache_server.server_objects(
+                plan, cache, pool, pool_selector(plan, pool), MANAGED_BY))
+            files[f"manifests/monitoring/{cache.workload}.yaml"] = _dump(
+                [observability.service_monitor(cache, pool, servers_namespace, MANAGED_BY)])
     for model in plan.models:
         pool = pools[model.pool]
+        if model.cache is not None:  # loaded into its cache's servers: no pods of its own
+            files[f"manifests/monitoring/{model.name}.yaml"] = _dump(
+                observability.monitoring_objects(model, pool, namespace(plan, model.team),
+                                                 MANAGED_BY, target))
+            continue
         documents = _workloads(plan, model, pool, target, kserve_mode)
         if model.replicas > 1:
             documents.append(disruption_budget(plan, model, pool))

@@ -7,7 +7,9 @@ the engines publish (documented in docs/observability.md):
 - Triton: `nv_inference_request_success` / `_failure` (counters),
   `nv_inference_pending_request_count` (gauge), and the p99 of
   `nv_inference_request_summary_us` (a summary, published with
-  `--metrics-config summary_latencies=true`), scraped from its metrics port 8002;
+  `--metrics-config summary_latencies=true`), scraped from its metrics port 8002, and
+  `nv_model_load_duration_secs` (a gauge per loaded model: its load's duration) for the loads
+  of a lazy cache's members;
 - vLLM: `vllm:e2e_request_latency_seconds` (histogram), `vllm:request_success_total` by
   `finished_reason` (`abort` counts as an error), `vllm:num_requests_waiting` (gauge), on the
   serving port;
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from typing import Final
 
 TRITON_METRICS_PORT: Final = 8002
+TRITON_LOAD_SECONDS: Final = "nv_model_load_duration_secs"  # a gauge per loaded model
 DCGM_MEMORY_USED_MIB: Final = "DCGM_FI_DEV_FB_USED"
 DCGM_GPU_UTIL_PERCENT: Final = "DCGM_FI_DEV_GPU_UTIL"
 
@@ -106,6 +109,13 @@ def error_ratio(engine: Engine, selector: str, window: str) -> str | None:
         every = _metric(engine.finished_counter, selector)
         return f"sum(rate({aborted}[{window}])) / sum(rate({every}[{window}]))"
     return None
+
+
+def loads(selector: str, window: str) -> str:
+    """How often Triton loaded a model over `window`: `nv_model_load_duration_secs` is set to
+    each load's measured duration and dropped on unload, so every reload changes it (summed
+    over the servers that load it)."""
+    return f"sum(changes({_metric(TRITON_LOAD_SECONDS, selector)}[{window}]))"
 
 
 def queue_depth(engine: Engine, selector: str, by: str = "pod") -> str | None:

@@ -1,5 +1,7 @@
 """Per model, the objects that watch it run as planned: a PodMonitor that scrapes its pods and
-a PrometheusRule whose alerts compare what they measure with the registry's numbers.
+a PrometheusRule whose alerts compare what they measure with the registry's numbers. A model
+loaded into a lazy cache's Triton servers has no pods of its own: those servers have a
+ServiceMonitor, and the model's alerts read its series there (Triton labels them `model`).
 
 Every threshold is the model's own: the p99 latency against `slo.p99_ms`, the queue against
 `limits.queue_limit`, the GPU memory against the plan's memory per GPU of a replica. The p99
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from planner.planfile import ModelPlan, PoolPlan
+from planner.planfile import LazyCachePlan, ModelPlan, PoolPlan
 from reports import metrics
 from reports.metrics import ENGINES, Engine
 
@@ -143,14 +145,20 @@ def _gpu_memory_alerts(model: ModelPlan, pool: PoolPlan, namespace: str,
 
 
 def _cold_start_alerts(model: ModelPlan, namespace: str, pod_regex: str) -> list[dict]:
-    """kube-state-metrics' `kube_pod_created` (a pod's creation time): pods of the model
-    created in the last hour, each one a cold start."""
+    """A model in a cache's Triton servers: Triton's `nv_model_load_duration_secs`, a gauge
+    set to each load's duration while the model is loaded, so its changes over an hour count
+    the reloads (`metrics.loads`). A model with pods of its own: kube-state-metrics'
+    `kube_pod_created` (a pod's creation time), pods created in the last hour, each one a
+    cold start."""
     if model.loading != "lazy":
         return []
-    pods = metrics.gpu_selector(namespace, pod_regex)
+    if model.cache is not None:
+        loads = metrics.loads(metrics.model_selector(model.name), "1h")
+    else:
+        pods = metrics.gpu_selector(namespace, pod_regex)
+        loads = f"count(max_over_time(kube_pod_created{{{pods}}}[1h]) > time() - 3600)"
     return [_alert("ModelColdStartsTooFrequent",
-                   f"count(max_over_time(kube_pod_created{{{pods}}}[1h]) > time() - 3600) > "
-                   f"{COLD_STARTS_PER_HOUR_MAX}", "warning", model,
+                   f"{loads} > {COLD_STARTS_PER_HOUR_MAX}", "warning", model,
                    f"{model.name}: loaded more than {COLD_STARTS_PER_HOUR_MAX} times in an "
                    "hour; keep it warm or give its cache more room")]
 
@@ -176,9 +184,30 @@ def prometheus_rule(model: ModelPlan, pool: PoolPlan, namespace: str,
 def monitoring_objects(model: ModelPlan, pool: PoolPlan, namespace: str,
                        common: dict[str, str], target: str,
                        per_gpu: bool = False) -> list[dict]:
-    """The model's PodMonitor and PrometheusRule (the rule only when it has an alert)."""
-    documents = [pod_monitor(model, namespace, common, target)]
+    """The model's PodMonitor and PrometheusRule (the rule only when it has an alert); a
+    model in a cache's servers has no pods to monitor (`service_monitor` scrapes them)."""
+    documents = [] if model.cache is not None else [pod_monitor(model, namespace, common,
+                                                                target)]
     rule = prometheus_rule(model, pool, namespace, common, per_gpu)
     if rule["spec"]["groups"][0]["rules"]:
         documents.append(rule)
     return documents
+
+
+def service_monitor(cache: LazyCachePlan, pool: PoolPlan, namespace: str,
+                    common: dict[str, str]) -> dict:
+    """A ServiceMonitor of a cache's servers (`reports.cache_server`): their Service's metrics
+    port, each series labelled with the pool and cache. Triton's own `model` label names the
+    member a series is of, so no `model` is set here (a target label would rename it)."""
+    relabelings = [{"action": "replace", "targetLabel": "pool", "replacement": pool.name},
+                   {"action": "replace", "targetLabel": "cache", "replacement": cache.workload}]
+    return {
+        "apiVersion": MONITORING_API, "kind": "ServiceMonitor",
+        "metadata": {"name": cache.workload, "namespace": namespace,
+                     "labels": {"app.kubernetes.io/name": cache.workload, **common}},
+        "spec": {
+            "selector": {"matchLabels": {"app.kubernetes.io/name": cache.workload}},
+            "endpoints": [{"port": "metrics", "path": METRICS_PATH,
+                           "interval": SCRAPE_INTERVAL, "relabelings": relabelings}],
+        },
+    }

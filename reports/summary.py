@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from planner import money
 from planner.ledger import ledger
-from planner.planfile import HeadroomPlan, ModelPlan, NodeLossSummary, Plan, RulePrice
+from planner.planfile import (
+    HeadroomPlan,
+    LazyCachePlan,
+    ModelPlan,
+    NodeLossSummary,
+    Plan,
+    RulePrice,
+)
 from reports.dra import FEATURE_GATES
 from reports.format import money as _money
 from reports.format import percent as _percent
@@ -169,31 +176,41 @@ def loading_reason(model: ModelPlan) -> str:
     return "; ".join(said) or f"loading: {model.loading} in its model file"
 
 
+def _cache_state(cache: LazyCachePlan) -> str:
+    """What holds the cache in the cluster."""
+    if not cache.reserved:
+        return f"not reserved: members keep their pods ({cache.unserved})" if cache.unserved \
+            else "not reserved: members keep their pods"
+    if not cache.placed:
+        return "not placed"
+    if cache.server == "triton":
+        return f"Triton servers `{cache.workload}` (explicit model control)"
+    return f"planned capacity only: {cache.unserved}"
+
+
 def _lazy(plan: Plan, target: str) -> list[str]:
-    """The lazy caches with their cost against all-warm, and each lazy or `auto` decision."""
+    """The lazy caches with their cost against all-warm, what holds each in the cluster, and
+    each lazy or `auto` decision."""
     cur = plan.summary.currency
     hours = plan.metadata.hours_per_month
     caches = [c for p in plan.pools for c in p.caches]
-    reserved = any(c.reserved for c in caches)
     lines = ["", "## Lazy loading", ""]
     if caches:
         lines += ["Lazily loaded models of a time-sliced pool share a cache: servers that "
                   "reserve room for the models active at once in the busiest hour, evicting the "
                   "least recently used when another loads. Costs are GPU shares (the larger of "
-                  "memory and compute), against each member's own replicas loaded warm."
-                  + ("" if reserved else " The caches are not reserved (policy.yaml "
-                     "`lazy_cache.reserve: false`): each member keeps its own replicas, and "
-                     "the table says what a cache would hold and cost."), "",
+                  "memory and compute), against each member's own replicas loaded warm; a "
+                  "reserved cache's cost is split over its members in proportion to what each "
+                  "would cost warm.", "",
                   "| cache | models | held at once | active on average (busiest hour) | "
                   "servers | memory per server | cost per month | all warm per month | "
-                  "difference |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  "difference | held by |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
         for c in caches:
             cost, warm = c.cost_per_hour * hours, c.all_warm_cost_per_hour * hours
             lines.append(f"| {c.name} | {', '.join(c.members)} | {c.slots} | "
                          f"{c.expected_active:g} ({c.busiest_hour:02d}:00 UTC) | {c.servers} | "
                          f"{c.memory_mib:,} MiB | {_money(cost, cur)} | {_money(warm, cur)} | "
-                         f"{_money(cost - warm, cur, sign=True)} |"
-                         + ("" if c.placed or not c.reserved else " (not placed)"))
+                         f"{_money(cost - warm, cur, sign=True)} | {_cache_state(c)} |")
         lines.append("")
     decided = [m for m in plan.models if m.loading == "lazy" or any(
         r.startswith("loading auto:") for r in m.reasons)]
@@ -201,21 +218,29 @@ def _lazy(plan: Plan, target: str) -> list[str]:
     member_of = {name: c.name for c in caches for name in c.members}
     lines += [f"| {m.name} | {m.loading} | {member_of.get(m.name, '-')} | "
               f"{loading_reason(m)} |" for m in decided]
-    if target == "kserve":
-        how = ("With KServe, a lazy model's predictor scales from zero in serverless mode "
-               "(`minReplicas: 0`) and keeps one pod in raw mode: each loads in pods of its "
-               "own")
-    else:
-        how = "The Deployments start every model's pods loaded"
-    if reserved:
-        lines += ["", f"**The cache is planned capacity only.** {how}; no manifest here "
-                  "loads models into a shared server on demand. A multi-model server that "
-                  "loads and evicts on request (Triton with `--model-control-mode=explicit`, "
-                  "KServe ModelMesh), deployed beside these manifests, would hold the cache's "
-                  "members in the memory planned for it."]
-    else:
-        lines += ["", f"{how}, as the plan reserves them; no manifest here loads models into "
-                  "a shared server on demand."]
+    served = [c for c in caches if c.reserved and c.placed and c.server == "triton"]
+    if served:
+        lines += ["", "Each Triton cache server starts with no model loaded "
+                  "(`--model-control-mode=explicit`) over its members' model repositories; a "
+                  "model is loaded with `POST /v2/repository/models/<model>/load` and freed "
+                  "with `.../unload` by whatever routes its requests, which keeps at most the "
+                  "cache's slots loaded (annotations `cache-slots`, `cache-memory-mib`). Its "
+                  "members have no pods of their own."]
+    capacity_only = [c for c in caches if c.reserved and c.server is None]
+    lazy_alone = [m for m in plan.models if m.loading == "lazy" and m.cache is None]
+    if capacity_only:
+        lines += ["", f"**{', '.join(c.name for c in capacity_only)}: planned capacity "
+                  "only.** The plan reserves the cache (policy.yaml `lazy_cache.reserve: "
+                  "true`) and its members have no pods here, but no manifest here serves it: "
+                  "a multi-model server that loads and evicts on request, deployed beside "
+                  "these manifests, must hold them in the memory planned for it."]
+    if lazy_alone:
+        how = ("a KServe predictor scales from zero in serverless mode (`minReplicas: 0`) and "
+               "keeps one pod in raw mode" if target == "kserve"
+               else "each one's Deployment starts its pods loaded")
+        lines += ["", f"{', '.join(m.name for m in lazy_alone)}: lazy is planned capacity "
+                  f"only, with no shared server to load into: {how}, as the plan reserves "
+                  "them."]
     return lines
 
 

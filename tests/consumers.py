@@ -19,7 +19,7 @@ from planner import k8s_names
 from planner.planfile import NodePlan, Plan, PoolPlan
 from planner.simulation import filters
 from planner.simulation import manifests as simulation
-from reports.gpu_operator import gpu_resource, mig_node_layouts, node_pool_of
+from reports.gpu_operator import SHARED_GPU, gpu_resource, mig_node_layouts, node_pool_of
 
 # Labels Karpenter knows before a node exists (sigs.k8s.io/karpenter pkg/apis/v1/labels.go,
 # WellKnownLabels), beside those a NodePool's template sets.
@@ -158,44 +158,47 @@ def pod_problems(plan: Plan, manifests: Manifests) -> list[str]:
     launched = nodes(plan, manifests)
     pools = {p.name: p for p in plan.pools}
     specs = pod_specs(manifests)
-    for model in plan.models:
-        pool = pools[model.pool]
-        pod = specs[model.name]
+    servers = [(c.workload, pool.name, 1) for pool in plan.pools for c in pool.caches
+               if c.reserved and c.placed and c.server is not None]
+    for name, pool_name, gpus in [(m.name, m.pool, m.gpus_per_replica) for m in plan.models
+                                  if m.cache is None] + servers:
+        pool = pools[pool_name]
+        pod = specs[name]
         selector = pod.get("nodeSelector", {})
         for key in selector:
             template_keys = {k for n in launched.values() for k in n.labels}
             if key not in template_keys | KARPENTER_WELL_KNOWN:
-                problems.append(f"{model.name}: selects '{key}', a label Karpenter does not "
+                problems.append(f"{name}: selects '{key}', a label Karpenter does not "
                                 "know before a node exists")
         matching = [n for n in launched.values()
                     if all(n.labels.get(k) == v for k, v in selector.items())]
         own = {node_pool_of(pool, node) for node in pool.nodes
                if any(name == model.name for name, _ in node.replicas())}
         if not own <= {n.node_pool for n in matching}:
-            problems.append(f"{model.name}: its selector matches no NodePool of {pool.name}")
+            problems.append(f"{name}: its selector matches no NodePool of {pool.name}")
         # A GPU pool's NodePools carry its device-plugin entry's name; a CPU pool has one
         # NodePool, named after it.
         if {n.node_pool for n in matching} - {n.node_pool for n in launched.values()
                                               if n.labels.get(DEVICE_PLUGIN_LABEL) == pool.name
                                               or (pool.gpu_type is None
                                                   and n.node_pool == pool.name)}:
-            problems.append(f"{model.name}: its selector also matches another pool's nodes")
+            problems.append(f"{name}: its selector also matches another pool's nodes")
         requests = pod["containers"][0]["resources"]["requests"]
         extended = {k: int(v) for k, v in requests.items() if k.startswith("nvidia.com/")}
-        if model.gpus_per_replica == 0 and extended:
-            problems.append(f"{model.name}: a CPU-only pod requests {sorted(extended)}")
+        if gpus == 0 and extended:
+            problems.append(f"{name}: a CPU-only pod requests {sorted(extended)}")
         for node in (n for n in launched.values() if n.node_pool in own):
             for taint in node.taints:
                 if taint["effect"] in ("NoSchedule", "NoExecute") and not any(
                         filters.tolerates(t, taint) for t in pod.get("tolerations", [])):
-                    problems.append(f"{model.name}: does not tolerate {taint['key']} of "
+                    problems.append(f"{name}: does not tolerate {taint['key']} of "
                                     f"{node.node_pool}")
             for resource, count in extended.items():
                 if node.karpenter_capacity.get(resource, 0) < count:
-                    problems.append(f"{model.name}: Karpenter sees no {resource} on "
+                    problems.append(f"{name}: Karpenter sees no {resource} on "
                                     f"{node.node_pool}")
                 if node.advertised.get(resource, 0) < count:
-                    problems.append(f"{model.name}: {node.node_pool} nodes advertise no "
+                    problems.append(f"{name}: {node.node_pool} nodes advertise no "
                                     f"{resource}")
     for pool in plan.pools:
         for planned in pool.nodes:
@@ -205,6 +208,8 @@ def pod_problems(plan: Plan, manifests: Manifests) -> list[str]:
                 gpu = gpu_resource(plan.model(model_name), pool)
                 if gpu is not None:
                     wanted[gpu[0]] += gpu[1]
+            wanted[SHARED_GPU] += sum(len(g.caches) for g in planned.gpus)
+            wanted = +wanted  # a pool without cache servers asks for none
             for resource, count in wanted.items():
                 if node.advertised.get(resource, 0) < count:
                     problems.append(f"{planned.name}: {count} {resource} planned, "
@@ -388,13 +393,14 @@ def surge_problems(plan: Plan, manifests: Manifests) -> list[str]:
               for n in manifests.kind("NodePool")}
     pools = {p.name: p for p in plan.pools}
     for deployment in manifests.kind("Deployment"):
-        model = plan.model(deployment["metadata"]["name"])
-        pool = pools[model.pool]
         update = deployment["spec"]["strategy"]["rollingUpdate"]
         if update["maxSurge"] == 0:
             if update["maxUnavailable"] != 1:
-                problems.append(f"{model.name}: neither surges nor replaces a pod")
+                problems.append(f"{deployment['metadata']['name']}: neither surges nor "
+                                "replaces a pod")
             continue
+        model = plan.model(deployment["metadata"]["name"])
+        pool = pools[model.pool]
         gpu = gpu_resource(model, pool)
         per_node_pool = Counter(node_pool_of(pool, n) for n in pool.nodes)
         if gpu is None:  # a CPU pod: room is a node below the NodePool's limit

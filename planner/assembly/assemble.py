@@ -172,15 +172,23 @@ def _own_gpu_price(fleet: Fleet, cache: Cache) -> float:
 
 
 def _cache_plan(fleet: Fleet, cache: Cache, ledger: _Ledger, placed: bool,
-                reserved: bool) -> LazyCachePlan:
+                apart: dict[str, set[str]], chosen: set[str]) -> LazyCachePlan:
     gpu = fleet.cluster.gpu_types[str(fleet.pool(cache.pool).gpu_type)]
     warm = sum(warm_share(gpu, d) for d in cache.members) * _own_gpu_price(fleet, cache)
+    members = [d.model for d in cache.members]
+    top = max(members, key=lambda m: (fleet.policy.priorities[fleet.models[m].priority].value,
+                                      m))
     return LazyCachePlan(
-        name=cache.name, members=[d.model for d in cache.members], slots=cache.slots,
+        name=cache.name, members=members, slots=cache.slots,
         expected_active=cache.expected_active, busiest_hour=cache.busiest_hour,
         servers=cache.servers, memory_mib=cache.memory_mib, compute_milli=cache.compute_milli,
-        reserved=reserved, placed=placed,
-        cost_per_hour=round(_cache_cost_per_hour(fleet, cache, ledger, reserved), 6),
+        reserved=cache.reserved, placed=placed, server=cache.server, unserved=cache.unserved,
+        image=fleet.policy.lazy_cache.triton_image if cache.server == "triton" else "",
+        cpu_milli=cache.cpu_milli, host_memory_mib=cache.host_memory_mib,
+        priority=fleet.models[top].priority,
+        apart_on_node=sorted(set().union(*(apart[m] for m in members)) & chosen
+                             - set(members)),
+        cost_per_hour=round(_cache_cost_per_hour(fleet, cache, ledger, cache.reserved), 6),
         all_warm_cost_per_hour=round(warm, 6))
 
 
@@ -237,7 +245,7 @@ def _cpu_pool_plan(fleet: Fleet, pool: Pool,
 
 def _pool_plan(fleet: Fleet, pool: Pool, by_gpu: dict[tuple[str, int, int], list[Placement]],
                chosen: dict[str, Demand], caches: dict[str, Cache], placed_caches: set[str],
-               reserved: bool, layouts: dict, ledger: _Ledger) -> PoolPlan:
+               layouts: dict, ledger: _Ledger) -> PoolPlan:
     """A pool's nodes and GPUs as the solution uses them, with its cost and utilisation."""
     if pool.gpu_type is None:
         return _cpu_pool_plan(fleet, pool, by_gpu, chosen, ledger)
@@ -290,7 +298,8 @@ def _pool_plan(fleet: Fleet, pool: Pool, by_gpu: dict[tuple[str, int, int], list
         list_price_per_node_hour=pool.list_price_per_node_hour,
         list_cost_per_hour=round(list_cost, 6) if discounted else None, shapes=shapes,
         zones=list(pool.zones), nodes=nodes,
-        caches=[_cache_plan(fleet, c, ledger, c.name in placed_caches, reserved)
+        caches=[_cache_plan(fleet, c, ledger, c.name in placed_caches,
+                            kept_apart(fleet.policy, fleet.models, "node"), set(chosen))
                 for c in caches.values() if c.pool == pool.name])
 
 
@@ -307,8 +316,8 @@ def _model_plan(fleet: Fleet, demand: Demand, rejections: list[Rejection],
         gpu = fleet.cluster.gpu_types[str(fleet.pool(cache.pool).gpu_type)]
         weight = warm_share(gpu, demand) / sum(warm_share(gpu, d)
                                                     for d in cache.members)
-        share = _cache_cost_per_hour(fleet, cache, ledger, caches.reserved) * weight
-        if caches.reserved:
+        share = _cache_cost_per_hour(fleet, cache, ledger, cache.reserved) * weight
+        if cache.reserved:
             cost_per_hour = share
             gpu_fraction = ledger.gpu_fraction[cache.name] * weight
             shares_with = (ledger.shares_with[cache.name]
@@ -316,12 +325,12 @@ def _model_plan(fleet: Fleet, demand: Demand, rejections: list[Rejection],
         reasons.insert(len(reasons) - len(rejections), _cache_reason(
             fleet, cache, share,
             warm_share(gpu, demand) * _own_gpu_price(fleet, cache),
-            caches.reserved))
+            cache.reserved))
     return ModelPlan(
         name=name, team=spec.team, labels=spec.labels.as_dict(),
         serving=Serving(**spec.serving.model_dump()),
         limits=_limits(spec, demand), loading=caches.loading(fleet, demand)[0],
-        cache=cache.name if cache is not None and caches.reserved else None,
+        cache=cache.name if cache is not None and cache.reserved else None,
         priority=spec.priority, serving_profile=spec.serving_profile, pool=demand.pool,
         replicas=demand.replicas, replicas_min=spec.replicas.min,
         gpus_per_replica=demand.gpus_per_replica,
@@ -386,7 +395,7 @@ def assemble(fleet: Fleet, demands: dict[str, list[Demand]],
             by_gpu[(p.pool, p.node, g)].append(p)
     ledger = _Ledger()
     pools = [_pool_plan(fleet, pool, by_gpu, chosen, by_cache, placed_caches,
-                        caches.reserved, solution.mig_layouts, ledger)
+                        solution.mig_layouts, ledger)
              for pool in fleet.cluster.pools]
     apart = kept_apart(fleet.policy, fleet.models, "node")
     models = [_model_plan(fleet, demand, rejections[name], demands[name], ledger,

@@ -4,10 +4,14 @@ A lazily loaded model holds no GPU memory while idle; it is loaded on its first 
 evicted (least recently used first) when another needs the room. So instead of its own
 replicas, each lazy model of a time-sliced pool joins that pool's cache: multi-model server
 replicas (the cache's servers) that reserve room for the models active at once in the busiest
-hour (`planner.rules.loading.active_at_once`), the largest of them by memory and compute. With
-`lazy_cache.reserve` the cache is packed like any model and its members are placed where it
-is; without it (the default: the planner's manifests start every model's own pods) the members
-keep their replicas and the cache is what they would need, with its cost against theirs.
+hour (`planner.rules.loading.active_at_once`), the largest of them by memory and compute. A
+reserved cache is packed like any model and its members are placed where it is, with no pods
+of their own; one not reserved leaves the members their replicas and is what they would need,
+with its cost against theirs. By default (`lazy_cache.reserve` absent) a cache is reserved
+where a multi-model server holds it: its members run on Triton and name their model
+repositories, so the manifests run Triton with explicit model control as the cache's servers
+(`reports.cache_server`). `reserve: true` reserves every cache (for a server deployed beside
+the manifests), `false` none.
 
 A lazy model stays out of every cache, its replicas reserved like a warm model's, where no
 pool that admits it time-slices its GPUs (an exclusive, MIG or MPS pool gives each pod a device
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from planner.demand.derive import Demand
 from planner.registry.fleet import Fleet
@@ -53,6 +57,9 @@ class Cache:
     host_memory_mib: int  # per server pod
     classes: frozenset[str]
     priority: int
+    server: str | None = None  # the multi-model server the manifests run for it: `triton`
+    unserved: str = ""  # why no multi-model server holds it
+    reserved: bool = False  # packed in place of its members' replicas
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,11 @@ class CachePlan:
     demands: dict[str, list[Demand]]
     caches: tuple[Cache, ...]
     uncached: dict[str, str]
-    reserved: bool = True  # the caches are packed in place of their members' replicas
+
+    @property
+    def reserved(self) -> tuple[Cache, ...]:
+        """The caches packed in place of their members' replicas."""
+        return tuple(c for c in self.caches if c.reserved)
 
     def loading(self, fleet: Fleet, demand: Demand) -> tuple[str, str | None]:
         """The model's loading in its pool, and why for `auto`: lazy only where it joins a
@@ -164,6 +175,23 @@ def _engine(fleet: Fleet, demand: Demand) -> str:
     return fleet.models[demand.model].serving.engine or ""
 
 
+def multi_model_server(fleet: Fleet, members: list[Demand]) -> tuple[str | None, str]:
+    """The multi-model server the manifests run for a cache of `members` (one engine), or
+    None and why none: Triton loads and unloads models through its repository API in explicit
+    model control mode, from each member's `serving.model_repository`; the other engines
+    serve the one model their pod starts with."""
+    engine = _engine(fleet, members[0])
+    if engine != "triton":
+        return None, (f"its models run on {engine or 'no named engine'}, and only Triton "
+                      "(explicit model control) loads models into a shared server here")
+    missing = [d.model for d in members
+               if fleet.models[d.model].serving.model_repository is None]
+    if missing:
+        return None, (f"{', '.join(missing)} name{'s' if len(missing) == 1 else ''} no "
+                      "serving.model_repository for a Triton server to load from")
+    return "triton", ""
+
+
 def _clash(classes: set[str], conflicts: list[tuple[str, str]]) -> bool:
     return any(a in classes and b in classes for a, b in conflicts)
 
@@ -216,7 +244,11 @@ def plan_caches(fleet: Fleet, demands: dict[str, list[Demand]]) -> CachePlan:
             warm = sum(warm_share(gpu, d) for d in members)
             shared = cache.servers * server_share(gpu, cache)
             if shared <= warm:
-                caches.append(cache)
+                server, unserved = multi_model_server(fleet, members)
+                reserve = fleet.policy.lazy_cache.reserve
+                caches.append(replace(cache, server=server, unserved=unserved,
+                                      reserved=server is not None if reserve is None
+                                      else reserve))
                 kept += 1
                 continue
             for d in members:
@@ -225,9 +257,6 @@ def plan_caches(fleet: Fleet, demands: dict[str, list[Demand]]) -> CachePlan:
                     f"take {cache.servers} servers of {cache.memory_mib} MiB and "
                     f"{cache.compute_milli} milli-GPU, {shared:.3g} GPUs' worth against "
                     f"{warm:.3g} for their own replicas")
-    if not fleet.policy.lazy_cache.reserve:
-        return CachePlan(demands=demands, caches=tuple(caches), uncached=uncached,
-                         reserved=False)
-    in_cache = {d.model for cache in caches for d in cache.members}
+    in_cache = {d.model for cache in caches if cache.reserved for d in cache.members}
     return CachePlan(demands={n: o for n, o in demands.items() if n not in in_cache},
                      caches=tuple(caches), uncached=uncached)

@@ -78,14 +78,18 @@ Slot = tuple[str, tuple[int, ...]]  # a planned replica's node and GPUs
 
 
 def planned_slots(plan: Plan) -> dict[str, list[Slot]]:
-    """Each model's planned replicas' nodes and GPUs, in replica order."""
+    """Each model's planned replicas' nodes and GPUs, in replica order; a reserved cache's
+    servers under the name of their workload."""
     slots: dict[tuple[str, int], tuple[str, list[int]]] = {}
+    workload = {c.name: c.workload for p in plan.pools for c in p.caches}
     for pool in plan.pools:
         for node in pool.nodes:
             for gpu in node.gpus:
                 for slot in gpu.replicas:
                     _, gpus = slots.setdefault((slot.model, slot.replica), (node.name, []))
                     gpus.append(gpu.index)
+                for server in gpu.caches:
+                    slots[(workload[server.cache], server.server)] = (node.name, [gpu.index])
             for slot in node.pods:  # a CPU pool's pods hold no GPU
                 slots.setdefault((slot.model, slot.replica), (node.name, []))
     by_model: dict[str, list[Slot]] = defaultdict(list)
@@ -216,7 +220,10 @@ def _runs(plan: Plan, manifests: Manifests, landings: list[Landing],
     problems = list(missing)
     named = replicas_by_model(manifests)
     problems += [f"{m.name}: no workload in the manifests" for m in plan.models
-                 if m.name not in named]
+                 if m.cache is None and m.name not in named]
+    problems += [f"{c.name}: no server workload in the manifests" for p in plan.pools
+                 for c in p.caches if c.reserved and c.placed and c.server is not None
+                 and c.workload not in named]
     problems += [f"{landing.pod}: pending ({landing.reason})" for landing in landings
                  if landing.node is None]
     return RuleCheck(RUNS, not problems, tuple(problems))
@@ -225,9 +232,15 @@ def _runs(plan: Plan, manifests: Manifests, landings: list[Landing],
 def _replicas(plan: Plan, manifests: Manifests) -> RuleCheck:
     named = replicas_by_model(manifests)
     problems = [f"{m.name}: {named[m.name]} replicas in the manifests, {m.replicas} planned"
-                for m in plan.models if m.name in named and named[m.name] != m.replicas]
+                for m in plan.models if m.name in named and m.cache is None
+                and named[m.name] != m.replicas]
+    problems += [f"{m.name}: {named[m.name]} pods of its own in the manifests, planned in "
+                 f"{m.cache}" for m in plan.models if m.name in named and m.cache is not None]
+    problems += [f"{c.name}: {named[c.workload]} servers in the manifests, {c.servers} planned"
+                 for p in plan.pools for c in p.caches if c.reserved and c.workload in named
+                 and named[c.workload] != c.servers]
     problems += [f"{name}: not in the plan" for name in sorted(named)
-                 if plan.model(name) is None]
+                 if plan.model(name) is None and plan.cache(name) is None]
     return RuleCheck(REPLICAS, not problems, tuple(problems))
 
 
@@ -398,7 +411,7 @@ def _gpu_memory(plan: Plan, cluster: Cluster) -> list[RuleCheck]:
                 chosen_by_plugin |= not use.pinned
                 on_gpu[(node.name, node.devices[use.device].gpu)].append(binding.pod.model)
     for (node_name, gpu), models in sorted(on_gpu.items()):
-        used = sum(m.memory_mib for name in models if (m := plan.model(name)) is not None)
+        used = sum(_memory_mib(plan, name) for name in models)
         capacity = cluster.nodes[node_name].gpu_memory_mib
         if used > capacity:
             sliced.append(f"{node_name} GPU {gpu}: {used} MiB of {capacity} MiB "
@@ -413,6 +426,14 @@ def _gpu_memory(plan: Plan, cluster: Cluster) -> list[RuleCheck]:
                       if chosen_by_plugin else RuleCheck(SLICED_MEMORY, not sliced,
                                                          tuple(sliced)))
     return checks
+
+
+def _memory_mib(plan: Plan, workload: str) -> int:
+    """The GPU memory the plan packs for one pod of a model or of a cache's servers."""
+    if (model := plan.model(workload)) is not None:
+        return model.memory_mib
+    cache = plan.cache(workload)
+    return cache.memory_mib if cache is not None else 0
 
 
 def check_rules(plan: Plan, manifests: Manifests, cluster: Cluster, pods: list[Pod],
