@@ -3,10 +3,10 @@
 Per model a Deployment (or a KServe InferenceService) pinned to its pool by the labels its
 NodePool sets, requesting the GPU resource its pool's sharing mode advertises, with a
 PodDisruptionBudget when it has several replicas; per reserved lazy cache its Triton servers
-(`reports.cache_server`), which hold its members instead; per pool Karpenter NodePools and NodeOverlays
-(`reports.karpenter`); for the GPU Operator one device-plugin and one MIG-manager ConfigMap and
-a ClusterPolicy patch (`reports.gpu_operator`); for the cluster a PriorityClass per priority
-and a Namespace per team.
+(`reports.cache_server`), which hold its members instead; per pool Karpenter NodePools and
+NodeOverlays (`reports.karpenter`); for the GPU Operator one device-plugin and one MIG-manager
+ConfigMap and a ClusterPolicy patch (`reports.gpu_operator`); for the cluster a PriorityClass
+per priority and a Namespace per team.
 """
 
 from __future__ import annotations

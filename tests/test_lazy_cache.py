@@ -63,11 +63,30 @@ def test_diurnal_curve_keeps_the_mean_and_peaks_in_the_afternoon():
     assert hourly_rps(Traffic(peak_rps=7)) == (7,) * 24
 
 
-def test_demo_states_its_cache_without_reserving_it(greedy_demo_out: Path):
+def test_demo_cache_is_reserved_for_its_triton_servers(greedy_demo_out: Path):
+    # every member runs on Triton and names its model repository: reserved by default
     plan = load_plan(greedy_demo_out / "plan.yaml")
     [cache] = [c for p in plan.pools for c in p.caches]
-    assert (cache.name, cache.slots, cache.reserved, cache.placed) == (
-        "shared-l4/lazy-cache", 4, False, False)
+    assert (cache.name, cache.slots, cache.reserved, cache.placed, cache.server,
+            cache.unserved) == ("shared-l4/lazy-cache", 4, True, True, "triton", "")
+    assert (cache.image, cache.priority, cache.workload) == (
+        "nvcr.io/nvidia/tritonserver:25.10-py3", "internal", "shared-l4-lazy-cache")
+    ticket = plan.model("ticket-router")
+    assert ticket is not None and ticket.cache == cache.name and ticket.loading == "lazy"
+
+
+def test_a_member_without_a_repository_keeps_the_cache_a_statement(cli, registry: Path,
+                                                                    tmp_path: Path):
+    edit_yaml(registry / "models" / "ticket-router.yaml",
+              lambda d: d["serving"].pop("model_repository"))
+    result = cli("plan", "--registry", registry, "--out", tmp_path / "out", "--solver",
+                 "greedy")
+    assert result.exit_code == 0, result.stderr
+    plan = load_plan(tmp_path / "out" / "plan.yaml")
+    [cache] = [c for p in plan.pools for c in p.caches]
+    assert (cache.reserved, cache.placed, cache.server) == (False, False, None)
+    assert cache.unserved == ("ticket-router names no serving.model_repository for a Triton "
+                              "server to load from")
     assert cache.cost_per_hour < cache.all_warm_cost_per_hour
     # the members keep their replicas and pay for them; no server is on a GPU
     slots = {r.model for p in plan.pools for n in p.nodes for g in n.gpus for r in g.replicas}
@@ -78,6 +97,21 @@ def test_demo_states_its_cache_without_reserving_it(greedy_demo_out: Path):
     assert any(r.startswith("lazy: its replicas are its own, as the manifests start them; a "
                             "cache shared-l4/lazy-cache which holds 4 of its 5 models at once")
                for r in ticket.reasons)
+    assert not (tmp_path / "out" / "manifests" / "caches").exists()
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert ("| not reserved: members keep their pods (ticket-router names no "
+            "serving.model_repository for a Triton server to load from) |") in summary
+
+
+def test_reserve_false_reserves_no_cache(cli, registry: Path, tmp_path: Path):
+    edit_yaml(registry / "policy.yaml", lambda d: d.update(lazy_cache={"reserve": False}))
+    result = cli("plan", "--registry", registry, "--out", tmp_path / "out", "--solver",
+                 "greedy")
+    assert result.exit_code == 0, result.stderr
+    plan = load_plan(tmp_path / "out" / "plan.yaml")
+    [cache] = [c for p in plan.pools for c in p.caches]
+    assert (cache.reserved, cache.placed, cache.server) == (False, False, "triton")
+    assert all(m.cache is None for m in plan.models)
 
 
 def test_demo_cache_holds_the_models_active_at_once(reserved_out: Path):

@@ -89,7 +89,10 @@ def _rule(simulation: Simulation, name: str):
 
 def _as_planned(plan: Plan, simulation: Simulation) -> None:
     """Every planned replica runs on its planned node and every enforced rule holds."""
-    assert len(simulation.landings) == sum(m.replicas for m in plan.models)
+    servers = sum(c.servers for p in plan.pools for c in p.caches if c.reserved and c.placed
+                  and c.server is not None)
+    assert len(simulation.landings) == sum(m.replicas for m in plan.models
+                                           if m.cache is None) + servers
     assert [x.pod for x in simulation.landings if x.node != x.planned_node] == []
     assert all(x.planned_node is not None for x in simulation.landings)
     for name in (RUNS, REPLICAS, PLACEMENT, SPREAD, CONFLICTS):
@@ -132,8 +135,9 @@ def test_gpus_follow_the_device_plugin(demo):
         used = Counter(i for b in simulation.cluster.on(node.name) for i in b.devices)
         assert all(count <= node.devices[i].replicas for i, count in used.items())
     for landing in simulation.landings:
-        model = plan.model(landing.model)
-        assert len(landing.gpus) == (model.gpus_per_replica if model.whole_gpus else 1)
+        model = plan.model(landing.model)  # None: a lazy cache's server, on one shared GPU
+        assert len(landing.gpus) == (model.gpus_per_replica if model and model.whole_gpus
+                                     else 1)
 
 
 def _mutate(out: Path, tmp: Path, model: str, change) -> Path:
@@ -433,10 +437,11 @@ def test_every_surge_pod_of_a_full_pool_finds_a_node(full_pools):
     pools = {p.name: p for p in plan.pools}
     surging = 0
     for deployment in manifests.kind("Deployment"):
+        if deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 0:
+            continue
         model = plan.model(deployment["metadata"]["name"])
         pool = pools[model.pool]
-        if deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 0 or \
-                len(pool.nodes) < pool.max_nodes:
+        if len(pool.nodes) < pool.max_nodes:
             continue
         surging += 1
         pod = next(p for p in simulation.pods if p.model == model.name)

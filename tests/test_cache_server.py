@@ -1,0 +1,215 @@
+"""A reserved lazy cache held by Triton servers: the servers' Deployment, Service and
+ServiceMonitor, no pods for the members, the cold-start alert on Triton's load metric, the
+servers scheduled where the plan packs them, and the cache's cost split over its members."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from planner.planfile import LazyCachePlan, Plan, load_plan
+from planner.simulation.manifests import Manifests
+from planner.simulation.replay import REPLICAS, RUNS, replay
+from reports.manifests import render_manifests
+from tests import crds
+from tests.conftest import edit_yaml
+
+MEMBERS = ["doc-layout-parser", "nsfw-detector", "sentiment-analyzer", "spell-corrector",
+           "ticket-router"]
+
+
+def _cache(plan: Plan) -> LazyCachePlan:
+    [cache] = [c for p in plan.pools for c in p.caches]
+    return cache
+
+
+def _documents(path: Path) -> list[dict]:
+    return list(yaml.safe_load_all(path.read_text()))
+
+
+def test_the_cache_runs_as_triton_with_explicit_model_control(greedy_demo_out: Path):
+    plan = load_plan(greedy_demo_out / "plan.yaml")
+    cache = _cache(plan)
+    deployment, service = _documents(greedy_demo_out / "manifests" / "caches"
+                                      / "shared-l4-lazy-cache.yaml")
+    assert (deployment["kind"], deployment["metadata"]["namespace"],
+            deployment["spec"]["replicas"]) == ("Deployment", "shared-l4", cache.servers)
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["command"] == ["tritonserver"]
+    assert container["args"] == [
+        "--model-control-mode=explicit",
+        "--model-repository=s3://models.example.com/ml-research",
+        "--model-repository=s3://models.example.com/search",
+        "--model-repository=s3://models.example.com/support",
+        "--model-repository=s3://models.example.com/trust-safety",
+        "--http-port=8000", "--grpc-port=8001", "--metrics-port=8002",
+        "--metrics-config=summary_latencies=true"]
+    assert container["image"] == "nvcr.io/nvidia/tritonserver:25.10-py3"
+    assert container["resources"]["requests"]["nvidia.com/gpu.shared"] == "1"
+    # host memory for the members held at once (4 x 4096 MiB), CPU of the largest
+    assert container["resources"]["requests"]["memory"] == "16384Mi"
+    assert container["resources"]["requests"]["cpu"] == "2000m"
+    assert pod["priorityClassName"] == "internal"
+    assert pod["nodeSelector"] == {"planner.example.com/pool": "shared-l4"}
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["planner.example.com/cache-slots"] == str(cache.slots) == "4"
+    assert annotations["planner.example.com/cache-memory-mib"] == str(cache.memory_mib)
+    assert annotations["planner.example.com/cache-members"] == ",".join(MEMBERS)
+    assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {
+        "http": 8000, "grpc": 8001, "metrics": 8002}
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    # the members run no pods of their own: no workload, no PodMonitor; their rules remain
+    for name in MEMBERS:
+        assert not (greedy_demo_out / "manifests" / "models" / f"{name}.yaml").exists()
+        [rule] = _documents(greedy_demo_out / "manifests" / "monitoring" / f"{name}.yaml")
+        assert rule["kind"] == "PrometheusRule"
+    # the cache's namespace exists
+    namespaces = [d["metadata"]["name"] for d in
+                  _documents(greedy_demo_out / "manifests" / "cluster.yaml")
+                  if d["kind"] == "Namespace"]
+    assert "shared-l4" in namespaces
+
+
+def test_a_service_monitor_scrapes_the_servers_metrics_port(greedy_demo_out: Path):
+    [monitor] = _documents(greedy_demo_out / "manifests" / "monitoring"
+                           / "shared-l4-lazy-cache.yaml")
+    assert crds.errors(monitor) == []
+    _, service = _documents(greedy_demo_out / "manifests" / "caches"
+                            / "shared-l4-lazy-cache.yaml")
+    assert monitor["kind"] == "ServiceMonitor"
+    assert monitor["metadata"]["namespace"] == service["metadata"]["namespace"]
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= service["metadata"]["labels"].items()
+    [endpoint] = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    assert endpoint["port"] == "metrics"
+    # Triton labels each series with its model: the monitor sets no `model` of its own
+    assert {r["targetLabel"] for r in endpoint["relabelings"]} == {"pool", "cache"}
+    assert crds.errors({**monitor, "spec": {**monitor["spec"], "endpoint": []}}) != []
+
+
+def test_a_members_cold_start_alert_reads_tritons_load_metric(greedy_demo_out: Path,
+                                                             tmp_path: Path):
+    [rule] = _documents(greedy_demo_out / "manifests" / "monitoring" / "ticket-router.yaml")
+    [alert] = [r for r in rule["spec"]["groups"][0]["rules"]
+               if r["alert"] == "ModelColdStartsTooFrequent"]
+    assert alert["expr"] == ('sum(changes(nv_model_load_duration_secs{model="ticket-router"}'
+                             '[1h])) > 6')
+    assert alert["labels"]["model"] == "ticket-router"
+    # a lazy model with pods of its own still counts its pods' starts
+    [churn] = _documents(greedy_demo_out / "manifests" / "monitoring"
+                         / "user-churn-scorer.yaml")[1:]
+    [own] = [r for r in churn["spec"]["groups"][0]["rules"]
+             if r["alert"] == "ModelColdStartsTooFrequent"]
+    assert own["expr"].startswith("count(max_over_time(kube_pod_created{")
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (Debian package prometheus)")
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
+    result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_servers_are_scheduled_where_the_plan_packs_them(greedy_demo_out: Path):
+    plan = load_plan(greedy_demo_out / "plan.yaml")
+    cache = _cache(plan)
+    planned = [(n.name, g.index) for p in plan.pools for n in p.nodes for g in n.gpus
+               for c in g.caches]
+    simulation = replay(plan, Manifests.read(greedy_demo_out / "manifests"))
+    servers = [x for x in simulation.landings if x.model == cache.workload]
+    assert [(x.node, x.planned_node) for x in servers] == [(node, node) for node, _ in planned]
+    assert len(servers) == cache.servers == 1
+    assert not [x for x in simulation.landings if x.model in MEMBERS]
+    assert simulation.runs
+
+
+def _mutated(out: Path, tmp: Path, change) -> Path:
+    copy = tmp / "mutated"
+    shutil.copytree(out, copy)
+    path = copy / "manifests" / "caches" / "shared-l4-lazy-cache.yaml"
+    documents = _documents(path)
+    change(documents)
+    path.write_text(yaml.safe_dump_all(documents))
+    return copy
+
+
+def test_a_missing_server_or_an_extra_one_fails_the_replay(cli, greedy_demo_out: Path,
+                                                           tmp_path: Path):
+    def more(documents):
+        documents[0]["spec"]["replicas"] = 2
+
+    out = _mutated(greedy_demo_out, tmp_path / "more", more)
+    result = cli("simulate", "--plan", out / "plan.yaml", "--no-node-loss")
+    assert result.exit_code == 1
+    plan = load_plan(out / "plan.yaml")
+    simulation = replay(plan, Manifests.read(out / "manifests"))
+    [check] = [r for r in simulation.rules if r.rule == REPLICAS]
+    assert check.problems == ("shared-l4/lazy-cache: 2 servers in the manifests, 1 planned",)
+
+    (tmp_path / "gone").mkdir()
+    gone = _mutated(greedy_demo_out, tmp_path / "gone", lambda d: d.clear())
+    simulation = replay(plan, Manifests.read(gone / "manifests"))
+    [check] = [r for r in simulation.rules if r.rule == RUNS]
+    assert check.problems == ("shared-l4/lazy-cache: no server workload in the manifests",)
+
+
+def test_the_cache_cost_is_split_over_its_members(greedy_demo_out: Path):
+    plan = load_plan(greedy_demo_out / "plan.yaml")
+    cache = _cache(plan)
+    rows = {r["x_Model"]: r for r in csv.DictReader(io.StringIO(
+        (greedy_demo_out / "cost.csv").read_text())) if r["x_Model"]}
+    members = [plan.model(name) for name in MEMBERS]
+    # each member pays the cache's cost in proportion to its cost loaded warm
+    warm = {m.name: float(r.split(" against ")[1].split(" ")[0])
+            for m in members if m for r in m.reasons if r.startswith("lazy: loaded on demand")}
+    assert sorted(warm) == MEMBERS
+    for m in members:
+        assert m is not None
+        assert m.cost_per_hour == pytest.approx(
+            cache.cost_per_hour * warm[m.name] / sum(warm.values()), abs=2e-4)
+        row = rows[m.name]
+        assert row["x_Replicas"] == "0"
+        assert row["ChargeDescription"].startswith(
+            f"{m.name}: share of lazy cache shared-l4/lazy-cache by its warm cost")
+        assert '"planner.example.com/cache": "shared-l4/lazy-cache"' in row["Tags"]
+    hours = Decimal(str(plan.metadata.hours_per_month))
+    paid = sum(Decimal(rows[name]["EffectiveCost"]) for name in MEMBERS)
+    assert abs(paid - Decimal(str(cache.cost_per_hour)) * hours) <= Decimal("0.05")
+
+
+def test_kserve_target_runs_the_same_servers(greedy_demo_out: Path):
+    plan = load_plan(greedy_demo_out / "plan.yaml")
+    files = render_manifests(plan, target="kserve")
+    assert "manifests/caches/shared-l4-lazy-cache.yaml" in files
+    assert not [name for name in MEMBERS if f"manifests/models/{name}.yaml" in files]
+
+
+def test_reserved_without_a_server_is_planned_capacity_only(cli, registry: Path,
+                                                          tmp_path: Path):
+    edit_yaml(registry / "models" / "ticket-router.yaml",
+              lambda d: d["serving"].pop("model_repository"))
+    edit_yaml(registry / "policy.yaml", lambda d: d.update(lazy_cache={"reserve": True}))
+    result = cli("plan", "--registry", registry, "--out", tmp_path / "out", "--solver",
+                 "greedy")
+    assert result.exit_code == 0, result.stderr
+    out = tmp_path / "out"
+    cache = _cache(load_plan(out / "plan.yaml"))
+    assert (cache.reserved, cache.placed, cache.server) == (True, True, None)
+    assert not (out / "manifests" / "caches").exists()
+    assert not (out / "manifests" / "models" / "ticket-router.yaml").exists()
+    summary = (out / "summary.md").read_text()
+    assert ("**shared-l4/lazy-cache: planned capacity only.** The plan reserves the cache "
+            "(policy.yaml `lazy_cache.reserve: true`) and its members have no pods here, but "
+            "no manifest here serves it") in summary
+    assert ("| planned capacity only: ticket-router names no serving.model_repository for a "
+            "Triton server to load from |") in summary
