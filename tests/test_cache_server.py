@@ -203,8 +203,15 @@ def test_reserved_without_a_server_is_planned_capacity_only(cli, registry: Path,
                  "greedy")
     assert result.exit_code == 0, result.stderr
     out = tmp_path / "out"
-    cache = _cache(load_plan(out / "plan.yaml"))
+    plan = load_plan(out / "plan.yaml")
+    cache = _cache(plan)
     assert (cache.reserved, cache.placed, cache.server) == (True, True, None)
+    ticket = plan.model("ticket-router")
+    assert ticket is not None and ticket.cache == cache.name
+    assert any(r.startswith("lazy: planned into shared-l4/lazy-cache, which holds 4 of its 5 "
+                            "models at once") and "as capacity only: no manifest here serves "
+               "it (ticket-router names no serving.model_repository" in r
+               for r in ticket.reasons)
     assert not (out / "manifests" / "caches").exists()
     assert not (out / "manifests" / "models" / "ticket-router.yaml").exists()
     summary = (out / "summary.md").read_text()

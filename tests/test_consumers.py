@@ -136,7 +136,10 @@ def test_every_pod_fits_a_node_of_its_planned_pool(planned, target):
     plan, deployments, kserve = planned
     manifests = consumers.Manifests.of(deployments if target == "deployment" else kserve)
     assert consumers.pod_problems(plan, manifests) == []
-    assert len(consumers.pod_specs(manifests)) == len(plan.models)
+    # a reserved cache's Triton servers are one workload for all its members
+    served = [c for p in plan.pools for c in p.caches if c.server is not None and c.reserved]
+    assert len(consumers.pod_specs(manifests)) == len(
+        [m for m in plan.models if m.cache is None]) + len(served)
 
 
 def test_overlays_declare_what_the_device_plugin_advertises(planned):
@@ -235,7 +238,12 @@ def test_every_surging_deployment_has_room(planned):
     assert consumers.surge_problems(plan, manifests) == []
     strategies = {d["metadata"]["name"]: d["spec"]["strategy"]
                   for d in manifests.kind("Deployment")}
-    assert len(strategies) == len(plan.models)
+    servers = [c.workload for p in plan.pools for c in p.caches
+               if c.reserved and c.placed and c.server is not None]
+    assert len(strategies) == len([m for m in plan.models if m.cache is None]) + len(servers)
+    # a cache server starts empty: replaced in place, never surged
+    assert all(strategies[name]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+               for name in servers)
 
 
 @pytest.fixture(scope="module")
@@ -269,7 +277,7 @@ def test_full_pools_roll_out_without_surge_where_no_gpu_is_free(full_pools):
     whole = [m for m in plan.models if m.pool == "exclusive-l4"]
     assert whole and all(strategies[m.name] == {"maxSurge": 0, "maxUnavailable": 1}
                          for m in whole)
-    shared = [m for m in plan.models if m.pool == "shared-l4"]
+    shared = [m for m in plan.models if m.pool == "shared-l4" and m.cache is None]
     assert shared and all(strategies[m.name] == {"maxSurge": 1, "maxUnavailable": 0}
                           for m in shared)  # free time-slicing replicas on planned nodes
     summary = (out / "summary.md").read_text()
@@ -309,13 +317,13 @@ def test_kserve_serverless_on_request(cli, tmp_path):
     manifests = consumers.Manifests.of(
         {str(p.relative_to(out)): p.read_text() for p in (out / "manifests").rglob("*.yaml")})
     services = manifests.kind("InferenceService")
-    assert len(services) == len(plan.models)
+    assert len(services) == len([m for m in plan.models if m.cache is None])
     for service in services:
         assert crds.errors(service) == []
         assert service["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == \
             "Serverless"
         assert "deploymentStrategy" not in service["spec"]["predictor"]
-    lazy = next(m for m in plan.models if m.loading == "lazy")
+    lazy = next(m for m in plan.models if m.loading == "lazy" and m.cache is None)
     [service] = [s for s in services if s["metadata"]["name"] == lazy.name]
     assert service["spec"]["predictor"]["minReplicas"] == 0
     assert consumers.pod_problems(plan, manifests) == []

@@ -55,13 +55,19 @@ def _cache_reason(fleet: Fleet, cache: Cache, cost_per_hour: float,
     holds = (f"which holds {cache.slots} of its {len(cache.members)} models at once "
              f"({cache.expected_active:g} active on average at {cache.busiest_hour:02d}:00 UTC, "
              "the busiest hour)")
+    share = (f"{cost_per_hour:.4f} {currency}/h against {warm_cost_per_hour:.4f} "
+             f"{currency}/h warm")
+    if reserved and cache.server is not None:
+        return (f"lazy: loaded on demand into {cache.name}, {holds}, held by Triton servers "
+                f"with explicit model control; its share of the cache costs {share}")
     if reserved:
-        return (f"lazy: loaded on demand into {cache.name}, {holds}; its share of the cache "
-                f"costs {cost_per_hour:.4f} {currency}/h against {warm_cost_per_hour:.4f} "
-                f"{currency}/h warm")
+        return (f"lazy: planned into {cache.name}, {holds}, as capacity only: no manifest "
+                f"here serves it ({cache.unserved}), a multi-model server deployed beside "
+                f"them must; its share of the cache costs {share}")
     return (f"lazy: its replicas are its own, as the manifests start them; a cache "
             f"{cache.name} {holds} would charge it {cost_per_hour:.4f} {currency}/h against "
-            f"its {warm_cost_per_hour:.4f} {currency}/h (policy lazy_cache.reserve packs it)")
+            f"its {warm_cost_per_hour:.4f} {currency}/h (not reserved: "
+            f"{cache.unserved or 'policy lazy_cache.reserve: false'})")
 
 
 def _model_reasons(fleet: Fleet, demand: Demand, rejections: list[Rejection],
