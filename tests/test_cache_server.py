@@ -220,3 +220,27 @@ def test_reserved_without_a_server_is_planned_capacity_only(cli, registry: Path,
             "no manifest here serves it") in summary
     assert ("| planned capacity only: ticket-router names no serving.model_repository for a "
             "Triton server to load from |") in summary
+
+
+def test_a_reserved_cache_is_one_item_of_its_members_compute(tmp_path: Path):
+    """By hand, with the shared pool's 1-GPU g6.4xlarge shape (`test_shapes`): 14 replicas
+    need over 400 of a GPU's 800 usable milli, so none share; the room beside them is at most
+    371 milli (toxicity-classifier's 429), on two GPUs. The members alone fit in the gaps;
+    reserved, their cache is one server of 368 milli, and with intent-classifier's two 321s
+    that is three items for the two gaps: a 15th GPU. Three g6.12xlarge (13.8048 USD/h) and
+    three g6.4xlarge (3 x 1.3232) make 17.7744 USD/h, against 16.4512 with the members in
+    replicas of their own."""
+    from planner.pipeline import SolverSettings, make_plan
+    from planner.registry.loader import load_registry as load_fleet
+    from tests.test_consumers import with_small_l4_nodes
+
+    root = with_small_l4_nodes(tmp_path / "registry")
+    plan = make_plan(load_fleet(root), SolverSettings(seed=0, workers=1))
+    assert plan.solver.status == "optimal"
+    shared = next(p for p in plan.pools if p.name == "shared-l4")
+    cache = _cache(plan)
+    assert (cache.reserved, cache.compute_milli) == (True, 368)
+    assert shared.cost_per_hour == pytest.approx(17.7744)
+    assert {(s.instance_type, s.nodes) for s in shared.shapes} == {("g6.12xlarge", 3),
+                                                                   ("g6.4xlarge", 3)}
+    assert shared.gpu_count == 15

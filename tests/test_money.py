@@ -143,14 +143,18 @@ def test_amounts_are_written_to_the_currency_minor_unit(out: Path):
 
 def test_pod_annotation_is_one_pods_share(out: Path):
     plan = load_plan(out / "plan.yaml")
-    for model in plan.models:
-        deployment = next(yaml.safe_load_all(
-            (out / "manifests" / "models" / f"{model.name}.yaml").read_text()))
+    # a lazy cache's servers pay what its members are charged, in one Deployment
+    workloads = [(f"models/{m.name}", m.replicas, m.cost_per_hour) for m in plan.models
+                 if m.cache is None]
+    workloads += [(f"caches/{c.workload}", c.servers, c.cost_per_hour) for p in plan.pools
+                  for c in p.caches if c.reserved and c.placed and c.server is not None]
+    assert len(workloads) > len([m for m in plan.models if m.cache is None])
+    for path, pods, cost_per_hour in workloads:
+        deployment = next(yaml.safe_load_all((out / "manifests" / f"{path}.yaml").read_text()))
         per_pod = Decimal(deployment["metadata"]["annotations"]
                           [next(k for k in deployment["metadata"]["annotations"]
                                 if k.endswith("/cost-per-hour"))])
-        assert abs(per_pod * model.replicas - money.decimal(model.cost_per_hour)) \
-            <= Decimal("0.00005") * model.replicas
+        assert abs(per_pod * pods - money.decimal(cost_per_hour)) <= Decimal("0.00005") * pods
 
 
 def test_diff_and_check_tables_show_the_same_amounts(out: Path, cli):

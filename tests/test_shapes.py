@@ -82,8 +82,11 @@ def test_verify_accepts_a_split_within_a_family_only():
 
 @pytest.fixture(scope="module")
 def shaped_plans(tmp_path_factory):
-    """The demo planned with and without a 1-GPU g6.4xlarge shape in its shared L4 pool."""
+    """The demo planned with and without a 1-GPU g6.4xlarge shape in its shared L4 pool,
+    its lazy models in replicas of their own (a reserved cache is one item of their compute
+    together, which changes the hand count below: `test_cache_server`)."""
     root = with_small_l4_nodes(tmp_path_factory.mktemp("shapes") / "registry")
+    edit_yaml(root / "policy.yaml", lambda d: d.update(lazy_cache={"reserve": False}))
     settings = SolverSettings(seed=0, workers=1)
     with_shapes = make_plan(load_fleet(root), settings)
     edit_yaml(root / "cluster.yaml", lambda d: next(
@@ -135,6 +138,7 @@ def test_the_node_pool_lists_the_shapes_bought(shaped_plans, tmp_path):
 def test_an_earlier_plan_with_shapes_is_a_base_with_nothing_to_move(shaped_plans, tmp_path):
     with_shapes, _ = shaped_plans
     root = with_small_l4_nodes(tmp_path / "registry")
+    edit_yaml(root / "policy.yaml", lambda d: d.update(lazy_cache={"reserve": False}))
     again = make_plan(load_fleet(root), SolverSettings(seed=0, workers=1), base=with_shapes)
     assert again.solver.moved_replicas == 0
     assert again.summary.cost_per_hour == pytest.approx(with_shapes.summary.cost_per_hour)
