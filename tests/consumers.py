@@ -172,8 +172,10 @@ def pod_problems(plan: Plan, manifests: Manifests) -> list[str]:
                                 "know before a node exists")
         matching = [n for n in launched.values()
                     if all(n.labels.get(k) == v for k, v in selector.items())]
+        server_of = {c.name: c.workload for c in pool.caches}
         own = {node_pool_of(pool, node) for node in pool.nodes
-               if any(name == model.name for name, _ in node.replicas())}
+               if any(name == model for model, _ in node.replicas())
+               or any(server_of[s.cache] == name for g in node.gpus for s in g.caches)}
         if not own <= {n.node_pool for n in matching}:
             problems.append(f"{name}: its selector matches no NodePool of {pool.name}")
         # A GPU pool's NodePools carry its device-plugin entry's name; a CPU pool has one
