@@ -38,6 +38,21 @@ def dns1123_label_problem(value: str) -> str | None:
     return None
 
 
+def dns1035_label_problem(value: str) -> str | None:
+    """A DNS-1035 label (`IsDNS1035Label`): a Service's name, at most 63 characters, starting
+    with a letter."""
+    problem = dns1123_label_problem(value)
+    if problem is None and not value[0].isalpha():
+        return "not a DNS-1035 label: it must start with a letter"
+    return problem
+
+
+def slashes_as_dashes(name: str) -> str:
+    """An object name for a planner name with a slash in it (a lazy cache's
+    `<pool>/lazy-cache`, which the slash keeps apart from every model's name)."""
+    return name.replace("/", "-")
+
+
 def dns1123_subdomain_problem(value: str) -> str | None:
     """A DNS-1123 subdomain: ConfigMap, NodePool and PriorityClass names, label prefixes."""
     if len(value) > DNS1123_SUBDOMAIN_MAX:

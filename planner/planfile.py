@@ -9,6 +9,7 @@ from typing import Final, Literal
 import yaml
 from pydantic import Field
 
+from planner import k8s_names
 from planner.errors import InputError, Problem
 from planner.money import Money
 from planner.registry.messages import validate_document
@@ -141,7 +142,7 @@ class LazyCachePlan(Strict):
     def workload(self) -> str:
         """The name of the cache's server Deployment and of its pods' `app.kubernetes.io/name`
         (the cache's name with its slash, which keeps it apart from every model's, as a dash)."""
-        return self.name.replace("/", "-")
+        return k8s_names.slashes_as_dashes(self.name)
 
 
 class PoolPlan(Strict):

@@ -45,14 +45,21 @@ def _rollouts(plan: Plan) -> list[str]:
             room = f"{spare} more node{'s' if spare != 1 else ''}" if spare else \
                 "none: at its ceiling, node replacement waits for a node to drain"
             lines.append(f"| {pool.name} | {len(pool.nodes)} | {pool.max_nodes} | {room} |")
-    stopping = [(m, rollout(plan, m)) for m in plan.models]
+    stopping = [(m, rollout(plan, m)) for m in plan.models if m.cache is None]
     stopping = [(m, r) for m, r in stopping if not r.surge]
     if stopping:
         lines += ["", "Without room for a surge pod, these update with `maxSurge: 0, "
                   "maxUnavailable: 1`:", "", "| model | replicas | why |", "|---|---:|---|"]
         lines += [f"| {m.name} | {m.replicas} | {r.why} |" for m, r in stopping]
     else:
-        lines += ["", "Every model updates with `maxSurge: 1, maxUnavailable: 0`."]
+        lines += ["", "Every model with pods of its own updates with `maxSurge: 1, "
+                  "maxUnavailable: 0`."]
+    servers = [c.workload for p in plan.pools for c in p.caches
+               if c.reserved and c.placed and c.server is not None]
+    if servers:
+        lines += ["", f"Lazy cache servers ({', '.join(servers)}) are replaced in place "
+                  "(`maxSurge: 0, maxUnavailable: 1`): a new server starts with no model "
+                  "loaded, so a surge pod would keep none warm."]
     return lines
 
 

@@ -244,3 +244,27 @@ def test_a_reserved_cache_is_one_item_of_its_members_compute(tmp_path: Path):
     assert {(s.instance_type, s.nodes) for s in shared.shapes} == {("g6.12xlarge", 3),
                                                                    ("g6.4xlarge", 3)}
     assert shared.gpu_count == 15
+
+
+def test_no_server_where_its_name_is_a_models(cli, registry: Path, tmp_path: Path):
+    source = registry / "models" / "autocomplete.yaml"
+    named = registry / "models" / "shared-l4-lazy-cache.yaml"
+    named.write_text(source.read_text().replace("name: autocomplete",
+                                                "name: shared-l4-lazy-cache"))
+    edit_yaml(named, lambda d: d.update(resources={"memory_mib": 500, "throughput_rps": 400}))
+    result = cli("plan", "--registry", registry, "--out", tmp_path / "out", "--solver",
+                 "greedy")
+    assert result.exit_code == 0, result.stderr
+    cache = _cache(load_plan(tmp_path / "out" / "plan.yaml"))
+    assert (cache.reserved, cache.server) == (False, None)
+    assert cache.unserved == ("its servers' name 'shared-l4-lazy-cache' is a model name, "
+                              "which a Service cannot take")
+
+
+def test_a_service_name_starts_with_a_letter():
+    from planner import k8s_names
+
+    assert k8s_names.dns1035_label_problem("shared-l4-lazy-cache") is None
+    assert k8s_names.dns1035_label_problem("4x-l4-lazy-cache") == (
+        "not a DNS-1035 label: it must start with a letter")
+    assert k8s_names.dns1035_label_problem("a" * 64) == "longer than 63 characters (64)"

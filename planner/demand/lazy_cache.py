@@ -27,6 +27,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
+from planner import k8s_names
 from planner.demand.derive import Demand
 from planner.registry.fleet import Fleet
 from planner.rules.capacity import gpu_capacity
@@ -175,11 +176,19 @@ def _engine(fleet: Fleet, demand: Demand) -> str:
     return fleet.models[demand.model].serving.engine or ""
 
 
-def multi_model_server(fleet: Fleet, members: list[Demand]) -> tuple[str | None, str]:
-    """The multi-model server the manifests run for a cache of `members` (one engine), or
-    None and why none: Triton loads and unloads models through its repository API in explicit
-    model control mode, from each member's `serving.model_repository`; the other engines
-    serve the one model their pod starts with."""
+def multi_model_server(fleet: Fleet, name: str, members: list[Demand]
+                       ) -> tuple[str | None, str]:
+    """The multi-model server the manifests run for the cache `name` of `members` (one
+    engine), or None and why none: Triton loads and unloads models through its repository API
+    in explicit model control mode, from each member's `serving.model_repository`; the other
+    engines serve the one model their pod starts with. The servers' Deployment and Service
+    take the cache's name with a dash for its slash, which must be a Service's name and no
+    model's."""
+    workload = k8s_names.slashes_as_dashes(name)
+    problem = k8s_names.dns1035_label_problem(workload)
+    if problem is not None or workload in fleet.models:
+        return None, (f"its servers' name '{workload}' is "
+                      f"{problem or 'a model name'}, which a Service cannot take")
     engine = _engine(fleet, members[0])
     if engine != "triton":
         return None, (f"its models run on {engine or 'no named engine'}, and only Triton "
@@ -244,7 +253,7 @@ def plan_caches(fleet: Fleet, demands: dict[str, list[Demand]]) -> CachePlan:
             warm = sum(warm_share(gpu, d) for d in members)
             shared = cache.servers * server_share(gpu, cache)
             if shared <= warm:
-                server, unserved = multi_model_server(fleet, members)
+                server, unserved = multi_model_server(fleet, name, members)
                 reserve = fleet.policy.lazy_cache.reserve
                 caches.append(replace(cache, server=server, unserved=unserved,
                                       reserved=server is not None if reserve is None
