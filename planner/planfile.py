@@ -210,14 +210,15 @@ class PoolPlan(Strict):
         return used or [self.shape(NodePlan(name="", index=0, gpus=[]))]
 
     def capacity_type_of(self, model: str) -> str | None:
-        """The capacity type a model's pods select: where the pool's NodePool offers spot and
-        on-demand nodes, that of the nodes the plan puts all its replicas on (a model that may
-        not be interrupted is only on on-demand ones); None where it offers one, or the
-        model's replicas are on both."""
+        """The capacity type a model's pods (or a lazy cache's servers, by the cache's name)
+        select: where the pool's NodePool offers spot and on-demand nodes, that of the nodes
+        the plan puts all its replicas on (a model that may not be interrupted is only on
+        on-demand ones); None where it offers one, or the model's replicas are on both."""
         if len({s.capacity_type for s in self.chosen_shapes}) < 2:
             return None
         used = {self.shape(node).capacity_type for node in self.nodes for gpu in node.gpus
-                for slot in gpu.replicas if slot.model == model}
+                if any(slot.model == model for slot in gpu.replicas)
+                or any(server.cache == model for server in gpu.caches)}
         return used.pop() if len(used) == 1 else None
 
     @property

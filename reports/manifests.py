@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from planner.money import decimal
-from planner.planfile import ModelPlan, Plan, PoolPlan
+from planner.planfile import LazyCachePlan, ModelPlan, Plan, PoolPlan
 from planner.registry.kubernetes import pool_label
 from reports import cache_server, dra, gpu_operator, karpenter, observability
 from reports.engine_flags import HEALTH_PATH, engine_args
@@ -65,6 +65,12 @@ def capacity_selector(pool: PoolPlan, model: ModelPlan) -> dict[str, str]:
     nodes the plan puts the model on (`PoolPlan.capacity_type_of`); nothing where it offers
     one."""
     wanted = pool.capacity_type_of(model.name)
+    return {} if wanted is None else {CAPACITY_TYPE_LABEL: wanted}
+
+
+def cache_capacity_selector(pool: PoolPlan, cache: LazyCachePlan) -> dict[str, str]:
+    """`capacity_selector` for a lazy cache's servers."""
+    wanted = pool.capacity_type_of(cache.name)
     return {} if wanted is None else {CAPACITY_TYPE_LABEL: wanted}
 
 
@@ -367,8 +373,9 @@ def render_manifests(plan: Plan, target: str = "deployment",
     for pool in plan.pools:
         servers_namespace = cache_server.cache_namespace(plan, pool)
         for cache in cache_server.served(pool):
+            selector = {**pool_selector(plan, pool), **cache_capacity_selector(pool, cache)}
             files[f"manifests/caches/{cache.workload}.yaml"] = _dump(cache_server.server_objects(
-                plan, cache, pool, pool_selector(plan, pool), MANAGED_BY))
+                plan, cache, pool, selector, MANAGED_BY))
             files[f"manifests/monitoring/{cache.workload}.yaml"] = _dump(
                 [observability.service_monitor(cache, pool, servers_namespace, MANAGED_BY)])
     for model in plan.models:
