@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from planner.demand.derive import derive
+from planner.demand.lazy_cache import CachePlan, plan_caches
 from planner.demand.to_engine import COST_UNITS_PER_CURRENCY, build_problem
 from planner.pipeline import SolverSettings
 from planner.planfile import Plan, RulePrice
@@ -156,16 +157,23 @@ def spread_relaxation(model: str) -> Relaxation:
     return Relaxation(f"spread of {model}", "not spread", problem=lift)
 
 
+def _problem(fleet: Fleet) -> tuple[Problem, CachePlan]:
+    """The engine problem `make_plan` solves: the models, and the reserved lazy caches in
+    place of their members."""
+    caches = plan_caches(fleet, derive(fleet)[0])
+    return build_problem(fleet, caches.demands, caches.reserved), caches
+
+
 def _solve(fleet: Fleet, settings: SolverSettings,
            change: Callable[[Problem], Problem] | None = None):
     from solvers.engine import solve
 
-    problem = build_problem(fleet, derive(fleet)[0])
+    problem, caches = _problem(fleet)
     if change is not None:
         problem = change(problem)
     return solve(problem, method=settings.method, time_limit_s=settings.time_limit_s,
                  seed=settings.seed, workers=settings.workers,
-                 deterministic=settings.deterministic)
+                 deterministic=settings.deterministic), caches
 
 
 def price_rules(fleet: Fleet, settings: SolverSettings, base_cost: int,
@@ -178,7 +186,7 @@ def price_rules(fleet: Fleet, settings: SolverSettings, base_cost: int,
     results = [_price(fleet, settings, r) for r in chosen[:max_relaxations]]
     spread = next((r for r in results if r.rule.startswith("spread (")), None)
     if relaxations is None and spread is not None and spread.cost < base_cost:
-        problem = build_problem(fleet, derive(fleet)[0])
+        problem, _ = _problem(fleet)
         spread_models = [g.name for g in problem.groups
                          if any(o.max_per_node is not None for o in g.options)]
         for model in spread_models[:max(0, max_relaxations - len(results))]:
@@ -188,8 +196,10 @@ def price_rules(fleet: Fleet, settings: SolverSettings, base_cost: int,
 
 def _price(fleet: Fleet, settings: SolverSettings, relaxation: Relaxation) -> RuleCost:
     relaxed = relaxation.fleet(fleet) if relaxation.fleet else fleet
-    solution = _solve(relaxed, settings, relaxation.problem)
-    placed = {p.group for p in solution.placements}
+    solution, caches = _solve(relaxed, settings, relaxation.problem)
+    groups = {p.group for p in solution.placements}
+    placed = (groups & set(relaxed.models)) | {
+        d.model for c in caches.reserved if c.name in groups for d in c.members}
     return RuleCost(relaxation.rule, relaxation.relaxed, solution.cost,
                     len(relaxed.models) - len(placed), solution.status)
 
