@@ -104,13 +104,14 @@ def test_demo_plan_costs_add_up(demo_plan):
 
 def test_baseline_is_whole_nodes_without_gpu_sharing(demo_plan):
     """By hand, each model on the shape where a replica on GPUs of its own costs least: 8
-    batch replicas on g4dn.12xlarge (4 a node): 2 nodes, 7.824; 26 shared-l4 replicas on
-    g6.12xlarge: 7 nodes, 32.2112; 2 image-moderation replicas on g6.xlarge: 1.6096; on
-    p5.48xlarge 2/8 + 2/2 + 2/8 + 2/4 of a node: 2 nodes, 110.08; 8 MIG-pool replicas on
-    p4de.24xlarge fill one node, but their spread needs two: 81.9314. In all 233.6562 an hour."""
+    batch replicas on g4dn.12xlarge spot (4 a node): 2 nodes, but the spot offer has one, so
+    1.5648 + 3.912 on-demand; 26 shared-l4 replicas on g6.12xlarge: 7 nodes, 32.2112; 2
+    image-moderation replicas on g6.xlarge: 1.6096; on p5.48xlarge 2/8 + 2/2 + 2/8 + 2/4 of a
+    node: 2 nodes, 110.08; 8 MIG-pool replicas on p4de.24xlarge fill one node, but their
+    spread needs two: 81.9314. In all 231.309 an hour."""
     _, plan = demo_plan
-    assert plan.summary.baseline_cost_per_hour == pytest.approx(233.6562)
-    assert float(plan.summary.baseline_cost_per_month) == pytest.approx(233.6562 * 730,
+    assert plan.summary.baseline_cost_per_hour == pytest.approx(231.309)
+    assert float(plan.summary.baseline_cost_per_month) == pytest.approx(231.309 * 730,
                                                                         abs=0.01)
 
 

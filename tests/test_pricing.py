@@ -31,6 +31,7 @@ def write_discounted_demo(root: Path) -> Path:
 
     def discount(cluster: dict) -> None:
         pools = {p["name"]: p for p in cluster["pools"]}
+        pools["batch-t4"].pop("spot")  # the whole pool on spot instead of its spot offer
         pools["batch-t4"].update(capacity_type="spot", price_per_node_hour=SPOT_T4,
                                  list_price_per_node_hour=3.912)
         pools["shared-l4"].update(price_per_node_hour=COMMITTED_L4,

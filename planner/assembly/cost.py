@@ -119,8 +119,16 @@ def baseline_cost_per_hour(cluster: Cluster, demands: Iterable[list[Demand]],
             if demand.max_per_node else 1
         shapes[key] = (shape, filled + Fraction(demand.replicas, per_node),
                        max(spread, needed))
-    return sum(max(math.ceil(filled), spread) * shape.price_per_node_hour
+    return sum(_nodes_price(shape, max(math.ceil(filled), spread))
                for shape, filled, spread in shapes.values())
+
+
+def _nodes_price(shape: NodeShape, nodes: int) -> float:
+    """`nodes` nodes of `shape`: those beyond its `max_nodes` (a spot offer's cap, a
+    commitment's) at its list price, as on-demand nodes of the instance type."""
+    within = min(nodes, shape.max_nodes or nodes)
+    return within * shape.price_per_node_hour + (nodes - within) * (
+        shape.list_price_per_node_hour or shape.price_per_node_hour)
 
 
 def from_engine_units(amount: int) -> float:
