@@ -41,7 +41,9 @@ def make_dra_registry(root: Path) -> Path:
 
     def cluster(data: dict) -> None:
         data["sharing_backend"] = "dra"
-        next(p for p in data["pools"] if p["name"] == "batch-t4").update(sharing="mps")
+        batch = next(p for p in data["pools"] if p["name"] == "batch-t4")
+        batch.update(sharing="mps")
+        batch.pop("spot")  # one shape, so that greedy packs the MPS pool as it always has
 
     edit_yaml(registry / "cluster.yaml", cluster)
     return add_cpu_pool(registry)  # a CPU pool, which DRA leaves alone
