@@ -211,7 +211,7 @@ def _node_figure(node: NodePlan, pool: PoolPlan, height: int, models: dict[str, 
                          f'text-anchor="middle">{index}</text>')
         else:
             parts += _gpu_svg(gpu, pool, x, height, models, colours)
-    caption = node.name + (f" ({node.instance_type})" if node.instance_type else "")
+    caption = node.name + (f" ({pool.shape(node).label})" if node.instance_type else "")
     parts += ["</svg>", f"<figcaption>{escape(caption)}</figcaption>", "</figure>"]
     return "".join(parts)
 

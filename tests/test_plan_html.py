@@ -43,7 +43,8 @@ def test_every_pool_node_and_model_appears(page: str, plan: Plan):
         assert f"<h2>Pool {pool.name}</h2>" in page
         for node in pool.nodes:
             assert f'<figure id="node-{node.name}">' in page
-            assert f"<figcaption>{node.name}</figcaption>" in page
+            shape = f" ({pool.shape(node).label})" if node.instance_type else ""
+            assert f"<figcaption>{node.name}{shape}</figcaption>" in page
     for model in plan.models:
         assert f'<tr id="model-{model.name}"><td>{model.name}</td>' in page
 

@@ -123,7 +123,9 @@ def test_pods_select_the_capacity_type_of_their_nodes_where_both_are_offered(tmp
         cluster["instance_types"]["g4dn.4xlarge"] = {
             "cpu_milli": 16000, "memory_mib": 65536,
             "reserved": {"cpu_milli": 360, "memory_mib": 6993}}
-        next(p for p in cluster["pools"] if p["name"] == "batch-t4")["other_shapes"] = [
+        batch = next(p for p in cluster["pools"] if p["name"] == "batch-t4")
+        batch.pop("spot")  # the demo's spot offer: a spot shape of another type instead
+        batch["other_shapes"] = [
             {"instance_type": "g4dn.4xlarge", "gpus_per_node": 1, "price_per_node_hour": 0.5,
              "capacity_type": "spot", "max_nodes": 2}]
     edit_yaml(root / "cluster.yaml", add)

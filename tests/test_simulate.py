@@ -310,7 +310,11 @@ def test_node_loss_on_the_demo(demo):
     assert {h.pool for h in report.headroom} == {x.pool for x in report.losses if x.below_min}
     hours = Decimal(str(plan.metadata.hours_per_month))
     for spare in report.headroom:
-        price = Decimal(str(pools[spare.pool].price_per_node_hour))
+        # A spare of the spot NodePool is a spot node: its pool's spot offer's price.
+        pool = pools[spare.pool]
+        price = Decimal(str(next(s for s in pool.chosen_shapes if s.capacity_type == "spot")
+                            .price_per_node_hour if spare.node_pool.endswith("-spot")
+                            else pool.price_per_node_hour))
         assert spare.cost_per_month == (price * hours).quantize(Decimal("0.01"))
         assert spare.covers
     assert report.cost_per_month == sum(h.cost_per_month for h in report.headroom)
