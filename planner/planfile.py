@@ -211,15 +211,19 @@ class PoolPlan(Strict):
 
     def capacity_type_of(self, model: str) -> str | None:
         """The capacity type a model's pods (or a lazy cache's servers, by the cache's name)
-        select: where the pool's NodePool offers spot and on-demand nodes, that of the nodes
-        the plan puts all its replicas on (a model that may not be interrupted is only on
-        on-demand ones); None where it offers one, or the model's replicas are on both."""
+        select: where the pool's NodePools offer spot and on-demand nodes, on-demand for a
+        model the plan puts on on-demand nodes only (every model that may not be interrupted
+        is one); None for the others, whom the spot NodePool's weight sends to spot first,
+        and who may move to on-demand room when a spot node is taken back; None where the
+        pool offers one capacity type."""
         if len({s.capacity_type for s in self.chosen_shapes}) < 2:
             return None
         used = {self.shape(node).capacity_type for node in self.nodes for gpu in node.gpus
                 if any(slot.model == model for slot in gpu.replicas)
-                or any(server.cache == model for server in gpu.caches)}
-        return used.pop() if len(used) == 1 else None
+                or any(server.cache == model for server in gpu.caches)} | {
+            self.shape(node).capacity_type for node in self.nodes for slot in node.pods
+            if slot.model == model}
+        return "on-demand" if used == {"on-demand"} else None
 
     @property
     def device(self) -> str:

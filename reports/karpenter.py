@@ -20,10 +20,11 @@ type or MIG layout), each pinned to its zone; see `_per_zone`.
 Where the plan buys both spot and on-demand nodes of a pool, each capacity type has a
 NodePool of its own (`POOL` on-demand, `POOL-spot`), so that each holds its own ceiling as its
 limits: one NodePool allowing both would launch spot wherever a pod lets it (Karpenter
-prefers spot when a NodePool allows it). Pods the plan puts on one capacity type select it
-(`reports.manifests.capacity_selector`: every model that may not be interrupted selects
-on-demand); the spot NodePool's higher `weight` sends the others to spot first, up to its
-limits, as Karpenter's weighted NodePools do (karpenter.sh, Scheduling: Weighted NodePools).
+prefers spot when a NodePool allows it). The pods of a model the plan keeps on on-demand
+nodes select on-demand (`reports.manifests.capacity_selector`: every model that may not be
+interrupted does); the spot NodePool's higher `weight` sends the others to spot first, up to
+its limits, as Karpenter's weighted NodePools do (karpenter.sh, Scheduling: Weighted
+NodePools), and they may move to on-demand room when a spot node is taken back.
 """
 
 from __future__ import annotations

@@ -61,9 +61,8 @@ def pool_selector(plan: Plan, pool: PoolPlan) -> dict[str, str]:
 
 
 def capacity_selector(pool: PoolPlan, model: ModelPlan) -> dict[str, str]:
-    """Where the pool's NodePool offers spot and on-demand nodes, the capacity type of the
-    nodes the plan puts the model on (`PoolPlan.capacity_type_of`); nothing where it offers
-    one."""
+    """Where the pool's NodePools offer spot and on-demand nodes, on-demand for a model the
+    plan keeps on on-demand nodes (`PoolPlan.capacity_type_of`); nothing otherwise."""
     wanted = pool.capacity_type_of(model.name)
     return {} if wanted is None else {CAPACITY_TYPE_LABEL: wanted}
 
