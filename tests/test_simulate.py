@@ -60,8 +60,12 @@ def _every_rule(root: Path) -> Path:
     write_demo(root)
     edit_yaml(root / "models" / "intent-classifier.yaml",
               lambda d: d["replicas"].update(min=4))
-    edit_yaml(root / "cluster.yaml", lambda d: next(
-        p for p in d["pools"] if p["name"] == "batch-t4").update(sharing="mps"))
+    def batch_on_mps(cluster: dict) -> None:
+        batch = next(p for p in cluster["pools"] if p["name"] == "batch-t4")
+        batch.update(sharing="mps")
+        batch.pop("spot")  # one capacity type: the zone NodePools' limits are its pool's
+
+    edit_yaml(root / "cluster.yaml", batch_on_mps)
 
     def rules(policy: dict) -> None:
         next(r for r in policy["conflicts"] if r["name"] == "dedicated-tenants")["scope"] = \
@@ -310,11 +314,7 @@ def test_node_loss_on_the_demo(demo):
     assert {h.pool for h in report.headroom} == {x.pool for x in report.losses if x.below_min}
     hours = Decimal(str(plan.metadata.hours_per_month))
     for spare in report.headroom:
-        # A spare of the spot NodePool is a spot node: its pool's spot offer's price.
-        pool = pools[spare.pool]
-        price = Decimal(str(next(s for s in pool.chosen_shapes if s.capacity_type == "spot")
-                            .price_per_node_hour if spare.node_pool.endswith("-spot")
-                            else pool.price_per_node_hour))
+        price = Decimal(str(pools[spare.pool].price_per_node_hour))
         assert spare.cost_per_month == (price * hours).quantize(Decimal("0.01"))
         assert spare.covers
     assert report.cost_per_month == sum(h.cost_per_month for h in report.headroom)
