@@ -1,5 +1,9 @@
 """A plan's monthly money as line items: one per model, one per used pool for idle capacity.
 
+A batch model that works in runs (`ModelPlan.batch`) pays its cost per hour over the hours its
+runs take in the month; its GPUs' share for the other hours stays with its pool's idle line,
+as the nodes are planned to stay, so the lines still add up to the plan's total.
+
 Every report (summary, cost.csv, `report`, `diff`, `check`) reads its amounts from here, so they
 are rounded once and add up: a team is the sum of its models' lines, a pool the sum of its
 models' lines and its idle line, the total the sum of every line.
@@ -14,6 +18,10 @@ from decimal import Decimal
 
 from planner import money
 from planner.planfile import ModelPlan, Plan, PoolPlan
+from planner.rules.batch import hours_run as batch_hours
+from planner.rules.batch import runs_in_month
+
+RATE_DIGITS = Decimal("0.000001")  # an idle line's average rate per hour
 
 
 @dataclass(frozen=True)
@@ -80,11 +88,37 @@ def month_total(models: Iterable[ModelPlan], pools: Iterable[PoolPlan], hours: f
                        currency)
 
 
+def hours_run(model: ModelPlan, plan: Plan) -> float:
+    """The hours of the plan's month the model pays for: all of them, or a batch model's runs
+    (the starts in the billing period's calendar month, else the runs of the planning
+    figure's month)."""
+    hours = plan.metadata.hours_per_month
+    batch = model.batch
+    if batch is None:
+        return hours
+    runs = batch.runs_per_month
+    if plan.metadata.period is not None:
+        runs = runs_in_month(batch.schedule, batch.time_zone, plan.metadata.period)
+    return batch_hours(batch.run_hours, runs, hours)
+
+
 def ledger(plan: Plan) -> Ledger:
     """The plan's line items, each month rounded once so that they add up exactly."""
     currency, hours = plan.summary.currency, plan.metadata.hours_per_month
     rates = line_rates(plan.models, plan.pools)
-    amounts = money.apportion([money.monthly(rate, hours) for *_, rate in rates], currency)
+    monthly = [money.monthly(rate, hours) for *_, rate in rates]
+    index = {(pool, model): i for i, (pool, model, *_) in enumerate(rates)}
+    for model in plan.models:
+        if model.batch is not None:  # the hours not run move to the pool's idle line
+            own, idle = index[(model.pool, model.name)], index[(model.pool, None)]
+            unpaid = monthly[own] - money.monthly(money.decimal(model.cost_per_hour),
+                                                  hours_run(model, plan))
+            monthly[own] -= unpaid
+            monthly[idle] += unpaid
+            # the idle line's rate: its average over the month
+            rates[idle] = (model.pool, None, None, (monthly[idle] / money.decimal(hours))
+                           .quantize(RATE_DIGITS))
+    amounts = money.apportion(monthly, currency)
     return Ledger(currency, tuple(Line(pool, model, team, rate, amount)
                                   for (pool, model, team, rate), amount
                                   in zip(rates, amounts, strict=True)))

@@ -278,6 +278,24 @@ class Autoscaling(Strict):
     """The per-pod metric (custom metrics API) it scales on."""
     target_per_replica: float
     """The request rate per replica it keeps to: the peak's load per planned replica."""
+    by: Literal["hpa", "keda"] = Field("hpa", exclude_if=lambda by: by == "hpa")
+    """What scales the model: a HorizontalPodAutoscaler, or a KEDA ScaledObject."""
+    prometheus_url: str | None = Field(None, exclude_if=lambda url: url is None)
+    """The Prometheus a KEDA trigger queries for the request rate."""
+
+
+class BatchPlan(Strict):
+    """A batch model's runs (`planner.rules.batch`): a CronJob on `schedule`, or a one-off
+    Job; its line of the month is its cost per hour over the hours its runs take."""
+
+    schedule: str | None
+    time_zone: str | None = None
+    requests_per_run: int
+    run_hours: float
+    """How long one run lasts at the planned replicas' rate."""
+    runs_per_month: float
+    """Runs in a month of the plan's `hours_per_month` (a one-off Job: 1); a billing period
+    counts its calendar month's starts instead."""
 
 
 class ModelPlan(Strict):
@@ -316,6 +334,8 @@ class ModelPlan(Strict):
     llm: LlmPlan | None = None
     autoscaling: Autoscaling | None = None
     """Set where the expected mean traffic needs fewer replicas than the peak."""
+    batch: BatchPlan | None = Field(None, exclude_if=lambda batch: batch is None)
+    """Set for a model that works in runs (a CronJob or Job) instead of serving."""
     reasons: list[str]
 
 

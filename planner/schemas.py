@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from planner import k8s_names
+from planner import cron, k8s_names
 from planner.money import minor_unit
 from profiles.llm import Architecture, Precision
 from profiles.schema import (
@@ -175,6 +175,10 @@ class PlannerConfig(Strict):
     gpu_operator_namespace: Name = "gpu-operator"
     """The namespace the NVIDIA GPU Operator runs in, where its device-plugin and MIG-manager
     ConfigMaps must be."""
+    prometheus_url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")] = \
+        "http://prometheus-operated.monitoring.svc:9090"
+    """The Prometheus that KEDA's triggers query (`autoscaler: keda`): by default the Service
+    the Prometheus Operator creates for a Prometheus in the `monitoring` namespace."""
     paths: Paths = Paths()
     """Where the registry's files are, when not in the default places."""
     billing: Billing = Billing()
@@ -351,6 +355,44 @@ class Llm(Strict):
         return self
 
 
+class BatchRun(Strict):
+    """Work done in runs instead of served all the time (a model whose `serving_profile` is
+    `batch`): a Kubernetes CronJob that starts a run on `schedule`, or without one a Job that
+    runs once. A run's pods are the planned replicas, placed as a Deployment's would be; a run
+    processes `requests_per_run` at `traffic.peak_rps` (the rate the replicas are sized for),
+    so it lasts requests_per_run / peak_rps seconds, and the model pays for the hours its runs
+    take in the month."""
+
+    schedule: str | None = None
+    """When runs start, in a CronJob's cron syntax: five fields (minute, hour, day of month,
+    month, day of week) or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`; absent: one
+    run, as a Job. A run must end before the next starts."""
+    time_zone: str | None = None
+    """The IANA time zone the schedule is read in (`Europe/Berlin`); absent: UTC."""
+    requests_per_run: Annotated[int, Field(ge=1, le=10**12)]
+    """The requests (items) one run processes."""
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and (problem := cron.schedule_problem(value)):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None and (problem := cron.time_zone_problem(value)):
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _zone_needs_schedule(self) -> BatchRun:
+        if self.time_zone is not None and self.schedule is None:
+            raise ValueError("time_zone without a schedule; a one-off Job starts when applied")
+        return self
+
+
 class ModelSpec(Strict):
     name: Name
     """The model's name, the same as the file's stem."""
@@ -390,6 +432,14 @@ class ModelSpec(Strict):
     llm: Llm | None = None
     """A generating LLM: sized in tokens with its KV cache, its tensor-parallel degree chosen
     by the planner (instead of `gpus_per_replica`), flags passed to its engine."""
+    batch: BatchRun | None = None
+    """Runs instead of a service (only for `serving_profile: batch`): a CronJob on a schedule
+    or a one-off Job, paid for the hours its runs take."""
+    autoscaler: Literal["hpa", "keda"] = "hpa"
+    """What scales the model between its mean's and its peak's replicas (where `traffic.mean_rps`
+    needs fewer): `hpa`, a HorizontalPodAutoscaler on the custom metrics API's per-pod request
+    rate; `keda`, a KEDA ScaledObject whose Prometheus trigger queries the request rate the
+    serving engine exposes (planner.yaml `prometheus_url`)."""
 
     @property
     def shares_gpu(self) -> bool:

@@ -17,6 +17,7 @@ from planner.planfile import ModelPlan, Plan
 from reports import dra, metrics
 from reports.manifests import model_namespace
 from reports.metrics import ENGINES
+from reports.observability import scheduled
 
 SCHEMA_VERSION: Final = 39  # Grafana's dashboard JSON model version these panels follow
 UID_MAX: Final = 40  # Grafana's limit on a dashboard uid
@@ -88,7 +89,7 @@ def _gpu_selector(plan: Plan, models: list[ModelPlan]) -> str:
     pools = {p.name: p for p in plan.pools}
     namespaces = "|".join(sorted({model_namespace(plan, m, pools[m.pool]) for m in models}))
     pods = "|".join(
-        f"({metrics.pod_pattern(m.name, dra.pins(plan, pools[m.pool]))})"
+        f"({metrics.pod_pattern(m.name, dra.pins(plan, pools[m.pool]), scheduled(m))})"
         for m in models)
     return f'namespace=~"{namespaces}", pod=~"{pods}"'
 

@@ -24,7 +24,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from planner import money
-from planner.ledger import Line, ledger
+from planner.ledger import Line, hours_run, ledger
 from planner.period import parse_period, priced_for
 from planner.planfile import ModelPlan, Plan, PoolPlan
 
@@ -206,7 +206,9 @@ def cost_rows(plan: Plan, period: str | None = None) -> list[dict]:
                "x_Pool": pool.name, "x_GpuType": pool.gpu_type, "x_SharingMode": pool.sharing,
                "x_CostPerHour": line.cost_per_hour}
         if line.model is not None:
-            row.update(_model_columns(models[line.model], pool, hours, tag_prefix(plan)))
+            model = models[line.model]
+            row.update(_model_columns(model, pool, money.decimal(hours_run(model, plan)),
+                                      tag_prefix(plan)))
         else:
             row.update(_idle_columns(line, pool, price, hours, tag_prefix(plan)))
         rows.append(row)
@@ -219,6 +221,7 @@ def tag_prefix(plan: Plan) -> str:
 
 
 def _model_columns(model: ModelPlan, pool: PoolPlan, hours: Decimal, prefix: str) -> dict:
+    """A model's columns; `hours` are those it pays for (a batch model's runs)."""
     fraction = money.decimal(model.gpu_fraction)
     used = f"{fraction:.3f} GPU of {pool.gpu_type}"
     consumed = fraction
@@ -229,7 +232,8 @@ def _model_columns(model: ModelPlan, pool: PoolPlan, hours: Decimal, prefix: str
     tags = {"team": model.team, "priority": model.priority, **model.labels,
             f"{prefix}pool": pool.name, f"{prefix}gpu-type": pool.device,
             f"{prefix}sharing": pool.sharing}
-    description = f"{model.name}: {model.replicas} replicas, {used} in {pool.name}"
+    runs = "" if model.batch is None else f", {hours:.2f} hours of batch runs"
+    description = f"{model.name}: {model.replicas} replicas, {used} in {pool.name}{runs}"
     if model.cache is not None:
         # A reserved lazy cache's servers are paid by their members, each in proportion to
         # what it would cost loaded warm (planner.assembly.assemble); it has no pods of its own.

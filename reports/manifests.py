@@ -23,6 +23,7 @@ from reports import cache_server, dra, gpu_operator, karpenter, observability
 from reports.engine_flags import HEALTH_PATH, engine_args
 from reports.gpu_operator import gpu_resource
 from reports.karpenter import CAPACITY_TYPE_LABEL, node_ceiling
+from reports.metrics import ENGINES, model_selector, request_rate
 from reports.rollout import rollout
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "placement-planner"}
@@ -31,6 +32,7 @@ ZONE = "topology.kubernetes.io/zone"
 KSERVE_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 KSERVE_RAW = "RawDeployment"
 KSERVE_SERVERLESS = "Serverless"
+KEDA_RATE_WINDOW = "2m"  # the rate() window of a KEDA trigger's query: four 30 s scrapes
 
 
 class _PlainDumper(yaml.SafeDumper):
@@ -250,6 +252,46 @@ def deployment(plan: Plan, model: ModelPlan, pool: PoolPlan,
     }
 
 
+def _run_spec(plan: Plan, model: ModelPlan, pool: PoolPlan, labels: dict, annotations: dict,
+              slot: dra.Slot | None) -> dict:
+    """A Job's spec for one run: its pods are the planned replicas, each started once and
+    given its index (`JOB_COMPLETION_INDEX`, its shard of the run's work), placed as a
+    Deployment's pods would be, restarted in place on failure."""
+    replicas = model.replicas if slot is None else slot.replicas
+    pod = _pod_spec(plan, model, pool, "worker", slot)
+    for container in pod["containers"]:
+        container.pop("readinessProbe", None)  # nothing routes requests to a run's pods
+    pod["restartPolicy"] = "OnFailure"
+    return {"completions": replicas, "parallelism": replicas, "completionMode": "Indexed",
+            "template": {"metadata": {"labels": dict(labels),
+                                      "annotations": dict(annotations)},
+                         "spec": pod}}
+
+
+def batch_run(plan: Plan, model: ModelPlan, pool: PoolPlan,
+              slot: dra.Slot | None = None) -> dict:
+    """A batch model's runs: a CronJob on its schedule (a run is skipped, never overlapped,
+    while the last one runs), or a Job that runs once; under DRA with a `slot`, the one of its
+    replicas planned on that GPU or slice."""
+    assert model.batch is not None
+    labels, annotations = _metadata(plan, model)
+    name = model.name
+    if slot is not None:
+        name = f"{model.name}-{slot.node.index}-{slot.request}"
+        labels[dra.slot_label(plan)] = dra.slot_value(slot)
+    metadata = {"name": name, "namespace": model_namespace(plan, model, pool),
+                "labels": labels, "annotations": annotations}
+    job = _run_spec(plan, model, pool, labels, annotations, slot)
+    if model.batch.schedule is None:
+        return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": job}
+    spec: dict = {"schedule": model.batch.schedule}
+    if model.batch.time_zone is not None:
+        spec["timeZone"] = model.batch.time_zone
+    spec |= {"concurrencyPolicy": "Forbid",
+             "jobTemplate": {"metadata": {"labels": dict(labels)}, "spec": job}}
+    return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": metadata, "spec": spec}
+
+
 def inference_service(plan: Plan, model: ModelPlan, pool: PoolPlan,
                       mode: str = KSERVE_RAW) -> dict:
     """A KServe InferenceService in `mode`: RawDeployment (a Deployment KServe manages, with the
@@ -287,12 +329,40 @@ def disruption_budget(plan: Plan, model: ModelPlan, pool: PoolPlan) -> dict:
     }
 
 
+def scaled_object(plan: Plan, model: ModelPlan) -> dict:
+    """The model's KEDA ScaledObject (`autoscaler: keda`): the HorizontalPodAutoscaler's
+    range and target, on a Prometheus trigger. The query is the model's request rate as its
+    serving engine counts it (`reports.metrics`, the series its PodMonitor scrapes); KEDA
+    divides it by `threshold` per replica, as the HPA it manages does with an AverageValue."""
+    scaling = model.autoscaling
+    assert scaling is not None and scaling.prometheus_url is not None
+    engine = ENGINES[model.serving.engine or ""]
+    query = request_rate(engine, model_selector(model.name), KEDA_RATE_WINDOW)
+    assert query is not None  # the registry refuses `keda` for an engine without one
+    return {
+        "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+        "metadata": {"name": model.name, "namespace": namespace(plan, model.team),
+                     "labels": {"app.kubernetes.io/name": model.name, **MANAGED_BY}},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                               "name": model.name},
+            "minReplicaCount": scaling.min_replicas, "maxReplicaCount": scaling.max_replicas,
+            "triggers": [{"type": "prometheus", "metricType": "AverageValue", "metadata": {
+                "serverAddress": scaling.prometheus_url, "query": query,
+                "threshold": f"{scaling.target_per_replica:g}"}}],
+        },
+    }
+
+
 def autoscaler(plan: Plan, model: ModelPlan) -> dict | None:
     """The model's HorizontalPodAutoscaler (autoscaling/v2): between the mean's and the peak's
-    replicas, each pod kept at the peak's request rate per planned replica."""
+    replicas, each pod kept at the peak's request rate per planned replica; or its KEDA
+    ScaledObject where the registry asks for one."""
     scaling = model.autoscaling
     if scaling is None:
         return None
+    if scaling.by == "keda":
+        return scaled_object(plan, model)
     target = f"{round(scaling.target_per_replica * 1000)}m"  # a quantity, in thousandths
     return {
         "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
@@ -333,16 +403,18 @@ def cluster_objects(plan: Plan) -> list[dict]:
 
 def _workloads(plan: Plan, model: ModelPlan, pool: PoolPlan, target: str,
                kserve_mode: str) -> list[dict]:
-    """The model's workload: one Deployment or InferenceService; under DRA a Deployment per
-    planned GPU or slice, or beside whole GPUs the template of their claims."""
-    if target == "kserve":
+    """The model's workload: one Deployment or InferenceService (a batch model's CronJob or
+    Job); under DRA one per planned GPU or slice, or beside whole GPUs the template of their
+    claims."""
+    workload = deployment if model.batch is None else batch_run
+    if target == "kserve" and model.batch is None:
         return [inference_service(plan, model, pool, kserve_mode)]
     if not dra.uses_dra(plan) or model.gpus_per_replica == 0:  # a CPU pod claims nothing
-        return [deployment(plan, model, pool)]
+        return [workload(plan, model, pool)]
     if not dra.pins(plan, pool):
         return [dra.whole_gpu_template(model, model_namespace(plan, model, pool), MANAGED_BY),
-                deployment(plan, model, pool)]
-    return [deployment(plan, model, pool, slot) for slot in dra.slots(pool, model)]
+                workload(plan, model, pool)]
+    return [workload(plan, model, pool, slot) for slot in dra.slots(pool, model)]
 
 
 def render_manifests(plan: Plan, target: str = "deployment",
@@ -385,7 +457,7 @@ def render_manifests(plan: Plan, target: str = "deployment",
                                                  MANAGED_BY, target))
             continue
         documents = _workloads(plan, model, pool, target, kserve_mode)
-        if model.replicas > 1:
+        if model.replicas > 1 and model.batch is None:  # a run's failed pods are retried
             documents.append(disruption_budget(plan, model, pool))
         if target != "kserve" and (scaler := autoscaler(plan, model)) is not None \
                 and any(d["kind"] == "Deployment" and d["metadata"]["name"] == model.name

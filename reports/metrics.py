@@ -125,14 +125,16 @@ def queue_depth(engine: Engine, selector: str, by: str = "pod") -> str | None:
     return None
 
 
-def pod_pattern(model: str, per_gpu: bool = False) -> str:
+def pod_pattern(model: str, per_gpu: bool = False, scheduled: bool = False) -> str:
     """A regular expression for the names of `model`'s pods: a Deployment's
     (`<model>-<hash>-<id>`) or a KServe predictor's, raw or serverless; `per_gpu`: those of
     the Deployments of each planned GPU or slice under DRA (`<model>-<node>-gpu-<i>[-slice-<j>]`,
-    `reports.dra`)."""
+    `reports.dra`). An indexed Job's pods (`<job>-<index>-<id>`) match the same; `scheduled`:
+    also those of the Jobs a CronJob starts (`<cronjob>-<scheduled minute>-<index>-<id>`)."""
+    run = "(-[0-9]+)?" if scheduled else ""
     if per_gpu:
-        return f"{model}-[0-9]+-gpu-[0-9]+(-slice-[0-9]+)?-[a-z0-9]+-[a-z0-9]+"
-    return f"{model}(-predictor(-[0-9]+-deployment)?)?-[a-z0-9]+-[a-z0-9]+"
+        return f"{model}-[0-9]+-gpu-[0-9]+(-slice-[0-9]+)?{run}-[a-z0-9]+-[a-z0-9]+"
+    return f"{model}(-predictor(-[0-9]+-deployment)?)?{run}-[a-z0-9]+-[a-z0-9]+"
 
 
 def gpu_selector(namespace: str, pod_regex: str) -> str:

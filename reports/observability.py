@@ -55,7 +55,8 @@ def owns_its_gpus(model: ModelPlan, pool: PoolPlan) -> bool:
 
 def pod_monitor(model: ModelPlan, namespace: str, common: dict[str, str],
                 target: str) -> dict:
-    selector = {KSERVE_ISVC_LABEL: model.name} if target == "kserve" \
+    # a batch model's Jobs are its own whatever the target
+    selector = {KSERVE_ISVC_LABEL: model.name} if target == "kserve" and model.batch is None \
         else {"app.kubernetes.io/name": model.name}
     relabelings: list[dict] = [{"action": "replace", "targetLabel": key, "replacement": value}
                    for key, value in join_labels(model).items()]
@@ -163,11 +164,16 @@ def _cold_start_alerts(model: ModelPlan, namespace: str, pod_regex: str) -> list
                    "hour; keep it warm or give its cache more room")]
 
 
+def scheduled(model: ModelPlan) -> bool:
+    """Whether the model's pods are those of the Jobs a CronJob starts."""
+    return model.batch is not None and model.batch.schedule is not None
+
+
 def prometheus_rule(model: ModelPlan, pool: PoolPlan, namespace: str,
                     common: dict[str, str], per_gpu: bool = False) -> dict:
     """`per_gpu`: the model runs as a Deployment per planned GPU (`metrics.pod_pattern`)."""
     engine = ENGINES.get(model.serving.engine or "")
-    pods = metrics.pod_pattern(model.name, per_gpu)
+    pods = metrics.pod_pattern(model.name, per_gpu, scheduled(model))
     rules = (_gpu_memory_alerts(model, pool, namespace, pods)
              + _cold_start_alerts(model, namespace, pods))
     if engine is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from planner import money
-from planner.ledger import ledger
+from planner.ledger import hours_run, ledger
 from planner.planfile import (
     HeadroomPlan,
     LazyCachePlan,
@@ -144,12 +144,37 @@ def _autoscaling(plan: Plan, costs) -> list[str]:
     at_peak = sum(by_model[m.name] for m, _ in scaled)
     at_mean = money.rounded(sum(by_model[m.name] * a.min_replicas / a.max_replicas
                                 for m, a in scaled), cur)
+    keda = [m.name for m, a in scaled if a.by == "keda"]
+    hpa = len(scaled) - len(keda)
+    by = ([f"HorizontalPodAutoscaler on `{scaled[0][1].metric}` per pod"] if hpa else []) \
+        + ([f"a KEDA ScaledObject on the engine's request rate in Prometheus for "
+            f"{', '.join(keda)}"] if keda else [])
     return [f"- **Autoscaling:** {len(scaled)} model{'s' if len(scaled) != 1 else ''} scale "
             f"between the replicas of their expected mean traffic and of their peak "
-            f"(HorizontalPodAutoscaler on `{scaled[0][1].metric}` per pod): their "
+            f"({'; '.join(by)}): their "
             f"replicas cost {_money(at_peak, cur)} per month at the peak, as planned, and "
             f"{_money(at_mean, cur)} at the mean; the nodes are planned for the peak, and "
             f"cost less at the mean only where Karpenter's consolidation empties one."]
+
+
+def _batch_runs(plan: Plan, costs) -> list[str]:
+    """The models that work in runs: their CronJob or Job, the hours they pay for."""
+    runs = [m for m in plan.models if m.batch is not None]
+    if not runs:
+        return []
+    cur, by_model = plan.summary.currency, costs.by_model()
+    each = []
+    for model in runs:
+        assert model.batch is not None
+        how = f"a CronJob (`{model.batch.schedule}`" + (
+            f", {model.batch.time_zone})" if model.batch.time_zone else ")") \
+            if model.batch.schedule else "a Job (one run)"
+        each.append(f"{model.name} as {how}, {model.batch.run_hours:.2f} h a run, "
+                    f"{hours_run(model, plan):,.2f} h a month: "
+                    f"{_money(by_model[model.name], cur)}")
+    return [f"- **Batch runs:** {'; '.join(each)}. Each run starts the planned replicas on "
+            f"the GPUs planned for them and pays for the hours it runs; the nodes are planned "
+            f"to stay, so those GPUs' other hours are in their pool's idle capacity."]
 
 
 def _rule_prices(plan: Plan) -> list[str]:
@@ -284,6 +309,7 @@ def render_summary(plan: Plan, *, target: str = "deployment",
         f"{_money(s.baseline_cost_per_month - total, cur)} "
         f"({_percent(s.baseline_cost_per_month - total, s.baseline_cost_per_month)}).",
         *_autoscaling(plan, costs),
+        *_batch_runs(plan, costs),
         _hours(plan),
         f"- **Solver:** {solver.name}, {solver.status}, gap {solver.gap:.2%} to the proven "
         f"lower bound of {_rate(solver.lower_bound, cur)} per hour, {seconds_spent(solver)}.",

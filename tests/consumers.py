@@ -141,11 +141,25 @@ def launched_node(launched: dict[str, Node], pool: PoolPlan, planned: NodePlan) 
         or launched[node_pool]
 
 
+def pod_template(workload: dict) -> tuple[dict, int]:
+    """A Deployment's, Job's or CronJob's pod template and the pods it runs at once."""
+    spec = workload["spec"]
+    if workload["kind"] == "Deployment":
+        return spec["template"], spec["replicas"]
+    job = spec["jobTemplate"]["spec"] if workload["kind"] == "CronJob" else spec
+    return job["template"], job["parallelism"]
+
+
+WORKLOAD_KINDS = ("Deployment", "Job", "CronJob")
+
+
 def pod_specs(manifests: Manifests) -> dict[str, dict]:
-    """Each model's pod spec, from its Deployment or its InferenceService's predictor."""
+    """Each model's pod spec, from its Deployment (a batch model's CronJob or Job) or its
+    InferenceService's predictor."""
     specs = {}
-    for deployment in manifests.kind("Deployment"):
-        specs[deployment["metadata"]["name"]] = deployment["spec"]["template"]["spec"]
+    for kind in WORKLOAD_KINDS:
+        for workload in manifests.kind(kind):
+            specs[workload["metadata"]["name"]] = pod_template(workload)[0]["spec"]
     for service in manifests.kind("InferenceService"):
         specs[service["metadata"]["name"]] = service["spec"]["predictor"]
     return specs

@@ -3,6 +3,10 @@ HorizontalPodAutoscaler that validates strictly, and the cost at the peak and at
 
 from __future__ import annotations
 
+import copy
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import kubernetes_validate
@@ -11,7 +15,7 @@ import yaml
 
 from planner.planfile import load_plan
 from planner.registry.locate import write_demo
-from planner.rules.autoscaling import REQUESTS_PER_SECOND, autoscaling
+from planner.rules.autoscaling import RATE_ENGINES, REQUESTS_PER_SECOND, autoscaling
 from planner.schemas import ModelSpec
 from reports.manifests import render_manifests
 from tests.conftest import edit_yaml
@@ -83,7 +87,9 @@ def test_demo_autoscalers_carry_the_traffic_and_validate(autoscaled_out: Path):
     documents = [d for path in (greedy_demo_out / "manifests" / "models").glob("*.yaml")
                  for d in yaml.safe_load_all(path.read_text())
                  if d["kind"] == "HorizontalPodAutoscaler"]
-    assert {d["metadata"]["name"] for d in documents} == set(scaled)
+    by_hpa = {name for name, m in scaled.items()
+              if m.autoscaling is not None and m.autoscaling.by == "hpa"}
+    assert {d["metadata"]["name"] for d in documents} == by_hpa
     for document in documents:
         kubernetes_validate.validate(document, plan.metadata.kubernetes_version, strict=True)
         model = scaled[document["metadata"]["name"]]
@@ -118,3 +124,95 @@ def test_summary_prices_the_peak_and_the_mean(autoscaled_out: Path):
     text = render_summary(plan)
     assert (f"their replicas cost {money(at_peak, 'USD')} per month at the peak, as planned, "
             f"and {money(amounts.rounded(at_peak / 2, 'USD'), 'USD')} at the mean") in text
+
+
+def _scaled_objects(out: Path) -> list[dict]:
+    return [d for path in (out / "manifests" / "models").glob("*.yaml")
+            for d in yaml.safe_load_all(path.read_text()) if d["kind"] == "ScaledObject"]
+
+
+def test_keda_scaled_object_validates_and_carries_the_planned_range(greedy_demo_out: Path):
+    """The demo's support-summarizer (`autoscaler: keda`): a ScaledObject that KEDA's CRD
+    (v2.20.2) accepts, scaling its Deployment between the planned mean's and peak's replicas
+    on vLLM's request rate, at the planned rate per replica; no HorizontalPodAutoscaler."""
+    from reports.metrics import ENGINES, model_selector, request_rate
+    from tests import crds
+
+    plan = load_plan(greedy_demo_out / "plan.yaml")
+    keda = {m.name: m for m in plan.models
+            if m.autoscaling is not None and m.autoscaling.by == "keda"}
+    assert set(keda) == {"support-summarizer"}
+    objects = _scaled_objects(greedy_demo_out)
+    assert {d["metadata"]["name"] for d in objects} == set(keda)
+    for document in objects:
+        assert crds.errors(document) == []
+        model = keda[document["metadata"]["name"]]
+        scaling = model.autoscaling
+        assert scaling is not None
+        spec = document["spec"]
+        assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == \
+            (scaling.min_replicas, scaling.max_replicas)
+        assert spec["maxReplicaCount"] == model.replicas  # the plan packs the peak's
+        assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                          "name": model.name}
+        [trigger] = spec["triggers"]
+        assert trigger["type"] == "prometheus" and trigger["metricType"] == "AverageValue"
+        engine = ENGINES[model.serving.engine or ""]
+        assert trigger["metadata"] == {
+            "serverAddress": "http://prometheus-operated.monitoring.svc:9090",
+            "query": request_rate(engine, model_selector(model.name), "2m"),
+            "threshold": f"{scaling.target_per_replica:g}"}
+        assert float(trigger["metadata"]["threshold"]) == scaling.target_per_replica
+    summarizer = keda["support-summarizer"].autoscaling
+    assert summarizer is not None  # peak 6 rps, mean 2, 2 replicas: 1 at the mean, 3 rps each
+    assert (summarizer.min_replicas, summarizer.max_replicas,
+            summarizer.target_per_replica) == (1, 2, 3.0)
+    bad = copy.deepcopy(objects[0])
+    bad["spec"]["minReplicas"] = 1  # the HPA's spelling is not KEDA's
+    assert any("minReplicas" in e for e in crds.errors(bad))
+
+
+def test_keda_query_parses_in_promtool(greedy_demo_out: Path, tmp_path: Path):
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool is missing: .ci/run installs the Debian package prometheus")
+        pytest.skip("promtool not installed (Debian package prometheus)")
+    rules = [{"record": f"keda:{d['metadata']['name'].replace('-', '_')}:rps",
+              "expr": d["spec"]["triggers"][0]["metadata"]["query"]}
+             for d in _scaled_objects(greedy_demo_out)]
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "keda", "rules": rules}]}))
+    result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_keda_engines_are_those_with_a_request_rate():
+    from reports.metrics import ENGINES, request_rate
+
+    assert set(RATE_ENGINES) == {name for name, engine in ENGINES.items()
+                                 if request_rate(engine, "", "1m") is not None}
+
+
+def test_keda_without_a_known_engine_is_exit_2(cli, registry: Path):
+    from tests.conftest import edit_yaml
+
+    path = registry / "models" / "support-summarizer.yaml"
+    edit_yaml(path, lambda d: d["serving"].update(engine="sglang"))
+    result = cli("validate", "--registry", registry)
+    assert result.exit_code == 2
+    assert "support-summarizer.yaml:" in result.stderr
+    assert "autoscaler: KEDA scales on the request rate the serving engine exposes, and " \
+        "serving.engine is 'sglang'" in result.stderr
+
+
+def test_keda_prometheus_url_from_planner_yaml(cli, registry: Path, tmp_path: Path):
+    (registry / "planner.yaml").write_text((registry / "planner.yaml").read_text()
+                                           + "prometheus_url: http://prom.example:9090\n")
+    result = cli("plan", "--registry", registry, "--solver", "greedy", "--out",
+                 tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    [document] = _scaled_objects(tmp_path / "out")
+    assert document["spec"]["triggers"][0]["metadata"]["serverAddress"] == \
+        "http://prom.example:9090"

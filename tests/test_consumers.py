@@ -240,7 +240,7 @@ def test_every_surging_deployment_has_room(planned):
                   for d in manifests.kind("Deployment")}
     servers = [c.workload for p in plan.pools for c in p.caches
                if c.reserved and c.placed and c.server is not None]
-    assert len(strategies) == len([m for m in plan.models if m.cache is None]) + len(servers)
+    assert len(strategies) == len([m for m in plan.models if m.cache is None and m.batch is None]) + len(servers)
     # a cache server starts empty: replaced in place, never surged
     assert all(strategies[name]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
                for name in servers)
@@ -317,7 +317,7 @@ def test_kserve_serverless_on_request(cli, tmp_path):
     manifests = consumers.Manifests.of(
         {str(p.relative_to(out)): p.read_text() for p in (out / "manifests").rglob("*.yaml")})
     services = manifests.kind("InferenceService")
-    assert len(services) == len([m for m in plan.models if m.cache is None])
+    assert len(services) == len([m for m in plan.models if m.cache is None and m.batch is None])
     for service in services:
         assert crds.errors(service) == []
         assert service["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == \

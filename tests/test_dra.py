@@ -29,6 +29,7 @@ from planner.schemas import Cluster
 from reports.dra import node_claim, requests
 from reports.pr_comment import render_check_markdown
 from tests.conftest import add_cpu_pool, edit_yaml
+from tests.consumers import WORKLOAD_KINDS, pod_template
 
 DATA = Path(__file__).resolve().parent / "data" / "dra"
 GPU_RULES = "GPU-scope conflicts (interactive-vs-batch, dedicated-tenants)"
@@ -90,10 +91,11 @@ def semantic_problems(plan: Plan, cluster: Cluster, documents: list[dict]) -> li
     templates = {(d["metadata"]["namespace"], d["metadata"]["name"])
                  for d in documents if d["kind"] == "ResourceClaimTemplate"}
     on_request: Counter[tuple[str, str, str]] = Counter()
-    for workload in (d for d in documents if d["kind"] == "Deployment"):
+    for workload in (d for d in documents if d["kind"] in WORKLOAD_KINDS):
         namespace = workload["metadata"]["namespace"]
-        pod = workload["spec"]["template"]["spec"]
-        model = workload["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]
+        template, replicas = pod_template(workload)
+        pod = template["spec"]
+        model = template["metadata"]["labels"]["app.kubernetes.io/name"]
         references = {c["name"]: c for c in pod.get("resourceClaims", [])}
         for container in pod["containers"]:
             for use in container["resources"].get("claims", []):
@@ -117,8 +119,7 @@ def semantic_problems(plan: Plan, cluster: Cluster, documents: list[dict]) -> li
                     problems.append(f"{model}: claim {reference['resourceClaimName']} has no "
                                     f"request {use.get('request')}")
                     continue
-                on_request[reference["resourceClaimName"], use["request"], model] += \
-                    workload["spec"]["replicas"]
+                on_request[reference["resourceClaimName"], use["request"], model] += replicas
     planned: Counter[tuple[str, str, str]] = Counter()
     pools = {p.name: p for p in plan.pools}
     for pool in plan.pools:
@@ -353,10 +354,10 @@ def test_shared_pools_run_in_their_own_namespace(dra):
     for model in plan.models:
         pool = next(p for p in plan.pools if p.name == model.pool)
         expected = model.team if pool.sharing in ("exclusive", "none") else pool.name
-        workloads = [d for d in documents if d["kind"] == "Deployment" and d["metadata"][
+        workloads = [d for d in documents if d["kind"] in WORKLOAD_KINDS and d["metadata"][
             "labels"]["app.kubernetes.io/name"] == model.name]
         assert {w["metadata"]["namespace"] for w in workloads} == {expected}
-        assert sum(w["spec"]["replicas"] for w in workloads) == model.replicas
+        assert sum(pod_template(w)[1] for w in workloads) == model.replicas
 
 
 def test_the_dra_plan_says_what_is_enforced(dra):

@@ -26,6 +26,7 @@ from reports.manifests import render_manifests
 from reports.observability import BURN_WINDOWS, COLD_STARTS_PER_HOUR_MAX, ERROR_BUDGET
 from scripts.update_goldens import COMMAND
 from tests import consumers, crds
+from tests.consumers import WORKLOAD_KINDS, pod_template
 
 DEMO = Path(__file__).resolve().parent.parent / "planner" / "demo" / "registry"
 
@@ -152,17 +153,17 @@ def test_pod_monitor_scrapes_a_declared_port_of_the_models_pods(planned, target)
     plan, deployments, kserve = planned
     manifests = deployments if target == "deployment" else kserve
     workloads = {w["metadata"]["name"]: w
-                 for w in manifests.kind("Deployment") + manifests.kind("InferenceService")}
+                 for kind in ("InferenceService", *WORKLOAD_KINDS) for w in manifests.kind(kind)}
     for monitor in manifests.kind("PodMonitor"):
         name = monitor["metadata"]["name"]
         workload = workloads[name]
         assert monitor["metadata"]["namespace"] == workload["metadata"]["namespace"]
-        if target == "kserve":
+        if workload["kind"] == "InferenceService":
             container = workload["spec"]["predictor"]["containers"][0]
             assert monitor["spec"]["selector"]["matchLabels"] == {
                 "serving.kserve.io/inferenceservice": name}
         else:
-            pod = workload["spec"]["template"]
+            pod = pod_template(workload)[0]
             container = pod["spec"]["containers"][0]
             assert monitor["spec"]["selector"]["matchLabels"].items() <= \
                 pod["metadata"]["labels"].items()

@@ -17,6 +17,7 @@ from reports.gpu_operator import gpu_resource
 from reports.manifests import render_manifests
 from scripts.update_goldens import COMMAND, GOLDEN
 from tests.conftest import edit_yaml
+from tests.consumers import pod_template
 
 CORE_GROUPS = ("v1", "apps/v1", "policy/v1", "scheduling.k8s.io/v1", "autoscaling/v2")
 
@@ -62,10 +63,11 @@ def test_deployments_request_what_the_plan_says(demo_out, plan):
             continue
         documents = list(yaml.safe_load_all(
             (demo_out / "manifests" / "models" / f"{model.name}.yaml").read_text()))
-        deployment = documents[0]
-        assert deployment["kind"] == "Deployment"
-        assert deployment["spec"]["replicas"] == model.replicas
-        pod = deployment["spec"]["template"]["spec"]
+        workload = documents[0]
+        assert workload["kind"] == ("Deployment" if model.batch is None else "CronJob")
+        template, replicas = pod_template(workload)
+        assert replicas == model.replicas
+        pod = template["spec"]
         resource, count = gpu_resource(model, pools[model.pool])
         container = pod["containers"][0]
         assert container["resources"]["requests"][resource] == str(count)
@@ -76,8 +78,9 @@ def test_deployments_request_what_the_plan_says(demo_out, plan):
         assert env["MAX_CONCURRENCY"] == str(model.limits.max_concurrency)
         assert env["QUEUE_LIMIT"] == str(model.limits.queue_limit)
         assert [d["kind"] for d in documents[1:]] == (
-            (["PodDisruptionBudget"] if model.replicas > 1 else [])
-            + (["HorizontalPodAutoscaler"] if model.autoscaling else []))
+            (["PodDisruptionBudget"] if model.replicas > 1 and not model.batch else [])
+            + ([{"hpa": "HorizontalPodAutoscaler", "keda": "ScaledObject"}[
+                model.autoscaling.by]] if model.autoscaling else []))
         if model.max_replicas_per_node == 1:
             [apart] = pod["affinity"]["podAntiAffinity"][
                 "requiredDuringSchedulingIgnoredDuringExecution"]

@@ -16,6 +16,7 @@ from planner.demand.shapes import offered_twice, shape_of
 from planner.ledger import month_total
 from planner.planfile import (
     Autoscaling,
+    BatchPlan,
     CacheSlot,
     GpuPlan,
     LazyCachePlan,
@@ -38,6 +39,7 @@ from planner.planfile import (
 )
 from planner.registry.fleet import Fleet
 from planner.rules.autoscaling import autoscaling
+from planner.rules.batch import runs
 from planner.rules.capacity import node_allocatable, replicas_per_gpu
 from planner.rules.conflicts import kept_apart
 from planner.rules.enforcement import enforcement
@@ -352,8 +354,21 @@ def _model_plan(fleet: Fleet, demand: Demand, rejections: list[Rejection],
         shares_with=sorted(shares_with), apart_on_node=apart_on_node,
         llm=None if demand.llm is None else LlmPlan(**asdict(demand.llm)),
         autoscaling=None if (scaling := autoscaling(spec, demand.replicas)) is None
-        else Autoscaling(**asdict(scaling)),
+        else Autoscaling(**asdict(scaling), prometheus_url=fleet.config.prometheus_url
+                         if scaling.by == "keda" else None),
+        batch=_batch(spec, fleet.config.hours_per_month),
         reasons=reasons)
+
+
+def _batch(spec: ModelSpec, hours_per_month: float) -> BatchPlan | None:
+    """A batch model's runs: its schedule, how long a run lasts, how many a month has."""
+    found = runs(spec, hours_per_month)
+    if found is None or spec.batch is None:
+        return None
+    return BatchPlan(schedule=spec.batch.schedule, time_zone=spec.batch.time_zone,
+                     requests_per_run=spec.batch.requests_per_run,
+                     run_hours=round(found.run_hours, 6),
+                     runs_per_month=round(found.runs_per_month, 6))
 
 
 def _limits(spec: ModelSpec, demand: Demand) -> Limits:

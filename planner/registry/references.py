@@ -9,6 +9,8 @@ from planner.errors import Problem
 from planner.registry.messages import suggestion
 from planner.registry.yamlsource import YamlDocument, format_loc
 from planner.rules.admission import admits_production_into_low_priority, admitting_pools
+from planner.rules.autoscaling import autoscaler_problems
+from planner.rules.batch import batch_problems
 from planner.rules.conflicts import both_sides
 from planner.rules.fit import (
     host_memory_misfit,
@@ -364,6 +366,8 @@ def _model_problems(p: Parsed, stranded_pool: dict[str, list[str]],
                                 f"'{doc.path.stem}'; make them the same"))
             continue
         problems.extend(_limit_problems(doc, m))
+        problems.extend(_at(doc, loc, message) for loc, message in batch_problems(m))
+        problems.extend(_at(doc, loc, message) for loc, message in autoscaler_problems(m))
         if m.llm is not None:
             kind = _llm_kind_problems(doc, m)
             problems.extend(kind)

@@ -92,8 +92,9 @@ NAME_LABEL = "app.kubernetes.io/name"
 
 @dataclass(frozen=True)
 class Workload:
-    """A Deployment, or an InferenceService's predictor (which runs up to maxReplicas pods):
-    its pod template, and the model it serves (its pods' `app.kubernetes.io/name`)."""
+    """A Deployment, a Job or a CronJob's Job (one run, its `parallelism` pods at once), or an
+    InferenceService's predictor (which runs up to maxReplicas pods): its pod template, and
+    the model it serves (its pods' `app.kubernetes.io/name`)."""
 
     name: str
     model: str
@@ -113,6 +114,15 @@ def workloads(manifests: Manifests) -> list[Workload]:
         found.append(Workload(meta["name"], labels.get(NAME_LABEL, meta["name"]),
                               meta.get("namespace", "default"), labels, template["spec"],
                               int(deployment["spec"].get("replicas", 1))))
+    for kind, job_of in (("Job", lambda d: d["spec"]),
+                         ("CronJob", lambda d: d["spec"]["jobTemplate"]["spec"])):
+        for document in manifests.kind(kind):  # a run: its pods all start together
+            meta, job = document["metadata"], job_of(document)
+            template = job["template"]
+            labels = dict((template.get("metadata") or {}).get("labels") or {})
+            found.append(Workload(meta["name"], labels.get(NAME_LABEL, meta["name"]),
+                                  meta.get("namespace", "default"), labels, template["spec"],
+                                  int(job.get("parallelism", 1))))
     for service in manifests.kind("InferenceService"):
         meta = service["metadata"]
         predictor = service["spec"]["predictor"]
