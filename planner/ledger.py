@@ -99,7 +99,7 @@ def hours_run(model: ModelPlan, plan: Plan) -> float:
     runs = batch.runs_per_month
     if plan.metadata.period is not None:
         runs = runs_in_month(batch.schedule, batch.time_zone, plan.metadata.period)
-    return batch_hours(batch.run_hours, runs, hours)
+    return round(batch_hours(batch.run_hours, runs, hours), 6)
 
 
 def ledger(plan: Plan) -> Ledger:

@@ -349,7 +349,8 @@ def scaled_object(plan: Plan, model: ModelPlan) -> dict:
             "minReplicaCount": scaling.min_replicas, "maxReplicaCount": scaling.max_replicas,
             "triggers": [{"type": "prometheus", "metricType": "AverageValue", "metadata": {
                 "serverAddress": scaling.prometheus_url, "query": query,
-                "threshold": f"{scaling.target_per_replica:g}"}}],
+                # a plain decimal (KEDA parses a float64): the rate is rounded to 0.001
+                "threshold": f"{scaling.target_per_replica:.3f}".rstrip("0").rstrip(".")}}],
         },
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -161,8 +162,10 @@ def test_keda_scaled_object_validates_and_carries_the_planned_range(greedy_demo_
         assert trigger["metadata"] == {
             "serverAddress": "http://prometheus-operated.monitoring.svc:9090",
             "query": request_rate(engine, model_selector(model.name), "2m"),
-            "threshold": f"{scaling.target_per_replica:g}"}
+            "threshold": trigger["metadata"]["threshold"]}
+        assert re.fullmatch(r"[0-9]+(\.[0-9]{1,3})?", trigger["metadata"]["threshold"])
         assert float(trigger["metadata"]["threshold"]) == scaling.target_per_replica
+    assert objects[0]["spec"]["triggers"][0]["metadata"]["threshold"] == "3"
     summarizer = keda["support-summarizer"].autoscaling
     assert summarizer is not None  # peak 6 rps, mean 2, 2 replicas: 1 at the mean, 3 rps each
     assert (summarizer.min_replicas, summarizer.max_replicas,
@@ -216,3 +219,16 @@ def test_keda_prometheus_url_from_planner_yaml(cli, registry: Path, tmp_path: Pa
     [document] = _scaled_objects(tmp_path / "out")
     assert document["spec"]["triggers"][0]["metadata"]["serverAddress"] == \
         "http://prom.example:9090"
+
+
+def test_keda_threshold_is_a_plain_decimal(greedy_demo_out: Path):
+    from reports.manifests import scaled_object
+
+    plan = load_plan(greedy_demo_out / "plan.yaml")
+    model = plan.model("support-summarizer")
+    assert model is not None and model.autoscaling is not None
+    for rate, text in ((1234567.125, "1234567.125"), (0.5, "0.5"), (20.0, "20")):
+        scaled = model.model_copy(update={"autoscaling": model.autoscaling.model_copy(
+            update={"target_per_replica": rate})})
+        trigger = scaled_object(plan, scaled)["spec"]["triggers"][0]
+        assert trigger["metadata"]["threshold"] == text

@@ -18,6 +18,7 @@ from planner.registry.locate import write_demo
 from reports.focus import render_cost_csv
 from reports.manifests import render_manifests
 from tests.conftest import edit_yaml
+from tests.consumers import WORKLOAD_KINDS, pod_template
 
 #: g4dn.12xlarge on spot at 40% of its 3.912 USD/h list price; g6.12xlarge under a savings
 #: plan at 70% of its 4.6016 USD/h.
@@ -143,9 +144,10 @@ def test_pods_select_the_capacity_type_of_their_nodes_where_both_are_offered(tmp
     types = _capacity_types(documents)
     assert (types["batch-t4"], types["batch-t4-spot"]) == (
         (["on-demand"], ["g4dn.12xlarge"], None), (["spot"], ["g4dn.4xlarge"], 10))
-    deployments = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Deployment"}
+    templates = {d["metadata"]["name"]: pod_template(d)[0] for d in documents
+                 if d["kind"] in WORKLOAD_KINDS}  # a batch model's CronJob too
     for model, used in kinds.items():
-        selector = deployments[model]["spec"]["template"]["spec"]["nodeSelector"]
+        selector = templates[model]["spec"]["nodeSelector"]
         assert selector.get("karpenter.sh/capacity-type") == (
             "on-demand" if used == {"on-demand"} else None)
 

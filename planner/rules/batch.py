@@ -78,7 +78,8 @@ def batch_problems(model: ModelSpec) -> list[tuple[tuple[str, ...], str]]:
     """What makes a model's `batch` unrunnable, each at its field: runs of a model that does
     not say it is batch work, runs that start more often than hourly, a run longer than the
     shortest time between two starts (the CronJob forbids overlapping runs, so the next would
-    be skipped), a CronJob name too long for the API server, and KEDA scaling of a run (a run's pods are its planned replicas)."""
+    be skipped), a CronJob name too long for the API server, and KEDA scaling of a run (a
+    run's pods are its planned replicas)."""
     batch = model.batch
     if batch is None:
         return []
