@@ -33,7 +33,7 @@ def expression(schedule: str) -> str:
 
 def schedule_problem(schedule: str) -> str | None:
     """Why a CronJob would refuse `schedule`, or None."""
-    from croniter import croniter
+    from croniter import CroniterBadDateError, croniter
 
     text = schedule.strip()
     if text.startswith("@"):
@@ -50,6 +50,10 @@ def schedule_problem(schedule: str) -> str | None:
                     "lists, '*' and '?' (and names in month and day of week); no L, W or #")
     if not croniter.is_valid(text):
         return f"'{text}' is not a valid cron schedule (a value out of its field's range?)"
+    try:  # a date no month has (30 February) never starts a run
+        croniter(text, datetime(2027, 1, 1), max_years_between_matches=8).get_next(datetime)
+    except CroniterBadDateError:
+        return f"'{text}' never starts a run: no month has that day"
     return None
 
 
@@ -71,13 +75,19 @@ def starts(schedule: str, time_zone: str | None, start: datetime, end: datetime,
     counting every one."""
     from zoneinfo import ZoneInfo
 
-    from croniter import croniter
+    from croniter import CroniterBadDateError, croniter
 
     zone = ZoneInfo(time_zone or "UTC")
-    runs = croniter(expression(schedule), start.astimezone(zone) - _TICK)
+    # the search for the next start gives up after a year: a leap day's schedule has none in
+    # most years' windows
+    runs = croniter(expression(schedule), start.astimezone(zone) - _TICK,
+                    max_years_between_matches=1)
     found: list[datetime] = []
     while len(found) <= limit:
-        moment = runs.get_next(datetime)
+        try:
+            moment = runs.get_next(datetime)
+        except CroniterBadDateError:
+            break
         if moment >= end:
             break
         found.append(moment)

@@ -51,6 +51,7 @@ def _spec(**batch) -> ModelSpec:
     ("@every 1h", "not a descriptor"),
     ("0 25 * * *", "not a valid cron schedule"),
     ("TZ=UTC 0 2 * * *", "has 6 fields"),
+    ("0 0 30 2 *", "never starts a run"),            # 30 February
 ])
 def test_schedules_the_cronjob_controller_refuses(schedule, words):
     assert words in (cron.schedule_problem(schedule) or "")
@@ -72,6 +73,8 @@ def test_runs_per_month_by_the_calendar():
     assert runs_in_month("0 2 * * *", None, "2026-12") == 31
     assert runs_in_month("0 3 * * MON", None, "2027-03") == 5  # Mondays of March 2027
     assert runs_in_month(None, None, "2027-03") == 1  # a one-off Job runs once
+    assert runs_in_month("0 0 29 2 *", None, "2027-02") == 0  # a leap day's run
+    assert runs_in_month("0 0 29 2 *", None, "2028-02") == 1
     # Read in Tokyo (UTC+9), 05:00 on the 1st is 20:00 UTC the day before: December 2026's
     # run is the one of 1 January 2027.
     [start] = cron.starts("0 5 1 * *", "Asia/Tokyo", datetime(2026, 12, 1, tzinfo=UTC),

@@ -19,7 +19,8 @@ from scripts.update_goldens import COMMAND, GOLDEN
 from tests.conftest import edit_yaml
 from tests.consumers import pod_template
 
-CORE_GROUPS = ("v1", "apps/v1", "policy/v1", "scheduling.k8s.io/v1", "autoscaling/v2")
+CORE_GROUPS = ("v1", "apps/v1", "policy/v1", "scheduling.k8s.io/v1", "autoscaling/v2",
+               "batch/v1")
 
 
 @pytest.fixture(scope="module")
