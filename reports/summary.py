@@ -45,7 +45,8 @@ def _rollouts(plan: Plan) -> list[str]:
             room = f"{spare} more node{'s' if spare != 1 else ''}" if spare else \
                 "none: at its ceiling, node replacement waits for a node to drain"
             lines.append(f"| {pool.name} | {len(pool.nodes)} | {pool.max_nodes} | {room} |")
-    stopping = [(m, rollout(plan, m)) for m in plan.models if m.cache is None]
+    stopping = [(m, rollout(plan, m)) for m in plan.models  # a batch run ends, no rollout
+                if m.cache is None and m.batch is None]
     stopping = [(m, r) for m, r in stopping if not r.surge]
     if stopping:
         lines += ["", "Without room for a surge pod, these update with `maxSurge: 0, "

@@ -61,8 +61,9 @@ def test_no_autoscaling(model, replicas):
 @pytest.fixture(scope="module")
 def autoscaled_out(tmp_path_factory) -> Path:
     """The demo with llm-chat-70b at a peak of 4 rps and a mean of 1: two replicas at the
-    peak, one at the mean (of the demo's own models only support-summarizer scales, by
-    KEDA), planned by the greedy solver."""
+    peak, one at the mean, and support-summarizer (`autoscaler: keda`) at a peak of 14 rps
+    and a mean of 2 (the demo's own models each need one replica or as many at the mean as
+    at the peak), planned by the greedy solver."""
     from typer.testing import CliRunner
 
     from planner.cli import app
@@ -71,6 +72,8 @@ def autoscaled_out(tmp_path_factory) -> Path:
     write_demo(root / "registry")
     edit_yaml(root / "registry" / "models" / "llm-chat-70b.yaml",
               lambda d: d["traffic"].update(peak_rps=4, mean_rps=1))
+    edit_yaml(root / "registry" / "models" / "support-summarizer.yaml",
+              lambda d: d["traffic"].update(peak_rps=14, mean_rps=2))
     result = CliRunner().invoke(app, ["plan", "--registry", str(root / "registry"), "--solver",
                                       "greedy", "--out", str(root / "out")])
     assert result.exit_code == 0, result.stderr
@@ -137,18 +140,19 @@ def _scaled_objects(out: Path) -> list[dict]:
             for d in yaml.safe_load_all(path.read_text()) if d["kind"] == "ScaledObject"]
 
 
-def test_keda_scaled_object_validates_and_carries_the_planned_range(greedy_demo_out: Path):
-    """The demo's support-summarizer (`autoscaler: keda`): a ScaledObject that KEDA's CRD
+def test_keda_scaled_object_validates_and_carries_the_planned_range(autoscaled_out: Path):
+    """The demo's support-summarizer (`autoscaler: keda`) at a peak that needs two replicas
+    or more: a ScaledObject that KEDA's CRD
     (v2.20.2) accepts, scaling its Deployment between the planned mean's and peak's replicas
     on vLLM's request rate, at the planned rate per replica; no HorizontalPodAutoscaler."""
     from reports.metrics import ENGINES, model_selector, request_rate
     from tests import crds
 
-    plan = load_plan(greedy_demo_out / "plan.yaml")
+    plan = load_plan(autoscaled_out / "plan.yaml")
     keda = {m.name: m for m in plan.models
             if m.autoscaling is not None and m.autoscaling.by == "keda"}
     assert set(keda) == {"support-summarizer"}
-    objects = _scaled_objects(greedy_demo_out)
+    objects = _scaled_objects(autoscaled_out)
     assert {d["metadata"]["name"] for d in objects} == set(keda)
     for document in objects:
         assert crds.errors(document) == []
@@ -182,7 +186,7 @@ def test_keda_scaled_object_validates_and_carries_the_planned_range(greedy_demo_
     assert any("minReplicas" in e for e in crds.errors(bad))
 
 
-def test_keda_query_parses_in_promtool(greedy_demo_out: Path, tmp_path: Path):
+def test_keda_query_parses_in_promtool(autoscaled_out: Path, tmp_path: Path):
     promtool = shutil.which("promtool")
     if promtool is None:
         if os.environ.get("CI"):
@@ -190,7 +194,7 @@ def test_keda_query_parses_in_promtool(greedy_demo_out: Path, tmp_path: Path):
         pytest.skip("promtool not installed (Debian package prometheus)")
     rules = [{"record": f"keda:{d['metadata']['name'].replace('-', '_')}:rps",
               "expr": d["spec"]["triggers"][0]["metadata"]["query"]}
-             for d in _scaled_objects(greedy_demo_out)]
+             for d in _scaled_objects(autoscaled_out)]
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "keda", "rules": rules}]}))
     result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True,
@@ -228,10 +232,10 @@ def test_keda_prometheus_url_from_planner_yaml(cli, registry: Path, tmp_path: Pa
         "http://prom.example:9090"
 
 
-def test_keda_threshold_is_a_plain_decimal(greedy_demo_out: Path):
+def test_keda_threshold_is_a_plain_decimal(autoscaled_out: Path):
     from reports.manifests import scaled_object
 
-    plan = load_plan(greedy_demo_out / "plan.yaml")
+    plan = load_plan(autoscaled_out / "plan.yaml")
     model = plan.model("support-summarizer")
     assert model is not None and model.autoscaling is not None
     for rate, text in ((1234567.125, "1234567.125"), (0.5, "0.5"), (20.0, "20")):
