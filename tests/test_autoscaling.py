@@ -224,6 +224,8 @@ def test_keda_without_a_known_engine_is_exit_2(cli, registry: Path):
 def test_keda_prometheus_url_from_planner_yaml(cli, registry: Path, tmp_path: Path):
     (registry / "planner.yaml").write_text((registry / "planner.yaml").read_text()
                                            + "prometheus_url: http://prom.example:9090\n")
+    edit_yaml(registry / "models" / "support-summarizer.yaml",  # two replicas at the peak
+              lambda d: d["traffic"].update(peak_rps=14, mean_rps=2))
     result = cli("plan", "--registry", registry, "--solver", "greedy", "--out",
                  tmp_path / "out")
     assert result.exit_code == 0, result.stderr
