@@ -240,7 +240,8 @@ def test_every_surging_deployment_has_room(planned):
                   for d in manifests.kind("Deployment")}
     servers = [c.workload for p in plan.pools for c in p.caches
                if c.reserved and c.placed and c.server is not None]
-    assert len(strategies) == len([m for m in plan.models if m.cache is None and m.batch is None]) + len(servers)
+    assert len(strategies) == len([m for m in plan.models
+                                   if m.cache is None and m.batch is None]) + len(servers)
     # a cache server starts empty: replaced in place, never surged
     assert all(strategies[name]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
                for name in servers)
