@@ -342,13 +342,7 @@ def endpoint(
     device memory become the model's profile in the registry (markers: in the log instead)."""
     from profiles.endpoint import Endpoint
 
-    try:
-        dims = tuple(int(part) for part in shape.split(","))
-    except ValueError:
-        dims = ()
-    if not dims or min(dims) < 1:
-        raise InputError(f"--shape {shape}: expected positive integers, like 3,224,224")
-    target = Endpoint(url, model, protocol.value, shape=dims, datatype=datatype,
+    target = Endpoint(url, model, protocol.value, shape=_shape(shape), datatype=datatype,
                       max_tokens=max_tokens)
     if wait_ready:
         _wait_ready(target, wait_ready)
@@ -371,6 +365,17 @@ def endpoint(
         raise InputError("--format markers: the endpoint's numbers are a profile only with "
                          "--save MODEL; use table or json")
     _print_endpoint(target, _levels(concurrency), rate or [], duration, format)
+
+
+def _shape(shape: str) -> tuple[int, ...]:
+    """`--shape 3,224,224` as a tuple of positive integers."""
+    try:
+        dims = tuple(int(part) for part in shape.split(","))
+    except ValueError:
+        dims = ()
+    if not dims or min(dims) < 1:
+        raise InputError(f"--shape {shape}: expected positive integers, like 3,224,224")
+    return dims
 
 
 def _wait_ready(target, timeout_s: float) -> None:
