@@ -186,23 +186,7 @@ def _build_pool(m: Model, pool: Pool, groups: list[Group], keep_ids: bool) -> No
     if pool.mode == "mig":
         _build_mig(m, pool, shared)
     else:
-        for g in shared:
-            m.budget.check(cp)
-            bound = _per_gpu_bound(pool, g, spread=m.switches is None)
-            for b in gpus:
-                m.put[(g.name, name, b)] = cp.new_int_var(0, bound, f"put[{g.name},{name},{b}]")
-        for b in gpus:
-            m.budget.check(cp)
-            # Capacity of every GPU in every dimension.
-            for d, cap in enumerate(pool.capacity):
-                terms = [g.option(name).size[d] * m.put[(g.name, name, b)] for g in shared
-                         if g.option(name).size[d]]
-                if terms:
-                    cp.add(sum(terms) <= cap * m.use[(name, b)])
-            # Symmetry: within a node (or across nodes of one GPU), GPUs by decreasing load.
-            if (b % size or size == 1) and not keep_ids:
-                if b and shared:
-                    cp.add(_load(m, pool, shared, b) <= _load(m, pool, shared, b - 1))
+        _build_shared(m, pool, shared, gpus, keep_ids)
 
     for g in whole:
         option = g.option(name)
@@ -216,7 +200,8 @@ def _build_pool(m: Model, pool: Pool, groups: list[Group], keep_ids: bool) -> No
     for n in range(node_count):
         m.budget.check(cp)
         # GPUs per node: shared GPUs plus whole GPUs of multi-GPU replicas.
-        terms = [m.use[(name, b)] for b in range(n * size, (n + 1) * size)]
+        terms: list[cp_model.LinearExpr] = [m.use[(name, b)]
+                                            for b in range(n * size, (n + 1) * size)]
         terms += [g.option(name).whole_gpus * m.whole[(g.name, name, n)] for g in whole]
         cp.add(sum(terms) <= size * m.open[(name, n)])
         # Node capacity in every node dimension: all replicas on the node, whatever their GPUs.
@@ -246,6 +231,30 @@ def _build_pool(m: Model, pool: Pool, groups: list[Group], keep_ids: bool) -> No
                     else [m.whole[(g.name, name, n)]]
                 m.cp.add(sum(on_node) <= option.max_per_node).only_enforce_if(
                     m.switch("spread", g.name))
+
+
+def _build_shared(m: Model, pool: Pool, shared: list[Group], gpus: range,
+                  keep_ids: bool) -> None:
+    """Replicas of `shared` groups counted per GPU of a pool that is not MIG, within each
+    GPU's capacity."""
+    cp, name, size = m.cp, pool.name, pool.gpus_per_node
+    for g in shared:
+        m.budget.check(cp)
+        bound = _per_gpu_bound(pool, g, spread=m.switches is None)
+        for b in gpus:
+            m.put[(g.name, name, b)] = cp.new_int_var(0, bound, f"put[{g.name},{name},{b}]")
+    for b in gpus:
+        m.budget.check(cp)
+        # Capacity of every GPU in every dimension.
+        for d, cap in enumerate(pool.capacity):
+            terms = [g.option(name).size[d] * m.put[(g.name, name, b)] for g in shared
+                     if g.option(name).size[d]]
+            if terms:
+                cp.add(sum(terms) <= cap * m.use[(name, b)])
+        # Symmetry: within a node (or across nodes of one GPU), GPUs by decreasing load.
+        if (b % size or size == 1) and not keep_ids:
+            if b and shared:
+                cp.add(_load(m, pool, shared, b) <= _load(m, pool, shared, b - 1))
 
 
 def _load(m: Model, pool: Pool, shared: list[Group], b: int):
