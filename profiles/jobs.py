@@ -73,21 +73,14 @@ def job(model: str, target: Target, image: str, arguments: list[str], *,
                *arguments]
     if target.shared:
         command.append("--allow-shared-device")
-    pod: dict = {
-        "restartPolicy": "Never",
-        "serviceAccountName": SERVICE_ACCOUNT,
-        "automountServiceAccountToken": False,
-        "nodeSelector": dict(target.node_selector),
-        "tolerations": [dict(t) for t in target.tolerations],
-        "containers": [{
-            "name": "profile", "image": image, "command": command,
-            "resources": {
-                "requests": {"cpu": f"{cpu_milli}m", "memory": f"{memory_mib}Mi",
-                             target.resource: str(target.count)},
-                "limits": {"memory": f"{memory_mib}Mi", target.resource: str(target.count)},
-            },
-        }],
-    }
+    pod = _pod(target, containers=[{
+        "name": "profile", "image": image, "command": command,
+        "resources": {
+            "requests": {"cpu": f"{cpu_milli}m", "memory": f"{memory_mib}Mi",
+                         target.resource: str(target.count)},
+            "limits": {"memory": f"{memory_mib}Mi", target.resource: str(target.count)},
+        },
+    }])
     if host_pid:
         pod["hostPID"] = True
     return _job(job_name(model, target.gpu_type), model, target, pod, domain=domain,
@@ -126,13 +119,9 @@ def endpoint_job(model: str, target: Target, server: Server, image: str,
     gpus = {target.resource: str(target.count)}
     probe = {"httpGet": {"path": server.ready_path, "port": server.port},
              "periodSeconds": 10, "failureThreshold": READY_TIMEOUT_S // 10}
-    pod: dict = {
-        "restartPolicy": "Never",
-        "serviceAccountName": SERVICE_ACCOUNT,
-        "automountServiceAccountToken": False,
-        "nodeSelector": dict(target.node_selector),
-        "tolerations": [dict(t) for t in target.tolerations],
-        "initContainers": [{
+    pod = _pod(
+        target,
+        initContainers=[{
             "name": "server", "image": server.image, "restartPolicy": "Always",
             "env": [{"name": SERVER_MARKER, "value": name}],
             "ports": [{"containerPort": server.port, "name": "serving"}],
@@ -143,7 +132,7 @@ def endpoint_job(model: str, target: Target, server: Server, image: str,
                 "limits": {"memory": f"{server.memory_mib}Mi", **gpus},
             },
         }],
-        "containers": [{
+        containers=[{
             "name": "profile", "image": image, "command": command,
             "env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}],
             "securityContext": {"privileged": True},
@@ -152,13 +141,25 @@ def endpoint_job(model: str, target: Target, server: Server, image: str,
                              "memory": f"{PROFILER_MEMORY_MIB}Mi"},
                 "limits": {"memory": f"{PROFILER_MEMORY_MIB}Mi"},
             },
-        }],
-    }
+        }])
     if host_pid:
         pod["hostPID"] = True
     else:
         pod["shareProcessNamespace"] = True
     return _job(name, model, target, pod, domain=domain, namespace=namespace)
+
+
+def _pod(target: Target, **containers: list[dict]) -> dict:
+    """A profiling pod on `target`'s pool (its nodes, its taints tolerated), run once, with
+    no API access, and its `containers` (and `initContainers`)."""
+    return {
+        "restartPolicy": "Never",
+        "serviceAccountName": SERVICE_ACCOUNT,
+        "automountServiceAccountToken": False,
+        "nodeSelector": dict(target.node_selector),
+        "tolerations": [dict(t) for t in target.tolerations],
+        **containers,
+    }
 
 
 def _job(name: str, model: str, target: Target, pod: dict, *, domain: str,
