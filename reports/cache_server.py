@@ -22,6 +22,7 @@ from typing import Final
 
 from planner.money import decimal
 from planner.planfile import LazyCachePlan, Plan, PoolPlan
+from reports.dra import pool_namespace
 from reports.gpu_operator import SHARED_GPU
 from reports.metrics import TRITON_METRICS_PORT
 
@@ -30,12 +31,6 @@ TRITON_GRPC_PORT: Final = 8001
 READY_PATH: Final = "/v2/health/ready"  # ready once the server is up: no model loads at start
 NAME_LABEL: Final = "app.kubernetes.io/name"
 HOSTNAME: Final = "kubernetes.io/hostname"
-
-
-def cache_namespace(plan: Plan, pool: PoolPlan) -> str:
-    """Where a pool's cache servers run: the pool's namespace, since their members may belong
-    to several teams."""
-    return f"{plan.metadata.namespace_prefix}{pool.name}"
 
 
 def served(pool: PoolPlan) -> list[LazyCachePlan]:
@@ -109,7 +104,8 @@ def server_objects(plan: Plan, cache: LazyCachePlan, pool: PoolPlan,
 
     A server is replaced in place (`maxSurge: 0`): a new server starts empty, so a surge pod
     would keep no model warm, only ask for room the plan does not hold."""
-    namespace = cache_namespace(plan, pool)
+    # the pool's namespace, since the cache's members may belong to several teams
+    namespace = pool_namespace(plan, pool)
     labels = _labels(plan, cache, pool, common)
     selector = {NAME_LABEL: cache.workload}
     annotations = _annotations(plan, cache)

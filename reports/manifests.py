@@ -443,7 +443,7 @@ def render_manifests(plan: Plan, target: str = "deployment",
                 karpenter.pool_objects(pool, pool_selector(plan, pool), MANAGED_BY,
                                        overlays=not dra.uses_dra(plan)))
     for pool in plan.pools:
-        servers_namespace = cache_server.cache_namespace(plan, pool)
+        servers_namespace = dra.pool_namespace(plan, pool)
         for cache in cache_server.served(pool):
             selector = {**pool_selector(plan, pool), **cache_capacity_selector(pool, cache)}
             files[f"manifests/caches/{cache.workload}.yaml"] = _dump(cache_server.server_objects(
