@@ -26,10 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from ortools.sat.python import cp_model
-
 from planner.planfile import ModelPlan, NodePlan, Plan, PoolPlan
-from solvers.sat import new_deterministic_solver
 
 ZONE_WORK = 2.0  # CP-SAT deterministic seconds per pool
 
@@ -86,6 +83,10 @@ def _round_robin(pool: PoolPlan) -> dict[int, str]:
 
 
 def _solve(pool: PoolPlan, spread: list[Spread], seed: int) -> dict[int, str] | None:
+    from ortools.sat.python import cp_model
+
+    from solvers.sat import new_deterministic_solver
+
     cp = cp_model.CpModel()
     zones = range(len(pool.zones))
     indexes = [n.index for n in pool.nodes]
