@@ -114,8 +114,10 @@ def plan(
     price_rules: Annotated[bool, typer.Option(
         "--price-rules", help="Also re-solve with each placement rule relaxed in turn (spread, "
         "each conflict and admission rule, replicas per GPU, memory headroom, target "
-        "utilisation, then each model's spread), at most 16 re-solves within --time-limit "
-        "each; summary.md and plan.yaml say what each rule costs, largest first.")] = False,
+        "utilisation, each pool's node shapes: the other shapes of its GPU type the cluster "
+        "lists, then each model's spread), at most 16 re-solves within --time-limit each; "
+        "summary.md and plan.yaml say what each rule costs, those that place more models "
+        "first, then the larger saving.")] = False,
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """Pack the registry's models onto the cluster's pools at the lowest cost.
