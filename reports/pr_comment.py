@@ -19,6 +19,7 @@ from planner.review.check import CheckResult
 from planner.review.diff import CostChange, ModelChange, PlanDiff
 from planner.review.gates import Gate
 from reports.format import money, percent, seconds_spent
+from reports.summary import node_loss_sentence
 
 MARKER = "<!-- placement-planner-check -->"
 MAX_COMMENT_CHARS = 65_000
@@ -165,19 +166,9 @@ def _gate_bullet(g: Gate) -> str:
 
 
 def _node_loss(plan: Plan) -> list[str]:
-    """One line under Capacity: how many models the loss of one node drops below their
-    replicas.min, and what the spare nodes that prevent it cost (bounded: counts only)."""
-    loss = plan.node_loss
-    if loss is None or not loss.nodes:
-        return []
-    if not loss.losses:
-        return ["", f"Node loss: every model keeps its replicas.min through the loss of any "
-                f"one of the {loss.nodes} nodes."]
-    models = {b.model for x in loss.losses for b in x.below_min}
-    return ["", f"Node loss: losing one of {len(loss.losses)} of the {loss.nodes} nodes drops "
-            f"{len(models)} models below their replicas.min; the spare nodes that prevent it "
-            f"cost {_money(loss.cost_per_month, plan.summary.currency)} per month "
-            "(summary.md lists them)."]
+    """One line under Capacity: the summary's node-loss sentence (bounded: counts only)."""
+    sentence = node_loss_sentence(plan, "summary.md lists them")
+    return [] if sentence is None else ["", f"Node loss: {sentence}"]
 
 
 def render_check_markdown(result: CheckResult) -> str:

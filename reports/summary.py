@@ -69,19 +69,26 @@ def _spares(headroom: HeadroomPlan) -> str:
                      if s.node_pool != headroom.pool else "") for s in headroom.spares)
 
 
-def node_loss_line(plan: Plan) -> list[str]:
-    """One line: the nodes whose loss drops a model below its replicas.min, and what the
-    headroom that prevents it costs."""
-    loss, cur = plan.node_loss, plan.summary.currency
+def node_loss_sentence(plan: Plan, where: str) -> str | None:
+    """The node-loss sentence the summary and the pull-request comment share: the nodes whose
+    loss drops a model below its replicas.min, what the headroom that prevents it costs, and
+    `where` the details are."""
+    loss = plan.node_loss
     if loss is None or not loss.nodes:
-        return []
+        return None
     if not loss.losses:
-        return [f"- **Node loss:** every model keeps its replicas.min through the loss of any "
-                f"one of the {loss.nodes} nodes."]
-    models = sorted({b.model for x in loss.losses for b in x.below_min})
-    return [f"- **Node loss:** losing one of {len(loss.losses)} of the {loss.nodes} nodes "
-            f"drops {len(models)} models below their replicas.min; the spare nodes that "
-            f"prevent it cost {_money(loss.cost_per_month, cur)} per month (see Node loss)."]
+        return (f"every model keeps its replicas.min through the loss of any one of the "
+                f"{loss.nodes} nodes.")
+    models = {b.model for x in loss.losses for b in x.below_min}
+    return (f"losing one of {len(loss.losses)} of the {loss.nodes} nodes drops {len(models)} "
+            f"models below their replicas.min; the spare nodes that prevent it cost "
+            f"{_money(loss.cost_per_month, plan.summary.currency)} per month ({where}).")
+
+
+def node_loss_line(plan: Plan) -> list[str]:
+    """One line of the summary's overview: the node-loss sentence."""
+    sentence = node_loss_sentence(plan, "see Node loss")
+    return [] if sentence is None else [f"- **Node loss:** {sentence}"]
 
 
 def _node_loss(loss: NodeLossSummary, cur: str) -> list[str]:
