@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -125,90 +126,147 @@ def plan(
     With --out, writes plan.yaml, plan.html, manifests/, dashboards/, cost.csv and summary.md
     there, all or nothing.
     """
-    from planner.cli.console import err
-    from planner.cli.console import out as stdout
-    from planner.pipeline import SolverSettings, make_plan
-    from planner.planfile import dump_plan, load_plan
-    from reports.tables import plan_tables
+    from planner.pipeline import SolverSettings
+    from planner.planfile import load_plan
 
     _check_period(period)
-    fleet = load_fleet(registry)
-    base_fleet = None
-    if scenario is not None:
-        from planner.scenario import apply_scenario, parse_scenario
-
-        try:
-            base_fleet, fleet = fleet, apply_scenario(fleet, parse_scenario(scenario))
-        except ValueError as exc:
-            raise InputError(f"--scenario: {exc}") from None
+    base_fleet, fleet = _scenario_fleets(load_fleet(registry), scenario)
     if target is Target.kserve:
-        from planner.registry.kubernetes import kserve_problems
-
-        problems = kserve_problems(fleet.models, fleet.documents)
-        if fleet.cluster.sharing_backend == "dra":
-            from planner.errors import Problem
-
-            problems.append(Problem(fleet.root / fleet.config.paths.cluster, None,
-                                    "sharing_backend", DRA_KSERVE))
-        if problems:
-            raise InputError(problems)
+        _check_kserve_fleet(fleet)
     base_plan = load_plan(base) if base else None
     settings = SolverSettings(method=solver.value, time_limit_s=time_limit, seed=seed,
                               workers=workers, deterministic=deterministic)
+    outputs = _Outputs(target, kserve_mode, period)
 
     def solve(fleet):
-        if err.is_terminal:
-            with _solve_progress(fleet.config.currency) as progress:
-                result = make_plan(fleet, settings, base=base_plan, progress=progress)
-        else:
-            result = make_plan(fleet, settings, base=base_plan)
-        if price_rules:
-            from planner.rule_prices import with_rule_prices
-
-            result = with_rule_prices(result, fleet, settings)
-        if period is not None:
-            from planner.period import priced_for
-
-            result = priced_for(result, period)
-        from planner.simulation.node_loss import with_node_loss
-
-        return with_node_loss(result, target=target.value, kserve_mode=kserve_mode.annotation)
+        return _solved(fleet, settings, base_plan, price_rules=price_rules, outputs=outputs)
 
     result = solve(fleet)
     if out is not None:
-        from planner.output import write_folder
-        from reports import render_all
-
-        files = render_all(result, target=target.value, kserve_mode=kserve_mode.annotation,
-                           period=period, curves=_curves(fleet, result))
-        write_folder(out, {"plan.yaml": dump_plan(result), **files},
-                     protected=[fleet.root, *([base] if base else [])])
-        err.print(f"wrote {out}: plan.yaml, plan.html, summary.md, cost.csv and "
-                  f"{sum(1 for f in files if f.startswith('manifests/'))} manifest files",
-                  markup=False)
+        _write_plan_folder(out, fleet, result, outputs,
+                           protected=[fleet.root, *([base] if base else [])])
     if base_fleet is not None:
-        from planner.review.diff import diff_plans
-        from reports.pr_comment import render_diff_markdown
+        _print_scenario_changes(scenario, solve(base_fleet), result, format)
+    else:
+        _print_plan(result, base_plan, format)
+    _exit_if_unplaced(result)
 
-        changes = diff_plans(solve(base_fleet), result)
-        if format is OutputFormat.json:
-            stdout.print_json(changes.model_dump_json())
-        else:
-            from rich.markdown import Markdown
 
-            stdout.print(Markdown(f"# What if {scenario}\n\n" + render_diff_markdown(changes)))
-    elif format is OutputFormat.json:
+@dataclass(frozen=True)
+class _Outputs:
+    """How the plan's manifests and amounts are written: workload kind, KServe mode, period."""
+
+    target: Target
+    kserve_mode: KserveMode
+    period: str | None
+
+
+def _scenario_fleets(fleet, scenario: str | None) -> tuple:
+    """(the registry as it is, the fleet to plan): with --scenario, the first is the registry
+    and the second its changed copy; without, there is nothing to compare against."""
+    if scenario is None:
+        return None, fleet
+    from planner.scenario import apply_scenario, parse_scenario
+
+    try:
+        return fleet, apply_scenario(fleet, parse_scenario(scenario))
+    except ValueError as exc:
+        raise InputError(f"--scenario: {exc}") from None
+
+
+def _check_kserve_fleet(fleet) -> None:
+    """--target kserve needs KServe's names and one pod template per model, so not DRA."""
+    from planner.registry.kubernetes import kserve_problems
+
+    problems = kserve_problems(fleet.models, fleet.documents)
+    if fleet.cluster.sharing_backend == "dra":
+        from planner.errors import Problem
+
+        problems.append(Problem(fleet.root / fleet.config.paths.cluster, None,
+                                "sharing_backend", DRA_KSERVE))
+    if problems:
+        raise InputError(problems)
+
+
+def _solved(fleet, settings, base_plan, *, price_rules: bool, outputs: _Outputs):
+    """The fleet planned (with a progress bar on a terminal), its rules priced if asked,
+    priced for the period, with what losing each node does."""
+    from planner.cli.console import err
+    from planner.pipeline import make_plan
+
+    if err.is_terminal:
+        with _solve_progress(fleet.config.currency) as progress:
+            result = make_plan(fleet, settings, base=base_plan, progress=progress)
+    else:
+        result = make_plan(fleet, settings, base=base_plan)
+    if price_rules:
+        from planner.rule_prices import with_rule_prices
+
+        result = with_rule_prices(result, fleet, settings)
+    if outputs.period is not None:
+        from planner.period import priced_for
+
+        result = priced_for(result, outputs.period)
+    from planner.simulation.node_loss import with_node_loss
+
+    return with_node_loss(result, target=outputs.target.value,
+                          kserve_mode=outputs.kserve_mode.annotation)
+
+
+def _write_plan_folder(out: Path, fleet, result, outputs: _Outputs,
+                       protected: list[Path]) -> None:
+    from planner.cli.console import err
+    from planner.output import write_folder
+    from planner.planfile import dump_plan
+    from reports import render_all
+
+    files = render_all(result, target=outputs.target.value,
+                       kserve_mode=outputs.kserve_mode.annotation, period=outputs.period,
+                       curves=_curves(fleet, result))
+    write_folder(out, {"plan.yaml": dump_plan(result), **files}, protected=protected)
+    err.print(f"wrote {out}: plan.yaml, plan.html, summary.md, cost.csv and "
+              f"{sum(1 for f in files if f.startswith('manifests/'))} manifest files",
+              markup=False)
+
+
+def _print_scenario_changes(scenario, as_is, changed, format: OutputFormat) -> None:
+    """What the scenario changes against the registry as it is, on stdout."""
+    from planner.cli.console import out as stdout
+    from planner.review.diff import diff_plans
+    from reports.pr_comment import render_diff_markdown
+
+    changes = diff_plans(as_is, changed)
+    if format is OutputFormat.json:
+        stdout.print_json(changes.model_dump_json())
+    else:
+        from rich.markdown import Markdown
+
+        stdout.print(Markdown(f"# What if {scenario}\n\n" + render_diff_markdown(changes)))
+
+
+def _print_plan(result, base_plan, format: OutputFormat) -> None:
+    from planner.cli.console import out as stdout
+    from reports.tables import plan_tables
+
+    if format is OutputFormat.json:
         stdout.print_json(result.model_dump_json(by_alias=True))
     else:
         for table in plan_tables(result, base_plan):
             stdout.print(table)
-    if result.unplaced:
-        for model in result.unplaced:
-            err.print(f"unplaced: {model.name} ({model.priority}): "
-                      f"{'; '.join(model.reasons)}", markup=False)
-        for line in result.explanation:
-            err.print(f"why: {line}", markup=False)
-        raise typer.Exit(1)
+
+
+def _exit_if_unplaced(result) -> None:
+    """Exit 1, naming each unplaced model with its reasons and why, when any is left out."""
+    from planner.cli.console import err
+
+    if not result.unplaced:
+        return
+    for model in result.unplaced:
+        err.print(f"unplaced: {model.name} ({model.priority}): "
+                  f"{'; '.join(model.reasons)}", markup=False)
+    for line in result.explanation:
+        err.print(f"why: {line}", markup=False)
+    raise typer.Exit(1)
 
 
 class GroupBy(StrEnum):
