@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from planner.cli.app import FormatOption, OutputFormat, RegistryOption, app, guarded, load_fleet
 from planner.cli.plan import PeriodOption, SolverChoice, _check_period
 from planner.errors import InputError
+
+if TYPE_CHECKING:
+    from planner.planfile import Plan
+    from planner.registry.fleet import Fleet
 
 
 def _slug(label: str, taken: set[str]) -> str:
@@ -55,33 +59,14 @@ def whatif(
 
     The registry's files are not touched: each scenario is a changed copy of it in memory.
     """
-    from planner.cli.console import err
     from planner.cli.console import out as stdout
     from planner.pipeline import SolverSettings, make_plan
-    from planner.scenario import MAX_SCENARIOS, apply_scenario, load_scenarios, parse_scenario
     from reports.whatif import scenario_json, scenario_rows, scenario_table
 
     _check_period(period)
-    scenarios = []
-    for text in scenario or []:
-        try:
-            scenarios.append(parse_scenario(text))
-        except ValueError as exc:
-            raise InputError(f"--scenario: {exc}") from None
-    if file is not None:
-        scenarios += load_scenarios(file)
-    if not scenarios:
-        raise InputError("no scenario: give --scenario KNOB=VALUE (for example traffic=2x) or "
-                         "--file SCENARIOS.yaml")
-    if len(scenarios) > MAX_SCENARIOS:
-        raise InputError(f"{len(scenarios)} scenarios; at most {MAX_SCENARIOS} at once")
+    scenarios = _scenarios(scenario, file)
     fleet = load_fleet(registry)
-    changed = []
-    for item in scenarios:
-        try:
-            changed.append((item.label, apply_scenario(fleet, item)))
-        except ValueError as exc:
-            raise InputError(f"scenario '{item.label}': {exc}") from None
+    changed = _changed_fleets(fleet, scenarios)
     settings = SolverSettings(method=solver.value, time_limit_s=time_limit, seed=seed,
                               workers=workers, deterministic=deterministic)
 
@@ -97,22 +82,65 @@ def whatif(
     plans = [(label, plan_of(f)) for label, f in changed]
     rows = scenario_rows(as_is, plans)
     if out is not None:
-        from planner.output import write_folder
-        from planner.planfile import dump_plan
-        from reports import render_all
-
-        files: dict[str, str] = {}
-        taken: set[str] = set()
-        for label, plan in [("as is", as_is), *plans]:
-            slug = _slug(label, taken)
-            files[f"{slug}/plan.yaml"] = dump_plan(plan)
-            files.update({f"{slug}/{name}": text
-                          for name, text in render_all(plan, period=period).items()})
-        write_folder(out, files, protected=[fleet.root, *([file] if file else [])])
-        err.print(f"wrote {out}: {', '.join(sorted(taken))}", markup=False)
+        _write_plans(out, [("as is", as_is), *plans], period,
+                     protected=[fleet.root, *([file] if file else [])])
     if format is OutputFormat.json:
         import json
 
         stdout.print_json(json.dumps(scenario_json(rows)))
     else:
         stdout.print(scenario_table(rows, as_is.summary.currency))
+
+
+def _scenarios(texts: list[str] | None, file: Path | None) -> list:
+    """The scenarios of --scenario, then those of --file: at least one, at most
+    MAX_SCENARIOS."""
+    from planner.scenario import MAX_SCENARIOS, load_scenarios, parse_scenario
+
+    scenarios = []
+    for text in texts or []:
+        try:
+            scenarios.append(parse_scenario(text))
+        except ValueError as exc:
+            raise InputError(f"--scenario: {exc}") from None
+    if file is not None:
+        scenarios += load_scenarios(file)
+    if not scenarios:
+        raise InputError("no scenario: give --scenario KNOB=VALUE (for example traffic=2x) or "
+                         "--file SCENARIOS.yaml")
+    if len(scenarios) > MAX_SCENARIOS:
+        raise InputError(f"{len(scenarios)} scenarios; at most {MAX_SCENARIOS} at once")
+    return scenarios
+
+
+def _changed_fleets(fleet: Fleet, scenarios: list) -> list[tuple[str, Fleet]]:
+    """(label, the fleet changed by the scenario) for each scenario, every problem an input
+    error naming its scenario."""
+    from planner.scenario import apply_scenario
+
+    changed = []
+    for item in scenarios:
+        try:
+            changed.append((item.label, apply_scenario(fleet, item)))
+        except ValueError as exc:
+            raise InputError(f"scenario '{item.label}': {exc}") from None
+    return changed
+
+
+def _write_plans(out: Path, plans: list[tuple[str, Plan]], period: str | None,
+                 protected: list[Path]) -> None:
+    """Each plan's output folder under `out`, named after its label, written all at once."""
+    from planner.cli.console import err
+    from planner.output import write_folder
+    from planner.planfile import dump_plan
+    from reports import render_all
+
+    files: dict[str, str] = {}
+    taken: set[str] = set()
+    for label, plan in plans:
+        slug = _slug(label, taken)
+        files[f"{slug}/plan.yaml"] = dump_plan(plan)
+        files.update({f"{slug}/{name}": text
+                      for name, text in render_all(plan, period=period).items()})
+    write_folder(out, files, protected=protected)
+    err.print(f"wrote {out}: {', '.join(sorted(taken))}", markup=False)
