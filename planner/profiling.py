@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from planner.errors import InputError, Problem
 from planner.registry.fleet import Fleet
-from planner.registry.kubernetes import pool_label
+from planner.registry.kubernetes import pool_label, tolerations
 from planner.registry.messages import suggestion
 from planner.rules.mig import slice_gpu_type, slice_gpu_types
 from planner.schemas import ModelSpec, Pool
@@ -136,8 +136,7 @@ def job_targets(fleet: Fleet, model: ModelSpec, pools: list[str], mig_profiles: 
         place = partial(Target, pool=pool.name,
                         node_selector={**pool.labels,
                                        pool_label(fleet.config.label_domain): pool.name},
-                        tolerations=[{"key": t.key, "operator": "Equal", "value": t.value,
-                                      "effect": t.effect} for t in pool.taints])
+                        tolerations=tolerations(pool.taints))
         if pool.sharing != "exclusive" and model.gpus_per_replica > 1:
             problems.append(_pool_problem(pool, model, f"a replica needs "
                                           f"{model.gpus_per_replica} whole GPUs; name an "

@@ -22,6 +22,7 @@ from typing import Final
 
 from planner.money import decimal
 from planner.planfile import LazyCachePlan, Plan, PoolPlan
+from planner.registry.kubernetes import tolerations
 from reports.dra import pool_namespace
 from reports.gpu_operator import SHARED_GPU
 from reports.metrics import TRITON_METRICS_PORT
@@ -86,8 +87,7 @@ def _pod_spec(plan: Plan, cache: LazyCachePlan, pool: PoolPlan,
     spec: dict = {
         "priorityClassName": cache.priority,
         "nodeSelector": node_selector,
-        "tolerations": [{"key": t.key, "operator": "Equal", "value": t.value,
-                         "effect": t.effect} for t in pool.taints],
+        "tolerations": tolerations(pool.taints),
         "containers": [container],
     }
     if cache.apart_on_node:

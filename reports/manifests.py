@@ -18,7 +18,7 @@ import yaml
 
 from planner.money import decimal
 from planner.planfile import LazyCachePlan, ModelPlan, Plan, PoolPlan
-from planner.registry.kubernetes import pool_label
+from planner.registry.kubernetes import pool_label, tolerations
 from reports import cache_server, dra, gpu_operator, karpenter, observability
 from reports.engine_flags import HEALTH_PATH, engine_args
 from reports.gpu_operator import gpu_resource
@@ -124,8 +124,7 @@ def _pod_spec(plan: Plan, model: ModelPlan, pool: PoolPlan, container_name: str,
     spec |= {
         "priorityClassName": model.priority,
         "nodeSelector": {**pool_selector(plan, pool), **capacity_selector(pool, model)},
-        "tolerations": [{"key": t.key, "operator": "Equal", "value": t.value,
-                         "effect": t.effect} for t in pool.taints],
+        "tolerations": tolerations(pool.taints),
         "containers": [container],
     }
     if model.llm is not None and model.llm.tensor_parallel > 1:

@@ -7,6 +7,9 @@ values, labels the planner sets itself, and sharing configs the device plugin ac
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Protocol
+
 from planner import k8s_names
 from planner.errors import Problem
 from planner.registry.yamlsource import YamlDocument, format_loc
@@ -23,6 +26,22 @@ KSERVE_PREDICTOR_SUFFIX = "-predictor"
 def pool_label(domain: str) -> str:
     """The node label that names a node's pool; pods select their pool by it."""
     return f"{domain}/pool"
+
+
+class _Taint(Protocol):
+    @property
+    def key(self) -> str: ...
+    @property
+    def value(self) -> str: ...
+    @property
+    def effect(self) -> str: ...
+
+
+def tolerations(taints: Iterable[_Taint]) -> list[dict]:
+    """What lets a pod onto a pool's nodes: each of the pool's taints tolerated exactly (its
+    key, value and effect)."""
+    return [{"key": t.key, "operator": "Equal", "value": t.value, "effect": t.effect}
+            for t in taints]
 
 
 def mig_layout_name(pool: str, index: int) -> str:
