@@ -21,7 +21,7 @@ from planner.registry.fleet import Fleet
 from planner.registry.kubernetes import pool_label, tolerations
 from planner.registry.messages import suggestion
 from planner.rules.mig import slice_gpu_type, slice_gpu_types
-from planner.schemas import ModelSpec, Pool
+from planner.schemas import LLM_ENGINES, ModelSpec, Pool
 from profiles.schema import CPU_DEVICE
 
 if TYPE_CHECKING:
@@ -178,9 +178,10 @@ def job_targets(fleet: Fleet, model: ModelSpec, pools: list[str], mig_profiles: 
     return list(found.values())
 
 
-PROTOCOLS: dict[str, Protocol] = {"triton": "kserve-v2", "kserve": "kserve-v2", "vllm": "openai",
-             "sglang": "openai", "tgi": "openai"}
-"""The protocol each serving engine speaks over HTTP, as `planner profile endpoint` sends it."""
+PROTOCOLS: dict[str, Protocol] = {"triton": "kserve-v2", "kserve": "kserve-v2",
+                                  **dict.fromkeys(LLM_ENGINES, "openai")}
+"""The protocol each serving engine speaks over HTTP, as `planner profile endpoint` sends it:
+the LLM engines serve OpenAI's completions."""
 DATATYPES = {"int64": "INT64", "int32": "INT32", "float32": "FP32", "float16": "FP16",
              "bfloat16": "BF16"}
 
