@@ -50,28 +50,24 @@ class ProfileSettings:
     cpu_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
 
 
-def pick_models(fleet: Fleet, names: list[str]) -> list[ModelSpec]:
+def pick_models(fleet: Fleet, names: list[str], *, need_source: bool = True,
+                option: str | None = None) -> list[ModelSpec]:
+    """The registry's models by name, every unknown name at once (`option` names the option
+    that gave it). Measuring in-process loads a model's `source`, so it must have one;
+    measuring through a server does not (`need_source=False`)."""
     problems = []
     for name in names:
         if name not in fleet.models:
-            problems.append(Problem(None, None, None, f"unknown model '{name}'"
+            problems.append(Problem(None, None, option, f"unknown model '{name}'"
                                     f"{suggestion(name, list(fleet.models))}; see models/ in "
                                     f"{fleet.root}"))
-        elif fleet.models[name].source is None:
+        elif need_source and fleet.models[name].source is None:
             problems.append(Problem(fleet.documents[name].path, 1, "source",
                                     "no source to load the model from; add source.factory or "
                                     "source.torchscript"))
     if problems:
         raise InputError(problems)
     return [fleet.models[n] for n in names]
-
-
-def pick_registry_model(fleet: Fleet, name: str) -> ModelSpec:
-    """A model of the registry by name (measured through its server, so no `source` needed)."""
-    if name not in fleet.models:
-        raise InputError(f"--save {name}: unknown model{suggestion(name, list(fleet.models))}; "
-                         f"see models/ in {fleet.root}")
-    return fleet.models[name]
 
 
 def gpu_type_for(fleet: Fleet, device_name: str, explicit: str | None) -> str:

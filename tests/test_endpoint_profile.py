@@ -244,7 +244,7 @@ def test_stated_memory_is_labelled(cli, server, registry: Path, monkeypatch):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--save", "nope"), "--save nope: unknown model"),
+    (("--save", "nope"), "--save: unknown model 'nope'"),
     (("--save", MODEL, "--rate", "2"), "--rate: open-loop rates are not saved"),
     (("--format", "markers"), "only with --save MODEL"),
 ])

@@ -383,6 +383,18 @@ def test_endpoint_job_needs_a_serving_engine(cli, demo):
                              "--via torch\n")
 
 
+@pytest.mark.parametrize("via", ["torch", "endpoint"])
+def test_jobs_name_every_unknown_model(cli, demo, via):
+    registry, _, _ = demo
+    result = cli("profile", "jobs", "intent-clasifier", "nope", "--pool", "exclusive-l4",
+                 "--via", via, "--registry", registry)
+    assert result.exit_code == 2
+    assert result.stderr == ("error: unknown model 'intent-clasifier' (did you mean "
+                             f"'intent-classifier'?); see models/ in {registry}\n"
+                             f"error: unknown model 'nope'; see models/ in {registry}\n"
+                             "2 errors\n")
+
+
 def test_the_endpoint_jobs_profiler_runs_and_its_log_imports(cli, demo, tmp_path, monkeypatch):
     """The profiler's command as the Job runs it, against the project's stub server standing
     in for the serving image (its address and the registry's path swapped for the test's),

@@ -216,37 +216,63 @@ def jobs(
     run under; collect the logs with `planner profile import`."""
     import yaml
 
-    from planner.cli.console import err
     from planner.k8s_names import dns1123_label_problem
-    from planner.profiling import endpoint_server, job_targets, pick_models, pick_registry_model
-    from profiles.jobs import endpoint_job, job, namespace_objects
+    from planner.profiling import pick_models
+    from profiles.jobs import namespace_objects
 
     fleet = load_fleet(registry)
     levels = _levels(concurrency)
     if dns1123_label_problem(namespace):
         raise InputError(f"--namespace {namespace}: {dns1123_label_problem(namespace)}")
-    if bool(pool) == (gpu_type is not None):
-        raise InputError("name the pools to profile on with --pool POOL, or a GPU type with "
-                         "--gpu-type TYPE (one of the two)")
-    if gpu_type is not None:
-        if gpu_type not in fleet.cluster.gpu_types:
-            raise InputError(f"--gpu-type {gpu_type}: not a GPU type of cluster.yaml; one of "
-                             + ", ".join(fleet.cluster.gpu_types))
-        pool = [p.name for p in fleet.cluster.pools if p.gpu_type == gpu_type
-                and (allow_shared or p.sharing in ("exclusive", "mig"))]
-        if not pool:
-            raise InputError(f"--gpu-type {gpu_type}: no exclusive or MIG pool of that type; "
-                             "pass --allow-shared to profile on a shared one")
+    pools = _job_pools(fleet, pool, gpu_type, allow_shared)
     arguments = ["--concurrency", ",".join(map(str, levels)), "--duration", str(duration)]
     through_server = via is JobVia.endpoint
     documents = namespace_objects(parallelism, namespace=namespace,
                                   privileged=host_pid or through_server)
+    chosen = pick_models(fleet, models, need_source=not through_server)
+    documents += _profiling_jobs(fleet, chosen, pools, mig_profile or [], allow_shared,
+                                 through_server=through_server, host_pid=host_pid,
+                                 image=image, arguments=arguments, namespace=namespace)
+    if out is None:
+        typer.echo(yaml.safe_dump_all(documents, sort_keys=False), nl=False)
+    else:
+        _write_jobs(out, documents)
+
+
+def _job_pools(fleet, pools: list[str] | None, gpu_type: str | None,
+               allow_shared: bool) -> list[str]:
+    """The pools named with --pool, or those of --gpu-type (exclusive and MIG ones, shared
+    ones too with --allow-shared); one of the two options, not both."""
+    if bool(pools) == (gpu_type is not None):
+        raise InputError("name the pools to profile on with --pool POOL, or a GPU type with "
+                         "--gpu-type TYPE (one of the two)")
+    if gpu_type is None:
+        return pools or []
+    if gpu_type not in fleet.cluster.gpu_types:
+        raise InputError(f"--gpu-type {gpu_type}: not a GPU type of cluster.yaml; one of "
+                         + ", ".join(fleet.cluster.gpu_types))
+    found = [p.name for p in fleet.cluster.pools if p.gpu_type == gpu_type
+             and (allow_shared or p.sharing in ("exclusive", "mig"))]
+    if not found:
+        raise InputError(f"--gpu-type {gpu_type}: no exclusive or MIG pool of that type; "
+                         "pass --allow-shared to profile on a shared one")
+    return found
+
+
+def _profiling_jobs(fleet, chosen: list, pools: list[str], mig_profiles: list[str],
+                    allow_shared: bool, *, through_server: bool, host_pid: bool, image: str,
+                    arguments: list[str], namespace: str) -> list[dict]:
+    """A Job per model and target: the profiler loading the model, or beside its server;
+    every model's problems at once."""
+    from planner.profiling import endpoint_server, job_targets
+    from profiles.jobs import endpoint_job, job
+
+    documents = []
     problems = []
-    chosen = ([pick_registry_model(fleet, name) for name in models] if through_server
-              else pick_models(fleet, models))
+    domain = fleet.config.label_domain
     for model in chosen:
         try:
-            targets = job_targets(fleet, model, pool or [], mig_profile or [], allow_shared)
+            targets = job_targets(fleet, model, pools, mig_profiles, allow_shared)
             server = endpoint_server(model, targets, host_pid) if through_server else None
         except InputError as exc:
             problems += exc.problems
@@ -254,19 +280,23 @@ def jobs(
         for target in targets:
             if server is not None:
                 documents.append(endpoint_job(model.name, target, server, image, arguments,
-                                              domain=fleet.config.label_domain,
-                                              namespace=namespace, host_pid=host_pid))
-                continue
-            documents.append(job(model.name, target, image, arguments,
-                                 cpu_milli=model.serving.cpu_milli,
-                                 memory_mib=model.serving.host_memory_mib,
-                                 domain=fleet.config.label_domain, namespace=namespace,
-                                 host_pid=host_pid))
+                                              domain=domain, namespace=namespace,
+                                              host_pid=host_pid))
+            else:
+                documents.append(job(model.name, target, image, arguments,
+                                     cpu_milli=model.serving.cpu_milli,
+                                     memory_mib=model.serving.host_memory_mib,
+                                     domain=domain, namespace=namespace, host_pid=host_pid))
     if problems:
         raise InputError(problems)
-    if out is None:
-        typer.echo(yaml.safe_dump_all(documents, sort_keys=False), nl=False)
-        return
+    return documents
+
+
+def _write_jobs(out: Path, documents: list[dict]) -> None:
+    """A file per Job, and namespace.yaml with what they run under, in the folder `out`."""
+    import yaml
+
+    from planner.cli.console import err
     from planner.output import write_folder
 
     jobs_written = [d for d in documents if d["kind"] == "Job"]
@@ -410,13 +440,13 @@ def _save_endpoint(target, name: str, memory, *, levels: tuple[int, ...], window
                    registry: Path | None, out: Path | None, format: ProfileFormat) -> None:
     """Measure each level until stable, read the server's memory, and write the profile."""
     from planner.cli.console import err
-    from planner.profiling import gpu_type_for, pick_registry_model, write_profile
+    from planner.profiling import gpu_type_for, pick_models, write_profile
     from profiles.endpoint_profile import endpoint_profile, measure_level
     from profiles.errors import ProfileError
     from profiles.text import with_markers
 
     fleet = load_fleet(registry)
-    spec = pick_registry_model(fleet, name)
+    [spec] = pick_models(fleet, [name], need_source=False, option="--save")
     limit = spec.limits.max_concurrency
     wanted = levels if beyond_limit else tuple(c for c in levels if c <= limit) or (1,)
     device_seen: list = []
