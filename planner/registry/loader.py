@@ -64,12 +64,8 @@ def _yaml_files(folder: Path) -> list[Path]:
     return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
 
 
-def load_registry(root: Path, *, policy_gates: bool = False) -> Fleet:
-    """Load and validate the registry at `root`; raise InputError listing every problem.
-
-    With `policy_gates`, models that break a platform rule (no pool admits them) are left out
-    and their problems kept in `Fleet.policy_violations`, for `planner check` to gate on.
-    """
+def _check_root(root: Path) -> None:
+    """A registry folder, not a missing one nor a plan's output folder."""
     if not root.is_dir():
         raise InputError(Problem(root, None, None,
                                  "registry folder not found; pass --registry DIR or run "
@@ -80,18 +76,16 @@ def load_registry(root: Path, *, policy_gates: bool = False) -> Fleet:
                                  "this folder holds a plan (plan.yaml), not a registry; pass "
                                  "--registry the registry folder (models/, cluster.yaml, "
                                  "policy.yaml), and the plan with --plan or --base"))
-    problems: list[Problem] = []
-    config = PlannerConfig()
-    if (root / CONFIG_FILE).exists():
-        config = _load(root / CONFIG_FILE, PlannerConfig, problems, root)[0] or config
-    cluster, cluster_doc = _load(root / config.paths.cluster, Cluster, problems, root)
-    policy, policy_doc = _load(root / config.paths.policy, Policy, problems, root)
 
+
+def _load_models(root: Path, models_dir: Path, problems: list[Problem]
+                 ) -> tuple[dict[str, ModelSpec], dict[str, YamlDocument], set[str]]:
+    """The model files by model name, their documents, and every file's stem (a profile's
+    folder must name one)."""
     models: dict[str, ModelSpec] = {}
     documents: dict[str, YamlDocument] = {}
     model_stems: dict[str, Path] = {}
     loaded: list[tuple[ModelSpec, YamlDocument]] = []
-    models_dir = root / config.paths.models
     if not models_dir.is_dir():
         problems.append(Problem(models_dir, None, None,
                                 "models folder not found; add one YAML file per model there"))
@@ -116,11 +110,17 @@ def load_registry(root: Path, *, policy_gates: bool = False) -> Fleet:
             continue
         models[model.name] = _with_architecture(model, doc, root, problems)
         documents[model.name] = doc
+    return models, documents, set(model_stems)
 
+
+def _load_profiles(root: Path, profiles_dir: Path, problems: list[Problem]
+                   ) -> tuple[dict[tuple[str, str], Profile],
+                              dict[tuple[str, str], YamlDocument]]:
+    """The profile files by (model, GPU type), from `<model>/<gpu-type>.yaml`, and their
+    documents."""
     profiles: dict[tuple[str, str], Profile] = {}
     profile_docs: dict[tuple[str, str], YamlDocument] = {}
     profile_paths: dict[tuple[str, str], Path] = {}
-    profiles_dir = root / config.paths.profiles
     for path in sorted(profiles_dir.glob("*/*.y*ml")) if profiles_dir.is_dir() else []:
         key = (path.parent.name, path.stem)
         if key in profile_paths:
@@ -131,12 +131,29 @@ def load_registry(root: Path, *, policy_gates: bool = False) -> Fleet:
         profile_paths[key] = path
         profile, doc = _load(path, Profile, problems, root)
         if profile is not None:
-            profiles[(path.parent.name, path.stem)] = profile
-            profile_docs[(path.parent.name, path.stem)] = doc
+            profiles[key] = profile
+            profile_docs[key] = doc
+    return profiles, profile_docs
 
+
+def load_registry(root: Path, *, policy_gates: bool = False) -> Fleet:
+    """Load and validate the registry at `root`; raise InputError listing every problem.
+
+    With `policy_gates`, models that break a platform rule (no pool admits them) are left out
+    and their problems kept in `Fleet.policy_violations`, for `planner check` to gate on.
+    """
+    _check_root(root)
+    problems: list[Problem] = []
+    config = PlannerConfig()
+    if (root / CONFIG_FILE).exists():
+        config = _load(root / CONFIG_FILE, PlannerConfig, problems, root)[0] or config
+    cluster, cluster_doc = _load(root / config.paths.cluster, Cluster, problems, root)
+    policy, policy_doc = _load(root / config.paths.policy, Policy, problems, root)
+    models, documents, model_stems = _load_models(root, root / config.paths.models, problems)
+    profiles, profile_docs = _load_profiles(root, root / config.paths.profiles, problems)
     if cluster is not None and policy is not None:
         problems.extend(cross_check(
-            Parsed(root, models, documents, set(model_stems), profiles, profile_docs,
+            Parsed(root, models, documents, model_stems, profiles, profile_docs,
                    cluster, cluster_doc, policy, policy_doc)))
         problems.extend(kubernetes.cluster_problems(config, cluster, cluster_doc, policy))
     problems.extend(kubernetes.namespace_problems(config, models, documents))
