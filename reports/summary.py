@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from planner import money
-from planner.ledger import hours_run, ledger
+from planner.ledger import Ledger, hours_run, ledger
 from planner.planfile import (
     HeadroomPlan,
     LazyCachePlan,
@@ -297,13 +297,12 @@ def _kserve(plan: Plan, kserve_mode: str) -> list[str]:
     return lines
 
 
-def render_summary(plan: Plan, *, target: str = "deployment",
-                   kserve_mode: str = "RawDeployment") -> str:
-    """Every amount is a line of the plan's ledger or a sum of lines, as in cost.csv."""
+def _headline(plan: Plan, costs: Ledger) -> list[str]:
+    """The plan in a list: cost, baseline, autoscaling, batch runs, hours, solver, unplaced,
+    node loss, the rules the cluster does not enforce."""
     s, solver, cur = plan.summary, plan.solver, plan.summary.currency
-    costs = ledger(plan)
     total = costs.total
-    lines = [
+    return [
         "# Placement plan",
         "",
         f"- **Cost:** {_money(total, cur)} per month "
@@ -325,12 +324,14 @@ def render_summary(plan: Plan, *, target: str = "deployment",
         *node_loss_line(plan),
         *([f"- **Not enforced by the cluster** (held only by the plan): "
            f"{'; '.join(not_enforced(plan))}."] if not_enforced(plan) else []),
-        "",
-        "## Cost by team",
-        "",
-        "| team | models | replicas | cost per month | share |",
-        "|---|---:|---:|---:|---:|",
     ]
+
+
+def _teams(plan: Plan, costs: Ledger) -> list[str]:
+    cur, total = plan.summary.currency, costs.total
+    lines = ["", "## Cost by team", "",
+             "| team | models | replicas | cost per month | share |",
+             "|---|---:|---:|---:|---:|"]
     teams = costs.by_team()
     for team in sorted(teams):
         members = [m for m in plan.models if m.team == team]
@@ -338,10 +339,15 @@ def render_summary(plan: Plan, *, target: str = "deployment",
                      f"{_money(teams[team], cur)} | {_percent(teams[team], total)} |")
     lines.append(f"| (idle capacity) | | | {_money(costs.idle, cur)} | "
                  f"{_percent(costs.idle, total)} |")
-    lines += ["", "## Pools", "",
-              "| pool | GPU | sharing | nodes | GPUs used | memory used | compute used | "
-              "cost per month | idle per month |",
-              "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    return lines
+
+
+def _pools(plan: Plan, costs: Ledger) -> list[str]:
+    cur = plan.summary.currency
+    lines = ["", "## Pools", "",
+             "| pool | GPU | sharing | nodes | GPUs used | memory used | compute used | "
+             "cost per month | idle per month |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     pools = costs.by_pool()
     idle = {line.pool: line.cost_per_month for line in costs.lines if line.idle}
     for pool in plan.pools:
@@ -355,10 +361,15 @@ def render_summary(plan: Plan, *, target: str = "deployment",
             f"{_percent(pool.compute_used_milli, pool.compute_capacity_milli)} | "
             f"{_money(pools.get(pool.name, 0), cur)} | "
             f"{_money(idle.get(pool.name, 0), cur)} |")
-    lines += ["", "## Models", "",
-              "| model | team | pool | replicas | GPU share | memory per replica | "
-              "memory per GPU | cost per month | planned to share GPUs with |",
-              "|---|---|---|---:|---:|---:|---:|---:|---|"]
+    return lines
+
+
+def _models(plan: Plan, costs: Ledger) -> list[str]:
+    cur = plan.summary.currency
+    lines = ["", "## Models", "",
+             "| model | team | pool | replicas | GPU share | memory per replica | "
+             "memory per GPU | cost per month | planned to share GPUs with |",
+             "|---|---|---|---:|---:|---:|---:|---:|---|"]
     by_model = costs.by_model()
     for model in plan.models:
         share = f"{model.gpus_per_replica} whole" if model.whole_gpus else (
@@ -372,6 +383,15 @@ def render_summary(plan: Plan, *, target: str = "deployment",
                      f"{share} | {memory} | {per_gpu} | "
                      f"{_money(by_model[model.name], cur)} | "
                      f"{', '.join(model.shares_with) or '-'} |")
+    return lines
+
+
+def render_summary(plan: Plan, *, target: str = "deployment",
+                   kserve_mode: str = "RawDeployment") -> str:
+    """Every amount is a line of the plan's ledger or a sum of lines, as in cost.csv."""
+    costs = ledger(plan)
+    lines = [*_headline(plan, costs), *_teams(plan, costs), *_pools(plan, costs),
+             *_models(plan, costs)]
     if plan.unplaced:
         lines += ["", "## Unplaced models", "", "| model | priority | why |", "|---|---|---|"]
         lines += [f"| {u.name} | {u.priority} | {'; '.join(u.reasons)} |"
@@ -386,7 +406,7 @@ def render_summary(plan: Plan, *, target: str = "deployment",
         lines += _lazy(plan, target)
     lines += _rollouts(plan)
     if plan.node_loss is not None:
-        lines += _node_loss(plan.node_loss, cur)
+        lines += _node_loss(plan.node_loss, plan.summary.currency)
     if target == "kserve":
         lines += _kserve(plan, kserve_mode)
     estimated = [m.name for m in plan.models if m.estimated]
