@@ -198,105 +198,167 @@ def pool_demand(fleet: Fleet, model: ModelSpec, pool: Pool, rule: str) -> Demand
         return Rejection(model.name, pool.name,
                          f"needs whole GPUs, and the pool shares them ({pool.sharing})")
     profile = fleet.profiles.get((model.name, pool.gpu_type))
+    never = _never_fits(fleet, model, pool, profile)
+    if never is not None:
+        return Rejection(model.name, pool.name, never)
+    sharing = Sharing(mode="exclusive" if whole else str(pool.sharing),
+                      utilization=policy.target_utilization,
+                      clients=replicas_per_gpu(pool, policy))
     if model.llm is not None:
-        too_large = llm_misfit(model, fleet.cluster, pool, policy) \
+        op = _llm_operating(fleet, model, pool, sharing)
+    elif model.resources is not None:
+        op = _stated_operating(fleet, model, pool, sharing)
+    else:
+        assert profile is not None  # _never_fits found a profile
+        op = _profiled_operating(fleet, model, pool, sharing, profile)
+    if isinstance(op, str):
+        return Rejection(model.name, pool.name, op)
+    if model.replicas.max is not None and op.replicas > model.replicas.max:
+        return Rejection(model.name, pool.name,
+                         f"needs {op.replicas} replicas on {pool.gpu_type} for the peak of "
+                         f"{model.traffic.peak_rps:g} rps, replicas.max is {model.replicas.max}")
+    memory_mib = memory_per_gpu_mib(op.memory_mib, op.gpus)
+    on_device = _on_device(fleet, pool, op, memory_mib)
+    if isinstance(on_device, str):
+        return Rejection(model.name, pool.name, on_device)
+    mig_slice, compute_milli = on_device
+    llm = op.llm
+    if llm is not None:
+        llm, memory_mib = _engine_share(fleet, pool, mig_slice, llm, memory_mib)
+    return Demand(model=model.name, pool=pool.name, rule=rule, replicas=op.replicas,
+                  gpus_per_replica=op.gpus, whole_gpus=whole,
+                  memory_mib=memory_mib, compute_milli=compute_milli,
+                  cpu_milli=model.serving.cpu_milli,
+                  host_memory_mib=model.serving.host_memory_mib, mig_slice=mig_slice,
+                  max_per_node=max_per_node(policy, op.replicas),
+                  concurrency=op.concurrency, throughput_rps=op.throughput_rps,
+                  p99_ms=op.p99_ms, estimated=op.method != "measured", method=op.method,
+                  load_concurrency=op.load_concurrency, notes=op.notes, llm=llm)
+
+
+@dataclass(frozen=True)
+class _Operating:
+    """How one replica runs in a pool: its replicas, memory (over all its GPUs), throughput
+    and share of a GPU's time, at which concurrency and p99, found how."""
+
+    replicas: int
+    memory_mib: float
+    throughput_rps: float
+    share: float
+    concurrency: int | None
+    p99_ms: float | None  # stretched by sharing
+    load_concurrency: float | None
+    method: str  # measured, reference or stated
+    gpus: int
+    notes: tuple[str, ...] = ()
+    llm: LlmConfig | None = None
+    own_slice: str | None = None  # in a MIG pool: the slice the choice was made on
+
+
+def _never_fits(fleet: Fleet, model: ModelSpec, pool: Pool, profile: Profile | None
+                ) -> str | None:
+    """Why no replica of the model could ever run in the pool (no profile there, or one
+    replica larger than a GPU or a node), or None."""
+    if model.llm is not None:
+        too_large = llm_misfit(model, fleet.cluster, pool, fleet.policy) \
             or node_misfit(model, fleet.cluster, pool)
     else:
         least = least_memory_mib(model, profile)
         if least is None:
-            return Rejection(model.name, pool.name, f"no profile on {pool.gpu_type}")
-        too_large = misfit(least, model.gpus_per_replica, fleet.cluster, pool, policy) \
+            return f"no profile on {pool.gpu_type}"
+        too_large = misfit(least, model.gpus_per_replica, fleet.cluster, pool, fleet.policy) \
             or node_misfit(model, fleet.cluster, pool)
-    if too_large is not None:
-        return Rejection(model.name, pool.name, f"one replica never fits: {too_large}")
-    sharing = Sharing(mode="exclusive" if whole else str(pool.sharing),
-                      utilization=policy.target_utilization,
-                      clients=replicas_per_gpu(pool, policy))
-    notes: tuple[str, ...] = ()
-    on_slice = None
-    memory: float
-    load_concurrency: float | None
-    concurrency: int | None
-    p99: float | None
-    gpus = model.gpus_per_replica
-    llm: LlmConfig | None = None
-    own_slice: str | None = None  # in a MIG pool: the slice the choice was made on
-    if model.llm is not None:
-        picked = _llm_pick(fleet, model, pool, sharing)
-        if isinstance(picked, str):
-            return Rejection(model.name, pool.name, picked)
-        own_slice, (choice, llm, llm_notes, method) = picked
-        gpus = llm.tensor_parallel
-        point, replicas, load = choice.point, choice.replicas, choice.load
-        memory, throughput, share = point.peak_memory_mib, point.throughput_rps, load.share
-        concurrency, p99 = point.concurrency, round(load.p99_ms, 2)
-        load_concurrency = load.concurrency
-        notes = (*llm_notes, *choice.notes, *_load_notes(point, load, sharing))
-    elif model.resources is not None:
-        memory, throughput = model.resources.memory_mib, model.resources.throughput_rps
-        clients = sharing.clients if sharing.mode == "mps" else 1
-        too_many = _too_many(model, pool.gpu_type, throughput / clients,
-                             policy.target_utilization)
-        if too_many:
-            return Rejection(model.name, pool.name, too_many)
-        replicas = replicas_for(model.traffic.peak_rps, throughput / clients,
-                                policy.target_utilization, model.replicas.min)
-        share = model.traffic.peak_rps / (replicas * throughput)
-        concurrency = p99 = load_concurrency = None
-        method = "stated"
-    else:
-        assert profile is not None  # least_memory_mib found a profile
-        on_slice = _slice_choice(fleet, model, pool) if pool.sharing == "mig" else None
-        if isinstance(on_slice, str):
-            return Rejection(model.name, pool.name, on_slice)
-        if on_slice is not None:
-            own_slice, choice, slice_profile = on_slice
-            method = slice_profile.method
-        else:
-            whole_gpu = _choose(model, profile, pool, sharing,
-                                memory_limit_mib(fleet.cluster, pool, policy))
-            if isinstance(whole_gpu, str):
-                return Rejection(model.name, pool.name, whole_gpu)
-            choice, method = whole_gpu, profile.method
-        point, replicas, load = choice.point, choice.replicas, choice.load
-        memory, throughput, share = point.peak_memory_mib, point.throughput_rps, load.share
-        concurrency, p99 = point.concurrency, round(load.p99_ms, 2)
-        load_concurrency = load.concurrency
-        notes = (*choice.notes, *_load_notes(point, load, sharing))
-        if pool.sharing == "mig" and on_slice is None:
-            notes += (f"MIG slice speed taken from the whole {pool.gpu_type}'s profile (its "
-                      "share of compute only); profile the slice types as GPU types of their "
-                      f"own ({slice_gpu_type(pool.gpu_type, '<slice>')})",)
-    if model.replicas.max is not None and replicas > model.replicas.max:
-        return Rejection(model.name, pool.name,
-                         f"needs {replicas} replicas on {pool.gpu_type} for the peak of "
-                         f"{model.traffic.peak_rps:g} rps, replicas.max is {model.replicas.max}")
-    memory_mib = memory_per_gpu_mib(memory, gpus)
-    compute_milli = math.ceil(round(1000 * share, 6))  # rounding first drops float noise
-    mig_slice = None
-    if own_slice is not None:
+    return None if too_large is None else f"one replica never fits: {too_large}"
+
+
+def _from_choice(choice: _Choice, sharing: Sharing, method: str, gpus: int, *,
+                 notes: tuple[str, ...] = (), after: tuple[str, ...] = (),
+                 llm: LlmConfig | None = None, own_slice: str | None = None) -> _Operating:
+    """An operating point chosen on a curve, with its notes between `notes` and `after`."""
+    point, load = choice.point, choice.load
+    return _Operating(replicas=choice.replicas, memory_mib=point.peak_memory_mib,
+                      throughput_rps=point.throughput_rps, share=load.share,
+                      concurrency=point.concurrency, p99_ms=round(load.p99_ms, 2),
+                      load_concurrency=load.concurrency, method=method, gpus=gpus,
+                      notes=(*notes, *choice.notes, *_load_notes(point, load, sharing), *after),
+                      llm=llm, own_slice=own_slice)
+
+
+def _llm_operating(fleet: Fleet, model: ModelSpec, pool: Pool, sharing: Sharing
+                   ) -> _Operating | str:
+    """An LLM's cheapest configuration in the pool, its replicas on `tensor_parallel` GPUs."""
+    picked = _llm_pick(fleet, model, pool, sharing)
+    if isinstance(picked, str):
+        return picked
+    own_slice, (choice, llm, llm_notes, method) = picked
+    return _from_choice(choice, sharing, method, llm.tensor_parallel, notes=llm_notes, llm=llm,
+                        own_slice=own_slice)
+
+
+def _stated_operating(fleet: Fleet, model: ModelSpec, pool: Pool, sharing: Sharing
+                      ) -> _Operating | str:
+    """A model planned from its stated `resources`: its throughput split over the MPS
+    clients, no operating concurrency."""
+    assert model.resources is not None and pool.gpu_type is not None
+    utilization = fleet.policy.target_utilization
+    memory, throughput = model.resources.memory_mib, model.resources.throughput_rps
+    clients = sharing.clients if sharing.mode == "mps" else 1
+    too_many = _too_many(model, pool.gpu_type, throughput / clients, utilization)
+    if too_many:
+        return too_many
+    replicas = replicas_for(model.traffic.peak_rps, throughput / clients, utilization,
+                            model.replicas.min)
+    return _Operating(replicas=replicas, memory_mib=memory, throughput_rps=throughput,
+                      share=model.traffic.peak_rps / (replicas * throughput), concurrency=None,
+                      p99_ms=None, load_concurrency=None, method="stated",
+                      gpus=model.gpus_per_replica)
+
+
+def _profiled_operating(fleet: Fleet, model: ModelSpec, pool: Pool, sharing: Sharing,
+                        profile: Profile) -> _Operating | str:
+    """A model's operating point on its profile of the pool's GPU type; in a MIG pool on the
+    smallest slice with a profile of its own that serves it, else on the whole GPU's."""
+    assert pool.gpu_type is not None
+    on_slice = _slice_choice(fleet, model, pool) if pool.sharing == "mig" else None
+    if isinstance(on_slice, str):
+        return on_slice
+    if on_slice is not None:
+        own_slice, choice, slice_profile = on_slice
+        return _from_choice(choice, sharing, slice_profile.method, model.gpus_per_replica,
+                            own_slice=own_slice)
+    whole_gpu = _choose(model, profile, pool, sharing,
+                        memory_limit_mib(fleet.cluster, pool, fleet.policy))
+    if isinstance(whole_gpu, str):
+        return whole_gpu
+    after: tuple[str, ...] = ()
+    if pool.sharing == "mig":
+        after = (f"MIG slice speed taken from the whole {pool.gpu_type}'s profile (its share "
+                 "of compute only); profile the slice types as GPU types of their own "
+                 f"({slice_gpu_type(pool.gpu_type, '<slice>')})",)
+    return _from_choice(whole_gpu, sharing, profile.method, model.gpus_per_replica,
+                        after=after)
+
+
+def _on_device(fleet: Fleet, pool: Pool, op: _Operating, memory_mib: int
+               ) -> tuple[str | None, int] | str:
+    """(the MIG slice every replica uses, or None; its compute in thousandths of a GPU), or
+    why no slice holds it."""
+    assert pool.gpu_type is not None
+    compute_milli = math.ceil(round(1000 * op.share, 6))  # rounding first drops float noise
+    if op.own_slice is not None:
         # The slice is the replica's own device: its compute share in whole-GPU thousandths,
         # at most what the slice may be filled to.
-        mig_slice = own_slice
-        kind = fleet.cluster.gpu_types[pool.gpu_type].mig_profiles[mig_slice]
-        compute_milli = min(math.ceil(round(1000 * share * slice_fraction(kind), 6)),
-                            slice_capacity(kind, policy)[1])
-    elif pool.sharing == "mig":
-        mig_slice = smallest_slice(fleet.cluster.gpu_types[pool.gpu_type], policy, memory_mib,
-                                   compute_milli)
-        if mig_slice is None:
-            return Rejection(model.name, pool.name, f"no MIG profile of {pool.gpu_type} holds "
-                             f"a replica ({memory_mib} MiB, {compute_milli} milli-GPU)")
-    if llm is not None:
-        llm, memory_mib = _engine_share(fleet, pool, mig_slice, llm, memory_mib)
-    return Demand(model=model.name, pool=pool.name, rule=rule, replicas=replicas,
-                  gpus_per_replica=gpus, whole_gpus=whole,
-                  memory_mib=memory_mib, compute_milli=compute_milli,
-                  cpu_milli=model.serving.cpu_milli,
-                  host_memory_mib=model.serving.host_memory_mib, mig_slice=mig_slice,
-                  max_per_node=max_per_node(policy, replicas), concurrency=concurrency,
-                  throughput_rps=throughput, p99_ms=p99, estimated=method != "measured",
-                  method=method, load_concurrency=load_concurrency, notes=notes, llm=llm)
+        kind = fleet.cluster.gpu_types[pool.gpu_type].mig_profiles[op.own_slice]
+        return op.own_slice, min(math.ceil(round(1000 * op.share * slice_fraction(kind), 6)),
+                                 slice_capacity(kind, fleet.policy)[1])
+    if pool.sharing != "mig":
+        return None, compute_milli
+    mig_slice = smallest_slice(fleet.cluster.gpu_types[pool.gpu_type], fleet.policy,
+                               memory_mib, compute_milli)
+    if mig_slice is None:
+        return (f"no MIG profile of {pool.gpu_type} holds a replica ({memory_mib} MiB, "
+                f"{compute_milli} milli-GPU)")
+    return mig_slice, compute_milli
 
 
 def _llm_pick(fleet: Fleet, model: ModelSpec, pool: Pool, sharing: Sharing
