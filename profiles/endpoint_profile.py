@@ -19,7 +19,7 @@ from typing import cast
 
 from profiles.endpoint import Answer, Endpoint, EndpointWindow, closed_loop_answers, window_of
 from profiles.errors import ProfileError
-from profiles.measure import MIN_WINDOWS, Window, _agree
+from profiles.measure import MIN_WINDOWS, Window, until_stable
 from profiles.schema import (
     CPU_DEVICE,
     MEMORY_METHODS,
@@ -48,23 +48,19 @@ def measure_level(endpoint: Endpoint, concurrency: int, *, window_s: float, max_
                   clock: Callable[[], float] = time.perf_counter) -> EndpointLevel:
     """Closed-loop windows at `concurrency` until the last three agree within `tolerance` on
     throughput and p99, or `max_windows` have run; then the server's memory."""
-    windows: list[Window] = []
-    answers: list[list[Answer]] = []
-    elapsed: list[float] = []
-    while len(windows) < max_windows:
+
+    def run_window(_run: int) -> tuple[Window, tuple[list[Answer], float]]:
         found, seconds = closed_loop_answers(endpoint, concurrency, duration_s=window_s,
                                              clock=clock)
         one = window_of(found, seconds)
-        windows.append(Window(one.throughput_rps, one.p50_ms, one.p95_ms, one.p99_ms,
-                              one.requests))
-        answers.append(found)
-        elapsed.append(seconds)
-        if len(windows) >= MIN_WINDOWS and _agree(windows[-MIN_WINDOWS:], tolerance):
-            break
-    stable = len(windows) >= MIN_WINDOWS and _agree(windows[-MIN_WINDOWS:], tolerance)
-    last = [a for window in answers[-MIN_WINDOWS:] for a in window]
-    return EndpointLevel(concurrency, window_of(last, sum(elapsed[-MIN_WINDOWS:])), stable,
-                         len(windows), read_memory())
+        return (Window(one.throughput_rps, one.p50_ms, one.p95_ms, one.p99_ms, one.requests),
+                (found, seconds))
+
+    done = until_stable(run_window, max_windows=max_windows, tolerance=tolerance)
+    recent = done.measured[-MIN_WINDOWS:]
+    last = [a for found, _ in recent for a in found]
+    return EndpointLevel(concurrency, window_of(last, sum(seconds for _, seconds in recent)),
+                         done.stable, len(done.windows), read_memory())
 
 
 def _point(level: EndpointLevel, max_concurrency: int) -> Point:

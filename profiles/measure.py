@@ -16,11 +16,13 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 
 Serve = Callable[[int], None]
 Clock = Callable[[], float]
+Measured = TypeVar("Measured")
 
 MIN_WINDOWS = 3  # windows that must agree for a point to be stable
 
@@ -75,6 +77,37 @@ def _agree(windows: list[Window], tolerance: float) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Windows(Generic[Measured]):
+    """Windows run at one level, with what each measured, and whether the last agreed."""
+
+    windows: list[Window]
+    measured: list[Measured]
+    stable: bool  # the last MIN_WINDOWS agree
+    out_of_time: bool  # ended because no time was left for another window
+
+
+def until_stable(run_window: Callable[[int], tuple[Window, Measured] | None], *,
+                 max_windows: int, tolerance: float) -> Windows[Measured]:
+    """Windows run one after another until the last `MIN_WINDOWS` agree within `tolerance` on
+    throughput and p99, `max_windows` have run, or `run_window` (given the windows run so far)
+    returns None, having no time for another. Every profiler measures a level this way."""
+    windows: list[Window] = []
+    measured: list[Measured] = []
+    out_of_time = False
+    while len(windows) < max_windows:
+        found = run_window(len(windows))
+        if found is None:
+            out_of_time = True
+            break
+        windows.append(found[0])
+        measured.append(found[1])
+        if len(windows) >= MIN_WINDOWS and _agree(windows[-MIN_WINDOWS:], tolerance):
+            break
+    stable = len(windows) >= MIN_WINDOWS and _agree(windows[-MIN_WINDOWS:], tolerance)
+    return Windows(windows, measured, stable, out_of_time)
+
+
 def closed_loop(serve: Serve, concurrency: int, *, window_s: float = 1.0, max_windows: int = 10,
                 tolerance: float = 0.10, clock: Clock = time.perf_counter,
                 budget_s: float | None = None) -> LevelResult:
@@ -94,38 +127,34 @@ def closed_loop(serve: Serve, concurrency: int, *, window_s: float = 1.0, max_wi
     deadline = None if budget_s is None else started_level + budget_s
     if deadline is not None:
         window_s = min(window_s, max(deadline - clock(), 0.0) / MIN_WINDOWS)
-    windows: list[Window] = []
-    all_latencies: list[list[float]] = []
-    out_of_time = False
-    while len(windows) < max_windows:
-        length_s = window_s
+    length_s = window_s
+
+    def run_window(run: int) -> tuple[Window, list[float]] | None:
+        length = length_s
         if deadline is not None:
             left_s = deadline - clock()
-            if windows and left_s < window_s / 2:
-                out_of_time = True  # too little left for a window worth comparing
-                break
-            length_s = min(window_s, max(left_s, 0.0))  # the last one ends on time
+            if run and left_s < length_s / 2:
+                return None  # too little left for a window worth comparing
+            length = min(length_s, max(left_s, 0.0))  # the last one ends on time
         latencies, started = [], clock()
         while True:
             begin = clock()
             serve(concurrency)
             latencies.append(clock() - begin)
-            if clock() - started >= length_s and len(latencies) >= 3:
+            if clock() - started >= length and len(latencies) >= 3:
                 break
         elapsed = clock() - started
         p50, p95, p99 = _percentiles(latencies)
-        windows.append(Window(concurrency * len(latencies) / elapsed, p50, p95, p99,
-                              concurrency * len(latencies)))
-        all_latencies.append(latencies)
-        if len(windows) >= MIN_WINDOWS and _agree(windows[-MIN_WINDOWS:], tolerance):
-            break
-    stable = len(windows) >= MIN_WINDOWS and _agree(windows[-MIN_WINDOWS:], tolerance)
-    recent = [x for batch in all_latencies[-MIN_WINDOWS:] for x in batch]
+        return Window(concurrency * len(latencies) / elapsed, p50, p95, p99,
+                      concurrency * len(latencies)), latencies
+
+    found = until_stable(run_window, max_windows=max_windows, tolerance=tolerance)
+    recent = [x for batch in found.measured[-MIN_WINDOWS:] for x in batch]
     p50, p95, p99 = _percentiles(recent)
-    throughput = float(np.mean([w.throughput_rps for w in windows[-MIN_WINDOWS:]]))
+    throughput = float(np.mean([w.throughput_rps for w in found.windows[-MIN_WINDOWS:]]))
     return LevelResult(concurrency, Window(throughput, p50, p95, p99, concurrency * len(recent)),
-                       stable, len(windows), cut_short=out_of_time and not stable,
-                       window_s=window_s)
+                       found.stable, len(found.windows),
+                       cut_short=found.out_of_time and not found.stable, window_s=window_s)
 
 
 def closed_loop_levels(serve: Serve, levels: tuple[int, ...], *, window_s: float,
