@@ -100,6 +100,8 @@ class Server:
     request: list[str] = field(default_factory=list)
     """`planner profile endpoint` options of one request (--shape and --datatype, or
     --max-tokens)."""
+    args: list[str] = field(default_factory=list)
+    """Arguments appended to the image's entrypoint (the name the server answers to)."""
 
 
 def endpoint_job(model: str, target: Target, server: Server, image: str,
@@ -123,6 +125,7 @@ def endpoint_job(model: str, target: Target, server: Server, image: str,
         target,
         initContainers=[{
             "name": "server", "image": server.image, "restartPolicy": "Always",
+            **({"args": list(server.args)} if server.args else {}),
             "env": [{"name": SERVER_MARKER, "value": name}],
             "ports": [{"containerPort": server.port, "name": "serving"}],
             "startupProbe": probe,
