@@ -338,6 +338,12 @@ class ModelPlan(Strict):
     """Set for a model that works in runs (a CronJob or Job) instead of serving."""
     reasons: list[str]
 
+    @property
+    def own_pods(self) -> int:
+        """The pods the model runs itself: none where a reserved cache holds it (its
+        `replicas` are what it would run warm)."""
+        return 0 if self.cache is not None else self.replicas
+
 
 class UnplacedModel(Strict):
     name: Name
@@ -428,8 +434,12 @@ class PriorityClassPlan(Strict):
 class BelowMinPlan(Strict):
     model: Name
     running: int
-    """Replicas still running once the node is lost and its pods rescheduled."""
+    """Replicas still running once the node is lost and its pods rescheduled; for a member
+    of a served lazy cache, its cache's server pods."""
     replicas_min: int
+    served_by: str = Field("", exclude_if=lambda served_by: not served_by)
+    """The cache server workload whose pods serve the model (it has none of its own); empty
+    (and left out of the file): its own pods."""
 
 
 class NodeLossPlan(Strict):
@@ -503,6 +513,13 @@ class Plan(Strict):
         """The reserved cache whose servers run as `workload` (`LazyCachePlan.workload`)."""
         return next((c for p in self.pools for c in p.caches
                      if c.reserved and c.workload == workload), None)
+
+    def served_by(self, model: ModelPlan) -> LazyCachePlan | None:
+        """The cache whose server pods serve `model`, where the manifests run them: the
+        model has no pods of its own, and it is up wherever one of those pods runs."""
+        return next((c for p in self.pools for c in p.caches
+                     if c.name == model.cache and c.reserved and c.placed
+                     and c.server is not None), None)
 
 
 def dump_plan(plan: Plan) -> str:

@@ -305,10 +305,12 @@ def cost_frame(plan: Plan, period: str | None = None):
 def rollup(plan: Plan, by: str) -> list[dict]:
     """Monthly cost by model, team or pool, idle capacity on its own line per pool.
 
-    Sums of the ledger's lines, so a rollup adds up to the same total as cost.csv.
+    Sums of the ledger's lines, so a rollup adds up to the same total as cost.csv. Replicas
+    are pods: a reserved lazy cache's members have none of their own, and by pool its server
+    pods count instead.
     """
     sums: dict[str, dict] = {}
-    replicas = {m.name: m.replicas for m in plan.models}
+    replicas = {m.name: m.own_pods for m in plan.models}
     for line in ledger(plan).lines:
         if line.idle and by != "pool":
             name = f"(idle) {line.pool}"
@@ -317,4 +319,9 @@ def rollup(plan: Plan, by: str) -> list[dict]:
         entry = sums.setdefault(name, {by: name, "cost_per_month": Decimal(0), "replicas": 0})
         entry["cost_per_month"] += line.cost_per_month
         entry["replicas"] += replicas.get(line.model, 0) if line.model else 0
+    if by == "pool":
+        for pool in plan.pools:
+            if pool.name in sums:
+                sums[pool.name]["replicas"] += sum(c.servers for c in pool.caches
+                                                   if c.reserved and c.placed and c.server)
     return [sums[name] for name in sorted(sums)]

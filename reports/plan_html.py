@@ -20,6 +20,7 @@ from planner.ledger import ledger
 from planner.planfile import GpuPlan, ModelPlan, NodePlan, Plan, PoolPlan
 from reports.format import money, percent, rate, seconds_spent
 from reports.profile_plots import ProfileCurve, render_curve
+from reports.summary import cache_share
 
 # Colour-blind-safe categorical colours (Okabe-Ito, then Tableau), one per team in name order.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
@@ -163,6 +164,21 @@ def _mig_svg(gpu: GpuPlan, x: int, height: int, models: dict[str, ModelPlan],
     return parts
 
 
+def _caption(node: NodePlan, shape: str = "") -> str:
+    """A node's name, its shape where its pool has several, and its zone where the plan puts
+    it in one: `shared-l4-0 (g6.12xlarge), zone us-east-1a`."""
+    return node.name + shape + (f", zone {node.zone}" if node.zone else "")
+
+
+def _zones_text(pool: PoolPlan) -> str:
+    """Where the pool lists zones, its nodes per zone: `; zones a (2 nodes), b (1 node)`."""
+    if not pool.zones:
+        return ""
+    counts = {zone: sum(1 for n in pool.nodes if n.zone == zone) for zone in pool.zones}
+    return "; zones " + ", ".join(f"{escape(zone)} ({count} node{'s' if count != 1 else ''})"
+                                  for zone, count in counts.items())
+
+
 def _cpu_node_figure(node: NodePlan, height: int, models: dict[str, ModelPlan],
                      colours: dict[str, str], prefix: str = "") -> str:
     """A CPU pool's node: one block per pod (it has no GPU to draw)."""
@@ -186,7 +202,7 @@ def _cpu_node_figure(node: NodePlan, height: int, models: dict[str, ModelPlan],
                      f"<title>{escape(title)}</title></rect>")
     parts.append(f'<text x="{GPU_WIDTH / 2}" y="{height + 12}" font-size="10" '
                  'text-anchor="middle">CPU</text>')
-    parts += ["</svg>", f"<figcaption>{escape(node.name)}</figcaption>", "</figure>"]
+    parts += ["</svg>", f"<figcaption>{escape(_caption(node))}</figcaption>", "</figure>"]
     return "".join(parts)
 
 
@@ -211,8 +227,9 @@ def _node_figure(node: NodePlan, pool: PoolPlan, height: int, models: dict[str, 
                          f'text-anchor="middle">{index}</text>')
         else:
             parts += _gpu_svg(gpu, pool, x, height, models, colours)
-    caption = node.name + (f" ({pool.shape(node).label})" if node.instance_type else "")
-    parts += ["</svg>", f"<figcaption>{escape(caption)}</figcaption>", "</figure>"]
+    shape = f" ({pool.shape(node).label})" if node.instance_type else ""
+    parts += ["</svg>", f"<figcaption>{escape(_caption(node, shape))}</figcaption>",
+              "</figure>"]
     return "".join(parts)
 
 
@@ -238,12 +255,13 @@ def _pool_section(pool: PoolPlan, plan: Plan, height: int, costs: dict[str, Deci
     if pool.gpu_type is None:
         about = (f'<p class="muted">CPU nodes ({escape(pool.instance_type)}, no GPU) at '
                  f"{escape(rate(pool.price_per_node_hour, cur))} per node-hour; "
-                 f"{len(pool.nodes)} of at most {pool.max_nodes} nodes, "
+                 f"{len(pool.nodes)} of at most {pool.max_nodes} nodes{_zones_text(pool)}, "
                  f"{len(replicas)} replicas.</p>")
     else:
         about = (f'<p class="muted">{escape(pool.gpu_type)} ({pool.gpu_memory_mib:,} MiB per '
                  f"GPU), {escape(pool.sharing)}, {_shapes_text(pool, cur)}; "
-                 f"{len(pool.nodes)} of at most {pool.max_nodes} nodes, {gpus} GPUs used, "
+                 f"{len(pool.nodes)} of at most {pool.max_nodes} nodes{_zones_text(pool)}, "
+                 f"{gpus} GPUs used, "
                  f"{len(replicas)} replicas; memory "
                  f"{percent(pool.memory_used_mib, pool.memory_capacity_mib)}, compute "
                  f"{percent(pool.compute_used_milli, pool.compute_capacity_milli)} used.</p>")
@@ -274,6 +292,8 @@ def _placements(plan: Plan) -> dict[str, list[_Where]]:
             for gpu in node.gpus:
                 for slot in gpu.replicas:
                     where[slot.model].append(_Where(node.name, gpu.index, slot.replica))
+                for server in gpu.caches:  # by the cache's name, which its members name
+                    where[server.cache].append(_Where(node.name, gpu.index, server.server))
             for slot in node.pods:
                 where[slot.model].append(_Where(node.name, None, slot.replica))
     return where
@@ -292,6 +312,9 @@ def _models_table(plan: Plan, colours: dict[str, str], by_model: dict[str, Decim
         for w in where.get(m.name, []):
             places[w.replica].append(w.node if w.gpu is None else f"{w.node}/{w.gpu}")
         place = "; ".join(f"#{r}: {', '.join(places[r])}" for r in sorted(places))
+        if m.cache is not None:  # no pods: where its cache's servers run
+            servers = [f"server #{w.replica}: {w.node}/{w.gpu}" for w in where.get(m.cache, [])]
+            place = "; ".join(servers) or "-"
         share = (f"{m.gpus_per_replica} whole GPU{'s' if m.gpus_per_replica > 1 else ''}"
                  if m.whole_gpus else m.mig_slice or f"{m.compute_milli / 10:.1f}% compute")
         memory = f"{m.memory_mib * m.gpus_per_replica:,} MiB"
@@ -300,12 +323,14 @@ def _models_table(plan: Plan, colours: dict[str, str], by_model: dict[str, Decim
             memory = f"{m.serving.host_memory_mib:,} MiB host"
         if m.gpus_per_replica > 1:
             memory += f" ({m.memory_mib:,} per GPU)"
+        if m.cache is not None:
+            share, memory = cache_share(plan, m), f"{m.memory_mib:,} MiB when loaded"
         reasons = "".join(f"<li>{escape(r)}</li>" for r in m.reasons)
         lines.append(
             f'<tr id="{_anchor("model", m.name)}"><td>{escape(m.name)}</td>'
             f"<td>{_swatch(colours[m.team])}{escape(m.team)}</td>"
             f'<td><a href="#{_anchor("pool", m.pool)}">{escape(m.pool)}</a></td>'
-            f'<td class="n">{m.replicas}</td><td class="n">{memory}</td>'
+            f'<td class="n">{m.own_pods}</td><td class="n">{memory}</td>'
             f"<td>{escape(share)}</td>"
             f'<td class="n">{escape(money(by_model.get(m.name, Decimal(0)), cur))}</td>'
             f'<td class="where">{escape(place)}</td>'
@@ -406,11 +431,13 @@ def render_plan_html(plan: Plan, curves: Sequence[ProfileCurve] = ()) -> str:
 
 
 def _layout(pool: PoolPlan) -> tuple:
-    """What a drawing of the pool shows: its nodes, GPUs, layouts and replicas."""
-    return tuple((n.name, g.index, tuple(g.mig_layout or ()),
-                  tuple(sorted((r.model, r.replica, r.memory_mib, r.compute_milli, r.slice or "")
-                               for r in g.replicas)))
-                 for n in pool.nodes for g in n.gpus) + \
+    """What a drawing of the pool shows: its nodes (and their zones), GPUs, layouts and
+    replicas."""
+    return tuple((n.name, n.zone) for n in pool.nodes) + \
+        tuple((n.name, g.index, tuple(g.mig_layout or ()),
+                  tuple(sorted((r.model, r.replica, r.memory_mib, r.compute_milli,
+                                r.slice or "") for r in g.replicas)))
+              for n in pool.nodes for g in n.gpus) + \
         tuple((n.name, -1, (), tuple(sorted((r.model, r.replica, 0, 0, "") for r in n.pods)))
               for n in pool.nodes if n.pods)
 

@@ -291,12 +291,17 @@ def _clip(text: str, limit: int) -> str:
 
 
 def render_check_json(result: CheckResult) -> str:
-    """The diff in the same shape as `planner diff --format json`, with the gates beside it."""
+    """The diff in the same shape as `planner diff --format json`, with the gates beside it,
+    and the new plan's node loss as plan.yaml keeps it (the comment's sentence in figures;
+    null where it was not replayed)."""
+    loss = result.new.node_loss
     body = {
         **result.diff.model_dump(mode="json"),
         "passed": result.passed,
         "gates": [{"name": g.name, "passed": g.passed, "message": g.message, "fix": g.fix,
                    "annotations": [{"file": str(a.file), "line": a.line, "message": a.message}
                                    for a in g.annotations]} for g in result.gates],
+        "node_loss": None if loss is None else {
+            **loss.model_dump(mode="json"), "currency": result.new.summary.currency},
     }
     return json.dumps(body, indent=2) + "\n"

@@ -9,6 +9,13 @@ pod, a node Karpenter adds. Where neither exists, the only update that can finis
 old pod first (`maxSurge: 0, maxUnavailable: 1`), which the model's PodDisruptionBudget
 already allows when it has several replicas; a single replica is down while its new pod
 starts, and the summary says so.
+
+A model under a zone spread (`zone_max_skew`) counts its old pods too (the constraint's
+selector matches them): a surge pod on a planned node needs a node whose zone holds fewer of
+its pods than the least-loaded eligible zone plus the skew. That is checked for the first
+surge pod; later ones depend on which node the scheduler picks and which old pod the
+ReplicaSet deletes, which the plan does not model. A node Karpenter adds goes to a zone the
+spread allows (the zone with the fewest of the model's pods always does).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from planner.assembly.zones import eligible_nodes
 from planner.planfile import ModelPlan, NodePlan, Plan, PoolPlan
 from reports.gpu_operator import (
     WHOLE_GPU,
@@ -70,6 +78,21 @@ def _admits(model: ModelPlan, node: NodePlan) -> bool:
     return not set(model.apart_on_node) & set(on_node)
 
 
+def _zone_room(pool: PoolPlan, model: ModelPlan, eligible: list[NodePlan]) -> set[str] | None:
+    """The zones where one more pod of `model` keeps its zone spread, as the scheduler's
+    PodTopologySpread filter counts over the zones of the nodes its pods may select (old pods
+    included); None: no zone spread binds the model."""
+    if model.zone_max_skew is None or not pool.zones:
+        return None
+    counts = Counter({node.zone: 0 for node in eligible if node.zone})
+    for node in eligible:
+        if node.zone:
+            counts[node.zone] += sum(1 for name, _ in node.replicas() if name == model.name)
+    least = min(counts.values(), default=0)
+    return {zone for zone, count in counts.items()
+            if count + 1 - least <= model.zone_max_skew}
+
+
 def rollout(plan: Plan, model: ModelPlan) -> Rollout:
     """The update strategy that can finish for `model`, and why."""
     pool = next(p for p in plan.pools if p.name == model.pool)
@@ -83,10 +106,20 @@ def rollout(plan: Plan, model: ModelPlan) -> Rollout:
                              f"({len(pool.nodes)} of {pool.max_nodes} planned)")
     # A CPU pod's room on a planned node is not in the plan: a full CPU pool replaces pods.
     resource, count = gpu if gpu is not None else ("", 0)
-    for node in pool.nodes if gpu is not None else []:
+    eligible = eligible_nodes(pool, model)
+    zones = _zone_room(pool, model, eligible)
+    for node in eligible if gpu is not None else []:
         if _offered(pool, node).get(resource, 0) - _used(plan, pool, node)[resource] >= count \
-                and _admits(model, node):
-            return Rollout(1, 0, f"a free {resource} on {node.name}")
+                and _admits(model, node) and (zones is None or node.zone in zones):
+            where = "" if zones is None else \
+                f" (zone {node.zone}: one more pod keeps the zone spread of {model.zone_max_skew})"
+            return Rollout(1, 0, f"a free {resource} on {node.name}{where}")
+    if zones is not None and any(_offered(pool, n).get(resource, 0)
+                                 - _used(plan, pool, n)[resource] >= count
+                                 and _admits(model, n) for n in eligible):
+        return Rollout(0, 1, f"pool {pool.name} is full but for zones where one more pod "
+                             f"would break the zone spread of {model.zone_max_skew}: one of "
+                             f"{model.replicas} replicas is replaced at a time")
     if model.replicas > 1:
         return Rollout(0, 1, f"pool {pool.name} is full: one of {model.replicas} replicas "
                              "is replaced at a time")

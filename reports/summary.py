@@ -5,6 +5,7 @@ from __future__ import annotations
 from planner import money
 from planner.ledger import Ledger, hours_run, ledger
 from planner.planfile import (
+    BelowMinPlan,
     HeadroomPlan,
     LazyCachePlan,
     ModelPlan,
@@ -55,6 +56,13 @@ def _rollouts(plan: Plan) -> list[str]:
     else:
         lines += ["", "Every model with pods of its own updates with `maxSurge: 1, "
                   "maxUnavailable: 0`."]
+    zoned = {p.name for p in plan.pools if p.zones}
+    if any(m.zone_max_skew is not None and m.pool in zoned for m in plan.models):
+        lines += ["", "A model with a zone spread (`zone_max_skew`) surges onto a planned node "
+                  "only in a zone where one more of its pods, old ones counted, keeps the "
+                  "spread. That is checked for the first surge pod; later ones depend on which "
+                  "node the scheduler picks and which old pod the ReplicaSet deletes, which "
+                  "the plan does not model."]
     servers = [c.workload for p in plan.pools for c in p.caches
                if c.reserved and c.placed and c.server is not None]
     if servers:
@@ -91,21 +99,32 @@ def node_loss_line(plan: Plan) -> list[str]:
     return [] if sentence is None else [f"- **Node loss:** {sentence}"]
 
 
-def _node_loss(loss: NodeLossSummary, cur: str) -> list[str]:
+def _below(below: BelowMinPlan) -> str:
+    """`model (running of min)`, and for a cache's member the server pods it counts."""
+    served = f", served by `{below.served_by}`" if below.served_by else ""
+    return f"{below.model} ({below.running} of {below.replicas_min}{served})"
+
+
+def _node_loss(plan: Plan, loss: NodeLossSummary) -> list[str]:
     """Which models each node's loss drops below replicas.min, and the cheapest headroom."""
+    cur = plan.summary.currency
     lines = ["", "## Node loss", ""]
     if not loss.nodes:
         return lines + [f"More than {loss.limit} nodes: not replayed here; `planner simulate "
                         "--plan plan.yaml` loses each node in turn."]
     lines += [f"Each of the {loss.nodes} nodes lost in turn, its pods rescheduled on the "
               "nodes left as the scheduler would (`planner simulate` replays it)."]
+    servers = sorted({cache.workload for m in plan.models
+                      if (cache := plan.served_by(m)) is not None})
+    if servers:
+        lines[-1] += (" A lazy cache's members have no pods of their own: each counts the "
+                      f"server pods of its cache ({', '.join(f'`{s}`' for s in servers)}).")
     if not loss.losses:
         return lines + ["", "Every model keeps its replicas.min through any one loss."]
     lines += ["", "| node lost | pool | models below replicas.min (running of min) |",
               "|---|---|---|"]
-    lines += [f"| {x.node} | {x.pool} | "
-              f"{', '.join(f'{b.model} ({b.running} of {b.replicas_min})' for b in x.below_min)}"
-              " |" for x in loss.losses]
+    lines += [f"| {x.node} | {x.pool} | {', '.join(_below(b) for b in x.below_min)} |"
+              for x in loss.losses]
     lines += ["", "The cheapest spare nodes per pool that keep every model at its replicas.min "
               "through the loss of any one node (mixes of the kinds its NodePools launch, "
               "replayed):", "",
@@ -214,6 +233,16 @@ def loading_reason(model: ModelPlan) -> str:
     """Why the model loads as it does: its `auto` decision and its cache, from its reasons."""
     said = [r for r in model.reasons if r.startswith(("loading auto:", "lazy"))]
     return "; ".join(said) or f"loading: {model.loading} in its model file"
+
+
+def cache_share(plan: Plan, model: ModelPlan) -> str:
+    """What a reserved cache's member runs on instead of pods of its own: its cache's server
+    pods, or where no manifest serves the cache, planned capacity only."""
+    cache = plan.served_by(model)
+    if cache is None:
+        return f"in cache {model.cache}, planned capacity only"
+    return f"served by {cache.workload} ({cache.servers} server pod" \
+        f"{'s' if cache.servers != 1 else ''})"
 
 
 def _cache_state(cache: LazyCachePlan) -> str:
@@ -335,7 +364,7 @@ def _teams(plan: Plan, costs: Ledger) -> list[str]:
     teams = costs.by_team()
     for team in sorted(teams):
         members = [m for m in plan.models if m.team == team]
-        lines.append(f"| {team} | {len(members)} | {sum(m.replicas for m in members)} | "
+        lines.append(f"| {team} | {len(members)} | {sum(m.own_pods for m in members)} | "
                      f"{_money(teams[team], cur)} | {_percent(teams[team], total)} |")
     lines.append(f"| (idle capacity) | | | {_money(costs.idle, cur)} | "
                  f"{_percent(costs.idle, total)} |")
@@ -379,7 +408,10 @@ def _models(plan: Plan, costs: Ledger) -> list[str]:
         if model.gpus_per_replica == 0:
             share = f"none (CPU, {model.serving.cpu_milli}m)"
             memory, per_gpu = f"{model.serving.host_memory_mib:,} MiB host", "-"
-        lines.append(f"| {model.name} | {model.team} | {model.pool} | {model.replicas} | "
+        if model.cache is not None:
+            share = cache_share(plan, model)
+            memory, per_gpu = f"{model.memory_mib:,} MiB when loaded", "-"
+        lines.append(f"| {model.name} | {model.team} | {model.pool} | {model.own_pods} | "
                      f"{share} | {memory} | {per_gpu} | "
                      f"{_money(by_model[model.name], cur)} | "
                      f"{', '.join(model.shares_with) or '-'} |")
@@ -406,7 +438,7 @@ def render_summary(plan: Plan, *, target: str = "deployment",
         lines += _lazy(plan, target)
     lines += _rollouts(plan)
     if plan.node_loss is not None:
-        lines += _node_loss(plan.node_loss, plan.summary.currency)
+        lines += _node_loss(plan, plan.node_loss)
     if target == "kserve":
         lines += _kserve(plan, kserve_mode)
     estimated = [m.name for m in plan.models if m.estimated]

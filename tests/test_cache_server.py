@@ -187,6 +187,53 @@ def test_the_cache_cost_is_split_over_its_members(greedy_demo_out: Path):
     assert abs(paid - Decimal(str(cache.cost_per_hour)) * hours) <= Decimal("0.05")
 
 
+def test_the_members_show_the_server_that_serves_them(cli, greedy_demo_out: Path):
+    """The members run no pods of their own: summary.md's Models table, the team table,
+    plan.html and `planner report --group-by model` say 0 and name the server; by pool the
+    server's pods count instead."""
+    plan = load_plan(greedy_demo_out / "plan.yaml")
+    cache = _cache(plan)
+    summary = (greedy_demo_out / "summary.md").read_text()
+    served = f"served by {cache.workload} ({cache.servers} server pod)"
+    for name in MEMBERS:
+        model = plan.model(name)
+        assert model is not None and model.own_pods == 0 and model.replicas == 1
+        assert f"| {name} | {model.team} | shared-l4 | 0 | {served} | " \
+               f"{model.memory_mib:,} MiB when loaded | - |" in summary
+    teams = summary.split("## Cost by team")[1].split("## Pools")[0]
+    pods = sum(int(row.split(" | ")[2]) for row in teams.splitlines()
+               if row.startswith("| ") and not row.startswith(("| team", "| (idle")))
+    assert pods + cache.servers == plan.summary.replicas
+    page = (greedy_demo_out / "plan.html").read_text()
+    server = next(f"{n.name}/{g.index}" for p in plan.pools for n in p.nodes for g in n.gpus
+                  if g.caches)
+    for name in MEMBERS:
+        model = plan.model(name)
+        assert model is not None
+        row = page.split(f'<tr id="model-{name}">')[1].split("</tr>")[0]
+        assert f'<td class="n">0</td><td class="n">{model.memory_mib:,} MiB when loaded</td>' \
+            f"<td>{served}</td>" in row
+        assert f'<td class="where">server #0: {server}</td>' in row
+
+    table = cli("report", "--plan", greedy_demo_out / "plan.yaml", "--group-by", "model")
+    assert table.exit_code == 0
+    lines = {line.split()[1]: line for line in table.stdout.splitlines()
+             if line.startswith("│ ")}
+    for name in MEMBERS:
+        assert f"│ 0, {served} │" in lines[name]
+    assert lines["ab-test-ranker"].endswith(" 1 │")
+    rows = {r["model"]: r for r in csv.DictReader(io.StringIO(cli(
+        "report", "--plan", greedy_demo_out / "plan.yaml", "--group-by", "model",
+        "--format", "csv").stdout))}
+    assert all(rows[name]["replicas"] == "0" for name in MEMBERS)
+    pools = {r["pool"]: r for r in csv.DictReader(io.StringIO(cli(
+        "report", "--plan", greedy_demo_out / "plan.yaml", "--group-by", "pool",
+        "--format", "csv").stdout))}
+    shared = next(p for p in plan.pools if p.name == "shared-l4")
+    assert int(pools["shared-l4"]["replicas"]) == len(
+        {r for n in shared.nodes for r in n.replicas()}) + cache.servers
+
+
 def test_kserve_target_runs_the_same_servers(greedy_demo_out: Path):
     plan = load_plan(greedy_demo_out / "plan.yaml")
     files = render_manifests(plan, target="kserve")

@@ -47,10 +47,20 @@ def test_tenfold_traffic_shows_replicas_and_fails_percentage_gate(cli, repo: Pat
     assert failed.stdout.startswith(MARKER + "\n❌ **Placement check failed**: 1 of 3 gates")
     assert "- **max-increase-pct**: monthly cost changes by +" in failed.stdout
     assert "| llm-rag-answerer | support | resized |" in failed.stdout
-    # Under Capacity, the new plan's node loss (each node lost in turn, the headroom's cost).
-    assert re.search(r"\nNode loss: losing one of \d+ of the \d+ nodes drops \d+ models below "
-                     r"their replicas\.min; the spare nodes that prevent it cost [\d,.]+ USD "
-                     r"per month \(summary\.md lists them\)\.\n", failed.stdout)
+    # Under Capacity, the new plan's node loss (each node lost in turn, the headroom's cost),
+    # and the same figures in the JSON report.
+    sentence = re.search(r"\nNode loss: losing one of (\d+) of the (\d+) nodes drops (\d+) "
+                         r"models below their replicas\.min; the spare nodes that prevent it "
+                         r"cost ([\d,.]+) USD per month \(summary\.md lists them\)\.\n",
+                         failed.stdout)
+    assert sentence
+    loss = body["node_loss"]
+    assert (str(len(loss["losses"])), str(loss["nodes"]),
+            str(len({b["model"] for x in loss["losses"] for b in x["below_min"]})),
+            f"{loss['cost_per_month']:,.2f}") == sentence.groups()
+    assert loss["cost_per_month"] == pytest.approx(
+        sum(h["cost_per_month"] for h in loss["headroom"]))
+    assert loss["currency"] == "USD" and loss["limit"] == 200
     # Both sides solved on counted work, so the report is the same on any machine.
     assert re.search(r"\nSolver: cpsat, \w+, gap [\d.]+%, [\d.]+ deterministic s; ",
                      failed.stdout)

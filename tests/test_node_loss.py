@@ -92,3 +92,62 @@ def test_the_cheapest_mix_of_spare_nodes(demo):
     assert headroom.cost_per_hour == Decimal(6)
     assert headroom.cost_per_month == Decimal("4380.00")
     assert headroom.covers and headroom.within_ceiling
+
+
+def test_a_lost_cache_server_takes_its_members_down(demo):
+    """A pool of two nodes of one CPU each (3/h): model a (1 replica, min 1) on n-1, and the
+    server of a lazy cache p/cache (members m1 and m2, min 1 each, no pods of their own) on
+    n-0, one CPU per pod. Losing n-0 leaves the server no room: m1 and m2 run 0 of 1, served
+    by p-cache; losing n-1 leaves a 0 of 1. One spare node (3/h) takes either pod back: the
+    headroom is 1 node, 3 x 730 = 2,190 per month, and with it no loss drops a member."""
+    plan, _ = demo
+    template = plan.models[0]
+    cache = next(c for p in plan.pools for c in p.caches if c.server is not None)
+    cache = cache.model_copy(update={"name": "p/cache", "members": ["m1", "m2"],
+                                     "servers": 1})
+    models = [template.model_copy(update={"name": "a", "pool": "p", "replicas": 1,
+                                          "replicas_min": 1, "cache": None})]
+    models += [template.model_copy(update={"name": name, "pool": "p", "replicas": 1,
+                                           "replicas_min": 1, "cache": "p/cache"})
+               for name in ("m1", "m2")]
+    pool = plan.pools[0].model_copy(update={"name": "p", "max_nodes": 10, "caches": [cache]})
+    hand = plan.model_copy(update={"models": models, "pools": [pool]})
+    hand = hand.model_copy(update={"metadata": hand.metadata.model_copy(
+        update={"hours_per_month": 730.0})})
+    assert cache.workload == "p-cache"
+    cluster = Cluster([_node("n-0", "small", 1000, 3.0), _node("n-1", "small", 1000, 3.0)],
+                      Devices())
+    for model, node in [("p-cache", "n-0"), ("a", "n-1")]:
+        cluster.bind(Pod("ns", {"app": model}, {}, name=f"{model}-0", model=model,
+                         requests={"cpu": 1000}), node)
+    from planner.simulation.node_loss import covers, lose
+
+    assert [(b.model, b.running, b.replicas_min, b.served_by)
+            for b in lose(hand, cluster, "n-0").below_min] == \
+        [("m1", 0, 1, "p-cache"), ("m2", 0, 1, "p-cache")]
+    assert [(b.model, b.running, b.served_by) for b in lose(hand, cluster, "n-1").below_min] \
+        == [("a", 0, "")]
+    headroom = cheapest_headroom(hand, cluster, "p")
+    assert [(s.instance_type, s.nodes) for s in headroom.spares] == [("small", 1)]
+    assert headroom.cost_per_month == Decimal("2190.00") and headroom.covers
+    spare = _node("p-spare-0", "small", 1000, 3.0)
+    assert covers(hand, cluster, "p", [spare])
+    # a member counts its cache's server: without the server's loss counted, n-0 would hold
+    unserved = hand.model_copy(update={"pools": [pool.model_copy(update={
+        "caches": [cache.model_copy(update={"server": None})]})]})
+    assert lose(unserved, cluster, "n-0").holds
+    # plan.yaml keeps which server a member counts, and summary.md names it
+    from planner.planfile import dump_plan
+    from planner.simulation.node_loss import NodeLossReport, summary_of
+    from reports.summary import render_summary
+
+    report = NodeLossReport((lose(hand, cluster, "n-0"), lose(hand, cluster, "n-1")),
+                            (headroom,), "USD")
+    kept = hand.model_copy(update={"node_loss": summary_of(report, 2)})
+    assert "served_by: p-cache" in dump_plan(kept)
+    assert dump_plan(kept).count("served_by") == 2  # left out where a model's pods are its own
+    section = render_summary(kept).split("## Node loss")[1]
+    assert "| n-0 | p | m1 (0 of 1, served by `p-cache`), m2 (0 of 1, served by `p-cache`) |" \
+        in section
+    assert "| n-1 | p | a (0 of 1) |" in section
+    assert "each counts the server pods of its cache (`p-cache`)" in section

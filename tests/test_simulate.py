@@ -480,6 +480,68 @@ def test_a_surge_pod_respects_the_spread_cap(full_pools):
     assert cluster.copy().schedule(dataclasses.replace(pod, name="surge"))[0] is None
 
 
+def _zoned(plan: Plan, free_in: str, max_skew: int | None) -> tuple[Plan, object]:
+    """A pool at its ceiling of three nodes of three whole GPUs, one node per zone (a, b, c),
+    and a model m of 4 replicas (a tenth of a CPU each, which the nodes have room for): two
+    on node-a, one each on node-b and node-c, so zone a holds 2 and the others 1. Model x
+    fills every other GPU but one, on the node of zone `free_in`."""
+    from planner.planfile import GpuPlan, NodePlan, ReplicaSlot
+
+    template = next(p for p in plan.pools if p.name == "exclusive-l4")
+    base = next(m for m in plan.models if m.pool == template.name)
+    m = base.model_copy(update={"name": "m", "pool": "p", "replicas": 4, "replicas_min": 1,
+                                "whole_gpus": True, "gpus_per_replica": 1,
+                                "max_replicas_per_node": None, "apart_on_node": [],
+                                "zone_max_skew": max_skew, "serving": base.serving.model_copy(
+                                    update={"cpu_milli": 100, "host_memory_mib": 100})})
+    x = m.model_copy(update={"name": "x", "zone_max_skew": None})
+
+    def slot(model: str, replica: int) -> ReplicaSlot:
+        return ReplicaSlot(model=model, replica=replica, memory_mib=1, compute_milli=1000,
+                           gpu_fraction=1.0)
+
+    held = {"a": [slot("m", 0), slot("m", 1)], "b": [slot("m", 2)], "c": [slot("m", 3)]}
+    nodes, extra = [], 0
+    for index, zone in enumerate("abc"):
+        slots = list(held[zone])
+        while len(slots) < (2 if zone == free_in else 3):
+            slots.append(slot("x", extra))
+            extra += 1
+        nodes.append(NodePlan(name=f"node-{zone}", index=index, zone=zone,
+                              gpus=[GpuPlan(index=i, whole=True, replicas=[r])
+                                    for i, r in enumerate(slots)]))
+    pool = template.model_copy(update={"name": "p", "sharing": "exclusive", "gpus_per_node": 3,
+                                       "max_nodes": 3, "zones": ["a", "b", "c"], "shapes": [],
+                                       "nodes": nodes, "caches": []})
+    x = x.model_copy(update={"replicas": extra})
+    return plan.model_copy(update={"pools": [pool], "models": [m, x]}), m
+
+
+@pytest.mark.parametrize(("free_in", "max_skew", "expected"), [
+    ("b", 1, Rollout(1, 0, "a free nvidia.com/gpu on node-b (zone b: one more pod keeps the "
+                           "zone spread of 1)")),
+    ("a", 1, Rollout(0, 1, "pool p is full but for zones where one more pod would break the "
+                           "zone spread of 1: one of 4 replicas is replaced at a time")),
+    ("a", 2, Rollout(1, 0, "a free nvidia.com/gpu on node-a (zone a: one more pod keeps the "
+                           "zone spread of 2)")),
+    ("a", None, Rollout(1, 0, "a free nvidia.com/gpu on node-a")),
+])
+def test_a_surge_pod_keeps_the_zone_spread(full_pools, free_in, max_skew, expected):
+    """Zone a holds 2 of m's pods, b and c one each. A surge pod in zone a would make it 3
+    against 1: a skew of 2, which a zone_max_skew of 1 refuses and 2 allows; in zone b it
+    makes 2 against 1. The scheduler agrees: the surge pod binds exactly where the rollout
+    says it may."""
+    plan, _ = full_pools
+    zoned, model = _zoned(plan, free_in, max_skew)
+    assert rollout(zoned, model) == expected
+    simulation = replay(zoned, Manifests.of(render_manifests(zoned)))
+    pod = next(p for p in simulation.pods if p.model == "m")
+    binding, _, _ = simulation.cluster.copy().schedule(dataclasses.replace(pod, name="surge"))
+    assert (binding is not None) == expected.surge
+    if binding is not None:
+        assert binding.node == f"node-{free_in}"
+
+
 # Under DRA the manifests choose each replica's GPU: the replay checks GPUs too
 
 

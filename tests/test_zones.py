@@ -6,6 +6,7 @@ is caught."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -225,3 +226,36 @@ def test_a_pool_of_both_capacity_types_gets_a_node_pool_per_type_and_zone(tmp_pa
     assert spot_pool["limits"]["nodes"] == "1" and spot_pool["weight"] == 10
     assert node_pools[f"batch-t4-{by_type['on-demand'].zone}"]["limits"]["nodes"] == "6"
     _as_planned(plan, replay(plan, Manifests.read(out / "manifests")))
+
+
+def test_plan_html_shows_each_nodes_zone(demo):
+    """plan.html captions each node with its zone and counts the pool's nodes per zone."""
+    plan, out = demo
+    page = (out / "plan.html").read_text()
+    for pool in plan.pools:
+        for node in pool.nodes:
+            caption = re.search(rf'<figure id="node-{re.escape(node.name)}">.*?'
+                                r"<figcaption>(.*?)</figcaption>", page)
+            assert caption and caption.group(1).endswith(f", zone {node.zone}"), node.name
+        if pool.nodes:
+            counts = Counter(n.zone for n in pool.nodes)
+            listed = ", ".join(f"{zone} ({counts[zone]} node{'s' if counts[zone] != 1 else ''})"
+                               for zone in ZONES)
+            assert f"; zones {listed}" in page, pool.name
+
+
+def test_check_html_draws_a_pool_whose_nodes_changed_zone(demo):
+    """A node moved to another zone is a change of its pool: check.html draws it."""
+    from reports.plan_html import render_change_html
+
+    plan, _ = demo
+    assert "No pool changes." in render_change_html(plan, plan)
+    pool = next(p for p in plan.pools if p.nodes)
+    node = pool.nodes[0]
+    moved = node.model_copy(update={"zone": next(z for z in ZONES if z != node.zone)})
+    new = plan.model_copy(update={"pools": [
+        p.model_copy(update={"nodes": [moved, *p.nodes[1:]]}) if p is pool else p
+        for p in plan.pools]})
+    page = render_change_html(plan, new)
+    assert f'<h2 id="pool-{pool.name}">' in page and "<b>1 of " in page
+    assert f"{node.name}, zone {moved.zone}</figcaption>" in page

@@ -352,14 +352,19 @@ def report(
         from rich.table import Table
 
         from reports.format import money
+        from reports.summary import cache_share
 
+        # a lazy cache's member: no pods of its own, and what serves it instead
+        served = {m.name: cache_share(plan, m) for m in plan.models
+                  if m.cache is not None and group_by is GroupBy.model}
         table = Table(title=f"Monthly cost by {group_by.value}", title_justify="left")
         table.add_column(group_by.value)
         table.add_column("cost per month", justify="right")
         table.add_column("replicas", justify="right")
         for row in rows:
-            table.add_row(row[group_by.value], money(row["cost_per_month"], currency),
-                          str(row["replicas"]))
+            name = row[group_by.value]
+            table.add_row(name, money(row["cost_per_month"], currency), str(row["replicas"])
+                          + (f", {served[name]}" if name in served else ""))
         table.add_row("total", money(sum(r["cost_per_month"] for r in rows), currency),
                       str(sum(r["replicas"] for r in rows)))
         stdout.print(table)

@@ -22,7 +22,9 @@ def as_json(simulation: Simulation, report: NodeLossReport | None) -> dict:
                         "rescheduled": [{"pod": p, "node": n} for p, n in x.rescheduled],
                         "pending": list(x.pending),
                         "below_min": [{"model": b.model, "running": b.running,
-                                       "replicas_min": b.replicas_min} for b in x.below_min]}
+                                       "replicas_min": b.replicas_min,
+                                       "served_by": b.served_by or None}
+                                      for b in x.below_min]}
                        for x in report.losses],
             "headroom": [{"pool": h.pool,
                           "spares": [{"node_pool": s.node_pool,

@@ -3,7 +3,11 @@ left (preempting lower-priority pods as the scheduler would), which models then 
 replicas than their `replicas.min`, and the headroom that would prevent it: per pool, the
 cheapest spare nodes (of the kinds its NodePools launch: NodePool and instance type) with
 which every loss of one of the pool's nodes keeps every model at its min, found by replaying
-the losses with each mix of up to `MAX_SPARES` nodes, cheapest mix first."""
+the losses with each mix of up to `MAX_SPARES` nodes, cheapest mix first.
+
+A member of a lazy cache whose servers the manifests run has no pods of its own: it is up
+wherever one of its cache's server pods runs, so a lost node that holds a server takes the
+members down with it unless the server reschedules, and the headroom must hold the server."""
 
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ class BelowMin:
     model: str
     running: int
     replicas_min: int
+    served_by: str = ""  # the cache server workload whose pods serve the model
 
 
 @dataclass(frozen=True)
@@ -95,8 +100,13 @@ class NodeLossReport:
         return money.total([h.cost_per_month for h in self.headroom], self.currency)
 
 
-def _running(cluster: Cluster) -> Counter[str]:
-    return Counter(b.pod.model for b in cluster.bindings.values())
+def _running(plan: Plan, cluster: Cluster) -> Counter[str]:
+    """The pods running per model; a served cache's member counts its cache's server pods."""
+    running = Counter(b.pod.model for b in cluster.bindings.values())
+    for model in plan.models:
+        if (cache := plan.served_by(model)) is not None:
+            running[model.name] = running[cache.workload]
+    return running
 
 
 def lose(plan: Plan, cluster: Cluster, name: str) -> NodeLoss:
@@ -109,9 +119,10 @@ def lose(plan: Plan, cluster: Cluster, name: str) -> NodeLoss:
     moved = tuple((p.name, after.bindings[p.name].node) for p in lost
                   if p.name in after.bindings)
     pending = tuple(sorted(p for p in reasons if p not in after.bindings))
-    before, running = _running(cluster), _running(after)
-    below = tuple(BelowMin(m.name, running[m.name], m.replicas_min) for m in plan.models
-                  if running[m.name] < min(m.replicas_min, before[m.name]))
+    before, running = _running(plan, cluster), _running(plan, after)
+    below = tuple(BelowMin(m.name, running[m.name], m.replicas_min,
+                           cache.workload if (cache := plan.served_by(m)) else "")
+                  for m in plan.models if running[m.name] < min(m.replicas_min, before[m.name]))
     return NodeLoss(name, pool, tuple(sorted(p.name for p in lost)), moved, pending, below)
 
 
@@ -195,7 +206,8 @@ def summary_of(report: NodeLossReport, nodes: int) -> NodeLossSummary:
     return NodeLossSummary(
         nodes=nodes, limit=MAX_PLAN_NODES,
         losses=[NodeLossPlan(node=x.node, pool=x.pool, below_min=[
-            BelowMinPlan(model=b.model, running=b.running, replicas_min=b.replicas_min)
+            BelowMinPlan(model=b.model, running=b.running, replicas_min=b.replicas_min,
+                         served_by=b.served_by)
             for b in x.below_min]) for x in report.losses if x.below_min],
         headroom=[HeadroomPlan(pool=h.pool, spares=[
             SparePlan(node_pool=s.node_pool, instance_type=s.instance_type, nodes=s.nodes,
