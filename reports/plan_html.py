@@ -435,8 +435,8 @@ def _layout(pool: PoolPlan) -> tuple:
     replicas."""
     return tuple((n.name, n.zone) for n in pool.nodes) + \
         tuple((n.name, g.index, tuple(g.mig_layout or ()),
-                  tuple(sorted((r.model, r.replica, r.memory_mib, r.compute_milli,
-                                r.slice or "") for r in g.replicas)))
+               tuple(sorted((r.model, r.replica, r.memory_mib, r.compute_milli, r.slice or "")
+                            for r in g.replicas)))
               for n in pool.nodes for g in n.gpus) + \
         tuple((n.name, -1, (), tuple(sorted((r.model, r.replica, 0, 0, "") for r in n.pods)))
               for n in pool.nodes if n.pods)

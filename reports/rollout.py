@@ -107,16 +107,16 @@ def rollout(plan: Plan, model: ModelPlan) -> Rollout:
     # A CPU pod's room on a planned node is not in the plan: a full CPU pool replaces pods.
     resource, count = gpu if gpu is not None else ("", 0)
     eligible = eligible_nodes(pool, model)
+    free = [n for n in eligible if gpu is not None and _admits(model, n)
+            and _offered(pool, n).get(resource, 0) - _used(plan, pool, n)[resource] >= count]
     zones = _zone_room(pool, model, eligible)
-    for node in eligible if gpu is not None else []:
-        if _offered(pool, node).get(resource, 0) - _used(plan, pool, node)[resource] >= count \
-                and _admits(model, node) and (zones is None or node.zone in zones):
-            where = "" if zones is None else \
-                f" (zone {node.zone}: one more pod keeps the zone spread of {model.zone_max_skew})"
-            return Rollout(1, 0, f"a free {resource} on {node.name}{where}")
-    if zones is not None and any(_offered(pool, n).get(resource, 0)
-                                 - _used(plan, pool, n)[resource] >= count
-                                 and _admits(model, n) for n in eligible):
+    for node in free:
+        if zones is None:
+            return Rollout(1, 0, f"a free {resource} on {node.name}")
+        if node.zone in zones:
+            return Rollout(1, 0, f"a free {resource} on {node.name} (zone {node.zone}: one "
+                                 f"more pod keeps the zone spread of {model.zone_max_skew})")
+    if free:  # room only in zones the spread refuses
         return Rollout(0, 1, f"pool {pool.name} is full but for zones where one more pod "
                              f"would break the zone spread of {model.zone_max_skew}: one of "
                              f"{model.replicas} replicas is replaced at a time")

@@ -96,7 +96,8 @@ def _tables(simulation: Simulation, report: NodeLossReport | None) -> list:
     for column in ("node lost", "pods", "rescheduled", "pending", "below replicas.min"):
         losses.add_column(column)
     for loss in report.losses:
-        below = ", ".join(f"{b.model} ({b.running} of min {b.replicas_min})"
+        below = ", ".join(f"{b.model} ({b.running} of min {b.replicas_min}"
+                          + (f", served by {b.served_by})" if b.served_by else ")")
                           for b in loss.below_min)
         losses.add_row(loss.node, str(len(loss.lost)), str(len(loss.rescheduled)),
                        Text(", ".join(loss.pending) or "-"), Text(below or "-"))
