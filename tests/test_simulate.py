@@ -480,6 +480,50 @@ def test_a_surge_pod_respects_the_spread_cap(full_pools):
     assert cluster.copy().schedule(dataclasses.replace(pod, name="surge"))[0] is None
 
 
+def test_a_surge_pod_of_a_zoned_full_pool_lands_where_the_rollout_says(tmp_path):
+    """The full pools above in three zones, with a zone spread of 1 (planned without the
+    node-loss replay, which is not the subject): each Deployment that surges has a first
+    surge pod that passes the scheduler's filters, the zone spread counting the old pods, on
+    the node its rollout names; each held back by the zone spread has none."""
+    from planner.pipeline import SolverSettings, make_plan
+    from planner.registry.loader import load_registry
+
+    write_demo(tmp_path / "registry")
+    ceilings = {"dedicated-h100": 2, "exclusive-l4": 2, "shared-l4": 4}
+    edit_yaml(tmp_path / "registry" / "cluster.yaml", lambda d: [
+        p.update(zones=["zone-a", "zone-b", "zone-c"], **(
+            {"max_nodes": ceilings[p["name"]]} if p["name"] in ceilings else {}))
+        for p in d["pools"]])
+    edit_yaml(tmp_path / "registry" / "policy.yaml",
+              lambda d: d["spread"].update(zone_max_skew=1))
+    plan = make_plan(load_registry(tmp_path / "registry"),
+                     SolverSettings(seed=0, deterministic=True))
+    manifests = Manifests.of(render_manifests(plan))
+    simulation = replay(plan, manifests)
+    assert simulation.runs
+    pools = {p.name: p for p in plan.pools}
+    surging = moved = 0
+    for deployment in manifests.kind("Deployment"):
+        model = plan.model(deployment["metadata"]["name"])
+        if model is None or len(pools[model.pool].nodes) < pools[model.pool].max_nodes:
+            continue  # a cache's servers, or a pool where Karpenter may add a node
+        plan_of = rollout(plan, model)
+        pod = next(p for p in simulation.pods if p.model == model.name)
+        binding, victims, why = simulation.cluster.copy().schedule(
+            dataclasses.replace(pod, name="surge"))
+        if plan_of.surge:
+            surging += 1
+            assert binding is not None and victims == [], (model.name, why)
+            assert plan_of.why.startswith("a free ") and \
+                plan_of.why.split(" (zone ")[0].endswith(f" on {binding.node}")
+            unzoned = rollout(plan, model.model_copy(update={"zone_max_skew": None}))
+            moved += not plan_of.why.startswith(unzoned.why)
+        elif "zone spread" in plan_of.why:
+            assert binding is None, model.name
+    # the spread sent some surge pod past a free node of a zone that already holds more
+    assert surging and moved
+
+
 def _zoned(plan: Plan, free_in: str, max_skew: int | None) -> tuple[Plan, object]:
     """A pool at its ceiling of three nodes of three whole GPUs, one node per zone (a, b, c),
     and a model m of 4 replicas (a tenth of a CPU each, which the nodes have room for): two

@@ -259,3 +259,12 @@ def test_check_html_draws_a_pool_whose_nodes_changed_zone(demo):
     page = render_change_html(plan, new)
     assert f'<h2 id="pool-{pool.name}">' in page and "<b>1 of " in page
     assert f"{node.name}, zone {moved.zone}</figcaption>" in page
+
+
+def test_the_summary_states_the_limit_of_the_surge_room_under_a_zone_spread(demo):
+    """Where models have a zone spread, the rollout section says the surge room keeps it for
+    the first surge pod only; without zones it says nothing of it."""
+    _, out = demo
+    note = "surges onto a planned node only in a zone where one more of its pods"
+    assert note in (out / "summary.md").read_text()
+    assert note not in (Path(__file__).parent / "golden" / "demo" / "summary.md").read_text()
