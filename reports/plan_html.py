@@ -312,9 +312,10 @@ def _models_table(plan: Plan, colours: dict[str, str], by_model: dict[str, Decim
         for w in where.get(m.name, []):
             places[w.replica].append(w.node if w.gpu is None else f"{w.node}/{w.gpu}")
         place = "; ".join(f"#{r}: {', '.join(places[r])}" for r in sorted(places))
-        if m.cache is not None:  # no pods: where its cache's servers run
-            servers = [f"server #{w.replica}: {w.node}/{w.gpu}" for w in where.get(m.cache, [])]
-            place = "; ".join(servers) or "-"
+        if m.cache is not None:  # no pods: where its cache's servers run, or are reserved
+            kind = "server" if plan.served_by(m) is not None else "reserved"
+            place = "; ".join(f"{kind} #{w.replica}: {w.node}/{w.gpu}"
+                              for w in where.get(m.cache, [])) or "-"
         share = (f"{m.gpus_per_replica} whole GPU{'s' if m.gpus_per_replica > 1 else ''}"
                  if m.whole_gpus else m.mig_slice or f"{m.compute_milli / 10:.1f}% compute")
         memory = f"{m.memory_mib * m.gpus_per_replica:,} MiB"

@@ -267,6 +267,12 @@ def test_reserved_without_a_server_is_planned_capacity_only(cli, registry: Path,
             "no manifest here serves it") in summary
     assert ("| planned capacity only: ticket-router names no serving.model_repository for a "
             "Triton server to load from |") in summary
+    # the members: no pods, and no server here, in the Models tables
+    assert f"| ticket-router | support | shared-l4 | 0 | in cache {cache.name}, planned " \
+           "capacity only |" in summary
+    row = (out / "plan.html").read_text().split('<tr id="model-ticket-router">')[1]
+    assert "<td>in cache shared-l4/lazy-cache, planned capacity only</td>" in row
+    assert '<td class="where">reserved #0: ' in row.split("</tr>")[0]
 
 
 def test_a_reserved_cache_is_one_item_of_its_members_compute(tmp_path: Path):
