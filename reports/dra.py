@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from planner.planfile import ModelPlan, NodePlan, Plan, PoolPlan
+from planner.registry.kubernetes import gpu_request_name, gpu_slot
 
 API_VERSION = "resource.k8s.io/v1"
 DRIVER = "gpu.nvidia.com"
@@ -93,22 +94,23 @@ def requests(pool: PoolPlan, node: NodePlan) -> list[Request]:
             for replica in planned.replicas:
                 whole.setdefault((replica.model, replica.replica), []).append(planned.index)
     for (model, _), indexes in whole.items():
-        found.append(Request(indexes[0], f"gpu-{indexes[0]}", (model,), count=len(indexes)))
+        found.append(Request(indexes[0], gpu_request_name(indexes[0]), (model,),
+                             count=len(indexes)))
     for index in range(pool.shape(node).gpus_per_node):
         gpu = by_index.get(index)
         if gpu is None:
-            found.append(Request(index, f"gpu-{index}", ()))
+            found.append(Request(index, gpu_request_name(index), ()))
         elif gpu.mig_layout:
             waiting = list(gpu.replicas)
             for j, profile in enumerate(gpu.mig_layout):
                 taken = next((r for r in waiting if r.slice == profile), None)
                 if taken is not None:
                     waiting.remove(taken)
-                found.append(Request(index, f"gpu-{index}-slice-{j}",
+                found.append(Request(index, gpu_request_name(index, j),
                                      (taken.model,) if taken else (), profile=profile))
         elif not gpu.whole:
-            found.append(Request(index, f"gpu-{index}", tuple(r.model for r in gpu.replicas),
-                                 shared=True))
+            found.append(Request(index, gpu_request_name(index),
+                                 tuple(r.model for r in gpu.replicas), shared=True))
     return sorted(found, key=lambda r: (r.gpu, r.name))
 
 
@@ -118,7 +120,8 @@ def slot_label(plan: Plan) -> str:
 
 
 def slot_value(slot: Slot) -> str:
-    return f"{slot.node.index}-{slot.request}"
+    """The slot's label value, which ends the names of its workloads."""
+    return gpu_slot(slot.node.index, slot.request)
 
 
 def slots(pool: PoolPlan, model: ModelPlan) -> list[Slot]:

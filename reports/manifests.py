@@ -234,7 +234,7 @@ def deployment(plan: Plan, model: ModelPlan, pool: PoolPlan,
     name, replicas = model.name, model.replicas
     selector = {"app.kubernetes.io/name": model.name}
     if slot is not None:
-        name, replicas = f"{model.name}-{slot.node.index}-{slot.request}", slot.replicas
+        name, replicas = f"{model.name}-{dra.slot_value(slot)}", slot.replicas
         selector[dra.slot_label(plan)] = dra.slot_value(slot)
         labels[dra.slot_label(plan)] = dra.slot_value(slot)
     return {
@@ -276,7 +276,7 @@ def batch_run(plan: Plan, model: ModelPlan, pool: PoolPlan,
     labels, annotations = _metadata(plan, model)
     name = model.name
     if slot is not None:
-        name = f"{model.name}-{slot.node.index}-{slot.request}"
+        name = f"{model.name}-{dra.slot_value(slot)}"
         labels[dra.slot_label(plan)] = dra.slot_value(slot)
     metadata = {"name": name, "namespace": model_namespace(plan, model, pool),
                 "labels": labels, "annotations": annotations}

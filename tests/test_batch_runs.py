@@ -18,9 +18,12 @@ from typer.testing import CliRunner
 
 from planner import cron, money
 from planner.cli import app
+from planner.demo import demo_registry_path
 from planner.ledger import hours_run, ledger
 from planner.period import priced_for
 from planner.planfile import Plan, load_plan
+from planner.registry.kubernetes import batch_name_problems, last_gpu_slot
+from planner.registry.loader import load_registry
 from planner.rules.batch import batch_problems, runs, runs_in_month
 from planner.schemas import ModelSpec
 from planner.simulation.manifests import Manifests
@@ -82,6 +85,28 @@ def test_runs_per_month_by_the_calendar():
     assert start.astimezone(UTC) == datetime(2026, 12, 31, 20, 0, tzinfo=UTC)
 
 
+def test_run_names_within_the_api_servers_limits():
+    cluster = load_registry(demo_registry_path()).cluster
+    daily = _spec(schedule="@daily", requests_per_run=10)
+    once = _spec(requests_per_run=10)
+    assert batch_name_problems(daily.model_copy(update={"name": "m" * 52}), cluster, []) == []
+    assert batch_name_problems(daily.model_copy(update={"name": "m" * 53}), cluster, []) == [
+        "a CronJob's name has at most 52 characters (its Jobs add 11), and "
+        f"'{'m' * 53}' has 53; shorten it"]
+    assert batch_name_problems(once.model_copy(update={"name": "m" * 63}), cluster, []) == []
+    # Under DRA, one per planned GPU: the last node (index 9 of max_nodes 10) and GPU (3 of 4).
+    dra = cluster.model_copy(update={"sharing_backend": "dra"})
+    batch_t4 = next(p for p in dra.pools if p.name == "batch-t4")
+    pool = batch_t4.model_copy(update={"max_nodes": 10, "other_shapes": [], "spot": None})
+    assert last_gpu_slot(dra, pool) == "9-gpu-3"
+    assert last_gpu_slot(cluster, pool) is None
+    assert batch_name_problems(daily.model_copy(update={"name": "m" * 44}), dra, [pool]) == []
+    [problem] = batch_name_problems(daily.model_copy(update={"name": "m" * 45}), dra, [pool])
+    assert f"in pool batch-t4 the last is '{'m' * 45}-9-gpu-3' with 53" in problem
+    [problem] = batch_name_problems(once.model_copy(update={"name": "m" * 56}), dra, [pool])
+    assert problem.startswith("a Job's name has at most 63 characters")
+
+
 def test_batch_problems_each_at_its_field():
     assert batch_problems(_spec(schedule="0 2 * * *", requests_per_run=5_400_000)) == []
     [(loc, message)] = batch_problems(_spec(schedule="0 * * * *", requests_per_run=2_000_000))
@@ -91,8 +116,6 @@ def test_batch_problems_each_at_its_field():
     assert loc == ("batch", "schedule") and "more than once an hour" in message
     online = _spec(requests_per_run=10).model_copy(update={"serving_profile": "online"})
     assert [loc for loc, _ in batch_problems(online)] == [("batch",)]
-    long = _spec(schedule="@daily", requests_per_run=10).model_copy(update={"name": "m" * 53})
-    assert [loc for loc, _ in batch_problems(long)] == [("name",)]
     keda = _spec(requests_per_run=10).model_copy(update={"autoscaler": "keda"})
     assert [loc for loc, _ in batch_problems(keda)] == [("autoscaler",)]
 

@@ -22,9 +22,13 @@ from typer.testing import CliRunner
 
 from planner.cli import app
 from planner.planfile import GpuPlan, Plan, ReplicaSlot, load_plan
+from planner.registry.kubernetes import last_gpu_slot
+from planner.registry.loader import load_registry
 from planner.registry.locate import write_demo
 from planner.review.check import CheckResult
 from planner.review.diff import diff_plans
+from planner.rules.admission import admitting_pools
+from planner.rules.batch import CRONJOB_NAME_MAX
 from planner.schemas import Cluster
 from reports.dra import node_claim, requests
 from reports.pr_comment import render_check_markdown
@@ -447,3 +451,48 @@ def test_a_whole_gpu_replica_in_a_shared_pool_takes_its_gpus_through_one_request
     assert claim["spec"]["devices"]["requests"][2] == {"name": "gpu-2", "exactly": {
         "deviceClassName": "gpu.nvidia.com", "allocationMode": "ExactCount", "count": 2}}
     assert [c["requests"] for c in claim["spec"]["devices"]["config"]] == [["gpu-0"], ["gpu-1"]]
+
+
+def test_every_batch_run_is_named_within_the_bound_the_registry_check_takes(dra):
+    """Under DRA a batch model has a CronJob or Job per planned GPU or slice, named after it;
+    the name check at load bounds them all by the pool's last slot."""
+    plan, out, cluster = dra
+    runs = [d for d in _documents(out) if d["kind"] in ("CronJob", "Job")]
+    assert any(d["kind"] == "CronJob" for d in runs)
+    for document in runs:
+        model = plan.model(document["metadata"]["labels"]["app.kubernetes.io/name"])
+        assert model is not None
+        last = last_gpu_slot(cluster, next(p for p in cluster.pools if p.name == model.pool))
+        assert last is not None
+        name = document["metadata"]["name"]
+        assert name.startswith(f"{model.name}-") and len(name) <= len(f"{model.name}-{last}")
+
+
+def _rename(registry: Path, old: str, new: str) -> None:
+    """The model `old` named `new`: its file, its name and its profiles' folder."""
+    (registry / "models" / f"{old}.yaml").rename(registry / "models" / f"{new}.yaml")
+    edit_yaml(registry / "models" / f"{new}.yaml", lambda d: d.update(name=new))
+    (registry / "profiles" / old).rename(registry / "profiles" / new)
+    for path in (registry / "profiles" / new).glob("*.yaml"):
+        edit_yaml(path, lambda d: d.update(model=new))
+
+
+def test_a_cronjob_name_too_long_with_its_gpu_slot_is_exit_2(cli, tmp_path):
+    registry = make_dra_registry(tmp_path)
+    fleet = load_registry(registry)
+    model = fleet.models["feed-ranker-batch"]
+    last = max((s for pool, _ in admitting_pools(model, fleet.cluster, fleet.policy)
+                if (s := last_gpu_slot(fleet.cluster, pool)) is not None), key=len)
+    fits = "feed-ranker-batch-" + "x" * (CRONJOB_NAME_MAX - len(last) - 19)
+    assert len(f"{fits}-{last}") == CRONJOB_NAME_MAX
+    _rename(registry, "feed-ranker-batch", fits)
+    assert cli("validate", "--registry", registry).exit_code == 0
+    long = fits + "x"
+    _rename(registry, fits, long)
+    result = cli("validate", "--registry", registry)
+    assert result.exit_code == 2
+    assert re.fullmatch(
+        rf"error: {re.escape(str(registry / 'models' / long))}\.yaml:\d+: name: a CronJob's "
+        rf"name has at most 52 characters \(its Jobs add 11\); under sharing_backend dra the "
+        rf"model has one per planned GPU or slice, named after it, and in pool [a-z0-9-]+ the "
+        rf"last is '{long}-{last}' with 53; shorten the model's name by 1\n", result.stderr)

@@ -13,8 +13,9 @@ from typing import Protocol
 from planner import k8s_names
 from planner.errors import Problem
 from planner.registry.yamlsource import YamlDocument, format_loc
+from planner.rules.batch import CRONJOB_NAME_MAX, JOB_NAME_MAX
 from planner.rules.capacity import replicas_per_gpu
-from planner.schemas import Cluster, ModelSpec, PlannerConfig, Policy
+from planner.schemas import Cluster, ModelSpec, PlannerConfig, Policy, Pool
 
 DRA_MIN_MINOR = 34  # resource.k8s.io/v1 is served, and DRA on by default, from Kubernetes 1.34
 
@@ -42,6 +43,63 @@ def tolerations(taints: Iterable[_Taint]) -> list[dict]:
     key, value and effect)."""
     return [{"key": t.key, "operator": "Equal", "value": t.value, "effect": t.effect}
             for t in taints]
+
+
+def gpu_request_name(gpu: int, slice_index: int | None = None) -> str:
+    """A request of a node's ResourceClaim under DRA: one GPU of the node, or one slice of its
+    MIG layout."""
+    return f"gpu-{gpu}" if slice_index is None else f"gpu-{gpu}-slice-{slice_index}"
+
+
+def gpu_slot(node_index: int, request: str) -> str:
+    """Under DRA, the planned GPU or slice of one of a model's workloads: the value of its pods'
+    slot label, and the end of the workload's name (`<model>-<slot>`)."""
+    return f"{node_index}-{request}"
+
+
+def last_gpu_slot(cluster: Cluster, pool: Pool) -> str | None:
+    """The longest slot a replica in `pool` may be planned on (its last node, GPU and MIG
+    slice), or None where the pool's replicas get no slot: no DRA, no GPUs, or whole GPUs of
+    an exclusive pool, claimed from a template."""
+    if cluster.sharing_backend != "dra" or pool.gpu_type is None or pool.sharing == "exclusive":
+        return None
+    shapes = pool.shapes()
+    last_node = sum(shape.max_nodes or 0 for shape in shapes) - 1
+    last_gpu = max(shape.gpus_per_node for shape in shapes) - 1
+    gpu = cluster.gpu_types.get(pool.gpu_type)
+    last_slice = None
+    if pool.sharing == "mig" and gpu is not None and gpu.mig_layouts:
+        last_slice = max(len(layout) for layout in gpu.mig_layouts) - 1
+    return gpu_slot(last_node, gpu_request_name(last_gpu, last_slice))
+
+
+def batch_name_problems(model: ModelSpec, cluster: Cluster, pools: list[Pool]) -> list[str]:
+    """A batch model's longest workload name, where the API server would refuse it: a CronJob's
+    name has at most CRONJOB_NAME_MAX characters (its Jobs' names add 11), a Job's at most
+    JOB_NAME_MAX (its pods carry it as a label). Under DRA a model has one per planned GPU or
+    slice, named after it (`gpu_slot`): the longest is its name and the last slot of a pool
+    that admits it."""
+    if model.batch is None:
+        return []
+    if model.batch.schedule is not None:
+        limit, rule = CRONJOB_NAME_MAX, (f"a CronJob's name has at most {CRONJOB_NAME_MAX} "
+                                         "characters (its Jobs add 11)")
+    else:
+        limit, rule = JOB_NAME_MAX, (f"a Job's name has at most {JOB_NAME_MAX} characters (its "
+                                     "pods carry it as a label)")
+    if len(model.name) > limit:
+        return [f"{rule}, and '{model.name}' has {len(model.name)}; shorten it"]
+    slots = [(len(slot), pool.name, slot) for pool in pools
+             if (slot := last_gpu_slot(cluster, pool)) is not None]
+    if not slots:
+        return []
+    _, pool, slot = max(slots)
+    name = f"{model.name}-{slot}"
+    if len(name) <= limit:
+        return []
+    return [f"{rule}; under sharing_backend dra the model has one per planned GPU or slice, "
+            f"named after it, and in pool {pool} the last is '{name}' with {len(name)}; "
+            f"shorten the model's name by {len(name) - limit}"]
 
 
 def mig_layout_name(pool: str, index: int) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from planner.errors import Problem
+from planner.registry.kubernetes import batch_name_problems
 from planner.registry.messages import suggestion
 from planner.registry.yamlsource import YamlDocument, format_loc
 from planner.rules.admission import admits_production_into_low_priority, admitting_pools
@@ -386,6 +387,8 @@ def _model_problems(p: Parsed, stranded_pool: dict[str, list[str]],
                                 f"{m.labels.as_dict()}); change its labels or add an admission "
                                 "rule in policy.yaml", policy=True))
             continue
+        problems.extend(_at(doc, ("name",), reason) for reason in batch_name_problems(
+            m, p.cluster, [pool for pool, _ in admitting]))
         for rule in p.policy.conflicts:
             if both_sides(rule, m):
                 problems.append(_at(doc, ("labels",), f"matches both sides of conflict rule "

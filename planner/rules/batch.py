@@ -23,6 +23,7 @@ REFERENCE_HOURS = 8760
 # that starts more often is a service (drop `batch`).
 MAX_RUNS_PER_YEAR = 8784
 CRONJOB_NAME_MAX = 52  # the API server's limit: a Job's name is the CronJob's and 11 more
+JOB_NAME_MAX = 63  # a Job's pods carry its name as a label value
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,8 @@ def batch_problems(model: ModelSpec) -> list[tuple[tuple[str, ...], str]]:
     """What makes a model's `batch` unrunnable, each at its field: runs of a model that does
     not say it is batch work, runs that start more often than hourly, a run longer than the
     shortest time between two starts (the CronJob forbids overlapping runs, so the next would
-    be skipped), a CronJob name too long for the API server, and KEDA scaling of a run (a
-    run's pods are its planned replicas)."""
+    be skipped), and KEDA scaling of a run (a run's pods are its planned replicas). Names too
+    long for the API server: `planner.registry.kubernetes.batch_name_problems`."""
     batch = model.batch
     if batch is None:
         return []
@@ -93,10 +94,6 @@ def batch_problems(model: ModelSpec) -> list[tuple[tuple[str, ...], str]]:
                          "nothing scales it, so remove `autoscaler: keda` or `batch`"))
     if batch.schedule is None:
         return problems
-    if len(model.name) > CRONJOB_NAME_MAX:
-        problems.append((("name",), f"a CronJob's name has at most {CRONJOB_NAME_MAX} "
-                         f"characters (its Jobs add 11), and '{model.name}' has "
-                         f"{len(model.name)}; shorten it"))
     starts = _starts(batch.schedule, batch.time_zone, *REFERENCE_YEAR)
     if len(starts) > MAX_RUNS_PER_YEAR:
         problems.append((("batch", "schedule"), f"'{batch.schedule}' starts more than once an "
