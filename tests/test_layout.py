@@ -1,4 +1,5 @@
-"""The layering of the code: no import cycles, the CLI on top, the engine and profiler below.
+"""The layering of the code: no import cycles, the CLI on top, the engine and profiler below;
+and no function in the shipped packages longer than MAX_FUNCTION_LINES.
 
 Every import is read from the source with `ast`, lazy imports inside functions included, so a
 cycle cannot hide behind a function-level import.
@@ -15,6 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("planner", "solvers", "profiles", "reports", "bench")
 SHIPPED = ("planner", "solvers", "profiles", "reports")
+MAX_FUNCTION_LINES = 80  # from `def` to the last line, docstring included
 
 
 def _modules() -> dict[str, Path]:
@@ -104,3 +106,33 @@ def test_the_graph_sees_lazy_imports():
     lazy = _imports(MODULES["planner.cli.plan"], top_level_only=False)
     eager = _imports(MODULES["planner.cli.plan"], top_level_only=True)
     assert "planner.pipeline" in lazy - eager
+
+
+def _long_functions(root: Path = ROOT, packages: tuple[str, ...] = SHIPPED) -> list[str]:
+    found = []
+    for package in packages:
+        for path in sorted((root / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    assert node.end_lineno is not None
+                    lines = node.end_lineno - node.lineno + 1
+                    if lines > MAX_FUNCTION_LINES:
+                        found.append(f"{path.relative_to(root)}:{node.lineno} {node.name}: "
+                                     f"{lines} lines")
+    return found
+
+
+def test_no_function_is_longer_than_80_lines():
+    """A function that long does several jobs: split it into named steps, each doing one."""
+    assert _long_functions() == []
+
+
+def test_the_length_rule_sees_a_long_function(tmp_path):
+    """The rule must count a function's lines, or the test above proves nothing."""
+    package = tmp_path / "planner"
+    package.mkdir()
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    (package / "long.py").write_text(f"def long():\n{body}\n", encoding="utf-8")
+    (package / "short.py").write_text("def short():\n    return 1\n", encoding="utf-8")
+    assert _long_functions(tmp_path, ("planner",)) == [
+        f"planner/long.py:1 long: {MAX_FUNCTION_LINES + 1} lines"]
