@@ -313,16 +313,7 @@ def report(
 
         plan = priced_for(plan, period)
     if target is Target.kserve:
-        from planner.errors import Problem
-        from planner.registry.kubernetes import kserve_name_problem
-
-        problems = [Problem(plan_file, None, "models", f"'{m.name}' {reason}; rename the "
-                            "model for --target kserve")
-                    for m in plan.models if (reason := kserve_name_problem(m.name))]
-        if plan.metadata.sharing_backend == "dra":
-            problems.append(Problem(plan_file, None, "metadata.sharing_backend", DRA_KSERVE))
-        if problems:
-            raise InputError(problems)
+        _check_kserve_plan(plan, plan_file)
     if out is not None:
         from planner.output import write_folder
 
@@ -368,6 +359,21 @@ def report(
         table.add_row("total", money(sum(r["cost_per_month"] for r in rows), currency),
                       str(sum(r["replicas"] for r in rows)))
         stdout.print(table)
+
+
+def _check_kserve_plan(plan, plan_file: Path) -> None:
+    """--target kserve on a plan file: KServe's names, and no DRA (one pod template per
+    model)."""
+    from planner.errors import Problem
+    from planner.registry.kubernetes import kserve_name_problem
+
+    problems = [Problem(plan_file, None, "models", f"'{m.name}' {reason}; rename the "
+                        "model for --target kserve")
+                for m in plan.models if (reason := kserve_name_problem(m.name))]
+    if plan.metadata.sharing_backend == "dra":
+        problems.append(Problem(plan_file, None, "metadata.sharing_backend", DRA_KSERVE))
+    if problems:
+        raise InputError(problems)
 
 
 @contextmanager
