@@ -308,7 +308,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         # dimension): optimal when found. After column generation, whose bound may allow
         # more waste than the L2 bound: asking for fewer bins than that would be in vain.
         filled = fill(pool.capacity, sizes, demand, lower_gpus,
-                      deadline=min(deadline, now() + time_limit_s / 8), seed=seed)
+                      deadline=min(deadline, now() + time_limit_s / 4), seed=seed)
         if filled is not None:
             return _packing_solution(pool, groups, filled, lower_gpus)
     if lower_gpus < len(bins):

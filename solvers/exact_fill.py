@@ -16,14 +16,23 @@ from __future__ import annotations
 
 import random
 
-from solvers.clock import BIT_WORD, STEP, charge, now
+import numpy as np
+from ortools.sat.python import cp_model
 
-ATTEMPT_SHARE = 0.35  # after a first failure, the chance of each choice being made at random
+from solvers.clock import BIT_WORD, MODEL_TERM, STEP, charge, now
+from solvers.sat import new_solver, run
+
+ATTEMPT_SHARE = 0.2  # after a first failure, the chance of each choice being made at random
 RUINED = 3  # bins emptied after a failure: from this to 2 * RUINED - 1, in turn
 BIN = 1e-5  # deterministic seconds charged per bin filled, besides its item types
 LISTED_S = 0.2  # most time given to the pattern model of the bins emptied and the items left
-LISTED_PATTERNS = 2_000  # most patterns listed for it
+LISTED_PATTERNS = 5_000  # most patterns listed for it
 LISTED_BINS = 8  # and only when the bins left to fill are this few
+WHOLE_PATTERNS = 20_000  # most bins listed for the exact cover of the whole packing
+WHOLE_LISTING = 0.15  # the share of the time that listing them may take
+TABLE_CELLS = 8_000_000  # most cells of the table of reachable loads that lists them
+TABLE_CELL = 2e-9  # deterministic seconds per cell of that table made or read
+PATTERN_NODE = 2e-5  # per step of the listing, besides the table cells it reads
 OPENINGS = 50  # most bins tried for one that unblocks the search
 CANDIDATE = 3e-6  # per item type that could join a bin, besides its bitset's words
 
@@ -51,29 +60,61 @@ def _fill_one(capacity: int, sizes: list[int], left: list[int], waste_allowed: i
     left[first] -= 1
     room = capacity - sizes[first]
     mask = (1 << (room + 1)) - 1
-    layers = [1]  # layers[i]: the sums reachable with types before the i-th candidate
     candidates = [t for t, n in enumerate(left) if n and sizes[t] <= room]
-    for t in candidates:
-        layers.append(_shifted(layers[-1], sizes[t], min(left[t], room // sizes[t]), mask))
+    # layers[i]: the sums reachable with the candidates from the i-th on (smaller types)
+    layers = [1] * (len(candidates) + 1)
+    for i in range(len(candidates) - 1, -1, -1):
+        t = candidates[i]
+        layers[i] = _shifted(layers[i + 1], sizes[t], min(left[t], room // sizes[t]), mask)
     charge(len(candidates) * (CANDIDATE + BIT_WORD * (room // 64 + 1) * 2))
-    best = layers[-1].bit_length() - 1
+    best = layers[0].bit_length() - 1
     if room - best > waste_allowed:
         left[first] += 1
         return None
+    pair = _pair(sizes, left, candidates, best, rng)
+    if pair is not None:
+        for t in pair:
+            left[t] -= 1
+        return [first, *pair]
     contents = [first]
     rest = best
-    # From the smallest type back: as few of it as the larger types allow, so the bin holds
-    # the largest items that can fill it (or, at random, any count that still works).
-    for i in range(len(candidates) - 1, -1, -1):
-        t, below = candidates[i], layers[i]
+    # From the largest type down: as many of it as the smaller types allow, so the bin holds
+    # the largest items that fill it and keeps few items (the first subset a depth-first
+    # search in decreasing order finds); at random, any count that still works.
+    for i, t in enumerate(candidates):
+        if not rest:
+            break
         usable = [k for k in range(min(left[t], rest // sizes[t]) + 1)
-                  if (below >> (rest - k * sizes[t])) & 1]
+                  if (layers[i + 1] >> (rest - k * sizes[t])) & 1]
         k = rng.choice(usable) if rng is not None and rng.random() < ATTEMPT_SHARE \
-            else usable[0]
+            else usable[-1]
         contents += [t] * k
         left[t] -= k
         rest -= k * sizes[t]
     return contents
+
+
+def _pair(sizes: list[int], left: list[int], candidates: list[int], total: int,
+          rng: random.Random | None) -> list[int] | None:
+    """One or two items left (of the `candidates` types) adding up to `total`, the larger
+    as large as can be (at random, any); None if none do. A bin of fewer items leaves more
+    items to the bins left, where they must still add up exactly."""
+    of_size = {sizes[t]: t for t in candidates}
+    if total in of_size:
+        return [of_size[total]]
+    pairs = []
+    for t in candidates:
+        if 2 * sizes[t] < total:
+            break
+        other = of_size.get(total - sizes[t])
+        if other is not None and (other != t or left[t] >= 2):
+            pairs.append([t, other])
+            if rng is None or rng.random() >= ATTEMPT_SHARE:
+                break
+    charge(CANDIDATE * len(candidates))
+    if not pairs:
+        return None
+    return rng.choice(pairs) if rng is not None and len(pairs) > 1 else pairs[-1]
 
 
 def fill_bins(capacity: int, sizes: list[int], demand: list[int], bins: int, *,
@@ -92,6 +133,9 @@ def fill_bins(capacity: int, sizes: list[int], demand: list[int], bins: int, *,
     if waste < 0 or any(s > capacity for s in sizes):
         return None
     rng = random.Random(seed)
+    whole = _whole(capacity, sizes, demand, bins, waste, deadline=deadline, seed=seed)
+    if whole is not None:
+        return whole
     left = list(demand)
     allowed = waste
     packing: list[list[int]] = []
@@ -119,11 +163,27 @@ def fill_bins(capacity: int, sizes: list[int], demand: list[int], bins: int, *,
             allowed += capacity - sum(sizes[t] for t in packing[b])
         packing = [b for i, b in enumerate(packing) if i not in chosen]
         if bins - len(packing) <= LISTED_BINS:
-            rest = _exactly(capacity, sizes, left, bins - len(packing), deadline=deadline,
+            rest = _exactly(capacity, sizes, left, bins - len(packing),
+                            deadline=min(deadline, now() + LISTED_S),
                             seed=rng.randrange(1 << 30))
             if rest is not None:
                 return packing + rest
     return None
+
+
+def _whole(capacity: int, sizes: list[int], demand: list[int], bins: int, waste: int, *,
+           deadline: float, seed: int) -> list[list[int]] | None:
+    """The exact cover of every bin that wastes at most `waste`, when there are few such
+    bins (Falkenauer's triplets: three items fill each bin, and a few thousand triples
+    do); None when they are too many to list or the cover is not found within half the
+    time."""
+    share = max(deadline - now(), 0.0)
+    listed = patterns_within(capacity, sizes, demand, waste, limit=WHOLE_PATTERNS,
+                             deadline=now() + share * WHOLE_LISTING)
+    if listed is None:
+        return None
+    return cover(listed, demand, bins, time_limit_s=min(deadline, now() + share / 2) - now(),
+                 seed=seed)
 
 
 def _opening(capacity: int, sizes: list[int], left: list[int], allowed: int,
@@ -153,19 +213,116 @@ def _opening(capacity: int, sizes: list[int], left: list[int], allowed: int,
     return None
 
 
+def _reach_table(capacity: int, sizes: list[int], demand: list[int]) -> np.ndarray | None:
+    """table[t, v]: how many of the loads 0..v-1 the types from t on can make (with their
+    counts), so that whether a load in [lo, hi] is reachable is one subtraction; None when
+    the table would exceed `TABLE_CELLS`."""
+    types = len(sizes)
+    if (types + 1) * (capacity + 2) > TABLE_CELLS:
+        return None
+    reach = np.zeros((types + 1, capacity + 1), dtype=bool)
+    reach[types, 0] = True
+    for t in range(types - 1, -1, -1):
+        row = reach[t + 1].copy()
+        for k in range(1, min(demand[t], capacity // sizes[t]) + 1):
+            row[k * sizes[t]:] |= reach[t + 1, :capacity + 1 - k * sizes[t]]
+        reach[t] = row
+    table = np.zeros((types + 1, capacity + 2), dtype=np.int32)
+    np.cumsum(reach, axis=1, out=table[:, 1:])
+    charge(TABLE_CELL * (types + 1) * (capacity + 1) * 3)
+    return table
+
+
+def patterns_within(capacity: int, sizes: list[int], demand: list[int], waste: int, *,
+                    limit: int, deadline: float) -> list[list[tuple[int, int]]] | None:
+    """Every bin that wastes at most `waste` (a multiset of the types, in decreasing size,
+    within their counts), as (type, count) pairs; None when there are more than `limit`, or
+    at `deadline`, or the reachable loads take too large a table.
+
+    Depth-first over the types in order, each step one more type and its count, and only
+    steps after which the smaller types can still bring the load within the waste: every
+    branch ends in a bin, so the work follows the bins listed, not the subsets tried."""
+    table = _reach_table(capacity, sizes, demand)
+    if table is None:
+        return None
+    size_of = np.array(sizes, dtype=np.int64)
+    found: list[list[tuple[int, int]]] = []
+    chosen: list[tuple[int, int]] = []
+
+    def reachable(rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        lo = np.maximum(lo, 0)
+        ok = hi >= lo
+        hi, lo = np.where(ok, hi, 0), np.where(ok, lo, 0)
+        return ok & (table[rows, hi + 1] > table[rows, lo])
+
+    def extend(start: int, load: int) -> bool:
+        if load >= capacity - waste and chosen:
+            found.append(list(chosen))
+            if len(found) > limit:
+                return False
+        types = np.arange(start, len(sizes))
+        charge(PATTERN_NODE + TABLE_CELL * len(types))
+        if now() > deadline:
+            return False
+        # One item of type t, then loads the types from t on make (a superset of what is
+        # left after it: a filter, checked exactly for each count below).
+        for t in types[reachable(types, capacity - waste - load - size_of[start:],
+                                 capacity - load - size_of[start:])].tolist():
+            for k in range(1, min(demand[t], (capacity - load) // sizes[t]) + 1):
+                after = load + k * sizes[t]
+                if table[t + 1, capacity - after + 1] <= table[t + 1, max(
+                        capacity - waste - after, 0)]:
+                    continue
+                chosen.append((t, k))
+                going = extend(t + 1, after)
+                chosen.pop()
+                if not going:
+                    return False
+        return True
+
+    return found if extend(0, 0) else None
+
+
+def cover(patterns: list[list[tuple[int, int]]], demand: list[int], bins: int, *,
+          time_limit_s: float, seed: int) -> list[list[int]] | None:
+    """`bins` bins of the listed patterns holding every item exactly once (CP-SAT on the
+    clock in use), as lists of type indexes; None if not found in time. Exact when the
+    patterns are every bin that wastes no more than the packing may."""
+    model = cp_model.CpModel()
+    use = [model.new_int_var(0, min(bins, *(demand[t] // k for t, k in p)), "")
+           for p in patterns]
+    terms: list[list] = [[] for _ in demand]
+    for pattern, y in zip(patterns, use, strict=True):
+        for t, k in pattern:
+            terms[t].append(k * y)
+    charge(MODEL_TERM * sum(len(p) for p in patterns))
+    for need, of_type in zip(demand, terms, strict=True):
+        if need:
+            model.add(sum(of_type) == need)
+    model.add(sum(use) <= bins)
+    solver = new_solver(max(time_limit_s, 0.01), seed, 1)
+    if run(solver, model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None
+    return [[t for t, k in pattern for _ in range(k)]
+            for pattern, y in zip(patterns, use, strict=True) for _ in range(solver.value(y))]
+
+
 def _exactly(capacity: int, sizes: list[int], left: list[int], bins: int, *, deadline: float,
              seed: int) -> list[list[int]] | None:
-    """The items `left` in `bins` bins by the explicit pattern model, when few patterns
-    waste little enough to list them; None otherwise."""
-    from solvers.patterns import pack_listed
-
+    """The items `left` in `bins` bins by the exact cover of every bin that wastes no more
+    than they may, when those bins are few enough to list; None otherwise."""
+    waste = bins * capacity - sum(s * n for s, n in zip(sizes, left, strict=True))
     types = [t for t, n in enumerate(left) if n]
-    outcome = pack_listed((capacity,), [(sizes[t],) for t in types], [left[t] for t in types],
-                          bins, time_limit_s=min(LISTED_S, max(deadline - now(), 0.0)),
-                          seed=seed, workers=1, max_patterns=LISTED_PATTERNS)
-    if outcome is None or outcome.status != "found":
+    if waste < 0:
         return None
-    return [[types[i] for i in contents] for contents in outcome.bins]
+    share = max(deadline - now(), 0.0)
+    listed = patterns_within(capacity, [sizes[t] for t in types], [left[t] for t in types],
+                             waste, limit=LISTED_PATTERNS, deadline=now() + share / 4)
+    if listed is None:
+        return None
+    found = cover(listed, [left[t] for t in types], bins, time_limit_s=deadline - now(),
+                  seed=seed)
+    return None if found is None else [[types[i] for i in b] for b in found]
 
 
 def one_dimension(capacity: tuple[int, ...], sizes: list[tuple[int, ...]]) -> int | None:

@@ -19,7 +19,7 @@ from scripts.zero_slack import instance
 from solvers import arcflow
 from solvers.bounds import martello_toth_l2
 from solvers.clock import WorkClock, now, using
-from solvers.exact_fill import fill, fill_bins
+from solvers.exact_fill import cover, fill, fill_bins, patterns_within
 from solvers.greedy import greedy
 from tests.conftest import ROOT
 
@@ -127,6 +127,90 @@ def test_filling_finds_a_zero_slack_packing_that_greedy_misses():
         found = fill_bins(1_000, sizes, [counts[s] for s in sizes], 20, deadline=1.0, seed=0)
     assert found is not None and len(found) == 20
     assert all(sum(sizes[t] for t in b) == 1_000 for b in found)  # no waste anywhere
+
+
+def test_listing_names_every_bin_within_the_waste_by_hand():
+    # Bins of 10 from 6, 5 (two), 4 and 3 wasting at most 1: 6+4, 6+3, 5+5, 5+4, and
+    # 6+3 wastes 1; 5+3 wastes 2 and 4+3 wastes 3, so they are left out.
+    sizes, demand = [6, 5, 4, 3], [1, 2, 1, 1]
+    with using(WorkClock()):
+        listed = patterns_within(10, sizes, demand, 1, limit=100, deadline=1.0)
+    assert sorted(sorted(p) for p in listed) == sorted(
+        [[(0, 1), (2, 1)], [(0, 1), (3, 1)], [(1, 2)], [(1, 1), (2, 1)]])
+    with using(WorkClock()):
+        assert patterns_within(10, sizes, demand, 1, limit=3, deadline=1.0) is None
+        # 6+4 and 5+5 fill two bins, 3 wastes 7 in the third; wasting at most 7 in all:
+        found = cover(patterns_within(10, sizes, demand, 7, limit=100, deadline=1.0),
+                      demand, 3, time_limit_s=1.0, seed=0)
+    assert found is not None and _valid(10, sizes, demand, found) and len(found) <= 3
+
+
+def _brute_patterns(capacity: int, sizes: list[int], demand: list[int], waste: int):
+    """Every non-empty multiset of the types within their counts whose total is in
+    [capacity - waste, capacity], by enumerating all count vectors."""
+    result = set()
+
+    def walk(t: int, load: int, chosen: tuple):
+        if t == len(sizes):
+            if chosen and capacity - waste <= load:
+                result.add(chosen)
+            return
+        for k in range(min(demand[t], (capacity - load) // sizes[t]) + 1):
+            walk(t + 1, load + k * sizes[t], chosen + (((t, k),) if k else ()))
+
+    walk(0, 0, ())
+    return result
+
+
+@settings(max_examples=60, deadline=None)
+@given(small_instances(), st.integers(0, 6))
+def test_listing_matches_the_brute_force_enumeration(case, waste):
+    capacity, _, sizes, demand = case
+    order = sorted(range(len(sizes)), key=lambda t: -sizes[t])
+    sizes, demand = [sizes[t] for t in order], [demand[t] for t in order]
+    with using(WorkClock()):
+        listed = patterns_within(capacity, sizes, demand, waste, limit=10_000, deadline=10.0)
+    assert listed is not None
+    assert len(listed) == len({tuple(p) for p in listed})  # each bin once
+    assert {tuple(p) for p in listed} == _brute_patterns(capacity, sizes, demand, waste)
+
+
+def test_triplets_are_found_by_the_exact_cover_of_their_bins():
+    """Falkenauer-style triplets: every bin of 1,000 holds three items between 250 and 500
+    that fill it exactly; the whole packing is the exact cover of the few triples."""
+    rng = random.Random(3)
+    weights = []
+    for _ in range(40):
+        first = rng.randint(380, 490)
+        second = rng.randint(250, (1_000 - first) // 2)
+        weights += [first, second, 1_000 - first - second]
+    counts = Counter(weights)
+    sizes = sorted(counts, reverse=True)
+    with using(WorkClock()):
+        found = fill_bins(1_000, sizes, [counts[s] for s in sizes], 40, deadline=2.0, seed=0)
+    assert found is not None and len(found) == 40
+    assert all(sum(sizes[t] for t in b) == 1_000 and len(b) == 3 for b in found)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([150, 1_000, 10_000]), st.integers(3, 12),
+       st.sampled_from([(3, 3), (3, 4), (4, 6)]))
+def test_cut_bins_are_filled_validly_and_the_same_way_twice(seed, capacity, bins, pieces):
+    """Zero-slack instances made by cutting `bins` bins: what the search returns is a valid
+    packing in the bins the cut made (never fewer: the items fill them exactly), and the
+    same input, seed and budget give the same answer."""
+    counts = Counter(instance(random.Random(seed), capacity, bins, pieces))
+    sizes = sorted(counts, reverse=True)
+    demand = [counts[s] for s in sizes]
+    answers = []
+    for _ in range(2):
+        with using(WorkClock()):
+            answers.append(fill_bins(capacity, sizes, demand, bins, deadline=0.5, seed=seed))
+    assert answers[0] == answers[1]
+    if answers[0] is not None:
+        assert len(answers[0]) == bins and _valid(capacity, sizes, demand, answers[0])
+    with using(WorkClock()):
+        assert fill_bins(capacity, sizes, demand, bins - 1, deadline=0.5, seed=seed) is None
 
 
 def test_the_size_estimate_refuses_a_huge_graph_before_building_it(monkeypatch):
