@@ -121,17 +121,23 @@ class LazyCachePlan(Strict):
     placed: bool
     cost_per_hour: float
     all_warm_cost_per_hour: float
-    server: str | None = None
-    """The multi-model server the manifests run as the cache's servers (`triton`: Triton with
-    explicit model control, loading the members from their model repositories); None: none,
-    and `unserved` says why."""
+    server: Literal["modelmesh", "triton"] | None = None
+    """The multi-model server the manifests run as the cache's servers: `modelmesh`, a KServe
+    ModelMesh ServingRuntime (Triton through ModelMesh's adapter) that loads a member on its
+    first request and evicts the least recently used; `triton`, Triton with explicit model
+    control, into which whatever routes the members' requests loads them. None: none, and
+    `unserved` says why."""
     unserved: str = ""
     image: str = ""
-    """The server's image (policy.yaml `lazy_cache.triton_image`) where `server` is set."""
+    """The Triton image (policy.yaml `lazy_cache.triton_image`) where `server` is set."""
     cpu_milli: int = 0
-    """CPU a server pod requests: its most demanding member's."""
+    """CPU a server pod requests: its most demanding member's, and under ModelMesh the
+    containers its controller adds."""
     host_memory_mib: int = 0
-    """Host memory a server pod requests: that of the members it holds at once."""
+    """Host memory a server pod requests: that of the members it holds at once (under
+    ModelMesh at least the cache's memory and the runtime's buffer, since ModelMesh's capacity
+    is the server container's memory request), and under ModelMesh the containers its
+    controller adds."""
     priority: str = ""
     """The highest priority of its members: its servers' PriorityClass."""
     apart_on_node: list[Name] = []

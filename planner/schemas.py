@@ -274,7 +274,9 @@ class Serving(Strict):
     """Where a multi-model server finds the model: a Triton model repository (a folder in the
     server's image, or `s3://`, `gs://` or `as://` storage) holding a directory named after
     the model. A lazily loaded `triton` model that names one is loaded on demand into its
-    pool's cache server (policy.yaml `lazy_cache`) instead of running pods of its own."""
+    pool's cache server (policy.yaml `lazy_cache`) instead of running pods of its own: KServe
+    ModelMesh where its cache's repositories are all in storage, Triton with explicit model
+    control where one is a folder in the image."""
 
 
 class Resources(Strict):
@@ -861,13 +863,16 @@ class LazyCache(Strict):
     reserve: bool | None = None
     """Absent: reserve each cache a multi-model server serves (its members run on Triton,
     `serving.engine: triton`, and each names its `serving.model_repository`): the manifests run
-    a Triton server with explicit model control per cache server, packed in place of the
-    members' own pods. `true`: reserve every cache, those without such a server for a serving
-    stack deployed beside the planner's manifests. `false`: reserve none; the members keep
-    their own replicas, and the plan states what each cache would hold and cost."""
+    its servers, packed in place of the members' own pods, as a KServe ModelMesh
+    ServingRuntime that loads each member on its first request (every repository in
+    storage), else as Triton servers with explicit model control. `true`: reserve every
+    cache, those without such a server for a serving stack deployed beside the planner's
+    manifests. `false`: reserve none; the members keep their own replicas, and the plan
+    states what each cache would hold and cost."""
     triton_image: Annotated[str, Field(min_length=1, max_length=512)] = \
         "nvcr.io/nvidia/tritonserver:25.10-py3"
-    """The image of the Triton servers that hold the reserved caches."""
+    """The image of the Triton servers that hold the reserved caches (under KServe ModelMesh
+    too)."""
 
 
 class Policy(Strict):

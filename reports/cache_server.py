@@ -34,9 +34,9 @@ NAME_LABEL: Final = "app.kubernetes.io/name"
 HOSTNAME: Final = "kubernetes.io/hostname"
 
 
-def served(pool: PoolPlan) -> list[LazyCachePlan]:
-    """The pool's caches that run as servers of the planner's manifests."""
-    return [c for c in pool.caches if c.reserved and c.placed and c.server == "triton"]
+def served(pool: PoolPlan, server: str = "triton") -> list[LazyCachePlan]:
+    """The pool's caches that run as `server`'s servers in the planner's manifests."""
+    return [c for c in pool.caches if c.reserved and c.placed and c.server == server]
 
 
 def triton_args(repositories: list[str]) -> list[str]:
@@ -49,14 +49,14 @@ def triton_args(repositories: list[str]) -> list[str]:
             "--metrics-config=summary_latencies=true"]
 
 
-def _labels(plan: Plan, cache: LazyCachePlan, pool: PoolPlan,
+def cache_labels(plan: Plan, cache: LazyCachePlan, pool: PoolPlan,
             common: dict[str, str]) -> dict[str, str]:
     domain = plan.metadata.label_domain
     return {NAME_LABEL: cache.workload, **common, f"{domain}/pool": pool.name,
             f"{domain}/loading": "lazy"}
 
 
-def _annotations(plan: Plan, cache: LazyCachePlan) -> dict[str, str]:
+def cache_annotations(plan: Plan, cache: LazyCachePlan) -> dict[str, str]:
     domain = plan.metadata.label_domain
     return {f"{domain}/cache-members": ",".join(cache.members),
             f"{domain}/cache-slots": str(cache.slots),
@@ -91,11 +91,17 @@ def _pod_spec(plan: Plan, cache: LazyCachePlan, pool: PoolPlan,
         "containers": [container],
     }
     if cache.apart_on_node:
-        spec["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
-            "labelSelector": {"matchExpressions": [{"key": NAME_LABEL, "operator": "In",
-                                                    "values": list(cache.apart_on_node)}]},
-            "namespaceSelector": {}, "topologyKey": HOSTNAME}]}}
+        spec["affinity"] = apart(cache)
     return spec
+
+
+def apart(cache: LazyCachePlan) -> dict:
+    """The affinity that keeps the cache's servers off the nodes of the models it conflicts
+    with."""
+    return {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+        "labelSelector": {"matchExpressions": [{"key": NAME_LABEL, "operator": "In",
+                                                "values": list(cache.apart_on_node)}]},
+        "namespaceSelector": {}, "topologyKey": HOSTNAME}]}}
 
 
 def server_objects(plan: Plan, cache: LazyCachePlan, pool: PoolPlan,
@@ -106,9 +112,9 @@ def server_objects(plan: Plan, cache: LazyCachePlan, pool: PoolPlan,
     would keep no model warm, only ask for room the plan does not hold."""
     # the pool's namespace, since the cache's members may belong to several teams
     namespace = pool_namespace(plan, pool)
-    labels = _labels(plan, cache, pool, common)
+    labels = cache_labels(plan, cache, pool, common)
     selector = {NAME_LABEL: cache.workload}
-    annotations = _annotations(plan, cache)
+    annotations = cache_annotations(plan, cache)
     documents: list[dict] = [{
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": cache.workload, "namespace": namespace, "labels": labels,

@@ -2,11 +2,13 @@
 
 Per model a Deployment (or a KServe InferenceService) pinned to its pool by the labels its
 NodePool sets, requesting the GPU resource its pool's sharing mode advertises, with a
-PodDisruptionBudget when it has several replicas; per reserved lazy cache its Triton servers
-(`reports.cache_server`), which hold its members instead; per pool Karpenter NodePools and
-NodeOverlays (`reports.karpenter`); for the GPU Operator one device-plugin and one MIG-manager
-ConfigMap and a ClusterPolicy patch (`reports.gpu_operator`); for the cluster a PriorityClass
-per priority and a Namespace per team.
+PodDisruptionBudget when it has several replicas; per reserved lazy cache its servers, which
+hold its members instead: a KServe ModelMesh ServingRuntime with an InferenceService per member
+(`reports.modelmesh`) or Triton with explicit model control (`reports.cache_server`); per pool
+Karpenter NodePools and NodeOverlays (`reports.karpenter`); for the GPU Operator one
+device-plugin and one MIG-manager ConfigMap and a ClusterPolicy patch
+(`reports.gpu_operator`); for the cluster a PriorityClass per priority and a Namespace per
+team.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import yaml
 from planner.money import decimal
 from planner.planfile import LazyCachePlan, ModelPlan, Plan, PoolPlan
 from planner.registry.kubernetes import pool_label, tolerations
-from reports import cache_server, dra, gpu_operator, karpenter, observability
+from planner.rules import modelmesh as mm_rules
+from reports import cache_server, dra, gpu_operator, karpenter, modelmesh, observability
 from reports.engine_flags import HEALTH_PATH, engine_args
 from reports.gpu_operator import gpu_resource
 from reports.karpenter import CAPACITY_TYPE_LABEL, node_ceiling
@@ -387,6 +390,7 @@ def cluster_objects(plan: Plan) -> list[dict]:
         "description": pc.description or f"{name} models",
     } for name, pc in plan.priority_classes.items()]
     teams = sorted({m.team for m in plan.models} | {u.team for u in plan.unplaced})
+    namespaces: list[dict]
     namespaces = [{"apiVersion": "v1", "kind": "Namespace",
                    "metadata": {"name": namespace(plan, team),
                                 "labels": {**MANAGED_BY, f"{_domain(plan)}/team": team}}}
@@ -396,8 +400,15 @@ def cluster_objects(plan: Plan) -> list[dict]:
                     "metadata": {"name": name, "labels": {**MANAGED_BY,
                                                           f"{_domain(plan)}/pool": pool.name}}}
                    for pool in plan.pools
-                   if (dra.pins(plan, pool) and pool.nodes or cache_server.served(pool))
+                   if (dra.pins(plan, pool) and pool.nodes or cache_server.served(pool)
+                       or cache_server.served(pool, "modelmesh"))
                    and (name := dra.pool_namespace(plan, pool)) not in known]
+    # the ModelMesh controller serves only the namespaces labelled for it
+    meshed = {dra.pool_namespace(plan, p) for p in plan.pools
+              if cache_server.served(p, "modelmesh")}
+    for document in namespaces:
+        if document["metadata"]["name"] in meshed:
+            document["metadata"]["labels"][mm_rules.NAMESPACE_LABEL] = "true"
     return classes + namespaces
 
 
@@ -449,6 +460,13 @@ def render_manifests(plan: Plan, target: str = "deployment",
                 plan, cache, pool, selector, MANAGED_BY))
             files[f"manifests/monitoring/{cache.workload}.yaml"] = _dump(
                 [observability.service_monitor(cache, pool, servers_namespace, MANAGED_BY)])
+        for cache in cache_server.served(pool, "modelmesh"):
+            selector = {**pool_selector(plan, pool), **cache_capacity_selector(pool, cache)}
+            files[f"manifests/caches/{cache.workload}.yaml"] = _dump(modelmesh.runtime_objects(
+                plan, cache, pool, selector, MANAGED_BY))
+            files[f"manifests/monitoring/{cache.workload}.yaml"] = _dump(
+                [observability.runtime_pod_monitor(cache, pool, servers_namespace, MANAGED_BY,
+                                                   modelmesh.ISVC_MODEL_ID)])
     for model in plan.models:
         pool = pools[model.pool]
         if model.cache is not None:  # loaded into its cache's servers: no pods of its own

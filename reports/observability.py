@@ -1,7 +1,8 @@
 """Per model, the objects that watch it run as planned: a PodMonitor that scrapes its pods and
 a PrometheusRule whose alerts compare what they measure with the registry's numbers. A model
 loaded into a lazy cache's Triton servers has no pods of its own: those servers have a
-ServiceMonitor, and the model's alerts read its series there (Triton labels them `model`).
+ServiceMonitor (a PodMonitor under KServe ModelMesh), and the model's alerts read its series
+there (Triton labels them `model`).
 
 Every threshold is the model's own: the p99 latency against `slo.p99_ms`, the queue against
 `limits.queue_limit`, the GPU memory against the plan's memory per GPU of a replica. The p99
@@ -215,5 +216,30 @@ def service_monitor(cache: LazyCachePlan, pool: PoolPlan, namespace: str,
             "selector": {"matchLabels": {"app.kubernetes.io/name": cache.workload}},
             "endpoints": [{"port": "metrics", "path": METRICS_PATH,
                            "interval": SCRAPE_INTERVAL, "relabelings": relabelings}],
+        },
+    }
+
+
+def runtime_pod_monitor(cache: LazyCachePlan, pool: PoolPlan, namespace: str,
+                        common: dict[str, str], model_id: str) -> dict:
+    """A PodMonitor of a cache's KServe ModelMesh pods (`reports.modelmesh`): Triton's metrics
+    port, each series labelled with the pool and cache. ModelMesh loads a member into Triton
+    under an id of its own (`model_id`, a regex whose group is the member's name); the
+    member's name replaces it in `model`, so the members' alerts select their series as they
+    do under Triton's own servers."""
+    relabelings = [{"action": "replace", "targetLabel": "pool", "replacement": pool.name},
+                   {"action": "replace", "targetLabel": "cache", "replacement": cache.workload}]
+    return {
+        "apiVersion": MONITORING_API, "kind": "PodMonitor",
+        "metadata": {"name": cache.workload, "namespace": namespace,
+                     "labels": {"app.kubernetes.io/name": cache.workload, **common}},
+        "spec": {
+            "selector": {"matchLabels": {"app.kubernetes.io/name": cache.workload}},
+            "podMetricsEndpoints": [{
+                "port": "metrics", "path": METRICS_PATH, "interval": SCRAPE_INTERVAL,
+                "relabelings": relabelings,
+                "metricRelabelings": [{"action": "replace", "sourceLabels": ["model"],
+                                       "regex": model_id, "targetLabel": "model",
+                                       "replacement": "${1}"}]}],
         },
     }

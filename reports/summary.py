@@ -63,12 +63,18 @@ def _rollouts(plan: Plan) -> list[str]:
                   "spread. That is checked for the first surge pod; later ones depend on which "
                   "node the scheduler picks and which old pod the ReplicaSet deletes, which "
                   "the plan does not model."]
-    servers = [c.workload for p in plan.pools for c in p.caches
-               if c.reserved and c.placed and c.server is not None]
+    served = [c for p in plan.pools for c in p.caches if c.reserved and c.placed]
+    servers = [c.workload for c in served if c.server == "triton"]
     if servers:
         lines += ["", f"Lazy cache servers ({', '.join(servers)}) are replaced in place "
                   "(`maxSurge: 0, maxUnavailable: 1`): a new server starts with no model "
                   "loaded, so a surge pod would keep none warm."]
+    meshed = [c.workload for c in served if c.server == "modelmesh"]
+    if meshed:
+        lines += ["", f"KServe ModelMesh rolls out its runtimes' pods ({', '.join(meshed)}) "
+                  "itself, with `maxSurge: 75%, maxUnavailable: 15%` (its controller's "
+                  "Deployment): a surge pod asks for a time-shared GPU and its host memory, "
+                  "room the plan does not hold."]
     return lines
 
 
@@ -252,8 +258,11 @@ def _cache_state(cache: LazyCachePlan) -> str:
             else "not reserved: members keep their pods"
     if not cache.placed:
         return "not placed"
+    if cache.server == "modelmesh":
+        return f"KServe ModelMesh, ServingRuntime `{cache.workload}` (loads on a miss)"
     if cache.server == "triton":
-        return f"Triton servers `{cache.workload}` (explicit model control)"
+        return (f"Triton servers `{cache.workload}` (explicit model control; loaded by "
+                "whatever routes requests)")
     return f"planned capacity only: {cache.unserved}"
 
 
@@ -287,14 +296,31 @@ def _lazy(plan: Plan, target: str) -> list[str]:
     member_of = {name: c.name for c in caches for name in c.members}
     lines += [f"| {m.name} | {m.loading} | {member_of.get(m.name, '-')} | "
               f"{loading_reason(m)} |" for m in decided]
+    meshed = [c for c in caches if c.reserved and c.placed and c.server == "modelmesh"]
+    if meshed:
+        lines += ["", "KServe ModelMesh holds each cache whose members' model repositories "
+                  "are in object storage: a ServingRuntime of Triton (`multiModel: true`, "
+                  "`replicas` the planned servers) and an InferenceService per member in "
+                  "ModelMesh mode. ModelMesh loads a member into a runtime pod on its first "
+                  "request and evicts the least recently used when the pod's capacity is "
+                  "used. That capacity is the Triton container's memory request less "
+                  "`memBufferBytes`, set to the cache's memory per server: ModelMesh counts "
+                  "container memory and sizes a model by its files on disk (times 1.25), not "
+                  "by the GPU memory it takes, which nothing caps. Requests go through "
+                  "ModelMesh's Service `modelmesh-serving` (gRPC 8033, REST 8008); its members "
+                  "have no pods of their own. The cluster needs ModelMesh Serving installed, "
+                  "its etcd, and a `storage-config` Secret in the runtime's namespace with the "
+                  "storage's credentials (key `default_s3`, `default_gcs` or `default_azure`)."]
     served = [c for c in caches if c.reserved and c.placed and c.server == "triton"]
     if served:
-        lines += ["", "Each Triton cache server starts with no model loaded "
-                  "(`--model-control-mode=explicit`) over its members' model repositories; a "
-                  "model is loaded with `POST /v2/repository/models/<model>/load` and freed "
-                  "with `.../unload` by whatever routes its requests, which keeps at most the "
-                  "cache's slots loaded (annotations `cache-slots`, `cache-memory-mib`). Its "
-                  "members have no pods of their own."]
+        lines += ["", "Each Triton cache server (a cache whose model repository is a folder in "
+                  "the server's image, which ModelMesh cannot pull from) starts with no model "
+                  "loaded (`--model-control-mode=explicit`) over its members' model "
+                  "repositories. Nothing in these manifests loads one: whatever routes a "
+                  "member's requests must load it with `POST /v2/repository/models/<model>/load` "
+                  "on a miss and free the least recently used with `.../unload`, keeping at "
+                  "most the cache's slots loaded (annotations `cache-slots`, "
+                  "`cache-memory-mib`). Its members have no pods of their own."]
     capacity_only = [c for c in caches if c.reserved and c.server is None]
     lazy_alone = [m for m in plan.models if m.loading == "lazy" and m.cache is None]
     if capacity_only:

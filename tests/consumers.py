@@ -153,6 +153,14 @@ def pod_template(workload: dict) -> tuple[dict, int]:
 WORKLOAD_KINDS = ("Deployment", "Job", "CronJob")
 
 
+def kserve_services(manifests: Manifests) -> list[dict]:
+    """The InferenceServices KServe runs as pods: not those ModelMesh loads into a
+    ServingRuntime's pods (`serving.kserve.io/deploymentMode: ModelMesh`)."""
+    return [s for s in manifests.kind("InferenceService")
+            if (s["metadata"].get("annotations") or {}).get(
+                "serving.kserve.io/deploymentMode") != "ModelMesh"]
+
+
 def pod_specs(manifests: Manifests) -> dict[str, dict]:
     """Each model's pod spec, from its Deployment (a batch model's CronJob or Job) or its
     InferenceService's predictor."""
@@ -160,8 +168,14 @@ def pod_specs(manifests: Manifests) -> dict[str, dict]:
     for kind in WORKLOAD_KINDS:
         for workload in manifests.kind(kind):
             specs[workload["metadata"]["name"]] = pod_template(workload)[0]["spec"]
-    for service in manifests.kind("InferenceService"):
+    for service in kserve_services(manifests):
         specs[service["metadata"]["name"]] = service["spec"]["predictor"]
+    for runtime in manifests.kind("ServingRuntime"):
+        # the fields ModelMesh's controller passes to its runtime pods
+        spec = runtime["spec"]
+        specs[runtime["metadata"]["name"]] = {
+            key: spec[key] for key in ("containers", "nodeSelector", "tolerations", "affinity")
+            if key in spec}
     return specs
 
 

@@ -22,7 +22,10 @@ FILES = {
     ("monitoring.coreos.com/v1", "PodMonitor"): "monitoring.coreos.com_podmonitors.yaml",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "monitoring.coreos.com_servicemonitors.yaml",
     ("keda.sh/v1alpha1", "ScaledObject"): "keda.sh_scaledobjects.yaml",
+    ("serving.kserve.io/v1alpha1", "ServingRuntime"): "serving.kserve.io_servingruntimes.yaml.gz",
 }
+#: The ServingRuntime CRD that ModelMesh Serving installs (`errors(..., crd=MODELMESH_RUNTIMES)`).
+MODELMESH_RUNTIMES = "modelmesh-serving_servingruntimes.yaml.gz"
 
 
 def _closed(schema: dict) -> dict:
@@ -46,17 +49,19 @@ def _read(name: str) -> dict:
 
 
 @cache
-def validator(api_version: str, kind: str) -> jsonschema.Draft7Validator:
-    crd = _read(FILES[(api_version, kind)])
+def validator(api_version: str, kind: str, crd_file: str | None = None
+              ) -> jsonschema.Draft7Validator:
+    crd = _read(crd_file or FILES[(api_version, kind)])
     version = api_version.rpartition("/")[2]
     [served] = [v for v in crd["spec"]["versions"] if v["name"] == version]
     assert served["served"], f"{kind} {version} is not served by the vendored CRD"
     return jsonschema.Draft7Validator(_closed(served["schema"]["openAPIV3Schema"]))
 
 
-def errors(document: dict) -> list[str]:
-    """Every schema error of `document`, as `path: message`."""
-    found = validator(document["apiVersion"], document["kind"]).iter_errors(document)
+def errors(document: dict, crd: str | None = None) -> list[str]:
+    """Every schema error of `document`, as `path: message`, against its vendored CRD (or the
+    file `crd`)."""
+    found = validator(document["apiVersion"], document["kind"], crd).iter_errors(document)
     return sorted(f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in found)
 
 

@@ -1,6 +1,9 @@
-"""A reserved lazy cache held by Triton servers: the servers' Deployment, Service and
-ServiceMonitor, no pods for the members, the cold-start alert on Triton's load metric, the
-servers scheduled where the plan packs them, and the cache's cost split over its members."""
+"""A reserved lazy cache held by Triton servers with explicit model control (its members'
+model repositories are folders in the server's image, which KServe ModelMesh cannot pull from;
+the demo's, in object storage, go to ModelMesh: `test_modelmesh`): the servers' Deployment,
+Service and ServiceMonitor, no pods for the members, the cold-start alert on Triton's load
+metric, the servers scheduled where the plan packs them, and the cache's cost split over its
+members."""
 
 from __future__ import annotations
 
@@ -13,8 +16,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from planner.cli.app import app
 from planner.planfile import LazyCachePlan, Plan, load_plan
+from planner.registry.locate import write_demo
 from planner.simulation.manifests import Manifests
 from planner.simulation.replay import REPLICAS, RUNS, replay
 from reports.manifests import render_manifests
@@ -23,6 +29,28 @@ from tests.conftest import edit_yaml
 
 MEMBERS = ["doc-layout-parser", "nsfw-detector", "sentiment-analyzer", "spell-corrector",
            "ticket-router"]
+
+
+def in_image(registry: Path) -> Path:
+    """`registry` with its cache members' model repositories as folders in the server's image
+    (`/models/TEAM` for `s3://models.example.com/TEAM`)."""
+    for name in MEMBERS:
+        edit_yaml(registry / "models" / f"{name}.yaml", lambda d: d["serving"].update(
+            model_repository=d["serving"]["model_repository"].replace(
+                "s3://models.example.com/", "/models/")))
+    return registry
+
+
+@pytest.fixture(scope="module")
+def greedy_demo_out(tmp_path_factory) -> Path:
+    """The demo, its members' repositories in the image, planned by the greedy solver."""
+    tmp = tmp_path_factory.mktemp("triton-cache")
+    write_demo(tmp / "registry")
+    out = tmp / "out"
+    result = CliRunner().invoke(app, ["plan", "--registry", str(in_image(tmp / "registry")),
+                                      "--solver", "greedy", "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    return out
 
 
 def _cache(plan: Plan) -> LazyCachePlan:
@@ -46,10 +74,10 @@ def test_the_cache_runs_as_triton_with_explicit_model_control(greedy_demo_out: P
     assert container["command"] == ["tritonserver"]
     assert container["args"] == [
         "--model-control-mode=explicit",
-        "--model-repository=s3://models.example.com/ml-research",
-        "--model-repository=s3://models.example.com/search",
-        "--model-repository=s3://models.example.com/support",
-        "--model-repository=s3://models.example.com/trust-safety",
+        "--model-repository=/models/ml-research",
+        "--model-repository=/models/search",
+        "--model-repository=/models/support",
+        "--model-repository=/models/trust-safety",
         "--http-port=8000", "--grpc-port=8001", "--metrics-port=8002",
         "--metrics-config=summary_latencies=true"]
     assert container["image"] == "nvcr.io/nvidia/tritonserver:25.10-py3"

@@ -98,10 +98,12 @@ def test_custom_resources_validate_against_their_crds(planned, target):
     plan, deployments, kserve = planned
     manifests = consumers.Manifests.of(deployments if target == "deployment" else kserve)
     checked = 0
-    for kind in ("NodePool", "NodeOverlay", "InferenceService"):
+    for kind in ("NodePool", "NodeOverlay", "InferenceService", "ServingRuntime"):
         for document in manifests.kind(kind):
             assert crds.errors(document) == [], (kind, document["metadata"]["name"])
             checked += 1
+    for runtime in manifests.kind("ServingRuntime"):
+        assert crds.errors(runtime, crd=crds.MODELMESH_RUNTIMES) == []
     [patch] = manifests.kind("ClusterPolicy")
     assert crds.errors(crds.merge_patch(crds.cluster_policy_sample(), patch)) == []
     # Every NodePool is checked, and with it the overlay of the shared or MIG resources it
@@ -110,7 +112,9 @@ def test_custom_resources_validate_against_their_crds(planned, target):
     bare = sum(1 for p in plan.pools if p.nodes and p.sharing in ("exclusive", "none"))
     split = sum(1 for p in plan.pools if len({s.capacity_type for s in p.chosen_shapes}) > 1)
     assert checked >= len(manifests.kind("NodePool")) * 2 - bare - split
-    assert (target == "kserve") == bool(manifests.kind("InferenceService"))
+    # KServe runs the models' pods only for --target kserve; ModelMesh's members are there
+    # whatever the target
+    assert (target == "kserve") == bool(consumers.kserve_services(manifests))
 
 
 def test_crd_validation_refuses_unknown_fields(planned):
@@ -120,7 +124,7 @@ def test_crd_validation_refuses_unknown_fields(planned):
     wrong["spec"]["template"]["spec"]["nodeSelector"] = {"a": "b"}
     assert crds.errors(wrong) == ["spec.template.spec: Additional properties are not allowed "
                                   "('nodeSelector' was unexpected)"]
-    [service, *_] = consumers.Manifests.of(kserve).kind("InferenceService")
+    [service, *_] = consumers.kserve_services(consumers.Manifests.of(kserve))
     wrong = copy.deepcopy(service)
     wrong["spec"]["predictor"]["containers"][0]["port"] = 80
     assert "Additional properties are not allowed ('port' was unexpected)" in \
@@ -238,8 +242,9 @@ def test_every_surging_deployment_has_room(planned):
     assert consumers.surge_problems(plan, manifests) == []
     strategies = {d["metadata"]["name"]: d["spec"]["strategy"]
                   for d in manifests.kind("Deployment")}
+    # ModelMesh's controller makes its runtimes' Deployments, not the manifests
     servers = [c.workload for p in plan.pools for c in p.caches
-               if c.reserved and c.placed and c.server is not None]
+               if c.reserved and c.placed and c.server == "triton"]
     assert len(strategies) == len([m for m in plan.models
                                    if m.cache is None and m.batch is None]) + len(servers)
     # a cache server starts empty: replaced in place, never surged
@@ -297,7 +302,7 @@ def test_kserve_raw_by_default_with_the_deployment_strategy(planned):
     plan, deployments, kserve = planned
     strategies = {d["metadata"]["name"]: d["spec"]["strategy"]
                   for d in consumers.Manifests.of(deployments).kind("Deployment")}
-    for service in consumers.Manifests.of(kserve).kind("InferenceService"):
+    for service in consumers.kserve_services(consumers.Manifests.of(kserve)):
         name = service["metadata"]["name"]
         assert service["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == \
             "RawDeployment"
@@ -318,7 +323,7 @@ def test_kserve_serverless_on_request(cli, tmp_path):
     plan = load_plan(out / "plan.yaml")
     manifests = consumers.Manifests.of(
         {str(p.relative_to(out)): p.read_text() for p in (out / "manifests").rglob("*.yaml")})
-    services = manifests.kind("InferenceService")
+    services = consumers.kserve_services(manifests)
     assert len(services) == len([m for m in plan.models if m.cache is None and m.batch is None])
     for service in services:
         assert crds.errors(service) == []

@@ -63,12 +63,13 @@ def test_diurnal_curve_keeps_the_mean_and_peaks_in_the_afternoon():
     assert hourly_rps(Traffic(peak_rps=7)) == (7,) * 24
 
 
-def test_demo_cache_is_reserved_for_its_triton_servers(greedy_demo_out: Path):
-    # every member runs on Triton and names its model repository: reserved by default
+def test_demo_cache_is_reserved_for_its_modelmesh_runtime(greedy_demo_out: Path):
+    # every member runs on Triton and names its model repository in object storage: KServe
+    # ModelMesh holds the cache, reserved by default (`test_modelmesh`)
     plan = load_plan(greedy_demo_out / "plan.yaml")
     [cache] = [c for p in plan.pools for c in p.caches]
     assert (cache.name, cache.slots, cache.reserved, cache.placed, cache.server,
-            cache.unserved) == ("shared-l4/lazy-cache", 4, True, True, "triton", "")
+            cache.unserved) == ("shared-l4/lazy-cache", 4, True, True, "modelmesh", "")
     assert (cache.image, cache.priority, cache.workload) == (
         "nvcr.io/nvidia/tritonserver:25.10-py3", "internal", "shared-l4-lazy-cache")
     ticket = plan.model("ticket-router")
@@ -111,7 +112,7 @@ def test_reserve_false_reserves_no_cache(cli, registry: Path, tmp_path: Path):
     assert result.exit_code == 0, result.stderr
     plan = load_plan(tmp_path / "out" / "plan.yaml")
     [cache] = [c for p in plan.pools for c in p.caches]
-    assert (cache.reserved, cache.placed, cache.server) == (False, False, "triton")
+    assert (cache.reserved, cache.placed, cache.server) == (False, False, "modelmesh")
     assert all(m.cache is None for m in plan.models)
 
 

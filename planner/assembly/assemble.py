@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
-from planner import __version__, money
+from planner import __version__, k8s_names, money
 from planner.assembly import cost
 from planner.demand.derive import Demand, Rejection
-from planner.demand.lazy_cache import Cache, CachePlan, warm_share
+from planner.demand.lazy_cache import Cache, CachePlan, not_modelmesh, warm_share
 from planner.demand.shapes import offered_twice, shape_of
 from planner.ledger import month_total
 from planner.planfile import (
@@ -59,9 +59,18 @@ def _cache_reason(fleet: Fleet, cache: Cache, cost_per_hour: float,
              "the busiest hour)")
     share = (f"{cost_per_hour:.4f} {currency}/h against {warm_cost_per_hour:.4f} "
              f"{currency}/h warm")
-    if reserved and cache.server is not None:
+    if reserved and cache.server == "modelmesh":
+        runtime = k8s_names.slashes_as_dashes(cache.name)
+        return (f"lazy: loaded on demand into {cache.name}, {holds}, held by KServe ModelMesh "
+                f"(ServingRuntime {runtime}, Triton through ModelMesh's adapter), which loads "
+                "it on its first request and evicts the least recently used; its share of the "
+                f"cache costs {share}")
+    if reserved and cache.server == "triton":
         return (f"lazy: loaded on demand into {cache.name}, {holds}, held by Triton servers "
-                f"with explicit model control; its share of the cache costs {share}")
+                "with explicit model control, not KServe ModelMesh "
+                f"({not_modelmesh(fleet, cache.members)}): whatever routes its requests must "
+                "load it (POST /v2/repository/models/<model>/load) and unload the least "
+                f"recently used; its share of the cache costs {share}")
     if reserved:
         return (f"lazy: planned into {cache.name}, {holds}, as capacity only: no manifest "
                 f"here serves it ({cache.unserved}), a multi-model server deployed beside "
@@ -191,7 +200,7 @@ def _cache_plan(fleet: Fleet, cache: Cache, ledger: _Ledger, placed: bool,
         expected_active=cache.expected_active, busiest_hour=cache.busiest_hour,
         servers=cache.servers, memory_mib=cache.memory_mib, compute_milli=cache.compute_milli,
         reserved=cache.reserved, placed=placed, server=cache.server, unserved=cache.unserved,
-        image=fleet.policy.lazy_cache.triton_image if cache.server == "triton" else "",
+        image=fleet.policy.lazy_cache.triton_image if cache.server is not None else "",
         cpu_milli=cache.cpu_milli, host_memory_mib=cache.host_memory_mib,
         priority=fleet.models[top].priority,
         apart_on_node=sorted(set().union(*(apart[m] for m in members)) & chosen

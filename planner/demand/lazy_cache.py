@@ -9,9 +9,12 @@ reserved cache is packed like any model and its members are placed where it is, 
 of their own; one not reserved leaves the members their replicas and is what they would need,
 with its cost against theirs. By default (`lazy_cache.reserve` absent) a cache is reserved
 where a multi-model server holds it: its members run on Triton and name their model
-repositories, so the manifests run Triton with explicit model control as the cache's servers
-(`reports.cache_server`). `reserve: true` reserves every cache (for a server deployed beside
-the manifests), `false` none.
+repositories, so the manifests run the cache's servers as a KServe ModelMesh ServingRuntime
+that loads each member on its first request (`reports.modelmesh`; repositories in object
+storage), or as Triton with explicit model control (`reports.cache_server`; a repository
+folder in the image, loaded by whatever routes the requests). A ModelMesh runtime pod is
+packed with the containers its controller adds. `reserve: true` reserves every cache (for a
+server deployed beside the manifests), `false` none.
 
 A lazy model stays out of every cache, its replicas reserved like a warm model's, where no
 pool that admits it time-slices its GPUs (an exclusive, MIG or MPS pool gives each pod a device
@@ -26,10 +29,13 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from planner import k8s_names
 from planner.demand.derive import Demand
 from planner.registry.fleet import Fleet
+from planner.registry.kubernetes import kserve_name_problem
+from planner.rules import modelmesh
 from planner.rules.capacity import gpu_capacity
 from planner.rules.conflicts import conflict_classes
 from planner.rules.loading import active_at_once, active_probability, auto_loading
@@ -58,7 +64,7 @@ class Cache:
     host_memory_mib: int  # per server pod
     classes: frozenset[str]
     priority: int
-    server: str | None = None  # the multi-model server the manifests run for it: `triton`
+    server: Literal["modelmesh", "triton"] | None = None  # the manifests' multi-model server
     unserved: str = ""  # why no multi-model server holds it
     reserved: bool = False  # packed in place of its members' replicas
 
@@ -177,13 +183,16 @@ def _engine(fleet: Fleet, demand: Demand) -> str:
 
 
 def multi_model_server(fleet: Fleet, name: str, members: list[Demand]
-                       ) -> tuple[str | None, str]:
+                       ) -> tuple[Literal["modelmesh", "triton"] | None, str]:
     """The multi-model server the manifests run for the cache `name` of `members` (one
-    engine), or None and why none: Triton loads and unloads models through its repository API
-    in explicit model control mode, from each member's `serving.model_repository`; the other
-    engines serve the one model their pod starts with. The servers' Deployment and Service
-    take the cache's name with a dash for its slash, which must be a Service's name and no
-    model's."""
+    engine), or None and why none. Members on Triton that name their
+    `serving.model_repository` in object storage are served by KServe ModelMesh
+    (`modelmesh`), which loads a model into a pod on its first request and evicts the least
+    recently used; with a repository folder in the server's image, which ModelMesh cannot pull
+    from (or a member named as no InferenceService may be), by Triton with explicit model
+    control (`triton`), into which whatever routes the requests must load each model. The
+    other engines serve the one model their pod starts with. The servers take the cache's
+    name with a dash for its slash, which must be a Service's name and no model's."""
     workload = k8s_names.slashes_as_dashes(name)
     problem = k8s_names.dns1035_label_problem(workload)
     if problem is not None or workload in fleet.models:
@@ -192,13 +201,28 @@ def multi_model_server(fleet: Fleet, name: str, members: list[Demand]
     engine = _engine(fleet, members[0])
     if engine != "triton":
         return None, (f"its models run on {engine or 'no named engine'}, and only Triton "
-                      "(explicit model control) loads models into a shared server here")
-    missing = [d.model for d in members
-               if fleet.models[d.model].serving.model_repository is None]
+                      "(through KServe ModelMesh, or with explicit model control) loads "
+                      "models into a shared server here")
+    repositories = {d.model: fleet.models[d.model].serving.model_repository for d in members}
+    missing = [model for model, repository in repositories.items() if repository is None]
     if missing:
         return None, (f"{', '.join(missing)} name{'s' if len(missing) == 1 else ''} no "
                       "serving.model_repository for a Triton server to load from")
-    return "triton", ""
+    return ("triton" if not_modelmesh(fleet, members) else "modelmesh"), ""
+
+
+def not_modelmesh(fleet: Fleet, members: list[Demand] | tuple[Demand, ...]) -> str | None:
+    """Why KServe ModelMesh cannot hold a cache of Triton members that name their
+    repositories, if it cannot: it pulls from storage only, and each member is an
+    InferenceService, whose name KServe's webhook checks."""
+    for demand in members:
+        repository = str(fleet.models[demand.model].serving.model_repository)
+        if modelmesh.storage_uri(repository, demand.model) is None:
+            return (f"{demand.model}'s model repository {repository} is a folder in the "
+                    "server's image, which ModelMesh cannot pull from")
+        if (problem := kserve_name_problem(demand.model)) is not None:
+            return f"{demand.model} {problem}, so it cannot be an InferenceService"
+    return None
 
 
 def _clash(classes: set[str], conflicts: list[tuple[str, str]]) -> bool:
@@ -254,6 +278,10 @@ def plan_caches(fleet: Fleet, demands: dict[str, list[Demand]]) -> CachePlan:
             shared = cache.servers * server_share(gpu, cache)
             if shared <= warm:
                 server, unserved = multi_model_server(fleet, name, members)
+                if server == "modelmesh":  # the runtime pod's containers, as packed
+                    cache = replace(cache, cpu_milli=modelmesh.pod_cpu_milli(cache.cpu_milli),
+                                    host_memory_mib=modelmesh.pod_memory_mib(
+                                        cache.memory_mib, cache.host_memory_mib))
                 reserve = fleet.policy.lazy_cache.reserve
                 caches.append(replace(cache, server=server, unserved=unserved,
                                       reserved=server is not None if reserve is None

@@ -20,6 +20,9 @@ from reports.karpenter import CAPACITY_TYPE_LABEL, INSTANCE_TYPE_LABEL
 
 NODEPOOL_LABEL = "karpenter.sh/nodepool"
 ZONE = "topology.kubernetes.io/zone"
+# the kubelet labels every node with its architecture; Karpenter launches amd64 unless a
+# NodePool requires another
+ARCH = ("kubernetes.io/arch", "amd64")
 MAX_PODS = 110  # the kubelet's default maxPods
 UNBOUNDED = 10**15  # a pool without an instance type: CPU and memory never run out
 
@@ -112,7 +115,7 @@ def make_node(pool: PoolPlan, name: str, node_pool: dict, manifests: Manifests,
     node shapes (its instance type and capacity type as labels, its GPUs and allocatable);
     in `zone` unless its NodePool allows one zone only."""
     template = node_pool["spec"]["template"]
-    labels = {**(template.get("metadata") or {}).get("labels", {}), ZONE: zone,
+    labels = {ARCH[0]: ARCH[1], **(template.get("metadata") or {}).get("labels", {}), ZONE: zone,
               **_requirement_labels(node_pool),
               NODEPOOL_LABEL: node_pool["metadata"]["name"], HOSTNAME: name}
     cpu_milli, memory_mib = pool.node_cpu_milli, pool.node_memory_mib

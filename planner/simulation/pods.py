@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from planner.rules import modelmesh
 from planner.simulation.manifests import Manifests
 
 CPU = "cpu"  # millicores
@@ -88,6 +89,7 @@ class Pod:
 
 
 NAME_LABEL = "app.kubernetes.io/name"
+ARCH = "kubernetes.io/arch"
 
 
 @dataclass(frozen=True)
@@ -125,13 +127,48 @@ def workloads(manifests: Manifests) -> list[Workload]:
                                   int(job.get("parallelism", 1))))
     for service in manifests.kind("InferenceService"):
         meta = service["metadata"]
+        if modelmesh_mode(service):
+            continue  # loaded into a ServingRuntime's pods
         predictor = service["spec"]["predictor"]
         labels = dict(meta.get("labels") or {})
         replicas = predictor.get("maxReplicas") or predictor.get("minReplicas") or 1
         found.append(Workload(meta["name"], labels.get(NAME_LABEL, meta["name"]),
                               meta.get("namespace", "default"), labels, predictor,
                               int(replicas)))
+    found += [runtime_workload(runtime) for runtime in manifests.kind("ServingRuntime")]
     return sorted(found, key=lambda w: w.name)
+
+
+def modelmesh_mode(service: dict) -> bool:
+    """Whether an InferenceService is ModelMesh's to load, not KServe's to run as pods."""
+    annotations = service["metadata"].get("annotations") or {}
+    return annotations.get(modelmesh.DEPLOYMENT_MODE_ANNOTATION) == modelmesh.DEPLOYMENT_MODE
+
+
+def runtime_workload(runtime: dict) -> Workload:
+    """The Deployment the ModelMesh controller makes of a ServingRuntime: its containers with
+    the ones the controller adds (`planner.rules.modelmesh.INJECTED`), the runtime's node
+    selector, tolerations and affinity, and a node affinity to amd64 or arm64 nodes unless the
+    runtime has one of its own. The pods carry the runtime's labels; the model they serve is
+    their `app.kubernetes.io/name`, else the runtime's name."""
+    meta, spec = runtime["metadata"], runtime["spec"]
+    name = meta["name"]
+    deployment = modelmesh.deployment_name(name)
+    injected = [{"name": container, "resources": {"requests": {CPU: f"{cpu}m",
+                                                               MEMORY: f"{memory}Mi"}}}
+                for container, cpu, memory in modelmesh.INJECTED]
+    containers = [*(spec.get("containers") or []), *injected]
+    affinity = dict(spec.get("affinity") or {})
+    affinity.setdefault("nodeAffinity", {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": ARCH, "operator": "In", "values": ["amd64", "arm64"]}]}]}})
+    pod_spec = {"containers": containers, "nodeSelector": dict(spec.get("nodeSelector") or {}),
+                "tolerations": list(spec.get("tolerations") or []), "affinity": affinity}
+    labels = {"modelmesh-service": modelmesh.SERVICE_NAME, "name": deployment,
+              NAME_LABEL: "modelmesh-controller", **(spec.get("labels") or {})}
+    model = (spec.get("labels") or {}).get(NAME_LABEL, name)
+    return Workload(deployment, model, meta.get("namespace", "default"), labels, pod_spec,
+                    int(spec.get("replicas") or modelmesh.PODS_PER_RUNTIME))
 
 
 def replicas_by_model(manifests: Manifests) -> dict[str, int]:

@@ -18,6 +18,7 @@ from planner.simulation import filters
 from planner.simulation.claims import Claims
 from planner.simulation.devices import Devices
 from planner.simulation.manifests import Manifests
+from planner.simulation.modelmesh import member_problems
 from planner.simulation.nodes import ZONE, planned_nodes
 from planner.simulation.pods import Pod, pods_of, replicas_by_model
 from planner.simulation.scheduler import Cluster
@@ -32,6 +33,7 @@ ZONES = "zones as planned"
 CONFLICTS = "node-scope conflicts"
 MPS_MEMORY = "MPS client memory"
 SLICED_MEMORY = "per-GPU memory packing"
+CACHE_MEMBERS = "cache members loaded by ModelMesh"
 
 
 @dataclass(frozen=True)
@@ -436,6 +438,15 @@ def _memory_mib(plan: Plan, workload: str) -> int:
     return cache.memory_mib if cache is not None else 0
 
 
+def _cache_members(plan: Plan, manifests: Manifests) -> list[RuleCheck]:
+    """Where a cache is served by KServe ModelMesh: whether it would load every member."""
+    if not any(c.server == "modelmesh" and c.reserved and c.placed
+               for p in plan.pools for c in p.caches):
+        return []
+    problems = member_problems(plan, manifests)
+    return [RuleCheck(CACHE_MEMBERS, not problems, tuple(problems))]
+
+
 def check_rules(plan: Plan, manifests: Manifests, cluster: Cluster, pods: list[Pod],
                 landings: list[Landing], missing: list[str]) -> list[RuleCheck]:
     """Every rule of the plan on the replayed cluster, and the plan's own list of the rules
@@ -443,7 +454,7 @@ def check_rules(plan: Plan, manifests: Manifests, cluster: Cluster, pods: list[P
     checks = [_runs(plan, manifests, landings, missing), _replicas(plan, manifests),
               _placement(plan, landings), *_node_rules(plan, cluster, pods),
               *_zones(plan, cluster), *_zone_spread(plan, cluster, pods),
-              *_gpu_memory(plan, cluster)]
+              *_gpu_memory(plan, cluster), *_cache_members(plan, manifests)]
     checked = {c.rule for c in checks}
     checks += [RuleCheck(e.rule, None, (), f"not enforced in {', '.join(e.pools)}: {e.how}")
                for e in plan.enforcement if not e.enforced and e.rule not in checked]
