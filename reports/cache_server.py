@@ -137,10 +137,16 @@ def server_objects(plan: Plan, cache: LazyCachePlan, pool: PoolPlan,
                                               ("metrics", TRITON_METRICS_PORT))]},
     }]
     if cache.servers > 1:
-        documents.append({
-            "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-            "metadata": {"name": cache.workload, "namespace": namespace,
-                         "labels": {NAME_LABEL: cache.workload, **common}},
-            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": dict(selector)}},
-        })
+        documents.append(disruption_budget(cache, namespace, common))
     return documents
+
+
+def disruption_budget(cache: LazyCachePlan, namespace: str, common: dict[str, str]) -> dict:
+    """At most one of the cache's servers evicted at a time."""
+    return {
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": cache.workload, "namespace": namespace,
+                     "labels": {NAME_LABEL: cache.workload, **common}},
+        "spec": {"maxUnavailable": 1,
+                 "selector": {"matchLabels": {NAME_LABEL: cache.workload}}},
+    }

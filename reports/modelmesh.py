@@ -31,7 +31,13 @@ from planner.money import decimal
 from planner.planfile import LazyCachePlan, Plan, PoolPlan
 from planner.registry.kubernetes import tolerations
 from planner.rules import modelmesh
-from reports.cache_server import NAME_LABEL, apart, cache_annotations, cache_labels
+from reports.cache_server import (
+    NAME_LABEL,
+    apart,
+    cache_annotations,
+    cache_labels,
+    disruption_budget,
+)
 from reports.dra import pool_namespace
 from reports.gpu_operator import SHARED_GPU
 from reports.metrics import TRITON_METRICS_PORT
@@ -147,6 +153,10 @@ def member_service(plan: Plan, cache: LazyCachePlan, pool: PoolPlan, member: str
 
 def runtime_objects(plan: Plan, cache: LazyCachePlan, pool: PoolPlan,
                     node_selector: dict[str, str], common: dict[str, str]) -> list[dict]:
-    """The ServingRuntime and its members' InferenceServices."""
-    return [serving_runtime(plan, cache, pool, node_selector, common),
-            *[member_service(plan, cache, pool, m, common) for m in cache.members]]
+    """The ServingRuntime, its members' InferenceServices and, with several servers, a
+    PodDisruptionBudget over the runtime's pods (the controller writes none)."""
+    documents = [serving_runtime(plan, cache, pool, node_selector, common),
+                 *[member_service(plan, cache, pool, m, common) for m in cache.members]]
+    if cache.servers > 1:
+        documents.append(disruption_budget(cache, pool_namespace(plan, pool), common))
+    return documents

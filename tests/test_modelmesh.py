@@ -253,6 +253,7 @@ def test_kserve_target_runs_the_same_runtime(greedy_demo_out: Path):
     ("gs://bucket/repo/", "gs://bucket/repo/ticket-router"),
     ("as://account/container/repo",
      "https://account.blob.core.windows.net/container/repo/ticket-router"),
+    ("as://account", None),  # no container for ModelMesh to read
     ("/models/support", None),
 ])
 def test_where_modelmesh_pulls_a_member_from(repository, uri):
@@ -290,3 +291,31 @@ def test_a_runtime_with_another_server_type_is_refused_by_modelmesh(greedy_demo_
     wrong = copy.deepcopy(runtime)
     wrong["spec"]["builtInAdapter"]["memoryBuffer"] = 1
     assert crds.errors(wrong) != [] and crds.errors(wrong, crd=crds.MODELMESH_RUNTIMES) != []
+
+
+def test_several_servers_get_a_disruption_budget(greedy_demo_out: Path):
+    from reports.modelmesh import runtime_objects
+
+    plan = load_plan(greedy_demo_out / "plan.yaml")
+    pool = next(p for p in plan.pools if p.caches)
+    cache = _cache(plan).model_copy(update={"servers": 2})
+    documents = runtime_objects(plan, cache, pool, {}, {})
+    assert documents[0]["spec"]["replicas"] == 2
+    [budget] = [d for d in documents if d["kind"] == "PodDisruptionBudget"]
+    assert budget["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": {
+        "app.kubernetes.io/name": "shared-l4-lazy-cache"}}}
+    assert budget["spec"]["selector"]["matchLabels"].items() <= \
+        documents[0]["spec"]["labels"].items()
+    assert len(runtime_objects(plan, _cache(plan), pool, {}, {})) == 1 + len(MEMBERS)
+
+
+def test_the_runtime_cost_is_split_over_the_members(greedy_demo_out: Path):
+    """As for Triton's own servers (`test_cache_server` checks the proportions): the members'
+    shares add up to the cache's cost, and no replica of theirs is on a GPU."""
+    plan = load_plan(greedy_demo_out / "plan.yaml")
+    cache = _cache(plan)
+    members = [m for m in plan.models if m.cache == cache.name]
+    assert sorted(m.name for m in members) == MEMBERS
+    assert sum(m.cost_per_hour for m in members) == pytest.approx(cache.cost_per_hour, abs=5e-4)
+    placed = {r.model for p in plan.pools for n in p.nodes for g in n.gpus for r in g.replicas}
+    assert not placed & set(MEMBERS)

@@ -55,7 +55,8 @@ def storage_uri(repository: str, model: str) -> str | None:
         return f"{base}/{model}"
     if base.startswith("as://"):
         account, _, rest = base.removeprefix("as://").partition("/")
-        return f"https://{account}{_AZURE}/{rest}/{model}"
+        # ModelMesh reads the path's first part as the container
+        return f"https://{account}{_AZURE}/{rest}/{model}" if account and rest else None
     return None
 
 
