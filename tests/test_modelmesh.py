@@ -319,3 +319,23 @@ def test_the_runtime_cost_is_split_over_the_members(greedy_demo_out: Path):
     assert sum(m.cost_per_hour for m in members) == pytest.approx(cache.cost_per_hour, abs=5e-4)
     placed = {r.model for p in plan.pools for n in p.nodes for g in n.gpus for r in g.replicas}
     assert not placed & set(MEMBERS)
+
+
+def test_a_member_kserve_would_refuse_as_a_name_keeps_the_triton_server(cli, registry: Path,
+                                                                      tmp_path: Path):
+    """ModelMesh's members are InferenceServices, whose names must start with a letter."""
+    models, profiles = registry / "models", registry / "profiles"
+    (models / "ticket-router.yaml").rename(models / "2nd-ticket-router.yaml")
+    edit_yaml(models / "2nd-ticket-router.yaml", lambda d: d.update(name="2nd-ticket-router"))
+    (profiles / "ticket-router").rename(profiles / "2nd-ticket-router")
+    edit_yaml(profiles / "2nd-ticket-router" / "l4.yaml",
+              lambda d: d.update(model="2nd-ticket-router"))
+    result = cli("plan", "--registry", registry, "--out", tmp_path / "out", "--solver",
+                 "greedy")
+    assert result.exit_code == 0, result.stderr
+    plan = load_plan(tmp_path / "out" / "plan.yaml")
+    assert _cache(plan).server == "triton"
+    member = plan.model("2nd-ticket-router")
+    assert member is not None and any(
+        "not KServe ModelMesh (2nd-ticket-router does not start with a letter, which KServe "
+        "requires, so it cannot be an InferenceService)" in r for r in member.reasons)
