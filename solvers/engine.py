@@ -326,10 +326,11 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     while lower_gpus < len(bins) and now() < deadline:
         outcome = pack_exactly(pool.capacity, sizes, demand, lower_gpus,
                                time_limit_s=deadline - now(), seed=seed,
-                               workers=workers, columns=columns)
+                               workers=workers, columns=columns, incumbent=bins)
         if outcome.status == "impossible":
-            lower_gpus += 1
+            lower_gpus = max(lower_gpus + 1, outcome.lower_bound)
             continue
+        lower_gpus = max(lower_gpus, outcome.lower_bound)
         if outcome.status == "found":
             bins = outcome.bins
         break

@@ -64,6 +64,7 @@ class Outcome:
 
     status: str  # "found", "impossible" or "unknown"
     bins: list[list[int]]
+    lower_bound: int = 0  # GPUs proven needed, where the method proves more than `bins`
 
 
 def list_patterns(capacity: Load, sizes: list[Load], demand: list[int], slack: Load,
@@ -534,10 +535,14 @@ def pack_listed(capacity: Load, sizes: list[Load], demand: list[int], bins: int,
 
 def pack_exactly(capacity: Load, sizes: list[Load], demand: list[int], bins: int, *,
                  time_limit_s: float, seed: int, workers: int, max_arcs: int = 60_000,
-                 columns: Sequence[tuple[int, ...]] = ()) -> Outcome:
+                 columns: Sequence[tuple[int, ...]] = (),
+                 incumbent: Sequence[list[int]] = ()) -> Outcome:
     """Is there a packing into exactly `bins` GPUs? Listed patterns if few, else the
     restricted model over `columns` from column generation, else arc flow (in one dimension
-    over the compressed graph of `solvers.arcflow`, up to ten times the arcs uncompressed)."""
+    over the compressed graph of `solvers.arcflow`, up to ten times the arcs uncompressed).
+    In one dimension, given a packing with more GPUs (`incumbent`), the arc flow asks for
+    the fewest from `bins` up, started from it: "found" is then any packing with fewer GPUs
+    than the incumbent, and `lower_bound` what its objective bound proves."""
     deadline = now() + time_limit_s
     listed = pack_listed(capacity, sizes, demand, bins, time_limit_s=time_limit_s, seed=seed,
                          workers=workers)
@@ -551,6 +556,16 @@ def pack_exactly(capacity: Load, sizes: list[Load], demand: list[int], bins: int
             return found
     if len(capacity) == 1 and all(s[0] for s in sizes):
         # One dimension: the compressed graph, when its size says it will finish.
+        if len(incumbent) > bins:
+            improved = arcflow.improve(capacity[0], [s[0] for s in sizes], demand, bins,
+                                       list(incumbent), time_limit_s=deadline - now(),
+                                       seed=seed, workers=workers, max_arcs=max_arcs * 10)
+            if improved is None:
+                return Outcome("unknown", [])
+            best, proven = improved
+            if len(best) < len(incumbent):
+                return Outcome("found", best, proven)
+            return Outcome("impossible" if proven > bins else "unknown", [], proven)
         compressed = arcflow.pack(capacity[0], [s[0] for s in sizes], demand, bins,
                                   time_limit_s=deadline - now(), seed=seed, workers=workers,
                                   max_arcs=max_arcs * 10)

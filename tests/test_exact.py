@@ -11,8 +11,10 @@ import subprocess
 import sys
 from collections import Counter
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ortools.sat.python import cp_model
 
 from bench.instances import _single_pool
 from scripts.zero_slack import instance
@@ -76,6 +78,66 @@ def test_compression_merges_loads_and_keeps_every_pattern():
     assert arcflow.count_arcs(10, sizes, demand) >= len(graph.tails) - (graph.nodes - 2)
     status, bins = _pack(10, sizes, demand, 2)  # 5+5 and 3+3+3
     assert status == "found" and _valid(10, sizes, demand, bins)
+
+
+def _hinted(capacity: int, sizes: list[int], demand: list[int], incumbent: list[list[int]]):
+    """The arc-flow model in 1 to len(incumbent) bins with the incumbent as its hint, solved
+    with every variable fixed to its hinted value."""
+    graph = arcflow.build(capacity, sizes, demand)
+    hint = arcflow.flow_of(graph, sizes, incumbent)
+    model, flow, opened = arcflow.flow_model(graph, demand, 1, len(incumbent))
+    for var, value in zip(flow, hint.tolist(), strict=True):
+        model.add_hint(var, value)
+    solver = cp_model.CpSolver()
+    solver.parameters.fix_variables_to_their_hinted_value = True
+    solver.parameters.num_workers = 1
+    solver.parameters.max_deterministic_time = 5.0
+    return graph, hint, solver, solver.solve(model), flow, opened
+
+
+def test_the_incumbent_decomposed_onto_the_compressed_graph_is_a_feasible_hint():
+    # 40 items of 10 to 60 in bins of 100, packed first fit: its bins as paths of the graph.
+    rng = random.Random(7)
+    items = [rng.randint(10, 60) for _ in range(40)]
+    counts = Counter(items)
+    sizes = sorted(counts, reverse=True)
+    demand = [counts[s] for s in sizes]
+    loads: list[int] = []
+    incumbent: list[list[int]] = []
+    for item in items:
+        b = next((b for b, load in enumerate(loads) if load + item <= 100), len(loads))
+        if b == len(loads):
+            loads.append(0)
+            incumbent.append([])
+        loads[b] += item
+        incumbent[b].append(sizes.index(item))
+    graph, hint, solver, status, flow, opened = _hinted(100, sizes, demand, incumbent)
+    assert status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+    assert [solver.value(v) for v in flow] == hint.tolist()
+    assert solver.value(opened) == len(incumbent)
+    # The flow splits back into as many bins, each within the capacity.
+    assert _valid(100, sizes, demand, arcflow.bins_of(graph, hint, demand))
+    # A bin left unclosed breaks conservation at its last load: fixed to that, no solution.
+    broken = hint.copy()
+    broken[int(np.flatnonzero((graph.types < 0) & (hint > 0))[0])] -= 1
+    model, flow, _ = arcflow.flow_model(graph, demand, 1, len(incumbent))
+    for var, value in zip(flow, broken.tolist(), strict=True):
+        model.add_hint(var, value)
+    assert solver.solve(model) == cp_model.INFEASIBLE
+
+
+def test_improving_a_packing_reaches_a_hand_checked_optimum_and_proves_it():
+    # 6+4, 5+5, 7+3 fill three bins of 10 exactly (30 in all); the incumbent uses four.
+    sizes, demand = [6, 4, 5, 7, 3], [1, 1, 2, 1, 1]
+    with using(WorkClock()):
+        bins, proven = arcflow.improve(10, sizes, demand, 2, [[0], [1, 2], [2, 4], [3]],
+                                       time_limit_s=5.0, seed=0, workers=1, max_arcs=100_000)
+    assert len(bins) == 3 and proven == 3 and _valid(10, sizes, demand, bins)
+    # An optimal incumbent comes back as it is, proven.
+    optimal = [[0, 1], [2, 2], [3, 4]]
+    with using(WorkClock()):
+        assert arcflow.improve(10, sizes, demand, 2, optimal, time_limit_s=5.0, seed=0,
+                               workers=1, max_arcs=100_000) == (optimal, 3)
 
 
 @st.composite
@@ -226,6 +288,8 @@ def test_the_size_estimate_refuses_a_huge_graph_before_building_it(monkeypatch):
     with using(WorkClock()):
         assert arcflow.pack(100_000, sizes, demand, 40, time_limit_s=10.0, seed=0, workers=1,
                             max_arcs=600_000) is None
+        assert arcflow.improve(100_000, sizes, demand, 40, [[t] for t in range(150)],
+                               time_limit_s=10.0, seed=0, workers=1, max_arcs=600_000) is None
         assert now() < 0.01  # the count costs bitsets only
 
 
@@ -249,6 +313,8 @@ def test_the_arc_count_is_exact_on_small_graphs():
 ZERO_SLACK = """
 import random, sys
 from collections import Counter
+
+import numpy as np
 from bench.instances import _single_pool
 from scripts.zero_slack import instance
 from solvers.engine import solve
@@ -269,3 +335,33 @@ def test_engine_reaches_the_zero_slack_optimum_the_same_way_in_two_processes():
     assert runs[0] == runs[1]
     status, cost, seconds, _ = runs[0].split(" ", 3)
     assert (status, cost) == ("optimal", "20") and float(seconds) <= 3.0 * 1.1
+
+
+IMPROVE = """
+import random
+from collections import Counter
+from solvers import arcflow
+from solvers.clock import WorkClock, using
+rng = random.Random(3)
+counts = Counter(rng.randint(200, 700) for _ in range(60))
+sizes = sorted(counts)  # any order of types: improve sorts them itself
+demand = [counts[s] for s in sizes]
+incumbent = [[t] for t, n in enumerate(demand) for _ in range(n)]  # one item a bin
+with using(WorkClock()) as clock:
+    bins, proven = arcflow.improve(1_000, sizes, demand, 1, incumbent, time_limit_s=1.0,
+                                   seed=2, workers=1, max_arcs=100_000)
+print(len(bins), proven, clock.spent, sorted(sorted(b) for b in bins))
+"""
+
+
+def test_improving_gives_the_same_bins_in_two_processes():
+    runs = []
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(ROOT)}
+        result = subprocess.run([sys.executable, "-c", IMPROVE], cwd=ROOT, env=env,
+                                capture_output=True, text=True, check=True)
+        runs.append(result.stdout)
+    assert runs[0] == runs[1]
+    found, proven, spent, _ = runs[0].split(" ", 3)
+    # From one item a bin (60) to an optimum it proves, within the budget.
+    assert int(found) == int(proven) < 60 and float(spent) <= 1.0
