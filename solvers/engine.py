@@ -327,13 +327,12 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         outcome = pack_exactly(pool.capacity, sizes, demand, lower_gpus,
                                time_limit_s=deadline - now(), seed=seed,
                                workers=workers, columns=columns, incumbent=bins)
-        if outcome.status == "impossible":
-            lower_gpus = max(lower_gpus + 1, outcome.lower_bound)
-            continue
-        lower_gpus = max(lower_gpus, outcome.lower_bound)
+        impossible = outcome.status == "impossible"  # k GPUs are not enough
+        lower_gpus = max(lower_gpus + int(impossible), outcome.lower_bound)
         if outcome.status == "found":
             bins = outcome.bins
-        break
+        if not impossible:
+            break
     bound = pool.node_cost * math.ceil(lower_gpus / pool.gpus_per_node)
     if len(bins) == len(hint_bins):  # nothing beat greedy: keep its placement as it is
         status = "optimal" if hint.cost <= bound else "greedy"
