@@ -261,12 +261,14 @@ def _is_plain_packing(problem: Problem) -> bool:
 def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float, seed: int,
                        workers: int) -> Solution | None:
     """Solve a plain packing component: list patterns when few exist; otherwise column
-    generation for the bound, its LP rounded into a packing, bins filled to the brim (items of
-    one dimension), the drain search, and `patterns.pack_exactly` for k GPUs from the lower
-    bound up to prove it. None if the component is not plain packing."""
-    from solvers.exact_fill import fill
+    generation for the bound (items of several dimensions: started from fit-decreasing
+    packings too), its LP rounded into a packing, bins filled to the brim (items of one
+    dimension), a dive, the drain search, and `patterns.pack_exactly` for k GPUs from the
+    lower bound up to prove it. None if the component is not plain packing."""
+    from solvers.exact_fill import fill, one_dimension
     from solvers.patterns import dive, generate_columns, pack_exactly, pack_listed, round_columns
     from solvers.repack import empty_bins
+    from solvers.vector_fit import packings
 
     if not _is_plain_packing(problem):
         return None
@@ -291,10 +293,17 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
             return _packing_solution(pool, groups, listed.bins, lower_gpus)
         lower_gpus += 1
     columns = []
+    vector = one_dimension(pool.capacity, sizes) is None
     if lower_gpus < len(bins):
         start = _as_vectors(hint_bins, len(groups))
-        generated = generate_columns(pool.capacity, sizes, demand, start,
-                                     min(deadline, now() + time_limit_s * 2 / 5))
+        if vector:  # fit-decreasing packings: a better start, and columns to start from
+            fitted = packings(pool.capacity, sizes, demand)
+            bins = min([bins, *fitted], key=len)
+            start += [c for f in fitted for c in _as_vectors(list(map(Counter, f)), len(groups))]
+        # Items of several dimensions: three fifths, since the local searches after it
+        # rarely close what its LP leaves open on hundreds of items.
+        generated = generate_columns(pool.capacity, sizes, demand, start, min(
+            deadline, now() + time_limit_s * (3 / 5 if vector else 2 / 5)))
         columns = generated.patterns
         lower_gpus = max(lower_gpus, generated.lower_bound)
     # Round the LP at once; if that leaves a gap to the bound, round it pattern by pattern
@@ -312,8 +321,11 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         if filled is not None:
             return _packing_solution(pool, groups, filled, lower_gpus)
     if lower_gpus < len(bins):
+        # Items of several dimensions: a few patterns fixed per step (one at a time does
+        # not finish on hundreds of items).
         dived = dive(pool.capacity, sizes, demand, columns,
-                     min(deadline, now() + time_limit_s / 6))
+                     min(deadline, now() + time_limit_s / 6),
+                     rounds=3 if vector else None, fix=0.5 if vector else None)
         if dived is not None and len(dived) < len(bins):
             bins = dived
     if lower_gpus < len(bins):

@@ -17,8 +17,8 @@ k patterns cover the demand exactly, with one of two models:
 
 Before either, column generation (Gilmore-Gomory) solves the LP relaxation of the pattern model
 with GLOP, pricing new patterns by a knapsack over the LP's duals: first greedily, growing a
-pattern from every valuable type at once, and exactly (dynamic programming in one dimension,
-CP-SAT in several) only when that finds nothing. Its bound (or Farley's bound when time runs out
+pattern from every valuable type and every valuable pair of types at once, and exactly
+(dynamic programming in one dimension, CP-SAT in several) only when that finds nothing. Its bound (or Farley's bound when time runs out
 first) lifts the lower bound. Its solution, rounded, is a packing within a GPU or two of the
 optimum on large instances, and its columns give a restricted integer model that finds most
 optimal packings at once when the full pattern list is too long to write out.
@@ -53,6 +53,8 @@ from solvers.sat import new_solver, run
 Load = tuple[int, ...]
 SINK: Load = (-1,)
 NEW_COLUMNS = 100  # most improving quick patterns added per round of column generation
+# In several dimensions, where a round's pricing costs more than the LP, four times as many.
+NEW_VECTOR_COLUMNS = 400
 # One-dimensional pricing by dynamic programming only while its table (capacity x item types)
 # stays this small; beyond it (large capacities) it prices as in several dimensions.
 MAX_TABLE_CELLS = 100_000_000
@@ -247,44 +249,86 @@ def _price_cp_sat(capacity: Load, sizes: list[Load], values: list[float], demand
     return solver.best_objective_bound / scale + slack, collector.found
 
 
+def _pair_seeds(size: np.ndarray, value: np.ndarray, limit: np.ndarray, cap: np.ndarray,
+                most: int, among: int = 200) -> np.ndarray:
+    """The `most` most valuable pairs of types that fit together (a type with itself where
+    two are needed), among the `among` most valuable types, as rows of counts. With two or
+    three items to a GPU, a pattern grown from one item takes the best partner for the
+    first item's value per size, and misses the pairs that are worth most together."""
+    top = np.argsort(-value, kind="stable")[:among]
+    charge(PRICE_ENTRY * len(top) ** 2 * size.shape[1])
+    first, second = np.triu_indices(len(top))
+    a, b = top[first], top[second]
+    fits = (size[a] + size[b] <= cap).all(axis=1) & ((a != b) | (limit[a] >= 2))
+    a, b = a[fits], b[fits]
+    best = np.argsort(-(value[a] + value[b]), kind="stable")[:most]
+    seeds = np.zeros((len(best), len(value)), dtype=np.int64)
+    np.add.at(seeds, (np.arange(len(best)), a[best]), 1)
+    np.add.at(seeds, (np.arange(len(best)), b[best]), 1)
+    return seeds
+
+
+def _grow(size: np.ndarray, cap: np.ndarray, limit: np.ndarray, ratio: np.ndarray,
+          counts: np.ndarray) -> np.ndarray:
+    """Each row of counts grown by the fitting type of best `ratio` until none fits."""
+    load = counts @ size
+    rows = np.arange(len(counts))
+    while len(rows):
+        charge(PRICE_ENTRY * len(rows) * size.size)
+        fits = (load[rows, None, :] + size[None, :, :] <= cap).all(axis=2)
+        score = np.where(fits & (counts[rows] < limit), ratio, -np.inf)
+        best = score.argmax(axis=1)
+        grows = np.isfinite(score[np.arange(len(rows)), best])
+        rows, best = rows[grows], best[grows]
+        counts[rows, best] += 1
+        load[rows] += size[best]
+    return counts
+
+
 def _price_greedily(capacity: Load, sizes: list[Load], values: list[float], demand: list[int],
                     max_seeds: int = 400) -> list[tuple[float, tuple[int, ...]]]:
     """Quick improving patterns (worth more than 1): starting from each of the most valuable
-    types, add the fitting item of best dual value per unit of size until none fits, for three
-    measures of size (largest share, summed shares, none). One pattern per seed, not one per
-    measure, is what lets column generation converge in few rounds when a GPU holds only two or
-    three items; the seeds run side by side as numpy rows."""
+    types, and from the most valuable pairs that fit together, add the fitting item of best
+    dual value per unit of size until none fits, for three measures of size (largest share,
+    summed shares, none). Many patterns per round, not one per measure, is what lets column
+    generation converge in few rounds when a GPU holds only two or three items; the seeds run
+    side by side as numpy rows, over the types of positive value only (no other can add
+    value)."""
     cap = np.array(capacity, dtype=np.int64)
-    size = np.array(sizes, dtype=np.int64).reshape(len(sizes), len(capacity))
-    value = np.array(values, dtype=float)
-    limit = np.array(demand, dtype=np.int64)
-    wanted = np.flatnonzero((value > 1e-12) & (limit > 0))
+    value_all = np.array(values, dtype=float)
+    limit_all = np.array(demand, dtype=np.int64)
+    wanted = np.flatnonzero((value_all > 1e-12) & (limit_all > 0))
     if not len(wanted):
         return []
-    seeds = wanted[np.argsort(-value[wanted], kind="stable")][:max_seeds]
+    size = np.array(sizes, dtype=np.int64).reshape(len(sizes), len(capacity))[wanted]
+    value, limit = value_all[wanted], limit_all[wanted]
+    order = np.argsort(-value, kind="stable")[:max_seeds]
+    single = np.zeros((len(order), len(wanted)), dtype=np.int64)
+    single[np.arange(len(order)), order] = 1
+    seeds = np.vstack([single, _pair_seeds(size, value, limit, cap, max_seeds)])
     share = size / np.where(cap > 0, cap, 1)
     found = []
-    for measure in (share.max(axis=1), share.sum(axis=1), np.ones(len(sizes))):
-        ratio = np.full(len(sizes), -np.inf)
-        ratio[wanted] = value[wanted] / np.maximum(measure[wanted], 1e-9)
-        counts = np.zeros((len(seeds), len(sizes)), dtype=np.int64)
-        counts[np.arange(len(seeds)), seeds] = 1
-        load = size[seeds].copy()
-        rows = np.arange(len(seeds))
-        while len(rows):
-            charge(PRICE_ENTRY * len(rows) * size.size)
-            fits = (load[rows, None, :] + size[None, :, :] <= cap).all(axis=2)
-            score = np.where(fits & (counts[rows] < limit), ratio, -np.inf)
-            best = score.argmax(axis=1)
-            grows = np.isfinite(score[np.arange(len(rows)), best])
-            rows, best = rows[grows], best[grows]
-            counts[rows, best] += 1
-            load[rows] += size[best]
+    for measure in (share.max(axis=1), share.sum(axis=1), np.ones(len(wanted))):
+        ratio = value / np.maximum(measure, 1e-9)
+        counts = _grow(size, cap, limit, ratio, seeds.copy())
         worth = counts @ value
         keep = worth > 1 + 1e-9
-        found += [(float(v), tuple(row.tolist())) for v, row in zip(worth[keep], counts[keep],
-                                                                    strict=True)]
+        dense = np.zeros((int(keep.sum()), len(sizes)), dtype=np.int64)
+        dense[:, wanted] = counts[keep]
+        found += [(float(v), tuple(row)) for v, row in zip(worth[keep], dense.tolist(),
+                                                           strict=True)]
     return found
+
+
+def _price_quickly(capacity: Load, sizes: list[Load], duals: list[float], demand: list[int],
+                   known: set, seeds: int) -> list[tuple[int, ...]]:
+    """New improving patterns from quick pricing, most valuable first."""
+    found = list(dict.fromkeys(p for _, p in _price_greedily(capacity, sizes, duals, demand,
+                                                              seeds) if p not in known))
+    if not found:
+        return []
+    worth = np.array(found, dtype=np.int64) @ np.array(duals)
+    return [found[i] for i in np.argsort(-worth, kind="stable")]
 
 
 @dataclass(frozen=True)
@@ -295,10 +339,12 @@ class Columns:
 
 
 def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
-                     start: list[tuple[int, ...]], deadline: float) -> Columns:
+                     start: list[tuple[int, ...]], deadline: float,
+                     rounds: int | None = None) -> Columns:
     """Column generation for the LP relaxation of the pattern model. One LP is kept and each
     new pattern is added as a column with its non-zero counts only, so an iteration costs what
-    the new columns hold, not the whole pattern list again."""
+    the new columns hold, not the whole pattern list again. At most `rounds` rounds of pricing
+    when given (the LP of the last one is solved, not priced)."""
     from ortools.linear_solver import pywraplp
 
     lp = pywraplp.Solver.CreateSolver("GLOP")
@@ -327,6 +373,9 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
     bound = 0
     values = [0.0] * len(patterns)
     by_table = len(capacity) == 1 and _table_cells(capacity[0], sizes, demand) <= MAX_TABLE_CELLS
+    seeds = 100  # of quick pricing, four times more each time they find nothing
+    most = NEW_COLUMNS if len(capacity) == 1 else NEW_VECTOR_COLUMNS
+    priced = 0  # rounds
     while True:
         if now() >= deadline:
             return Columns(patterns, bound, values + [0.0] * (len(patterns) - len(values)))
@@ -335,6 +384,9 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
             return Columns(patterns, bound, [0.0] * len(patterns))
         value = objective.Value()
         values = [y.solution_value() for y in use]
+        if rounds is not None and priced >= rounds:
+            return Columns(patterns, bound, values)
+        priced += 1
         duals = [row.dual_value() for row in rows]
         left = deadline - now()
         if by_table:
@@ -342,10 +394,14 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
                                                  demand)
             improving = [pattern] if best > 1 + 1e-9 and pattern not in known else []
         else:
-            quick = sorted(((v, p) for v, p in _price_greedily(capacity, sizes, duals, demand)
-                            if p not in known), reverse=True)
+            quick = _price_quickly(capacity, sizes, duals, demand, known, seeds)
+            while not quick and seeds < len(sizes):
+                # Few seeds make cheap rounds while many patterns improve; near the end,
+                # when they find none, more seeds before the exact pricing.
+                seeds *= 4
+                quick = _price_quickly(capacity, sizes, duals, demand, known, seeds)
             if quick:  # exact pricing only to prove that no column improves any more
-                for p in list(dict.fromkeys(p for _, p in quick))[:NEW_COLUMNS]:
+                for p in quick[:most]:
                     add(p)
                 continue
             best, found = _price_cp_sat(capacity, sizes, duals, demand,
@@ -361,31 +417,47 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
 
 
 def dive(capacity: Load, sizes: list[Load], demand: list[int], start: list[tuple[int, ...]],
-         deadline: float) -> list[list[int]] | None:
+         deadline: float, *, rounds: int | None = None,
+         fix: float | None = None) -> list[list[int]] | None:
     """A packing by rounding the LP: take the patterns it uses most, solve the LP again for
-    what is left, repeat. None if time runs out first."""
+    what is left, repeat. None if time runs out first.
+
+    With `fix`, a step takes every pattern the LP uses at least `fix` (most used first, while
+    its items are still needed), and prices at most `rounds` rounds: a dozen LPs in all on
+    hundreds of items, where one pattern a step, each LP priced to the end, does not finish.
+    Time running out then ends the dive with the last LP rounded at once for what is left."""
     left = list(demand)
     bins: list[list[int]] = []
     columns = list(start)
+    found = Columns(columns, 0, [0.0] * len(columns))
     while any(left):
         if now() >= deadline:
-            return None
+            if fix is None:
+                return None
+            return bins + round_columns(capacity, sizes, left, found.patterns, found.values)
         # Each column cut down to what is left, in numpy: columns x types is large.
         cut = np.minimum(np.array(columns, dtype=np.int64).reshape(len(columns), len(left)),
                          np.array(left, dtype=np.int64))
         clipped = list(dict.fromkeys(map(tuple, cut[cut.any(axis=1)].tolist())))
-        found = generate_columns(capacity, sizes, left, clipped, deadline)
+        found = generate_columns(capacity, sizes, left, clipped, deadline, rounds)
         columns = found.patterns
-        best = max(range(len(columns)), key=lambda i: found.values[i])
-        copies = max(1, math.floor(found.values[best] + 1e-9))
-        for _ in range(copies):
-            contents = []
-            for t, n in enumerate(columns[best]):
-                take = min(n, left[t])
-                contents += [t] * take
-                left[t] -= take
-            if contents:
-                bins.append(contents)
+        order = sorted(range(len(columns)), key=lambda i: -found.values[i])
+        threshold = math.inf if fix is None else fix
+        chosen = [order[0]] + [i for i in order[1:] if found.values[i] >= threshold]
+        for rank, i in enumerate(chosen):
+            value = found.values[i]
+            copies = max(1, math.floor(value + 1e-9)) if rank == 0 else \
+                math.floor(value + 1 - threshold + 1e-9)
+            for _ in range(copies):
+                if rank and any(n > m for n, m in zip(columns[i], left, strict=True)):
+                    break  # an earlier pattern of this step took some of its items
+                contents = []
+                for t, n in enumerate(columns[i]):
+                    take = min(n, left[t])
+                    contents += [t] * take
+                    left[t] -= take
+                if contents:
+                    bins.append(contents)
     return bins
 
 
