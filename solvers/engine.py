@@ -283,11 +283,13 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     # Tight instances first: when few patterns waste little enough, list them all. Each k
     # proven impossible lifts the bound by one, so this gets a fifth of the time in all.
     listing_deadline = now() + time_limit_s / 5
+    too_many_patterns = False  # to list for the bound: for any more GPUs too
     while lower_gpus < len(bins) and now() < listing_deadline:
         listed = pack_listed(pool.capacity, sizes, demand, lower_gpus,
                              time_limit_s=listing_deadline - now(),
                              seed=seed, workers=workers)
         if listed is None or listed.status == "unknown":
+            too_many_patterns = listed is None
             break
         if listed.status == "found":
             return _packing_solution(pool, groups, listed.bins, lower_gpus)
@@ -300,10 +302,10 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
             fitted = packings(pool.capacity, sizes, demand)
             bins = min([bins, *fitted], key=len)
             start += [c for f in fitted for c in _as_vectors(list(map(Counter, f)), len(groups))]
-        # Items of several dimensions: three fifths, since the local searches after it
-        # rarely close what its LP leaves open on hundreds of items.
+        # Items of several dimensions: half, since the local searches after it rarely close
+        # what its LP leaves open on hundreds of items.
         generated = generate_columns(pool.capacity, sizes, demand, start, min(
-            deadline, now() + time_limit_s * (3 / 5 if vector else 2 / 5)))
+            deadline, now() + time_limit_s * (1 / 2 if vector else 2 / 5)))
         columns = generated.patterns
         lower_gpus = max(lower_gpus, generated.lower_bound)
     # Round the LP at once; if that leaves a gap to the bound, round it pattern by pattern
@@ -329,16 +331,20 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         if dived is not None and len(dived) < len(bins):
             bins = dived
     if lower_gpus < len(bins):
-        # Drain bins until only a sixth of the time is left for proving the lower bound.
+        # Drain bins until only a sixth of the time is left for proving the lower bound (a
+        # fifth for items of several dimensions, where the model over the LP's patterns
+        # needs longer).
         drained = empty_bins(pool.capacity, sizes, bins, goal=lower_gpus,
-                             deadline=deadline - time_limit_s / 6, seed=seed)
+                             deadline=deadline - time_limit_s / (5 if vector else 6),
+                             seed=seed)
         if len(drained) < len(bins):
             bins = drained
     # Ask for k GPUs from the lower bound up: the first k found is optimal.
     while lower_gpus < len(bins) and now() < deadline:
         outcome = pack_exactly(pool.capacity, sizes, demand, lower_gpus,
                                time_limit_s=deadline - now(), seed=seed,
-                               workers=workers, columns=columns, incumbent=bins)
+                               workers=workers, columns=columns, incumbent=bins,
+                               listing=not (vector and too_many_patterns))
         impossible = outcome.status == "impossible"  # k GPUs are not enough
         lower_gpus = max(lower_gpus + int(impossible), outcome.lower_bound)
         if outcome.status == "found":
