@@ -8,6 +8,7 @@ import random
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -89,6 +90,24 @@ def test_engine_answers_are_valid_bounded_and_repeatable(instance):
         (f"t{t}", n) for t, n in enumerate(demand))
     bound = shared_gpus_bound(problem.pools[0], [g.options[0] for g in problem.groups])
     assert first.cost >= first.lower_bound >= bound
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_engine_through_column_generation_is_valid_bounded_and_repeatable(seed):
+    # Sixty small types: far too many patterns to list, so column generation, the
+    # fit-decreasing starts, the dive and the drain all run.
+    rng = random.Random(seed)
+    sizes = [tuple(rng.randint(1, 7) for _ in range(3)) for _ in range(60)]
+    demand = [rng.randint(1, 2) for _ in sizes]
+    problem = _problem(sizes, demand)
+    first = solve(problem, time_limit_s=1.5, seed=seed, deterministic=True)
+    again = solve(problem, time_limit_s=1.5, seed=seed, deterministic=True)
+    assert first.placements == again.placements and not first.unplaced
+    assert Counter(p.group for p in first.placements) == Counter(
+        {f"t{t}": n for t, n in enumerate(demand)})
+    bound = shared_gpus_bound(problem.pools[0], [g.options[0] for g in problem.groups])
+    assert first.cost >= first.lower_bound >= bound
+    assert first.seconds <= 1.5 * 1.1  # counted seconds, within a tenth of the budget
 
 
 def test_three_complementary_kinds_fill_bins_exactly():
