@@ -266,7 +266,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     dimension), a dive, the drain search, and `patterns.pack_exactly` for k GPUs from the
     lower bound up to prove it. None if the component is not plain packing."""
     from solvers.exact_fill import fill, one_dimension
-    from solvers.patterns import dive, generate_columns, pack_exactly, pack_listed, round_columns
+    from solvers.patterns import dive, generate_columns, round_columns
     from solvers.repack import empty_bins
     from solvers.vector_fit import packings
 
@@ -280,20 +280,11 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     lower_gpus = shared_gpus_bound(pool, [g.options[0] for g in groups])
     hint_bins = _hint_bins(hint, groups)
     bins = [list(c.elements()) for c in hint_bins]  # the best packing so far, greedy's first
-    # Tight instances first: when few patterns waste little enough, list them all. Each k
-    # proven impossible lifts the bound by one, so this gets a fifth of the time in all.
-    listing_deadline = now() + time_limit_s / 5
-    too_many_patterns = False  # to list for the bound: for any more GPUs too
-    while lower_gpus < len(bins) and now() < listing_deadline:
-        listed = pack_listed(pool.capacity, sizes, demand, lower_gpus,
-                             time_limit_s=listing_deadline - now(),
-                             seed=seed, workers=workers)
-        if listed is None or listed.status == "unknown":
-            too_many_patterns = listed is None
-            break
-        if listed.status == "found":
-            return _packing_solution(pool, groups, listed.bins, lower_gpus)
-        lower_gpus += 1
+    listed, lower_gpus, too_many_patterns = _list_tight(
+        pool.capacity, sizes, demand, lower_gpus, len(bins),
+        deadline=now() + time_limit_s / 5, seed=seed, workers=workers)
+    if listed is not None:
+        return _packing_solution(pool, groups, listed, lower_gpus)
     columns = []
     vector = one_dimension(pool.capacity, sizes) is None
     if lower_gpus < len(bins):
@@ -323,8 +314,6 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         if filled is not None:
             return _packing_solution(pool, groups, filled, lower_gpus)
     if lower_gpus < len(bins):
-        # Items of several dimensions: a few patterns fixed per step (one at a time does
-        # not finish on hundreds of items).
         dived = dive(pool.capacity, sizes, demand, columns,
                      min(deadline, now() + time_limit_s / 6),
                      rounds=3 if vector else None, fix=0.5 if vector else None)
@@ -339,23 +328,56 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
                              seed=seed)
         if len(drained) < len(bins):
             bins = drained
-    # Ask for k GPUs from the lower bound up: the first k found is optimal.
+    bins, lower_gpus = _pack_from_bound(pool.capacity, sizes, demand, lower_gpus, bins,
+                                        columns, deadline=deadline, seed=seed,
+                                        workers=workers,
+                                        listing=not (vector and too_many_patterns))
+    bound = pool.node_cost * math.ceil(lower_gpus / pool.gpus_per_node)
+    if len(bins) == len(hint_bins):  # nothing beat greedy: keep its placement as it is
+        status = "optimal" if hint.cost <= bound else "greedy"
+        return replace(hint, status=status, lower_bound=min(bound, hint.cost))
+    return _packing_solution(pool, groups, bins, lower_gpus)
+
+
+def _list_tight(capacity: tuple[int, ...], sizes: list, demand: list[int], lower_gpus: int,
+                most: int, *, deadline: float, seed: int, workers: int
+                ) -> tuple[list[list[int]] | None, int, bool]:
+    """Tight instances first: when few patterns waste little enough, list them all for k GPUs
+    from the lower bound up to `most`, each k proven impossible lifting the bound by one. The
+    bins found (optimal) or None, the bound, and whether the patterns were too many to list
+    (then they are for any more GPUs too)."""
+    from solvers.patterns import pack_listed
+
+    while lower_gpus < most and now() < deadline:
+        listed = pack_listed(capacity, sizes, demand, lower_gpus,
+                             time_limit_s=deadline - now(), seed=seed, workers=workers)
+        if listed is None or listed.status == "unknown":
+            return None, lower_gpus, listed is None
+        if listed.status == "found":
+            return listed.bins, lower_gpus, False
+        lower_gpus += 1
+    return None, lower_gpus, False
+
+
+def _pack_from_bound(capacity: tuple[int, ...], sizes: list, demand: list[int],
+                     lower_gpus: int, bins: list[list[int]], columns: list, *,
+                     deadline: float, seed: int, workers: int,
+                     listing: bool) -> tuple[list[list[int]], int]:
+    """Ask for k GPUs from the lower bound up (`patterns.pack_exactly`): the first k found is
+    optimal. The best bins and the bound."""
+    from solvers.patterns import pack_exactly
+
     while lower_gpus < len(bins) and now() < deadline:
-        outcome = pack_exactly(pool.capacity, sizes, demand, lower_gpus,
-                               time_limit_s=deadline - now(), seed=seed,
-                               workers=workers, columns=columns, incumbent=bins,
-                               listing=not (vector and too_many_patterns))
+        outcome = pack_exactly(capacity, sizes, demand, lower_gpus,
+                               time_limit_s=deadline - now(), seed=seed, workers=workers,
+                               columns=columns, incumbent=bins, listing=listing)
         impossible = outcome.status == "impossible"  # k GPUs are not enough
         lower_gpus = max(lower_gpus + int(impossible), outcome.lower_bound)
         if outcome.status == "found":
             bins = outcome.bins
         if not impossible:
             break
-    bound = pool.node_cost * math.ceil(lower_gpus / pool.gpus_per_node)
-    if len(bins) == len(hint_bins):  # nothing beat greedy: keep its placement as it is
-        status = "optimal" if hint.cost <= bound else "greedy"
-        return replace(hint, status=status, lower_bound=min(bound, hint.cost))
-    return _packing_solution(pool, groups, bins, lower_gpus)
+    return bins, lower_gpus
 
 
 def _as_vectors(bins: list[Counter], types: int) -> list[tuple[int, ...]]:

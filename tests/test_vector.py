@@ -49,8 +49,8 @@ def test_fit_decreasing_packings_hold_every_item_once(instance):
     assert all(_valid(sizes, demand, bins) for bins in found)
 
 
-@settings(max_examples=25, deadline=None)
-@given(instances(), st.sampled_from([0.0, 0.02, 1.0]))
+@settings(max_examples=12, deadline=None)
+@given(instances(), st.sampled_from([0.0, 0.02, 0.3]))
 def test_dive_fixing_several_patterns_packs_every_item_once(instance, budget):
     sizes, demand = instance
     start = [tuple(int(t == u) for u in range(len(sizes))) for t in range(len(sizes))]
@@ -77,13 +77,13 @@ def _problem(sizes, demand) -> Problem:
     return Problem(("a", "b", "c"), (pool,), groups)
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(instances(most=14))
 def test_engine_answers_are_valid_bounded_and_repeatable(instance):
     sizes, demand = instance
     problem = _problem(sizes, demand)
-    first = solve(problem, time_limit_s=0.5, seed=1, deterministic=True)  # verified inside
-    again = solve(problem, time_limit_s=0.5, seed=1, deterministic=True)
+    first = solve(problem, time_limit_s=0.3, seed=1, deterministic=True)  # verified inside
+    again = solve(problem, time_limit_s=0.3, seed=1, deterministic=True)
     assert first.placements == again.placements
     assert not first.unplaced
     assert sorted(Counter(p.group for p in first.placements).items()) == sorted(
@@ -92,7 +92,7 @@ def test_engine_answers_are_valid_bounded_and_repeatable(instance):
     assert first.cost >= first.lower_bound >= bound
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [2])
 def test_engine_through_column_generation_is_valid_bounded_and_repeatable(seed):
     # Sixty small types: far too many patterns to list, so column generation, the
     # fit-decreasing starts, the dive and the drain all run.
