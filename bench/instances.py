@@ -7,6 +7,7 @@ aggregated exactly as identical model replicas are.
 from __future__ import annotations
 
 import csv
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -27,10 +28,21 @@ class InstanceError(ValueError):
     line and the field, and says what is expected."""
 
 
+# A whole number as the benchmark formats write it: ASCII digits, perhaps a sign. Python's
+# int() also takes "1_000" and other scripts' digits, which no instance file means.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
 def _tokens(path: Path) -> list[tuple[str, int]]:
     """Every whitespace-separated token with its line number (CRLF tolerated)."""
-    return [(token, line) for line, text in enumerate(path.read_text().splitlines(), start=1)
-            for token in text.split()]
+    try:
+        text = path.read_text(encoding="ascii")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise InstanceError(f"{path}:{line}: byte {exc.object[exc.start]:#04x} is not text; "
+                            "an instance file holds ASCII whole numbers") from None
+    return [(token, line) for line, row in enumerate(text.split("\n"), start=1)
+            for token in row.split()]
 
 
 class _Reader:
@@ -52,11 +64,10 @@ class _Reader:
             raise self.error(last, f"{field}: missing, the file ends early")
         token, line = self.tokens[self.position]
         self.position += 1
-        try:
-            value = int(token)
-        except ValueError:
+        if not _INTEGER.fullmatch(token):
             raise self.error(line, f"{field}: {token!r} is not an integer; sizes, capacities "
-                             "and counts are whole numbers") from None
+                             "and counts are whole numbers")
+        value = int(token)
         if value < least:
             raise self.error(line, f"{field}: {value} is below {least}; "
                              + ("sizes cannot be negative" if least == 0 else

@@ -6,13 +6,21 @@
     python -m scripts.bench_solver --demo
     python -m scripts.bench_solver --openb ../shared/traces/openb --time-limit 120
 
-Prints CSV `instance,n,greedy_bins,bins,lower_bound,status,seconds,solver_seconds` on stdout
-(bins are the cost for fleets, in currency per hour; for openb they are the GPUs allocated, and
-the bound is an upper bound; `seconds` is the wall clock around the engine, `solver_seconds`
-the engine's own clock, which `--deterministic` makes counted work that the time limit bounds
-on any machine), then, on stderr, a summary against `optima.tsv` when one
-lies beside the instance files or one folder up. A file that is not a valid instance is
-reported on stderr and skipped; the rest still runs.
+Prints CSV `instance,n,greedy_bins,bins,lower_bound,status,seconds,solver_seconds,cpu_seconds`
+on stdout (bins are the cost for fleets, in currency per hour; for openb they are the GPUs
+allocated, and the bound is an upper bound; `seconds` is the wall clock around the engine,
+`solver_seconds` the engine's own clock, which `--deterministic` makes counted work that the
+time limit bounds on any machine, and `cpu_seconds` the CPU the engine used, which on a loaded
+machine says more than the wall clock whether a phase ran past the budget), then, on stderr, a
+summary against `optima.tsv` when one lies beside the instance files or one folder up
+(columns `instance`, `optimum`, 0 where none is known, and optionally `best_known`, the best
+packing published where the optimum is open), or against `--bounds FILE`, BPPLIB's table of
+`instance lower upper` per line (the optimum where the two meet, else the upper bound as the
+best known).
+
+A file that is not a valid instance is reported on stderr and skipped, and so is an instance
+on which the engine fails (with its traceback): the rest still runs, and the exit status is 1
+when an engine failed.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ import csv
 import statistics
 import sys
 import time
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.instances import InstanceError, read_bpp, read_vbp
@@ -30,14 +40,49 @@ from solvers.greedy import greedy
 from solvers.problem import Problem
 
 
-def _optima(path: Path) -> dict[str, int]:
+@dataclass(frozen=True)
+class Known:
+    """What the literature knows of an instance: its optimum (0 if open) and the fewest bins
+    any published packing uses (the optimum where it is known)."""
+
+    optimum: int
+    best_known: int
+
+
+def _optima(path: Path) -> dict[str, Known]:
+    """The `optima.tsv` beside `path` or one folder up; a row that is not whole numbers is
+    reported and left out."""
     for folder in (path.parent, path.parent.parent):
         table = folder / "optima.tsv"
         if table.exists():
-            with table.open() as handle:
-                rows = csv.DictReader(handle, delimiter="\t")
-                return {r["instance"]: int(r["optimum"]) for r in rows}
+            known = {}
+            with table.open(newline="") as handle:
+                for line, row in enumerate(csv.DictReader(handle, delimiter="\t"), start=2):
+                    try:
+                        optimum = int(row["optimum"])
+                        best = int(row.get("best_known") or optimum)
+                    except (KeyError, TypeError, ValueError):
+                        print(f"{table}:{line}: optimum and best_known must be whole numbers; "
+                              "row left out", file=sys.stderr)
+                        continue
+                    known[row["instance"]] = Known(optimum, best)
+            return known
     return {}
+
+
+def _bounds(table: Path) -> dict[str, Known]:
+    """BPPLIB's bounds table: `instance lower upper` per line, whitespace apart."""
+    known = {}
+    for line, text in enumerate(table.read_text().splitlines(), start=1):
+        fields = text.split()
+        if not fields:
+            continue
+        if len(fields) != 3 or not all(f.isascii() and f.isdigit() for f in fields[1:]):
+            raise SystemExit(f"{table}:{line}: expected `instance lower upper` with whole "
+                             f"numbers, got {text.strip()!r}")
+        lower, upper = int(fields[1]), int(fields[2])
+        known[fields[0]] = Known(upper if lower == upper else 0, upper)
+    return known
 
 
 def _better_greedy(problem: Problem):
@@ -47,36 +92,52 @@ def _better_greedy(problem: Problem):
 
 def _run(name: str, problem: Problem, args, scale: float = 1.0) -> dict:
     baseline = _better_greedy(problem)
-    start = time.perf_counter()  # the engine's own time; it runs its own greedy too
+    start, cpu = time.perf_counter(), time.process_time()  # the engine's own; it runs greedy too
     solution = solve(problem, time_limit_s=args.time_limit, seed=args.seed,
                      workers=args.workers, deterministic=args.deterministic)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
     row = {"instance": name, "n": sum(g.options[0].count for g in problem.groups),
            "greedy_bins": f"{baseline.cost / scale:g}", "bins": f"{solution.cost / scale:g}",
            "lower_bound": f"{solution.lower_bound / scale:g}", "status": solution.status,
-           "seconds": f"{seconds:.2f}", "solver_seconds": f"{solution.seconds:.2f}"}
+           "seconds": f"{seconds:.2f}", "solver_seconds": f"{solution.seconds:.2f}",
+           "cpu_seconds": f"{cpu_seconds:.2f}"}
     print(",".join(str(v) for v in row.values()), flush=True)
     return {**row, "cost": solution.cost, "greedy": baseline.cost, "bound": solution.lower_bound,
-            "time": seconds, "solver_time": solution.seconds, "unplaced": len(solution.unplaced)}
+            "time": seconds, "solver_time": solution.seconds, "cpu": cpu_seconds,
+            "unplaced": len(solution.unplaced)}
 
 
-def _summary(label: str, rows: list[dict], optima: dict[str, int]) -> None:
-    known = [r for r in rows if optima.get(r["instance"], -1) > 0]
-    if not known:
+def _summary(label: str, rows: list[dict], known: dict[str, Known]) -> None:
+    if not rows:
         return
-    hits = sum(r["cost"] == optima[r["instance"]] for r in known)
-    greedy_hits = sum(r["greedy"] == optima[r["instance"]] for r in known)
-    gaps = [(r["cost"] - optima[r["instance"]]) / optima[r["instance"]] for r in known]
-    greedy_gaps = [(r["greedy"] - optima[r["instance"]]) / optima[r["instance"]] for r in known]
+    optima = {r["instance"]: known[r["instance"]].optimum for r in rows
+              if known.get(r["instance"], Known(0, 0)).optimum > 0}
     proven = sum(r["status"] == "optimal" for r in rows)
-    print(f"{label}: {len(rows)} instances, optimum known for {len(known)}; engine reaches it "
-          f"on {hits} ({hits / len(known):.1%}), mean gap {statistics.mean(gaps):.2%}; greedy "
-          f"on {greedy_hits} ({greedy_hits / len(known):.1%}), mean gap "
-          f"{statistics.mean(greedy_gaps):.2%}; proven optimal {proven}; max time "
-          f"{max(r['time'] for r in rows):.1f} s, "
-          f"mean {statistics.mean(r['time'] for r in rows):.2f} s; solver's clock max "
-          f"{max(r['solver_time'] for r in rows):.1f} s",
-          file=sys.stderr)
+    times = (f"proven optimal {proven}; max time {max(r['time'] for r in rows):.1f} s, "
+             f"mean {statistics.mean(r['time'] for r in rows):.2f} s; solver's clock max "
+             f"{max(r['solver_time'] for r in rows):.1f} s; CPU max "
+             f"{max(r['cpu'] for r in rows):.1f} s")
+    if optima:
+        found = [r for r in rows if r["instance"] in optima]
+        hits = sum(r["cost"] == optima[r["instance"]] for r in found)
+        greedy_hits = sum(r["greedy"] == optima[r["instance"]] for r in found)
+        gaps = [(r["cost"] - optima[r["instance"]]) / optima[r["instance"]] for r in found]
+        greedy_gaps = [(r["greedy"] - optima[r["instance"]]) / optima[r["instance"]]
+                       for r in found]
+        print(f"{label}: {len(rows)} instances, optimum known for {len(found)}; engine reaches "
+              f"it on {hits} ({hits / len(found):.1%}), mean gap {statistics.mean(gaps):.2%}; "
+              f"greedy on {greedy_hits} ({greedy_hits / len(found):.1%}), mean gap "
+              f"{statistics.mean(greedy_gaps):.2%}; {times}", file=sys.stderr)
+    else:
+        print(f"{label}: {len(rows)} instances, no optimum known; {times}", file=sys.stderr)
+    open_rows = [r for r in rows if r["instance"] in known and r["instance"] not in optima
+                 and known[r["instance"]].best_known > 0]
+    if open_rows:
+        best = {r["instance"]: known[r["instance"]].best_known for r in open_rows}
+        hits = sum(r["cost"] <= best[r["instance"]] for r in open_rows)
+        gaps = [(r["cost"] - best[r["instance"]]) / best[r["instance"]] for r in open_rows]
+        print(f"{label}: optimum open for {len(open_rows)}; engine reaches the best known "
+              f"packing on {hits}, mean gap to it {statistics.mean(gaps):.2%}", file=sys.stderr)
 
 
 def main() -> None:
@@ -86,6 +147,9 @@ def main() -> None:
     parser.add_argument("--fleet", nargs="*", type=int, default=[])
     parser.add_argument("--demo", action="store_true", help="the bundled demo registry")
     parser.add_argument("--openb", type=Path, help="folder of the openb trace's two CSV files")
+    parser.add_argument("--bounds", type=Path,
+                        help="BPPLIB's bounds table (instance, lower, upper per line) to "
+                        "measure against instead of optima.tsv")
     parser.add_argument("--time-limit", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
@@ -93,18 +157,31 @@ def main() -> None:
                         help="count work: --time-limit in CP-SAT deterministic seconds, one "
                         "worker; the same bins on any machine (seconds stay wall-clock)")
     args = parser.parse_args()
-    print("instance,n,greedy_bins,bins,lower_bound,status,seconds,solver_seconds")
+    bounds = _bounds(args.bounds) if args.bounds else {}
+    print("instance,n,greedy_bins,bins,lower_bound,status,seconds,solver_seconds,cpu_seconds")
+    failed = 0
     for label, files, reader in (("bpp", args.bpp, read_bpp), ("vbp", args.vbp, read_vbp)):
-        rows, optima, bad = [], {}, []
+        rows, known, bad = [], dict(bounds), []
         for path in files:
-            optima.update(_optima(path))
+            if not args.bounds:
+                known.update(_optima(path))
             try:
-                rows.append(_run(path.stem, reader(path), args))
-            except (InstanceError, InfeasibleError, OSError) as exc:
+                problem = reader(path)
+            except (InstanceError, OSError) as exc:
                 # One bad file is reported and skipped; the rest of the family still runs.
                 print(f"skipped {path}: {exc}", file=sys.stderr, flush=True)
                 bad.append(path)
-        _summary(label, rows, optima)
+                continue
+            try:
+                rows.append(_run(path.stem, problem, args))
+            except InfeasibleError as exc:
+                print(f"skipped {path}: {exc}", file=sys.stderr, flush=True)
+                bad.append(path)
+            except Exception:  # noqa: BLE001 - an engine failure is reported, the run goes on
+                print(f"engine failed on {path}:\n{traceback.format_exc()}", file=sys.stderr,
+                      flush=True)
+                failed += 1
+        _summary(label, rows, known)
         if bad:
             print(f"{label}: {len(bad)} instance(s) skipped, see above", file=sys.stderr)
     fleets = [(f"fleet-{n}", _fleet_problem(n, args.seed)) for n in args.fleet]
@@ -117,6 +194,9 @@ def main() -> None:
               f"{row['unplaced']} unplaced, {row['time']:.1f} s", file=sys.stderr)
     if args.openb:
         _run_openb(args.openb, args)
+    if failed:
+        print(f"the engine failed on {failed} instance(s), see above", file=sys.stderr)
+        sys.exit(1)
 
 
 def _run_openb(folder: Path, args) -> None:
@@ -129,12 +209,14 @@ def _run_openb(folder: Path, args) -> None:
     start = time.perf_counter()
     baseline = fit(cluster, "best")
     baseline_seconds = time.perf_counter() - start
+    cpu = time.process_time()
     found = place(cluster, time_limit_s=args.time_limit, seed=args.seed, workers=args.workers)
+    cpu_seconds = time.process_time() - cpu
     greedy_milli = baseline.allocated_milli()
     milli = found.allocated_milli(cluster)
     print(f"openb,{len(cluster.pods)},{greedy_milli / 1000:g},{milli / 1000:g},"
           f"{found.upper_bound_milli / 1000:g},{found.status},{found.seconds:.2f},"
-          f"{found.seconds:.2f}", flush=True)
+          f"{found.seconds:.2f},{cpu_seconds:.2f}", flush=True)
     gpus = cluster.gpus
     demand = sum(p.gpu_demand_milli for p in cluster.pods) / 1000
     for label, allocated, assignment in (

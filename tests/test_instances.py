@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.instances import InstanceError, _single_pool, read_bpp, read_vbp
+from scripts import bench_solver
 from scripts.zero_slack import cut_bin, instance
 from solvers.bounds import martello_toth_l2
 from solvers.engine import solve
@@ -27,6 +28,10 @@ from tests.conftest import ROOT
     ("3\n10\n4\n2\n", ":4: weight of item 3: missing, the file ends early"),
     ("2\n10\n4\n2\n5\n", ":5: unexpected '5' after the last item"),
     ("2\n-10\n4\n2\n", ":2: capacity: -10 is below 1"),
+    ("3\n10\n4\n1_0\n5\n", ":4: weight of item 2: '1_0' is not an integer"),
+    ("3\n10\n4\n\u0664\n5\n", ":4: byte 0xd9 is not text; an instance file holds ASCII"),
+    ("3\n10\r\n4\r\n\r\n0x5\n5\n", ":5: weight of item 2: '0x5' is not an integer"),
+    ("", ": item count: missing, the file ends early"),
 ])
 def test_bpp_reader_refuses_what_is_not_an_instance(tmp_path: Path, text: str, message: str):
     path = tmp_path / "bad.txt"
@@ -72,12 +77,89 @@ def test_bench_script_reports_a_bad_instance_and_goes_on(tmp_path: Path):
                             cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "instance,n,greedy_bins,bins,lower_bound,status,seconds,solver_seconds"
+    assert lines[0] == ("instance,n,greedy_bins,bins,lower_bound,status,seconds,solver_seconds,"
+                        "cpu_seconds")
     assert [line.split(",")[:6] for line in lines[1:]] == [
         ["b_good", "4", "2", "2", "2", "optimal"]]
     assert f"skipped {bad}: {bad}:4: weight of item 2: -1 is below 1" in result.stderr
     assert "bpp: 1 instances, optimum known for 1; engine reaches it on 1" in result.stderr
     assert "bpp: 1 instance(s) skipped" in result.stderr
+
+
+def _bench(monkeypatch, capsys, *argv: str) -> tuple[int, list[str], str]:
+    """scripts.bench_solver's main in this process: exit status, CSV rows, stderr."""
+    monkeypatch.setattr(sys, "argv", ["bench_solver", *argv])
+    try:
+        bench_solver.main()
+        status = 0
+    except SystemExit as exit_:
+        status = exit_.code
+    out, err = capsys.readouterr()
+    return status, out.splitlines()[1:], err
+
+
+def test_bench_script_reports_an_engine_failure_and_goes_on(tmp_path: Path, monkeypatch,
+                                                             capsys):
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    first.write_text("2\n10\n6\n6\n")
+    second.write_text("2\n10\n5\n5\n")
+    real_solve = bench_solver.solve
+
+    def failing_on_sixes(problem, **options):
+        if problem.groups[0].options[0].size == (6,):
+            raise AssertionError("engine produced an invalid solution: bin 0 over capacity")
+        return real_solve(problem, **options)
+
+    monkeypatch.setattr(bench_solver, "solve", failing_on_sixes)
+    status, rows, err = _bench(monkeypatch, capsys, "--bpp", str(first), str(second),
+                               "--deterministic", "--time-limit", "1", "--workers", "1")
+    assert status == 1
+    assert [row.split(",")[:6] for row in rows] == [["b", "2", "1", "1", "1", "optimal"]]
+    assert f"engine failed on {first}:" in err
+    assert "AssertionError: engine produced an invalid solution: bin 0 over capacity" in err
+    assert err.rstrip().endswith("the engine failed on 1 instance(s), see above")
+
+
+def test_bench_summary_counts_open_instances_against_the_best_known(tmp_path: Path,
+                                                                    monkeypatch, capsys):
+    """Where the optimum is open, `best_known` is what the engine is measured against; a row
+    of optima.tsv that is not whole numbers is named and left out."""
+    for name, weights in (("known", "6 6 4 4"), ("open", "6 4 6 4"), ("odd", "5 5")):
+        (tmp_path / f"{name}.txt").write_text(f"{len(weights.split())}\n10\n{weights}\n")
+    (tmp_path / "optima.tsv").write_text(
+        "instance\tlower_bound\toptimum\tbest_known\nknown\t2\t2\t2\nopen\t1\t0\t2\n"
+        "odd\t1\tone\t1\n")
+    status, rows, err = _bench(monkeypatch, capsys, "--bpp", *(str(tmp_path / f"{n}.txt")
+                                                              for n in ("known", "open", "odd")),
+                               "--deterministic", "--time-limit", "1", "--workers", "1")
+    assert status == 0
+    assert [row.split(",")[3] for row in rows] == ["2", "2", "1"]
+    assert f"{tmp_path / 'optima.tsv'}:4: optimum and best_known must be whole numbers" in err
+    assert "bpp: 3 instances, optimum known for 1; engine reaches it on 1 (100.0%)" in err
+    assert "bpp: optimum open for 1; engine reaches the best known packing on 1, mean gap " \
+        "to it 0.00%" in err
+
+
+def test_bench_reads_bpplibs_bounds_table(tmp_path: Path, monkeypatch, capsys):
+    """`--bounds`: BPPLIB's `instance lower upper` lines (CRLF as published); where the two
+    differ the optimum is open and the upper bound is the best known."""
+    for name, weights in (("closed", "6 6 4 4"), ("open", "6 4 6 4")):
+        (tmp_path / f"{name}.txt").write_text(f"4\n10\n{weights}\n")
+    table = tmp_path / "Bounds.txt"
+    table.write_text("closed\t2\t2\r\nopen\t1\t3\r\n")
+    status, rows, err = _bench(monkeypatch, capsys, "--bpp", str(tmp_path / "closed.txt"),
+                               str(tmp_path / "open.txt"), "--bounds", str(table),
+                               "--deterministic", "--time-limit", "1", "--workers", "1")
+    assert status == 0 and len(rows) == 2
+    assert "bpp: 2 instances, optimum known for 1; engine reaches it on 1 (100.0%)" in err
+    assert "optimum open for 1; engine reaches the best known packing on 1, mean gap to it " \
+        "-33.33%" in err
+    table.write_text("closed 2 2\nopen 1 three\n")
+    status, rows, _ = _bench(monkeypatch, capsys, "--bpp", str(tmp_path / "open.txt"),
+                             "--bounds", str(table))
+    assert status == (f"{table}:2: expected `instance lower upper` with whole numbers, got "
+                      "'open 1 three'")
+    assert rows == []  # refused before any instance runs
 
 
 @pytest.mark.parametrize("capacity, pieces", [(150, 3), (100_000, 6), (7, 6)])
