@@ -32,6 +32,7 @@ PRICE_ENTRY = 5e-8  # one (pattern, type, dimension) entry in a round of quick p
 MODEL_TERM = 2e-6  # one term of a CP-SAT model written in Python
 STEP = 1e-3  # one round of a search loop, besides the CP-SAT work inside it
 BIT_WORD = 3e-9  # one 64-bit word of a bitset shifted or combined (subset sums, graph size)
+TABLE_CELL = 1e-9  # one cell of a dynamic-programming table swept in numpy (knapsack pricing)
 
 
 def new_deterministic_solver(deterministic_time: float, seed: int = 0) -> cp_model.CpSolver:

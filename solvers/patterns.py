@@ -46,6 +46,7 @@ from solvers.clock import (
     PATTERN_STEP,
     PRICE_ENTRY,
     STEP,
+    TABLE_CELL,
     charge,
     now,
 )
@@ -196,6 +197,9 @@ def _price_one_dimension(capacity: int, weights: list[int], values: list[float],
             pieces.append((t, take))
             n -= take
             k *= 2
+    # Each piece sweeps the table once: on large capacities (tens of millions of cells) this
+    # is most of column generation's work.
+    charge(TABLE_CELL * len(pieces) * (capacity + 1))
     best = np.zeros(capacity + 1)
     chosen = np.zeros((len(pieces), capacity + 1), dtype=bool)
     for i, (t, copies) in enumerate(pieces):
