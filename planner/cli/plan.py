@@ -19,6 +19,9 @@ DRA_KSERVE = ("dra pins each replica to its GPU through a claim named in its pod
               "sharing_backend: device-plugin for KServe")
 
 if TYPE_CHECKING:
+    from planner.pipeline import SolverSettings
+    from planner.planfile import Plan
+    from planner.registry.fleet import Fleet
     from solvers.engine import Step
 
 
@@ -161,7 +164,7 @@ class _Outputs:
     period: str | None
 
 
-def _scenario_fleets(fleet, scenario: str | None) -> tuple:
+def _scenario_fleets(fleet: Fleet, scenario: str | None) -> tuple[Fleet | None, Fleet]:
     """(the registry as it is, the fleet to plan): with --scenario, the first is the registry
     and the second its changed copy; without, there is nothing to compare against."""
     if scenario is None:
@@ -174,7 +177,7 @@ def _scenario_fleets(fleet, scenario: str | None) -> tuple:
         raise InputError(f"--scenario: {exc}") from None
 
 
-def _check_kserve_fleet(fleet) -> None:
+def _check_kserve_fleet(fleet: Fleet) -> None:
     """--target kserve needs KServe's names and one pod template per model, so not DRA."""
     from planner.registry.kubernetes import kserve_problems
 
@@ -188,7 +191,8 @@ def _check_kserve_fleet(fleet) -> None:
         raise InputError(problems)
 
 
-def _solved(fleet, settings, base_plan, *, price_rules: bool, outputs: _Outputs):
+def _solved(fleet: Fleet, settings: SolverSettings, base_plan: Plan | None, *,
+            price_rules: bool, outputs: _Outputs) -> Plan:
     """The fleet planned (with a progress bar on a terminal), its rules priced if asked,
     priced for the period, with what losing each node does."""
     from planner.cli.console import err
@@ -213,7 +217,7 @@ def _solved(fleet, settings, base_plan, *, price_rules: bool, outputs: _Outputs)
                           kserve_mode=outputs.kserve_mode.annotation)
 
 
-def _write_plan_folder(out: Path, fleet, result, outputs: _Outputs,
+def _write_plan_folder(out: Path, fleet: Fleet, result: Plan, outputs: _Outputs,
                        protected: list[Path]) -> None:
     from planner.cli.console import err
     from planner.output import write_folder
@@ -229,7 +233,8 @@ def _write_plan_folder(out: Path, fleet, result, outputs: _Outputs,
               markup=False)
 
 
-def _print_scenario_changes(scenario, as_is, changed, format: OutputFormat) -> None:
+def _print_scenario_changes(scenario: str | None, as_is: Plan, changed: Plan,
+                            format: OutputFormat) -> None:
     """What the scenario changes against the registry as it is, on stdout."""
     from planner.cli.console import out as stdout
     from planner.review.diff import diff_plans
@@ -244,7 +249,7 @@ def _print_scenario_changes(scenario, as_is, changed, format: OutputFormat) -> N
         stdout.print(Markdown(f"# What if {scenario}\n\n" + render_diff_markdown(changes)))
 
 
-def _print_plan(result, base_plan, format: OutputFormat) -> None:
+def _print_plan(result: Plan, base_plan: Plan | None, format: OutputFormat) -> None:
     from planner.cli.console import out as stdout
     from reports.tables import plan_tables
 
@@ -255,7 +260,7 @@ def _print_plan(result, base_plan, format: OutputFormat) -> None:
             stdout.print(table)
 
 
-def _exit_if_unplaced(result) -> None:
+def _exit_if_unplaced(result: Plan) -> None:
     """Exit 1, naming each unplaced model with its reasons and why, when any is left out."""
     from planner.cli.console import err
 
@@ -361,7 +366,7 @@ def report(
         stdout.print(table)
 
 
-def _check_kserve_plan(plan, plan_file: Path) -> None:
+def _check_kserve_plan(plan: Plan, plan_file: Path) -> None:
     """--target kserve on a plan file: KServe's names, and no DRA (one pod template per
     model)."""
     from planner.errors import Problem

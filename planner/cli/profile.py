@@ -20,6 +20,8 @@ from planner.errors import InputError
 if TYPE_CHECKING:
     from typer._click import Context  # the click that typer bundles
 
+    from planner.registry.fleet import Fleet
+    from planner.schemas import ModelSpec
     from profiles.schema import Profile
 
 COMMANDS_HELP = ("Measure models: here (run), as cluster Jobs (jobs), from Jobs' logs (import), "
@@ -239,7 +241,7 @@ def jobs(
         _write_jobs(out, documents)
 
 
-def _job_pools(fleet, pools: list[str] | None, gpu_type: str | None,
+def _job_pools(fleet: Fleet, pools: list[str] | None, gpu_type: str | None,
                allow_shared: bool) -> list[str]:
     """The pools named with --pool, or those of --gpu-type (exclusive and MIG ones, shared
     ones too with --allow-shared); one of the two options, not both."""
@@ -259,7 +261,8 @@ def _job_pools(fleet, pools: list[str] | None, gpu_type: str | None,
     return found
 
 
-def _profiling_jobs(fleet, chosen: list, pools: list[str], mig_profiles: list[str],
+def _profiling_jobs(fleet: Fleet, chosen: list[ModelSpec], pools: list[str],
+                    mig_profiles: list[str],
                     allow_shared: bool, *, through_server: bool, host_pid: bool, image: str,
                     arguments: list[str], namespace: str) -> list[dict]:
     """A Job per model and target: the profiler loading the model, or beside its server;

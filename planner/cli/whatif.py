@@ -15,6 +15,7 @@ from planner.errors import InputError
 if TYPE_CHECKING:
     from planner.planfile import Plan
     from planner.registry.fleet import Fleet
+    from planner.scenario import Scenario
 
 
 def _slug(label: str, taken: set[str]) -> str:
@@ -92,7 +93,7 @@ def whatif(
         stdout.print(scenario_table(rows, as_is.summary.currency))
 
 
-def _scenarios(texts: list[str] | None, file: Path | None) -> list:
+def _scenarios(texts: list[str] | None, file: Path | None) -> list[Scenario]:
     """The scenarios of --scenario, then those of --file: at least one, at most
     MAX_SCENARIOS."""
     from planner.scenario import MAX_SCENARIOS, load_scenarios, parse_scenario
@@ -113,7 +114,7 @@ def _scenarios(texts: list[str] | None, file: Path | None) -> list:
     return scenarios
 
 
-def _changed_fleets(fleet: Fleet, scenarios: list) -> list[tuple[str, Fleet]]:
+def _changed_fleets(fleet: Fleet, scenarios: list[Scenario]) -> list[tuple[str, Fleet]]:
     """(label, the fleet changed by the scenario) for each scenario, every problem an input
     error naming its scenario."""
     from planner.scenario import apply_scenario
