@@ -102,7 +102,7 @@ def test_run_names_within_the_api_servers_limits():
     assert last_gpu_slot(cluster, pool) is None
     assert batch_name_problems(daily.model_copy(update={"name": "m" * 44}), dra, [pool]) == []
     [problem] = batch_name_problems(daily.model_copy(update={"name": "m" * 45}), dra, [pool])
-    assert f"in pool batch-t4 the last is '{'m' * 45}-9-gpu-3' with 53" in problem
+    assert f"in pool batch-t4 the last is '{'m' * 45}-9-gpu-3', 53 characters" in problem
     [problem] = batch_name_problems(once.model_copy(update={"name": "m" * 56}), dra, [pool])
     assert problem.startswith("a Job's name has at most 63 characters")
 

@@ -495,4 +495,5 @@ def test_a_cronjob_name_too_long_with_its_gpu_slot_is_exit_2(cli, tmp_path):
         rf"error: {re.escape(str(registry / 'models' / long))}\.yaml:\d+: name: a CronJob's "
         rf"name has at most 52 characters \(its Jobs add 11\); under sharing_backend dra the "
         rf"model has one per planned GPU or slice, named after it, and in pool [a-z0-9-]+ the "
-        rf"last is '{long}-{last}' with 53; shorten the model's name by 1\n", result.stderr)
+        rf"last is '{long}-{last}', 53 characters; shorten the model's name by 1\n",
+        result.stderr)

@@ -98,7 +98,7 @@ def batch_name_problems(model: ModelSpec, cluster: Cluster, pools: list[Pool]) -
     if len(name) <= limit:
         return []
     return [f"{rule}; under sharing_backend dra the model has one per planned GPU or slice, "
-            f"named after it, and in pool {pool} the last is '{name}' with {len(name)}; "
+            f"named after it, and in pool {pool} the last is '{name}', {len(name)} characters; "
             f"shorten the model's name by {len(name) - limit}"]
 
 
