@@ -293,8 +293,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
             fitted = packings(pool.capacity, sizes, demand)
             bins = min([bins, *fitted], key=len)
             start += [c for f in fitted for c in _as_vectors(list(map(Counter, f)), len(groups))]
-        # Items of several dimensions: half, since the local searches after it rarely close
-        # what its LP leaves open on hundreds of items.
+        # Several dimensions: half (what its LP leaves open, the searches after rarely close).
         generated = generate_columns(pool.capacity, sizes, demand, start, min(
             deadline, now() + time_limit_s * (1 / 2 if vector else 2 / 5)))
         columns = generated.patterns
@@ -320,12 +319,13 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         if dived is not None and len(dived) < len(bins):
             bins = dived
     if lower_gpus < len(bins):
-        # Drain bins until only a sixth of the time is left for proving the lower bound (a
-        # fifth for items of several dimensions, where the model over the LP's patterns
-        # needs longer).
-        drained = empty_bins(pool.capacity, sizes, bins, goal=lower_gpus,
-                             deadline=deadline - time_limit_s / (5 if vector else 6),
-                             seed=seed)
+        # Drain bins until a sixth of the time is left for proving the lower bound (a fifth in
+        # several dimensions, where the model over the LP's patterns needs longer, but at
+        # least a tenth of the time to drain).
+        drain_end = deadline - time_limit_s / (5 if vector else 6)
+        drained = empty_bins(pool.capacity, sizes, bins, goal=lower_gpus, seed=seed,
+                             deadline=max(drain_end, now() + time_limit_s / 10) if vector
+                             else drain_end)
         if len(drained) < len(bins):
             bins = drained
     bins, lower_gpus = _pack_from_bound(pool.capacity, sizes, demand, lower_gpus, bins,
