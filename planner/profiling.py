@@ -21,7 +21,7 @@ from planner.registry.fleet import Fleet
 from planner.registry.kubernetes import pool_label, tolerations
 from planner.registry.messages import suggestion
 from planner.rules.mig import slice_gpu_type, slice_gpu_types
-from planner.schemas import LLM_ENGINES, ModelSpec, Pool
+from planner.schemas import LLM_ENGINES, SERVED_NAME_ENGINES, ModelSpec, Pool
 from profiles.schema import CPU_DEVICE
 
 if TYPE_CHECKING:
@@ -178,9 +178,6 @@ PROTOCOLS: dict[str, Protocol] = {"triton": "kserve-v2", "kserve": "kserve-v2",
                                   **dict.fromkeys(LLM_ENGINES, "openai")}
 """The protocol each serving engine speaks over HTTP, as `planner profile endpoint` sends it:
 the LLM engines serve OpenAI's completions."""
-SERVED_NAME_FLAG = {"vllm": "--served-model-name"}
-"""The flag that makes an engine answer to the registry's model name, the name the load sends:
-without it vLLM answers only to its `--model` (a path or Hub id) and refuses any other."""
 DATATYPES = {"int64": "INT64", "int32": "INT32", "float32": "FP32", "float16": "FP16",
              "bfloat16": "BF16"}
 
@@ -211,11 +208,11 @@ def endpoint_server(model: ModelSpec, targets: list[Target], host_pid: bool) -> 
         spec = model.source.input
         request = ["--shape", ",".join(map(str, spec.shape)),
                    "--datatype", DATATYPES[spec.dtype]]
-    flag = SERVED_NAME_FLAG.get(serving.engine)
     return Server(image=serving.image, port=serving.port, cpu_milli=serving.cpu_milli,
                   memory_mib=serving.host_memory_mib, protocol=protocol,
                   ready_path=ready_path(Endpoint("", model.name, protocol)),
-                  request=request, args=[flag, model.name] if flag else [])
+                  request=request, args=(["--served-model-name", model.name]
+                        if serving.engine in SERVED_NAME_ENGINES else []))
 
 
 def request_for(model: ModelSpec, fleet: Fleet, settings: ProfileSettings) -> Request:

@@ -39,6 +39,10 @@ SharingBackend = Literal["device-plugin", "dra"]
 PoolClass = Literal["shared", "dedicated", "low-priority"]
 ServingEngine = Literal["triton", "vllm", "kserve", "sglang", "tgi"]
 LLM_ENGINES = ("vllm", "sglang", "tgi")
+SERVED_NAME_ENGINES = frozenset({"vllm", "sglang"})
+"""The engines that answer only to the model name they serve under (by default the path they
+load), unless `--served-model-name` names it: the registry's name is what clients, the load
+generator and the per-model metrics use. TGI serves one model and answers to any name."""
 TensorParallel = Literal[1, 2, 4, 8, 16]
 Name = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
 MAX_ZONES = 26

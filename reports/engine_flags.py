@@ -3,13 +3,18 @@ the plan packed: its tensor-parallel degree, sequences at once, longest sequence
 of its device it preallocates (co-located replicas then never grab more than their shares),
 the step's token budget the latency estimates assume, and the port the manifests probe.
 
-- vLLM (`vllm serve`): `--tensor-parallel-size`, `--max-num-seqs`, `--max-model-len`,
-  `--gpu-memory-utilization`, `--max-num-batched-tokens`, `--quantization fp8`;
-- SGLang (`python -m sglang.launch_server`): `--tp-size`, `--max-running-requests`,
-  `--context-length`, `--mem-fraction-static`, `--chunked-prefill-size`, `--quantization fp8`;
+- vLLM (`vllm serve`): `--served-model-name`, `--tensor-parallel-size`, `--max-num-seqs`,
+  `--max-model-len`, `--gpu-memory-utilization`, `--max-num-batched-tokens`,
+  `--quantization fp8`;
+- SGLang (`python -m sglang.launch_server`): `--served-model-name`, `--tp-size`,
+  `--max-running-requests`, `--context-length`, `--mem-fraction-static`,
+  `--chunked-prefill-size`, `--quantization fp8`;
 - TGI (`text-generation-launcher`): `--num-shard`, `--max-total-tokens`,
   `--max-batch-total-tokens` (the sequences' tokens at once: its batches are sized in
   tokens), `--cuda-memory-fraction`, `--quantize fp8`.
+
+vLLM and SGLang get `--served-model-name` with the registry's name (see
+`planner.schemas.SERVED_NAME_ENGINES`).
 
 INT4 weights come from an AWQ or GPTQ checkpoint whose config names its quantisation to the
 engine, so they need no flag. Every engine serves its health on `GET /health`. The image's
@@ -22,6 +27,7 @@ from __future__ import annotations
 from typing import Final
 
 from planner.planfile import LlmPlan, ModelPlan
+from planner.schemas import SERVED_NAME_ENGINES
 
 HEALTH_PATH: Final = "/health"
 
@@ -32,6 +38,8 @@ def engine_args(model: ModelPlan) -> list[str]:
     if llm is None or engine is None:
         return []
     flags = _FLAGS[engine](llm, model.serving.port)
+    if engine in SERVED_NAME_ENGINES:
+        flags = {"--served-model-name": model.name, **flags}
     return [str(value) for pair in flags.items() for value in pair]
 
 

@@ -201,10 +201,12 @@ def test_memory_caps_the_sequences_and_the_plan_says_so(registry: Path):
 
 
 @pytest.mark.parametrize("engine, flags", [
-    ("vllm", ["--port", "8080", "--tensor-parallel-size", "4", "--max-num-seqs", "16",
+    ("vllm", ["--served-model-name", "llm-chat-70b", "--port", "8080",
+              "--tensor-parallel-size", "4", "--max-num-seqs", "16",
               "--max-model-len", "8192", "--gpu-memory-utilization", "0.56",
               "--max-num-batched-tokens", "512"]),
-    ("sglang", ["--port", "8080", "--tp-size", "4", "--max-running-requests", "16",
+    ("sglang", ["--served-model-name", "llm-chat-70b", "--port", "8080", "--tp-size", "4",
+                "--max-running-requests", "16",
                 "--context-length", "8192", "--mem-fraction-static", "0.56",
                 "--chunked-prefill-size", "512"]),
     ("tgi", ["--port", "8080", "--num-shard", "4", "--max-total-tokens", "8192",

@@ -333,7 +333,7 @@ def test_endpoint_jobs_on_exclusive_pools(cli, demo, pool, model, protocol, gpus
     elif spec.llm is not None:  # an LLM generates its mean output
         assert command[command.index("--max-tokens") + 1] == str(spec.llm.output_tokens.mean)
     # vLLM answers only to the name it serves under, so it is told the one the load sends.
-    served = ["--served-model-name", model] if spec.serving.engine == "vllm" else None
+    served = ["--served-model-name", model] if spec.serving.engine in ("vllm", "sglang") else None
     assert spec.serving.engine in ("vllm", "triton")
     assert _server(job).get("args") == served
     assert command[command.index("--model") + 1] == model
