@@ -169,10 +169,12 @@ def test_manifests_pass_the_engine_its_flags_and_validate(cli, registry: Path, t
     plan = yaml.safe_load((out / "plan.yaml").read_text())
     models = {m["name"]: m for m in plan["models"]}
     for name, flags in [
-        ("llm-chat-70b", ["--port", "8080", "--tensor-parallel-size", "4", "--max-num-seqs",
-                          "8", "--max-model-len", "8192", "--gpu-memory-utilization", "0.49",
+        ("llm-chat-70b", ["--served-model-name", "llm-chat-70b", "--port", "8080",
+                          "--tensor-parallel-size", "4", "--max-num-seqs", "8", "--max-model-len",
+                          "8192", "--gpu-memory-utilization", "0.49",
                           "--max-num-batched-tokens", "512"]),
-        ("vision-language-assistant", ["--port", "8080", "--tp-size",
+        ("vision-language-assistant", ["--served-model-name", "vision-language-assistant",
+                                       "--port", "8080", "--tp-size",
                                        str(models["vision-language-assistant"]["llm"][
                                            "tensor_parallel"]), "--max-running-requests"]),
     ]:
