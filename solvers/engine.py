@@ -260,12 +260,12 @@ def _is_plain_packing(problem: Problem) -> bool:
 
 def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float, seed: int,
                        workers: int) -> Solution | None:
-    """Solve a plain packing component: list patterns when few exist; otherwise column
-    generation for the bound (items of several dimensions: started from fit-decreasing
-    packings too), its LP rounded into a packing, bins filled to the brim (items of one
-    dimension), a dive, the drain search, and `patterns.pack_exactly` for k GPUs from the
-    lower bound up to prove it. None if the component is not plain packing."""
-    from solvers.exact_fill import fill, one_dimension
+    """Solve a plain packing component: list patterns when few exist; otherwise bins filled to
+    the brim (items of one dimension), column generation for the bound (items of several
+    dimensions: started from fit-decreasing packings too), its LP rounded into a packing, a
+    dive, the drain search, and `patterns.pack_exactly` for k GPUs from the lower bound up to
+    prove it. None if the component is not plain packing."""
+    from solvers.exact_fill import one_dimension
     from solvers.patterns import dive, generate_columns, round_columns
     from solvers.repack import empty_bins
     from solvers.vector_fit import packings
@@ -275,8 +275,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     deadline = now() + time_limit_s
     pool = problem.pools[0]
     groups = list(problem.groups)
-    sizes = [g.options[0].size for g in groups]
-    demand = [g.options[0].count for g in groups]
+    sizes, demand = [g.options[0].size for g in groups], [g.options[0].count for g in groups]
     lower_gpus = shared_gpus_bound(pool, [g.options[0] for g in groups])
     hint_bins = _hint_bins(hint, groups)
     bins = [list(c.elements()) for c in hint_bins]  # the best packing so far, greedy's first
@@ -285,6 +284,11 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         deadline=now() + time_limit_s / 5, seed=seed, workers=workers)
     if listed is not None:
         return _packing_solution(pool, groups, listed, lower_gpus)
+    filled_at = lower_gpus  # filled to the brim before column generation: often quick
+    filled = _filled(pool, groups, lower_gpus, len(bins), min(deadline, now() + time_limit_s / 5),
+                     seed)
+    if filled is not None:
+        return filled
     columns = []
     vector = one_dimension(pool.capacity, sizes) is None
     if lower_gpus < len(bins):
@@ -304,14 +308,11 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         rounded = round_columns(pool.capacity, sizes, demand, columns, generated.values)
         if len(rounded) < len(bins):
             bins = rounded
-    if lower_gpus < len(bins):
-        # Bins filled to the brim within the waste the bound allows (items of one
-        # dimension): optimal when found. After column generation, whose bound may allow
-        # more waste than the L2 bound: asking for fewer bins than that would be in vain.
-        filled = fill(pool.capacity, sizes, demand, lower_gpus,
-                      deadline=min(deadline, now() + time_limit_s / 4), seed=seed)
+    if filled_at < lower_gpus:  # again at column generation's bound, which allows more waste
+        filled = _filled(pool, groups, lower_gpus, len(bins),
+                         min(deadline, now() + time_limit_s / 8), seed)
         if filled is not None:
-            return _packing_solution(pool, groups, filled, lower_gpus)
+            return filled
     if lower_gpus < len(bins):
         dived = dive(pool.capacity, sizes, demand, columns,
                      min(deadline, now() + time_limit_s / 6),
@@ -378,6 +379,21 @@ def _pack_from_bound(capacity: tuple[int, ...], sizes: list, demand: list[int],
         if not impossible:
             break
     return bins, lower_gpus
+
+
+def _filled(pool: Pool, groups: list[Group], lower_gpus: int, found_gpus: int,
+            deadline: float, seed: int) -> Solution | None:
+    """Bins filled to the brim within the waste that `lower_gpus` bins allow (items of one
+    dimension, `solvers.exact_fill`): an optimal packing when found. None when not found by
+    `deadline`, or when the bound is already met (`found_gpus`)."""
+    from solvers.exact_fill import fill
+
+    if lower_gpus >= found_gpus:
+        return None
+    options = [g.options[0] for g in groups]
+    found = fill(pool.capacity, [o.size for o in options], [o.count for o in options],
+                 lower_gpus, deadline=deadline, seed=seed)
+    return None if found is None else _packing_solution(pool, groups, found, lower_gpus)
 
 
 def _as_vectors(bins: list[Counter], types: int) -> list[tuple[int, ...]]:

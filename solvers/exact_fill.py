@@ -2,14 +2,24 @@
 
 When the lower bound says k bins and the items add up to nearly k full bins, only a packing
 whose bins waste no more than k * capacity - total between them reaches the bound, and LP
-rounding or local search rarely finds one among the many almost-full packings. This search
-builds such a packing bin by bin: each bin takes the largest item left and the subset of the
-rest that fills it the most (a subset-sum over item types with their remaining counts, as
-bitsets), preferring larger items so that the small ones, which fit anywhere, are left for the
-last bins. The waste allowed is a budget for the whole packing. When a bin would overspend
-it, the search empties a few bins already made (one whose items unblock the largest item
-left, the rest at random) and fills on with random tie-breaks: ruin and recreate, until every
-item is packed or time runs out. Whatever it finds has the bins of the bound, so it is optimal.
+rounding or local search rarely finds one among the many almost-full packings.
+
+First, where the bins that waste so little are few (Falkenauer's triplets: a few thousand
+triples fill a bin exactly), they are listed, depth-first over the types and only along
+branches that a table of the loads each suffix of types can make says still end in such a
+bin, so the work follows the bins listed; CP-SAT then picks k of them that hold every item
+exactly once (an exact cover, complete: no packing is missed).
+
+Otherwise the search builds such a packing bin by bin: each bin takes the largest item left
+and the subset of the rest that fills it the most (a subset-sum over item types with their
+remaining counts, as bitsets): one or two items when they do, else the largest items that
+do, as a depth-first search in decreasing order finds them. Few items per bin leaves the
+bins after it the items they need, where in a packing of zero slack every bin must still
+add up exactly. The waste allowed is a budget for the whole packing. When a bin would
+overspend it, the search empties a few bins already made (one whose items unblock the
+largest item left, the rest at random) and fills on with random tie-breaks: ruin and
+recreate, with the exact cover of the bins left when they are few, until every item is
+packed or time runs out. Whatever it finds has the bins of the bound, so it is optimal.
 """
 
 from __future__ import annotations
