@@ -626,6 +626,8 @@ def pack_exactly(capacity: Load, sizes: list[Load], demand: list[int], bins: int
                          workers=workers) if listing else None
     if listed is not None:
         return listed
+    if now() >= deadline:  # the listing took the time: no model can start
+        return Outcome("unknown", [])
     if columns:
         # In several dimensions the arc-flow graph is rarely small enough to build: the
         # restricted model gets two thirds of the time there, a third in one dimension.
@@ -637,6 +639,8 @@ def pack_exactly(capacity: Load, sizes: list[Load], demand: list[int], bins: int
             return found
     if len(capacity) == 1 and all(s[0] for s in sizes):
         # One dimension: the compressed graph, when its size says it will finish.
+        if now() >= deadline:
+            return Outcome("unknown", [])
         if len(incumbent) > bins:
             improved = arcflow.improve(capacity[0], [s[0] for s in sizes], demand, bins,
                                        list(incumbent), time_limit_s=deadline - now(),
