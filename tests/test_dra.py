@@ -9,7 +9,9 @@ The registry is the demo with `batch-t4` switched to MPS, so every sharing mode 
 
 from __future__ import annotations
 
+import itertools
 import json
+import random
 import re
 from collections import Counter
 from pathlib import Path
@@ -30,6 +32,12 @@ from planner.review.diff import diff_plans
 from planner.rules.admission import admitting_pools
 from planner.rules.batch import CRONJOB_NAME_MAX
 from planner.schemas import Cluster
+from planner.simulation import claims, devices
+from planner.simulation.claims import Claim
+from planner.simulation.manifests import Manifests
+from planner.simulation.node_loss import node_loss_report
+from planner.simulation.nodes import Device, Node
+from planner.simulation.replay import replay
 from reports.dra import node_claim, requests
 from reports.pr_comment import render_check_markdown
 from tests.conftest import add_cpu_pool, edit_yaml
@@ -497,3 +505,107 @@ def test_a_cronjob_name_too_long_with_its_gpu_slot_is_exit_2(cli, tmp_path):
         rf"model has one per planned GPU or slice, named after it, and in pool [a-z0-9-]+ the "
         rf"last is '{long}-{last}', 53 characters; shorten the model's name by 1\n",
         result.stderr)
+
+
+def _plain_allocation(claim: Claim, node: Node, taken: set[int]
+                      ) -> dict[str, tuple[int, ...]] | None:
+    """The allocator's search with nothing cut short: every request in order from the first
+    free devices, backtracking over every choice where a request is held to one GPU."""
+
+    def place(index: int, picked: dict, used: set[int], gpus: dict[int, int]) -> dict | None:
+        if index == len(claim.requests):
+            return picked
+        request = claim.requests[index]
+        group = next((i for i, g in enumerate(claim.same_gpu) if request.name in g), None)
+        candidates = [i for i, d in enumerate(node.devices) if i not in taken | used
+                      and claims._matches(d, request)
+                      and (group not in gpus or d.gpu == gpus[group])]
+        choices = itertools.combinations(candidates, request.count) if group is not None \
+            else [tuple(candidates[:request.count])] * (len(candidates) >= request.count)
+        for choice in choices:
+            parents = {node.devices[i].gpu for i in choice}
+            if group is not None and len(parents) > 1:
+                continue
+            fixed = {**gpus, group: parents.pop()} if group is not None and parents else gpus
+            found = place(index + 1, {**picked, request.name: choice}, used | set(choice),
+                          fixed)
+            if found is not None:
+                return found
+        return None
+
+    return place(0, {}, set(), {})
+
+
+def _mig_node(slices: list[list[str | None]]) -> Node:
+    """A node of GPUs, each whole (`[None]`) or cut into the MIG slices listed."""
+    devices = tuple(Device("nvidia.com/gpu" if s is None else f"nvidia.com/mig-{s}", gpu, s)
+                    for gpu, layout in enumerate(slices) for s in layout)
+    return Node("n", "p", "p", {}, (), {}, devices, 81920, 1.0)
+
+
+def _claim(groups: list[list[tuple[str, str | None, int]]]) -> Claim:
+    """Requests (device class, MIG profile, count) in groups held to one GPU each; a group
+    of one request is held to none."""
+    requests, same_gpu = [], []
+    for g, group in enumerate(groups):
+        named = [claims.Request(f"r{g}-{i}", cls, profile, count)
+                 for i, (cls, profile, count) in enumerate(group)]
+        requests += named
+        if len(named) > 1:
+            same_gpu.append(tuple(r.name for r in named))
+    return Claim(("ns", "claim"), tuple(requests), tuple(same_gpu), {})
+
+
+def test_allocations_are_the_plain_searchs():
+    """On random nodes and claims (MIG slices of three profiles, whole GPUs, requests held to
+    one GPU or not, devices already taken), the allocator finds the allocation the plain
+    search finds, or none where it finds none."""
+    rng = random.Random(0)
+    profiles = [None, "1g.10gb", "2g.20gb", "3g.40gb"]
+    results = Counter()
+    for _ in range(400):
+        node = _mig_node([[None] if rng.random() < 0.3 else
+                          [rng.choice(profiles[1:]) for _ in range(rng.randint(2, 5))]
+                          for _ in range(rng.randint(2, 5))])
+        claim = _claim([[(claims.GPU_CLASS, None, 1) if rng.random() < 0.1 else
+                         (claims.MIG_CLASS, rng.choice(profiles), rng.randint(1, 2))
+                         for _ in range(rng.randint(1, 3))] for _ in range(rng.randint(1, 3))])
+        taken = {i for i in range(len(node.devices)) if rng.random() < 0.15}
+        found = claims.allocate(claim, node, taken)
+        assert found == _plain_allocation(claim, node, taken), (claim, node, taken)
+        results[found is not None] += 1
+    assert min(results.values()) > 40  # both outcomes, many times
+
+
+def test_a_claim_no_node_can_hold_is_refused_after_a_short_search(monkeypatch):
+    """A node's claim of six GPUs' three slices each and four slices of one more, on a node
+    of eight GPUs of three slices: 24 slices for 22, but no GPU holds four. The plain search
+    tries every order of the slices and every GPU for each group (over 20 million device
+    matches, unfinished); the allocator explores each set of used slices once. A node with
+    one whole GPU too few is refused before any search."""
+    calls = Counter()
+    matches = claims._matches
+    monkeypatch.setattr(claims, "_matches",
+                        lambda d, r: calls.update(["match"]) or matches(d, r))
+    claim = _claim([[(claims.MIG_CLASS, "1g.10gb", 1)] * 3] * 6
+                   + [[(claims.MIG_CLASS, "1g.10gb", 1)] * 4])
+    assert claims.allocate(claim, _mig_node([["1g.10gb"] * 3] * 8), set()) is None
+    assert calls["match"] < 200_000
+    assert claims.allocate(claim, _mig_node([["1g.10gb"] * 4] + [["1g.10gb"] * 3] * 7),
+                           set()) is not None
+    calls.clear()
+    whole = _claim([[(claims.GPU_CLASS, None, 1)]] * 6 + [[(claims.MIG_CLASS, "1g.10gb", 1)]
+                                                           * 7])
+    assert claims.allocate(whole, _mig_node([[None]] * 5 + [["1g.10gb"] * 7] * 3),
+                           set()) is None
+    assert calls["match"] <= 2 * 26
+
+
+def test_node_loss_and_headroom_are_the_plain_searchs(dra, monkeypatch):
+    """Each node lost in turn and the cheapest spare nodes per pool (spares of another MIG
+    layout than the lost node's claim among them) come out as under the plain search."""
+    plan, out, _ = dra
+    found = node_loss_report(plan, replay(plan, Manifests.read(out / "manifests")))
+    assert found.headroom
+    monkeypatch.setattr(devices, "allocate", _plain_allocation)
+    assert node_loss_report(plan, replay(plan, Manifests.read(out / "manifests"))) == found

@@ -143,16 +143,44 @@ def _matches(device: Device, request: Request) -> bool:
     return False
 
 
+def _too_few(claim: Claim, node: Node, taken: set[int]) -> bool:
+    """Whether the node has fewer free devices of some class and profile than the claim's
+    requests of that class and profile ask for together: then no allocation exists."""
+    asked: dict[tuple[str, str | None], int] = {}
+    for request in claim.requests:
+        key = (request.device_class, request.profile)
+        asked[key] = asked.get(key, 0) + request.count
+    return any(sum(1 for i, d in enumerate(node.devices)
+                   if i not in taken and _matches(d, Request("", cls, profile, 0))) < count
+               for (cls, profile), count in asked.items())
+
+
 def allocate(claim: Claim, node: Node, taken: set[int]) -> dict[str, tuple[int, ...]] | None:
     """Devices of `node` for each request of `claim`, none of them `taken`; None when they do
     not exist. Requests are served in order, each from the first free devices, backtracking
-    where a constraint to one parent GPU fails (as the scheduler's allocator does)."""
+    where a constraint to one parent GPU fails (as the scheduler's allocator does).
+
+    The search is the scheduler's, with what cannot change its answer cut short: a node with
+    too few devices for the requests is refused at once, and a state already explored without
+    an allocation (the requests placed so far, the devices they use, and the parent GPUs of
+    the groups still to place: slices taken in another order, or groups done on other GPUs,
+    lead to the same one) is not explored again."""
+    if _too_few(claim, node, taken):
+        return None
     group_of = {name: i for i, group in enumerate(claim.same_gpu) for name in group}
+    # ahead[i]: the groups of the requests from the i-th on, whose parent GPUs still matter
+    ahead = [{group_of[r.name] for r in claim.requests[i:] if r.name in group_of}
+             for i in range(len(claim.requests) + 1)]
+    failed: set[tuple[int, frozenset[int], frozenset[tuple[int, int]]]] = set()
 
     def place(index: int, picked: dict[str, tuple[int, ...]], used: set[int],
               gpus: dict[int, int]) -> dict[str, tuple[int, ...]] | None:
         if index == len(claim.requests):
             return picked
+        state = (index, frozenset(used),
+                 frozenset((g, gpu) for g, gpu in gpus.items() if g in ahead[index]))
+        if state in failed:
+            return None
         request = claim.requests[index]
         candidates = [i for i, d in enumerate(node.devices)
                       if i not in taken and i not in used and _matches(d, request)]
@@ -173,6 +201,7 @@ def allocate(claim: Claim, node: Node, taken: set[int]) -> dict[str, tuple[int, 
                           fixed)
             if found is not None:
                 return found
+        failed.add(state)
         return None
 
     return place(0, {}, set(), {})
