@@ -62,16 +62,14 @@ def runtime_name(cache: LazyCachePlan) -> str:
 
 
 def _container(cache: LazyCachePlan) -> dict:
-    injected_cpu = sum(cpu for _, cpu, _ in modelmesh.INJECTED)
-    injected_memory = sum(memory for _, _, memory in modelmesh.INJECTED)
-    memory = f"{cache.host_memory_mib - injected_memory}Mi"
+    memory = f"{cache.host_memory_mib - modelmesh.INJECTED_MEMORY_MIB}Mi"
     return {
         "name": modelmesh.SERVER_TYPE,
         "image": cache.image,
         "command": ["/bin/sh"],
         "args": ["-c", TRITON_COMMAND],
         "ports": [{"name": "metrics", "containerPort": TRITON_METRICS_PORT}],
-        "resources": {"requests": {"cpu": f"{cache.cpu_milli - injected_cpu}m",
+        "resources": {"requests": {"cpu": f"{cache.cpu_milli - modelmesh.INJECTED_CPU_MILLI}m",
                                    "memory": memory, SHARED_GPU: "1"},
                       "limits": {"memory": memory, SHARED_GPU: "1"}},
         # ModelMesh owns readiness; Triton listens on localhost, so liveness asks from inside
@@ -86,8 +84,8 @@ def _container(cache: LazyCachePlan) -> dict:
 def mem_buffer_bytes(cache: LazyCachePlan) -> int:
     """`memBufferBytes`: the Triton container's memory request less the planned cache memory,
     so that ModelMesh's capacity is the planned memory."""
-    injected = sum(memory for _, _, memory in modelmesh.INJECTED)
-    return (cache.host_memory_mib - injected - cache.memory_mib) * modelmesh.MIB
+    return (cache.host_memory_mib - modelmesh.INJECTED_MEMORY_MIB - cache.memory_mib) \
+        * modelmesh.MIB
 
 
 def serving_runtime(plan: Plan, cache: LazyCachePlan, pool: PoolPlan,

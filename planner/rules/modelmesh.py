@@ -34,6 +34,8 @@ MEM_BUFFER_MIB: Final = 128  # the built-in Triton runtime's memBufferBytes (134
 MODEL_LOADING_TIMEOUT_MS: Final = 90_000  # the built-in Triton runtime's
 # The containers the controller adds to every runtime pod: (name, CPU milli, memory MiB).
 INJECTED: Final = (("mm", 300, 448), ("rest-proxy", 50, 96), (f"{SERVER_TYPE}-adapter", 50, 96))
+INJECTED_CPU_MILLI: Final = sum(cpu for _, cpu, _ in INJECTED)
+INJECTED_MEMORY_MIB: Final = sum(memory for _, _, memory in INJECTED)
 # Ports and names the controller keeps for itself (controllers/servingruntime_validator.go).
 RESERVED_PORTS: Final = frozenset({8080, 8085, 8089, 8090, *range(11881, 11900)})
 RESERVED_PORT_NAMES: Final = frozenset({"grpc", "http", "prometheus"})
@@ -78,9 +80,9 @@ def capacity_bytes(container_memory_mib: int, buffer_bytes: int) -> int:
 
 def pod_cpu_milli(server_cpu_milli: int) -> int:
     """CPU a runtime pod requests: the server's and the injected containers'."""
-    return server_cpu_milli + sum(cpu for _, cpu, _ in INJECTED)
+    return server_cpu_milli + INJECTED_CPU_MILLI
 
 
 def pod_memory_mib(capacity_mib: int, host_memory_mib: int) -> int:
     """Host memory a runtime pod requests: the server's and the injected containers'."""
-    return server_memory_mib(capacity_mib, host_memory_mib) + sum(m for _, _, m in INJECTED)
+    return server_memory_mib(capacity_mib, host_memory_mib) + INJECTED_MEMORY_MIB
