@@ -1,8 +1,8 @@
 """The endpoint profiler against the project's own server, whose timing is known.
 
-Tolerances come from the service-time model: it leaves out the HTTP round trip and the wake-up
-of client and server threads (about a millisecond on an idle machine, several on a loaded one),
-so with latencies of 150 ms and more a 15% margin holds 22 ms for them; nothing here is timed
+Tolerances come from the service-time model, which leaves out the HTTP round trip and the
+wake-up of client and server threads: a loaded machine can only add those, so figures may come
+out a little better than the model and clearly worse (tests/timing.py); nothing here is timed
 against a fixed wall-clock limit.
 """
 
@@ -15,6 +15,7 @@ import pytest
 from profiles.endpoint import Endpoint, closed_loop, open_loop
 from profiles.errors import ProfileError
 from profiles.stub_server import StubServer, Timing
+from tests.timing import assert_latency, assert_rate
 
 TIMING = Timing(base_ms=150, per_request_ms=10, max_batch=4, max_delay_ms=30, ttft_ms=150,
                 tpot_ms=20)
@@ -32,8 +33,8 @@ def test_closed_loop_kserve_v2_matches_the_service_time_model(server, concurrenc
     200 ms); 4 clients fill the batch, which runs at once (190 ms): 5.3, 10 and 21.1 rps."""
     measured = closed_loop(Endpoint(server.url, "stub"), concurrency, duration_s=1.5)
     latency_ms, throughput_rps = TIMING.expected_closed_loop(concurrency)
-    assert measured.p50_ms == pytest.approx(latency_ms, rel=0.15)
-    assert measured.throughput_rps == pytest.approx(throughput_rps, rel=0.15)
+    assert_latency(measured.p50_ms, latency_ms)
+    assert_rate(measured.throughput_rps, throughput_rps)
     assert measured.requests >= concurrency * 1.5 * 1000 / latency_ms * 0.7
     assert measured.ttft_p50_ms is None and measured.tokens_per_s is None
 
@@ -43,10 +44,10 @@ def test_closed_loop_openai_stream_gives_ttft_and_tpot(server):
     get 2 x 8 / 0.29 = 55.2 tokens/s."""
     endpoint = Endpoint(server.url, "stub", protocol="openai", max_tokens=8)
     measured = closed_loop(endpoint, 2, duration_s=1.5)
-    assert measured.ttft_p50_ms == pytest.approx(150, rel=0.15)
-    assert measured.tpot_p50_ms == pytest.approx(20, rel=0.15)
-    assert measured.p50_ms == pytest.approx(150 + 7 * 20, rel=0.15)
-    assert measured.tokens_per_s == pytest.approx(2 * 8 / 0.29, rel=0.15)
+    assert_latency(measured.ttft_p50_ms, 150)
+    assert_latency(measured.tpot_p50_ms, 20)
+    assert_latency(measured.p50_ms, 150 + 7 * 20)
+    assert_rate(measured.tokens_per_s, 2 * 8 / 0.29)
 
 
 def test_open_loop_sends_every_scheduled_request(server):
@@ -97,8 +98,8 @@ def test_cli_endpoint_closed_and_open_loop(cli, server):
     assert result.exit_code == 0, result.stderr
     rows = __import__("json").loads(result.stdout)
     assert [row["load"] for row in rows] == ["c=4", "5 rps"]
-    assert rows[0]["p50_ms"] == pytest.approx(190, rel=0.15)
-    assert rows[0]["throughput_rps"] == pytest.approx(4000 / 190, rel=0.15)
+    assert_latency(rows[0]["p50_ms"], 190)
+    assert_rate(rows[0]["throughput_rps"], 4000 / 190)
     assert rows[1]["requests"] > 0 and rows[1]["p50_ms"] >= TIMING.batch_ms(1) * 0.95
 
 

@@ -1,5 +1,5 @@
 """The endpoint profiler over KServe v2 gRPC against the project's own server, whose timing
-is known: the same service-time model and 15% margin as over HTTP (tests/test_endpoint.py),
+is known: the same service-time model and margins as over HTTP (tests/timing.py),
 the gRPC call's own overhead being under a millisecond of the 150 ms and more."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from profiles.endpoint_grpc import GrpcClient, target
 from profiles.errors import ProfileError
 from profiles.stub_grpc import StubGrpcServer
 from profiles.stub_server import Timing
+from tests.timing import assert_latency, assert_rate
 
 TIMING = Timing(base_ms=150, per_request_ms=10, max_batch=4, max_delay_ms=30)
 
@@ -32,8 +33,8 @@ def test_closed_loop_grpc_matches_the_service_time_model(server, concurrency):
     """190, 200 and 190 ms; 5.3, 10 and 21.1 rps, as over HTTP."""
     measured = closed_loop(_endpoint(server.url), concurrency, duration_s=1.5)
     latency_ms, throughput_rps = TIMING.expected_closed_loop(concurrency)
-    assert measured.p50_ms == pytest.approx(latency_ms, rel=0.15)
-    assert measured.throughput_rps == pytest.approx(throughput_rps, rel=0.15)
+    assert_latency(measured.p50_ms, latency_ms)
+    assert_rate(measured.throughput_rps, throughput_rps)
     assert measured.requests >= concurrency * 1.5 * 1000 / latency_ms * 0.7
 
 
@@ -90,8 +91,8 @@ def test_cli_endpoint_grpc(cli, server):
                  "5", "--format", "json")
     assert result.exit_code == 0, result.stderr
     (row,) = json.loads(result.stdout)
-    assert row["p50_ms"] == pytest.approx(190, rel=0.15)
-    assert row["throughput_rps"] == pytest.approx(4000 / 190, rel=0.15)
+    assert_latency(row["p50_ms"], 190)
+    assert_rate(row["throughput_rps"], 4000 / 190)
 
 
 def test_cli_saves_a_grpc_profile(cli, server, registry, monkeypatch):
@@ -113,6 +114,6 @@ def test_cli_saves_a_grpc_profile(cli, server, registry, monkeypatch):
     assert profile.memory.measured_by == "nvml-process"
     for point in profile.points:
         latency_ms, throughput_rps = TIMING.expected_closed_loop(point.concurrency)
-        assert point.p50_ms == pytest.approx(latency_ms, rel=0.15)
-        assert point.throughput_rps == pytest.approx(throughput_rps, rel=0.15)
+        assert_latency(point.p50_ms, latency_ms)
+        assert_rate(point.throughput_rps, throughput_rps)
         assert point.peak_memory_mib == 2048

@@ -1,7 +1,7 @@
 """An endpoint's numbers saved as the profile the planner reads, with the server's memory read
 from the device (a faked NVML: the server's processes are not the profiler's).
 
-The service-time model and its 15% margin are those of tests/test_endpoint.py; nothing here is
+The service-time model and its margins are those of tests/timing.py; nothing here is
 timed against a fixed wall-clock limit.
 """
 
@@ -21,6 +21,7 @@ from profiles.schema import Profile
 from profiles.server_memory import ServerMemory, ServerProcesses, server_processes
 from profiles.stub_server import StubServer, Timing
 from tests.conftest import edit_yaml
+from tests.timing import assert_latency, assert_rate
 
 TIMING = Timing(base_ms=150, per_request_ms=10, max_batch=4, max_delay_ms=30, ttft_ms=150,
                 tpot_ms=20)
@@ -165,8 +166,8 @@ def test_saved_endpoint_profile_is_planned_from(cli, server, registry: Path, tmp
     assert [p.concurrency for p in profile.points] == [1, 2, 4]
     for point in profile.points:
         latency_ms, throughput_rps = TIMING.expected_closed_loop(point.concurrency)
-        assert point.p50_ms == pytest.approx(latency_ms, rel=0.15)
-        assert point.throughput_rps == pytest.approx(throughput_rps, rel=0.15)
+        assert_latency(point.p50_ms, latency_ms)
+        assert_rate(point.throughput_rps, throughput_rps)
         assert point.peak_memory_mib == 2048 and not point.beyond_limit
     out = tmp_path / "out"
     result = cli("plan", "--registry", registry, "--solver", "greedy", "--out", out)
@@ -213,10 +214,10 @@ def test_openai_stream_saved_with_its_tokens(cli, server, registry: Path, monkey
     profile = Profile.model_validate(json.loads(result.stdout))
     assert profile.settings.protocol == "openai" and not profile.warnings
     (tokens,) = profile.generation
-    assert tokens.ttft_p50_ms == pytest.approx(150, rel=0.15)
-    assert tokens.tpot_p50_ms == pytest.approx(20, rel=0.15)
-    assert tokens.decode_tokens_per_s == pytest.approx(2 * 8 / 0.29, rel=0.15)
-    assert tokens.prefill_tokens_per_s == pytest.approx(2 * 1 / 0.15, rel=0.15)
+    assert_latency(tokens.ttft_p50_ms, 150)
+    assert_latency(tokens.tpot_p50_ms, 20)
+    assert_rate(tokens.decode_tokens_per_s, 2 * 8 / 0.29)
+    assert_rate(tokens.prefill_tokens_per_s, 2 * 1 / 0.15)
     assert tokens.peak_memory_mib == 2048
 
 
