@@ -206,18 +206,7 @@ def service_monitor(cache: LazyCachePlan, pool: PoolPlan, namespace: str,
     """A ServiceMonitor of a cache's servers (`reports.cache_server`): their Service's metrics
     port, each series labelled with the pool and cache. Triton's own `model` label names the
     member a series is of, so no `model` is set here (a target label would rename it)."""
-    relabelings = [{"action": "replace", "targetLabel": "pool", "replacement": pool.name},
-                   {"action": "replace", "targetLabel": "cache", "replacement": cache.workload}]
-    return {
-        "apiVersion": MONITORING_API, "kind": "ServiceMonitor",
-        "metadata": {"name": cache.workload, "namespace": namespace,
-                     "labels": {"app.kubernetes.io/name": cache.workload, **common}},
-        "spec": {
-            "selector": {"matchLabels": {"app.kubernetes.io/name": cache.workload}},
-            "endpoints": [{"port": "metrics", "path": METRICS_PATH,
-                           "interval": SCRAPE_INTERVAL, "relabelings": relabelings}],
-        },
-    }
+    return _cache_monitor("ServiceMonitor", "endpoints", cache, pool, namespace, common, {})
 
 
 def runtime_pod_monitor(cache: LazyCachePlan, pool: PoolPlan, namespace: str,
@@ -227,19 +216,26 @@ def runtime_pod_monitor(cache: LazyCachePlan, pool: PoolPlan, namespace: str,
     under an id of its own (`model_id`, a regex whose group is the member's name); the
     member's name replaces it in `model`, so the members' alerts select their series as they
     do under Triton's own servers."""
+    renamed = {"metricRelabelings": [{"action": "replace", "sourceLabels": ["model"],
+                                      "regex": model_id, "targetLabel": "model",
+                                      "replacement": "${1}"}]}
+    return _cache_monitor("PodMonitor", "podMetricsEndpoints", cache, pool, namespace, common,
+                          renamed)
+
+
+def _cache_monitor(kind: str, endpoints: str, cache: LazyCachePlan, pool: PoolPlan,
+                   namespace: str, common: dict[str, str], extra: dict) -> dict:
+    """A ServiceMonitor or PodMonitor of a cache's server pods, selected by the cache's
+    workload name, their metrics port's series labelled with the pool and cache."""
     relabelings = [{"action": "replace", "targetLabel": "pool", "replacement": pool.name},
                    {"action": "replace", "targetLabel": "cache", "replacement": cache.workload}]
     return {
-        "apiVersion": MONITORING_API, "kind": "PodMonitor",
+        "apiVersion": MONITORING_API, "kind": kind,
         "metadata": {"name": cache.workload, "namespace": namespace,
                      "labels": {"app.kubernetes.io/name": cache.workload, **common}},
         "spec": {
             "selector": {"matchLabels": {"app.kubernetes.io/name": cache.workload}},
-            "podMetricsEndpoints": [{
-                "port": "metrics", "path": METRICS_PATH, "interval": SCRAPE_INTERVAL,
-                "relabelings": relabelings,
-                "metricRelabelings": [{"action": "replace", "sourceLabels": ["model"],
-                                       "regex": model_id, "targetLabel": "model",
-                                       "replacement": "${1}"}]}],
+            endpoints: [{"port": "metrics", "path": METRICS_PATH, "interval": SCRAPE_INTERVAL,
+                         "relabelings": relabelings, **extra}],
         },
     }

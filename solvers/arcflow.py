@@ -172,10 +172,11 @@ def bins_of(graph: Graph, flow: np.ndarray, demand: list[int]) -> list[list[int]
 
 
 def _graph(capacity: int, sizes: list[int], demand: list[int], time_limit_s: float,
-           max_arcs: int) -> tuple[list[int], Graph] | None:
-    """The types in decreasing size order and their compressed graph; None, before any
-    building, when the uncompressed graph would have more than `max_arcs` arcs or take more
-    than half the time to build, and when the compressed graph holds more than a tenth."""
+           max_arcs: int) -> tuple[list[int], Graph, list[int]] | None:
+    """The types in decreasing size order, their compressed graph and the demand in that
+    order; None, before any building, when the uncompressed graph would have more than
+    `max_arcs` arcs or take more than half the time to build, and when the compressed graph
+    holds more than a tenth."""
     deadline = now() + time_limit_s
     order = sorted(range(len(sizes)), key=lambda t: (-sizes[t], t))
     ordered = [sizes[t] for t in order]
@@ -186,7 +187,7 @@ def _graph(capacity: int, sizes: list[int], demand: list[int], time_limit_s: flo
     graph = build(capacity, ordered, wanted)
     if len(graph.tails) > max(max_arcs // 10, 1) or now() >= deadline:
         return None
-    return order, graph
+    return order, graph, wanted
 
 
 def flow_model(graph: Graph, demand: list[int], fewest: int, most: int
@@ -234,8 +235,7 @@ def pack(capacity: int, sizes: list[int], demand: list[int], bins: int, *,
     built = _graph(capacity, sizes, demand, time_limit_s, max_arcs)
     if built is None:
         return None
-    order, graph = built
-    wanted = [demand[t] for t in order]
+    order, graph, wanted = built
     model, flow, _ = flow_model(graph, wanted, bins, bins)
     solver = new_solver(max(deadline - now(), 0.05), seed, workers)
     status = run(solver, model)
@@ -256,8 +256,7 @@ def improve(capacity: int, sizes: list[int], demand: list[int], fewest: int,
     built = _graph(capacity, sizes, demand, time_limit_s, max_arcs)
     if built is None:
         return None
-    order, graph = built
-    wanted = [demand[t] for t in order]
+    order, graph, wanted = built
     position = {t: i for i, t in enumerate(order)}
     hint = flow_of(graph, [sizes[t] for t in order],
                    [[position[t] for t in contents] for contents in incumbent])
