@@ -41,7 +41,7 @@ LISTED_BINS = 8  # and only when the bins left to fill are this few
 WHOLE_PATTERNS = 20_000  # most bins listed for the exact cover of the whole packing
 WHOLE_LISTING = 0.15  # the share of the time that listing them may take
 TABLE_CELLS = 8_000_000  # most cells of the table of reachable loads that lists them
-TABLE_CELL = 2e-9  # deterministic seconds per cell of that table made or read
+REACH_CELL = 2e-9  # deterministic seconds per cell of that table made or read
 PATTERN_NODE = 2e-5  # per step of the listing, besides the table cells it reads
 OPENINGS = 50  # most bins tried for one that unblocks the search
 CANDIDATE = 3e-6  # per item type that could join a bin, besides its bitset's words
@@ -239,7 +239,7 @@ def _reach_table(capacity: int, sizes: list[int], demand: list[int]) -> np.ndarr
         reach[t] = row
     table = np.zeros((types + 1, capacity + 2), dtype=np.int32)
     np.cumsum(reach, axis=1, out=table[:, 1:])
-    charge(TABLE_CELL * (types + 1) * (capacity + 1) * 3)
+    charge(REACH_CELL * (types + 1) * (capacity + 1) * 3)
     return table
 
 
@@ -271,7 +271,7 @@ def patterns_within(capacity: int, sizes: list[int], demand: list[int], waste: i
             if len(found) > limit:
                 return False
         types = np.arange(start, len(sizes))
-        charge(PATTERN_NODE + TABLE_CELL * len(types))
+        charge(PATTERN_NODE + REACH_CELL * len(types))
         if now() > deadline:
             return False
         # One item of type t, then loads the types from t on make (a superset of what is

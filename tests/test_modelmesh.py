@@ -36,6 +36,12 @@ def _documents(path: Path) -> list[dict]:
     return list(yaml.safe_load_all(path.read_text()))
 
 
+def _capacity_bytes(container_memory_mib: int, buffer_bytes: int) -> int:
+    """The capacity ModelMesh's Triton adapter reports (`CapacityInBytes`): the container's
+    memory request less `memBufferBytes`."""
+    return container_memory_mib * 2**20 - buffer_bytes
+
+
 def _modelmesh_refuses(runtime: dict) -> list[str]:
     """What ModelMesh Serving's ServingRuntime webhook refuses
     (controllers/servingruntime_validator.go, v0.12.0)."""
@@ -111,7 +117,7 @@ def test_modelmesh_enforces_the_planned_cache_size(greedy_demo_out: Path):
     [container] = runtime["spec"]["containers"]
     request_mib = int(container["resources"]["requests"]["memory"].removesuffix("Mi"))
     buffer = runtime["spec"]["builtInAdapter"]["memBufferBytes"]
-    assert modelmesh.capacity_bytes(request_mib, buffer) == cache.memory_mib * 2**20 \
+    assert _capacity_bytes(request_mib, buffer) == cache.memory_mib * 2**20 \
         == 2176 * 2**20
     # the members' host memory at once (4 x 4096 MiB) is more than the cache and its buffer
     assert request_mib == 16384
@@ -124,7 +130,7 @@ def test_modelmesh_enforces_the_planned_cache_size(greedy_demo_out: Path):
 def test_a_small_host_memory_leaves_the_buffer_of_the_built_in_runtime():
     assert modelmesh.server_memory_mib(2176, 1024) == 2176 + 128
     assert modelmesh.mem_buffer_bytes(2176, 1024) == 128 * 2**20 == 134217728
-    assert modelmesh.capacity_bytes(2304, 134217728) == 2176 * 2**20
+    assert _capacity_bytes(2304, 134217728) == 2176 * 2**20
 
 
 def test_the_runtime_pods_are_placed_as_planned(cli, greedy_demo_out: Path):

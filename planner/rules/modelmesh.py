@@ -73,11 +73,6 @@ def mem_buffer_bytes(capacity_mib: int, host_memory_mib: int) -> int:
     return (server_memory_mib(capacity_mib, host_memory_mib) - capacity_mib) * MIB
 
 
-def capacity_bytes(container_memory_mib: int, buffer_bytes: int) -> int:
-    """The capacity the adapter reports (`CapacityInBytes`)."""
-    return container_memory_mib * MIB - buffer_bytes
-
-
 def pod_cpu_milli(server_cpu_milli: int) -> int:
     """CPU a runtime pod requests: the server's and the injected containers'."""
     return server_cpu_milli + INJECTED_CPU_MILLI

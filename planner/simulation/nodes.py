@@ -14,7 +14,7 @@ from planner.planfile import Plan, PoolPlan, ShapePlan
 from planner.registry.kubernetes import DEVICE_PLUGIN_CONFIG_LABEL, MIG_CONFIG_LABEL
 from planner.simulation.filters import HOSTNAME
 from planner.simulation.manifests import Manifests
-from planner.simulation.pods import CPU, MEMORY, PODS
+from planner.simulation.pods import ARCH, CPU, MEMORY, PODS
 from reports.gpu_operator import WHOLE_GPU, node_pool_of
 from reports.karpenter import CAPACITY_TYPE_LABEL, INSTANCE_TYPE_LABEL
 
@@ -22,7 +22,7 @@ NODEPOOL_LABEL = "karpenter.sh/nodepool"
 ZONE = "topology.kubernetes.io/zone"
 # the kubelet labels every node with its architecture; Karpenter launches amd64 unless a
 # NodePool requires another
-ARCH = ("kubernetes.io/arch", "amd64")
+NODE_ARCH = "amd64"
 MAX_PODS = 110  # the kubelet's default maxPods
 UNBOUNDED = 10**15  # a pool without an instance type: CPU and memory never run out
 
@@ -115,7 +115,7 @@ def make_node(pool: PoolPlan, name: str, node_pool: dict, manifests: Manifests,
     node shapes (its instance type and capacity type as labels, its GPUs and allocatable);
     in `zone` unless its NodePool allows one zone only."""
     template = node_pool["spec"]["template"]
-    labels = {ARCH[0]: ARCH[1], **(template.get("metadata") or {}).get("labels", {}), ZONE: zone,
+    labels = {ARCH: NODE_ARCH, **(template.get("metadata") or {}).get("labels", {}), ZONE: zone,
               **_requirement_labels(node_pool),
               NODEPOOL_LABEL: node_pool["metadata"]["name"], HOSTNAME: name}
     cpu_milli, memory_mib = pool.node_cpu_milli, pool.node_memory_mib
