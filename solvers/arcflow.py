@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
-from solvers.clock import ARC, BIT_WORD, MODEL_TERM, charge, now
+from solvers.clock import ARC, BIT_WORD, MODEL_TERM, charge, now, solve_overhead
 from solvers.sat import new_solver, run
 
 BUILD_PASSES = 4  # times each arc is charged while the graph is built and compressed
@@ -138,7 +138,7 @@ def flow_of(graph: Graph, sizes: list[int], bins: list[list[int]]) -> np.ndarray
             node = head
         if node:
             flow[index[(node, sink, -1)]] += 1
-    charge(MODEL_TERM * (len(index) + sum(len(b) for b in bins)))
+    charge(2 * ARC * len(index) + MODEL_TERM * sum(len(b) for b in bins))
     return flow
 
 
@@ -176,7 +176,8 @@ def _graph(capacity: int, sizes: list[int], demand: list[int], time_limit_s: flo
     """The types in decreasing size order, their compressed graph and the demand in that
     order; None, before any building, when the uncompressed graph would have more than
     `max_arcs` arcs or take more than half the time to build, and when the compressed graph
-    holds more than a tenth."""
+    holds more than a tenth or writing its model and loading it into CP-SAT would take more
+    than half the time left."""
     deadline = now() + time_limit_s
     order = sorted(range(len(sizes)), key=lambda t: (-sizes[t], t))
     ordered = [sizes[t] for t in order]
@@ -185,7 +186,8 @@ def _graph(capacity: int, sizes: list[int], demand: list[int], time_limit_s: flo
     if arcs > max_arcs or ARC * arcs * BUILD_PASSES > time_limit_s / 2:
         return None
     graph = build(capacity, ordered, wanted)
-    if len(graph.tails) > max(max_arcs // 10, 1) or now() >= deadline:
+    loading = MODEL_TERM * 2 * len(graph.tails) + solve_overhead(len(graph.tails) + graph.nodes)
+    if len(graph.tails) > max(max_arcs // 10, 1) or now() + 2 * loading >= deadline:
         return None
     return order, graph, wanted
 
@@ -206,7 +208,7 @@ def flow_model(graph: Graph, demand: list[int], fewest: int, most: int
         into[head].append(var)
         if t >= 0:
             of_type[t].append(var)
-    charge(MODEL_TERM * 3 * len(flow))
+    charge(MODEL_TERM * 2 * len(flow))
     for node in range(1, graph.nodes - 1):
         model.add(sum(into[node]) == sum(out[node]))  # conservation: a bin's load goes on
     for need, terms in zip(demand, of_type, strict=True):

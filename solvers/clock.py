@@ -4,11 +4,13 @@ Every phase of a solve (greedy's repair, pattern listing, column generation, gra
 CP-SAT, the local searches) checks a deadline, and every deadline is read from the clock in
 use. By default that is the wall clock, so a time limit is seconds. The deterministic clock
 counts work instead, the same on any machine at any load: each CP-SAT call runs on one worker
-under `max_deterministic_time` and charges the deterministic time it reports, and the engine's
-own loops charge fixed amounts per unit of work (a pattern listed, an LP solved, an arc built).
-With that clock the same input, seed and budget take the same path through every phase and
-give the same answer byte for byte; the budget is in CP-SAT's deterministic seconds, which on
-a typical core are of the order of real seconds.
+under `max_deterministic_time` and charges the deterministic time it reports plus what the
+solve costs around its search (by the model's size), and the engine's own loops charge fixed
+amounts per unit of work (a pattern listed, an LP solved, an arc built), each set to what the
+unit costs relative to CP-SAT's deterministic second. With that clock the same input, seed and
+budget take the same path through every phase and give the same answer byte for byte; the
+budget is in CP-SAT's deterministic seconds, which on a typical core are of the order of CPU
+seconds, alike in every phase.
 
 The clock in use is a context variable set by `engine.solve` (`using`), so the phases need not
 pass it along; outside a solve it is the wall clock.
@@ -23,17 +25,28 @@ from contextvars import ContextVar
 
 from ortools.sat.python import cp_model
 
-# Deterministic seconds charged per unit of the engine's own work, of the order of what each
-# costs on one core; they need only be fixed, not exact.
-PATTERN_STEP = 1e-5  # one type tried in the depth-first pattern listing
-ARC = 2e-6  # one arc of an arc-flow graph
-LP_ENTRY = 3e-6  # one non-zero or column of an LP, each time GLOP solves it and it is read
-PRICE_ENTRY = 5e-8  # one (pattern, type, dimension) entry in a round of quick pricing
+# Deterministic seconds charged per unit of the engine's own work: what each unit costs on one
+# core, as a share of what CP-SAT's deterministic second costs on the same core, so that a
+# counted second is worth about as much CPU in every phase. They need only be fixed, not
+# exact; `scripts/calibrate_clock.py` measures them (the table and the command are in
+# scripts/BENCHMARKS.md). Where one unit cannot fit small and large instances alike, the work
+# is charged by what scales (cells, words, entries) plus a fixed cost per call or round.
+PATTERN_STEP = 2e-6  # one type tried in the depth-first pattern listing
+ARC = 3e-7  # one arc of an arc-flow graph
+LP_ROUND = 5e-4  # one solve of column generation's LP and the reading of its values and duals
+LP_ENTRY = 7e-7  # one non-zero, column or row of that LP, each time it is solved and read
+PRICE_ENTRY = 8e-9  # one (pattern, type, dimension) entry in a round of quick pricing
+COLUMN_ENTRY = 3e-8  # one type's count in a column added to column generation's LP
 MODEL_TERM = 2e-6  # one term of a CP-SAT model written in Python
 STEP = 1e-3  # one round of a search loop, besides the CP-SAT work inside it
-BIT_WORD = 3e-9  # one 64-bit word of a bitset shifted or combined (subset sums, graph size)
-TABLE_CELL = 1e-9  # one cell of a dynamic-programming table swept in numpy (knapsack pricing)
-
+BIT_WORD = 1e-9  # one 64-bit word of a bitset shifted or combined (subset sums, graph size)
+TABLE_CELL = 4.5e-10  # one cell of a dynamic-programming table swept in numpy (knapsack pricing)
+TABLE_PIECE = 3e-6  # one sweep of such a table, besides its cells (numpy's cost per call)
+# CP-SAT's deterministic time leaves out what a solve costs around its search: handing the
+# model over, loading and presolving it, reading the answer back. On the drain's models of
+# fifty variables that is three times the deterministic time reported.
+SOLVE_CALL = 1.2e-3  # one CP-SAT solve
+SOLVE_TERM = 1e-5  # one variable or constraint of the model solved
 
 def new_deterministic_solver(deterministic_time: float, seed: int = 0) -> cp_model.CpSolver:
     """A solver bounded by CP-SAT's deterministic time on one worker, with no wall-clock
@@ -43,6 +56,14 @@ def new_deterministic_solver(deterministic_time: float, seed: int = 0) -> cp_mod
     solver.parameters.random_seed = seed
     solver.parameters.num_workers = 1
     return solver
+
+
+MIN_SEARCH = 0.1  # the least share of its limit a solve keeps for the search
+
+
+def model_terms(model: cp_model.CpModel) -> int:
+    """The variables and constraints of `model`: what loading it into CP-SAT scales with."""
+    return len(model.proto.variables) + len(model.proto.constraints)
 
 
 class Clock:
@@ -55,6 +76,12 @@ class Clock:
 
     def charge(self, work: float) -> None:
         """Count work done outside CP-SAT (nothing to do on the wall clock)."""
+
+    def solve_overhead(self, terms: int) -> float:
+        """What a CP-SAT solve of a model of `terms` variables and constraints costs besides
+        its search, on this clock: nothing on the wall clock, where CP-SAT's time limit
+        covers loading and presolve too."""
+        return 0.0
 
     def solver(self, time_limit_s: float, seed: int = 0, workers: int = 1) -> cp_model.CpSolver:
         """A CP-SAT solver limited to `time_limit_s` of this clock."""
@@ -84,6 +111,9 @@ class WorkClock(Clock):
     def charge(self, work: float) -> None:
         self.spent += work
 
+    def solve_overhead(self, terms: int) -> float:
+        return SOLVE_CALL + SOLVE_TERM * terms
+
     def solver(self, time_limit_s: float, seed: int = 0, workers: int = 1) -> cp_model.CpSolver:
         # One worker whatever was asked: several workers race, and which wins depends on the
         # machine. No wall-clock limit, which would make the answer depend on the load.
@@ -91,6 +121,12 @@ class WorkClock(Clock):
 
     def solve(self, solver: cp_model.CpSolver, model: cp_model.CpModel,
               callback: cp_model.CpSolverSolutionCallback | None = None):
+        # The cost around the search is charged first and taken from the search's limit, so
+        # a solve still spends what it was given, no more.
+        around = self.solve_overhead(model_terms(model))
+        self.spent += around
+        limit = solver.parameters.max_deterministic_time
+        solver.parameters.max_deterministic_time = max(limit - around, limit * MIN_SEARCH)
         status = solver.solve(model, callback)
         self.spent += solver.deterministic_time
         return status
@@ -123,3 +159,9 @@ def now() -> float:
 def charge(work: float) -> None:
     """Count `work` deterministic seconds on the current clock (nothing on the wall clock)."""
     current().charge(work)
+
+
+def solve_overhead(terms: int) -> float:
+    """What solving a model of `terms` variables and constraints will cost on the current
+    clock besides its search, so that a builder can stop before a model it cannot afford."""
+    return current().solve_overhead(terms)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
 
-from solvers.clock import MODEL_TERM, charge, now
+from solvers.clock import MODEL_TERM, charge, now, solve_overhead
 from solvers.problem import Group, Placement, Pool, Problem, Solution
 from solvers.sat import new_solver, run
 
@@ -45,7 +45,8 @@ class OutOfTime(Exception):
 class _Budget:
     """Building a model of tens of thousands of variables in Python takes seconds, so the
     build checks its deadline as it goes and counts each variable and constraint written as
-    work (`MODEL_TERM`) on the clock in use."""
+    work (`MODEL_TERM`) on the clock in use. It stops once the model written so far could no
+    longer be loaded into CP-SAT by the deadline either."""
 
     deadline: float | None
     written: int = 0
@@ -56,7 +57,7 @@ class _Budget:
         size = len(cp.proto.variables) + len(cp.proto.constraints)
         charge(MODEL_TERM * (size - self.written))
         self.written = size
-        if now() > self.deadline:
+        if now() + solve_overhead(size) > self.deadline:
             raise OutOfTime
 
 

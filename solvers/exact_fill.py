@@ -29,7 +29,7 @@ import random
 import numpy as np
 from ortools.sat.python import cp_model
 
-from solvers.clock import BIT_WORD, MODEL_TERM, STEP, charge, now
+from solvers.clock import BIT_WORD, MODEL_TERM, charge, now
 from solvers.sat import new_solver, run
 
 ATTEMPT_SHARE = 0.2  # after a first failure, the chance of each choice being made at random
@@ -42,9 +42,10 @@ WHOLE_PATTERNS = 20_000  # most bins listed for the exact cover of the whole pac
 WHOLE_LISTING = 0.15  # the share of the time that listing them may take
 TABLE_CELLS = 8_000_000  # most cells of the table of reachable loads that lists them
 REACH_CELL = 2e-9  # deterministic seconds per cell of that table made or read
-PATTERN_NODE = 2e-5  # per step of the listing, besides the table cells it reads
+PATTERN_NODE = 8e-6  # per step of the listing, besides the table cells it reads
 OPENINGS = 50  # most bins tried for one that unblocks the search
-CANDIDATE = 3e-6  # per item type that could join a bin, besides its bitset's words
+CANDIDATE = 1e-6  # per item type that could join a bin, besides its bitset's words
+SUM_ITEM = 1e-7  # per item and subset sum of a bin, when sums are listed or bins sorted
 
 
 def _shifted(bits: int, size: int, copies: int, mask: int) -> int:
@@ -121,7 +122,7 @@ def _pair(sizes: list[int], left: list[int], candidates: list[int], total: int,
             pairs.append([t, other])
             if rng is None or rng.random() >= ATTEMPT_SHARE:
                 break
-    charge(CANDIDATE * len(candidates))
+    charge(CANDIDATE + SUM_ITEM * len(candidates))
     if not pairs:
         return None
     return rng.choice(pairs) if rng is not None and len(pairs) > 1 else pairs[-1]
@@ -162,7 +163,7 @@ def fill_bins(capacity: int, sizes: list[int], demand: list[int], bins: int, *,
             continue
         failures += 1
         packing.sort(key=lambda b: sum(sizes[t] for t in b))  # most wasteful first
-        charge(STEP)
+        charge(SUM_ITEM * sum(len(b) for b in packing))
         opening = _opening(capacity, sizes, left, allowed, packing, rng)
         emptied = min(len(packing), RUINED + failures % RUINED)
         others = rng.sample(range(len(packing)), emptied)
@@ -205,9 +206,13 @@ def _opening(capacity: int, sizes: list[int], left: list[int], allowed: int,
     room = capacity - sizes[first]
     mask = (1 << (room + 1)) - 1
     bits = 1
+    words = room // 64 + 1
     for t, n in enumerate(left):
         if n and sizes[t] <= room:
-            bits = _shifted(bits, sizes[t], min(n - (t == first), room // sizes[t]), mask)
+            copies = min(n - (t == first), room // sizes[t])
+            bits = _shifted(bits, sizes[t], copies, mask)
+            charge(BIT_WORD * words * copies)
+    charge(CANDIDATE * len(left))
     order = list(range(len(packing)))
     rng.shuffle(order)
     for b in order[:OPENINGS]:
@@ -215,7 +220,7 @@ def _opening(capacity: int, sizes: list[int], left: list[int], allowed: int,
         sums = {0}
         for t in packing[b]:
             sums |= {x + sizes[t] for x in sums if x + sizes[t] <= room}
-        charge(CANDIDATE * (len(sums) + len(left)))
+        charge(SUM_ITEM * len(sums) * (len(packing[b]) + 1))
         for x in sums:
             low = max(room - wasted - x, 0)
             if room - x >= low and (bits >> low) & ((1 << (room - x - low + 1)) - 1):

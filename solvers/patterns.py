@@ -40,13 +40,14 @@ from ortools.sat.python import cp_model
 
 from solvers import arcflow
 from solvers.clock import (
-    ARC,
+    COLUMN_ENTRY,
     LP_ENTRY,
+    LP_ROUND,
     MODEL_TERM,
     PATTERN_STEP,
     PRICE_ENTRY,
-    STEP,
     TABLE_CELL,
+    TABLE_PIECE,
     charge,
     now,
 )
@@ -147,7 +148,7 @@ def pack_with_patterns(patterns: list[tuple[int, ...]], demand: list[int], bins:
     for p, y in zip(patterns, use, strict=True):
         for t in _nonzero(p):
             by_type[t].append(p[t] * y)
-    charge(MODEL_TERM * sum(len(terms) for terms in by_type))
+    charge(MODEL_TERM * 2 * (sum(len(terms) for terms in by_type) + len(use)))  # + values read
     for need, terms in zip(demand, by_type, strict=True):
         if cover:
             cp.add(sum(terms) >= need)  # demand: every item of type t at least once
@@ -198,8 +199,8 @@ def _price_one_dimension(capacity: int, weights: list[int], values: list[float],
             n -= take
             k *= 2
     # Each piece sweeps the table once: on large capacities (tens of millions of cells) this
-    # is most of column generation's work.
-    charge(TABLE_CELL * len(pieces) * (capacity + 1))
+    # is most of column generation's work; on small ones, numpy's cost per sweep is.
+    charge(len(pieces) * (TABLE_PIECE + TABLE_CELL * (capacity + 1)))
     best = np.zeros(capacity + 1)
     chosen = np.zeros((len(pieces), capacity + 1), dtype=bool)
     for i, (t, copies) in enumerate(pieces):
@@ -365,6 +366,7 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
         nonlocal nonzeros
         known.add(pattern)
         patterns.append(pattern)
+        charge(COLUMN_ENTRY * len(pattern))  # a dense tuple: hashed, scanned, converted
         y = lp.NumVar(0, lp.infinity(), "")
         objective.SetCoefficient(y, 1)
         held = _nonzero(pattern)
@@ -384,7 +386,7 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
     while True:
         if now() >= deadline:
             return Columns(patterns, bound, values + [0.0] * (len(patterns) - len(values)))
-        charge(STEP + LP_ENTRY * (nonzeros + len(patterns)))
+        charge(LP_ROUND + LP_ENTRY * (nonzeros + len(patterns) + len(demand)))
         if lp.Solve() != pywraplp.Solver.OPTIMAL:
             return Columns(patterns, bound, [0.0] * len(patterns))
         value = objective.Value()
@@ -525,17 +527,20 @@ def build_graph(capacity: Load, sizes: list[Load], max_arcs: int,
     zero = tuple(0 for _ in capacity)
     reachable = {zero}
     arcs: list[tuple[Load, Load, int]] = []
+    tried = 0  # loads taken from a frontier, each a step whether or not its arc fits
     for t, size in enumerate(sizes):
         # Ascending loads, so chains of several copies of type t are found too.
         frontier = sorted(reachable)
         heapq.heapify(frontier)
+        charge(PATTERN_STEP * len(frontier) / 2)
         while frontier:
             load = heapq.heappop(frontier)
+            tried += 1
+            if tried % 1024 == 0:
+                charge(512 * PATTERN_STEP)  # a load tried: half a type tried in a listing
             head = tuple(a + b for a, b in zip(load, size, strict=True))
             if all(h <= c for h, c in zip(head, capacity, strict=True)):
                 arcs.append((load, head, t))
-                if len(arcs) % 1024 == 0:
-                    charge(1024 * ARC)
                 if head not in reachable:
                     reachable.add(head)
                     heapq.heappush(frontier, head)

@@ -16,10 +16,11 @@ from collections import Counter
 
 from ortools.sat.python import cp_model
 
-from solvers.clock import STEP, charge, now
+from solvers.clock import MODEL_TERM, charge, now
 from solvers.sat import new_solver, run
 
 Load = tuple[int, ...]
+BIN_SCAN = 1e-6  # deterministic seconds per bin weighed and sorted in a step
 
 
 def _weights(capacity: Load, sizes: list[Load]) -> list[int]:
@@ -38,6 +39,9 @@ def _drain(capacity: Load, sizes: list[Load], weights: list[int], bins: list[Cou
         total.update(bins[b])
     model = cp_model.CpModel()
     count = {(t, b): model.new_int_var(0, total[t], "") for t in types for b in chosen}
+    # Each count is a variable, a term of its type's sum and of each dimension's load, a
+    # hint, and a value read back (a few terms' worth each, as measured).
+    charge(MODEL_TERM * len(count) * (6 + len(capacity)))
     for t in types:
         model.add(sum(count[(t, b)] for b in chosen) == total[t])
     for b in chosen:
@@ -80,7 +84,7 @@ def empty_bins(capacity: Load, sizes: list[Load], packing: list[list[int]], *, g
         pool = [b for b in rest if b not in emptiest]
         others = emptiest + rng.sample(pool, min(len(pool), window - len(emptiest)))
         step = min(step_s, max(deadline - now(), 0.01))
-        charge(STEP)
+        charge(BIN_SCAN * len(bins))
         if not _drain(capacity, sizes, weights, bins, target, others, time_limit_s=step,
                       seed=rng.randrange(1 << 30)):
             failures += 1

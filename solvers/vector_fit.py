@@ -20,6 +20,8 @@ import numpy as np
 
 from solvers.clock import PRICE_ENTRY, charge
 
+ITEM_FIT = 6e-6  # deterministic seconds per item placed, besides the bins it is checked against
+
 Load = tuple[int, ...]
 
 
@@ -38,7 +40,7 @@ def _pack(capacity: Load, size: np.ndarray, share: np.ndarray, order: list[int],
     bins: list[list[int]] = []
     for t in order:
         open_ = len(bins)
-        charge(PRICE_ENTRY * max(open_, 1) * len(capacity))
+        charge(ITEM_FIT + PRICE_ENTRY * max(open_, 1) * len(capacity))
         fitting = np.flatnonzero((load[:open_] + size[t] <= cap).all(axis=1))
         if not len(fitting):
             bins.append([])
