@@ -150,6 +150,13 @@ class LazyCachePlan(Strict):
         (the cache's name with its slash, which keeps it apart from every model's, as a dash)."""
         return k8s_names.slashes_as_dashes(self.name)
 
+    @property
+    def held_by(self) -> Literal["modelmesh", "triton"] | None:
+        """The server whose pods the manifests run for the cache: `server` where the cache is
+        reserved (its members have no pods of their own) and placed; None where no manifest
+        holds it (capacity only, not placed, or not reserved: members keep their pods)."""
+        return self.server if self.reserved and self.placed else None
+
 
 class PoolPlan(Strict):
     name: Name
@@ -191,6 +198,12 @@ class PoolPlan(Strict):
     file): Karpenter picks them."""
     nodes: list[NodePlan]
     caches: list[LazyCachePlan] = []
+
+    def held_caches(self, server: str | None = None) -> list[LazyCachePlan]:
+        """The pool's caches whose servers the manifests run (`LazyCachePlan.held_by`), only
+        those of `server` where one is named."""
+        return [c for c in self.caches
+                if c.held_by is not None and server in (None, c.held_by)]
 
     def shape(self, node: NodePlan) -> ShapePlan:
         """The shape of one of the pool's nodes."""
@@ -523,9 +536,11 @@ class Plan(Strict):
     def served_by(self, model: ModelPlan) -> LazyCachePlan | None:
         """The cache whose server pods serve `model`, where the manifests run them: the
         model has no pods of its own, and it is up wherever one of those pods runs."""
-        return next((c for p in self.pools for c in p.caches
-                     if c.name == model.cache and c.reserved and c.placed
-                     and c.server is not None), None)
+        return next((c for c in self.held_caches() if c.name == model.cache), None)
+
+    def held_caches(self, server: str | None = None) -> list[LazyCachePlan]:
+        """Every pool's caches whose servers the manifests run (as `server` where named)."""
+        return [c for p in self.pools for c in p.held_caches(server)]
 
 
 def dump_plan(plan: Plan) -> str:

@@ -34,11 +34,6 @@ NAME_LABEL: Final = "app.kubernetes.io/name"
 HOSTNAME: Final = "kubernetes.io/hostname"
 
 
-def served(pool: PoolPlan, server: str = "triton") -> list[LazyCachePlan]:
-    """The pool's caches that run as `server`'s servers in the planner's manifests."""
-    return [c for c in pool.caches if c.reserved and c.placed and c.server == server]
-
-
 def triton_args(repositories: list[str]) -> list[str]:
     """`tritonserver`'s flags: explicit model control over every member's repository, and
     the latency summaries the alerts read (`reports.metrics`)."""

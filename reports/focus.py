@@ -322,6 +322,5 @@ def rollup(plan: Plan, by: str) -> list[dict]:
     if by == "pool":
         for pool in plan.pools:
             if pool.name in sums:
-                sums[pool.name]["replicas"] += sum(c.servers for c in pool.caches
-                                                   if c.reserved and c.placed and c.server)
+                sums[pool.name]["replicas"] += sum(c.servers for c in pool.held_caches())
     return [sums[name] for name in sorted(sums)]

@@ -400,12 +400,11 @@ def cluster_objects(plan: Plan) -> list[dict]:
                     "metadata": {"name": name, "labels": {**MANAGED_BY,
                                                           f"{_domain(plan)}/pool": pool.name}}}
                    for pool in plan.pools
-                   if (dra.pins(plan, pool) and pool.nodes or cache_server.served(pool)
-                       or cache_server.served(pool, "modelmesh"))
+                   if (dra.pins(plan, pool) and pool.nodes or pool.held_caches())
                    and (name := dra.pool_namespace(plan, pool)) not in known]
     # the ModelMesh controller serves only the namespaces labelled for it
     meshed = {dra.pool_namespace(plan, p) for p in plan.pools
-              if cache_server.served(p, "modelmesh")}
+              if p.held_caches("modelmesh")}
     for document in namespaces:
         if document["metadata"]["name"] in meshed:
             document["metadata"]["labels"][mm_rules.NAMESPACE_LABEL] = "true"
@@ -454,13 +453,13 @@ def render_manifests(plan: Plan, target: str = "deployment",
                                        overlays=not dra.uses_dra(plan)))
     for pool in plan.pools:
         servers_namespace = dra.pool_namespace(plan, pool)
-        for cache in cache_server.served(pool):
+        for cache in pool.held_caches("triton"):
             selector = {**pool_selector(plan, pool), **cache_capacity_selector(pool, cache)}
             files[f"manifests/caches/{cache.workload}.yaml"] = _dump(cache_server.server_objects(
                 plan, cache, pool, selector, MANAGED_BY))
             files[f"manifests/monitoring/{cache.workload}.yaml"] = _dump(
                 [observability.service_monitor(cache, pool, servers_namespace, MANAGED_BY)])
-        for cache in cache_server.served(pool, "modelmesh"):
+        for cache in pool.held_caches("modelmesh"):
             selector = {**pool_selector(plan, pool), **cache_capacity_selector(pool, cache)}
             files[f"manifests/caches/{cache.workload}.yaml"] = _dump(modelmesh.runtime_objects(
                 plan, cache, pool, selector, MANAGED_BY))

@@ -62,7 +62,7 @@ def runtime_name(cache: LazyCachePlan) -> str:
 
 
 def _container(cache: LazyCachePlan) -> dict:
-    memory = f"{cache.host_memory_mib - modelmesh.INJECTED_MEMORY_MIB}Mi"
+    memory = f"{modelmesh.server_memory_of_pod(cache.host_memory_mib)}Mi"
     return {
         "name": modelmesh.SERVER_TYPE,
         "image": cache.image,
@@ -79,13 +79,6 @@ def _container(cache: LazyCachePlan) -> dict:
                           "initialDelaySeconds": 5, "periodSeconds": 30,
                           "timeoutSeconds": 10},
     }
-
-
-def mem_buffer_bytes(cache: LazyCachePlan) -> int:
-    """`memBufferBytes`: the Triton container's memory request less the planned cache memory,
-    so that ModelMesh's capacity is the planned memory."""
-    return (cache.host_memory_mib - modelmesh.INJECTED_MEMORY_MIB - cache.memory_mib) \
-        * modelmesh.MIB
 
 
 def serving_runtime(plan: Plan, cache: LazyCachePlan, pool: PoolPlan,
@@ -105,7 +98,10 @@ def serving_runtime(plan: Plan, cache: LazyCachePlan, pool: PoolPlan,
         "containers": [_container(cache)],
         "builtInAdapter": {"serverType": modelmesh.SERVER_TYPE,
                            "runtimeManagementPort": TRITON_GRPC_PORT,
-                           "memBufferBytes": mem_buffer_bytes(cache),
+                           # ModelMesh's capacity: the planned cache memory per server
+                           "memBufferBytes": modelmesh.mem_buffer_bytes(
+                               modelmesh.server_memory_of_pod(cache.host_memory_mib),
+                               cache.memory_mib),
                            "modelLoadingTimeoutMillis": modelmesh.MODEL_LOADING_TIMEOUT_MS},
         "nodeSelector": node_selector,
         "tolerations": tolerations(pool.taints),

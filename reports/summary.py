@@ -63,13 +63,12 @@ def _rollouts(plan: Plan) -> list[str]:
                   "spread. That is checked for the first surge pod; later ones depend on which "
                   "node the scheduler picks and which old pod the ReplicaSet deletes, which "
                   "the plan does not model."]
-    served = [c for p in plan.pools for c in p.caches if c.reserved and c.placed]
-    servers = [c.workload for c in served if c.server == "triton"]
+    servers = [c.workload for c in plan.held_caches("triton")]
     if servers:
         lines += ["", f"Lazy cache servers ({', '.join(servers)}) are replaced in place "
                   "(`maxSurge: 0, maxUnavailable: 1`): a new server starts with no model "
                   "loaded, so a surge pod would keep none warm."]
-    meshed = [c.workload for c in served if c.server == "modelmesh"]
+    meshed = [c.workload for c in plan.held_caches("modelmesh")]
     if meshed:
         lines += ["", f"KServe ModelMesh rolls out its runtimes' pods ({', '.join(meshed)}) "
                   "itself, with `maxSurge: 75%, maxUnavailable: 15%` (its controller's "
@@ -296,7 +295,7 @@ def _lazy(plan: Plan, target: str) -> list[str]:
     member_of = {name: c.name for c in caches for name in c.members}
     lines += [f"| {m.name} | {m.loading} | {member_of.get(m.name, '-')} | "
               f"{loading_reason(m)} |" for m in decided]
-    meshed = [c for c in caches if c.reserved and c.placed and c.server == "modelmesh"]
+    meshed = plan.held_caches("modelmesh")
     if meshed:
         lines += ["", "KServe ModelMesh holds each cache whose members' model repositories "
                   "are in object storage: a ServingRuntime of Triton (`multiModel: true`, "
@@ -311,7 +310,7 @@ def _lazy(plan: Plan, target: str) -> list[str]:
                   "have no pods of their own. The cluster needs ModelMesh Serving installed, "
                   "its etcd, and a `storage-config` Secret in the runtime's namespace with the "
                   "storage's credentials (key `default_s3`, `default_gcs` or `default_azure`)."]
-    served = [c for c in caches if c.reserved and c.placed and c.server == "triton"]
+    served = plan.held_caches("triton")
     if served:
         lines += ["", "Each Triton cache server (a cache whose model repository is a folder in "
                   "the server's image, which ModelMesh cannot pull from) starts with no model "

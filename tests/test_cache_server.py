@@ -349,3 +349,24 @@ def test_a_service_name_starts_with_a_letter():
     assert k8s_names.dns1035_label_problem("4x-l4-lazy-cache") == (
         "not a DNS-1035 label: it must start with a letter")
     assert k8s_names.dns1035_label_problem("a" * 64) == "longer than 63 characters (64)"
+
+
+def test_the_manifests_hold_a_cache_only_reserved_placed_and_with_a_server(
+        greedy_demo_out: Path):
+    """`held_by` is the one filter every report and the simulation use for a cache whose
+    server pods the manifests run."""
+    plan = load_plan(greedy_demo_out / "plan.yaml")
+    cache = _cache(plan)
+    member = plan.model(MEMBERS[0])
+    assert member is not None
+    assert cache.held_by == "triton"
+    assert plan.held_caches() == plan.held_caches("triton") == [cache]
+    assert plan.held_caches("modelmesh") == []
+    assert plan.served_by(member) == cache
+    for change in ({"reserved": False}, {"placed": False}, {"server": None}):
+        other = cache.model_copy(update=change)
+        assert other.held_by is None
+        pools = [p.model_copy(update={"caches": [other] if p.caches else []})
+                 for p in plan.pools]
+        changed = plan.model_copy(update={"pools": pools})
+        assert changed.held_caches() == [] and changed.served_by(member) is None

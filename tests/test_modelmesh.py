@@ -129,7 +129,9 @@ def test_modelmesh_enforces_the_planned_cache_size(greedy_demo_out: Path):
 
 def test_a_small_host_memory_leaves_the_buffer_of_the_built_in_runtime():
     assert modelmesh.server_memory_mib(2176, 1024) == 2176 + 128
-    assert modelmesh.mem_buffer_bytes(2176, 1024) == 128 * 2**20 == 134217728
+    assert modelmesh.mem_buffer_bytes(modelmesh.server_memory_mib(2176, 1024), 2176) \
+        == 128 * 2**20 == 134217728
+    assert modelmesh.server_memory_of_pod(modelmesh.pod_memory_mib(2176, 1024)) == 2176 + 128
     assert _capacity_bytes(2304, 134217728) == 2176 * 2**20
 
 

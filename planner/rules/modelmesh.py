@@ -68,9 +68,10 @@ def server_memory_mib(capacity_mib: int, host_memory_mib: int) -> int:
     return max(host_memory_mib, capacity_mib + MEM_BUFFER_MIB)
 
 
-def mem_buffer_bytes(capacity_mib: int, host_memory_mib: int) -> int:
-    """`memBufferBytes` that leaves ModelMesh exactly `capacity_mib` of the request."""
-    return (server_memory_mib(capacity_mib, host_memory_mib) - capacity_mib) * MIB
+def mem_buffer_bytes(server_memory_mib: int, capacity_mib: int) -> int:
+    """`memBufferBytes` that leaves ModelMesh exactly `capacity_mib` of the Triton container's
+    memory request (`server_memory_mib`)."""
+    return (server_memory_mib - capacity_mib) * MIB
 
 
 def pod_cpu_milli(server_cpu_milli: int) -> int:
@@ -81,3 +82,9 @@ def pod_cpu_milli(server_cpu_milli: int) -> int:
 def pod_memory_mib(capacity_mib: int, host_memory_mib: int) -> int:
     """Host memory a runtime pod requests: the server's and the injected containers'."""
     return server_memory_mib(capacity_mib, host_memory_mib) + INJECTED_MEMORY_MIB
+
+
+def server_memory_of_pod(pod_memory_mib: int) -> int:
+    """The Triton container's memory request in a runtime pod that requests `pod_memory_mib`
+    (`pod_memory_mib` above): the pod's less the injected containers'."""
+    return pod_memory_mib - INJECTED_MEMORY_MIB

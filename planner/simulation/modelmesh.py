@@ -46,20 +46,17 @@ def member_problems(plan: Plan, manifests: Manifests) -> list[str]:
                 for r in manifests.kind("ServingRuntime")}
     services = {s["metadata"]["name"]: s for s in manifests.kind("InferenceService")}
     problems = []
-    for pool in plan.pools:
-        for cache in pool.caches:
-            if not (cache.reserved and cache.placed and cache.server == "modelmesh"):
-                continue
-            for member in cache.members:
-                service = services.get(member)
-                if service is None:
-                    problems.append(f"{member}: no InferenceService for {cache.name}'s "
-                                    "ModelMesh runtime to load")
-                elif not modelmesh_mode(service):
-                    problems.append(f"{member}: its InferenceService is not in ModelMesh mode "
-                                    "(serving.kserve.io/deploymentMode: ModelMesh), so "
-                                    f"{cache.name} never loads it")
-                elif (why := _runtime_problem(service, runtimes, cache.workload)) is not None:
-                    problems.append(f"{member}: ModelMesh would not load it into "
-                                    f"{cache.name}: {why}")
+    for cache in plan.held_caches("modelmesh"):
+        for member in cache.members:
+            service = services.get(member)
+            if service is None:
+                problems.append(f"{member}: no InferenceService for {cache.name}'s "
+                                "ModelMesh runtime to load")
+            elif not modelmesh_mode(service):
+                problems.append(f"{member}: its InferenceService is not in ModelMesh mode "
+                                "(serving.kserve.io/deploymentMode: ModelMesh), so "
+                                f"{cache.name} never loads it")
+            elif (why := _runtime_problem(service, runtimes, cache.workload)) is not None:
+                problems.append(f"{member}: ModelMesh would not load it into "
+                                f"{cache.name}: {why}")
     return problems

@@ -223,9 +223,8 @@ def _runs(plan: Plan, manifests: Manifests, landings: list[Landing],
     named = replicas_by_model(manifests)
     problems += [f"{m.name}: no workload in the manifests" for m in plan.models
                  if m.cache is None and m.name not in named]
-    problems += [f"{c.name}: no server workload in the manifests" for p in plan.pools
-                 for c in p.caches if c.reserved and c.placed and c.server is not None
-                 and c.workload not in named]
+    problems += [f"{c.name}: no server workload in the manifests" for c in plan.held_caches()
+                 if c.workload not in named]
     problems += [f"{landing.pod}: pending ({landing.reason})" for landing in landings
                  if landing.node is None]
     return RuleCheck(RUNS, not problems, tuple(problems))
@@ -440,8 +439,7 @@ def _memory_mib(plan: Plan, workload: str) -> int:
 
 def _cache_members(plan: Plan, manifests: Manifests) -> list[RuleCheck]:
     """Where a cache is served by KServe ModelMesh: whether it would load every member."""
-    if not any(c.server == "modelmesh" and c.reserved and c.placed
-               for p in plan.pools for c in p.caches):
+    if not plan.held_caches("modelmesh"):
         return []
     problems = member_problems(plan, manifests)
     return [RuleCheck(CACHE_MEMBERS, not problems, tuple(problems))]
