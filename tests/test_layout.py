@@ -1,5 +1,6 @@
 """The layering of the code: no import cycles, the CLI on top, the engine and profiler below;
-and no function in the shipped packages longer than MAX_FUNCTION_LINES.
+no function in the shipped packages longer than MAX_FUNCTION_LINES; every shipped module
+named in ARCHITECTURE.md, the code map.
 
 Every import is read from the source with `ast`, lazy imports inside functions included, so a
 cycle cannot hide behind a function-level import.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import graphlib
+import re
 from pathlib import Path
 
 import pytest
@@ -136,3 +138,45 @@ def test_the_length_rule_sees_a_long_function(tmp_path):
     (package / "short.py").write_text("def short():\n    return 1\n", encoding="utf-8")
     assert _long_functions(tmp_path, ("planner",)) == [
         f"planner/long.py:1 long: {MAX_FUNCTION_LINES + 1} lines"]
+
+
+def _unnamed_modules(architecture: str, root: Path = ROOT,
+                     packages: tuple[str, ...] = SHIPPED) -> list[str]:
+    """The shipped modules ARCHITECTURE.md does not name: neither by their path, nor by their
+    file name in the table row of their folder (`| `planner/rules/` | ... `spot.py` ...`),
+    nor by a folder of theirs in its parent's row (generated code, as `kserve_grpc/`)."""
+    rows = {m.group(1): line for line in architecture.splitlines()
+            if (m := re.match(r"\| `([\w/]+/)` \|", line))}
+
+    def named(path: Path) -> bool:
+        rel = path.relative_to(root)
+        if rel.as_posix() in architecture:
+            return True
+        folders = [rel.parents[i] for i in range(len(rel.parts) - 1)]  # innermost first
+        return f"`{rel.name}`" in rows.get(f"{folders[0].as_posix()}/", "") or any(
+            f"`{inner.name}/`" in rows.get(f"{outer.as_posix()}/", "")
+            for inner, outer in zip(folders, folders[1:], strict=False))
+
+    return [path.relative_to(root).as_posix() for package in packages
+            for path in sorted((root / package).rglob("*.py"))
+            if path.name != "__init__.py" and not named(path)]
+
+
+def test_every_shipped_module_is_in_the_code_map():
+    """ARCHITECTURE.md is where a reader looks for what owns what: a module missing from it
+    is one nobody finds."""
+    assert _unnamed_modules((ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")) == []
+
+
+def test_the_code_map_rule_sees_a_missing_module(tmp_path):
+    """A module is named by its path, its file name in its folder's row, or its folder's name
+    in the parent's row; else the rule must report it."""
+    for rel in ("planner/rules/spot.py", "planner/errors.py", "planner/gen/x_pb2.py",
+                "planner/rules/fit.py", "planner/other.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("", encoding="utf-8")
+    architecture = ("| `planner/rules/` | `fit.py` (whether a replica fits) |\n"
+                    "| `planner/` | `gen/` (generated) |\n"
+                    "the errors (`planner/errors.py`), and spot.py alone names nothing\n")
+    assert _unnamed_modules(architecture, tmp_path, ("planner",)) == [
+        "planner/other.py", "planner/rules/spot.py"]
