@@ -145,3 +145,69 @@ def test_help_imports_no_heavy_library():
 def test_console_script_runs():
     result = subprocess.run(["planner", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == f"planner {__version__}"
+
+
+def _options_not_in_readme(command, readme: str) -> list[str]:
+    """Each option of each command (`profile run`) that the README's Commands table does not
+    show in a row of that command (`| `planner profile run ...` |`, or after a ` / ` in a row
+    of several); a flag pair (`--force/--no-force`) by either name. The app's own options
+    (`--version`) anywhere in the README."""
+    import re
+
+    import typer.core
+
+    signatures = [row.split(" | ")[0] for row in readme.splitlines()
+                  if row.startswith("| `planner ")]
+    missing = [f"planner {o}" for p in command.params
+               if not any(f"planner {o}" in readme for o in p.opts) for o in p.opts[:1]]
+
+    def walk(group, path: list[str]):
+        for name, sub in group.commands.items():
+            if hasattr(sub, "commands"):
+                yield from walk(sub, [*path, name])
+            else:
+                yield " ".join([*path, name]), sub
+
+    for name, sub in walk(command, []):
+        text = " ".join(cell for cell in signatures
+                        if re.search(rf"`planner {re.escape(name)}[ `]", cell))
+        for param in sub.params:
+            names = [o for o in param.opts + param.secondary_opts if o.startswith("--")]
+            if not isinstance(param, typer.core.TyperOption) or names == ["--help"]:
+                continue
+            if not any(re.search(rf"{re.escape(o)}(?![\w-])", text) for o in names):
+                missing.append(f"planner {name} {names[0]}")
+    return missing
+
+
+def test_every_option_is_in_the_readmes_commands_table():
+    """The README's Commands table is the CLI's reference: each command's row shows every
+    option the command takes."""
+    import typer.main
+
+    from planner.cli import app
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert _options_not_in_readme(typer.main.get_command(app), readme) == []
+
+
+def test_the_readme_rule_sees_a_missing_option():
+    import typer
+    import typer.main
+
+    sample = typer.Typer(add_completion=False)
+    sub = typer.Typer()
+    sample.add_typer(sub, name="group")
+
+    @sample.command()
+    def one(force: bool = False, seed: int = 0) -> None:
+        """A command."""
+
+    @sub.command()
+    def two(node_loss: bool = True, out: str = "") -> None:
+        """A command of a group."""
+
+    readme = ("| `planner one [--force]` | x |\n"
+              "| `planner group two [--no-node-loss] [--outer]` | x |\n")
+    assert _options_not_in_readme(typer.main.get_command(sample), readme) == [
+        "planner one --seed", "planner group two --out"]
