@@ -40,7 +40,7 @@ COLUMN_ENTRY = 3e-8  # one type's count in a column added to column generation's
 MODEL_TERM = 2e-6  # one term of a CP-SAT model written in Python
 STEP = 1e-3  # one round of a search loop, besides the CP-SAT work inside it
 BIT_WORD = 1e-9  # one 64-bit word of a bitset shifted or combined (subset sums, graph size)
-TABLE_CELL = 4.5e-10  # one cell of a dynamic-programming table swept in numpy (knapsack pricing)
+TABLE_CELL = 7e-10  # one cell of a dynamic-programming table swept in numpy (knapsack pricing)
 TABLE_PIECE = 3e-6  # one sweep of such a table, besides its cells (numpy's cost per call)
 # CP-SAT's deterministic time leaves out what a solve costs around its search: handing the
 # model over, loading and presolving it, reading the answer back. On the drain's models of

@@ -245,9 +245,11 @@ def _price_cp_sat(capacity: Load, sizes: list[Load], values: list[float], demand
         cp.add(sum(s[d] * a for s, a in zip(sizes, take, strict=True)) <= cap)
     scale = 10**6
     cp.maximize(sum(round(v * scale) * a for v, a in zip(values, take, strict=True) if v > 0))
+    charge(MODEL_TERM * len(take) * (2 + len(capacity)))
     solver = _solver(time_limit_s, 0, 1)
     collector = _Patterns(take)
     status = run(solver, cp, collector)
+    charge(MODEL_TERM * len(take) * len(collector.found))  # each solution read back in Python
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return math.inf, []
     # Rounding each value to 1e-6 can shift the optimum by at most that much per item.
