@@ -23,6 +23,11 @@ from solvers.verify import violations
 
 # Beyond this many placement variables a component fixes each group to its greedy pool.
 MAX_JOINT_VARIABLES = 150_000
+# Items of one dimension: the share of the time limit the consistent neighbourhood search
+# gets at first (where a local search soon reaches the bound, before the costlier phases), and
+# its share of the local search's time after column generation (the drain has the rest).
+EARLY_SEARCH_SHARE = 1 / 20
+PARTIAL_SEARCH_SHARE = 0.75
 
 
 
@@ -267,7 +272,6 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     prove it. None if the component is not plain packing."""
     from solvers.exact_fill import one_dimension
     from solvers.patterns import dive, generate_columns, round_columns
-    from solvers.repack import empty_bins
     from solvers.vector_fit import packings
 
     if not _is_plain_packing(problem):
@@ -284,6 +288,10 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         deadline=now() + time_limit_s / 5, seed=seed, workers=workers)
     if listed is not None:
         return _packing_solution(pool, groups, listed, lower_gpus)
+    bins = _partial_search(pool.capacity, sizes, bins, lower_gpus, seed=seed,
+                           deadline=min(deadline, now() + time_limit_s * EARLY_SEARCH_SHARE))
+    if len(bins) <= lower_gpus:  # at the bound: optimal
+        return _packing_solution(pool, groups, bins, lower_gpus)
     filled_at = lower_gpus  # filled to the brim before column generation: often quick
     filled = _filled(pool, groups, lower_gpus, len(bins), min(deadline, now() + time_limit_s / 5),
                      seed)
@@ -320,15 +328,8 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         if dived is not None and len(dived) < len(bins):
             bins = dived
     if lower_gpus < len(bins):
-        # Drain bins until a sixth of the time is left for proving the lower bound (a fifth in
-        # several dimensions, where the model over the LP's patterns needs longer, but at
-        # least a tenth of the time to drain).
-        drain_end = deadline - time_limit_s / (5 if vector else 6)
-        drained = empty_bins(pool.capacity, sizes, bins, goal=lower_gpus, seed=seed,
-                             deadline=max(drain_end, now() + time_limit_s / 10) if vector
-                             else drain_end)
-        if len(drained) < len(bins):
-            bins = drained
+        bins = _fewer_bins(pool.capacity, sizes, bins, lower_gpus, deadline=deadline,
+                           time_limit_s=time_limit_s, seed=seed)
     bins, lower_gpus = _pack_from_bound(pool.capacity, sizes, demand, lower_gpus, bins,
                                         columns, deadline=deadline, seed=seed,
                                         workers=workers,
@@ -338,6 +339,43 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         status = "optimal" if hint.cost <= bound else "greedy"
         return replace(hint, status=status, lower_bound=min(bound, hint.cost))
     return _packing_solution(pool, groups, bins, lower_gpus)
+
+
+def _fewer_bins(capacity: tuple[int, ...], sizes: list, bins: list[list[int]],
+                lower_gpus: int, *, deadline: float, time_limit_s: float,
+                seed: int) -> list[list[int]]:
+    """Local search for fewer bins until a sixth of the time is left for proving the lower
+    bound (a fifth in several dimensions, where the model over the LP's patterns needs longer,
+    but at least a tenth of the time there): the consistent neighbourhood search first (items
+    of one dimension, at least a tenth of the time: it finds packings at the bound where the
+    drain and the proving steps stop a bin over), then the drain (`solvers.repack`)."""
+    from solvers.exact_fill import one_dimension
+    from solvers.repack import empty_bins
+
+    vector = one_dimension(capacity, sizes) is None
+    end = deadline - time_limit_s / (5 if vector else 6)
+    searched = max(now() + (end - now()) * PARTIAL_SEARCH_SHARE, now() + time_limit_s / 10)
+    bins = _partial_search(capacity, sizes, bins, lower_gpus, seed=seed,
+                           deadline=min(searched, deadline))
+    if lower_gpus < len(bins):
+        drained = empty_bins(capacity, sizes, bins, goal=lower_gpus, seed=seed,
+                             deadline=max(end, now() + time_limit_s / 10) if vector else end)
+        bins = drained if len(drained) < len(bins) else bins
+    return bins
+
+
+def _partial_search(capacity: tuple[int, ...], sizes: list, bins: list[list[int]],
+                    lower_gpus: int, *, deadline: float, seed: int) -> list[list[int]]:
+    """Fewer bins by `solvers.partial_search` when the items have one dimension and the
+    search finds them by `deadline`; else `bins`."""
+    from solvers.exact_fill import one_dimension
+    from solvers.partial_search import fewer_bins
+
+    d = one_dimension(capacity, sizes)
+    if d is None or lower_gpus >= len(bins):
+        return bins
+    return fewer_bins(capacity[d], [s[d] for s in sizes], bins, goal=lower_gpus,
+                      deadline=deadline, seed=seed)
 
 
 def _list_tight(capacity: tuple[int, ...], sizes: list, demand: list[int], lower_gpus: int,
