@@ -350,6 +350,9 @@ class ModelPlan(Strict):
     gpu_fraction: float
     cost_per_hour: float
     shares_with: list[str] = []
+    """The models (and caches) whose pods share a GPU with this model's pods; for a member of
+    a reserved cache, with its cache's server pods. The cache's other members are not listed:
+    they are loaded into the same server, within the cache's share of the GPU."""
     llm: LlmPlan | None = None
     autoscaling: Autoscaling | None = None
     """Set where the expected mean traffic needs fewer replicas than the peak."""

@@ -418,6 +418,18 @@ def _pools(plan: Plan, costs: Ledger) -> list[str]:
     return lines
 
 
+def _neighbours(plan: Plan, model: ModelPlan) -> str:
+    """Who shares the model's GPUs: a cache member shares its server's (or the cache's
+    planned capacity) with the cache's other members, loaded into the same server, and with
+    the server's neighbours."""
+    neighbours = ", ".join(model.shares_with)
+    if model.cache is None:
+        return neighbours or "-"
+    where = "its server" if plan.served_by(model) is not None else "its planned capacity"
+    return f"the other members of {model.cache}, in {where}" + (
+        f"; beside it: {neighbours}" if neighbours else "")
+
+
 def _models(plan: Plan, costs: Ledger) -> list[str]:
     cur = plan.summary.currency
     lines = ["", "## Models", "",
@@ -438,8 +450,7 @@ def _models(plan: Plan, costs: Ledger) -> list[str]:
             memory, per_gpu = f"{model.memory_mib:,} MiB when loaded", "-"
         lines.append(f"| {model.name} | {model.team} | {model.pool} | {model.own_pods} | "
                      f"{share} | {memory} | {per_gpu} | "
-                     f"{_money(by_model[model.name], cur)} | "
-                     f"{', '.join(model.shares_with) or '-'} |")
+                     f"{_money(by_model[model.name], cur)} | {_neighbours(plan, model)} |")
     return lines
 
 

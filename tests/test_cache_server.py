@@ -370,3 +370,26 @@ def test_the_manifests_hold_a_cache_only_reserved_placed_and_with_a_server(
                  for p in plan.pools]
         changed = plan.model_copy(update={"pools": pools})
         assert changed.held_caches() == [] and changed.served_by(member) is None
+
+
+def test_a_member_shares_its_servers_gpus_and_says_so(greedy_demo_out: Path):
+    """A member runs inside its cache's server, so its GPU neighbours are the server's: the
+    models (and caches) with pods on the server's GPUs. The other members are loaded into the
+    same server, not beside it: the plan does not list them as neighbours, and summary.md
+    says they share the server."""
+    plan = load_plan(greedy_demo_out / "plan.yaml")
+    cache = _cache(plan)
+    gpus = [g for p in plan.pools for n in p.nodes for g in n.gpus
+            if any(s.cache == cache.name for s in g.caches)]
+    beside = sorted({r.model for g in gpus for r in g.replicas}
+                    | {s.cache for g in gpus for s in g.caches} - {cache.name})
+    summary = (greedy_demo_out / "summary.md").read_text()
+    for name in MEMBERS:
+        model = plan.model(name)
+        assert model is not None and model.shares_with == beside
+        row = next(r for r in summary.splitlines() if r.startswith(f"| {name} | "))
+        assert row.endswith(f"| the other members of {cache.name}, in its server"
+                            + (f"; beside it: {', '.join(beside)}" if beside else "") + " |")
+    for model in plan.models:  # the server's neighbours name the cache
+        if model.name in beside:
+            assert cache.name in model.shares_with

@@ -337,8 +337,8 @@ def _model_plan(fleet: Fleet, demand: Demand, rejections: list[Rejection],
         if cache.reserved:
             cost_per_hour = share
             gpu_fraction = ledger.gpu_fraction[cache.name] * weight
-            shares_with = (ledger.shares_with[cache.name]
-                           | {d.model for d in cache.members if d.model != name})
+            # the server's neighbours; the other members are in the server itself
+            shares_with = ledger.shares_with[cache.name]
         reasons.insert(len(reasons) - len(rejections), _cache_reason(
             fleet, cache, share,
             warm_share(gpu, demand) * _own_gpu_price(fleet, cache),
