@@ -27,10 +27,10 @@ from __future__ import annotations
 import random
 
 import numpy as np
-from ortools.sat.python import cp_model
 
 from solvers.clock import BIT_WORD, MODEL_TERM, charge, now
-from solvers.sat import new_solver, run
+from solvers.patterns import pack_with_counts
+from solvers.sat import new_solver
 
 ATTEMPT_SHARE = 0.2  # after a first failure, the chance of each choice being made at random
 RUINED = 3  # bins emptied after a failure: from this to 2 * RUINED - 1, in turn
@@ -300,26 +300,14 @@ def patterns_within(capacity: int, sizes: list[int], demand: list[int], waste: i
 
 def cover(patterns: list[list[tuple[int, int]]], demand: list[int], bins: int, *,
           time_limit_s: float, seed: int) -> list[list[int]] | None:
-    """`bins` bins of the listed patterns holding every item exactly once (CP-SAT on the
-    clock in use), as lists of type indexes; None if not found in time. Exact when the
-    patterns are every bin that wastes no more than the packing may."""
-    model = cp_model.CpModel()
-    use = [model.new_int_var(0, min(bins, *(demand[t] // k for t, k in p)), "")
-           for p in patterns]
-    terms: list[list] = [[] for _ in demand]
-    for pattern, y in zip(patterns, use, strict=True):
-        for t, k in pattern:
-            terms[t].append(k * y)
+    """At most `bins` bins of the listed patterns holding every item exactly once (the model
+    of `solvers.patterns`, on one worker), as lists of type indexes; None if not found in
+    time. Exact when the patterns are every bin that wastes no more than the packing may."""
     charge(MODEL_TERM * sum(len(p) for p in patterns))
-    for need, of_type in zip(demand, terms, strict=True):
-        if need:
-            model.add(sum(of_type) == need)
-    model.add(sum(use) <= bins)
     solver = new_solver(max(time_limit_s, 0.01), seed, 1)
-    if run(solver, model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return None
-    return [[t for t, k in pattern for _ in range(k)]
-            for pattern, y in zip(patterns, use, strict=True) for _ in range(solver.value(y))]
+    found = pack_with_counts(patterns, demand, bins, solver, at_most=True, uses=[
+        min(bins, *(demand[t] // k for t, k in p)) for p in patterns])
+    return found.bins if found.status == "found" else None
 
 
 def _exactly(capacity: int, sizes: list[int], left: list[int], bins: int, *, deadline: float,

@@ -141,21 +141,36 @@ def pack_with_patterns(patterns: list[tuple[int, ...]], demand: list[int], bins:
                        cover: bool = False) -> Outcome:
     """Exactly `bins` patterns covering the demand: exactly when `patterns` lists them all,
     at least (items packed twice are dropped) for a restricted list from column generation."""
+    # Each pattern by its non-zero counts only (patterns x types is large).
+    counts = [[(t, p[t]) for t in _nonzero(p)] for p in patterns]
+    charge(MODEL_TERM * 2 * (sum(len(c) for c in counts) + len(counts)))  # + values read
+    return pack_with_counts(counts, demand, bins, _solver(time_limit_s, seed, workers),
+                            cover=cover)
+
+
+def pack_with_counts(patterns: Sequence[Sequence[tuple[int, int]]], demand: list[int],
+                     bins: int, solver: cp_model.CpSolver, *, cover: bool = False,
+                     at_most: bool = False, uses: Sequence[int] = ()) -> Outcome:
+    """`pack_with_patterns` for patterns written as the (type, count) pairs of the types
+    they hold (as `solvers.exact_fill` lists them), solved by `solver`. With `at_most`, at
+    most `bins` patterns (the list need not hold the empty one); `uses`, where given, bounds
+    how often each pattern is used (else `bins`). The caller charges the model's making."""
     cp = cp_model.CpModel()
-    use = [cp.new_int_var(0, bins, f"y[{i}]") for i in range(len(patterns))]
-    # Each type's terms from the patterns' non-zero counts only (patterns x types is large).
+    use = [cp.new_int_var(0, uses[i] if uses else bins, f"y[{i}]")
+           for i in range(len(patterns))]
     by_type: list[list] = [[] for _ in demand]
     for p, y in zip(patterns, use, strict=True):
-        for t in _nonzero(p):
-            by_type[t].append(p[t] * y)
-    charge(MODEL_TERM * 2 * (sum(len(terms) for terms in by_type) + len(use)))  # + values read
+        for t, k in p:
+            by_type[t].append(k * y)
     for need, terms in zip(demand, by_type, strict=True):
         if cover:
             cp.add(sum(terms) >= need)  # demand: every item of type t at least once
         else:
             cp.add(sum(terms) == need)  # demand: every item of type t, exactly once
-    cp.add(sum(use) == bins)  # exactly this many GPUs
-    solver = _solver(time_limit_s, seed, workers)
+    if at_most:
+        cp.add(sum(use) <= bins)
+    else:
+        cp.add(sum(use) == bins)  # exactly this many GPUs
     status = _status(run(solver, cp))
     if status != "found":
         return Outcome(status, [])
@@ -164,7 +179,7 @@ def pack_with_patterns(patterns: list[tuple[int, ...]], demand: list[int], bins:
     for pattern, y in zip(patterns, use, strict=True):
         for _ in range(solver.value(y)):
             contents = []
-            for t, n in enumerate(pattern):
+            for t, n in pattern:
                 take = min(n, left[t])
                 contents += [t] * take
                 left[t] -= take
