@@ -78,7 +78,9 @@ def batch_name_problems(model: ModelSpec, cluster: Cluster, pools: list[Pool]) -
     name has at most CRONJOB_NAME_MAX characters (its Jobs' names add 11), a Job's at most
     JOB_NAME_MAX (its pods carry it as a label). Under DRA a model has one per planned GPU or
     slice, named after it (`gpu_slot`): the longest is its name and the last slot of a pool
-    that admits it."""
+    that admits it. Every admitting pool counts, not only the one a plan chooses: the
+    registry is checked before placement, and a later plan (other traffic, prices or pools)
+    may place the model in any of them, so a name valid for one plan must stay valid."""
     if model.batch is None:
         return []
     if model.batch.schedule is not None:
