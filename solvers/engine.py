@@ -265,11 +265,12 @@ def _is_plain_packing(problem: Problem) -> bool:
 
 def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float, seed: int,
                        workers: int) -> Solution | None:
-    """Solve a plain packing component: list patterns when few exist; otherwise bins filled to
-    the brim (items of one dimension), column generation for the bound (items of several
-    dimensions: started from fit-decreasing packings too), its LP rounded into a packing, a
-    dive, the drain search, and `patterns.pack_exactly` for k GPUs from the lower bound up to
-    prove it. None if the component is not plain packing."""
+    """Solve a plain packing component: list patterns when few exist; otherwise (items of one
+    dimension) a short consistent neighbourhood search and bins filled to the brim, column
+    generation for the bound (items of several dimensions: started from fit-decreasing
+    packings too), its LP rounded into a packing, a dive, the local searches (`_fewer_bins`),
+    and `patterns.pack_exactly` for k GPUs from the lower bound up to prove it. None if the
+    component is not plain packing."""
     from solvers.exact_fill import one_dimension
     from solvers.patterns import dive, generate_columns, round_columns
     from solvers.vector_fit import packings
