@@ -271,6 +271,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     packings too), its LP rounded into a packing, a dive, the local searches (`_fewer_bins`),
     and `patterns.pack_exactly` for k GPUs from the lower bound up to prove it. None if the
     component is not plain packing."""
+    from solvers import diving
     from solvers.exact_fill import one_dimension
     from solvers.patterns import dive, generate_columns, round_columns
     from solvers.vector_fit import packings
@@ -299,6 +300,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     if filled is not None:
         return filled
     columns = []
+    settled = False  # whether column generation reached its LP bound
     vector = one_dimension(pool.capacity, sizes) is None
     if lower_gpus < len(bins):
         start = _as_vectors(hint_bins, len(groups))
@@ -311,6 +313,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
             deadline, now() + time_limit_s * (1 / 2 if vector else 2 / 5)))
         columns = generated.patterns
         lower_gpus = max(lower_gpus, generated.lower_bound)
+        settled = generated.lower_bound >= math.ceil(sum(generated.values) - 1e-6)
     # Round the LP at once; if that leaves a gap to the bound, round it pattern by pattern
     # (which finishes on small instances only, and there often closes the last GPU).
     if lower_gpus < len(bins) and columns:
@@ -322,11 +325,23 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
                          min(deadline, now() + time_limit_s / 8), seed)
         if filled is not None:
             return filled
-    if lower_gpus < len(bins):
+    if lower_gpus < len(bins) and vector:
         dived = dive(pool.capacity, sizes, demand, columns,
-                     min(deadline, now() + time_limit_s / 6),
-                     rounds=3 if vector else None, fix=0.5 if vector else None)
+                     min(deadline, now() + time_limit_s / 6), rounds=3, fix=0.5)
         if dived is not None and len(dived) < len(bins):
+            bins = dived
+    elif lower_gpus < len(bins) and not (settled and diving.fits_table(pool.capacity[0], sizes,
+                                                                      demand)):
+        dived = dive(pool.capacity, sizes, demand, columns,
+                     min(deadline, now() + time_limit_s / 6))
+        if dived is not None and len(dived) < len(bins):
+            bins = dived
+    elif lower_gpus < len(bins):
+        # Column generation reached its LP bound, so the search's nodes start from a
+        # converged LP: it takes the drain's time too, up to the sixth kept for the proof.
+        dived = diving.search(pool.capacity, sizes, demand, columns,
+                              deadline - time_limit_s / 6, most=len(bins), goal=lower_gpus)
+        if dived is not None:
             bins = dived
     if lower_gpus < len(bins):
         bins = _fewer_bins(pool.capacity, sizes, bins, lower_gpus, deadline=deadline,

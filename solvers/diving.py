@@ -1,0 +1,204 @@
+"""Diving with limited discrepancy search over the pattern LP (items of one dimension).
+
+Rounding a converged LP lands a GPU or two above the optimum on hard instances, and solving
+the LP again after each rounding (a dive) often closes one of them, but not when the optimum
+equals the LP bound: a single wrong early choice leaves items that fit nowhere at the end.
+After Sadykov, Vanderbeck, Pessoa, Tahiri and Uchoa, "Primal heuristics for branch and price:
+the assets of diving methods" (INFORMS Journal on Computing, 2019):
+
+- a node is the residual problem (the items the GPUs fixed so far leave); its master LP is
+  solved by column generation, pricing restricted to the residual demand;
+- the node fixes one column, rounded up (the one closest to its ceiling, the most used of
+  equals), as many copies as the residual demand allows, and dives into the child;
+- a node whose LP bound plus the GPUs fixed cannot beat the best packing is pruned, and the
+  search backtracks: near the root (up to `max_depth` columns fixed), a node also tries its
+  next columns, each earlier one put on a tabu list (not fixed again below it), as long as
+  the path holds at most `max_discrepancy` such discrepancies;
+- every node also rounds its LP at once (`patterns.round_columns`), which completes the
+  packing when the LP is integral.
+
+One LP serves every node (`_Master`): a node sets the rows to its residual demand and closes
+the columns that no longer fit it, so GLOP starts again from the last basis rather than from
+a model rebuilt column by column. The search stops at a packing with `goal` GPUs (the lower
+bound), when the tree is done, or at its deadline; every LP solve and pricing table charges
+the clock as column generation does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.linear_solver import pywraplp
+
+from solvers.clock import LP_ENTRY, STEP, charge, now
+from solvers.patterns import (
+    MAX_TABLE_CELLS,
+    Load,
+    _price_one_dimension,
+    _table_cells,
+    round_columns,
+)
+
+EPSILON = 1e-6
+
+
+class _Master:
+    """The pattern LP over every column found so far, its rows set to one node's residual
+    demand at a time (at least that many of each type), the columns that do not fit that
+    demand held at zero."""
+
+    def __init__(self, capacity: int, weights: list[int], columns: list[tuple[int, ...]]):
+        self.capacity, self.weights = capacity, weights
+        self.lp = pywraplp.Solver.CreateSolver("GLOP")
+        self.rows = [self.lp.Constraint(0, self.lp.infinity()) for _ in weights]
+        self.objective = self.lp.Objective()
+        self.objective.SetMinimization()
+        self.patterns: list[tuple[int, ...]] = []
+        self.known: set[tuple[int, ...]] = set()
+        self.use: list = []
+        self.nonzeros = 0
+        self.matrix = np.zeros((0, len(weights)), dtype=np.int64)  # the patterns as rows
+        self.open = np.zeros(0, dtype=bool)  # whether each column fits the node's demand
+        singles = [tuple(int(t == i) for t in range(len(weights))) for i in range(len(weights))]
+        for pattern in dict.fromkeys(singles + columns):  # singles keep every residual LP feasible
+            self._add(pattern)
+
+    def _add(self, pattern: tuple[int, ...]) -> None:
+        self.known.add(pattern)
+        self.patterns.append(pattern)
+        y = self.lp.NumVar(0, self.lp.infinity(), "")
+        self.objective.SetCoefficient(y, 1)
+        held = np.flatnonzero(pattern).tolist()
+        for t in held:
+            self.rows[t].SetCoefficient(y, pattern[t])
+        self.use.append(y)
+        self.nonzeros += len(held)
+        charge(LP_ENTRY * (len(held) + 1))  # written once, then kept for every node
+
+    def _set_demand(self, left: tuple[int, ...]) -> None:
+        for row, need in zip(self.rows, left, strict=True):
+            row.SetLb(need)
+        if len(self.matrix) < len(self.patterns):  # columns priced since the last node
+            self.matrix = np.vstack([self.matrix, np.array(self.patterns[len(self.matrix):],
+                                                           dtype=np.int64)])
+            self.open = np.append(self.open, np.ones(len(self.matrix) - len(self.open), bool))
+        fits = (self.matrix <= np.array(left, dtype=np.int64)).all(axis=1)
+        for i in np.flatnonzero(fits != self.open).tolist():
+            self.use[i].SetUb(self.lp.infinity() if fits[i] else 0.0)
+        self.open = fits
+
+    def solve(self, left: tuple[int, ...], deadline: float
+              ) -> tuple[int, list[tuple[int, ...]], list[float]] | None:
+        """Column generation for the residual demand `left`: the GPUs it needs at least (the
+        LP bound, or Farley's when cut short), and the open columns with their LP values.
+        None at `deadline`."""
+        self._set_demand(left)
+        bound = 0
+        while now() < deadline:
+            charge(STEP + LP_ENTRY * (self.nonzeros + len(self.patterns)))
+            if self.lp.Solve() != pywraplp.Solver.OPTIMAL:
+                return None
+            value = self.objective.Value()
+            duals = [row.dual_value() for row in self.rows]
+            best, pattern = _price_one_dimension(self.capacity, self.weights, duals, list(left))
+            if best > 1 + 1e-9:  # Farley: no pattern is worth more than `best`
+                bound = max(bound, math.ceil(value / best - EPSILON))
+            if best <= 1 + 1e-9 or pattern in self.known:
+                bound = max(bound, math.ceil(value - EPSILON))
+                columns = np.flatnonzero(self.open).tolist()
+                return (bound, [self.patterns[i] for i in columns],
+                        [self.use[i].solution_value() for i in columns])
+            self._add(pattern)
+        return None
+
+
+@dataclass(frozen=True)
+class _Branch:
+    """A child still to explore: the parent's state and the column the child fixes."""
+
+    fixed: tuple[tuple[int, ...], ...]  # the GPUs fixed so far, as counts per type
+    left: tuple[int, ...]  # the residual demand
+    column: tuple[int, ...] | None  # what the child fixes (None: the root itself)
+    copies: int
+    tabu: frozenset[tuple[int, ...]]  # columns this subtree may not fix
+    depth: int  # columns fixed on the path
+    discrepancies: int  # times the path took a column other than the first choice
+
+
+def _candidates(patterns: list[tuple[int, ...]], values: list[float],
+                tabu: frozenset[tuple[int, ...]]) -> list[tuple[tuple[int, ...], int]]:
+    """The columns the LP uses and the tabu list allows, with their copies rounded up: the one
+    closest to its ceiling first, the most used of equals, then in column order."""
+    used = [(math.ceil(v - EPSILON) - v, -v, i) for i, v in enumerate(values)
+            if v > EPSILON and patterns[i] not in tabu]
+    return [(patterns[i], math.ceil(values[i] - EPSILON)) for _, _, i in sorted(used)]
+
+
+def _fix(fixed: tuple[tuple[int, ...], ...], left: tuple[int, ...], column: tuple[int, ...],
+         copies: int) -> tuple[tuple[tuple[int, ...], ...], tuple[int, ...]]:
+    """The column fixed `copies` times, fewer where the residual demand runs out (it fits the
+    demand of the node that chose it at least once)."""
+    most = min(n // a for n, a in zip(left, column, strict=True) if a)
+    copies = max(1, min(copies, most))
+    rest = tuple(n - a * copies for n, a in zip(left, column, strict=True))
+    return fixed + (column,) * copies, rest
+
+
+def _as_bins(fixed: tuple[tuple[int, ...], ...]) -> list[list[int]]:
+    return [[t for t, n in enumerate(column) for _ in range(n)] for column in fixed]
+
+
+def fits_table(capacity: int, sizes: list[Load], demand: list[int]) -> bool:
+    """Whether pricing by dynamic programming stays within its table limit, which the search
+    needs for its bounds."""
+    return _table_cells(capacity, sizes, demand) <= MAX_TABLE_CELLS
+
+
+def search(capacity: Load, sizes: list[Load], demand: list[int],
+           columns: list[tuple[int, ...]], deadline: float, *, most: int, goal: int,
+           max_discrepancy: int = 3, max_depth: int = 2) -> list[list[int]] | None:
+    """A packing into fewer than `most` GPUs, the fewest found, by diving with limited
+    discrepancy search from `columns` (those of column generation over the whole demand);
+    None when none is found before the tree is done or `deadline` comes. Stops at `goal` GPUs.
+    Items of one dimension only."""
+    master = _Master(capacity[0], [s[0] for s in sizes], list(columns))
+    best: list[list[int]] | None = None
+    stack = [_Branch((), tuple(demand), None, 0, frozenset(), 0, 0)]
+    while stack and now() < deadline:
+        charge(STEP)
+        branch = stack.pop()
+        fixed, left = branch.fixed, branch.left
+        if branch.column is not None:
+            fixed, left = _fix(fixed, left, branch.column, branch.copies)
+        ceiling = len(best) if best is not None else most
+        if not any(left):
+            if len(fixed) < ceiling:
+                best = _as_bins(fixed)
+                if len(best) <= goal:
+                    return best
+            continue
+        solved = master.solve(left, deadline)
+        if solved is None:
+            break
+        bound, patterns, values = solved
+        if len(fixed) + bound >= ceiling:
+            continue  # pruned: this subtree cannot beat the best packing
+        rounded = round_columns(capacity, sizes, list(left), patterns, values)
+        if len(fixed) + len(rounded) < ceiling:
+            best = _as_bins(fixed) + rounded
+            if len(best) <= goal:
+                return best
+        choices = _candidates(patterns, values, branch.tabu)
+        tried: set[tuple[int, ...]] = set()
+        children = []
+        for rank, (column, copies) in enumerate(choices):
+            if rank and (branch.depth >= max_depth
+                         or branch.discrepancies + rank > max_discrepancy):
+                break
+            children.append(_Branch(fixed, left, column, copies, branch.tabu | tried,
+                                    branch.depth + 1, branch.discrepancies + rank))
+            tried.add(column)
+        stack.extend(reversed(children))  # the first choice is explored first
+    return best
