@@ -84,7 +84,7 @@ class _Master:
             self.matrix = np.vstack([self.matrix, np.array(self.patterns[len(self.matrix):],
                                                            dtype=np.int64)])
             self.open = np.append(self.open, np.ones(len(self.matrix) - len(self.open), bool))
-        fits = (self.matrix <= np.array(left, dtype=np.int64)).all(axis=1)
+        fits: np.ndarray = np.all(self.matrix <= np.array(left, dtype=np.int64), axis=1)
         for i in np.flatnonzero(fits != self.open).tolist():
             self.use[i].SetUb(self.lp.infinity() if fits[i] else 0.0)
         self.open = fits

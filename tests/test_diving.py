@@ -1,0 +1,90 @@
+"""Diving with limited discrepancy search (`solvers.diving`): every packing it returns holds
+each item exactly once within the capacity, it finds an optimum that rounding the LP and a
+dive without backtracking both miss, and it takes the same path twice. Work is bounded by the
+deterministic clock."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from solvers.clock import WorkClock, now, using
+from solvers.diving import search
+from solvers.patterns import generate_columns, round_columns
+
+# Eight bins of 100 cut into three or four pieces each, every piece a size of its own: the
+# optimum is 8 by construction.
+CUT_BINS = [[2, 65, 33], [5, 16, 10, 69], [8, 80, 12], [48, 41, 11], [15, 29, 56],
+            [46, 45, 9], [34, 17, 49], [27, 3, 70]]
+
+
+def _instance(items: list[int]) -> tuple[list[tuple[int, ...]], list[int]]:
+    counts = Counter(items)
+    sizes = sorted(counts, reverse=True)
+    return [(s,) for s in sizes], [counts[s] for s in sizes]
+
+
+def _singles(types: int) -> list[tuple[int, ...]]:
+    return [tuple(int(t == u) for u in range(types)) for t in range(types)]
+
+
+def _valid(capacity: int, sizes, demand, bins) -> bool:
+    fits = all(sum(sizes[t][0] for t in b) <= capacity for b in bins)
+    every_item_once = Counter(t for b in bins for t in b) == Counter(
+        t for t, n in enumerate(demand) for _ in range(n))
+    return fits and every_item_once and all(bins)
+
+
+@st.composite
+def instances(draw):
+    """Items of one dimension in bins of 30 to 120, one to five of each size."""
+    capacity = draw(st.integers(30, 120))
+    items = [s for s in draw(st.lists(st.integers(1, capacity), min_size=1, max_size=12))
+             for _ in range(draw(st.integers(1, 5)))]
+    return capacity, items
+
+
+@settings(max_examples=40, deadline=None)
+@given(instances(), st.sampled_from([0.0, 0.01, 0.2, 5.0]))
+def test_a_packing_from_the_search_holds_every_item_once_within_capacity(instance, budget):
+    capacity, items = instance
+    sizes, demand = _instance(items)
+    with using(WorkClock()):
+        bins = search((capacity,), sizes, demand, _singles(len(sizes)), now() + budget,
+                      most=sum(demand) + 1, goal=0)
+    if budget >= 5.0:  # ample for a dozen sizes: the root's rounding at least
+        assert bins is not None
+    if bins is not None:  # only a packing into fewer GPUs than `most` comes back
+        assert _valid(capacity, sizes, demand, bins)
+        assert len(bins) <= sum(demand)
+
+
+def test_backtracking_finds_the_optimum_that_rounding_and_a_plain_dive_miss():
+    sizes, demand = _instance([s for b in CUT_BINS for s in b])
+    with using(WorkClock()):
+        columns = generate_columns((100,), sizes, demand, _singles(len(sizes)), now() + 5)
+        assert columns.lower_bound == 8
+        rounded = round_columns((100,), sizes, demand, columns.patterns, columns.values)
+        assert len(rounded) == 9
+        plain = search((100,), sizes, demand, columns.patterns, now() + 5, most=9, goal=8,
+                       max_discrepancy=0)
+        assert plain is None  # the dive alone ends where no better packing is left
+        began = now()
+        found = search((100,), sizes, demand, columns.patterns, now() + 5, most=9, goal=8)
+        assert now() - began < 1.0  # it stops at the goal, well within the budget
+    assert found is not None and len(found) == 8
+    assert _valid(100, sizes, demand, found)
+
+
+def test_the_search_takes_the_same_path_twice():
+    sizes, demand = _instance([s for b in CUT_BINS for s in b])
+    runs = []
+    for _ in range(2):
+        with using(WorkClock()):
+            columns = generate_columns((100,), sizes, demand, _singles(len(sizes)), now() + 5)
+            found = search((100,), sizes, demand, columns.patterns, now() + 5, most=9, goal=8)
+            runs.append((found, now()))
+    assert runs[0] == runs[1]
+
