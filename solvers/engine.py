@@ -268,12 +268,11 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     """Solve a plain packing component: list patterns when few exist; otherwise (items of one
     dimension) a short consistent neighbourhood search and bins filled to the brim, column
     generation for the bound (items of several dimensions: started from fit-decreasing
-    packings too), its LP rounded into a packing, a dive, the local searches (`_fewer_bins`),
-    and `patterns.pack_exactly` for k GPUs from the lower bound up to prove it. None if the
-    component is not plain packing."""
-    from solvers import diving
+    packings too), its LP rounded into a packing, a dive (`_dived`), the local searches
+    (`_fewer_bins`), and `patterns.pack_exactly` for k GPUs from the lower bound up to prove
+    it. None if the component is not plain packing."""
     from solvers.exact_fill import one_dimension
-    from solvers.patterns import dive, generate_columns, round_columns
+    from solvers.patterns import generate_columns, round_columns
     from solvers.vector_fit import packings
 
     if not _is_plain_packing(problem):
@@ -325,24 +324,9 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
                          min(deadline, now() + time_limit_s / 8), seed)
         if filled is not None:
             return filled
-    if lower_gpus < len(bins) and vector:
-        dived = dive(pool.capacity, sizes, demand, columns,
-                     min(deadline, now() + time_limit_s / 6), rounds=3, fix=0.5)
-        if dived is not None and len(dived) < len(bins):
-            bins = dived
-    elif lower_gpus < len(bins) and not (settled and diving.fits_table(pool.capacity[0], sizes,
-                                                                      demand)):
-        dived = dive(pool.capacity, sizes, demand, columns,
-                     min(deadline, now() + time_limit_s / 6))
-        if dived is not None and len(dived) < len(bins):
-            bins = dived
-    elif lower_gpus < len(bins):
-        # Column generation reached its LP bound, so the search's nodes start from a
-        # converged LP: it takes the drain's time too, up to the sixth kept for the proof.
-        dived = diving.search(pool.capacity, sizes, demand, columns,
-                              deadline - time_limit_s / 6, most=len(bins), goal=lower_gpus)
-        if dived is not None:
-            bins = dived
+    if lower_gpus < len(bins):
+        bins = _dived(pool.capacity, sizes, demand, columns, bins, lower_gpus, vector=vector,
+                      settled=settled, deadline=deadline, time_limit_s=time_limit_s)
     if lower_gpus < len(bins):
         bins = _fewer_bins(pool.capacity, sizes, bins, lower_gpus, deadline=deadline,
                            time_limit_s=time_limit_s, seed=seed)
@@ -355,6 +339,26 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         status = "optimal" if hint.cost <= bound else "greedy"
         return replace(hint, status=status, lower_bound=min(bound, hint.cost))
     return _packing_solution(pool, groups, bins, lower_gpus)
+
+
+def _dived(capacity: tuple[int, ...], sizes: list, demand: list[int], columns: list,
+           bins: list[list[int]], lower_gpus: int, *, vector: bool, settled: bool,
+           deadline: float, time_limit_s: float) -> list[list[int]]:
+    """The best of `bins` and a dive from column generation's `columns`: in several
+    dimensions one that fixes every pattern the LP uses at least half; in one dimension, once
+    the LP has converged (`settled`) and its pricing table fits, diving with limited
+    discrepancy search, which takes the drain's time too, up to the sixth kept for the proof;
+    else a dive that fixes the most used pattern a step."""
+    from solvers import diving
+    from solvers.patterns import dive
+
+    if not vector and settled and diving.fits_table(capacity[0], sizes, demand):
+        found = diving.search(capacity, sizes, demand, columns, deadline - time_limit_s / 6,
+                              most=len(bins), goal=lower_gpus)
+        return bins if found is None else found
+    found = dive(capacity, sizes, demand, columns, min(deadline, now() + time_limit_s / 6),
+                 rounds=3 if vector else None, fix=0.5 if vector else None)
+    return found if found is not None and len(found) < len(bins) else bins
 
 
 def _fewer_bins(capacity: tuple[int, ...], sizes: list, bins: list[list[int]],
