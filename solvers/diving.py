@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.linear_solver import pywraplp
 
-from solvers.clock import LP_ENTRY, STEP, charge, now
+from solvers.clock import COLUMN_ENTRY, LP_ENTRY, LP_ROUND, STEP, charge, now
 from solvers.patterns import (
     MAX_TABLE_CELLS,
     Load,
@@ -75,7 +75,7 @@ class _Master:
             self.rows[t].SetCoefficient(y, pattern[t])
         self.use.append(y)
         self.nonzeros += len(held)
-        charge(LP_ENTRY * (len(held) + 1))  # written once, then kept for every node
+        charge(COLUMN_ENTRY * len(pattern))  # written once, then kept for every node
 
     def _set_demand(self, left: tuple[int, ...]) -> None:
         for row, need in zip(self.rows, left, strict=True):
@@ -97,7 +97,7 @@ class _Master:
         self._set_demand(left)
         bound = 0
         while now() < deadline:
-            charge(STEP + LP_ENTRY * (self.nonzeros + len(self.patterns)))
+            charge(LP_ROUND + LP_ENTRY * (self.nonzeros + len(self.patterns) + len(self.rows)))
             if self.lp.Solve() != pywraplp.Solver.OPTIMAL:
                 return None
             value = self.objective.Value()
@@ -183,6 +183,8 @@ def search(capacity: Load, sizes: list[Load], demand: list[int],
         if solved is None:
             break
         bound, patterns, values = solved
+        # Rounding and ranking read every open column as a dense tuple.
+        charge(COLUMN_ENTRY * len(patterns) * len(left))
         if len(fixed) + bound >= ceiling:
             continue  # pruned: this subtree cannot beat the best packing
         rounded = round_columns(capacity, sizes, list(left), patterns, values)
