@@ -77,13 +77,18 @@ class _Master:
         self.nonzeros += len(held)
         charge(COLUMN_ENTRY * len(pattern))  # written once, then kept for every node
 
-    def _set_demand(self, left: tuple[int, ...]) -> None:
-        for row, need in zip(self.rows, left, strict=True):
-            row.SetLb(need)
-        if len(self.matrix) < len(self.patterns):  # columns priced since the last node
+    def _sync(self) -> None:
+        """The columns priced since the last call as rows of `matrix`, open: pricing keeps
+        to the residual demand, so they fit it."""
+        if len(self.matrix) < len(self.patterns):
             self.matrix = np.vstack([self.matrix, np.array(self.patterns[len(self.matrix):],
                                                            dtype=np.int64)])
             self.open = np.append(self.open, np.ones(len(self.matrix) - len(self.open), bool))
+
+    def _set_demand(self, left: tuple[int, ...]) -> None:
+        for row, need in zip(self.rows, left, strict=True):
+            row.SetLb(need)
+        self._sync()
         fits: np.ndarray = np.all(self.matrix <= np.array(left, dtype=np.int64), axis=1)
         for i in np.flatnonzero(fits != self.open).tolist():
             self.use[i].SetUb(self.lp.infinity() if fits[i] else 0.0)
@@ -107,6 +112,7 @@ class _Master:
                 bound = max(bound, math.ceil(value / best - EPSILON))
             if best <= 1 + 1e-9 or pattern in self.known:
                 bound = max(bound, math.ceil(value - EPSILON))
+                self._sync()
                 columns = np.flatnonzero(self.open).tolist()
                 return (bound, [self.patterns[i] for i in columns],
                         [self.use[i].solution_value() for i in columns])
