@@ -96,3 +96,19 @@ def test_engine_reaches_scholls_optimum_with_it():
     problem = read_bpp(SHARED / "benchmarks" / "bpplib" / "scholl_3" / "HARD2.txt")
     solution = solve(problem, time_limit_s=2, seed=0, workers=1, deterministic=True)
     assert (solution.cost, solution.status) == (56, "optimal")
+
+
+@settings(max_examples=30, deadline=None)
+@given(capacity=st.integers(10, 200), data=st.data(), seed=st.integers(0, 3))
+def test_answer_keeps_each_types_count_where_types_share_a_size(capacity, data, seed):
+    # models of the same memory are types of the same size: the search may exchange their
+    # items, but each type keeps its count (a count of sizes alone would not see a swap)
+    base = data.draw(st.lists(st.integers(1, capacity), min_size=1, max_size=5, unique=True))
+    sizes = base + base  # type t and type t + len(base) share a size
+    items = data.draw(st.lists(st.sampled_from(range(len(sizes))), min_size=1, max_size=40))
+    start = [[t] for t in items]  # a bin each: the search has bins to save
+    goal = -(-sum(sizes[t] for t in items) // capacity)
+    found, _ = search(capacity, sizes, start, goal, budget_s=0.05, seed=seed)
+    assert Counter(t for b in found for t in b) == Counter(items)
+    assert all(sum(sizes[t] for t in b) <= capacity for b in found)
+    assert goal <= len(found) <= len(start)
