@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
 
-from solvers.clock import MODEL_TERM, charge, now, solve_overhead
+from solvers.clock import MODEL_TERM, charge, model_terms, now, solve_overhead
 from solvers.problem import Group, Placement, Pool, Problem, Solution
 from solvers.sat import new_solver, run
 
@@ -54,7 +54,7 @@ class _Budget:
     def check(self, cp: cp_model.CpModel) -> None:
         if self.deadline is None:
             return
-        size = len(cp.proto.variables) + len(cp.proto.constraints)
+        size = model_terms(cp)
         charge(MODEL_TERM * (size - self.written))
         self.written = size
         if now() + solve_overhead(size) > self.deadline:
