@@ -122,7 +122,9 @@ class WorkClock(Clock):
     def solve(self, solver: cp_model.CpSolver, model: cp_model.CpModel,
               callback: cp_model.CpSolverSolutionCallback | None = None):
         # The cost around the search is charged first and taken from the search's limit, so
-        # a solve still spends what it was given, no more.
+        # a solve spends what it was given, no more, unless that cost would leave the search
+        # less than MIN_SEARCH of it: then it spends more, so a caller that must not pass its
+        # deadline checks `solve_overhead` before it builds the model (as cpsat and arcflow do).
         around = self.solve_overhead(model_terms(model))
         self.spent += around
         limit = solver.parameters.max_deterministic_time
