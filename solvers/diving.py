@@ -33,13 +33,7 @@ import numpy as np
 from ortools.linear_solver import pywraplp
 
 from solvers.clock import COLUMN_ENTRY, LP_ENTRY, LP_ROUND, STEP, charge, now
-from solvers.patterns import (
-    MAX_TABLE_CELLS,
-    Load,
-    _price_one_dimension,
-    _table_cells,
-    round_columns,
-)
+from solvers.patterns import Load, _price_one_dimension, round_columns
 
 EPSILON = 1e-6
 
@@ -154,12 +148,6 @@ def _fix(fixed: tuple[tuple[int, ...], ...], left: tuple[int, ...], column: tupl
 
 def _as_bins(fixed: tuple[tuple[int, ...], ...]) -> list[list[int]]:
     return [[t for t, n in enumerate(column) for _ in range(n)] for column in fixed]
-
-
-def fits_table(capacity: int, sizes: list[Load], demand: list[int]) -> bool:
-    """Whether pricing by dynamic programming stays within its table limit, which the search
-    needs for its bounds."""
-    return _table_cells(capacity, sizes, demand) <= MAX_TABLE_CELLS
 
 
 def search(capacity: Load, sizes: list[Load], demand: list[int],

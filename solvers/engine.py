@@ -350,9 +350,9 @@ def _dived(capacity: tuple[int, ...], sizes: list, demand: list[int], columns: l
     discrepancy search, which takes the drain's time too, up to the sixth kept for the proof;
     else a dive that fixes the most used pattern a step."""
     from solvers import diving
-    from solvers.patterns import dive
+    from solvers.patterns import dive, fits_table
 
-    if not vector and settled and diving.fits_table(capacity[0], sizes, demand):
+    if not vector and settled and fits_table(capacity[0], sizes, demand):
         found = diving.search(capacity, sizes, demand, columns, deadline - time_limit_s / 6,
                               most=len(bins), goal=lower_gpus)
         return bins if found is None else found

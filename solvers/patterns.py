@@ -194,6 +194,12 @@ def _table_cells(capacity: int, sizes: list[Load], demand: list[int]) -> int:
     return (capacity + 1) * pieces
 
 
+def fits_table(capacity: int, sizes: list[Load], demand: list[int]) -> bool:
+    """Whether pricing by dynamic programming stays within its table limit: column
+    generation prices by it then, and the diving search needs it for its bounds."""
+    return _table_cells(capacity, sizes, demand) <= MAX_TABLE_CELLS
+
+
 def _nonzero(pattern: tuple[int, ...]) -> list[int]:
     """The types a pattern holds, found in numpy (a pattern lists every type)."""
     return np.flatnonzero(pattern).tolist()
@@ -396,7 +402,7 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
         add(pattern)
     bound = 0
     values = [0.0] * len(patterns)
-    by_table = len(capacity) == 1 and _table_cells(capacity[0], sizes, demand) <= MAX_TABLE_CELLS
+    by_table = len(capacity) == 1 and fits_table(capacity[0], sizes, demand)
     seeds = 100  # of quick pricing, four times more each time they find nothing
     most = NEW_COLUMNS if len(capacity) == 1 else NEW_VECTOR_COLUMNS
     priced = 0  # rounds
