@@ -119,10 +119,13 @@ def _remove(folder: Path) -> None:
 
 
 def _clean_stale(target: Path) -> None:
-    """Remove staging folders of this target that a killed writer left behind."""
+    """Remove staging folders of this target that a killed writer left behind: marked ones,
+    empty ones, and ones holding only a marker cut short (a writer killed while writing it)."""
     for sibling in target.parent.glob(f".{target.name}{_STAGING}*"):
-        if sibling.is_dir() and not sibling.is_symlink() and (
-                _listed(sibling) is not None or not any(sibling.iterdir())):
+        if not sibling.is_dir() or sibling.is_symlink():
+            continue
+        held = [child.name for child in sibling.iterdir()]
+        if _listed(sibling) is not None or held in ([], [MARKER]):
             _remove(sibling)
 
 

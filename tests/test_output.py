@@ -143,6 +143,9 @@ def test_stale_staging_folders_cleaned(cli, registry: Path, tmp_path: Path):
     (stale / MARKER).write_text("# written by the placement planner; these files are replaced "
                                 "on the next write\nplan.yaml\n")
     (tmp_path / ".out.staging-empty").mkdir()
+    cut_short = tmp_path / ".out.staging-killedwhilemarking"  # killed between open and write
+    cut_short.mkdir()
+    (cut_short / MARKER).write_text("")
     mine = tmp_path / ".out.staging-notours"
     mine.mkdir()
     (mine / "keep.txt").write_text("mine")
