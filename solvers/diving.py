@@ -33,7 +33,7 @@ import numpy as np
 from ortools.linear_solver import pywraplp
 
 from solvers.clock import COLUMN_ENTRY, LP_ENTRY, LP_ROUND, STEP, charge, now
-from solvers.patterns import Load, _price_one_dimension, round_columns
+from solvers.patterns import Load, price_one_dimension, round_columns
 
 EPSILON = 1e-6
 
@@ -101,7 +101,7 @@ class _Master:
                 return None
             value = self.objective.Value()
             duals = [row.dual_value() for row in self.rows]
-            best, pattern = _price_one_dimension(self.capacity, self.weights, duals, list(left))
+            best, pattern = price_one_dimension(self.capacity, self.weights, duals, list(left))
             if best > 1 + 1e-9:  # Farley: no pattern is worth more than `best`
                 bound = max(bound, math.ceil(value / best - EPSILON))
             if best <= 1 + 1e-9 or pattern in self.known:

@@ -188,7 +188,7 @@ def pack_with_counts(patterns: Sequence[Sequence[tuple[int, int]]], demand: list
 
 
 def _table_cells(capacity: int, sizes: list[Load], demand: list[int]) -> int:
-    """The size of `_price_one_dimension`'s table: capacity x pieces (at most)."""
+    """The size of `price_one_dimension`'s table: capacity x pieces (at most)."""
     pieces = sum(min(n, capacity // s[0]).bit_length() for s, n in zip(sizes, demand,
                                                                        strict=True) if s[0])
     return (capacity + 1) * pieces
@@ -205,7 +205,7 @@ def _nonzero(pattern: tuple[int, ...]) -> list[int]:
     return np.flatnonzero(pattern).tolist()
 
 
-def _price_one_dimension(capacity: int, weights: list[int], values: list[float],
+def price_one_dimension(capacity: int, weights: list[int], values: list[float],
                          demand: list[int]) -> tuple[float, tuple[int, ...]]:
     """The most valuable pattern: a bounded knapsack, copies split in powers of two."""
     pieces = []  # (type, copies)
@@ -420,7 +420,7 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
         duals = [row.dual_value() for row in rows]
         left = deadline - now()
         if by_table:
-            best, pattern = _price_one_dimension(capacity[0], [s[0] for s in sizes], duals,
+            best, pattern = price_one_dimension(capacity[0], [s[0] for s in sizes], duals,
                                                  demand)
             improving = [pattern] if best > 1 + 1e-9 and pattern not in known else []
         else:

@@ -29,7 +29,7 @@ def test_pricing_tables_stay_within_the_budget(monkeypatch: pytest.MonkeyPatch):
     cells) with one deterministic second: before, it swept 3.4 billion cells in it (148
     tables); now every cell is on the clock, so the cells swept fit the budget."""
     swept = Counter()
-    price = patterns._price_one_dimension
+    price = patterns.price_one_dimension
 
     def counted(capacity, weights, values, demand):
         swept["cells"] += (capacity + 1) * sum(
@@ -38,7 +38,7 @@ def test_pricing_tables_stay_within_the_budget(monkeypatch: pytest.MonkeyPatch):
         swept["tables"] += 1
         return price(capacity, weights, values, demand)
 
-    monkeypatch.setattr(patterns, "_price_one_dimension", counted)
+    monkeypatch.setattr(patterns, "price_one_dimension", counted)
     problem = _large_capacity(150_000, 300, 11)
     sizes = [g.options[0].size for g in problem.groups]
     demand = [g.options[0].count for g in problem.groups]
