@@ -10,10 +10,13 @@ reference CP-SAT model, so the table reads as ratios to CP-SAT's own determinist
 which a loaded machine shifts much less than it shifts raw seconds.
 
 Columns: calls, counted s, CPU s, CPU per counted second, and that ratio over the reference
-model's CPU per deterministic second ("x ref"). A phase whose "x ref" is 2 is charged half
-what it costs: its constants (named beside it) should double. The CP-SAT rows are split by
-model size, with a least-squares fit of what their CPU leaves uncounted against solves,
-counted time and model size: what `solvers.clock.SOLVE_CALL` and `SOLVE_TERM` should add.
+model's CPU per counted second (its deterministic second counts `clock.SAT_SECOND`) ("x
+ref"). A phase whose "x ref" is 2 is charged half what it costs: its constants (named beside
+it) should double. CPU per counted second itself is what a time limit becomes in CPU seconds
+on this machine: `SAT_SECOND` is set so that it is about 1 on the development machine. The
+CP-SAT rows are split by model size, with a least-squares fit of what their CPU leaves
+uncounted against solves, counted time and model size: what `solvers.clock.SOLVE_CALL` and
+`SOLVE_TERM` should add.
 
     python -m scripts.calibrate_clock --time-limit 10 FILE.txt|FILE.vbp ...
 """
@@ -30,12 +33,23 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from bench.instances import read_bpp, read_vbp
-from solvers import arcflow, clock, cpsat, engine, exact_fill, patterns, repack, vector_fit
+from solvers import (
+    arcflow,
+    clock,
+    cpsat,
+    diving,
+    engine,
+    exact_fill,
+    partial_search,
+    patterns,
+    repack,
+    vector_fit,
+)
 from solvers.engine import solve
 
 # (module, function, the constants that charge its work)
 PHASES = [
-    (engine, "greedy", "none"),
+    (engine, "greedy", "PLACE_STEP, GPU_ROW, REPLICA"),
     (exact_fill, "_fill_one", "CANDIDATE, BIT_WORD"),
     (exact_fill, "_pair", "CANDIDATE"),
     (exact_fill, "_opening", "SUM_ITEM, BIT_WORD, CANDIDATE"),
@@ -49,8 +63,8 @@ PHASES = [
     (patterns, "_price_greedily", "PRICE_ENTRY"),
     (patterns, "_price_cp_sat", "none"),
     (patterns, "generate_columns", "LP_ROUND, LP_ENTRY"),
-    (patterns, "round_columns", "none"),
-    (patterns, "dive", "via generate_columns"),
+    (patterns, "round_columns", "ITEM_FIT, PRICE_ENTRY, COLUMN_ENTRY"),
+    (patterns, "dive", "COLUMN_ENTRY"),
     (patterns, "build_graph", "ARC"),
     (patterns, "pack_with_arc_flow", "none"),
     (repack, "_drain", "MODEL_TERM"),
@@ -62,7 +76,13 @@ PHASES = [
     (arcflow, "bins_of", "none"),
     (cpsat, "build", "MODEL_TERM"),
     (cpsat, "extract", "none"),
-    (vector_fit, "packings", "PRICE_ENTRY"),
+    (vector_fit, "packings", "ITEM_FIT, PRICE_ENTRY"),
+    (diving, "search", "STEP, COLUMN_ENTRY"),
+    (partial_search, "_search", "PART_BIN, PART_ITEM"),
+    (partial_search, "_tabu", "ITERATION (in _move)"),
+    (partial_search, "_move", "ITERATION, MOVE, ROW"),
+    (partial_search, "_finished", "BIT_WORD"),
+    (partial_search, "_descend", "REFILL, BIT_WORD"),
 ]
 
 
@@ -178,7 +198,7 @@ def main() -> int:
                          deterministic=True)
         cpu = time.process_time() - before
         ref.append(reference(0.5))
-        scale = float(np.median(ref))
+        scale = float(np.median(ref)) / clock.SAT_SECOND  # CP-SAT's CPU per counted second
         print(f"{path.stem},{solution.cost},{solution.lower_bound},{solution.status},"
               f"{solution.seconds:.2f},{cpu:.2f},{cpu / max(solution.seconds, 1e-9):.2f},"
               f"{cpu / max(solution.seconds, 1e-9) / scale:.2f}", flush=True)
@@ -189,8 +209,9 @@ def main() -> int:
         solves += SPLIT.solves
         if args.per_instance:
             _table(SPLIT.calls, SPLIT.counted, SPLIT.cpu, scale, file=sys.stdout)
-    scale = float(np.median(ref))
-    print(f"\nreference, median of {len(ref)}: {scale:.3f} CPU s per deterministic s")
+    scale = float(np.median(ref)) / clock.SAT_SECOND
+    print(f"\nreference, median of {len(ref)}: {float(np.median(ref)):.3f} CPU s per "
+          f"deterministic s, {scale:.3f} per counted s")
     print("\nAll instances, per phase (exclusive):")
     _table(totals_calls, totals_counted, totals_cpu, scale, file=sys.stdout)
     _solves(solves, scale)
@@ -228,6 +249,9 @@ def _solves(solves: list[tuple[int, float, float]], scale: float) -> None:
                   f"{cpu[inside].sum() / inside.sum() * 1e3:9.3f}")
     basis = np.vstack([np.ones_like(counted), counted, terms]).T
     fit, *_ = np.linalg.lstsq(basis, cpu - counted, rcond=None)
+    # In CP-SAT's deterministic seconds, as SOLVE_CALL and SOLVE_TERM are set.
+    fit[0] /= clock.SAT_SECOND
+    fit[2] /= clock.SAT_SECOND
     print(f"  uncounted (cpu/ref - counted): {fit[0] * 1e3:.3f} ms per solve, "
           f"{fit[1]:+.3f} per counted s, {fit[2] * 1e6:.3f} us per model term")
 

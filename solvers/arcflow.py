@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
-from solvers.clock import ARC, BIT_WORD, MODEL_TERM, charge, now, solve_overhead
+from solvers.clock import ARC, BIT_WORD, MODEL_TERM, charge, cost, now, solve_overhead
 from solvers.sat import new_solver, run
 
 BUILD_PASSES = 4  # times each arc is charged while the graph is built and compressed
@@ -187,10 +187,11 @@ def _graph(capacity: int, sizes: list[int], demand: list[int], time_limit_s: flo
     ordered = [sizes[t] for t in order]
     wanted = [demand[t] for t in order]
     arcs = count_arcs(capacity, ordered, wanted)
-    if arcs > max_arcs or ARC * arcs * BUILD_PASSES > time_limit_s / 2:
+    if arcs > max_arcs or cost(ARC * arcs * BUILD_PASSES) > time_limit_s / 2:
         return None
     graph = build(capacity, ordered, wanted)
-    loading = MODEL_TERM * 2 * len(graph.tails) + solve_overhead(len(graph.tails) + graph.nodes)
+    loading = cost(MODEL_TERM * 2 * len(graph.tails)) + solve_overhead(len(graph.tails)
+                                                                      + graph.nodes)
     if len(graph.tails) > max(max_arcs // 10, 1) or now() + 2 * loading >= deadline:
         return None
     return order, graph, wanted

@@ -9,8 +9,9 @@ solve costs around its search (by the model's size), and the engine's own loops 
 amounts per unit of work (a pattern listed, an LP solved, an arc built), each set to what the
 unit costs relative to CP-SAT's deterministic second. With that clock the same input, seed and
 budget take the same path through every phase and give the same answer byte for byte; the
-budget is in CP-SAT's deterministic seconds, which on a typical core are of the order of CPU
-seconds, alike in every phase.
+budget is in counted seconds, each CP-SAT's deterministic second over `SAT_SECOND`: about a
+CPU second on the development machine, alike in every phase. Work that a library would run on
+threads of its own, uncounted, stays on the solve's thread (BLAS: `patterns._worth`).
 
 The clock in use is a context variable set by `engine.solve` (`using`), so the phases need not
 pass it along; outside a solve it is the wall clock.
@@ -36,6 +37,7 @@ ARC = 3e-7  # one arc of an arc-flow graph
 LP_ROUND = 5e-4  # one solve of column generation's LP and the reading of its values and duals
 LP_ENTRY = 7e-7  # one non-zero, column or row of that LP, each time it is solved and read
 PRICE_ENTRY = 8e-9  # one (pattern, type, dimension) entry in a round of quick pricing
+ITEM_FIT = 6e-6  # one item placed by a fit rule, besides the bins it is checked against
 COLUMN_ENTRY = 3e-8  # one type's count in a column added to column generation's LP
 MODEL_TERM = 2e-6  # one term of a CP-SAT model written in Python
 STEP = 1e-3  # one round of a search loop, besides the CP-SAT work inside it
@@ -47,6 +49,13 @@ TABLE_PIECE = 3e-6  # one sweep of such a table, besides its cells (numpy's cost
 # fifty variables that is three times the deterministic time reported.
 SOLVE_CALL = 1.2e-3  # one CP-SAT solve
 SOLVE_TERM = 1e-5  # one variable or constraint of the model solved
+# Every constant above is in CP-SAT's deterministic seconds. A counted second is worth less:
+# the clock counts each of them, and each deterministic second CP-SAT reports, times
+# SAT_SECOND, what CP-SAT's deterministic second takes in CPU seconds on the development
+# machine (the reference model of `scripts/calibrate_clock.py`: 1.15 to 1.27 CPU seconds).
+# There a budget of counted seconds is then about as many CPU seconds, so a 10 s limit ends
+# within 11; the phases keep their shares of it, being scaled alike.
+SAT_SECOND = 1.2
 
 def new_deterministic_solver(deterministic_time: float, seed: int = 0) -> cp_model.CpSolver:
     """A solver bounded by CP-SAT's deterministic time on one worker, with no wall-clock
@@ -83,6 +92,12 @@ class Clock:
         covers loading and presolve too."""
         return 0.0
 
+    def cost(self, work: float) -> float:
+        """What `work` deterministic seconds of the engine's own loops (an estimate made with
+        the constants above, before the work is done) take on this clock: about as many
+        seconds on the wall clock."""
+        return work
+
     def solver(self, time_limit_s: float, seed: int = 0, workers: int = 1) -> cp_model.CpSolver:
         """A CP-SAT solver limited to `time_limit_s` of this clock."""
         solver = cp_model.CpSolver()
@@ -109,28 +124,32 @@ class WorkClock(Clock):
         return self.spent
 
     def charge(self, work: float) -> None:
-        self.spent += work
+        self.spent += work * SAT_SECOND
 
     def solve_overhead(self, terms: int) -> float:
-        return SOLVE_CALL + SOLVE_TERM * terms
+        return (SOLVE_CALL + SOLVE_TERM * terms) * SAT_SECOND
+
+    def cost(self, work: float) -> float:
+        return work * SAT_SECOND
 
     def solver(self, time_limit_s: float, seed: int = 0, workers: int = 1) -> cp_model.CpSolver:
         # One worker whatever was asked: several workers race, and which wins depends on the
         # machine. No wall-clock limit, which would make the answer depend on the load.
-        return new_deterministic_solver(max(time_limit_s, 0.0), seed)
+        return new_deterministic_solver(max(time_limit_s, 0.0) / SAT_SECOND, seed)
 
     def solve(self, solver: cp_model.CpSolver, model: cp_model.CpModel,
               callback: cp_model.CpSolverSolutionCallback | None = None):
         # The cost around the search is charged first and taken from the search's limit, so
         # a solve spends what it was given, no more, unless that cost would leave the search
         # less than MIN_SEARCH of it: then it spends more, so a caller that must not pass its
-        # deadline checks `solve_overhead` before it builds the model (as cpsat and arcflow do).
-        around = self.solve_overhead(model_terms(model))
-        self.spent += around
+        # deadline checks `solve_overhead` before it builds the model (as cpsat, arcflow and
+        # patterns.pack_with_patterns do).
+        around = SOLVE_CALL + SOLVE_TERM * model_terms(model)  # deterministic seconds
+        self.spent += around * SAT_SECOND
         limit = solver.parameters.max_deterministic_time
         solver.parameters.max_deterministic_time = max(limit - around, limit * MIN_SEARCH)
         status = solver.solve(model, callback)
-        self.spent += solver.deterministic_time
+        self.spent += solver.deterministic_time * SAT_SECOND
         return status
 
 
@@ -161,6 +180,12 @@ def now() -> float:
 def charge(work: float) -> None:
     """Count `work` deterministic seconds on the current clock (nothing on the wall clock)."""
     current().charge(work)
+
+
+def cost(work: float) -> float:
+    """What `work` deterministic seconds of the engine's own loops take on the current clock:
+    what a phase compares with the time it has left before it starts that work."""
+    return current().cost(work)
 
 
 def solve_overhead(terms: int) -> float:

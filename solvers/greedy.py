@@ -17,9 +17,15 @@ from typing import Literal
 
 import numpy as np
 
+from solvers.clock import charge
 from solvers.problem import Group, Option, Placement, Pool, Problem, Solution
 
 Strategy = Literal["first", "best"]
+# Deterministic seconds charged for greedy's work (`scripts/calibrate_clock.py`): its Python
+# per step and per replica, and its numpy scans, which read every GPU row of the pool.
+PLACE_STEP = 2.2e-5  # one step of a placement: the GPUs with room looked up, one chosen
+GPU_ROW = 1.9e-9  # one GPU row of the pool's table read in such a step
+REPLICA = 5.5e-6  # one replica placed, recorded and renumbered
 
 
 @dataclass
@@ -264,6 +270,7 @@ class _Placer:
             step = self._place_mig
         remaining = self.option.count
         while remaining:
+            charge(PLACE_STEP + GPU_ROW * self.state.table.rows * len(self.state.pool.capacity))
             placed = step(remaining)
             if not placed:
                 self.rollback()
@@ -489,6 +496,7 @@ def greedy(problem: Problem, strategy: Strategy = "best") -> Solution:
 def _compact(problem: Problem, states: dict[str, _PoolState], placements: list[Placement],
              unplaced: dict[str, str]) -> Solution:
     """Renumber nodes so that the used ones come first, and price them."""
+    charge(REPLICA * len(placements))
     renumber: dict[tuple[str, int], int] = {}
     used: Counter = Counter()  # nodes numbered so far per pool
     for p in placements:

@@ -38,10 +38,12 @@ DELETED = 3  # bins of a packing of m + 1 whose items start S in the search for 
 TENURE = (3, 10)  # iterations an item that moved stays where it is: drawn in this range
 STALL = 60  # tabu iterations without a lighter S before a descent over the bins
 DESCENT_WORDS = 20_000_000  # most bitset words one descent pass shifts (large capacities)
-MOVE = 3e-8  # deterministic seconds per (bin, items out) pair a tabu iteration weighs
-ITERATION = 6e-5  # per tabu iteration, besides its moves
-ROW = 3e-7  # per bin a tabu iteration gathers the moves of
+MOVE = 1.8e-8  # deterministic seconds per (bin, items out) pair a tabu iteration weighs
+ITERATION = 3.6e-5  # per tabu iteration, besides its moves
+ROW = 1.8e-7  # per bin a tabu iteration gathers the moves of
 REFILL = 2e-5  # per bin the descent refills, besides its bitset words
+PART_BIN = 1e-5  # per bin of a partial packing set up, its moves listed, besides its items
+PART_ITEM = 5e-7  # per item of a partial packing set up
 
 Bins = list[list[int]]
 
@@ -67,6 +69,7 @@ class _Partial:
     none)."""
 
     def __init__(self, weights: np.ndarray, bins: list[list[int]], out: list[int]):
+        charge(PART_BIN * len(bins) + PART_ITEM * len(weights))
         self.weights = np.append(weights, 0)  # the id -1 reads as weight 0
         self.rows = [list(b) for b in bins]
         self.load = np.array([self.weights[b].sum() for b in bins], dtype=np.int64)

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from solvers.clock import PRICE_ENTRY, charge
-
-ITEM_FIT = 6e-6  # deterministic seconds per item placed, besides the bins it is checked against
+from solvers.clock import ITEM_FIT, PRICE_ENTRY, charge
 
 Load = tuple[int, ...]
 

@@ -13,7 +13,16 @@ import pytest
 from ortools.sat.python import cp_model
 
 from planner.registry.locate import write_demo
-from solvers.clock import SOLVE_CALL, SOLVE_TERM, WorkClock, charge, current, now, using
+from solvers.clock import (
+    SAT_SECOND,
+    SOLVE_CALL,
+    SOLVE_TERM,
+    WorkClock,
+    charge,
+    current,
+    now,
+    using,
+)
 from solvers.engine import solve
 from solvers.problem import Group, Option, Pool, Problem
 from solvers.sat import new_solver, run
@@ -91,15 +100,19 @@ def test_work_clock_counts_cp_sat_and_charges():
         assert current() is clock and now() == 0
         solver = new_solver(5.0, seed=1, workers=8)
         assert solver.parameters.num_workers == 1
-        assert solver.parameters.max_deterministic_time == 5.0
+        # 5 counted seconds are 5 / SAT_SECOND of CP-SAT's deterministic seconds.
+        assert solver.parameters.max_deterministic_time == pytest.approx(5.0 / SAT_SECOND)
         assert solver.parameters.max_time_in_seconds > 1e9  # no wall-clock limit
         run(solver, model)
         # CP-SAT's deterministic time, and what the solve costs around its search: a fixed
-        # cost and one per variable and constraint (30 variables, 1 constraint).
+        # cost and one per variable and constraint (30 variables, 1 constraint), all counted
+        # times SAT_SECOND.
         around = SOLVE_CALL + SOLVE_TERM * 31
-        assert now() == pytest.approx(around + solver.deterministic_time) and now() > around
-        assert solver.parameters.max_deterministic_time == pytest.approx(5.0 - around)
+        assert now() == pytest.approx((around + solver.deterministic_time) * SAT_SECOND)
+        assert now() > around * SAT_SECOND
+        assert solver.parameters.max_deterministic_time == pytest.approx(5.0 / SAT_SECOND
+                                                                         - around)
         spent = now()
         charge(0.25)
-        assert now() == pytest.approx(spent + 0.25)
+        assert now() == pytest.approx(spent + 0.25 * SAT_SECOND)
     assert not current().deterministic  # the wall clock again outside the block

@@ -10,7 +10,7 @@ from bench.synthetic import generate_fleet
 from planner.demand.derive import derive
 from planner.demand.to_engine import build_problem
 from solvers import cpsat, greedy
-from solvers.clock import MODEL_TERM, SOLVE_CALL, SOLVE_TERM, WorkClock, now, using
+from solvers.clock import MODEL_TERM, SAT_SECOND, SOLVE_CALL, SOLVE_TERM, WorkClock, now, using
 from solvers.engine import solve
 from solvers.problem import Conflict, Group, Option, Pool, Problem, SliceType
 from solvers.verify import violations
@@ -87,20 +87,21 @@ def _fleet_problem(models: int) -> Problem:
 def test_building_a_model_counts_its_terms_and_stops_at_its_deadline():
     problem = _fleet_problem(60)
     nodes = {p.name: min(p.max_nodes, 6) for p in problem.pools}
+    term = MODEL_TERM * SAT_SECOND  # counted seconds per term written
     with using(WorkClock()):
         model = cpsat.build(problem, nodes, deadline=1e9)
         written = len(model.cp.proto.variables) + len(model.cp.proto.constraints)
-        assert now() == pytest.approx(MODEL_TERM * written)
+        assert now() == pytest.approx(term * written)
     with using(WorkClock()):
-        deadline = MODEL_TERM * written / 4
+        deadline = term * written / 4
         with pytest.raises(cpsat.OutOfTime):
             cpsat.build(problem, nodes, deadline=deadline)
         # It stopped at the first check where the model so far could no longer be loaded
         # into CP-SAT by the deadline (SOLVE_CALL + SOLVE_TERM per term on this clock), well
         # short of the whole model.
-        assert 0 < now() < MODEL_TERM * written / 2
-        terms = now() / MODEL_TERM  # what the build had written when it stopped
-        assert now() + SOLVE_CALL + SOLVE_TERM * terms > deadline
+        assert 0 < now() < term * written / 2
+        terms = now() / term  # what the build had written when it stopped
+        assert now() + (SOLVE_CALL + SOLVE_TERM * terms) * SAT_SECOND > deadline
     with using(WorkClock()):
         cpsat.build(problem, nodes)  # no deadline (the explanation's models): nothing counted
         assert now() == 0

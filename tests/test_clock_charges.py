@@ -1,0 +1,150 @@
+"""The deterministic clock counts the engine's own loops where the work happens, so a budget
+bounds them: greedy's placements, the dive's columns, the LP's rounding, the setting up of
+the consistent neighbourhood search's partial packings, and CP-SAT's pricing knapsack (solved
+without the presolve whose work its deterministic time leaves out). Each test counts the work
+itself (steps, entries, bins) through the code's own functions, never the wall clock."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import numpy as np
+import pytest
+
+import solvers.partial_search as partial_search
+import solvers.patterns as patterns
+from bench.instances import _single_pool
+from solvers import greedy as greedy_module
+from solvers.clock import (
+    COLUMN_ENTRY,
+    ITEM_FIT,
+    SAT_SECOND,
+    SOLVE_CALL,
+    SOLVE_TERM,
+    WorkClock,
+    now,
+    using,
+)
+from solvers.engine import solve
+from solvers.greedy import greedy
+
+
+def _large_capacity(capacity: int, items: int, seed: int):
+    rng = random.Random(seed)
+    weights = Counter((rng.randint(capacity // 10, capacity // 2),) for _ in range(items))
+    return _single_pool((capacity,), weights, items)
+
+
+def _sizes_demand(problem):
+    return ([g.options[0].size for g in problem.groups],
+            [g.options[0].count for g in problem.groups])
+
+
+def test_greedy_is_counted_and_the_solve_reports_it():
+    """Greedy charges each replica placed and each step's scan of the GPU rows; a solve's
+    counted seconds include it, so the other phases get only what it leaves."""
+    problem = _large_capacity(500_000, 1_500, 3)
+    with using(WorkClock()) as clock:
+        greedy(problem, "first")
+    replicas = sum(g.options[0].count for g in problem.groups)
+    assert clock.spent >= greedy_module.REPLICA * replicas * SAT_SECOND
+    greedy_alone = clock.spent
+    solution = solve(problem, time_limit_s=0.01, seed=0, deterministic=True)
+    assert solution.seconds >= greedy_alone  # greedy's two runs at least, counted
+
+
+def test_the_dive_charges_the_columns_it_cuts_within_its_budget(monkeypatch: pytest.MonkeyPatch):
+    """`patterns.dive` cuts every column to what is left at each step (columns x types in
+    numpy): those entries are charged, so the budget bounds how many it cuts."""
+    problem = _large_capacity(1_000, 400, 5)
+    sizes, demand = _sizes_demand(problem)
+    start = [tuple(int(t == i) for t in range(len(sizes))) for i in range(len(sizes))]
+    cut = Counter()
+    minimum = np.minimum
+
+    def counting(a, b, *args, **kwargs):
+        if getattr(a, "ndim", 0) == 2:
+            cut["entries"] += a.size
+        return minimum(a, b, *args, **kwargs)
+
+    monkeypatch.setattr(patterns.np, "minimum", counting)
+    budget_s = 0.2
+    with using(WorkClock()) as clock:
+        patterns.dive((1_000,), sizes, demand, start, budget_s)
+    assert cut["entries"] > 0
+    assert cut["entries"] * COLUMN_ENTRY * SAT_SECOND <= clock.spent
+    assert clock.spent <= budget_s * 1.5  # its last step: an LP priced to the end
+
+
+def test_rounding_the_lp_charges_each_bin_and_item():
+    problem = _large_capacity(1_000, 300, 7)
+    sizes, demand = _sizes_demand(problem)
+    singles = [tuple(int(t == i) for t in range(len(sizes))) for i in range(len(sizes))]
+    with using(WorkClock()) as clock:
+        bins = patterns.round_columns((1_000,), sizes, demand, singles, [0.5] * len(singles))
+    # Every single pattern taken once (the LP's half rounds up once), each charged.
+    assert clock.spent >= ITEM_FIT * len(bins) * SAT_SECOND
+    assert Counter(t for b in bins for t in b) == Counter(
+        {t: n for t, n in enumerate(demand)})
+
+
+def test_setting_up_partial_packings_is_within_the_budget(monkeypatch: pytest.MonkeyPatch):
+    """Each search for one bin fewer sets up a partial packing of every bin (its moves
+    listed): charged per bin and item, so a budget too small for many bounds how many."""
+    capacity = 1_000
+    rng = random.Random(1)
+    weights = [rng.randint(100, 600) for _ in range(3_000)]
+    sizes = sorted(set(weights), reverse=True)
+    index = {w: t for t, w in enumerate(sizes)}
+    bins = [[index[w]] for w in weights]  # one item a bin: many bins to set up
+    built = Counter()
+    original = partial_search._Partial.__init__
+
+    def counting(self, weights, rows, out):
+        built["bins"] += len(rows)
+        original(self, weights, rows, out)
+
+    monkeypatch.setattr(partial_search._Partial, "__init__", counting)
+    budget_s = 0.05
+    with using(WorkClock()) as clock:
+        partial_search.fewer_bins(capacity, sizes, bins, goal=1, deadline=budget_s, seed=0)
+    assert built["bins"] > 0
+    assert built["bins"] * partial_search.PART_BIN * SAT_SECOND <= clock.spent
+    assert clock.spent <= budget_s + 0.2  # the last setup and a step of search
+
+
+def test_the_pricing_knapsack_is_solved_by_counted_search(monkeypatch: pytest.MonkeyPatch):
+    """CP-SAT's presolve would solve a one-row knapsack of large capacity itself, by work
+    its deterministic time leaves out; the pricing solves it without presolve, and the best
+    value is the table's (the exact one-dimensional pricing)."""
+    capacity = 100_000
+    rng = random.Random(4)
+    weights = sorted({rng.randint(capacity // 20, capacity // 3) for _ in range(60)},
+                     reverse=True)
+    demand = [rng.randint(1, 4) for _ in weights]
+    duals = [w / capacity * (1 + 0.1 * rng.random()) for w in weights]
+    solvers_used = []
+    run = patterns.run
+
+    def recording(solver, model, callback=None):
+        solvers_used.append(solver)
+        return run(solver, model, callback)
+
+    monkeypatch.setattr(patterns, "run", recording)
+    with using(WorkClock()):
+        bound, found = patterns._price_cp_sat((capacity,), [(w,) for w in weights], duals,
+                                              demand, 5.0)
+        spent = now()
+    exact, _ = patterns.price_one_dimension(capacity, weights, duals, demand)
+    assert [s.parameters.cp_model_presolve for s in solvers_used] == [False]
+    assert found and bound == pytest.approx(exact, abs=1e-3)
+    terms = len(weights) + 1
+    assert spent >= (SOLVE_CALL + SOLVE_TERM * terms) * SAT_SECOND
+
+
+def test_values_of_many_patterns_equal_the_matrix_product():
+    rng = np.random.default_rng(0)
+    counts = rng.integers(0, 4, size=(50, 30))
+    value = rng.random(30)
+    assert np.allclose(patterns._worth(counts, value), counts @ value)
