@@ -274,10 +274,12 @@ def _price_cp_sat(capacity: Load, sizes: list[Load], values: list[float], demand
     cp.maximize(sum(round(v * scale) * a for v, a in zip(values, take, strict=True) if v > 0))
     charge(MODEL_TERM * len(take) * (2 + len(capacity)))
     solver = _solver(time_limit_s, 0, 1)
-    # CP-SAT's presolve solves such a knapsack itself, by work that its deterministic time
-    # leaves out (a tenth of a CPU second at capacity 500,000, counted as none); without it
-    # the search does that work, counted, and finds the same optimum.
-    solver.parameters.cp_model_presolve = False
+    # CP-SAT's presolve solves a knapsack of one row itself, by work that its deterministic
+    # time leaves out (a tenth of a CPU second at capacity 500,000, counted as none); without
+    # it the search does that work, counted, and finds the same optimum. With several rows
+    # presolve's work is counted, and the search needs it: without it column generation on
+    # Panigrahy's class9_250_3_0 stopped at a bound of 115 where it proves 127.
+    solver.parameters.cp_model_presolve = len(capacity) > 1
     collector = _Patterns(take)
     status = run(solver, cp, collector)
     charge(MODEL_TERM * len(take) * len(collector.found))  # each solution read back in Python
