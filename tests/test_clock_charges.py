@@ -1,8 +1,9 @@
 """The deterministic clock counts the engine's own loops where the work happens, so a budget
 bounds them: greedy's placements, the dive's columns, the LP's rounding, the setting up of
-the consistent neighbourhood search's partial packings, and CP-SAT's pricing knapsack (solved
-without the presolve whose work its deterministic time leaves out). Each test counts the work
-itself (steps, entries, bins) through the code's own functions, never the wall clock."""
+the consistent neighbourhood search's partial packings, and CP-SAT's pricing knapsack of one
+row (solved without the presolve whose work its deterministic time leaves out). Each test
+counts the work itself (steps, entries, bins) through the code's own functions, never the
+wall clock."""
 
 from __future__ import annotations
 
