@@ -52,7 +52,7 @@ SOLVE_TERM = 1e-5  # one variable or constraint of the model solved
 # Every constant above is in CP-SAT's deterministic seconds. A counted second is worth less:
 # the clock counts each of them, and each deterministic second CP-SAT reports, times
 # SAT_SECOND, what CP-SAT's deterministic second takes in CPU seconds on the development
-# machine (the reference model of `scripts/calibrate_clock.py`: 1.15 to 1.27 CPU seconds).
+# machine (the reference model of `scripts/calibrate_clock.py`: 1.14 to 1.27 CPU seconds).
 # There a budget of counted seconds is then about as many CPU seconds, so a 10 s limit ends
 # within 11; the phases keep their shares of it, being scaled alike.
 SAT_SECOND = 1.2
