@@ -23,9 +23,10 @@ from solvers.verify import violations
 
 # Beyond this many placement variables a component fixes each group to its greedy pool.
 MAX_JOINT_VARIABLES = 150_000
-# Items of one dimension: the share of the time limit the consistent neighbourhood search
-# gets at first (where a local search soon reaches the bound, before the costlier phases), and
-# its share of the local search's time after column generation (the drain has the rest).
+# The share of the time limit the consistent neighbourhood search (items of one dimension or
+# several) gets at first (where a local search soon reaches the bound, before the costlier
+# phases), and its share of the local search's time after column generation (the drain has
+# the rest).
 EARLY_SEARCH_SHARE = 1 / 20
 PARTIAL_SEARCH_SHARE = 0.75
 
@@ -265,8 +266,8 @@ def _is_plain_packing(problem: Problem) -> bool:
 
 def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float, seed: int,
                        workers: int) -> Solution | None:
-    """Solve a plain packing component: list patterns when few exist; otherwise (items of one
-    dimension) a short consistent neighbourhood search and bins filled to the brim, column
+    """Solve a plain packing component: list patterns when few exist; otherwise a short
+    consistent neighbourhood search, (items of one dimension) bins filled to the brim, column
     generation for the bound (items of several dimensions: started from fit-decreasing
     packings too), its LP rounded into a packing, a dive (`_dived`), the local searches
     (`_fewer_bins`), and `patterns.pack_exactly` for k GPUs from the lower bound up to prove
@@ -366,9 +367,9 @@ def _fewer_bins(capacity: tuple[int, ...], sizes: list, bins: list[list[int]],
                 seed: int) -> list[list[int]]:
     """Local search for fewer bins until a sixth of the time is left for proving the lower
     bound (a fifth in several dimensions, where the model over the LP's patterns needs longer,
-    but at least a tenth of the time there): the consistent neighbourhood search first (items
-    of one dimension, at least a tenth of the time: it finds packings at the bound where the
-    drain and the proving steps stop a bin over), then the drain (`solvers.repack`)."""
+    but at least a tenth of the time there): the consistent neighbourhood search first (at
+    least a tenth of the time: it finds packings at the bound where the drain and the proving
+    steps stop a bin over), then the drain (`solvers.repack`)."""
     from solvers.exact_fill import one_dimension
     from solvers.repack import empty_bins
 
@@ -386,16 +387,20 @@ def _fewer_bins(capacity: tuple[int, ...], sizes: list, bins: list[list[int]],
 
 def _partial_search(capacity: tuple[int, ...], sizes: list, bins: list[list[int]],
                     lower_gpus: int, *, deadline: float, seed: int) -> list[list[int]]:
-    """Fewer bins by `solvers.partial_search` when the items have one dimension and the
-    search finds them by `deadline`; else `bins`."""
+    """Fewer bins by the consistent neighbourhood search (`solvers.partial_search` for items
+    of one dimension, `solvers.vector_search` for several) when it finds them by `deadline`;
+    else `bins`."""
+    from solvers import partial_search, vector_search
     from solvers.exact_fill import one_dimension
-    from solvers.partial_search import fewer_bins
 
-    d = one_dimension(capacity, sizes)
-    if d is None or lower_gpus >= len(bins):
+    if lower_gpus >= len(bins):
         return bins
-    return fewer_bins(capacity[d], [s[d] for s in sizes], bins, goal=lower_gpus,
-                      deadline=deadline, seed=seed)
+    d = one_dimension(capacity, sizes)
+    if d is None:
+        return vector_search.fewer_bins(capacity, sizes, bins, goal=lower_gpus,
+                                        deadline=deadline, seed=seed)
+    return partial_search.fewer_bins(capacity[d], [s[d] for s in sizes], bins,
+                                     goal=lower_gpus, deadline=deadline, seed=seed)
 
 
 def _list_tight(capacity: tuple[int, ...], sizes: list, demand: list[int], lower_gpus: int,
