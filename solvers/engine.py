@@ -367,9 +367,10 @@ def _fewer_bins(capacity: tuple[int, ...], sizes: list, bins: list[list[int]],
                 seed: int) -> list[list[int]]:
     """Local search for fewer bins until a sixth of the time is left for proving the lower
     bound (a fifth in several dimensions, where the model over the LP's patterns needs longer,
-    but at least a tenth of the time there): the consistent neighbourhood search first (at
-    least a tenth of the time: it finds packings at the bound where the drain and the proving
-    steps stop a bin over), then the drain (`solvers.repack`)."""
+    but at least a tenth of the time there, within the deadline): the consistent
+    neighbourhood search first (at least a tenth of the time: it finds packings at the bound
+    where the drain and the proving steps stop a bin over), then the drain
+    (`solvers.repack`)."""
     from solvers.exact_fill import one_dimension
     from solvers.repack import empty_bins
 
@@ -379,8 +380,8 @@ def _fewer_bins(capacity: tuple[int, ...], sizes: list, bins: list[list[int]],
     bins = _partial_search(capacity, sizes, bins, lower_gpus, seed=seed,
                            deadline=min(searched, deadline))
     if lower_gpus < len(bins):
-        drained = empty_bins(capacity, sizes, bins, goal=lower_gpus, seed=seed,
-                             deadline=max(end, now() + time_limit_s / 10) if vector else end)
+        drained = empty_bins(capacity, sizes, bins, goal=lower_gpus, seed=seed, deadline=min(
+            deadline, max(end, now() + time_limit_s / 10)) if vector else end)
         bins = drained if len(drained) < len(bins) else bins
     return bins
 
