@@ -39,6 +39,8 @@ TENURE = (3, 10)  # iterations an item that moved stays where it is: drawn in th
 STALL = 60  # tabu iterations without a lighter S before a descent over the bins
 SPLIT_ITEMS = 16  # most items of S whose every split into two bins is tried
 REFILL_ITEMS = 14  # most items (a bin's and S's) whose every subset a refill weighs
+MOST_REFILLED = 18  # a bin of more items is not refilled (its subsets alone are too many)
+MOST_PAIRS = 4_000_000  # most (exchange out, exchange in) pairs one move weighs
 MIN_SLACK = 0.05  # the least room (in bins) a dimension is weighed by
 SHARE_UNIT = 1_000_000  # an item's weight: its shares of capacity in millionths, summed
 ITERATION = 8e-5  # deterministic seconds per tabu iteration, besides its exchanges
@@ -194,11 +196,12 @@ def _move(cap: np.ndarray, partial: _Partial, frozen: np.ndarray, iteration: int
         return False
     size, weight = partial.size, partial.weight
     ins = _subsets(partial.out)[1:]  # S's items alone and in pairs
+    outs = np.concatenate(partial.leaving)
+    row_of = np.repeat(np.arange(len(partial.rows)), [len(x) for x in partial.leaving])
+    outs, row_of, ins = _bounded(outs, row_of, ins, rng)
     in_size = size[ins[:, 0]] + size[ins[:, 1]]
     in_weight = weight[ins[:, 0]] + weight[ins[:, 1]]
     in_count = (ins >= 0).sum(axis=1)
-    outs = np.concatenate(partial.leaving)
-    row_of = np.repeat(np.arange(len(partial.rows)), [len(x) for x in partial.leaving])
     a, b = outs[:, 0], outs[:, 1]
     movable = frozen <= iteration  # the id -1 reads the entry past the items: movable
     room = cap - partial.load[row_of] + size[a] + size[b]  # per exchange out, per dimension
@@ -223,6 +226,22 @@ def _move(cap: np.ndarray, partial: _Partial, frozen: np.ndarray, iteration: int
     return True
 
 
+def _bounded(outs: np.ndarray, row_of: np.ndarray, ins: np.ndarray,
+             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The exchanges a move weighs, at most `MOST_PAIRS` pairs of them: where bins or S hold
+    so many items that their pairs are too many, single items only, and then the exchanges
+    out drawn at random."""
+    if len(outs) * len(ins) <= MOST_PAIRS:
+        return outs, row_of, ins
+    single = outs[:, 1] < 0
+    outs, row_of, ins = outs[single], row_of[single], ins[ins[:, 1] < 0]
+    most = max(MOST_PAIRS // len(ins), 1)
+    if len(outs) > most:
+        drawn = np.sort(rng.permutation(len(outs))[:most])
+        outs, row_of = outs[drawn], row_of[drawn]
+    return outs, row_of, ins
+
+
 @cache
 def _pairs(count: int) -> tuple[np.ndarray, np.ndarray]:
     """Every pair of positions below `count`, as two index arrays."""
@@ -245,6 +264,8 @@ def _descend(cap: np.ndarray, partial: _Partial, rng: np.random.Generator) -> bo
         if not partial.out:
             break
         inside = partial.rows[row]
+        if len(inside) > MOST_REFILLED:
+            continue
         room = max(REFILL_ITEMS - len(inside), 0)
         outside = sorted(partial.out, key=lambda i: -int(partial.weight[i]))[:room]
         items = np.array(inside + outside, dtype=np.int64)
@@ -256,8 +277,8 @@ def _descend(cap: np.ndarray, partial: _Partial, rng: np.random.Generator) -> bo
         if value[best] <= partial.weight[inside].sum():
             continue
         kept = items[chosen[best] == 1].tolist()
-        partial.out = [i for i in partial.out if i not in set(kept)] + \
-            [i for i in inside if i not in set(kept)]
+        staying = set(kept)
+        partial.out = [i for i in partial.out + inside if i not in staying]
         partial.set_row(row, kept)
         improved = True
     return improved

@@ -124,3 +124,15 @@ def test_engine_reaches_panigrahys_optimum_with_it():
     solution = solve(problem, time_limit_s=10, seed=0, workers=1, deterministic=True)
     assert (solution.cost, solution.status) == (30, "optimal")
     assert solution.seconds < 1  # the early search finds it
+
+
+def test_bins_of_many_items_are_searched_within_bounds():
+    # 350 items of one unit in bins of 100: bins of 70 items have 2,485 ways out each and S
+    # starts with 210 items, whose pairs are 21,945: a move weighs single items only, a bin of
+    # so many is not refilled, and the search still finds the four bins
+    start = [[0] * 70 for _ in range(5)]
+    found, spent = search((100, 100), [(1, 1)], start, goal=4, budget_s=1.0)
+    assert len(found) == 4
+    assert Counter(t for b in found for t in b) == Counter({0: 350})
+    assert holds((100, 100), [(1, 1)], found)
+    assert spent < 1.0
