@@ -42,6 +42,7 @@ from solvers import (
     exact_fill,
     partial_search,
     patterns,
+    pricing,
     repack,
     vector_fit,
 )
@@ -59,7 +60,7 @@ PHASES = [
     (exact_fill, "fill_bins", "BIN, SUM_ITEM"),
     (patterns, "list_patterns", "PATTERN_STEP"),
     (patterns, "pack_with_patterns", "MODEL_TERM"),
-    (patterns, "price_one_dimension", "TABLE_PIECE, TABLE_CELL"),
+    (pricing, "knapsack", "TABLE_PIECE, TABLE_CELL"),
     (patterns, "_price_greedily", "PRICE_ENTRY"),
     (patterns, "_price_cp_sat", "none"),
     (patterns, "generate_columns", "LP_ROUND, LP_ENTRY"),

@@ -33,7 +33,8 @@ import numpy as np
 from ortools.linear_solver import pywraplp
 
 from solvers.clock import COLUMN_ENTRY, LP_ENTRY, LP_ROUND, STEP, charge, now
-from solvers.patterns import Load, price_one_dimension, round_columns
+from solvers.patterns import Load, round_columns
+from solvers.pricing import Pricer, add_exchanges
 
 EPSILON = 1e-6
 
@@ -58,6 +59,7 @@ class _Master:
         singles = [tuple(int(t == i) for t in range(len(weights))) for i in range(len(weights))]
         for pattern in dict.fromkeys(singles + columns):  # singles keep every residual LP feasible
             self._add(pattern)
+        self.nonzeros += add_exchanges(self.lp, self.rows, weights)
 
     def _add(self, pattern: tuple[int, ...]) -> None:
         self.known.add(pattern)
@@ -91,26 +93,30 @@ class _Master:
     def solve(self, left: tuple[int, ...], deadline: float
               ) -> tuple[int, list[tuple[int, ...]], list[float]] | None:
         """Column generation for the residual demand `left`: the GPUs it needs at least (the
-        LP bound, or Farley's when cut short), and the open columns with their LP values.
-        None at `deadline`."""
+        LP bound, proven by Farley's bound or the items' total size as soon as it can be, or
+        Farley's when cut short), and the open columns with their LP values. None at
+        `deadline`."""
         self._set_demand(left)
+        pricer = Pricer(self.capacity, self.weights, list(left))
+        floor = -(-sum(w * n for w, n in zip(self.weights, left, strict=True)) // self.capacity)
         bound = 0
         while now() < deadline:
             charge(LP_ROUND + LP_ENTRY * (self.nonzeros + len(self.patterns) + len(self.rows)))
             if self.lp.Solve() != pywraplp.Solver.OPTIMAL:
                 return None
             value = self.objective.Value()
-            duals = [row.dual_value() for row in self.rows]
-            best, pattern = price_one_dimension(self.capacity, self.weights, duals, list(left))
-            if best > 1 + 1e-9:  # Farley: no pattern is worth more than `best`
-                bound = max(bound, math.ceil(value / best - EPSILON))
-            if best <= 1 + 1e-9 or pattern in self.known:
-                bound = max(bound, math.ceil(value - EPSILON))
-                self._sync()
-                columns = np.flatnonzero(self.open).tolist()
-                return (bound, [self.patterns[i] for i in columns],
-                        [self.use[i].solution_value() for i in columns])
-            self._add(pattern)
+            if math.ceil(value - EPSILON) > max(bound, floor):
+                found = pricer.round([row.dual_value() for row in self.rows], self.known)
+                bound = max(bound, pricer.bound)
+                if found:
+                    for pattern in found:
+                        self._add(pattern)
+                    continue
+            bound = max(bound, floor, math.ceil(value - EPSILON))
+            self._sync()
+            columns = np.flatnonzero(self.open).tolist()
+            return (bound, [self.patterns[i] for i in columns],
+                    [self.use[i].solution_value() for i in columns])
         return None
 
 

@@ -310,7 +310,8 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
             start += [c for f in fitted for c in _as_vectors(list(map(Counter, f)), len(groups))]
         # Several dimensions: half (what its LP leaves open, the searches after rarely close).
         generated = generate_columns(pool.capacity, sizes, demand, start, min(
-            deadline, now() + time_limit_s * (1 / 2 if vector else 2 / 5)))
+            deadline, now() + time_limit_s * (1 / 2 if vector else 2 / 5)),
+            known_bins=lower_gpus)
         columns = generated.patterns
         lower_gpus = max(lower_gpus, generated.lower_bound)
         settled = generated.lower_bound >= math.ceil(sum(generated.values) - 1e-6)

@@ -47,12 +47,11 @@ from solvers.clock import (
     MODEL_TERM,
     PATTERN_STEP,
     PRICE_ENTRY,
-    TABLE_CELL,
-    TABLE_PIECE,
     charge,
     now,
     solve_overhead,
 )
+from solvers.pricing import Pricer, add_exchanges
 from solvers.sat import new_solver, run
 
 Load = tuple[int, ...]
@@ -194,7 +193,7 @@ def pack_with_counts(patterns: Sequence[Sequence[tuple[int, int]]], demand: list
 
 
 def _table_cells(capacity: int, sizes: list[Load], demand: list[int]) -> int:
-    """The size of `price_one_dimension`'s table: capacity x pieces (at most)."""
+    """The size of `pricing.knapsack`'s table: capacity x pieces (at most)."""
     pieces = sum(min(n, capacity // s[0]).bit_length() for s, n in zip(sizes, demand,
                                                                        strict=True) if s[0])
     return (capacity + 1) * pieces
@@ -206,47 +205,15 @@ def fits_table(capacity: int, sizes: list[Load], demand: list[int]) -> bool:
     return _table_cells(capacity, sizes, demand) <= MAX_TABLE_CELLS
 
 
+def _size_bound(capacity: Load, sizes: list[Load], demand: list[int]) -> int:
+    """Bins the items' total size needs in the fullest dimension."""
+    return max(math.ceil(sum(s[d] * n for s, n in zip(sizes, demand, strict=True)) / c)
+               for d, c in enumerate(capacity) if c)
+
+
 def _nonzero(pattern: tuple[int, ...]) -> list[int]:
     """The types a pattern holds, found in numpy (a pattern lists every type)."""
     return np.flatnonzero(pattern).tolist()
-
-
-def price_one_dimension(capacity: int, weights: list[int], values: list[float],
-                         demand: list[int]) -> tuple[float, tuple[int, ...]]:
-    """The most valuable pattern: a bounded knapsack, copies split in powers of two."""
-    pieces = []  # (type, copies)
-    for t, n in enumerate(demand):
-        n = min(n, capacity // weights[t]) if weights[t] else 0
-        if values[t] <= 0:
-            continue
-        k = 1
-        while n > 0:
-            take = min(k, n)
-            pieces.append((t, take))
-            n -= take
-            k *= 2
-    # Each piece sweeps the table once: on large capacities (tens of millions of cells) this
-    # is most of column generation's work; on small ones, numpy's cost per sweep is.
-    charge(len(pieces) * (TABLE_PIECE + TABLE_CELL * (capacity + 1)))
-    best = np.zeros(capacity + 1)
-    chosen = np.zeros((len(pieces), capacity + 1), dtype=bool)
-    for i, (t, copies) in enumerate(pieces):
-        w, v = weights[t] * copies, values[t] * copies
-        if w > capacity:
-            continue
-        candidate = best[:-w] + v if w else best + v
-        better = candidate > best[w:] + 1e-12
-        chosen[i, w:] = better
-        best[w:] = np.where(better, candidate, best[w:])
-    counts = [0] * len(demand)
-    room = int(np.argmax(best))
-    value = float(best[room])
-    for i in range(len(pieces) - 1, -1, -1):
-        if chosen[i, room]:
-            t, copies = pieces[i]
-            counts[t] += copies
-            room -= weights[t] * copies
-    return value, tuple(counts)
 
 
 class _Patterns(cp_model.CpSolverSolutionCallback):
@@ -388,11 +355,16 @@ class Columns:
 
 def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
                      start: list[tuple[int, ...]], deadline: float,
-                     rounds: int | None = None) -> Columns:
+                     rounds: int | None = None, known_bins: int = 0) -> Columns:
     """Column generation for the LP relaxation of the pattern model. One LP is kept and each
     new pattern is added as a column with its non-zero counts only, so an iteration costs what
     the new columns hold, not the whole pattern list again. At most `rounds` rounds of pricing
-    when given (the LP of the last one is solved, not priced)."""
+    when given (the LP of the last one is solved, not priced).
+
+    In one dimension it stops as soon as the LP's value rounded up is proven, by Farley's
+    bound, by `known_bins` (bins known needed) or by the items' total size: the LP cannot
+    lift the bound any further, and its `lower_bound` is then that value rounded up. Pricing
+    by table there adds several columns a round at smoothed duals (`solvers.pricing`)."""
     from ortools.linear_solver import pywraplp
 
     lp = pywraplp.Solver.CreateSolver("GLOP")
@@ -419,9 +391,13 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
 
     for pattern in dict.fromkeys(start):
         add(pattern)
+    if len(capacity) == 1:
+        nonzeros += add_exchanges(lp, rows, [s[0] for s in sizes])
     bound = 0
     values = [0.0] * len(patterns)
     by_table = len(capacity) == 1 and fits_table(capacity[0], sizes, demand)
+    pricer = Pricer(capacity[0], [s[0] for s in sizes], demand) if by_table else None
+    floor = max(known_bins, _size_bound(capacity, sizes, demand)) if len(capacity) == 1 else 0
     seeds = 100  # of quick pricing, four times more each time they find nothing
     most = NEW_COLUMNS if len(capacity) == 1 else NEW_VECTOR_COLUMNS
     priced = 0  # rounds
@@ -433,15 +409,18 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
             return Columns(patterns, bound, [0.0] * len(patterns))
         value = objective.Value()
         values = [y.solution_value() for y in use]
+        if floor and math.ceil(value - 1e-6) <= max(bound, floor):
+            return Columns(patterns, max(bound, floor), values)  # the LP's bound is proven
         if rounds is not None and priced >= rounds:
             return Columns(patterns, bound, values)
         priced += 1
         duals = [row.dual_value() for row in rows]
         left = deadline - now()
-        if by_table:
-            best, pattern = price_one_dimension(capacity[0], [s[0] for s in sizes], duals,
-                                                 demand)
-            improving = [pattern] if best > 1 + 1e-9 and pattern not in known else []
+        if pricer is not None:
+            improving = pricer.round(duals, known)
+            bound = max(bound, pricer.bound)
+            if not improving:  # no pattern is worth more than 1: the LP is optimal
+                return Columns(patterns, max(bound, math.ceil(value - 1e-6)), values)
         else:
             quick = _price_quickly(capacity, sizes, duals, demand, known, seeds)
             while not quick and seeds < len(sizes):
@@ -457,8 +436,8 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
                                         min(max(left / 4, 0.01), 0.5))
             improving = [p for p in dict.fromkeys(found) if p not in known
                          and sum(v * n for v, n in zip(duals, p, strict=True)) > 1 + 1e-9]
-        if 0 < best < math.inf:  # Farley: no pattern is worth more than `best`: k >= value/best
-            bound = max(bound, math.ceil(value / max(best, 1.0) - 1e-6))
+            if 0 < best < math.inf:  # Farley: no pattern is worth more than `best`
+                bound = max(bound, math.ceil(value / max(best, 1.0) - 1e-6))
         if not improving or now() >= deadline:
             return Columns(patterns, bound, values)
         for p in improving:

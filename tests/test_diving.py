@@ -16,8 +16,8 @@ from solvers.patterns import generate_columns, round_columns
 
 # Eight bins of 100 cut into three or four pieces each, every piece a size of its own: the
 # optimum is 8 by construction.
-CUT_BINS = [[2, 65, 33], [5, 16, 10, 69], [8, 80, 12], [48, 41, 11], [15, 29, 56],
-            [46, 45, 9], [34, 17, 49], [27, 3, 70]]
+CUT_BINS = [[8, 28, 64], [40, 54, 6], [72, 15, 2, 11], [13, 31, 56], [16, 51, 30, 3],
+            [35, 55, 10], [7, 38, 50, 5], [14, 26, 1, 59]]
 
 
 def _instance(items: list[int]) -> tuple[list[tuple[int, ...]], list[int]]:

@@ -13,6 +13,7 @@ from collections import Counter
 import pytest
 
 import solvers.patterns as patterns
+import solvers.pricing as pricing
 from bench.instances import _single_pool
 from solvers.clock import TABLE_CELL, WorkClock, using
 from solvers.greedy import greedy
@@ -29,7 +30,7 @@ def test_pricing_tables_stay_within_the_budget(monkeypatch: pytest.MonkeyPatch):
     cells) with one deterministic second: before, it swept 3.4 billion cells in it (148
     tables); now every cell is on the clock, so the cells swept fit the budget."""
     swept = Counter()
-    price = patterns.price_one_dimension
+    price = pricing.knapsack
 
     def counted(capacity, weights, values, demand):
         swept["cells"] += (capacity + 1) * sum(
@@ -38,7 +39,7 @@ def test_pricing_tables_stay_within_the_budget(monkeypatch: pytest.MonkeyPatch):
         swept["tables"] += 1
         return price(capacity, weights, values, demand)
 
-    monkeypatch.setattr(patterns, "price_one_dimension", counted)
+    monkeypatch.setattr(pricing, "knapsack", counted)
     problem = _large_capacity(150_000, 300, 11)
     sizes = [g.options[0].size for g in problem.groups]
     demand = [g.options[0].count for g in problem.groups]

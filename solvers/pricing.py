@@ -1,0 +1,185 @@
+"""Pricing for one-dimensional column generation: several columns a round, smoothed duals.
+
+Column generation for bin packing (Gilmore and Gomory, 1961) prices a pattern by a knapsack
+over the LP's duals. Adding only the most valuable pattern each round converges slowly when
+bins hold few items of many sizes (three or four pieces of hundreds of distinct sizes): each
+round changes one column of hundreds the optimal LP needs, and the duals jump from round to
+round (the tailing-off effect). Three standard remedies, all on the one knapsack table a round
+already fills:
+
+- Several columns a round. The table holds, for every room r, the most valuable pattern of
+  weight at most r, so besides the best pattern it gives, for each item type t, the best
+  completion of one item of t (the table at room capacity - w_t, plus t): up to `most` columns
+  a round, each holding a different type, which is what the LP is missing (after Vanderbeck,
+  "Computational study of a column generation algorithm for bin packing and cutting stock
+  problems", Mathematical Programming, 1999, who adds many columns a round).
+- Wentges' smoothing (Wentges, "Weighted Dantzig-Wolfe decomposition for linear mixed-integer
+  programming", International Transactions in Operational Research, 1997; as analysed by
+  Pessoa, Sadykov, Uchoa and Vanderbeck, "In-out separation and column generation
+  stabilization by dual price smoothing", 2013): price at alpha * centre + (1 - alpha) * duals,
+  the centre being the duals of the best Lagrangian bound so far. A column priced there that
+  does not improve at the LP's duals is a mispricing: the round prices at the LP's duals
+  instead, so no round ends with nothing where a column improves.
+- Dual-optimal inequalities (Ben Amor, Desrosiers and Valerio de Carvalho, "Dual-optimal
+  inequalities for stabilized column generation", Operations Research, 2006): a larger
+  item's dual is at least a smaller one's in some optimal dual solution, written into the LP
+  as columns of cost 0 (`add_exchanges`). The first centre of the smoothing is the sizes over
+  the capacity, duals at which no pattern is worth more than 1.
+- Farley's bound (Farley, "A note on bounding a class of linear programming problems,
+  including cutting stock problems", Operations Research, 1990): for any duals pi >= 0 whose
+  most valuable pattern is worth v, the LP needs at least pi . demand / v bins. Rounded up, it
+  proves the LP bound before the LP has converged, and column generation stops there.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from solvers.clock import COLUMN_ENTRY, PRICE_ENTRY, TABLE_CELL, TABLE_PIECE, charge
+
+EPSILON = 1e-9  # a column improves when worth more than 1 + EPSILON
+BOUND_TOLERANCE = 1e-6  # a bound within this of an integer is that integer
+SMOOTHING = 0.5  # Wentges' alpha: the centre's weight in the duals priced
+MOST_COLUMNS = 50  # columns added per round at most
+
+
+@dataclass(frozen=True)
+class Table:
+    """A bounded knapsack table over item types (copies split in powers of two): `best[r]`
+    is the most valuable pattern of weight at most r, `chosen[i, r]` whether piece i is in
+    it (considering pieces 0..i)."""
+
+    weights: list[int]
+    pieces: list[tuple[int, int]]  # (type, copies)
+    best: np.ndarray
+    chosen: np.ndarray
+
+    def patterns(self, rooms: np.ndarray) -> np.ndarray:
+        """The most valuable pattern within each room, as rows of counts per type."""
+        counts = np.zeros((len(rooms), len(self.weights)), dtype=np.int64)
+        left = rooms.astype(np.int64).copy()
+        charge(TABLE_PIECE * len(self.pieces) + PRICE_ENTRY * counts.size)
+        for i in range(len(self.pieces) - 1, -1, -1):
+            taken = self.chosen[i, left]
+            if taken.any():
+                t, copies = self.pieces[i]
+                counts[taken, t] += copies
+                left[taken] -= self.weights[t] * copies
+        return counts
+
+
+def knapsack(capacity: int, weights: list[int], values: list[float],
+             demand: list[int]) -> Table:
+    """The table of the most valuable patterns by room, types of positive value only."""
+    pieces = []  # (type, copies)
+    for t, n in enumerate(demand):
+        n = min(n, capacity // weights[t]) if weights[t] else 0
+        if values[t] <= 0:
+            continue
+        k = 1
+        while n > 0:
+            take = min(k, n)
+            pieces.append((t, take))
+            n -= take
+            k *= 2
+    # Each piece sweeps the table once: on large capacities (tens of millions of cells) this
+    # is most of column generation's work; on small ones, numpy's cost per sweep is.
+    charge(len(pieces) * (TABLE_PIECE + TABLE_CELL * (capacity + 1)))
+    best = np.zeros(capacity + 1)
+    chosen = np.zeros((len(pieces), capacity + 1), dtype=bool)
+    for i, (t, copies) in enumerate(pieces):
+        w, v = weights[t] * copies, values[t] * copies
+        if w > capacity:
+            continue
+        candidate = best[:-w] + v if w else best + v
+        better = candidate > best[w:] + 1e-12
+        chosen[i, w:] = better
+        best[w:] = np.where(better, candidate, best[w:])
+    return Table(weights, pieces, best, chosen)
+
+
+def _columns(table: Table, capacity: int, values: np.ndarray, demand: np.ndarray,
+             most: int) -> np.ndarray:
+    """The most valuable pattern, and for the types of highest completed value the best
+    completion of one item of the type: at most `most` distinct rows of counts, each within
+    the capacity and the demand."""
+    weights = np.array(table.weights, dtype=np.int64)
+    types = np.flatnonzero((values > 0) & (demand > 0) & (weights <= capacity))
+    completed = table.best[capacity - weights[types]] + values[types]
+    order = types[np.argsort(-completed, kind="stable")[:most]]
+    rooms = np.concatenate([[int(np.argmax(table.best))], capacity - weights[order]])
+    rows = table.patterns(rooms)
+    rows[1 + np.arange(len(order)), order] += 1
+    within = (rows <= demand).all(axis=1)
+    within[0] = True  # the table's own pattern is within the demand
+    return np.unique(rows[within], axis=0)
+
+
+class Pricer:
+    """The pricing of one column generation over one demand: each round's improving columns
+    and the bin bound the rounds prove (Farley's, at every duals priced)."""
+
+    def __init__(self, capacity: int, weights: list[int], demand: list[int],
+                 most: int = MOST_COLUMNS):
+        self.capacity, self.weights, self.most = capacity, weights, most
+        self.demand = np.array(demand, dtype=np.int64)
+        # Sizes over the capacity are duals no pattern is worth more than 1 at, whose bound
+        # is the items' total size: the first centre.
+        self.centre = np.array(weights, dtype=float) / capacity
+        self.centre_bound = float(self.centre @ self.demand)
+        self.bound = 0  # bins the rounds so far prove needed
+
+    def _price(self, duals: np.ndarray) -> tuple[np.ndarray, float]:
+        """The columns of the table at `duals` and Farley's bound there."""
+        table = knapsack(self.capacity, self.weights, duals.tolist(), self.demand.tolist())
+        top = float(table.best.max())
+        farley = float(duals @ self.demand) / top if top > EPSILON else 0.0
+        self.bound = max(self.bound, math.ceil(farley - BOUND_TOLERANCE))
+        return _columns(table, self.capacity, duals, self.demand, self.most), farley
+
+    def round(self, duals: list[float], known: set[tuple[int, ...]]
+              ) -> list[tuple[int, ...]]:
+        """New columns worth more than 1 at the LP's `duals`, most valuable first; none when
+        no pattern is (the LP is optimal over the demand)."""
+        exact = np.maximum(np.array(duals, dtype=float), 0.0)
+        smoothed = SMOOTHING * self.centre + (1 - SMOOTHING) * exact
+        rows, farley = self._price(smoothed)
+        if farley > self.centre_bound:  # the best Lagrangian bound: the new centre
+            self.centre, self.centre_bound = smoothed, farley
+        found = _improving(rows, exact, known)
+        if not found:  # a mispricing: price at the LP's duals
+            rows, farley = self._price(exact)
+            if farley > self.centre_bound:
+                self.centre, self.centre_bound = exact, farley
+            found = _improving(rows, exact, known)
+        return found
+
+
+def _improving(rows: np.ndarray, duals: np.ndarray, known: set[tuple[int, ...]]
+               ) -> list[tuple[int, ...]]:
+    """The rows worth more than 1 at `duals` and not yet columns, most valuable first."""
+    worth = rows @ duals
+    order = np.argsort(-worth, kind="stable")
+    charge(COLUMN_ENTRY * rows.size)  # each row read back as a tuple
+    found = [tuple(rows[i].tolist()) for i in order if worth[i] > 1 + EPSILON]
+    return [p for p in found if p not in known]
+
+
+def add_exchanges(lp, rows: list, weights: list[int]) -> int:
+    """Dual-optimal inequalities in a pattern LP of covering `rows` (one per type): an
+    item's place in a bin may hold any smaller item instead, so some optimal duals grow with
+    the size. Each is a column of cost 0 moving cover from a type to the next smaller one;
+    the LP's value is unchanged and its duals stay ordered by size, which spares the rounds
+    that duals out of order spend. Their non-zeros."""
+    order = sorted(range(len(weights)), key=lambda t: -weights[t])
+    objective = lp.Objective()
+    for larger, smaller in zip(order, order[1:], strict=False):
+        z = lp.NumVar(0, lp.infinity(), "")
+        objective.SetCoefficient(z, 0)
+        rows[larger].SetCoefficient(z, -1)
+        rows[smaller].SetCoefficient(z, 1)
+    charge(COLUMN_ENTRY * 2 * len(order))
+    return 2 * max(len(order) - 1, 0)
