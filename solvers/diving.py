@@ -7,7 +7,9 @@ After Sadykov, Vanderbeck, Pessoa, Tahiri and Uchoa, "Primal heuristics for bran
 the assets of diving methods" (INFORMS Journal on Computing, 2019):
 
 - a node is the residual problem (the items the GPUs fixed so far leave); its master LP is
-  solved by column generation, pricing restricted to the residual demand;
+  solved by column generation, pricing restricted to the residual demand as
+  `solvers.pricing` prices (several columns a round, smoothed duals), stopped as soon as its
+  bound is proven;
 - the node fixes one column, rounded up (the one closest to its ceiling, the most used of
   equals), as many copies as the residual demand allows, and dives into the child;
 - a node whose LP bound plus the GPUs fixed cannot beat the best packing is pruned, and the

@@ -16,10 +16,12 @@ k patterns cover the demand exactly, with one of two models:
   flow out of the empty load = k. Its LP relaxation is the Gilmore-Gomory bound.
 
 Before either, column generation (Gilmore-Gomory) solves the LP relaxation of the pattern model
-with GLOP, pricing new patterns by a knapsack over the LP's duals: first greedily, growing a
-pattern from every valuable type and every valuable pair of types at once, and exactly
-(dynamic programming in one dimension, CP-SAT in several) only when that finds nothing. Its
-bound (or Farley's bound when time runs out first) lifts the lower bound. Its solution,
+with GLOP, pricing new patterns by a knapsack over the LP's duals: in one dimension, while
+its table stays small, by dynamic programming, several columns a round at smoothed duals
+(`solvers.pricing`); otherwise first greedily, growing a pattern from every valuable type and
+every valuable pair of types at once, and exactly (CP-SAT) only when that finds nothing. Its
+bound (or Farley's bound when time runs out first) lifts the lower bound; in one dimension it
+stops as soon as that bound is proven. Its solution,
 rounded, is a packing within a GPU or two of the optimum on large instances, and its columns
 give a restricted integer model that finds most optimal packings at once when the full
 pattern list is too long to write out.
@@ -356,6 +358,26 @@ def _price_quickly(capacity: Load, sizes: list[Load], duals: list[float], demand
     return [found[i] for i in np.argsort(-worth, kind="stable")]
 
 
+def _price_searching(capacity: Load, sizes: list[Load], duals: list[float], demand: list[int],
+                     known: set, seeds: int, left_s: float
+                     ) -> tuple[list[tuple[int, ...]], float | None, int]:
+    """New improving patterns by quick pricing (from `seeds` seeds, four times more while
+    they find none), with no bound (None); else by CP-SAT, with its bound on any pattern's
+    value. The seeds for the next round too."""
+    quick = _price_quickly(capacity, sizes, duals, demand, known, seeds)
+    while not quick and seeds < len(sizes):
+        # Few seeds make cheap rounds while many patterns improve; near the end, when they
+        # find none, more seeds before the exact pricing.
+        seeds *= 4
+        quick = _price_quickly(capacity, sizes, duals, demand, known, seeds)
+    if quick:  # exact pricing only to prove that no column improves any more
+        return quick, None, seeds
+    best, found = _price_cp_sat(capacity, sizes, duals, demand, min(max(left_s / 4, 0.01), 0.5))
+    improving = [p for p in dict.fromkeys(found) if p not in known
+                 and sum(v * n for v, n in zip(duals, p, strict=True)) > 1 + 1e-9]
+    return improving, best, seeds
+
+
 @dataclass(frozen=True)
 class Columns:
     patterns: list[tuple[int, ...]]
@@ -371,10 +393,9 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
     the new columns hold, not the whole pattern list again. At most `rounds` rounds of pricing
     when given (the LP of the last one is solved, not priced).
 
-    In one dimension it stops as soon as the LP's value rounded up is proven, by Farley's
-    bound, by `known_bins` (bins known needed) or by the items' total size: the LP cannot
-    lift the bound any further, and its `lower_bound` is then that value rounded up. Pricing
-    by table there adds several columns a round at smoothed duals (`solvers.pricing`)."""
+    In one dimension it stops once Farley's bound, `known_bins` (bins known needed) or the
+    items' total size reach the LP's value rounded up, which is then its `lower_bound`; its
+    pricing by table adds several columns a round at smoothed duals (`solvers.pricing`)."""
     from ortools.linear_solver import pywraplp
 
     lp = pywraplp.Solver.CreateSolver("GLOP")
@@ -432,20 +453,12 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
             if not improving:  # no pattern is worth more than 1: the LP is optimal
                 return Columns(patterns, max(bound, math.ceil(value - 1e-6)), values)
         else:
-            quick = _price_quickly(capacity, sizes, duals, demand, known, seeds)
-            while not quick and seeds < len(sizes):
-                # Few seeds make cheap rounds while many patterns improve; near the end,
-                # when they find none, more seeds before the exact pricing.
-                seeds *= 4
-                quick = _price_quickly(capacity, sizes, duals, demand, known, seeds)
-            if quick:  # exact pricing only to prove that no column improves any more
-                for p in quick[:most]:
+            improving, best, seeds = _price_searching(capacity, sizes, duals, demand, known,
+                                                      seeds, left)
+            if best is None:  # quick patterns: the next round, no bound yet
+                for p in improving[:most]:
                     add(p)
                 continue
-            best, found = _price_cp_sat(capacity, sizes, duals, demand,
-                                        min(max(left / 4, 0.01), 0.5))
-            improving = [p for p in dict.fromkeys(found) if p not in known
-                         and sum(v * n for v, n in zip(duals, p, strict=True)) > 1 + 1e-9]
             if 0 < best < math.inf:  # Farley: no pattern is worth more than `best`
                 bound = max(bound, math.ceil(value / max(best, 1.0) - 1e-6))
         if not improving or now() >= deadline:

@@ -113,7 +113,7 @@ def _columns(table: Table, capacity: int, values: np.ndarray, demand: np.ndarray
     rooms = np.concatenate([[int(np.argmax(table.best))], capacity - weights[order]])
     rows = table.patterns(rooms)
     rows[1 + np.arange(len(order)), order] += 1
-    within = (rows <= demand).all(axis=1)
+    within = np.array((rows <= demand).all(axis=1))
     within[0] = True  # the table's own pattern is within the demand
     return np.unique(rows[within], axis=0)
 
