@@ -393,9 +393,9 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
     the new columns hold, not the whole pattern list again. At most `rounds` rounds of pricing
     when given (the LP of the last one is solved, not priced).
 
-    In one dimension it stops once Farley's bound, `known_bins` (bins known needed) or the
-    items' total size reach the LP's value rounded up, which is then its `lower_bound`; its
-    pricing by table adds several columns a round at smoothed duals (`solvers.pricing`)."""
+    Priced by table (one dimension, `fits_table`): several columns a round at smoothed duals
+    under dual-optimal inequalities (`solvers.pricing`), and a stop once Farley's bound,
+    `known_bins` or the total size reach the LP's value rounded up (its `lower_bound`)."""
     from ortools.linear_solver import pywraplp
 
     lp = pywraplp.Solver.CreateSolver("GLOP")
@@ -422,13 +422,13 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
 
     for pattern in dict.fromkeys(start):
         add(pattern)
-    if len(capacity) == 1:
-        nonzeros += add_exchanges(lp, rows, [s[0] for s in sizes])
     bound = 0
     values = [0.0] * len(patterns)
-    by_table = len(capacity) == 1 and fits_table(capacity[0], sizes, demand)
-    pricer = Pricer(capacity[0], [s[0] for s in sizes], demand) if by_table else None
-    floor = max(known_bins, _size_bound(capacity, sizes, demand)) if len(capacity) == 1 else 0
+    floor, pricer = 0, None  # bins known needed: priced by table, it stops there
+    if len(capacity) == 1 and fits_table(capacity[0], sizes, demand):
+        pricer = Pricer(capacity[0], [s[0] for s in sizes], demand)
+        nonzeros += add_exchanges(lp, rows, [s[0] for s in sizes])
+        floor = max(known_bins, _size_bound(capacity, sizes, demand))
     seeds = 100  # of quick pricing, four times more each time they find nothing
     most = NEW_COLUMNS if len(capacity) == 1 else NEW_VECTOR_COLUMNS
     priced = 0  # rounds
