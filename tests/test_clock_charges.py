@@ -15,6 +15,7 @@ import pytest
 
 import solvers.partial_search as partial_search
 import solvers.patterns as patterns
+import solvers.pricing as pricing
 from bench.instances import _single_pool
 from solvers import greedy as greedy_module
 from solvers.clock import (
@@ -137,7 +138,7 @@ def test_the_pricing_knapsack_is_solved_by_counted_search(monkeypatch: pytest.Mo
         bound, found = patterns._price_cp_sat((capacity,), [(w,) for w in weights], duals,
                                               demand, 5.0)
         spent = now()
-    exact, _ = patterns.price_one_dimension(capacity, weights, duals, demand)
+    exact = pricing.knapsack(capacity, weights, duals, demand).best.max()
     assert [s.parameters.cp_model_presolve for s in solvers_used] == [False]
     assert found and bound == pytest.approx(exact, abs=1e-3)
     terms = len(weights) + 1
