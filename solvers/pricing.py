@@ -76,7 +76,9 @@ def knapsack(capacity: int, weights: list[int], values: list[float],
     """The table of the most valuable patterns by room, types of positive value only."""
     pieces = []  # (type, copies)
     for t, n in enumerate(demand):
-        n = min(n, capacity // weights[t]) if weights[t] else 0
+        # Items of size 0 fit any pattern, all of them: their value counts, or Farley's bound
+        # over the best pattern's value would pass the optimum.
+        n = min(n, capacity // weights[t]) if weights[t] else n
         if values[t] <= 0:
             continue
         k = 1

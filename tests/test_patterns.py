@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from solvers.clock import WorkClock, now, using
 from solvers.patterns import _price_greedily, generate_columns, round_columns
 
 CAPACITY = (10, 10, 10)
@@ -68,3 +69,15 @@ def test_rounding_without_lp_values_still_packs_everything():
     sizes = [(5, 5, 5), (5, 5, 5), (9, 1, 1)]
     bins = round_columns(CAPACITY, sizes, [1, 1, 1], [(1, 1, 0), (0, 0, 1)], [0.0, 0.0])
     assert sorted(sorted(b) for b in bins) == [[0, 1], [2]]
+
+
+def test_items_of_no_size_never_lift_the_bound():
+    """Items of size 0 go into any bin for free, so the pricing knapsack must count their
+    value: left out, it undervalues the best pattern, and Farley's bound (the LP's value over
+    it) passes the optimum. 8 + 6 + 6, 7 + 7 + 6 and 6 in bins of 20: three, at the size
+    bound, with the items of size 0 anywhere."""
+    sizes, demand = [(8,), (7,), (6,), (0,)], [1, 2, 4, 4]
+    start = [tuple(int(t == u) for u in range(4)) for t in range(4)]
+    with using(WorkClock()):
+        columns = generate_columns((20,), sizes, demand, start, now() + 5.0)
+    assert columns.lower_bound == 3
