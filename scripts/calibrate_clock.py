@@ -80,7 +80,7 @@ PHASES = [
     (vector_fit, "packings", "ITEM_FIT, PRICE_ENTRY"),
     (diving, "search", "STEP, COLUMN_ENTRY"),
     (partial_search, "_search", "PART_BIN, PART_ITEM"),
-    (partial_search, "_tabu", "ITERATION (in _move)"),
+    (partial_search, "tabu", "ITERATION (in _move)"),
     (partial_search, "_move", "ITERATION, MOVE, ROW"),
     (partial_search, "_finished", "BIT_WORD"),
     (partial_search, "_descend", "REFILL, BIT_WORD"),

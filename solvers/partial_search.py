@@ -28,7 +28,9 @@ same input, seed and budget give the same bins.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -46,6 +48,7 @@ PART_BIN = 1e-5  # per bin of a partial packing set up, its moves listed, beside
 PART_ITEM = 5e-7  # per item of a partial packing set up
 
 Bins = list[list[int]]
+P = TypeVar("P", bound="Partial")
 
 
 def fewer_bins(capacity: int, sizes: list[int], packing: Bins, *, goal: int, deadline: float,
@@ -73,7 +76,7 @@ class _Partial:
         self.weights = np.append(weights, 0)  # the id -1 reads as weight 0
         self.rows = [list(b) for b in bins]
         self.load = np.array([self.weights[b].sum() for b in bins], dtype=np.int64)
-        self.leaving = [_subsets(b) for b in bins]
+        self.leaving = [subsets(b) for b in bins]
         self.out = list(out)
 
     def left_weight(self) -> int:
@@ -82,7 +85,7 @@ class _Partial:
     def set_row(self, row: int, items: list[int]) -> None:
         self.rows[row] = items
         self.load[row] = self.weights[items].sum() if items else 0
-        self.leaving[row] = _subsets(items)
+        self.leaving[row] = subsets(items)
 
 
 def _search(capacity: int, sizes: np.ndarray, packing: Bins, deadline: float,
@@ -99,27 +102,42 @@ def _search(capacity: int, sizes: np.ndarray, packing: Bins, deadline: float,
     deleted = set(order[:DELETED].tolist())
     partial = _Partial(weights, [b for i, b in enumerate(ids) if i not in deleted],
                        [i for d in sorted(deleted) for i in ids[d]])
-    found = _tabu(capacity, partial, deadline, rng)
+    found = tabu(partial, len(partial.weights), deadline,
+                 finished=lambda p: _finished(capacity, p),
+                 descend=lambda p: _descend(capacity, p, rng),
+                 move=lambda p, frozen, iteration: _move(capacity, p, frozen, iteration, rng))
     if found is None:
         return None
     return [[int(kinds[i]) for i in b] for b in found]
 
 
-def _tabu(capacity: int, partial: _Partial, deadline: float,
-          rng: np.random.Generator) -> Bins | None:
-    """Tabu search with descents until S fits into two bins; the full packing, or None."""
-    frozen = np.zeros(len(partial.weights), dtype=np.int64)  # iteration an item may move again
+class Partial(Protocol):
+    """What `tabu` reads of a partial packing: the weight of the items left out (S)."""
+
+    def left_weight(self) -> int: ...
+
+
+def tabu(partial: P, items: int, deadline: float, *, finished: Callable[[P], Bins | None],
+         descend: Callable[[P], bool], move: Callable[[P, np.ndarray, int], bool]
+         ) -> Bins | None:
+    """Tabu search with descents until S fits into two bins; the full packing, or None. The
+    loop of the search in one dimension and in several (`solvers.vector_search`), which
+    differ in their steps only: `finished` (the packing once S fits), `descend` (after
+    `STALL` iterations without a lighter S; True when S got lighter) and `move` (given when
+    each of the `items` ids may move again and the iteration; False when no exchange
+    holds)."""
+    frozen = np.zeros(items, dtype=np.int64)  # iteration an item may move again
     best_left, stalled, iteration = partial.left_weight(), 0, 0
     while now() < deadline:
-        finished = _finished(capacity, partial)
-        if finished is not None:
-            return finished
+        found = finished(partial)
+        if found is not None:
+            return found
         iteration += 1
         if stalled >= STALL:
             stalled = 0
-            if _descend(capacity, partial, rng):
+            if descend(partial):
                 continue
-        if not _move(capacity, partial, frozen, iteration, rng):
+        if not move(partial, frozen, iteration):
             stalled += 1
             continue
         left = partial.left_weight()
@@ -183,7 +201,7 @@ def _move(capacity: int, partial: _Partial, frozen: np.ndarray, iteration: int,
     if not partial.out:
         return False
     weights = partial.weights
-    ins = _subsets(partial.out)[1:]  # S's items alone and in pairs
+    ins = subsets(partial.out)[1:]  # S's items alone and in pairs
     in_sum = weights[ins[:, 0]] + weights[ins[:, 1]]
     in_count = (ins >= 0).sum(axis=1)
     order = np.lexsort((-in_count, in_sum))  # among equal sums, more items first
@@ -219,8 +237,9 @@ def _pairs(count: int) -> tuple[np.ndarray, np.ndarray]:
     return np.triu_indices(count, k=1)
 
 
-def _subsets(items: list[int]) -> np.ndarray:
-    """Nothing, each item alone and each pair of items, as rows of two ids (-1 for none)."""
+def subsets(items: list[int]) -> np.ndarray:
+    """Nothing, each item alone and each pair of items, as rows of two ids (-1 for none):
+    what may leave a bin or S in one exchange (here and in `solvers.vector_search`)."""
     ids = np.asarray(items, dtype=np.int64)
     first, second = _pairs(len(ids))
     return np.concatenate([[[-1, -1]], np.stack([ids, np.full(len(ids), -1)], axis=1),

@@ -28,15 +28,13 @@ deterministic mode the same input, seed and budget give the same bins.
 
 from __future__ import annotations
 
-from functools import cache
-
 import numpy as np
 
 from solvers.clock import charge, now
+from solvers.partial_search import subsets, tabu
 
 DELETED = 3  # bins of a packing of m + 1 whose items start S in the search for m bins
 TENURE = (3, 10)  # iterations an item that moved stays where it is: drawn in this range
-STALL = 60  # tabu iterations without a lighter S before a descent over the bins
 SPLIT_ITEMS = 16  # most items of S whose every split into two bins is tried
 REFILL_ITEMS = 14  # most items (a bin's and S's) whose every subset a refill weighs
 MOST_REFILLED = 18  # a bin of more items is not refilled (its subsets alone are too many)
@@ -78,7 +76,7 @@ class _Partial:
         self.weight = np.append(weight, 0)
         self.rows = [list(b) for b in bins]
         self.load = np.array([self.size[b].sum(axis=0) for b in bins], dtype=np.int64)
-        self.leaving = [_subsets(b) for b in bins]
+        self.leaving = [subsets(b) for b in bins]
         self.out = list(out)
 
     def left_weight(self) -> int:
@@ -87,7 +85,7 @@ class _Partial:
     def set_row(self, row: int, items: list[int]) -> None:
         self.rows[row] = items
         self.load[row] = self.size[items].sum(axis=0) if items else 0
-        self.leaving[row] = _subsets(items)
+        self.leaving[row] = subsets(items)
 
 
 def _search(cap: np.ndarray, size: np.ndarray, packing: Bins, deadline: float,
@@ -107,35 +105,13 @@ def _search(cap: np.ndarray, size: np.ndarray, packing: Bins, deadline: float,
     deleted = set(order[:DELETED].tolist())
     partial = _Partial(sizes, weight, [b for i, b in enumerate(ids) if i not in deleted],
                        [i for d in sorted(deleted) for i in ids[d]])
-    found = _tabu(cap, partial, deadline, rng)
+    found = tabu(partial, len(partial.weight), deadline,
+                 finished=lambda p: _finished(cap, p),
+                 descend=lambda p: _descend(cap, p, rng),
+                 move=lambda p, frozen, iteration: _move(cap, p, frozen, iteration, rng))
     if found is None:
         return None
     return [[int(kinds[i]) for i in b] for b in found]
-
-
-def _tabu(cap: np.ndarray, partial: _Partial, deadline: float,
-          rng: np.random.Generator) -> Bins | None:
-    """Tabu search with descents until S fits into two bins; the full packing, or None."""
-    frozen = np.zeros(len(partial.weight), dtype=np.int64)  # iteration an item may move again
-    best_left, stalled, iteration = partial.left_weight(), 0, 0
-    while now() < deadline:
-        finished = _finished(cap, partial)
-        if finished is not None:
-            return finished
-        iteration += 1
-        if stalled >= STALL:
-            stalled = 0
-            if _descend(cap, partial, rng):
-                continue
-        if not _move(cap, partial, frozen, iteration, rng):
-            stalled += 1
-            continue
-        left = partial.left_weight()
-        if left < best_left:
-            best_left, stalled = left, 0
-        else:
-            stalled += 1
-    return None
 
 
 def _finished(cap: np.ndarray, partial: _Partial) -> Bins | None:
@@ -195,7 +171,7 @@ def _move(cap: np.ndarray, partial: _Partial, frozen: np.ndarray, iteration: int
     if not partial.out:
         return False
     size, weight = partial.size, partial.weight
-    ins = _subsets(partial.out)[1:]  # S's items alone and in pairs
+    ins = subsets(partial.out)[1:]  # S's items alone and in pairs
     outs = np.concatenate(partial.leaving)
     row_of = np.repeat(np.arange(len(partial.rows)), [len(x) for x in partial.leaving])
     outs, row_of, ins = _bounded(outs, row_of, ins, rng)
@@ -240,20 +216,6 @@ def _bounded(outs: np.ndarray, row_of: np.ndarray, ins: np.ndarray,
         drawn = np.sort(rng.permutation(len(outs))[:most])
         outs, row_of = outs[drawn], row_of[drawn]
     return outs, row_of, ins
-
-
-@cache
-def _pairs(count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair of positions below `count`, as two index arrays."""
-    return np.triu_indices(count, k=1)
-
-
-def _subsets(items: list[int]) -> np.ndarray:
-    """Nothing, each item alone and each pair of items, as rows of two ids (-1 for none)."""
-    ids = np.asarray(items, dtype=np.int64)
-    first, second = _pairs(len(ids))
-    return np.concatenate([[[-1, -1]], np.stack([ids, np.full(len(ids), -1)], axis=1),
-                           np.stack([ids[first], ids[second]], axis=1)]).astype(np.int64)
 
 
 def _descend(cap: np.ndarray, partial: _Partial, rng: np.random.Generator) -> bool:
