@@ -57,6 +57,7 @@ SOLVE_TERM = 1e-5  # one variable or constraint of the model solved
 # within 11; the phases keep their shares of it, being scaled alike.
 SAT_SECOND = 1.2
 
+
 def new_deterministic_solver(deterministic_time: float, seed: int = 0) -> cp_model.CpSolver:
     """A solver bounded by CP-SAT's deterministic time on one worker, with no wall-clock
     limit: it does the same work, and gives the same answer, on any machine at any load."""
@@ -173,7 +174,7 @@ def using(clock: Clock) -> Iterator[Clock]:
 
 
 def now() -> float:
-    """The current clock's reading: seconds, or deterministic seconds of work."""
+    """The current clock's reading: seconds, or counted seconds of work (`SAT_SECOND`)."""
     return current().now()
 
 
