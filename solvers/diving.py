@@ -17,7 +17,13 @@ the assets of diving methods" (INFORMS Journal on Computing, 2019):
   next columns, each earlier one put on a tabu list (not fixed again below it), as long as
   the path holds at most `max_discrepancy` such discrepancies;
 - every node also rounds its LP at once (`patterns.round_columns`), which completes the
-  packing when the LP is integral.
+  packing when the LP is integral;
+- a tree done before the deadline without a packing at the bound is searched again one
+  column deeper with one discrepancy more, as Harvey and Ginsberg's limited discrepancy
+  search ("Limited discrepancy search", IJCAI 1995) raises its limit an iteration at a time,
+  while the wider tree solves more nodes than the last: the time a narrow tree leaves goes
+  to a wider one. The first tree takes the path of a search without widening; the wider
+  ones start from every column priced so far.
 
 One LP serves every node (`_Master`): a node sets the rows to its residual demand and closes
 the columns that no longer fit it, so GLOP starts again from the last basis rather than from
@@ -160,15 +166,39 @@ def _as_bins(fixed: tuple[tuple[int, ...], ...]) -> list[list[int]]:
 
 def search(capacity: Load, sizes: list[Load], demand: list[int],
            columns: list[tuple[int, ...]], deadline: float, *, most: int, goal: int,
-           max_discrepancy: int = 3, max_depth: int = 2) -> list[list[int]] | None:
+           max_discrepancy: int = 3, max_depth: int = 2,
+           widen: bool = True) -> list[list[int]] | None:
     """A packing into fewer than `most` GPUs, the fewest found, by diving with limited
     discrepancy search from `columns` (those of column generation over the whole demand);
-    None when none is found before the tree is done or `deadline` comes. Stops at `goal` GPUs.
-    Items of one dimension only."""
+    None when none is found before `deadline` or the widest tree is done. Stops at `goal`
+    GPUs. A tree done without a packing at `goal` is searched again one column deeper with
+    one discrepancy more (where `widen`), while a wider tree still reaches nodes the last
+    one did not. Items of one dimension only."""
     master = _Master(capacity[0], [s[0] for s in sizes], list(columns))
     best: list[list[int]] | None = None
+    limits, reached = (max_depth, max_discrepancy), 0
+    while now() < deadline:
+        best, done, nodes = _tree(master, capacity, sizes, demand, deadline, most=most,
+                                  goal=goal, best=best, limits=limits)
+        if not (widen and done) or (best is not None and len(best) <= goal) \
+                or nodes <= reached:
+            break
+        limits, reached = (limits[0] + 1, limits[1] + 1), nodes
+    return best
+
+
+def _tree(master: _Master, capacity: Load, sizes: list[Load], demand: list[int],
+          deadline: float, *, most: int, goal: int, best: list[list[int]] | None,
+          limits: tuple[int, int]) -> tuple[list[list[int]] | None, bool, int]:
+    """One search tree within `limits` (columns fixed with discrepancies, discrepancies on a
+    path): the best packing so far, whether the tree was done before the deadline, and the
+    nodes whose LP it solved."""
+    max_depth, max_discrepancy = limits
     stack = [_Branch((), tuple(demand), None, 0, frozenset(), 0, 0)]
-    while stack and now() < deadline:
+    nodes = 0
+    while stack:
+        if now() >= deadline:
+            return best, False, nodes
         charge(STEP)
         branch = stack.pop()
         fixed, left = branch.fixed, branch.left
@@ -179,11 +209,12 @@ def search(capacity: Load, sizes: list[Load], demand: list[int],
             if len(fixed) < ceiling:
                 best = _as_bins(fixed)
                 if len(best) <= goal:
-                    return best
+                    return best, True, nodes
             continue
         solved = master.solve(left, deadline)
         if solved is None:
-            break
+            return best, False, nodes
+        nodes += 1
         bound, patterns, values = solved
         # Rounding and ranking read every open column as a dense tuple.
         charge(COLUMN_ENTRY * len(patterns) * len(left))
@@ -193,7 +224,7 @@ def search(capacity: Load, sizes: list[Load], demand: list[int],
         if len(fixed) + len(rounded) < ceiling:
             best = _as_bins(fixed) + rounded
             if len(best) <= goal:
-                return best
+                return best, True, nodes
         choices = _candidates(patterns, values, branch.tabu)
         tried: set[tuple[int, ...]] = set()
         children = []
@@ -205,4 +236,4 @@ def search(capacity: Load, sizes: list[Load], demand: list[int],
                                     branch.depth + 1, branch.discrepancies + rank))
             tried.add(column)
         stack.extend(reversed(children))  # the first choice is explored first
-    return best
+    return best, True, nodes

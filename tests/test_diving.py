@@ -69,11 +69,26 @@ def test_backtracking_finds_the_optimum_that_rounding_and_a_plain_dive_miss():
         rounded = round_columns((100,), sizes, demand, columns.patterns, columns.values)
         assert len(rounded) == 9
         plain = search((100,), sizes, demand, columns.patterns, now() + 5, most=9, goal=8,
-                       max_discrepancy=0)
+                       max_discrepancy=0, widen=False)
         assert plain is None  # the dive alone ends where no better packing is left
         began = now()
         found = search((100,), sizes, demand, columns.patterns, now() + 5, most=9, goal=8)
         assert now() - began < 1.0  # it stops at the goal, well within the budget
+    assert found is not None and len(found) == 8
+    assert _valid(100, sizes, demand, found)
+
+
+def test_a_tree_done_early_widens_until_it_finds_the_optimum():
+    """The dive alone (no discrepancy) misses the optimum and is done long before its
+    deadline; the search widens the tree with the time it left and finds the optimum within
+    the same counted budget."""
+    sizes, demand = _instance([s for b in CUT_BINS for s in b])
+    with using(WorkClock()):
+        columns = generate_columns((100,), sizes, demand, _singles(len(sizes)), now() + 5)
+        began = now()
+        found = search((100,), sizes, demand, columns.patterns, now() + 5, most=9, goal=8,
+                       max_discrepancy=0, max_depth=0)
+        assert now() - began < 5.0
     assert found is not None and len(found) == 8
     assert _valid(100, sizes, demand, found)
 
