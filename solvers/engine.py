@@ -275,8 +275,9 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     consistent neighbourhood search, (items of one dimension) bins filled to the brim, column
     generation for the bound (items of several dimensions: started from fit-decreasing
     packings too), its LP rounded into a packing, a dive (`_dived`), the local searches
-    (`_fewer_bins`), and `patterns.pack_exactly` for k GPUs from the lower bound up to prove
-    it. None if the component is not plain packing."""
+    (`_fewer_bins`, unless the diving search ran to its end), and `patterns.pack_exactly`
+    for k GPUs from the lower bound up to prove it. None if the component is not plain
+    packing."""
     from solvers.exact_fill import one_dimension
     from solvers.patterns import generate_columns, round_columns
     from solvers.vector_fit import packings
