@@ -147,8 +147,9 @@ def fill_bins(capacity: int, sizes: list[int], demand: list[int], bins: int, *,
     The exact cover of the bins left starts only where a failure leaves at most
     `LISTED_BINS` bins to fill after `RUINED` or more are emptied. A search that by half its
     time has never filled all but `LISTED_BINS - RUINED` bins hands the rest of its time
-    back (None): on every instance where it succeeded it had come that near within its
-    first failures, and where it ends that far off it does not succeed.
+    back (None): where it ends that far off (on hard-28, 7 to 25 bins short after its whole
+    time) it does not succeed, and where it succeeded (Wäscher, zero-slack instances) it
+    had come that near, or found the packing, by half its time (scripts/BENCHMARKS.md).
     """
     waste = bins * capacity - sum(s * n for s, n in zip(sizes, demand, strict=True))
     if waste < 0 or any(s > capacity for s in sizes):
