@@ -19,12 +19,13 @@ Before either, column generation (Gilmore-Gomory) solves the LP relaxation of th
 with GLOP, pricing new patterns by a knapsack over the LP's duals: in one dimension, while
 its table stays small, by dynamic programming, several columns a round at smoothed duals
 (`solvers.pricing`); otherwise first greedily, growing a pattern from every valuable type and
-every valuable pair of types at once, and exactly (CP-SAT) only when that finds nothing. Its
-bound (or Farley's bound when time runs out first) lifts the lower bound; in one dimension it
-stops as soon as that bound is proven. Its solution,
-rounded, is a packing within a GPU or two of the optimum on large instances, and its columns
-give a restricted integer model that finds most optimal packings at once when the full
-pattern list is too long to write out.
+every valuable pair of types at once, and exactly only when that finds nothing (in several
+dimensions by branch and bound, `solvers.vector_pricing`, and by CP-SAT where that runs out of
+time). Its bound (or Farley's bound when time runs out first) lifts the lower bound; in one
+dimension it stops as soon as that bound is proven. Its solution, rounded, is a packing
+within a GPU or two of the optimum on large instances, and its columns give a restricted
+integer model that finds most optimal packings at once when the full pattern list is too
+long to write out.
 
 Either way a found packing with k GPUs is optimal when every smaller k was proven impossible.
 """
@@ -40,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
-from solvers import arcflow
+from solvers import arcflow, vector_pricing
 from solvers.clock import (
     COLUMN_ENTRY,
     ITEM_FIT,
@@ -362,8 +363,9 @@ def _price_searching(capacity: Load, sizes: list[Load], duals: list[float], dema
                      known: set, seeds: int, left_s: float
                      ) -> tuple[list[tuple[int, ...]], float | None, int]:
     """New improving patterns by quick pricing (from `seeds` seeds, four times more while
-    they find none), with no bound (None); else by CP-SAT, with its bound on any pattern's
-    value. The seeds for the next round too."""
+    they find none), with no bound (None); else exactly, with a bound on any pattern's value:
+    in several dimensions by branch and bound (no bound if it runs out of time), by CP-SAT in
+    one or where the branch and bound found nothing in time. The seeds for the next round too."""
     quick = _price_quickly(capacity, sizes, duals, demand, known, seeds)
     while not quick and seeds < len(sizes):
         # Few seeds make cheap rounds while many patterns improve; near the end, when they
@@ -372,6 +374,11 @@ def _price_searching(capacity: Load, sizes: list[Load], duals: list[float], dema
         quick = _price_quickly(capacity, sizes, duals, demand, known, seeds)
     if quick:  # exact pricing only to prove that no column improves any more
         return quick, None, seeds
+    if len(capacity) > 1:  # branch and bound first: it proves in a fraction of CP-SAT's time
+        exact = vector_pricing.price(capacity, sizes, duals, demand, most=NEW_VECTOR_COLUMNS,
+                                     deadline=now() + min(max(left_s / 4, 0.01), 1.0))
+        if exact.bound is not None or exact.patterns:
+            return [p for p in exact.patterns if p not in known], exact.bound, seeds
     best, found = _price_cp_sat(capacity, sizes, duals, demand, min(max(left_s / 4, 0.01), 0.5))
     improving = [p for p in dict.fromkeys(found) if p not in known
                  and sum(v * n for v, n in zip(duals, p, strict=True)) > 1 + 1e-9]
