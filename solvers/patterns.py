@@ -62,6 +62,9 @@ SINK: Load = (-1,)
 NEW_COLUMNS = 100  # most improving quick patterns added per round of column generation
 # In several dimensions, where a round's pricing costs more than the LP, four times as many.
 NEW_VECTOR_COLUMNS = 400
+# Fewer improving quick patterns than this in a round (several dimensions): quick pricing is
+# tailing off, and the round prices exactly as well.
+FEW_QUICK_COLUMNS = 50
 # One-dimensional pricing by dynamic programming only while its table (capacity x item types)
 # stays this small; beyond it (large capacities) it prices as in several dimensions.
 MAX_TABLE_CELLS = 100_000_000
@@ -372,13 +375,16 @@ def _price_searching(capacity: Load, sizes: list[Load], duals: list[float], dema
         # find none, more seeds before the exact pricing.
         seeds *= 4
         quick = _price_quickly(capacity, sizes, duals, demand, known, seeds)
-    if quick:  # exact pricing only to prove that no column improves any more
-        return quick, None, seeds
-    if len(capacity) > 1:  # branch and bound first: it proves in a fraction of CP-SAT's time
+    if len(capacity) > 1 and len(quick) < FEW_QUICK_COLUMNS:
+        # Branch and bound: it proves in a fraction of CP-SAT's time, and once quick pricing
+        # tails off, its columns (the most valuable) move the LP more than quick ones.
         exact = vector_pricing.price(capacity, sizes, duals, demand, most=NEW_VECTOR_COLUMNS,
                                      deadline=now() + min(max(left_s / 4, 0.01), 1.0))
-        if exact.bound is not None or exact.patterns:
-            return [p for p in exact.patterns if p not in known], exact.bound, seeds
+        found = [p for p in dict.fromkeys(exact.patterns + quick) if p not in known]
+        if exact.bound is not None or found:
+            return found, exact.bound, seeds
+    if quick:  # exact pricing only to prove that no column improves any more
+        return quick, None, seeds
     best, found = _price_cp_sat(capacity, sizes, duals, demand, min(max(left_s / 4, 0.01), 0.5))
     improving = [p for p in dict.fromkeys(found) if p not in known
                  and sum(v * n for v, n in zip(duals, p, strict=True)) > 1 + 1e-9]

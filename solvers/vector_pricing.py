@@ -111,6 +111,19 @@ def _types(capacity: Load, sizes: list[Load], values: list[float],
     return types, free, free_value
 
 
+def _dantzig(weights: list[float], values: list[float], density: list[float], start: int,
+             room: float) -> float:
+    """The most the types from `start` on can add within surrogate room `room`, from the
+    prefix sums of their surrogate weights and values: whole types in order while they fit,
+    then a fraction of the next (Dantzig's bound)."""
+    target = weights[start] + max(room, 0.0)
+    k = max(start, bisect.bisect_right(weights, target, lo=start) - 1)
+    gain = values[k] - values[start]
+    if k < len(density):
+        gain += (target - weights[k]) * density[k]
+    return gain
+
+
 class _Search:
     """The depth-first search: the best value seen, and the `most` most valuable improving
     patterns, as a heap."""
@@ -145,40 +158,37 @@ class _Search:
         else:
             heapq.heapreplace(self.found, entry)
 
-    def visit(self, start: int, room: np.ndarray, value: float, depth: int) -> None:
-        """Every pattern that adds types from `start` on to what is chosen, with `room` left
-        in each dimension: first the types from `start` on that still fit, and the prefix
-        sums of the surrogate's greedy solution over them, from which Dantzig's bound for
-        every suffix is a search away."""
+    def visit(self, candidates: np.ndarray, room: np.ndarray, value: float,
+              depth: int) -> None:
+        """Every pattern that adds some of `candidates` (types, in search order) to what is
+        chosen, with `room` left in each dimension: first the candidates that still fit (the
+        children search only among these), and the prefix sums of the surrogate's greedy
+        solution over them, from which Dantzig's bound for every suffix is a search away."""
         types = self.types
         if depth > MAX_DEPTH:
             raise _OutOfTime
-        charge(VISIT + PRICE_ENTRY * (len(types.index) - start) * (1 + types.size.shape[1]))
-        size = types.size[start:]
-        room_left = np.where(size > 0, room // np.maximum(size, 1), types.most[start:, None])
-        copies = np.minimum(room_left.min(axis=1), types.most[start:])
-        fitting = np.flatnonzero(copies > 0)
+        charge(VISIT + PRICE_ENTRY * len(candidates) * (1 + types.size.shape[1]))
+        size = types.size[candidates]
+        room_left = np.where(size > 0, room // np.maximum(size, 1), types.most[candidates, None])
+        copies = np.minimum(room_left.min(axis=1), types.most[candidates])
+        keep = copies > 0
+        fitting, copies = candidates[keep], copies[keep]
         if not len(fitting):
             return
-        copies = copies[fitting]
-        weight, gain = types.weight[start:][fitting], types.value[start:][fitting]
+        weight, gain = types.weight[fitting], types.value[fitting]
         weights = np.concatenate(([0.0], np.cumsum(weight * copies))).tolist()
         values = np.concatenate(([0.0], np.cumsum(gain * copies))).tolist()
+        density = (gain / weight).tolist()
         surrogate = max(float(types.scale @ room), 0.0)
-        for i, j in enumerate((fitting + start).tolist()):
+        for i, j in enumerate(fitting.tolist()):
             self._tick()
-            target = weights[i] + surrogate
-            k = max(i, bisect.bisect_right(weights, target, lo=i) - 1)
-            bound = values[k] - values[i]
-            if k < len(fitting):
-                bound += (target - weights[k]) * float(gain[k] / weight[k])
-            if value + bound <= self.threshold():
+            if value + _dantzig(weights, values, density, i, surrogate) <= self.threshold():
                 return  # the types are in decreasing value per size: none after j can either
             for n in range(int(copies[i]), 0, -1):
                 self.chosen[j] = n
-                self.record(value + n * float(gain[i]))
-                self.visit(j + 1, room - n * types.size[j], value + n * float(gain[i]),
-                           depth + 1)
+                gained = value + n * float(gain[i])
+                self.record(gained)
+                self.visit(fitting[i + 1:], room - n * types.size[j], gained, depth + 1)
             self.chosen.pop(j, None)
 
     def _tick(self) -> None:
@@ -203,7 +213,8 @@ def price(capacity: Load, sizes: list[Load], values: list[float], demand: list[i
     search = _Search(types, free, len(sizes), most, deadline)
     try:
         search.record(free_value)
-        search.visit(0, np.array(capacity, dtype=np.int64), free_value, 0)
+        search.visit(np.arange(len(types.index)), np.array(capacity, dtype=np.int64),
+                     free_value, 0)
     except _OutOfTime:
         return Priced(search.patterns(), None)
     finally:
