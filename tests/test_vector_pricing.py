@@ -5,12 +5,16 @@ above it."""
 from __future__ import annotations
 
 import itertools
+import random
+from collections import Counter
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ortools.sat.python import cp_model
 
+from bench.instances import _single_pool
 from solvers.clock import WorkClock, now, using
+from solvers.engine import solve
 from solvers.patterns import generate_columns
 from solvers.vector_pricing import price
 
@@ -97,8 +101,21 @@ def test_the_column_generation_bound_never_passes_the_optimum(instance, rounds):
     capacity, sizes, demand = instance
     start = [tuple(int(t == u) for u in range(len(sizes))) for t in range(len(sizes))]
     with using(WorkClock()):
-        columns = generate_columns(capacity, sizes, demand, start, now() + 10, rounds=rounds)
+        columns = generate_columns(capacity, sizes, demand, start, now() + 2, rounds=rounds)
     assert columns.lower_bound <= _optimum(capacity, sizes, demand)
+
+
+@settings(max_examples=15, deadline=None)
+@given(instances(most_types=5))
+def test_the_engine_bound_never_passes_the_optimum(instance):
+    capacity, sizes, demand = instance
+    items: Counter = Counter()
+    for size, n in zip(sizes, demand, strict=True):
+        items[size] += n
+    sizes, demand = list(items), list(items.values())
+    solution = solve(_single_pool(capacity, items, sum(demand)), time_limit_s=2, seed=0,
+                     deterministic=True)
+    assert solution.lower_bound <= _optimum(capacity, sizes, demand) <= solution.cost
 
 
 def test_the_bound_reaches_the_optimum_where_no_dimension_alone_does():
@@ -112,3 +129,18 @@ def test_the_bound_reaches_the_optimum_where_no_dimension_alone_does():
     with using(WorkClock()):
         columns = generate_columns(capacity, sizes, demand, start, now() + 10)
     assert columns.lower_bound == _optimum(capacity, sizes, demand) == 8
+
+
+def test_the_search_stops_at_its_deadline_on_the_counted_clock():
+    """Panigrahy's class 6 in three dimensions, 300 types at values near their shares: the
+    search checks the clock every few hundred nodes, so it ends within a few milliseconds of
+    counted work past its deadline, with no bound."""
+    rng = random.Random(5)
+    sizes = [tuple(rng.randint(20, 100) for _ in range(3)) for _ in range(300)]
+    values = [sum(sizes[t]) / 450 * rng.uniform(0.9, 1.3) for t in range(300)]
+    with using(WorkClock()):
+        deadline = now() + 0.05
+        priced = price((150, 150, 150), sizes, values, [1] * 300, most=400, deadline=deadline)
+        overshoot = now() - deadline
+    assert priced.bound is None
+    assert 0 <= overshoot < 0.01
