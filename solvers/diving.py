@@ -8,8 +8,8 @@ the assets of diving methods" (INFORMS Journal on Computing, 2019):
 
 - a node is the residual problem (the items the GPUs fixed so far leave); its master LP is
   solved by column generation, pricing restricted to the residual demand as
-  `solvers.pricing` prices (several columns a round, smoothed duals), stopped as soon as its
-  bound is proven;
+  `solvers.pricing` prices (several columns a round, smoothed duals; by the undominated list
+  where the whole demand's table is too large), stopped as soon as its bound is proven;
 - the node fixes one column, rounded up (the one closest to its ceiling, the most used of
   equals), as many copies as the residual demand allows, and dives into the child;
 - a node whose LP bound plus the GPUs fixed cannot beat the best packing is pruned, and the
@@ -41,7 +41,7 @@ import numpy as np
 from ortools.linear_solver import pywraplp
 
 from solvers.clock import COLUMN_ENTRY, LP_ENTRY, LP_ROUND, STEP, charge, now
-from solvers.patterns import Load, round_columns
+from solvers.patterns import Load, fits_table, round_columns
 from solvers.pricing import Pricer, add_exchanges
 
 EPSILON = 1e-6
@@ -52,8 +52,10 @@ class _Master:
     demand at a time (at least that many of each type), the columns that do not fit that
     demand held at zero."""
 
-    def __init__(self, capacity: int, weights: list[int], columns: list[tuple[int, ...]]):
+    def __init__(self, capacity: int, weights: list[int], columns: list[tuple[int, ...]],
+                 sparse: bool):
         self.capacity, self.weights = capacity, weights
+        self.sparse = sparse  # priced by the undominated list (`solvers.pareto`), no table
         self.lp = pywraplp.Solver.CreateSolver("GLOP")
         self.rows = [self.lp.Constraint(0, self.lp.infinity()) for _ in weights]
         self.objective = self.lp.Objective()
@@ -105,7 +107,7 @@ class _Master:
         Farley's when cut short), and the open columns with their LP values. None at
         `deadline`."""
         self._set_demand(left)
-        pricer = Pricer(self.capacity, self.weights, list(left))
+        pricer = Pricer(self.capacity, self.weights, list(left), sparse=self.sparse)
         floor = -(-sum(w * n for w, n in zip(self.weights, left, strict=True)) // self.capacity)
         bound = 0
         while now() < deadline:
@@ -115,6 +117,8 @@ class _Master:
             value = self.objective.Value()
             if math.ceil(value - EPSILON) > max(bound, floor):
                 found = pricer.round([row.dual_value() for row in self.rows], self.known)
+                if found is None:  # the undominated list grew too long: no bound
+                    return None
                 bound = max(bound, pricer.bound)
                 if found:
                     for pattern in found:
@@ -174,7 +178,10 @@ def search(capacity: Load, sizes: list[Load], demand: list[int],
     GPUs. A tree done without a packing at `goal` is searched again one column deeper with
     one discrepancy more (where `widen`), while a wider tree still reaches nodes the last
     one did not. Items of one dimension only."""
-    master = _Master(capacity[0], [s[0] for s in sizes], list(columns))
+    # Where the whole demand's table is too large, every node prices by the undominated
+    # list: the residual demands' tables would fit, but fill every room of a large capacity.
+    master = _Master(capacity[0], [s[0] for s in sizes], list(columns),
+                     sparse=not fits_table(capacity[0], sizes, demand))
     best: list[list[int]] | None = None
     limits, reached = (max_depth, max_discrepancy), 0
     while now() < deadline:

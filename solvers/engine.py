@@ -356,15 +356,15 @@ def _dived(capacity: tuple[int, ...], sizes: list, demand: list[int], columns: l
            deadline: float, time_limit_s: float) -> tuple[list[list[int]], bool]:
     """The best of `bins` and a dive from column generation's `columns`, and whether the
     diving search ran to its end: in several dimensions a dive that fixes every pattern the
-    LP uses at least half; in one dimension, once the LP has converged (`settled`) and its
-    pricing table fits, diving with limited discrepancy search, which takes the local
-    searches' time too, up to `DIVED_PROOF_SHARE` kept for the proof (when it runs to that
-    end, the local searches do not run after it); else a dive that fixes the most used
-    pattern a step."""
+    LP uses at least half; in one dimension, once the LP has converged (`settled`), diving
+    with limited discrepancy search (priced by table or, on large capacities, by the
+    undominated list), which takes the local searches' time too, up to `DIVED_PROOF_SHARE`
+    kept for the proof (when it runs to that end, the local searches do not run after it);
+    else a dive that fixes the most used pattern a step."""
     from solvers import diving
-    from solvers.patterns import dive, fits_table
+    from solvers.patterns import dive
 
-    if not vector and settled and fits_table(capacity[0], sizes, demand):
+    if not vector and settled:
         end = deadline - time_limit_s * DIVED_PROOF_SHARE
         found = diving.search(capacity, sizes, demand, columns, end, most=len(bins),
                               goal=lower_gpus)

@@ -29,6 +29,11 @@ already fills:
   including cutting stock problems", Operations Research, 1990): for any duals pi >= 0 whose
   most valuable pattern is worth v, the LP needs at least pi . demand / v bins. Rounded up, it
   proves the LP bound before the LP has converged, and column generation stops there.
+
+Where the table would be too large (`patterns.fits_table`), the same rounds run on the list
+of undominated patterns of `solvers.pareto` (`sparse`), whose work scales with the patterns
+worth nearly the most rather than with the capacity; it reports None when that list grows
+too long, and the caller prices another way.
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from solvers import pareto
 from solvers.clock import COLUMN_ENTRY, PRICE_ENTRY, TABLE_CELL, TABLE_PIECE, charge
+from solvers.pareto import Frontier
 
 EPSILON = 1e-9  # a column improves when worth more than 1 + EPSILON
 BOUND_TOLERANCE = 1e-6  # a bound within this of an integer is that integer
@@ -69,6 +76,14 @@ class Table:
                 counts[taken, t] += copies
                 left[taken] -= self.weights[t] * copies
         return counts
+
+    def best_within(self, rooms: np.ndarray) -> np.ndarray:
+        """The most valuable pattern's value within each room."""
+        return self.best[rooms]
+
+    def top(self) -> tuple[float, int]:
+        """The best value and the room that holds it."""
+        return float(self.best.max()), int(np.argmax(self.best))
 
 
 def knapsack(capacity: int, weights: list[int], values: list[float],
@@ -103,16 +118,16 @@ def knapsack(capacity: int, weights: list[int], values: list[float],
     return Table(weights, pieces, best, chosen)
 
 
-def _columns(table: Table, capacity: int, values: np.ndarray, demand: np.ndarray,
-             most: int) -> np.ndarray:
+def _columns(table: Table | Frontier, capacity: int, values: np.ndarray,
+             demand: np.ndarray, most: int) -> np.ndarray:
     """The most valuable pattern, and for the types of highest completed value the best
     completion of one item of the type: at most `most` distinct rows of counts, each within
     the capacity and the demand."""
     weights = np.array(table.weights, dtype=np.int64)
     types = np.flatnonzero((values > 0) & (demand > 0) & (weights <= capacity))
-    completed = table.best[capacity - weights[types]] + values[types]
+    completed = table.best_within(capacity - weights[types]) + values[types]
     order = types[np.argsort(-completed, kind="stable")[:most]]
-    rooms = np.concatenate([[int(np.argmax(table.best))], capacity - weights[order]])
+    rooms = np.concatenate([[table.top()[1]], capacity - weights[order]])
     rows = table.patterns(rooms)
     rows[1 + np.arange(len(order)), order] += 1
     within = np.array((rows <= demand).all(axis=1))
@@ -125,8 +140,9 @@ class Pricer:
     and the bin bound the rounds prove (Farley's, at every duals priced)."""
 
     def __init__(self, capacity: int, weights: list[int], demand: list[int],
-                 most: int = MOST_COLUMNS):
+                 most: int = MOST_COLUMNS, *, sparse: bool = False):
         self.capacity, self.weights, self.most = capacity, weights, most
+        self.sparse = sparse  # priced by the undominated list (`solvers.pareto`), no table
         self.demand = np.array(demand, dtype=np.int64)
         # Sizes over the capacity are duals no pattern is worth more than 1 at, whose bound
         # is the items' total size: the first centre.
@@ -134,26 +150,43 @@ class Pricer:
         self.centre_bound = float(self.centre @ self.demand)
         self.bound = 0  # bins the rounds so far prove needed
 
-    def _price(self, duals: np.ndarray) -> tuple[np.ndarray, float]:
-        """The columns of the table at `duals` and Farley's bound there."""
-        table = knapsack(self.capacity, self.weights, duals.tolist(), self.demand.tolist())
-        top = float(table.best.max())
+    def _price(self, duals: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """The columns of the table at `duals` and Farley's bound there; None where the
+        undominated list grows too long."""
+        table: Table | Frontier | None
+        if self.sparse:
+            # Only a pattern worth more than 1 improves or lifts Farley's bound.
+            table = pareto.knapsack(self.capacity, self.weights, duals.tolist(),
+                                    self.demand.tolist(), floor=1.0)
+            if table is None:
+                return None
+        else:
+            table = knapsack(self.capacity, self.weights, duals.tolist(),
+                             self.demand.tolist())
+        top = table.top()[0]
         farley = float(duals @ self.demand) / top if top > EPSILON else 0.0
         self.bound = max(self.bound, math.ceil(farley - BOUND_TOLERANCE))
         return _columns(table, self.capacity, duals, self.demand, self.most), farley
 
     def round(self, duals: list[float], known: set[tuple[int, ...]]
-              ) -> list[tuple[int, ...]]:
+              ) -> list[tuple[int, ...]] | None:
         """New columns worth more than 1 at the LP's `duals`, most valuable first; none when
-        no pattern is (the LP is optimal over the demand)."""
+        no pattern is (the LP is optimal over the demand); None when the undominated list
+        grew too long to price by."""
         exact = np.maximum(np.array(duals, dtype=float), 0.0)
         smoothed = SMOOTHING * self.centre + (1 - SMOOTHING) * exact
-        rows, farley = self._price(smoothed)
+        priced = self._price(smoothed)
+        if priced is None:
+            return None
+        rows, farley = priced
         if farley > self.centre_bound:  # the best Lagrangian bound: the new centre
             self.centre, self.centre_bound = smoothed, farley
         found = _improving(rows, exact, known)
         if not found:  # a mispricing: price at the LP's duals
-            rows, farley = self._price(exact)
+            priced = self._price(exact)
+            if priced is None:
+                return None
+            rows, farley = priced
             if farley > self.centre_bound:
                 self.centre, self.centre_bound = exact, farley
             found = _improving(rows, exact, known)

@@ -1,7 +1,8 @@
 """The deterministic clock counts the engine's own loops where the work happens, so a budget
 bounds them: greedy's placements, the dive's columns, the LP's rounding, the setting up of
-the consistent neighbourhood search's partial packings, and CP-SAT's pricing knapsack of one
-row (solved without the presolve whose work its deterministic time leaves out). Each test
+the consistent neighbourhood search's partial packings, CP-SAT's pricing knapsack of one
+row (solved without the presolve whose work its deterministic time leaves out), and the
+knapsack over undominated states, by the states it merges. Each test
 counts the work itself (steps, entries, bins) through the code's own functions, never the
 wall clock."""
 
@@ -18,12 +19,15 @@ import solvers.patterns as patterns
 import solvers.pricing as pricing
 from bench.instances import _single_pool
 from solvers import greedy as greedy_module
+from solvers import pareto
 from solvers.clock import (
     COLUMN_ENTRY,
     ITEM_FIT,
+    PARETO_STATE,
     SAT_SECOND,
     SOLVE_CALL,
     SOLVE_TERM,
+    TABLE_PIECE,
     WorkClock,
     now,
     using,
@@ -143,6 +147,31 @@ def test_the_pricing_knapsack_is_solved_by_counted_search(monkeypatch: pytest.Mo
     assert found and bound == pytest.approx(exact, abs=1e-3)
     terms = len(weights) + 1
     assert spent >= (SOLVE_CALL + SOLVE_TERM * terms) * SAT_SECOND
+
+
+def test_the_undominated_list_charges_every_state_it_merges(monkeypatch: pytest.MonkeyPatch):
+    """The knapsack over undominated states (`solvers.pareto`) charges each state of each
+    merge, besides a sweep per piece: the states it sorts are counted, not its capacity."""
+    capacity = 1_000_000
+    rng = random.Random(6)
+    weights = sorted({rng.randint(capacity // 10, capacity // 2) for _ in range(80)},
+                     reverse=True)
+    demand = [rng.randint(1, 5) for _ in weights]
+    duals = [w / capacity * (1 + 0.05 * rng.random()) for w in weights]
+    merged = Counter()
+    lexsort = pareto.np.lexsort
+
+    def counting(keys):
+        merged["states"] += len(keys[0])
+        merged["merges"] += 1
+        return lexsort(keys)
+
+    monkeypatch.setattr(pareto.np, "lexsort", counting)
+    with using(WorkClock()) as clock:
+        frontier = pareto.knapsack(capacity, weights, duals, demand, floor=1.0)
+    assert frontier is not None and merged["states"] > merged["merges"]
+    charged = TABLE_PIECE * merged["merges"] + PARETO_STATE * merged["states"]
+    assert clock.spent >= charged * SAT_SECOND * (1 - 1e-9)
 
 
 def test_values_of_many_patterns_equal_the_matrix_product():

@@ -1,0 +1,142 @@
+"""The knapsack over undominated states (`solvers.pareto`) that prices one-dimensional column
+generation where the table is too large: its best value is the table's (exactly, without a
+floor; above the floor, with one), every pattern it gives fits its room and the demand, the
+bound column generation proves with it never exceeds the optimum (CP-SAT's, on small random
+instances), and on a zero-slack instance of capacity 2,000,000 (the table: 200 million
+cells) column generation converges to the optimum and stops within its budget."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from unittest import mock
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import solvers.patterns as patterns
+from scripts.zero_slack import instance
+from solvers import pareto
+from solvers.clock import WorkClock, now, using
+from solvers.pricing import Pricer, knapsack
+from tests.test_column_pricing import _optimum, _singles, _types, small_instances
+
+
+@st.composite
+def priced(draw):
+    """A small instance and a dual value per type, some perhaps 0."""
+    capacity, items = draw(small_instances())
+    sizes, demand = _types(items)
+    values = draw(st.lists(st.sampled_from([0.0, 0.1, 0.25, 0.3, 0.5, 0.7, 1.0]),
+                           min_size=len(sizes), max_size=len(sizes)))
+    return capacity, [s[0] for s in sizes], values, demand
+
+
+@settings(max_examples=60, deadline=None)
+@given(priced())
+def test_without_a_floor_the_best_value_is_the_tables_and_every_room_a_pattern(case):
+    """The best value is exact; within a smaller room the list keeps a pattern that fits it,
+    worth what `best_within` says and never more than the table's best there."""
+    capacity, weights, values, demand = case
+    rooms = np.arange(capacity + 1)
+    with using(WorkClock()):
+        table = knapsack(capacity, weights, values, demand)
+        frontier = pareto.knapsack(capacity, weights, values, demand, floor=-np.inf)
+        assert frontier is not None
+        rows = frontier.patterns(rooms)
+    assert np.isclose(frontier.top()[0], table.best.max())
+    assert (frontier.best_within(rooms) <= table.best + 1e-9).all()
+    assert np.allclose(rows @ np.array(values), frontier.best_within(rooms))
+    assert (rows @ np.array(weights) <= rooms).all()
+    assert (rows <= np.array(demand)).all() and (rows >= 0).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(priced(), st.sampled_from([0.5, 1.0, 1.5]))
+def test_above_the_floor_the_best_value_is_the_tables(case, floor):
+    capacity, weights, values, demand = case
+    with using(WorkClock()):
+        best = float(knapsack(capacity, weights, values, demand).best.max())
+        frontier = pareto.knapsack(capacity, weights, values, demand, floor=floor)
+        assert frontier is not None
+        value, room = frontier.top()
+        row = frontier.patterns(np.array([room]))[0]
+    assert np.isclose(value, max(best, floor))
+    assert row @ np.array(weights) <= capacity and (row <= np.array(demand)).all()
+    if best > floor:
+        assert np.isclose(row @ np.array(values), best)
+
+
+@settings(max_examples=40, deadline=None)
+@given(small_instances(), st.lists(st.floats(0, 1), min_size=9, max_size=9),
+       st.integers(1, 20))
+def test_every_sparse_column_fits_and_improves(instance_, duals, most):
+    capacity, items = instance_
+    sizes, demand = _types(items)
+    duals = duals[:len(sizes)]
+    with using(WorkClock()):
+        pricer = Pricer(capacity, [s[0] for s in sizes], demand, most, sparse=True)
+        found = pricer.round(duals, set())
+    assert found is not None
+    for column in found:
+        assert sum(n * s[0] for n, s in zip(column, sizes, strict=True)) <= capacity
+        assert all(0 <= n <= d for n, d in zip(column, demand, strict=True))
+        assert sum(n * v for n, v in zip(column, duals, strict=True)) > 1
+    assert pricer.bound <= len(items)
+
+
+@settings(max_examples=30, deadline=None)
+@given(small_instances(), st.sampled_from([0.0, 0.005, 0.05, 5.0]))
+def test_the_sparse_bound_is_never_above_the_optimum(instance_, budget):
+    capacity, items = instance_
+    sizes, demand = _types(items)
+    with mock.patch.object(patterns, "MAX_TABLE_CELLS", 0), using(WorkClock()):
+        columns = patterns.generate_columns((capacity,), sizes, demand, _singles(len(sizes)),
+                                            now() + budget)
+    assert columns.lower_bound <= _optimum(capacity, items)
+    for column in columns.patterns:
+        assert sum(n * s[0] for n, s in zip(column, sizes, strict=True)) <= capacity
+        assert all(0 <= n <= d for n, d in zip(column, demand, strict=True))
+
+
+def _first_fit_decreasing(capacity: int, sizes: list[int], demand: list[int]
+                          ) -> list[tuple[int, ...]]:
+    loads: list[int] = []
+    bins: list[list[int]] = []
+    for t, size in enumerate(sizes):
+        for _ in range(demand[t]):
+            b = next((b for b, load in enumerate(loads) if load + size <= capacity), len(loads))
+            if b == len(loads):
+                loads.append(0)
+                bins.append([0] * len(sizes))
+            loads[b] += size
+            bins[b][t] += 1
+    return [tuple(b) for b in bins]
+
+
+def test_a_large_capacity_converges_within_its_budget():
+    """30 bins of 2,000,000 cut into three or four pieces: 101 sizes, too many cells for the
+    table. Quick pricing runs dry within a counted second; from there the undominated list
+    prices exactly, so column generation stops at its bound (the optimum, by construction)
+    well before its budget. With CP-SAT as the exact pricing it had no bound after two
+    counted seconds and reached it only at the deadline of three."""
+    capacity = 2_000_000
+    items = instance(random.Random(5), capacity, 30, (3, 4))
+    counts = Counter(items)
+    sizes = sorted(counts, reverse=True)
+    demand = [counts[s] for s in sizes]
+    assert not patterns.fits_table(capacity, [(s,) for s in sizes], demand)
+    start = _first_fit_decreasing(capacity, sizes, demand)
+    budget_s = 3.0
+    with using(WorkClock()) as clock:
+        columns = patterns.generate_columns((capacity,), [(s,) for s in sizes], demand,
+                                            start, budget_s)
+    assert clock.spent < budget_s * 0.9  # it stopped at the bound, not at the deadline
+    assert columns.lower_bound == 30
+    assert columns.lower_bound >= math.ceil(sum(columns.values) - 1e-6)  # settled
+    weights = np.array(sizes)
+    for column in columns.patterns:
+        assert np.array(column) @ weights <= capacity
+        assert (np.array(column) <= np.array(demand)).all()
