@@ -165,7 +165,9 @@ def fill_bins(capacity: int, sizes: list[int], demand: list[int], bins: int, *,
     halfway = now() + (deadline - now()) / 2
     while now() < deadline:
         charge(BIN)
-        if now() >= halfway and bins - deepest > LISTED_BINS - RUINED:
+        # The packing at hand counts too: a first pass with no failure yet, or a recreate
+        # that got further than any failure so far, may be about to finish.
+        if now() >= halfway and bins - max(deepest, len(packing)) > LISTED_BINS - RUINED:
             return None  # never near enough the end for the exact cover to start
         contents = None if len(packing) == bins else _fill_one(
             capacity, sizes, left, allowed, rng if failures else None)

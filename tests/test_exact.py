@@ -18,7 +18,7 @@ from ortools.sat.python import cp_model
 
 from bench.instances import _single_pool
 from scripts.zero_slack import instance
-from solvers import arcflow
+from solvers import arcflow, exact_fill
 from solvers.bounds import martello_toth_l2
 from solvers.clock import WorkClock, now, using
 from solvers.exact_fill import cover, fill, fill_bins, patterns_within
@@ -286,6 +286,34 @@ def test_a_fill_that_never_nears_the_end_hands_back_half_its_time():
         found = fill_bins(1_000, sizes, [counts[s] for s in sizes], 70, deadline=2.0, seed=0)
         assert found is None
         assert now() < 1.5
+
+
+def test_a_fill_within_reach_of_its_end_at_half_its_time_goes_on(monkeypatch):
+    """400 items of 20 to 120 fill the 28 bins of 1,000 their total needs in one pass, with
+    no failure. Where half the time comes with three bins left to fill, the fill finishes
+    rather than handing its time back: the stop is for a search that never came near the
+    end, not for one that is there."""
+    monkeypatch.setattr(exact_fill, "_whole", lambda *args, **kwargs: None)  # the pass alone
+    ends: list[float] = []
+    fill_one = exact_fill._fill_one
+
+    def counted(*args):
+        contents = fill_one(*args)
+        ends.append(now())
+        return contents
+
+    monkeypatch.setattr(exact_fill, "_fill_one", counted)
+    rng = random.Random(3)
+    counts = Counter(rng.randint(20, 120) for _ in range(400))
+    sizes = sorted(counts, reverse=True)
+    demand = [counts[s] for s in sizes]
+    with using(WorkClock()):
+        whole = fill_bins(1_000, sizes, demand, 28, deadline=100.0, seed=0)
+    assert whole is not None and len(ends) == 28  # one bin a fill: no failure
+    halfway = ends[24]  # 25 bins filled, three left
+    with using(WorkClock()):
+        found = fill_bins(1_000, sizes, demand, 28, deadline=2 * halfway, seed=0)
+    assert found == whole
 
 
 def test_the_size_estimate_refuses_a_huge_graph_before_building_it(monkeypatch):
