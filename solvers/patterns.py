@@ -85,12 +85,18 @@ def list_patterns(capacity: Load, sizes: list[Load], demand: list[int], slack: L
     dimension; None when there are more than `limit`, or at `deadline`. `sizes` must be in
     decreasing order.
 
-    Depth-first, pruned by what the remaining (smaller) types can still add: at most
-    `room // smallest` more items, none larger than the largest type still allowed.
+    Depth-first, pruned by what the remaining (smaller) types can still add in each
+    dimension: at most `room // smallest` more items that take room there (and no more items
+    in all than fit in a dimension every type takes room in), none larger than the largest
+    type still allowed. An item of size 0 in a dimension does not count against its room:
+    a count over all items from the tightest dimension would cut off the patterns that
+    fill another dimension with such items, and a bin count proven impossible without them
+    could be the optimum.
     """
     dims = range(len(capacity))
     floor = [c - s for c, s in zip(capacity, slack, strict=True)]
     smallest = [min((s[d] for s in sizes if s[d]), default=0) for d in dims]
+    taking = [d for d in dims if all(s[d] for s in sizes)]  # every type takes room there
     largest_from = [[0] * len(capacity) for _ in range(len(sizes) + 1)]
     for t in range(len(sizes) - 1, -1, -1):
         largest_from[t] = [max(largest_from[t + 1][d], sizes[t][d]) for d in dims]
@@ -98,9 +104,11 @@ def list_patterns(capacity: Load, sizes: list[Load], demand: list[int], slack: L
     counts = [0] * len(sizes)
 
     def reachable(start: int, load: list[int]) -> bool:
-        more = min((capacity[d] - load[d]) // smallest[d] for d in dims if smallest[d])
-        return all(load[d] + min(capacity[d] - load[d], more * largest_from[start][d])
-                   >= floor[d] for d in dims)
+        rooms = [c - a for c, a in zip(capacity, load, strict=True)]
+        fewest = min((rooms[d] // smallest[d] for d in taking), default=sum(demand))
+        return all(load[d] + min(rooms[d], min(fewest, rooms[d] // smallest[d])
+                                 * largest_from[start][d]) >= floor[d]
+                   if smallest[d] else load[d] >= floor[d] for d in dims)
 
     steps = [0]
 

@@ -3,6 +3,7 @@ every item once."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
 
@@ -11,7 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from solvers.clock import WorkClock, now, using
-from solvers.patterns import _price_greedily, generate_columns, round_columns
+from solvers.patterns import (
+    _price_greedily,
+    generate_columns,
+    list_patterns,
+    pack_listed,
+    round_columns,
+)
 
 CAPACITY = (10, 10, 10)
 
@@ -81,3 +88,35 @@ def test_items_of_no_size_never_lift_the_bound():
     with using(WorkClock()):
         columns = generate_columns((20,), sizes, demand, start, now() + 5.0)
     assert columns.lower_bound == 3
+
+
+@settings(max_examples=40, deadline=None)
+@given(instances(), st.tuples(*(st.integers(0, 10),) * 3))
+def test_the_listing_holds_every_pattern_within_the_slack(instance, slack):
+    """Every multiset of types within the demand whose loads fit the GPU and waste at most
+    `slack` per dimension is listed, items of size 0 in some dimension included (brute
+    force over every multiset)."""
+    sizes, demand = instance
+    order = sorted(range(len(sizes)), key=lambda t: sizes[t], reverse=True)
+    sizes, demand = [sizes[t] for t in order], [demand[t] for t in order]
+    every = {p for p in itertools.product(*(range(n + 1) for n in demand)) if any(p)
+             and all(CAPACITY[d] - slack[d]
+                     <= sum(n * s[d] for n, s in zip(p, sizes, strict=True)) <= CAPACITY[d]
+                     for d in range(3))}
+    listed = list_patterns(CAPACITY, sizes, demand, slack, limit=10_000)
+    assert listed is not None and set(listed) == every and len(listed) == len(every)
+
+
+def test_items_of_no_size_in_a_dimension_still_fill_a_pattern():
+    """Six GPUs hold these eleven items (one of the type (9, 54, 0, 16) with (0, 27, 0, 0),
+    (0, 0, 10, 0)...), but only through patterns where an item of size 0 in the first
+    dimension joins one that leaves a room of 1 there: counting items by that room alone
+    listed too few patterns and proved six GPUs impossible, a bound over the optimum."""
+    capacity = (10, 100, 10, 37)
+    sizes = sorted([(0, 27, 0, 0), (0, 75, 7, 1), (0, 10, 0, 0), (5, 89, 10, 14),
+                    (2, 31, 9, 1), (7, 0, 4, 21), (2, 71, 6, 0), (0, 0, 10, 0),
+                    (2, 99, 0, 37), (9, 54, 0, 16), (5, 0, 6, 0)], reverse=True)
+    with using(WorkClock()):
+        outcome = pack_listed(capacity, sizes, [1] * len(sizes), 6, time_limit_s=10.0, seed=0,
+                              workers=1)
+    assert outcome is not None and outcome.status == "found" and len(outcome.bins) == 6
