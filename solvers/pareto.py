@@ -72,10 +72,14 @@ class Frontier:
         return counts
 
 
-def _pieces(capacity: int, weights: list[int], values: list[float], demand: list[int]
-            ) -> list[tuple[int, int]]:
-    """Each type of positive value split in powers of two, in decreasing order of value per
-    unit of size (items of size 0 first: they add value for no room)."""
+def split(capacity: int, weights: list[int], values: list[float], demand: list[int]
+          ) -> list[tuple[int, int]]:
+    """Each type of positive value as pieces of 1, 2, 4, ... copies (what is left last), in
+    type order, as (type, copies): every count up to its demand, or what fits, is a sum of
+    distinct pieces, so a knapsack that takes each piece at most once (this list's, and the
+    table of `solvers.pricing`) holds any number of each type. Items of size 0 fit any
+    pattern, all of them: their value counts, or Farley's bound over the best pattern's value
+    would pass the optimum."""
     pieces = []
     for t, n in enumerate(demand):
         n = min(n, capacity // weights[t]) if weights[t] else n
@@ -87,6 +91,14 @@ def _pieces(capacity: int, weights: list[int], values: list[float], demand: list
             pieces.append((t, take))
             n -= take
             k *= 2
+    return pieces
+
+
+def _pieces(capacity: int, weights: list[int], values: list[float], demand: list[int]
+            ) -> list[tuple[int, int]]:
+    """`split`'s pieces in decreasing order of value per unit of size (items of size 0
+    first: they add value for no room)."""
+    pieces = split(capacity, weights, values, demand)
     ratio = [values[t] / weights[t] if weights[t] else np.inf for t, _ in pieces]
     return [pieces[i] for i in sorted(range(len(pieces)), key=lambda i: -ratio[i])]
 

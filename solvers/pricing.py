@@ -89,19 +89,7 @@ class Table:
 def knapsack(capacity: int, weights: list[int], values: list[float],
              demand: list[int]) -> Table:
     """The table of the most valuable patterns by room, types of positive value only."""
-    pieces = []  # (type, copies)
-    for t, n in enumerate(demand):
-        # Items of size 0 fit any pattern, all of them: their value counts, or Farley's bound
-        # over the best pattern's value would pass the optimum.
-        n = min(n, capacity // weights[t]) if weights[t] else n
-        if values[t] <= 0:
-            continue
-        k = 1
-        while n > 0:
-            take = min(k, n)
-            pieces.append((t, take))
-            n -= take
-            k *= 2
+    pieces = pareto.split(capacity, weights, values, demand)
     # Each piece sweeps the table once: on large capacities (tens of millions of cells) this
     # is most of column generation's work; on small ones, numpy's cost per sweep is.
     charge(len(pieces) * (TABLE_PIECE + TABLE_CELL * (capacity + 1)))
