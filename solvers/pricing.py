@@ -163,21 +163,17 @@ class Pricer:
         grew too long to price by."""
         exact = np.maximum(np.array(duals, dtype=float), 0.0)
         smoothed = SMOOTHING * self.centre + (1 - SMOOTHING) * exact
-        priced = self._price(smoothed)
-        if priced is None:
-            return None
-        rows, farley = priced
-        if farley > self.centre_bound:  # the best Lagrangian bound: the new centre
-            self.centre, self.centre_bound = smoothed, farley
-        found = _improving(rows, exact, known)
-        if not found:  # a mispricing: price at the LP's duals
-            priced = self._price(exact)
+        found: list[tuple[int, ...]] = []
+        for priced_at in (smoothed, exact):  # the LP's own duals after a mispricing only
+            priced = self._price(priced_at)
             if priced is None:
                 return None
             rows, farley = priced
-            if farley > self.centre_bound:
-                self.centre, self.centre_bound = exact, farley
+            if farley > self.centre_bound:  # the best Lagrangian bound: the new centre
+                self.centre, self.centre_bound = priced_at, farley
             found = _improving(rows, exact, known)
+            if found:
+                break
         return found
 
 
