@@ -13,7 +13,7 @@ from collections import Counter
 from unittest import mock
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import solvers.patterns as patterns
@@ -55,6 +55,7 @@ def test_without_a_floor_the_best_value_is_the_tables_and_every_room_a_pattern(c
 
 @settings(max_examples=60, deadline=None)
 @given(priced(), st.sampled_from([0.5, 1.0, 1.5]))
+@example((10, [2, 1, 0], [1.0, 0.1, 0.3], [1, 2, 1]), 1.5)  # best: 1.5 plus a rounding
 def test_above_the_floor_the_best_value_is_the_tables(case, floor):
     capacity, weights, values, demand = case
     with using(WorkClock()):
@@ -65,7 +66,7 @@ def test_above_the_floor_the_best_value_is_the_tables(case, floor):
         row = frontier.patterns(np.array([room]))[0]
     assert np.isclose(value, max(best, floor))
     assert row @ np.array(weights) <= capacity and (row <= np.array(demand)).all()
-    if best > floor:
+    if best > floor + 1e-9:  # within the list's tolerance of the floor, `top` is the floor
         assert np.isclose(row @ np.array(values), best)
 
 
