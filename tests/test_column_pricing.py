@@ -1,6 +1,7 @@
 """One-dimensional column generation's pricing (`solvers.pricing`): every column it adds fits
 the capacity and the demand and is worth more than 1 at the LP's duals, the bound column
-generation proves never exceeds the optimum (CP-SAT's, on small random instances), and on a
+generation proves never exceeds the optimum (CP-SAT's, on small random instances), priced by
+table or by the list of undominated patterns (`solvers.pareto`, on large capacities), and on a
 zero-slack instance of three or four pieces a bin of hundreds of sizes the LP converges
 within a counted budget (about one counted second). One column a round did not: on this
 instance it ended with the LP at 50.23 and its bound at 48 after 5 counted seconds."""
@@ -10,12 +11,15 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
+from unittest import mock
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ortools.sat.python import cp_model
 
+import solvers.patterns as patterns
 from scripts.zero_slack import instance
 from solvers.clock import WorkClock, now, using
 from solvers.patterns import generate_columns
@@ -61,16 +65,19 @@ def small_instances(draw):
     return capacity, items
 
 
+@pytest.mark.parametrize("sparse", [False, True])
 @settings(max_examples=40, deadline=None)
 @given(small_instances(), st.lists(st.floats(0, 1), min_size=9, max_size=9),
        st.integers(1, 20))
-def test_every_column_fits_the_capacity_and_the_demand_and_improves(instance_, duals, most):
+def test_every_column_fits_the_capacity_and_the_demand_and_improves(sparse, instance_, duals,
+                                                                    most):
     capacity, items = instance_
     sizes, demand = _types(items)
     duals = duals[:len(sizes)]
     with using(WorkClock()):
-        pricer = Pricer(capacity, [s[0] for s in sizes], demand, most)
+        pricer = Pricer(capacity, [s[0] for s in sizes], demand, most, sparse=sparse)
         found = pricer.round(duals, set())
+    assert found is not None
     for column in found:
         assert sum(n * s[0] for n, s in zip(column, sizes, strict=True)) <= capacity
         assert all(0 <= n <= d for n, d in zip(column, demand, strict=True))
@@ -79,12 +86,14 @@ def test_every_column_fits_the_capacity_and_the_demand_and_improves(instance_, d
     assert pricer.bound <= len(items)
 
 
+@pytest.mark.parametrize("sparse", [False, True])
 @settings(max_examples=30, deadline=None)
 @given(small_instances(), st.sampled_from([0.0, 0.005, 0.05, 5.0]))
-def test_the_bound_is_never_above_the_optimum(instance_, budget):
+def test_the_bound_is_never_above_the_optimum(sparse, instance_, budget):
     capacity, items = instance_
     sizes, demand = _types(items)
-    with using(WorkClock()):
+    table_cells = 0 if sparse else patterns.MAX_TABLE_CELLS  # 0: no table fits
+    with mock.patch.object(patterns, "MAX_TABLE_CELLS", table_cells), using(WorkClock()):
         columns = generate_columns((capacity,), sizes, demand, _singles(len(sizes)),
                                    now() + budget)
     assert columns.lower_bound <= _optimum(capacity, items)

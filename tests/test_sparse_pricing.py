@@ -1,16 +1,16 @@
 """The knapsack over undominated states (`solvers.pareto`) that prices one-dimensional column
 generation where the table is too large: its best value is the table's (exactly, without a
-floor; above the floor, with one), every pattern it gives fits its room and the demand, the
-bound column generation proves with it never exceeds the optimum (CP-SAT's, on small random
-instances), and on a zero-slack instance of capacity 2,000,000 (the table: 200 million
-cells) column generation converges to the optimum and stops within its budget."""
+floor; above the floor, with one), every pattern it gives fits its room and the demand, and
+on a zero-slack instance of capacity 2,000,000 (the table: 200 million cells) column
+generation converges to the optimum and stops within its budget. Its columns and the bound
+column generation proves with it are tested with the table's (`tests/test_column_pricing.py`,
+`sparse`)."""
 
 from __future__ import annotations
 
 import math
 import random
 from collections import Counter
-from unittest import mock
 
 import numpy as np
 from hypothesis import example, given, settings
@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 import solvers.patterns as patterns
 from scripts.zero_slack import instance
 from solvers import pareto
-from solvers.clock import WorkClock, now, using
-from solvers.pricing import Pricer, knapsack
-from tests.test_column_pricing import _optimum, _singles, _types, small_instances
+from solvers.clock import WorkClock, using
+from solvers.pricing import knapsack
+from tests.test_column_pricing import _types, small_instances
 
 
 @st.composite
@@ -68,38 +68,6 @@ def test_above_the_floor_the_best_value_is_the_tables(case, floor):
     assert row @ np.array(weights) <= capacity and (row <= np.array(demand)).all()
     if best > floor + 1e-9:  # within the list's tolerance of the floor, `top` is the floor
         assert np.isclose(row @ np.array(values), best)
-
-
-@settings(max_examples=40, deadline=None)
-@given(small_instances(), st.lists(st.floats(0, 1), min_size=9, max_size=9),
-       st.integers(1, 20))
-def test_every_sparse_column_fits_and_improves(instance_, duals, most):
-    capacity, items = instance_
-    sizes, demand = _types(items)
-    duals = duals[:len(sizes)]
-    with using(WorkClock()):
-        pricer = Pricer(capacity, [s[0] for s in sizes], demand, most, sparse=True)
-        found = pricer.round(duals, set())
-    assert found is not None
-    for column in found:
-        assert sum(n * s[0] for n, s in zip(column, sizes, strict=True)) <= capacity
-        assert all(0 <= n <= d for n, d in zip(column, demand, strict=True))
-        assert sum(n * v for n, v in zip(column, duals, strict=True)) > 1
-    assert pricer.bound <= len(items)
-
-
-@settings(max_examples=30, deadline=None)
-@given(small_instances(), st.sampled_from([0.0, 0.005, 0.05, 5.0]))
-def test_the_sparse_bound_is_never_above_the_optimum(instance_, budget):
-    capacity, items = instance_
-    sizes, demand = _types(items)
-    with mock.patch.object(patterns, "MAX_TABLE_CELLS", 0), using(WorkClock()):
-        columns = patterns.generate_columns((capacity,), sizes, demand, _singles(len(sizes)),
-                                            now() + budget)
-    assert columns.lower_bound <= _optimum(capacity, items)
-    for column in columns.patterns:
-        assert sum(n * s[0] for n, s in zip(column, sizes, strict=True)) <= capacity
-        assert all(0 <= n <= d for n, d in zip(column, demand, strict=True))
 
 
 def _first_fit_decreasing(capacity: int, sizes: list[int], demand: list[int]
