@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Final, Literal
 
@@ -63,6 +65,13 @@ class NodePlan(Strict):
     zone: str = Field("", exclude_if=lambda zone: not zone)
     """The zone the node runs in, one of its pool's `zones`; empty (and left out of the
     file): the pool lists none, so Karpenter picks it."""
+
+    @property
+    def mig_layout(self) -> tuple[tuple[int, tuple[tuple[str, int], ...]], ...]:
+        """The node's MIG layout, comparable between nodes: each MIG-enabled GPU's index and
+        its slices by profile (the GPUs left out keep MIG off)."""
+        return tuple((gpu.index, tuple(sorted(Counter(gpu.mig_layout).items())))
+                     for gpu in self.gpus if gpu.mig_layout)
 
     def replicas(self) -> set[tuple[str, int]]:
         """Every replica on the node, (model, replica), once however many GPUs it spans."""
@@ -216,6 +225,24 @@ class PoolPlan(Strict):
                          max_nodes=self.max_nodes, nodes=len(self.nodes),
                          capacity_type=self.capacity_type,
                          list_price_per_node_hour=self.list_price_per_node_hour)
+
+    @cached_property
+    def nodes_by_mig_layout(self) -> dict[tuple, list[NodePlan]]:
+        """The pool's nodes grouped by MIG layout (`NodePlan.mig_layout`), the layouts in the
+        order they first appear. Worked out once per pool (a plan does not change once made):
+        the manifests ask for each node's layout for every node and every workload's spread
+        rule, and a pool can hold thousands of nodes."""
+        groups: dict[tuple, list[NodePlan]] = {}
+        for node in self.nodes:
+            groups.setdefault(node.mig_layout, []).append(node)
+        return groups
+
+    @cached_property
+    def mig_layout_numbers(self) -> dict[str, int]:
+        """Each node's MIG layout by node name, as its place in `nodes_by_mig_layout`."""
+        return {node.name: number
+                for number, nodes in enumerate(self.nodes_by_mig_layout.values())
+                for node in nodes}
 
     @property
     def gpu_count(self) -> int:
@@ -529,7 +556,13 @@ class Plan(Strict):
     the file) where not replayed."""
 
     def model(self, name: str) -> ModelPlan | None:
-        return next((m for m in self.models if m.name == name), None)
+        return self.models_by_name.get(name)
+
+    @cached_property
+    def models_by_name(self) -> dict[str, ModelPlan]:
+        """The models by name, worked out once (a plan does not change once made): reports
+        look a model up for every replica of every node."""
+        return {m.name: m for m in reversed(self.models)}  # the first of a name, as a scan
 
     def cache(self, workload: str) -> LazyCachePlan | None:
         """The reserved cache whose servers run as `workload` (`LazyCachePlan.workload`)."""

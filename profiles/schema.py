@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal, get_args
+from collections.abc import Mapping
+from typing import Annotated, Any, Final, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -33,6 +34,17 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
                               use_attribute_docstrings=True,
                               allow_inf_nan=False)  # every number finite: no .inf or .nan
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> Self:
+        """A copy, changed by `update`. Values derived from the fields and kept once worked
+        out (`functools.cached_property`, which pydantic keeps beside the fields) are left
+        behind when `update` changes fields: carried over, they would describe the original."""
+        copied = super().model_copy(update=update, deep=deep)
+        if update:
+            for key in set(copied.__dict__) - set(type(self).model_fields):
+                del copied.__dict__[key]
+        return copied
 
 
 class InputSpec(Strict):

@@ -58,15 +58,8 @@ def _node_layout(node: NodePlan) -> list[dict]:
 
 def mig_node_layouts(pool: PoolPlan) -> dict[str, tuple[list[dict], int]]:
     """The pool's distinct node layouts by config name, each with its planned node count."""
-    layouts: list[list[dict]] = []
-    counts: Counter[int] = Counter()
-    for node in pool.nodes:
-        layout = _node_layout(node)
-        if layout not in layouts:
-            layouts.append(layout)
-        counts[layouts.index(layout)] += 1
-    return {mig_layout_name(pool.name, i): (layout, counts[i])
-            for i, layout in enumerate(layouts)}
+    return {mig_layout_name(pool.name, i): (_node_layout(nodes[0]), len(nodes))
+            for i, nodes in enumerate(pool.nodes_by_mig_layout.values())}
 
 
 def splits_capacity(pool: PoolPlan) -> bool:
@@ -80,8 +73,7 @@ SPOT_NODE_POOL_SUFFIX = "-spot"
 
 def mig_config_of(pool: PoolPlan, node: NodePlan) -> str:
     """The MIG manager config of a planned node of a MIG pool: its node layout's name."""
-    layout = _node_layout(node)
-    return next(name for name, (known, _) in mig_node_layouts(pool).items() if known == layout)
+    return mig_layout_name(pool.name, pool.mig_layout_numbers[node.name])
 
 
 def node_pool_of(pool: PoolPlan, node: NodePlan) -> str:

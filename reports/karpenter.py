@@ -42,7 +42,6 @@ from reports.gpu_operator import (
     SPOT_NODE_POOL_SUFFIX,
     WHOLE_GPU,
     advertised,
-    mig_config_of,
     mig_node_layouts,
     splits_capacity,
 )
@@ -169,10 +168,9 @@ def _node_pools(pool: PoolPlan) -> list[NodePoolSpec]:
                      (pool.shape(n).capacity_type == "spot") == (name != pool.name)])]
     limits = _layout_node_limits(pool)
     return [NodePoolSpec(zone_name, zones, limit, mig=(name, layout))
-            for name, (layout, _) in mig_node_layouts(pool).items()
-            for zone_name, zones, limit in _per_zone(
-                pool, name, limits[name],
-                [n for n in pool.nodes if mig_config_of(pool, n) == name])]
+            for (name, (layout, _)), nodes in zip(mig_node_layouts(pool).items(),
+                                                   pool.nodes_by_mig_layout.values(), strict=True)
+            for zone_name, zones, limit in _per_zone(pool, name, limits[name], nodes)]
 
 
 def node_ceiling(pool: PoolPlan) -> int:

@@ -1,6 +1,7 @@
 """Work that grows with a fleet's size, counted rather than timed: greedy's node checks grow
 with the replicas placed, not replicas x nodes; building a CP-SAT model counts its terms on
-the clock in use and stops at its deadline; the engine's budget covers the build."""
+the clock in use and stops at its deadline; the engine's budget covers the build; rendering
+a plan works out each node's MIG layout once, not once per node per workload."""
 
 from __future__ import annotations
 
@@ -115,3 +116,60 @@ def test_the_budget_covers_building_the_model():
     solution = solve(problem, time_limit_s=budget, seed=0, deterministic=True)
     assert 0 < solution.seconds <= budget * 1.1
     assert violations(problem, solution) == []
+
+
+def _fleet_plan(models: int):
+    from bench.synthetic import generate_fleet
+    from planner.pipeline import SolverSettings, make_plan
+
+    return make_plan(generate_fleet(models, 7), SolverSettings(method="greedy"))
+
+
+def test_rendering_works_out_each_mig_layout_once(monkeypatch):
+    """Every capped workload's spread rule needs its pool's node ceiling, which lists the MIG
+    pool's NodePools, one per node layout: each node's layout is worked out once per pool
+    and each layout's device entries once per listing, not every node's once per node asked
+    about (nodes squared per workload: a 5,000-model fleet's manifests took minutes)."""
+    from planner.planfile import NodePlan
+    from reports import gpu_operator, render_all
+
+    plan = _fleet_plan(300)
+    counts = {"entries": 0, "layouts": 0}
+    entries, layout = gpu_operator._node_layout, NodePlan.mig_layout.fget
+
+    def counted_entries(node):
+        counts["entries"] += 1
+        return entries(node)
+
+    def counted_layout(node):
+        counts["layouts"] += 1
+        return layout(node)
+
+    monkeypatch.setattr(gpu_operator, "_node_layout", counted_entries)
+    monkeypatch.setattr(NodePlan, "mig_layout", property(counted_layout))
+    render_all(plan)
+    worked_out = dict(counts)
+    mig = [p for p in plan.pools if p.sharing == "mig"]
+    layouts = sum(len(gpu_operator.mig_node_layouts(p)) for p in mig)
+    nodes = sum(len(p.nodes) for p in mig)
+    assert layouts > 1 and nodes > layouts
+    counts = worked_out
+    assert 0 < counts["layouts"] <= nodes
+    assert 0 < counts["entries"] <= layouts * (len(plan.models) + len(plan.pools))
+
+
+def test_a_changed_copy_works_out_its_lookups_again():
+    """The lookups a plan keeps once worked out (models by name, nodes by MIG layout) are not
+    carried into a copy whose fields changed: they would describe the original."""
+    plan = _fleet_plan(300)
+    first = plan.models[0]
+    assert plan.model(first.name) is first
+    renamed = plan.model_copy(update={
+        "models": [first.model_copy(update={"name": "renamed"}), *plan.models[1:]]})
+    assert renamed.model(first.name) is None
+    assert renamed.model("renamed") is not None
+    pool = next(p for p in plan.pools if p.sharing == "mig" and len(p.nodes) > 1)
+    assert sum(map(len, pool.nodes_by_mig_layout.values())) == len(pool.nodes)
+    one = pool.model_copy(update={"nodes": pool.nodes[:1]})
+    assert sum(map(len, one.nodes_by_mig_layout.values())) == 1
+    assert list(one.mig_layout_numbers) == [pool.nodes[0].name]
