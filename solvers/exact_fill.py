@@ -8,7 +8,12 @@ First, where the bins that waste so little are few (Falkenauer's triplets: a few
 triples fill a bin exactly), they are listed, depth-first over the types and only along
 branches that a table of the loads each suffix of types can make says still end in such a
 bin, so the work follows the bins listed; CP-SAT then picks k of them that hold every item
-exactly once (an exact cover, complete: no packing is missed).
+exactly once (an exact cover, complete: no packing is missed). Where every such bin is too
+many to list, or their loads too large a table (a capacity of 100,000 and hundreds of sizes),
+the bins of at most as many items as the packing needs on average are listed instead, without
+the table, and covered the same way: not complete (a packing at the bound may need a bin of
+more items), but where every bin holds one large item and its complements, as in cut bins of
+three pieces, those few hundred bins hold the whole packing.
 
 Otherwise the search builds such a packing bin by bin: each bin takes the largest item left
 and the subset of the rest that fills it the most (a subset-sum over item types with their
@@ -28,11 +33,13 @@ there, leaving the rest of the time to the phases after it.
 
 from __future__ import annotations
 
+import math
 import random
+from bisect import bisect_left, bisect_right
 
 import numpy as np
 
-from solvers.clock import BIT_WORD, MODEL_TERM, charge, now
+from solvers.clock import BIT_WORD, MODEL_TERM, PATTERN_STEP, charge, now
 from solvers.patterns import pack_with_counts
 from solvers.sat import new_solver
 
@@ -44,6 +51,7 @@ LISTED_PATTERNS = 5_000  # most patterns listed for it
 LISTED_BINS = 8  # and only when the bins left to fill are this few
 WHOLE_PATTERNS = 20_000  # most bins listed for the exact cover of the whole packing
 WHOLE_LISTING = 0.15  # the share of the time that listing them may take
+FEW_COVER = 1 / 8  # the share of the time for the cover of the bins of few items only
 TABLE_CELLS = 8_000_000  # most cells of the table of reachable loads that lists them
 REACH_CELL = 2e-9  # deterministic seconds per cell of that table made or read
 PATTERN_NODE = 8e-6  # per step of the listing, besides the table cells it reads
@@ -203,15 +211,67 @@ def _whole(capacity: int, sizes: list[int], demand: list[int], bins: int, waste:
            deadline: float, seed: int) -> list[list[int]] | None:
     """The exact cover of every bin that wastes at most `waste`, when there are few such
     bins (Falkenauer's triplets: three items fill each bin, and a few thousand triples
-    do); None when they are too many to list or the cover is not found within half the
-    time."""
+    do), within half the time; else the cover of those bins that hold at most as many
+    items as `bins` bins hold on average (the fewest a packing at the bound can do with),
+    within `FEW_COVER` of it. None when neither is listed or covered in time."""
     share = max(deadline - now(), 0.0)
+    listing_end = now() + share * WHOLE_LISTING
     listed = patterns_within(capacity, sizes, demand, waste, limit=WHOLE_PATTERNS,
-                             deadline=now() + share * WHOLE_LISTING)
-    if listed is None:
+                             deadline=listing_end)
+    if listed is not None:
+        return cover(listed, demand, bins,
+                     time_limit_s=min(deadline, now() + share / 2) - now(), seed=seed)
+    few = few_item_patterns(capacity, sizes, demand, waste, most_items=math.ceil(
+        sum(demand) / bins), limit=WHOLE_PATTERNS, deadline=listing_end)
+    if few is None:
         return None
-    return cover(listed, demand, bins, time_limit_s=min(deadline, now() + share / 2) - now(),
+    return cover(few, demand, bins, time_limit_s=min(deadline, now() + share * FEW_COVER) - now(),
                  seed=seed)
+
+
+def few_item_patterns(capacity: int, sizes: list[int], demand: list[int], waste: int, *,
+                      most_items: int, limit: int, deadline: float
+                      ) -> list[list[tuple[int, int]]] | None:
+    """Every bin of at most `most_items` items that wastes at most `waste` (types in
+    decreasing size, within their counts), as (type, count) pairs; None when there are more
+    than `limit`, or at `deadline`.
+
+    Depth-first over the types in order like `patterns_within`, but with no table of
+    reachable loads, so its memory does not grow with the capacity: a branch stops where the
+    items it may still add, none larger than the next type, cannot bring the load within the
+    waste, and the last item is looked up by its size among the types left (a binary search:
+    the types of a size in a range are a run of the decreasing order)."""
+    negated = [-s for s in sizes]  # increasing, for bisect
+    found: list[list[tuple[int, int]]] = []
+    chosen: list[tuple[int, int]] = []
+
+    def extend(start: int, load: int, items_left: int) -> bool:
+        charge(PATTERN_STEP)
+        if now() > deadline:
+            return False
+        if load >= capacity - waste and chosen:
+            found.append(list(chosen))
+        if items_left == 0:
+            return len(found) <= limit
+        # the types from `start` on that fit the room left
+        first = max(start, bisect_left(negated, load - capacity))
+        if items_left == 1:
+            last = bisect_right(negated, load + waste - capacity)
+            found.extend([*chosen, (t, 1)] for t in range(first, last) if demand[t])
+            return len(found) <= limit
+        for t in range(first, len(sizes)):
+            charge(PATTERN_STEP)
+            if load + items_left * sizes[t] < capacity - waste:
+                break  # no item from here on is large enough
+            for k in range(1, min(demand[t], items_left, (capacity - load) // sizes[t]) + 1):
+                chosen.append((t, k))
+                going = extend(t + 1, load + k * sizes[t], items_left - k)
+                chosen.pop()
+                if not going:
+                    return False
+        return len(found) <= limit
+
+    return found if extend(0, 0, most_items) else None
 
 
 def _opening(capacity: int, sizes: list[int], left: list[int], allowed: int,

@@ -237,6 +237,46 @@ def test_listing_matches_the_brute_force_enumeration(case, waste):
     assert {tuple(p) for p in listed} == _brute_patterns(capacity, sizes, demand, waste)
 
 
+@settings(max_examples=60, deadline=None)
+@given(small_instances(), st.integers(0, 6), st.integers(1, 5))
+def test_listing_bins_of_few_items_matches_the_brute_force_enumeration(case, waste, most):
+    capacity, _, sizes, demand = case
+    order = sorted(range(len(sizes)), key=lambda t: -sizes[t])
+    sizes, demand = [sizes[t] for t in order], [demand[t] for t in order]
+    with using(WorkClock()):
+        listed = exact_fill.few_item_patterns(capacity, sizes, demand, waste, most_items=most,
+                                              limit=10_000, deadline=10.0)
+    assert listed is not None
+    assert len(listed) == len({tuple(p) for p in listed})  # each bin once
+    assert {tuple(p) for p in listed} == {
+        p for p in _brute_patterns(capacity, sizes, demand, waste)
+        if sum(k for _, k in p) <= most}
+
+
+def test_listing_bins_of_few_items_stops_past_its_limit():
+    # Bins of 10 from 9, 5, 5, 1 wasting nothing: 9+1 and 5+5, two bins; a limit of one
+    # is passed.
+    with using(WorkClock()):
+        assert exact_fill.few_item_patterns(10, [9, 5, 1], [1, 2, 1], 0, most_items=2,
+                                            limit=1, deadline=10.0) is None
+        assert len(exact_fill.few_item_patterns(10, [9, 5, 1], [1, 2, 1], 0, most_items=2,
+                                                limit=2, deadline=10.0)) == 2
+
+
+def test_cut_bins_of_a_large_capacity_are_found_by_the_cover_of_their_few_item_bins():
+    """Bins of 100,000 cut into three pieces, 360 sizes: the loads' table is too large
+    (36 million cells) for the complete listing, and bins of four or more pieces that fill
+    exactly number tens of thousands; the few hundred triples hold the packing."""
+    weights = instance(random.Random(5), 100_000, 120, (3, 3))
+    counts = Counter(weights)
+    sizes = sorted(counts, reverse=True)
+    demand = [counts[s] for s in sizes]
+    with using(WorkClock()):
+        assert patterns_within(100_000, sizes, demand, 0, limit=20_000, deadline=10.0) is None
+        found = fill_bins(100_000, sizes, demand, 120, deadline=2.0, seed=0)
+    assert found is not None and len(found) == 120 and _valid(100_000, sizes, demand, found)
+
+
 def test_triplets_are_found_by_the_exact_cover_of_their_bins():
     """Falkenauer-style triplets: every bin of 1,000 holds three items between 250 and 500
     that fill it exactly; the whole packing is the exact cover of the few triples."""
