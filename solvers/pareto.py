@@ -15,8 +15,12 @@ unit of size of the pieces still to merge (merged in decreasing order of that ra
 lift it above `floor`, or up to the best state so far: the bound of branch and bound for the
 knapsack (Dantzig's), with the best state as incumbent, applied to the whole list at once.
 The list then holds only near-best patterns, which is what keeps it short on large
-capacities. Above `floor` the best value is exact; at or below it, `top` reports `floor`,
-which bounds every pattern's value all the same. The best pattern within a smaller room (the
+capacities. Pricing wants several improving columns a round, not the best one alone (one
+a round, column generation on GI's 250 sizes had not converged in its share of the time), so
+it lowers that bar to the floor plus a share (`NEAR_BEST`) of the best state's gain over it:
+the list then ends with the runners-up too, each an undominated pattern worth more than the
+floor. Above `floor` the best value is exact; at or below it, `top` reports `floor`, which
+bounds every pattern's value all the same. The best pattern within a smaller room (the
 completions `solvers.pricing` adds besides the best pattern) is the best the list kept: a
 column that fits, not necessarily the best one.
 """
@@ -30,6 +34,10 @@ import numpy as np
 from solvers.clock import PARETO_STATE, PRICE_ENTRY, TABLE_PIECE, charge
 
 MAX_STATES = 3_000_000  # states kept over all merges at most (each a parent and a flag)
+# A state is kept while it could reach the floor plus this share of the best state's gain
+# over the floor: 1 keeps only the best pattern's path; below it the list ends with the
+# runners-up too, each an improving column of its own.
+NEAR_BEST = 0.5
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,13 @@ class Frontier:
     def top(self) -> tuple[float, int]:
         """The best value, `floor` where none kept passes it, and the room that holds it."""
         return max(float(self.value[-1]), self.floor), int(self.weight[-1])
+
+    def runners_up(self, most: int) -> np.ndarray:
+        """The rooms of the `most` most valuable states worth more than the floor after the
+        best: with `knapsack`'s `near_best` below 1 the list ends with several, each a
+        pattern of its own."""
+        above = np.flatnonzero(self.value[:-1] > self.floor + 1e-12)
+        return self.weight[above[np.argsort(-self.value[above], kind="stable")[:most]]]
 
     def _states(self, rooms: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.weight, rooms, side="right") - 1
@@ -104,9 +119,10 @@ def _pieces(capacity: int, weights: list[int], values: list[float], demand: list
 
 
 def knapsack(capacity: int, weights: list[int], values: list[float], demand: list[int],
-             floor: float) -> Frontier | None:
-    """The undominated patterns that could be worth more than `floor`; None when they would
-    pass `MAX_STATES` over all merges (the caller prices another way)."""
+             floor: float, near_best: float = 1.0) -> Frontier | None:
+    """The undominated patterns that could be worth more than `floor` and at least the floor
+    plus `near_best` of the best pattern's gain over it; None when they would pass
+    `MAX_STATES` over all merges (the caller prices another way)."""
     pieces = _pieces(capacity, weights, values, demand)
     # The best value per unit of size among the pieces after each one: what its room can add.
     after = [0.0] * len(pieces)
@@ -130,11 +146,12 @@ def knapsack(capacity: int, weights: list[int], values: list[float], demand: lis
         lighter = np.maximum.accumulate(np.concatenate([[-np.inf], sorted_v[:-1]]))
         keep = sorted_v > lighter + 1e-12  # worth more than every lighter state
         if after[i] < np.inf:
-            # States that cannot pass the floor, nor reach the best state so far, the empty
-            # one kept.
+            # States that cannot pass the floor, nor come near the best state so far, the
+            # empty one kept.
             reach = sorted_v + after[i] * (capacity - both_w[order])
             best = sorted_v[keep].max()
-            keep &= ((reach > floor + 1e-12) & (reach >= best - 1e-12)) | (both_w[order] == 0)
+            bar = best if near_best >= 1 else best - (1 - near_best) * max(best - floor, 0.0)
+            keep &= ((reach > floor + 1e-12) & (reach >= bar - 1e-12)) | (both_w[order] == 0)
         kept = order[keep]
         weight, value = both_w[kept], both_v[kept]
         parents.append(source[kept].astype(np.int32))

@@ -108,16 +108,20 @@ def knapsack(capacity: int, weights: list[int], values: list[float],
 
 def _columns(table: Table | Frontier, capacity: int, values: np.ndarray,
              demand: np.ndarray, most: int) -> np.ndarray:
-    """The most valuable pattern, and for the types of highest completed value the best
-    completion of one item of the type: at most `most` distinct rows of counts, each within
-    the capacity and the demand."""
+    """The most valuable pattern; from the undominated list, the next most valuable patterns
+    it ends with (`Frontier.runners_up`: the list keeps few lighter patterns to complete, so
+    the completions below rarely improve there); then for the types of highest completed
+    value the best completion of one item of the type: at most `most` distinct rows besides
+    the first, each within the capacity and the demand."""
+    runners_up = table.runners_up(most) if isinstance(table, Frontier) else \
+        np.zeros(0, dtype=np.int64)
     weights = np.array(table.weights, dtype=np.int64)
     types = np.flatnonzero((values > 0) & (demand > 0) & (weights <= capacity))
     completed = table.best_within(capacity - weights[types]) + values[types]
-    order = types[np.argsort(-completed, kind="stable")[:most]]
-    rooms = np.concatenate([[table.top()[1]], capacity - weights[order]])
+    order = types[np.argsort(-completed, kind="stable")[:most - len(runners_up)]]
+    rooms = np.concatenate([[table.top()[1]], runners_up, capacity - weights[order]])
     rows = table.patterns(rooms)
-    rows[1 + np.arange(len(order)), order] += 1
+    rows[1 + len(runners_up) + np.arange(len(order)), order] += 1
     within = np.array((rows <= demand).all(axis=1))
     within[0] = True  # the table's own pattern is within the demand
     return np.unique(rows[within], axis=0)
@@ -145,7 +149,7 @@ class Pricer:
         if self.sparse:
             # Only a pattern worth more than 1 improves or lifts Farley's bound.
             table = pareto.knapsack(self.capacity, self.weights, duals.tolist(),
-                                    self.demand.tolist(), floor=1.0)
+                                    self.demand.tolist(), floor=1.0, near_best=pareto.NEAR_BEST)
             if table is None:
                 return None
         else:

@@ -109,3 +109,31 @@ def test_a_large_capacity_converges_within_its_budget():
     for column in columns.patterns:
         assert np.array(column) @ weights <= capacity
         assert (np.array(column) <= np.array(demand)).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(priced(), st.sampled_from([0.5, 1.0]), st.sampled_from([0.0, 0.5]))
+def test_near_the_best_the_list_ends_with_every_undominated_pattern_above_the_bar(
+        case, floor, near_best):
+    """With `near_best` below 1 the list ends with each undominated pattern worth more than
+    the floor and at least the floor plus that share of the best's gain over it (the
+    table's steps of value there), the runners-up being all but the best: the several
+    columns a round that pricing takes from it. At 1, the best alone (and the patterns of
+    items of size 0, which the list always keeps)."""
+    capacity, weights, values, demand = case
+    with using(WorkClock()):
+        best = knapsack(capacity, weights, values, demand).best
+        frontier = pareto.knapsack(capacity, weights, values, demand, floor=floor,
+                                   near_best=near_best)
+        assert frontier is not None
+        rooms = frontier.runners_up(capacity + 1)
+        rows = frontier.patterns(rooms)
+    steps = best[np.r_[True, np.diff(best) > 1e-9]]  # each value the table steps up to
+    top = float(steps[-1])
+    bar = floor + near_best * (top - floor)
+    worth = rows @ np.array(values)
+    wanted = steps[(steps > floor + 1e-9) & (steps >= bar - 1e-9) & (steps < top - 1e-9)]
+    assert all(np.isclose(worth, w).any() for w in wanted)
+    # Besides those, only states the list keeps whatever they are worth (of size 0).
+    assert all(np.isclose(steps, w).any() and floor < w < top for w in worth)
+    assert (rows @ np.array(weights) <= capacity).all() and (rows <= np.array(demand)).all()
