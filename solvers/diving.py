@@ -11,7 +11,13 @@ the assets of diving methods" (INFORMS Journal on Computing, 2019):
   `solvers.pricing` prices (several columns a round, smoothed duals; by the undominated list
   where the whole demand's table is too large), stopped as soon as its bound is proven;
 - the node fixes one column, rounded up (the one closest to its ceiling, the most used of
-  equals), as many copies as the residual demand allows, and dives into the child;
+  equals), as many copies as the residual demand allows, and dives into the child; on large
+  capacities (priced by the undominated list) that child fixes with it every column the LP
+  uses a whole number of times (the LP's solution stays feasible for the child, so its bound
+  holds), and a node hands on only the columns its LP uses: there a dive has hundreds of
+  GPUs to fix and thousands of dense columns to read, and one node a column left GI's dives
+  of 250 sizes a third of the way down at their deadline (priced by table, one column a node:
+  fixing the whole columns together there too found three optima of hard-28 and lost one);
 - a node whose LP bound plus the GPUs fixed cannot beat the best packing is pruned, and the
   search backtracks: near the root (up to `max_depth` columns fixed), a node also tries its
   next columns, each earlier one put on a tabu list (not fixed again below it), as long as
@@ -104,8 +110,10 @@ class _Master:
               ) -> tuple[int, list[tuple[int, ...]], list[float]] | None:
         """Column generation for the residual demand `left`: the GPUs it needs at least (the
         LP bound, proven by Farley's bound or the items' total size as soon as it can be, or
-        Farley's when cut short), and the open columns with their LP values. None at
-        `deadline`."""
+        Farley's when cut short), and the open columns with their LP values: on large
+        capacities (`sparse`) only those the LP uses (rounding and ranking take no other, and
+        reading every open column as a dense tuple cost more than the node's LP there). None
+        at `deadline`."""
         self._set_demand(left)
         pricer = Pricer(self.capacity, self.weights, list(left), sparse=self.sparse)
         floor = -(-sum(w * n for w, n in zip(self.weights, left, strict=True)) // self.capacity)
@@ -127,8 +135,11 @@ class _Master:
             bound = max(bound, floor, math.ceil(value - EPSILON))
             self._sync()
             columns = np.flatnonzero(self.open).tolist()
-            return (bound, [self.patterns[i] for i in columns],
-                    [self.use[i].solution_value() for i in columns])
+            values = [self.use[i].solution_value() for i in columns]
+            if self.sparse:
+                used = [k for k, v in enumerate(values) if v > EPSILON]
+                columns, values = [columns[k] for k in used], [values[k] for k in used]
+            return bound, [self.patterns[i] for i in columns], values
         return None
 
 
@@ -143,6 +154,10 @@ class _Branch:
     tabu: frozenset[tuple[int, ...]]  # columns this subtree may not fix
     depth: int  # columns fixed on the path
     discrepancies: int  # times the path took a column other than the first choice
+    # On large capacities, the columns the parent's LP used a whole number of times, fixed
+    # with the first choice (where they still fit): that LP's solution stays feasible for
+    # the child, so its bound holds, and one node takes them all instead of one node each.
+    whole: tuple[tuple[tuple[int, ...], int], ...] = ()
 
 
 def _candidates(patterns: list[tuple[int, ...]], values: list[float],
@@ -152,6 +167,13 @@ def _candidates(patterns: list[tuple[int, ...]], values: list[float],
     used = [(math.ceil(v - EPSILON) - v, -v, i) for i, v in enumerate(values)
             if v > EPSILON and patterns[i] not in tabu]
     return [(patterns[i], math.ceil(values[i] - EPSILON)) for _, _, i in sorted(used)]
+
+
+def _whole(patterns: list[tuple[int, ...]], values: list[float],
+           tabu: frozenset[tuple[int, ...]]) -> list[tuple[tuple[int, ...], int]]:
+    """The columns the LP uses a whole number of times (at least once), with that number."""
+    return [(p, round(v)) for p, v in zip(patterns, values, strict=True)
+            if v > 1 - EPSILON and abs(v - round(v)) <= EPSILON and p not in tabu]
 
 
 def _fix(fixed: tuple[tuple[int, ...], ...], left: tuple[int, ...], column: tuple[int, ...],
@@ -211,6 +233,10 @@ def _tree(master: _Master, capacity: Load, sizes: list[Load], demand: list[int],
         fixed, left = branch.fixed, branch.left
         if branch.column is not None:
             fixed, left = _fix(fixed, left, branch.column, branch.copies)
+        charge(COLUMN_ENTRY * len(branch.whole) * len(left))  # each checked and fixed
+        for column, copies in branch.whole:
+            if all(a <= n for a, n in zip(column, left, strict=True)):
+                fixed, left = _fix(fixed, left, column, copies)
         ceiling = len(best) if best is not None else most
         if not any(left):
             if len(fixed) < ceiling:
@@ -223,7 +249,7 @@ def _tree(master: _Master, capacity: Load, sizes: list[Load], demand: list[int],
             return best, False, nodes
         nodes += 1
         bound, patterns, values = solved
-        # Rounding and ranking read every open column as a dense tuple.
+        # Rounding and ranking read every column handed on as a dense tuple.
         charge(COLUMN_ENTRY * len(patterns) * len(left))
         if len(fixed) + bound >= ceiling:
             continue  # pruned: this subtree cannot beat the best packing
@@ -233,6 +259,7 @@ def _tree(master: _Master, capacity: Load, sizes: list[Load], demand: list[int],
             if len(best) <= goal:
                 return best, True, nodes
         choices = _candidates(patterns, values, branch.tabu)
+        whole = _whole(patterns, values, branch.tabu) if master.sparse else []
         tried: set[tuple[int, ...]] = set()
         children = []
         for rank, (column, copies) in enumerate(choices):
@@ -240,7 +267,8 @@ def _tree(master: _Master, capacity: Load, sizes: list[Load], demand: list[int],
                          or branch.discrepancies + rank > max_discrepancy):
                 break
             children.append(_Branch(fixed, left, column, copies, branch.tabu | tried,
-                                    branch.depth + 1, branch.discrepancies + rank))
+                                    branch.depth + 1, branch.discrepancies + rank,
+                                    () if rank else tuple(w for w in whole if w[0] != column)))
             tried.add(column)
         stack.extend(reversed(children))  # the first choice is explored first
     return best, True, nodes

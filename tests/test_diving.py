@@ -5,11 +5,14 @@ deterministic clock."""
 
 from __future__ import annotations
 
+import random
 from collections import Counter
+from unittest import mock
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from solvers import diving, patterns
 from solvers.clock import WorkClock, now, using
 from solvers.diving import search
 from solvers.patterns import generate_columns, round_columns
@@ -103,3 +106,24 @@ def test_the_search_takes_the_same_path_twice():
             runs.append((found, now()))
     assert runs[0] == runs[1]
 
+
+
+def test_on_large_capacities_a_node_fixes_every_column_its_lp_uses_whole():
+    """120 items of 150 to 450 in bins of 1,000 (seed 0), priced as on large capacities (no
+    table fits): the LP uses twelve columns once each. The dive that fixes them with its
+    first choice reaches a packing at the bound in 6 nodes; fixing one column a node, it
+    took 12."""
+    rng = random.Random(0)
+    sizes, demand = _instance([rng.randint(150, 450) for _ in range(120)])
+    solve = diving._Master.solve
+    with mock.patch.object(patterns, "MAX_TABLE_CELLS", 0), using(WorkClock()), \
+            mock.patch.object(diving._Master, "solve", autospec=True,
+                              side_effect=solve) as nodes:
+        columns = generate_columns((1000,), sizes, demand, _singles(len(sizes)), now() + 10)
+        assert columns.lower_bound == 37
+        assert sum(v > 1 - 1e-6 and abs(v - round(v)) < 1e-6 for v in columns.values) == 12
+        found = search((1000,), sizes, demand, columns.patterns, now() + 10, most=39, goal=37,
+                       max_discrepancy=0, widen=False)
+    assert found is not None and len(found) == 37
+    assert _valid(1000, sizes, demand, found)
+    assert nodes.call_count <= 8
