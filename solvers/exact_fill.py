@@ -212,8 +212,8 @@ def _whole(capacity: int, sizes: list[int], demand: list[int], bins: int, waste:
     """The exact cover of every bin that wastes at most `waste`, when there are few such
     bins (Falkenauer's triplets: three items fill each bin, and a few thousand triples
     do), within half the time; else the cover of those bins that hold at most as many
-    items as `bins` bins hold on average (the fewest a packing at the bound can do with),
-    within `FEW_COVER` of it. None when neither is listed or covered in time."""
+    items as `bins` bins hold on average (every packing into `bins` bins has a bin of at
+    least that many), within `FEW_COVER` of it. None when neither is listed or covered in time."""
     share = max(deadline - now(), 0.0)
     listing_end = now() + share * WHOLE_LISTING
     listed = patterns_within(capacity, sizes, demand, waste, limit=WHOLE_PATTERNS,
@@ -257,6 +257,7 @@ def few_item_patterns(capacity: int, sizes: list[int], demand: list[int], waste:
         first = max(start, bisect_left(negated, load - capacity))
         if items_left == 1:
             last = bisect_right(negated, load + waste - capacity)
+            charge(PATTERN_STEP * max(last - first, 0))
             found.extend([*chosen, (t, 1)] for t in range(first, last) if demand[t])
             return len(found) <= limit
         for t in range(first, len(sizes)):
