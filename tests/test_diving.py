@@ -107,7 +107,6 @@ def test_the_search_takes_the_same_path_twice():
     assert runs[0] == runs[1]
 
 
-
 def test_on_large_capacities_a_node_fixes_every_column_its_lp_uses_whole():
     """120 items of 150 to 450 in bins of 1,000 (seed 0), priced as on large capacities (no
     table fits): the LP uses twelve columns once each. The dive that fixes them with its
