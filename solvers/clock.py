@@ -36,6 +36,9 @@ PATTERN_STEP = 2e-6  # one type tried in the depth-first pattern listing
 ARC = 3e-7  # one arc of an arc-flow graph
 LP_ROUND = 5e-4  # one solve of column generation's LP and the reading of its values and duals
 LP_ENTRY = 7e-7  # one non-zero, column or row of that LP, each time it is solved and read
+# The diving search's LP, solved again from the last basis by the dual simplex after each
+# node changes its rows' bounds (`diving._Master`): about a quarter of a cold solve's cost.
+LP_WARM_ENTRY = 2e-7  # one non-zero, column or row of that LP, each time it is solved
 PRICE_ENTRY = 8e-9  # one (pattern, type, dimension) entry in a round of quick pricing
 ITEM_FIT = 6e-6  # one item placed by a fit rule, besides the bins it is checked against
 COLUMN_ENTRY = 3e-8  # one type's count in a column added to column generation's LP

@@ -19,8 +19,8 @@ from solvers.patterns import generate_columns, round_columns
 
 # Eight bins of 100 cut into three or four pieces each, every piece a size of its own: the
 # optimum is 8 by construction.
-CUT_BINS = [[8, 28, 64], [40, 54, 6], [72, 15, 2, 11], [13, 31, 56], [16, 51, 30, 3],
-            [35, 55, 10], [7, 38, 50, 5], [14, 26, 1, 59]]
+CUT_BINS = [[66, 29, 5], [9, 55, 3, 33], [31, 1, 68], [30, 47, 23], [18, 60, 15, 7],
+            [19, 26, 12, 43], [42, 14, 24, 20], [83, 13, 4]]
 
 
 def _instance(items: list[int]) -> tuple[list[tuple[int, ...]], list[int]]:
