@@ -1,7 +1,7 @@
 """Diving with limited discrepancy search (`solvers.diving`): every packing it returns holds
 each item exactly once within the capacity, it finds an optimum that rounding the LP and a
-dive without backtracking both miss, and it takes the same path twice. Work is bounded by the
-deterministic clock."""
+dive without backtracking both miss, it takes the same path twice, and a node's LP solved from
+the last basis ends at the bound of a cold solve. Work is bounded by the deterministic clock."""
 
 from __future__ import annotations
 
@@ -126,3 +126,20 @@ def test_on_large_capacities_a_node_fixes_every_column_its_lp_uses_whole():
     assert found is not None and len(found) == 37
     assert _valid(1000, sizes, demand, found)
     assert nodes.call_count <= 8
+
+
+def test_a_node_lp_solved_from_the_last_basis_ends_at_the_bound_of_a_cold_solve():
+    """The master LP goes on from the last basis (GLOP's dual simplex, no presolve) while its
+    rows are lowered and raised as dives and backtracking do: each residual demand's bound is
+    the one column generation reaches on that demand from scratch."""
+    rng = random.Random(1)
+    sizes, demand = _instance([rng.randint(20, 70) for _ in range(60)])
+    with using(WorkClock()):
+        columns = generate_columns((100,), sizes, demand, _singles(len(sizes)), now() + 5)
+        master = diving._Master(100, [s[0] for s in sizes], columns.patterns, sparse=False)
+        for _ in range(12):
+            left = tuple(rng.randint(0, n) for n in demand)
+            solved = master.solve(left, now() + 5)
+            cold = generate_columns((100,), sizes, list(left), _singles(len(sizes)), now() + 5)
+            assert solved is not None
+            assert solved[0] == cold.lower_bound
