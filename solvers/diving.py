@@ -47,7 +47,7 @@ import numpy as np
 from ortools.linear_solver import pywraplp
 
 from solvers.clock import COLUMN_ENTRY, LP_ROUND, LP_WARM_ENTRY, STEP, charge, now
-from solvers.patterns import Load, fits_table, round_columns
+from solvers.patterns import Load, fits_table, lp_solution, round_columns
 from solvers.pricing import Pricer, add_exchanges
 
 EPSILON = 1e-6
@@ -75,13 +75,14 @@ class _Master:
         self.patterns: list[tuple[int, ...]] = []
         self.known: set[tuple[int, ...]] = set()
         self.use: list = []
+        self.index: list[int] = []  # each pattern's variable's index in the LP
         self.nonzeros = 0
         self.matrix = np.zeros((0, len(weights)), dtype=np.int64)  # the patterns as rows
         self.open = np.zeros(0, dtype=bool)  # whether each column fits the node's demand
         singles = [tuple(int(t == i) for t in range(len(weights))) for i in range(len(weights))]
         for pattern in dict.fromkeys(singles + columns):  # singles keep every residual LP feasible
             self._add(pattern)
-        self.nonzeros += add_exchanges(self.lp, self.rows, weights)
+        self.nonzeros += 2 * len(add_exchanges(self.lp, self.rows, weights))
 
     def _add(self, pattern: tuple[int, ...]) -> None:
         self.known.add(pattern)
@@ -92,6 +93,7 @@ class _Master:
         for t in held:
             self.rows[t].SetCoefficient(y, pattern[t])
         self.use.append(y)
+        self.index.append(y.index())
         self.nonzeros += len(held)
         charge(COLUMN_ENTRY * len(pattern))  # written once, then kept for every node
 
@@ -130,8 +132,9 @@ class _Master:
             if self.lp.Solve() != pywraplp.Solver.OPTIMAL:
                 return None
             value = self.objective.Value()
+            solved, duals = lp_solution(self.lp)
             if math.ceil(value - EPSILON) > max(bound, floor):
-                found = pricer.round([row.dual_value() for row in self.rows], self.known)
+                found = pricer.round(duals.tolist(), self.known)
                 if found is None:  # the undominated list grew too long: no bound
                     return None
                 bound = max(bound, pricer.bound)
@@ -142,7 +145,7 @@ class _Master:
             bound = max(bound, floor, math.ceil(value - EPSILON))
             self._sync()
             columns = np.flatnonzero(self.open).tolist()
-            values = [self.use[i].solution_value() for i in columns]
+            values = solved[np.array(self.index, dtype=np.int64)[columns]].tolist()
             used = [k for k, v in enumerate(values) if v > EPSILON]
             return bound, [self.patterns[columns[k]] for k in used], [values[k] for k in used]
         return None

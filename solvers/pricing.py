@@ -191,18 +191,56 @@ def _improving(rows: np.ndarray, duals: np.ndarray, known: set[tuple[int, ...]]
     return [p for p in found if p not in known]
 
 
-def add_exchanges(lp, rows: list, weights: list[int]) -> int:
+def add_exchanges(lp, rows: list, weights: list[int]) -> list[tuple[int, int, int]]:
     """Dual-optimal inequalities in a pattern LP of covering `rows` (one per type): an
     item's place in a bin may hold any smaller item instead, so some optimal duals grow with
     the size. Each is a column of cost 0 moving cover from a type to the next smaller one;
     the LP's value is unchanged and its duals stay ordered by size, which spares the rounds
-    that duals out of order spend. Their non-zeros."""
+    that duals out of order spend. Each as (larger type, smaller type, the column's index in
+    the LP), largest first; each adds two non-zeros."""
     order = sorted(range(len(weights)), key=lambda t: -weights[t])
     objective = lp.Objective()
+    exchanges = []
     for larger, smaller in zip(order, order[1:], strict=False):
         z = lp.NumVar(0, lp.infinity(), "")
         objective.SetCoefficient(z, 0)
         rows[larger].SetCoefficient(z, -1)
         rows[smaller].SetCoefficient(z, 1)
+        exchanges.append((larger, smaller, z.index()))
     charge(COLUMN_ENTRY * 2 * len(order))
-    return 2 * max(len(order) - 1, 0)
+    return exchanges
+
+
+def without_exchanges(columns: list[tuple[int, ...]], values: list[float],
+                      exchanges: list[tuple[int, int, int]], flows: np.ndarray,
+                      demand: list[int]) -> tuple[list[tuple[int, ...]], list[float]]:
+    """The LP's solution over patterns alone, of the same value: each exchange's flow, the
+    largest types first, moved into the used patterns that hold its larger type, one item
+    of it swapped for one of the smaller, which fits in its place (Ben Amor, Desrosiers
+    and Valerio de Carvalho's recovery). Under the inequalities the patterns hold larger
+    items than the rows count, and rounding them takes a pattern only while all its items
+    are still needed: on GI's 500 sizes that left dozens of GPUs to fit anew. The columns,
+    the new ones (each within the demand) last, and their values; a flow no used pattern
+    can take stays unmoved."""
+    used = {p: v for p, v in zip(columns, values, strict=True) if v > EPSILON}
+    charge(COLUMN_ENTRY * len(demand) * len(used))
+    for (larger, smaller, _), flow in zip(exchanges, flows.tolist(), strict=True):
+        while flow > EPSILON:
+            holders = [p for p, v in used.items() if v > EPSILON and p[larger]
+                       and p[smaller] < demand[smaller]]
+            charge(COLUMN_ENTRY * len(used))
+            if not holders:
+                break
+            source = max(holders, key=used.__getitem__)
+            moved = min(flow, used[source])
+            swapped = list(source)
+            swapped[larger] -= 1
+            swapped[smaller] += 1
+            target = tuple(swapped)
+            used[source] -= moved
+            used[target] = used.get(target, 0.0) + moved
+            flow -= moved
+    known = set(columns)
+    new = [p for p in used if p not in known]
+    return columns + new, [used.get(p, 0.0) if used.get(p, 0.0) > EPSILON else 0.0
+                           for p in columns] + [used[p] for p in new]
