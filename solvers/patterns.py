@@ -481,13 +481,13 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
         add(pattern)
     bound = 0
     values = [0.0] * len(patterns)
-    flows = np.zeros(0)
     exchanges: list[tuple[int, int, int]] = []
     floor, pricer = 0, None  # bins known needed: priced by table or list, it stops there
     if len(capacity) == 1:
         pricer, exchanges = _pricer(lp, rows, capacity[0], sizes, demand)
         nonzeros += 2 * len(exchanges)
         floor = max(known_bins, _size_bound(capacity, sizes, demand))
+    flows = np.zeros(len(exchanges))  # the last LP's value of each exchange
 
     def solution(bound: int) -> Columns:
         """The columns and the last LP's values over patterns alone (columns priced since

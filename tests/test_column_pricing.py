@@ -4,7 +4,10 @@ generation proves never exceeds the optimum (CP-SAT's, on small random instances
 table or by the list of undominated patterns (`solvers.pareto`, on large capacities), and on a
 zero-slack instance of three or four pieces a bin of hundreds of sizes the LP converges
 within a counted budget (about one counted second). One column a round did not: on this
-instance it ended with the LP at 50.23 and its bound at 48 after 5 counted seconds."""
+instance it ended with the LP at 50.23 and its bound at 48 after 5 counted seconds. The
+values column generation hands on are over patterns alone: under the dual-optimal
+inequalities the LP covers a smaller item by a larger one's place, and those values are read
+back by swapping the items (`without_exchanges`)."""
 
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ import solvers.patterns as patterns
 from scripts.zero_slack import instance
 from solvers.clock import WorkClock, now, using
 from solvers.patterns import generate_columns
-from solvers.pricing import Pricer
+from solvers.pricing import Pricer, without_exchanges
 
 
 def _types(items: list[int]) -> tuple[list[tuple[int, ...]], list[int]]:
@@ -115,3 +118,34 @@ def test_a_zero_slack_instance_converges_within_its_budget():
     weights = np.array([s[0] for s in sizes])
     for column in columns.patterns:
         assert np.array(column) @ weights <= 100_000
+
+
+def test_an_exchanges_flow_becomes_a_pattern_with_the_smaller_item():
+    """Two items of 6 in a bin of 12 cover one item of 6 and, by the exchange from the 6 to
+    the 4, one of 4: read back, the bin holds a 6 and a 4, at the same value."""
+    columns, values = without_exchanges([(2, 0), (0, 3)], [1.0, 0.0], [(0, 1, 7)],
+                                         np.array([1.0]), [1, 1])
+    assert columns == [(2, 0), (0, 3), (1, 1)]
+    assert values == [0.0, 0.0, 1.0]
+
+
+def test_a_flow_no_pattern_can_take_stays_unmoved():
+    """The only pattern with the larger item already holds all the smaller ones wanted: a
+    swap would pass the demand, so nothing moves."""
+    columns, values = without_exchanges([(1, 1)], [1.0], [(0, 1, 5)], np.array([0.5]), [1, 1])
+    assert (columns, values) == ([(1, 1)], [1.0])
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@settings(max_examples=40, deadline=None)
+@given(small_instances())
+def test_the_values_cover_the_demand_by_patterns_alone(sparse, instance_):
+    capacity, items = instance_
+    sizes, demand = _types(items)
+    table_cells = 0 if sparse else patterns.MAX_TABLE_CELLS
+    with mock.patch.object(patterns, "MAX_TABLE_CELLS", table_cells), using(WorkClock()):
+        columns = generate_columns((capacity,), sizes, demand, _singles(len(sizes)), 5.0)
+    used = np.array(columns.patterns).reshape(len(columns.patterns), len(sizes))
+    assert (np.array(columns.values) @ used >= np.array(demand) - 1e-6).all()
+    assert (used <= np.array(demand)).all()
+    assert (used @ np.array([s[0] for s in sizes]) <= capacity).all()
