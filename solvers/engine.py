@@ -305,7 +305,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
                      seed)
     if filled is not None:
         return filled
-    columns = []
+    columns, priced = [], []  # priced: the LP's own columns, without those read back
     settled = False  # whether column generation reached its LP bound
     vector = one_dimension(pool.capacity, sizes) is None
     if lower_gpus < len(bins):
@@ -319,6 +319,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
             deadline, now() + time_limit_s * (1 / 2 if vector else 2 / 5)),
             known_bins=lower_gpus)
         columns = generated.patterns
+        priced = columns[:generated.priced]
         lower_gpus = max(lower_gpus, generated.lower_bound)
         settled = generated.lower_bound >= math.ceil(sum(generated.values) - 1e-6)
     # Round the LP at once; if that leaves a gap to the bound, round it pattern by pattern
@@ -334,7 +335,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
             return filled
     searched = False  # whether the diving search ran to its end
     if lower_gpus < len(bins):
-        bins, searched = _dived(pool.capacity, sizes, demand, columns, bins, lower_gpus,
+        bins, searched = _dived(pool.capacity, sizes, demand, priced, bins, lower_gpus,
                                 vector=vector, settled=settled, deadline=deadline,
                                 time_limit_s=time_limit_s)
     if lower_gpus < len(bins) and not searched:

@@ -441,6 +441,10 @@ class Columns:
     patterns: list[tuple[int, ...]]
     lower_bound: int  # GPUs: ceiling of the LP bound, or of Farley's bound if cut short
     values: list[float]  # the LP's use of each pattern
+    # The first `priced` patterns are the LP's columns; the rest its exchanges read back as
+    # patterns (`without_exchanges`): for rounding, and for models without the exchanges;
+    # an LP with them has their solution already.
+    priced: int
 
 
 def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
@@ -494,9 +498,9 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
         have none)."""
         padded = values + [0.0] * (len(patterns) - len(values))
         if not exchanges:
-            return Columns(patterns, bound, padded)
+            return Columns(patterns, bound, padded, len(patterns))
         columns, recovered = without_exchanges(patterns, padded, exchanges, flows, demand)
-        return Columns(columns, bound, recovered)
+        return Columns(columns, bound, recovered, len(patterns))
 
     seeds = 100  # of quick pricing, four times more each time they find nothing
     most = NEW_COLUMNS if len(capacity) == 1 else NEW_VECTOR_COLUMNS
@@ -506,7 +510,7 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
             return solution(bound)
         charge(LP_ROUND + LP_ENTRY * (nonzeros + len(patterns) + len(demand)))
         if lp.Solve() != pywraplp.Solver.OPTIMAL:
-            return Columns(patterns, bound, [0.0] * len(patterns))
+            return Columns(patterns, bound, [0.0] * len(patterns), len(patterns))
         value = objective.Value()
         solved, row_duals = lp_solution(lp)
         values = solved[use].tolist()
@@ -552,7 +556,7 @@ def dive(capacity: Load, sizes: list[Load], demand: list[int], start: list[tuple
     left = list(demand)
     bins: list[list[int]] = []
     columns = list(start)
-    found = Columns(columns, 0, [0.0] * len(columns))
+    found = Columns(columns, 0, [0.0] * len(columns), len(columns))
     while any(left):
         if now() >= deadline:
             if fix is None:
