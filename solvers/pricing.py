@@ -24,7 +24,9 @@ already fills:
   inequalities for stabilized column generation", Operations Research, 2006): a larger
   item's dual is at least a smaller one's in some optimal dual solution, written into the LP
   as columns of cost 0 (`add_exchanges`). The first centre of the smoothing is the sizes over
-  the capacity, duals at which no pattern is worth more than 1.
+  the capacity, duals at which no pattern is worth more than 1. Where the LP's values are
+  rounded into packings, its exchanges are read back into its patterns first
+  (`without_exchanges`).
 - Farley's bound (Farley, "A note on bounding a class of linear programming problems,
   including cutting stock problems", Operations Research, 1990): for any duals pi >= 0 whose
   most valuable pattern is worth v, the LP needs at least pi . demand / v bins. Rounded up, it
