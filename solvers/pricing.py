@@ -222,27 +222,35 @@ def without_exchanges(columns: list[tuple[int, ...]], values: list[float],
     and Valerio de Carvalho's recovery). Under the inequalities the patterns hold larger
     items than the rows count, and rounding them takes a pattern only while all its items
     are still needed: on GI's 500 sizes that left dozens of GPUs to fit anew. The columns,
-    the new ones (each within the demand) last, and their values; a flow no used pattern
-    can take stays unmoved."""
+    the new ones last, and their values.
+
+    Flows chain down the sizes, so a swap may leave a pattern holding more of the smaller
+    type than its demand on the way: such a pattern is the first to pass the item on down
+    the chain, and one where the smaller type stays within its demand comes next. A
+    pattern still over the demand at the end (none seen) is cut down to it."""
     used = {p: v for p, v in zip(columns, values, strict=True) if v > EPSILON}
     charge(COLUMN_ENTRY * len(demand) * len(used))
     for (larger, smaller, _), flow in zip(exchanges, flows.tolist(), strict=True):
         while flow > EPSILON:
-            holders = [p for p, v in used.items() if v > EPSILON and p[larger]
-                       and p[smaller] < demand[smaller]]
+            holders = [p for p, v in used.items() if v > EPSILON and p[larger]]
             charge(COLUMN_ENTRY * len(used))
             if not holders:
                 break
-            source = max(holders, key=used.__getitem__)
+            source = max(holders, key=lambda p: (p[larger] > demand[larger],
+                                                  p[smaller] < demand[smaller], used[p]))
             moved = min(flow, used[source])
             swapped = list(source)
             swapped[larger] -= 1
             swapped[smaller] += 1
-            target = tuple(swapped)
             used[source] -= moved
-            used[target] = used.get(target, 0.0) + moved
+            used[tuple(swapped)] = used.get(tuple(swapped), 0.0) + moved
             flow -= moved
+    within: dict[tuple[int, ...], float] = {}
+    for p, v in used.items():
+        if v > EPSILON:
+            cut = tuple(min(n, d) for n, d in zip(p, demand, strict=True))
+            within[cut] = within.get(cut, 0.0) + v
     known = set(columns)
-    new = [p for p in used if p not in known]
-    return columns + new, [used.get(p, 0.0) if used.get(p, 0.0) > EPSILON else 0.0
-                           for p in columns] + [used[p] for p in new]
+    return (columns + [p for p in within if p not in known],
+            [within.get(p, 0.0) for p in columns] + [v for p, v in within.items()
+                                                      if p not in known])

@@ -129,15 +129,21 @@ def test_an_exchanges_flow_becomes_a_pattern_with_the_smaller_item():
     assert values == [0.0, 0.0, 1.0]
 
 
-def test_a_flow_no_pattern_can_take_stays_unmoved():
-    """The only pattern with the larger item already holds all the smaller ones wanted: a
-    swap would pass the demand, so nothing moves."""
-    columns, values = without_exchanges([(1, 1)], [1.0], [(0, 1, 5)], np.array([0.5]), [1, 1])
-    assert (columns, values) == ([(1, 1)], [1.0])
+def test_a_chain_of_exchanges_ends_within_the_demand():
+    """Items of 12, 2 and 1 in a bin of 14, one of each: the LP may use the 12 with the 2
+    one and a half times, passing half a 12 down to the 2 and a whole 2 down to the 1. Read
+    back, the half pattern that holds two 2s passes one on first: every pattern holds at
+    most one of each, and each type is covered once."""
+    singles = [(1, 0, 0), (0, 1, 0), (0, 0, 1)]
+    columns, values = without_exchanges(singles + [(1, 1, 0)], [0.0, 0.0, 0.0, 1.5],
+                                        [(0, 1, 4), (1, 2, 5)], np.array([0.5, 1.0]),
+                                        [1, 1, 1])
+    assert columns == singles + [(1, 1, 0), (0, 1, 1), (1, 0, 1)]
+    assert values == [0.0, 0.0, 0.0, 0.5, 0.5, 0.5]
 
 
 @pytest.mark.parametrize("sparse", [False, True])
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(small_instances())
 def test_the_values_cover_the_demand_by_patterns_alone(sparse, instance_):
     capacity, items = instance_
