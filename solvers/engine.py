@@ -318,8 +318,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         generated = generate_columns(pool.capacity, sizes, demand, start, min(
             deadline, now() + time_limit_s * (1 / 2 if vector else 2 / 5)),
             known_bins=lower_gpus)
-        columns = generated.patterns
-        priced = columns[:generated.priced]
+        columns, priced = generated.patterns, generated.patterns[:generated.priced]
         lower_gpus = max(lower_gpus, generated.lower_bound)
         settled = generated.lower_bound >= math.ceil(sum(generated.values) - 1e-6)
     # Round the LP at once; if that leaves a gap to the bound, round it pattern by pattern

@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from ortools.linear_solver import linear_solver_pb2
+from ortools.linear_solver import linear_solver_pb2, pywraplp
 from ortools.sat.python import cp_model
 
 from solvers import arcflow, vector_pricing
@@ -447,100 +447,114 @@ class Columns:
     priced: int
 
 
+class _PatternLP:
+    """Column generation's LP over the patterns priced so far: one LP is kept and each new
+    pattern is added as a column with its non-zero counts only, so an iteration costs what
+    the new columns hold, not the whole pattern list again. In one dimension it holds the
+    dual-optimal inequalities too (`exchanges`), read back out of its values for what it
+    hands on (`columns`)."""
+
+    def __init__(self, demand: list[int]):
+        self.lp = pywraplp.Solver.CreateSolver("GLOP")
+        self.rows = [self.lp.Constraint(need, self.lp.infinity()) for need in demand]
+        self.objective = self.lp.Objective()
+        self.objective.SetMinimization()
+        self.demand = demand
+        self.patterns: list[tuple[int, ...]] = []
+        self.known: set[tuple[int, ...]] = set()
+        self.use: list[int] = []  # each pattern's variable, by its index in the LP
+        self.nonzeros = 0  # of the LP, what each solve of it is charged by
+        self.exchanges: list[tuple[int, int, int]] = []
+        self.values: list[float] = []  # the last solve's, of each pattern then priced
+        self.flows = np.zeros(0)  # the last solve's, of each exchange
+        self.duals = np.zeros(len(demand))
+
+    def add(self, pattern: tuple[int, ...]) -> None:
+        self.known.add(pattern)
+        self.patterns.append(pattern)
+        charge(COLUMN_ENTRY * len(pattern))  # a dense tuple: hashed, scanned, converted
+        y = self.lp.NumVar(0, self.lp.infinity(), "")
+        self.objective.SetCoefficient(y, 1)
+        held = _nonzero(pattern)
+        for t in held:
+            self.rows[t].SetCoefficient(y, pattern[t])
+        self.use.append(y.index())
+        self.nonzeros += len(held)
+
+    def solve(self) -> float | None:
+        """The LP's value (None if not solved to optimality), its values and duals kept."""
+        charge(LP_ROUND + LP_ENTRY * (self.nonzeros + len(self.patterns) + len(self.rows)))
+        if self.lp.Solve() != pywraplp.Solver.OPTIMAL:
+            return None
+        solved, self.duals = lp_solution(self.lp)
+        self.values = solved[self.use].tolist()
+        self.flows = solved[[index for _, _, index in self.exchanges]]
+        return self.objective.Value()
+
+    def columns(self, bound: int) -> Columns:
+        """The columns and the last solve's values over patterns alone (columns priced since
+        have none)."""
+        values = self.values + [0.0] * (len(self.patterns) - len(self.values))
+        if not self.exchanges or len(self.flows) < len(self.exchanges):  # none solved yet
+            return Columns(self.patterns, bound, values, len(self.patterns))
+        columns, recovered = without_exchanges(self.patterns, values, self.exchanges,
+                                               self.flows, self.demand)
+        return Columns(columns, bound, recovered, len(self.patterns))
+
+
 def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
                      start: list[tuple[int, ...]], deadline: float,
                      rounds: int | None = None, known_bins: int = 0) -> Columns:
-    """Column generation for the LP relaxation of the pattern model. One LP is kept and each
-    new pattern is added as a column with its non-zero counts only, so an iteration costs what
-    the new columns hold, not the whole pattern list again. At most `rounds` rounds of pricing
-    when given (the LP of the last one is solved, not priced).
+    """Column generation for the LP relaxation of the pattern model (`_PatternLP`). At most
+    `rounds` rounds of pricing when given (the LP of the last one is solved, not priced).
 
     In one dimension (`_pricer`), a stop once Farley's bound, `known_bins` or the total size
     reach the LP's value rounded up (its `lower_bound`)."""
-    from ortools.linear_solver import pywraplp
-
-    lp = pywraplp.Solver.CreateSolver("GLOP")
-    rows = [lp.Constraint(need, lp.infinity()) for need in demand]
-    objective = lp.Objective()
-    objective.SetMinimization()
-    patterns: list[tuple[int, ...]] = []
-    known: set[tuple[int, ...]] = set()
-    use: list[int] = []  # each pattern's variable, by its index in the LP
-    nonzeros = 0  # of the LP, what each solve of it is charged by
-
-    def add(pattern: tuple[int, ...]) -> None:
-        nonlocal nonzeros
-        known.add(pattern)
-        patterns.append(pattern)
-        charge(COLUMN_ENTRY * len(pattern))  # a dense tuple: hashed, scanned, converted
-        y = lp.NumVar(0, lp.infinity(), "")
-        objective.SetCoefficient(y, 1)
-        held = _nonzero(pattern)
-        for t in held:
-            rows[t].SetCoefficient(y, pattern[t])
-        use.append(y.index())
-        nonzeros += len(held)
-
+    master = _PatternLP(demand)
     for pattern in dict.fromkeys(start):
-        add(pattern)
+        master.add(pattern)
     bound = 0
-    values = [0.0] * len(patterns)
-    exchanges: list[tuple[int, int, int]] = []
     floor, pricer = 0, None  # bins known needed: priced by table or list, it stops there
     if len(capacity) == 1:
-        pricer, exchanges = _pricer(lp, rows, capacity[0], sizes, demand)
-        nonzeros += 2 * len(exchanges)
+        pricer, master.exchanges = _pricer(master.lp, master.rows, capacity[0], sizes, demand)
+        master.nonzeros += 2 * len(master.exchanges)
         floor = max(known_bins, _size_bound(capacity, sizes, demand))
-    flows = np.zeros(len(exchanges))  # the last LP's value of each exchange
-
-    def solution(bound: int) -> Columns:
-        """The columns and the last LP's values over patterns alone (columns priced since
-        have none)."""
-        padded = values + [0.0] * (len(patterns) - len(values))
-        if not exchanges:
-            return Columns(patterns, bound, padded, len(patterns))
-        columns, recovered = without_exchanges(patterns, padded, exchanges, flows, demand)
-        return Columns(columns, bound, recovered, len(patterns))
-
     seeds = 100  # of quick pricing, four times more each time they find nothing
     most = NEW_COLUMNS if len(capacity) == 1 else NEW_VECTOR_COLUMNS
     priced = 0  # rounds
     while True:
         if now() >= deadline:
-            return solution(bound)
-        charge(LP_ROUND + LP_ENTRY * (nonzeros + len(patterns) + len(demand)))
-        if lp.Solve() != pywraplp.Solver.OPTIMAL:
+            return master.columns(bound)
+        value = master.solve()
+        if value is None:
+            patterns = master.patterns
             return Columns(patterns, bound, [0.0] * len(patterns), len(patterns))
-        value = objective.Value()
-        solved, row_duals = lp_solution(lp)
-        values = solved[use].tolist()
-        flows = solved[[index for _, _, index in exchanges]]
         if floor and math.ceil(value - 1e-6) <= max(bound, floor):
-            return solution(max(bound, floor))  # the LP's bound is proven
+            return master.columns(max(bound, floor))  # the LP's bound is proven
         if rounds is not None and priced >= rounds:
-            return solution(bound)
+            return master.columns(bound)
         priced += 1
-        duals = row_duals.tolist()
+        duals = master.duals.tolist()
         left = deadline - now()
         if pricer is not None and not pricer.sparse:
-            improving = pricer.round(duals, known) or []
+            improving = pricer.round(duals, master.known) or []
             bound = max(bound, pricer.bound)
             if not improving:  # no pattern is worth more than 1: the LP is optimal
-                return solution(max(bound, math.ceil(value - 1e-6)))
+                return master.columns(max(bound, math.ceil(value - 1e-6)))
         else:
-            improving, best, seeds = _price_searching(capacity, sizes, duals, demand, known,
-                                                      seeds, left, pricer)
+            improving, best, seeds = _price_searching(capacity, sizes, duals, demand,
+                                                      master.known, seeds, left, pricer)
             bound = max(bound, pricer.bound if pricer is not None else 0)
             if best is None:  # quick patterns: the next round, no bound yet
                 for p in improving[:most]:
-                    add(p)
+                    master.add(p)
                 continue
             if 0 < best < math.inf:  # Farley: no pattern is worth more than `best`
                 bound = max(bound, math.ceil(value / max(best, 1.0) - 1e-6))
         if not improving or now() >= deadline:
-            return solution(bound)
+            return master.columns(bound)
         for p in improving:
-            add(p)
+            master.add(p)
 
 
 def dive(capacity: Load, sizes: list[Load], demand: list[int], start: list[tuple[int, ...]],
