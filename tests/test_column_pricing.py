@@ -143,7 +143,7 @@ def test_a_chain_of_exchanges_ends_within_the_demand():
 
 
 @pytest.mark.parametrize("sparse", [False, True])
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(small_instances())
 def test_the_values_cover_the_demand_by_patterns_alone(sparse, instance_):
     capacity, items = instance_
