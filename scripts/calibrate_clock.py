@@ -63,6 +63,8 @@ PHASES = [
     (patterns, "pack_with_patterns", "MODEL_TERM"),
     (pricing, "knapsack", "TABLE_PIECE, TABLE_CELL"),
     (pareto, "knapsack", "TABLE_PIECE, PARETO_STATE"),
+    (pricing.PairExchanges, "__init__", "PAIR_WEIGHED"),
+    (pricing.PairExchanges, "separate", "PAIR_WEIGHED, COLUMN_ENTRY"),
     (patterns, "_price_greedily", "PRICE_ENTRY"),
     (patterns, "_price_cp_sat", "none"),
     (patterns, "generate_columns", "LP_ROUND, LP_ENTRY"),

@@ -48,6 +48,7 @@ BIT_WORD = 1e-9  # one 64-bit word of a bitset shifted or combined (subset sums,
 TABLE_CELL = 7e-10  # one cell of a dynamic-programming table swept in numpy (knapsack pricing)
 TABLE_PIECE = 3e-6  # one sweep of such a table, besides its cells (numpy's cost per call)
 PARETO_STATE = 5e-8  # one state of the undominated knapsack list merged (sorted, filtered)
+PAIR_WEIGHED = 1e-8  # one pair of item types listed, or weighed at the duals, for pair exchanges
 # CP-SAT's deterministic time leaves out what a solve costs around its search: handing the
 # model over, loading and presolving it, reading the answer back. On the drain's models of
 # fifty variables that is three times the deterministic time reported.

@@ -55,7 +55,7 @@ from solvers.clock import (
     now,
     solve_overhead,
 )
-from solvers.pricing import Pricer, add_exchanges, without_exchanges
+from solvers.pricing import Exchange, PairExchanges, Pricer, add_exchanges, without_exchanges
 from solvers.sat import new_solver, run
 
 Load = tuple[int, ...]
@@ -66,6 +66,7 @@ NEW_VECTOR_COLUMNS = 400
 # Fewer improving quick patterns than this in a round (several dimensions): quick pricing is
 # tailing off, and the round prices exactly as well.
 FEW_QUICK_COLUMNS = 50
+PAIR_SEPARATIONS = 4  # times a solve of column generation's LP adds pair exchanges at most
 # One-dimensional pricing by dynamic programming only while its table (capacity x item types)
 # stays this small; beyond it (large capacities) it prices as in several dimensions.
 MAX_TABLE_CELLS = 100_000_000
@@ -424,17 +425,22 @@ def _price_searching(capacity: Load, sizes: list[Load], duals: list[float], dema
 
 
 def _pricer(lp, rows: list, capacity: int, sizes: list[Load], demand: list[int]
-            ) -> tuple[Pricer, list[tuple[int, int, int]]]:
+            ) -> tuple[Pricer, list[Exchange], PairExchanges | None]:
     """One dimension's pricing, and the dual-optimal inequalities it adds to the LP
     (`solvers.pricing.add_exchanges`; the LP's values are read back over patterns alone,
     `without_exchanges`). By table where it fits (`fits_table`): several columns a round at
     smoothed duals. Beyond the table, priced quickly first and exactly by the undominated
     list (`_price_searching`): with the inequalities, column generation on GI's csAA500_1
     took its LP to 2,043.1 in 86 rounds, without them to 2,045.8 in 98 (the same counted
-    time)."""
-    pricer = Pricer(capacity, [s[0] for s in sizes], demand,
-                    sparse=not fits_table(capacity, sizes, demand))
-    return pricer, add_exchanges(lp, rows, [s[0] for s in sizes])
+    time). There the pair exchanges too (`PairExchanges`, where the types' pairs are few
+    enough): where the table fits, column generation reaches its bound in a fraction of its
+    share without them, and on hard-28 they changed which optimal LP solution the diving
+    search starts from, one instance better and two worse."""
+    weights = [s[0] for s in sizes]
+    pricer = Pricer(capacity, weights, demand, sparse=not fits_table(capacity, sizes, demand))
+    pairs = PairExchanges(weights) if pricer.sparse and PairExchanges.fit(len(weights)) \
+        else None
+    return pricer, add_exchanges(lp, rows, weights), pairs
 
 
 @dataclass(frozen=True)
@@ -465,7 +471,9 @@ class _PatternLP:
         self.known: set[tuple[int, ...]] = set()
         self.use: list[int] = []  # each pattern's variable, by its index in the LP
         self.nonzeros = 0  # of the LP, what each solve of it is charged by
-        self.exchanges: list[tuple[int, int, int]] = []
+        self.exchanges: list[Exchange] = []
+        self.pairs: PairExchanges | None = None
+        self.weights: list[int] | None = None  # one dimension's: exchanges read back by size
         self.values: list[float] = []  # the last solve's, of each pattern then priced
         self.flows = np.zeros(0)  # the last solve's, of each exchange
         self.duals = np.zeros(len(demand))
@@ -483,11 +491,21 @@ class _PatternLP:
         self.nonzeros += len(held)
 
     def solve(self) -> float | None:
-        """The LP's value (None if not solved to optimality), its values and duals kept."""
-        charge(LP_ROUND + LP_ENTRY * (self.nonzeros + len(self.patterns) + len(self.rows)))
-        if self.lp.Solve() != pywraplp.Solver.OPTIMAL:
-            return None
-        solved, self.duals = lp_solution(self.lp)
+        """The LP's value (None if not solved to optimality), its values and duals kept. With
+        pair exchanges, those its duals violate are added and it is solved again, up to
+        `PAIR_SEPARATIONS` times."""
+        for separated in range(PAIR_SEPARATIONS + 1):
+            charge(LP_ROUND + LP_ENTRY * (self.nonzeros + len(self.patterns) + len(self.rows)))
+            if self.lp.Solve() != pywraplp.Solver.OPTIMAL:
+                return None
+            solved, self.duals = lp_solution(self.lp)
+            if self.pairs is None or separated == PAIR_SEPARATIONS:
+                break
+            added = self.pairs.separate(self.lp, self.rows, self.duals)
+            if not added:
+                break
+            self.exchanges += added
+            self.nonzeros += 3 * len(added)
         self.values = solved[self.use].tolist()
         self.flows = solved[[index for _, _, index in self.exchanges]]
         return self.objective.Value()
@@ -499,7 +517,7 @@ class _PatternLP:
         if not self.exchanges or len(self.flows) < len(self.exchanges):  # none solved yet
             return Columns(self.patterns, bound, values, len(self.patterns))
         columns, recovered = without_exchanges(self.patterns, values, self.exchanges,
-                                               self.flows, self.demand)
+                                               self.flows, self.demand, self.weights)
         return Columns(columns, bound, recovered, len(self.patterns))
 
 
@@ -517,7 +535,9 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
     bound = 0
     floor, pricer = 0, None  # bins known needed: priced by table or list, it stops there
     if len(capacity) == 1:
-        pricer, master.exchanges = _pricer(master.lp, master.rows, capacity[0], sizes, demand)
+        pricer, master.exchanges, master.pairs = _pricer(master.lp, master.rows, capacity[0],
+                                                         sizes, demand)
+        master.weights = [s[0] for s in sizes]
         master.nonzeros += 2 * len(master.exchanges)
         floor = max(known_bins, _size_bound(capacity, sizes, demand))
     seeds = 100  # of quick pricing, four times more each time they find nothing

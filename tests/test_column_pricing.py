@@ -6,8 +6,8 @@ zero-slack instance of three or four pieces a bin of hundreds of sizes the LP co
 within a counted budget (about one counted second). One column a round did not: on this
 instance it ended with the LP at 50.23 and its bound at 48 after 5 counted seconds. The
 values column generation hands on are over patterns alone: under the dual-optimal
-inequalities the LP covers a smaller item by a larger one's place, and those values are read
-back by swapping the items (`without_exchanges`)."""
+inequalities the LP covers a smaller item (or two, on large capacities) by a larger one's
+place, and those values are read back by swapping the items (`without_exchanges`)."""
 
 from __future__ import annotations
 
@@ -20,13 +20,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ortools.linear_solver import pywraplp
 from ortools.sat.python import cp_model
 
 import solvers.patterns as patterns
 from scripts.zero_slack import instance
 from solvers.clock import WorkClock, now, using
 from solvers.patterns import generate_columns
-from solvers.pricing import Pricer, without_exchanges
+from solvers.pricing import PairExchanges, Pricer, without_exchanges
 
 
 def _types(items: list[int]) -> tuple[list[tuple[int, ...]], list[int]]:
@@ -123,7 +124,7 @@ def test_a_zero_slack_instance_converges_within_its_budget():
 def test_an_exchanges_flow_becomes_a_pattern_with_the_smaller_item():
     """Two items of 6 in a bin of 12 cover one item of 6 and, by the exchange from the 6 to
     the 4, one of 4: read back, the bin holds a 6 and a 4, at the same value."""
-    columns, values = without_exchanges([(2, 0), (0, 3)], [1.0, 0.0], [(0, 1, 7)],
+    columns, values = without_exchanges([(2, 0), (0, 3)], [1.0, 0.0], [(0, (1,), 7)],
                                          np.array([1.0]), [1, 1])
     assert columns == [(2, 0), (0, 3), (1, 1)]
     assert values == [0.0, 0.0, 1.0]
@@ -136,10 +137,47 @@ def test_a_chain_of_exchanges_ends_within_the_demand():
     most one of each, and each type is covered once."""
     singles = [(1, 0, 0), (0, 1, 0), (0, 0, 1)]
     columns, values = without_exchanges(singles + [(1, 1, 0)], [0.0, 0.0, 0.0, 1.5],
-                                        [(0, 1, 4), (1, 2, 5)], np.array([0.5, 1.0]),
+                                        [(0, (1,), 4), (1, (2,), 5)], np.array([0.5, 1.0]),
                                         [1, 1, 1])
     assert columns == singles + [(1, 1, 0), (0, 1, 1), (1, 0, 1)]
     assert values == [0.0, 0.0, 0.0, 0.5, 0.5, 0.5]
+
+
+def test_a_pair_exchange_puts_two_smaller_items_in_the_larger_ones_place():
+    """Items of 6, 3 and 2, one of each, in a bin of 12: two 6s cover one 6 and, by the pair
+    exchange from the 6 to the 3 and the 2, one of each. Read back, the bin holds all three."""
+    columns, values = without_exchanges([(2, 0, 0)], [1.0], [(0, (2, 1), 3)],
+                                        np.array([1.0]), [1, 1, 1], [6, 3, 2])
+    assert columns == [(2, 0, 0), (1, 1, 1)]
+    assert values == [0.0, 1.0]
+
+
+def test_a_pattern_over_the_demand_is_cut_and_the_cover_made_up():
+    """Items of 10 and 1, one of each, in bins of 10: the LP with the exchange of a 10 for
+    two 1s takes one and a half bins of 10 and passes half of one on. Read back, half a
+    pattern of two 1s is cut to one 1, and the half of a 1 it leaves short is a single's."""
+    columns, values = without_exchanges([(1, 0), (0, 1)], [1.5, 0.0], [(0, (1, 1), 2)],
+                                        np.array([0.5]), [1, 1], [10, 1])
+    assert columns == [(1, 0), (0, 1)]
+    assert values == [1.0, 1.0]
+
+
+def test_pair_exchanges_are_separated_from_the_duals_they_violate_once():
+    """Types of 6, 3, 2 and 5: at duals 0.5, 0.3, 0.3 and 0.4 the 5 is worth less than a 3
+    and a 2 or two 2s, and the 6 less than two 3s. Each pair goes to the smallest type that
+    holds it, the most violated first; a second separation at the same duals adds none."""
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    rows = [lp.Constraint(1, lp.infinity()) for _ in range(4)]
+    with using(WorkClock()):
+        pairs = PairExchanges([6, 3, 2, 5])
+        duals = np.array([0.5, 0.3, 0.3, 0.4])
+        added = pairs.separate(lp, rows, duals)
+        again = pairs.separate(lp, rows, duals)
+    assert [(larger, smaller) for larger, smaller, _ in added] == [
+        (3, (2, 2)), (3, (2, 1)), (0, (1, 1))]
+    assert again == []
+    two_threes = lp.variable(added[2][2])
+    assert [row.GetCoefficient(two_threes) for row in rows] == [-1, 2, 0, 0]
 
 
 @pytest.mark.parametrize("sparse", [False, True])
