@@ -50,10 +50,10 @@ def gpu_resource(model: ModelPlan, pool: PoolPlan) -> tuple[str, int] | None:
 
 
 def _node_layout(node: NodePlan) -> list[dict]:
-    """A node's MIG layout as mig-parted device entries (GPUs left out keep MIG off)."""
-    return [{"devices": [gpu.index], "mig-enabled": True,
-             "mig-devices": dict(sorted(Counter(gpu.mig_layout).items()))}
-            for gpu in node.gpus if gpu.mig_layout]
+    """A node's MIG layout (`NodePlan.mig_layout`) as mig-parted device entries (GPUs left
+    out keep MIG off)."""
+    return [{"devices": [index], "mig-enabled": True, "mig-devices": dict(slices)}
+            for index, slices in node.mig_layout]
 
 
 def mig_node_layouts(pool: PoolPlan) -> dict[str, tuple[list[dict], int]]:
