@@ -109,9 +109,9 @@ def test_the_search_takes_the_same_path_twice():
 
 def test_on_large_capacities_a_node_fixes_every_column_its_lp_uses_whole():
     """120 items of 150 to 450 in bins of 1,000 (seed 0), priced as on large capacities (no
-    table fits): the LP uses six columns once each (read back over patterns). The dive that
-    fixes them with its first choice reaches a packing at the bound in 6 nodes; fixing one
-    column a node, it took 32."""
+    table fits): read back over patterns, the LP uses twelve columns a whole number of times.
+    The dive that fixes those its own LP uses whole with its first choice reaches a packing
+    at the bound in 5 nodes; fixing one column a node, it took 34."""
     rng = random.Random(0)
     sizes, demand = _instance([rng.randint(150, 450) for _ in range(120)])
     solve = diving._Master.solve
@@ -120,7 +120,7 @@ def test_on_large_capacities_a_node_fixes_every_column_its_lp_uses_whole():
                               side_effect=solve) as nodes:
         columns = generate_columns((1000,), sizes, demand, _singles(len(sizes)), now() + 10)
         assert columns.lower_bound == 37
-        assert sum(v > 1 - 1e-6 and abs(v - round(v)) < 1e-6 for v in columns.values) == 6
+        assert sum(v > 1 - 1e-6 and abs(v - round(v)) < 1e-6 for v in columns.values) == 12
         found = search((1000,), sizes, demand, columns.patterns[:columns.priced], now() + 10,
                        most=39, goal=37, max_discrepancy=0, widen=False)
     assert found is not None and len(found) == 37
