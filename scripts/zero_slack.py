@@ -6,7 +6,8 @@ Each instance cuts `bins` bins of capacity C into random pieces (a few per bin, 
 drawn uniformly), then shuffles all pieces together. The pieces fill exactly `bins` bins, and
 their total is `bins * C`, so no packing uses fewer: the optimum is `bins`. Files are BPPLIB
 text (item count, capacity, one weight per line) with an `optima.tsv` beside them, so
-`scripts/bench_solver.py --bpp DIR/*.txt` reports the gap to the optimum.
+`scripts/bench_solver.py --bpp DIR/*.txt` reports the gap to the optimum. Names hold the seed,
+so that the rows of runs over several seeds stay apart.
 
 Instances vary the capacity (from 150, like Falkenauer's triplets, to 100,000, like Scholl's
 third set), the bins (20 to 200) and the pieces per bin (3 to 6), so that no one setting of the
@@ -53,7 +54,7 @@ def main() -> None:
         bins = BINS[(index // len(CAPACITIES)) % len(BINS)]
         pieces = PIECES[index % len(PIECES)]
         weights = instance(rng, capacity, bins, pieces)
-        name = f"zero_slack_c{capacity}_b{bins}_{index:03d}"
+        name = f"zero_slack_s{args.seed}_c{capacity}_b{bins}_{index:03d}"
         (args.out / f"{name}.txt").write_text(
             f"{len(weights)}\n{capacity}\n" + "".join(f"{w}\n" for w in weights))
         rows.append(f"{name}\t{bins}\t{bins}")

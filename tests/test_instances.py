@@ -175,6 +175,23 @@ def test_zero_slack_instance_needs_exactly_its_bins():
     assert martello_toth_l2(Counter(weights), 1_000) == 25
 
 
+def test_zero_slack_files_are_named_by_seed_and_listed_with_their_optimum(tmp_path: Path):
+    for seed in (1, 7):
+        subprocess.run([sys.executable, "-m", "scripts.zero_slack", "--out",
+                        str(tmp_path / str(seed)), "--instances", "2", "--seed", str(seed)],
+                       cwd=ROOT, check=True)
+    names = {seed: sorted(p.stem for p in (tmp_path / str(seed)).glob("*.txt"))
+             for seed in (1, 7)}
+    assert names[1] == ["zero_slack_s1_c1000_b20_001", "zero_slack_s1_c150_b20_000"]
+    assert not set(names[1]) & set(names[7])
+    optima = (tmp_path / "7" / "optima.tsv").read_text().splitlines()
+    assert optima[1:] == ["zero_slack_s7_c150_b20_000\t20\t20",
+                          "zero_slack_s7_c1000_b20_001\t20\t20"]
+    count, capacity, *weights = map(int, (tmp_path / "7" / "zero_slack_s7_c150_b20_000.txt")
+                                     .read_text().split())
+    assert (count, capacity, sum(weights)) == (len(weights), 150, 20 * 150)
+
+
 def _l2_by_definition(sizes: Counter, capacity: int) -> int:
     """Martello and Toth's L2, one threshold at a time, as they state it."""
     total = sum(s * n for s, n in sizes.items())
