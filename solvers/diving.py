@@ -47,7 +47,7 @@ import numpy as np
 from ortools.linear_solver import pywraplp
 
 from solvers.clock import COLUMN_ENTRY, LP_ROUND, LP_WARM_ENTRY, STEP, charge, now
-from solvers.patterns import Load, fits_table, lp_solution, round_columns
+from solvers.patterns import Load, add_column, fits_table, lp_solution, round_columns
 from solvers.pricing import Pricer, add_exchanges
 
 EPSILON = 1e-6
@@ -87,15 +87,10 @@ class _Master:
     def _add(self, pattern: tuple[int, ...]) -> None:
         self.known.add(pattern)
         self.patterns.append(pattern)
-        y = self.lp.NumVar(0, self.lp.infinity(), "")
-        self.objective.SetCoefficient(y, 1)
-        held = np.flatnonzero(pattern).tolist()
-        for t in held:
-            self.rows[t].SetCoefficient(y, pattern[t])
+        y, held = add_column(self.lp, self.rows, pattern)  # written once, kept for every node
         self.use.append(y)
         self.index.append(y.index())
-        self.nonzeros += len(held)
-        charge(COLUMN_ENTRY * len(pattern))  # written once, then kept for every node
+        self.nonzeros += held
 
     def _sync(self) -> None:
         """The columns priced since the last call as rows of `matrix`, open: pricing keeps

@@ -252,6 +252,18 @@ def _nonzero(pattern: tuple[int, ...]) -> list[int]:
     return np.flatnonzero(pattern).tolist()
 
 
+def add_column(lp, rows: list, pattern: tuple[int, ...]):
+    """`pattern` as a column of cost 1 in a covering LP over `rows` (one per type), written
+    with its non-zero counts only: the variable and how many non-zeros it adds."""
+    charge(COLUMN_ENTRY * len(pattern))  # a dense tuple: hashed, scanned, converted
+    y = lp.NumVar(0, lp.infinity(), "")
+    lp.Objective().SetCoefficient(y, 1)
+    held = _nonzero(pattern)
+    for t in held:
+        rows[t].SetCoefficient(y, pattern[t])
+    return y, len(held)
+
+
 class _Patterns(cp_model.CpSolverSolutionCallback):
     """Every pattern CP-SAT passes on its way to the best one: each is a column too."""
 
@@ -481,14 +493,9 @@ class _PatternLP:
     def add(self, pattern: tuple[int, ...]) -> None:
         self.known.add(pattern)
         self.patterns.append(pattern)
-        charge(COLUMN_ENTRY * len(pattern))  # a dense tuple: hashed, scanned, converted
-        y = self.lp.NumVar(0, self.lp.infinity(), "")
-        self.objective.SetCoefficient(y, 1)
-        held = _nonzero(pattern)
-        for t in held:
-            self.rows[t].SetCoefficient(y, pattern[t])
+        y, held = add_column(self.lp, self.rows, pattern)
         self.use.append(y.index())
-        self.nonzeros += len(held)
+        self.nonzeros += held
 
     def solve(self) -> float | None:
         """The LP's value (None if not solved to optimality), its values and duals kept. With
@@ -537,7 +544,7 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
     if len(capacity) == 1:
         pricer, master.exchanges, master.pairs = _pricer(master.lp, master.rows, capacity[0],
                                                          sizes, demand)
-        master.weights = [s[0] for s in sizes]
+        master.weights = pricer.weights
         master.nonzeros += 2 * len(master.exchanges)
         floor = max(known_bins, _size_bound(capacity, sizes, demand))
     seeds = 100  # of quick pricing, four times more each time they find nothing
