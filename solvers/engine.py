@@ -34,6 +34,9 @@ PARTIAL_SEARCH_SHARE = 0.75
 # the neighbourhood search after it took a tenth (on hard-28 that search found no packing
 # after the diving search, where the diving search's misses needed more of its time).
 DIVED_PROOF_SHARE = 1 / 6 - 1 / 10
+# The share of the time limit that the packing at the bound over the patterns reduced costs
+# allow may take (`_by_reduced_cost`), the LP's convergence included.
+REDUCED_COST_SHARE = 1 / 4
 
 
 
@@ -332,6 +335,11 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
                          min(deadline, now() + time_limit_s / 8), seed)
         if filled is not None:
             return filled
+    if lower_gpus < len(bins) and not vector and settled:
+        bins, lower_gpus = _by_reduced_cost(
+            pool.capacity, sizes, demand, columns, bins, lower_gpus,
+            lp_value=sum(generated.values), seed=seed, workers=workers,
+            deadline=min(deadline, now() + time_limit_s * REDUCED_COST_SHARE))
     searched = False  # whether the diving search ran to its end
     if lower_gpus < len(bins):
         bins, searched = _dived(pool.capacity, sizes, demand, priced, bins, lower_gpus,
@@ -349,6 +357,33 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         status = "optimal" if hint.cost <= bound else "greedy"
         return replace(hint, status=status, lower_bound=min(bound, hint.cost))
     return _packing_solution(pool, groups, bins, lower_gpus)
+
+
+def _by_reduced_cost(capacity: tuple[int, ...], sizes: list, demand: list[int], columns: list,
+                     bins: list[list[int]], lower_gpus: int, *, lp_value: float,
+                     deadline: float, seed: int, workers: int) -> tuple[list[list[int]], int]:
+    """The best packing and bound after column generation's LP is taken to its optimum and
+    CP-SAT looks for a packing at the bound over the patterns its reduced costs allow
+    (`solvers.reduced_cost`): a packing there, the proof that the bound is one short, or
+    nothing new. Not tried where the LP's value (at least its optimum) already lies further
+    under the bound than `reduced_cost.MAX_GAP`."""
+    from solvers import reduced_cost
+    from solvers.exact_fill import one_dimension
+    from solvers.patterns import generate_columns
+
+    if lower_gpus - lp_value > reduced_cost.MAX_GAP:
+        return bins, lower_gpus
+    d = one_dimension(capacity, sizes)
+    assert d is not None  # one dimension only
+    converged = generate_columns(capacity, sizes, demand, columns, deadline, converge=True)
+    if not converged.duals or now() >= deadline:
+        return bins, lower_gpus
+    outcome = reduced_cost.pack_at_bound(capacity[d], [s[d] for s in sizes], demand,
+                                         converged.duals, lower_gpus, deadline=deadline,
+                                         seed=seed, workers=workers)
+    if outcome.status == "found" and len(outcome.bins) < len(bins):
+        return outcome.bins, lower_gpus
+    return bins, max(lower_gpus, outcome.lower_bound)
 
 
 def _dived(capacity: tuple[int, ...], sizes: list, demand: list[int], columns: list,

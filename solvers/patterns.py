@@ -182,11 +182,14 @@ def pack_with_patterns(patterns: list[tuple[int, ...]], demand: list[int], bins:
 
 def pack_with_counts(patterns: Sequence[Sequence[tuple[int, int]]], demand: list[int],
                      bins: int, solver: cp_model.CpSolver, *, cover: bool = False,
-                     at_most: bool = False, uses: Sequence[int] = ()) -> Outcome:
+                     at_most: bool = False, uses: Sequence[int] = (),
+                     exact: Sequence[bool] = (), fewest: bool = False) -> Outcome:
     """`pack_with_patterns` for patterns written as the (type, count) pairs of the types
     they hold (as `solvers.exact_fill` lists them), solved by `solver`. With `at_most`, at
-    most `bins` patterns (the list need not hold the empty one); `uses`, where given, bounds
-    how often each pattern is used (else `bins`). The caller charges the model's making."""
+    most `bins` patterns (the list need not hold the empty one), and with `fewest` as few as
+    CP-SAT finds (its LP then steers the search by the objective); `uses`, where given,
+    bounds how often each pattern is used (else `bins`); `exact`, where given, marks the
+    types covered exactly even under `cover`. The caller charges the model's making."""
     cp = cp_model.CpModel()
     use = [cp.new_int_var(0, uses[i] if uses else bins, f"y[{i}]")
            for i in range(len(patterns))]
@@ -194,13 +197,15 @@ def pack_with_counts(patterns: Sequence[Sequence[tuple[int, int]]], demand: list
     for p, y in zip(patterns, use, strict=True):
         for t, k in p:
             by_type[t].append(k * y)
-    for need, terms in zip(demand, by_type, strict=True):
-        if cover:
+    for t, (need, terms) in enumerate(zip(demand, by_type, strict=True)):
+        if cover and not (exact and exact[t]):
             cp.add(sum(terms) >= need)  # demand: every item of type t at least once
         else:
             cp.add(sum(terms) == need)  # demand: every item of type t, exactly once
     if at_most:
         cp.add(sum(use) <= bins)
+        if fewest:
+            cp.minimize(sum(use))
     else:
         cp.add(sum(use) == bins)  # exactly this many GPUs
     status = _status(run(solver, cp))
@@ -464,6 +469,7 @@ class Columns:
     # patterns (`without_exchanges`): for rounding, and for models without the exchanges;
     # an LP with them has their solution already.
     priced: int
+    duals: tuple[float, ...] = ()  # the last solve's, by type (none before a solve)
 
 
 class _PatternLP:
@@ -521,21 +527,25 @@ class _PatternLP:
         """The columns and the last solve's values over patterns alone (columns priced since
         have none)."""
         values = self.values + [0.0] * (len(self.patterns) - len(self.values))
+        duals = tuple(self.duals.tolist())
         if not self.exchanges or len(self.flows) < len(self.exchanges):  # none solved yet
-            return Columns(self.patterns, bound, values, len(self.patterns))
+            return Columns(self.patterns, bound, values, len(self.patterns), duals)
         columns, recovered = without_exchanges(self.patterns, values, self.exchanges,
                                                self.flows, self.demand, self.weights)
-        return Columns(columns, bound, recovered, len(self.patterns))
+        return Columns(columns, bound, recovered, len(self.patterns), duals)
 
 
 def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
                      start: list[tuple[int, ...]], deadline: float,
-                     rounds: int | None = None, known_bins: int = 0) -> Columns:
+                     rounds: int | None = None, known_bins: int = 0,
+                     converge: bool = False) -> Columns:
     """Column generation for the LP relaxation of the pattern model (`_PatternLP`). At most
     `rounds` rounds of pricing when given (the LP of the last one is solved, not priced).
 
     In one dimension (`_pricer`), a stop once Farley's bound, `known_bins` or the total size
-    reach the LP's value rounded up (its `lower_bound`)."""
+    reach the LP's value rounded up (its `lower_bound`), unless `converge`: then pricing goes
+    on to the LP's optimum, whose duals price no pattern above 1 (what
+    `solvers.reduced_cost` needs)."""
     master = _PatternLP(demand)
     for pattern in dict.fromkeys(start):
         master.add(pattern)
@@ -557,7 +567,7 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
         if value is None:
             patterns = master.patterns
             return Columns(patterns, bound, [0.0] * len(patterns), len(patterns))
-        if floor and math.ceil(value - 1e-6) <= max(bound, floor):
+        if floor and not converge and math.ceil(value - 1e-6) <= max(bound, floor):
             return master.columns(max(bound, floor))  # the LP's bound is proven
         if rounds is not None and priced >= rounds:
             return master.columns(bound)
