@@ -26,7 +26,8 @@ import sys
 from collections.abc import Sequence
 
 from solvers.clock import MODEL_TERM, PATTERN_STEP, charge, now, solve_overhead
-from solvers.patterns import Outcome, pack_with_counts
+from solvers.patterns import Outcome, fits_table, pack_with_counts
+from solvers.pricing import knapsack
 from solvers.sat import new_solver
 
 # Beyond this gap between the bins asked for and the LP's value, the patterns within it run
@@ -57,17 +58,19 @@ def _most_items(capacity: int, weights: list[int], demand: list[int]) -> int:
 
 def pack_at_bound(capacity: int, weights: list[int], demand: list[int],
                   duals: Sequence[float], bins: int, *, deadline: float, seed: int,
-                  workers: int) -> Outcome:
+                  workers: int, known: Sequence[Sequence[int]] = ()) -> Outcome:
     """A packing of the items (`weights` and `demand` by type) into at most `bins` bins from
     the patterns that `duals` allow: "found" with the bins (lists of type indexes),
     "impossible" with `lower_bound` bins + 1 when none exists, "unknown" when the gap leaves
-    too many patterns or the deadline comes first."""
+    too many patterns or the deadline comes first. `known` patterns (counts by type, such as
+    the LP's columns) start the search for the most a pattern is worth: at the LP's optimum
+    its columns are worth 1, and nothing worth less is searched."""
     values = [max(float(v), 0.0) for v in duals]
     if not values or max(values) <= 0 or _most_items(capacity, weights, demand) >= DEPTH:
         return Outcome("unknown", [])
     search = _Search(capacity, weights, demand, deadline)
     try:
-        best = search.best(values)
+        best = _most_worth(capacity, weights, demand, values, known, search)
         if best <= 0:
             return Outcome("unknown", [])
         values = [v / best for v in values]  # no pattern worth more than 1 now
@@ -97,6 +100,16 @@ def pack_at_bound(capacity: int, weights: list[int], demand: list[int],
     return found
 
 
+def _most_worth(capacity: int, weights: list[int], demand: list[int], values: list[float],
+                known: Sequence[Sequence[int]], search: _Search) -> float:
+    """The most any pattern is worth at `values`: by pricing's knapsack table where it
+    fits, else by the depth-first search, started from the best `known` pattern."""
+    if fits_table(capacity, [(w,) for w in weights], demand):
+        return knapsack(capacity, weights, values, demand).top()[0]
+    return search.best(values, max((sum(c * v for c, v in zip(p, values, strict=True))
+                                    for p in known), default=0.0))
+
+
 class _Search:
     """Depth-first search over patterns (counts by type, within the capacity and the demand),
     types taken by value per unit of weight, highest first, so that the room left times the
@@ -119,10 +132,10 @@ class _Search:
         order = sorted(range(len(values)), key=lambda t: -values[t] / self.weights[t])
         return order, [values[t] / self.weights[t] for t in order]
 
-    def best(self, values: list[float]) -> float:
-        """The most any pattern is worth at `values`."""
+    def best(self, values: list[float], least: float) -> float:
+        """The most any pattern is worth at `values`, given that one is worth `least`."""
         order, ratio = self._order(values)
-        best = 0.0
+        best = least
         counts = [0] * len(values)
 
         def visit(start: int, room: int, value: float) -> None:

@@ -87,15 +87,18 @@ def test_from_converged_duals_a_packing_at_the_optimum_is_found_or_left_unknown(
         assert below.lower_bound == optimum
 
 
+@pytest.mark.parametrize("table", [True, False])
 @settings(max_examples=40, deadline=None)
 @given(small_instances(), st.lists(st.floats(0, 2), min_size=9, max_size=9))
-def test_any_duals_never_rule_out_a_packing_that_exists(instance_, duals):
+def test_any_duals_never_rule_out_a_packing_that_exists(table, instance_, duals):
     """Duals far from the LP's optimum price patterns above 1: divided by the most any is
-    worth, they still bound every packing, so the optimum is never called impossible."""
+    worth (by the knapsack table, or by the search where no table fits), they still bound
+    every packing, so the optimum is never called impossible."""
     capacity, items = instance_
     weights, demand = _types(items)
     optimum = _optimum(capacity, items)
-    with using(WorkClock()), mock.patch.object(reduced_cost, "MAX_GAP", math.inf):
+    with using(WorkClock()), mock.patch.object(reduced_cost, "MAX_GAP", math.inf), \
+            mock.patch.object(reduced_cost, "fits_table", lambda *_: table):
         outcome = pack_at_bound(capacity, weights, demand, duals[:len(weights)], optimum,
                                 deadline=now() + 5, seed=0, workers=1)
     assert outcome.status in ("found", "unknown")
