@@ -277,7 +277,9 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     """Solve a plain packing component: list patterns when few exist; otherwise a short
     consistent neighbourhood search, (items of one dimension) bins filled to the brim, column
     generation for the bound (items of several dimensions: started from fit-decreasing
-    packings too), its LP rounded into a packing, a dive (`_dived`), the local searches
+    packings too), its LP rounded into a packing, (one dimension, once the LP reached its
+    bound) the packing at the bound over the patterns reduced costs allow
+    (`_by_reduced_cost`), a dive (`_dived`), the local searches
     (`_fewer_bins`, unless the diving search ran to its end), and `patterns.pack_exactly`
     for k GPUs from the lower bound up to prove it. None if the component is not plain
     packing."""
@@ -366,15 +368,19 @@ def _by_reduced_cost(capacity: tuple[int, ...], sizes: list, demand: list[int], 
     CP-SAT looks for a packing at the bound over the patterns its reduced costs allow
     (`solvers.reduced_cost`): a packing there, the proof that the bound is one short, or
     nothing new. Not tried where the LP's value (at least its optimum) already lies further
-    under the bound than `reduced_cost.MAX_GAP`."""
+    under the bound than `reduced_cost.MAX_GAP`, nor where pricing needs more than the
+    knapsack table (large capacities): there the LP takes longer than the time this has to
+    reach its optimum (GI's csAB250_1 settles at 892.997 of a bound of 893 and was still
+    short of its optimum after a quarter of the time, which the diving search then lacked)."""
     from solvers import reduced_cost
     from solvers.exact_fill import one_dimension
-    from solvers.patterns import generate_columns
+    from solvers.patterns import fits_table, generate_columns
 
-    if lower_gpus - lp_value > reduced_cost.MAX_GAP:
-        return bins, lower_gpus
     d = one_dimension(capacity, sizes)
     assert d is not None  # one dimension only
+    if lower_gpus - lp_value > reduced_cost.MAX_GAP or not fits_table(
+            capacity[d], [(s[d],) for s in sizes], demand):
+        return bins, lower_gpus
     converged = generate_columns(capacity, sizes, demand, columns, deadline, converge=True)
     if not converged.duals or now() >= deadline:
         return bins, lower_gpus
