@@ -44,6 +44,7 @@ from solvers import (
     partial_search,
     patterns,
     pricing,
+    reduced_cost,
     repack,
     vector_fit,
 )
@@ -70,6 +71,8 @@ PHASES = [
     (patterns, "generate_columns", "LP_ROUND, LP_ENTRY"),
     (patterns, "round_columns", "ITEM_FIT, PRICE_ENTRY, COLUMN_ENTRY"),
     (patterns, "dive", "COLUMN_ENTRY"),
+    (reduced_cost._Search, "within", "PATTERN_VISIT"),
+    (reduced_cost, "pack_at_bound", "MODEL_TERM"),
     (patterns, "build_graph", "ARC"),
     (patterns, "pack_with_arc_flow", "none"),
     (repack, "_drain", "MODEL_TERM"),

@@ -33,6 +33,7 @@ from ortools.sat.python import cp_model
 # scripts/BENCHMARKS.md). Where one unit cannot fit small and large instances alike, the work
 # is charged by what scales (cells, words, entries) plus a fixed cost per call or round.
 PATTERN_STEP = 2e-6  # one type tried in the depth-first pattern listing
+PATTERN_VISIT = 3e-7  # one type tried in `reduced_cost`'s search of patterns by value
 ARC = 3e-7  # one arc of an arc-flow graph
 LP_ROUND = 5e-4  # one solve of column generation's LP and the reading of its values and duals
 LP_ENTRY = 7e-7  # one non-zero, column or row of that LP, each time it is solved and read

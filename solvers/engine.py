@@ -386,8 +386,7 @@ def _by_reduced_cost(capacity: tuple[int, ...], sizes: list, demand: list[int], 
         return bins, lower_gpus
     outcome = reduced_cost.pack_at_bound(capacity[d], [s[d] for s in sizes], demand,
                                          converged.duals, lower_gpus, deadline=deadline,
-                                         seed=seed, workers=workers,
-                                         known=converged.patterns[:converged.priced])
+                                         seed=seed, workers=workers)
     if outcome.status == "found" and len(outcome.bins) < len(bins):
         return outcome.bins, lower_gpus
     return bins, max(lower_gpus, outcome.lower_bound)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from solvers.clock import MODEL_TERM, PATTERN_STEP, charge, now, solve_overhead
+from solvers.clock import MODEL_TERM, PATTERN_VISIT, charge, now, solve_overhead
 from solvers.patterns import Outcome, fits_table, pack_with_counts
 from solvers.pricing import knapsack
 from solvers.sat import new_solver
@@ -58,29 +58,29 @@ def _most_items(capacity: int, weights: list[int], demand: list[int]) -> int:
 
 def pack_at_bound(capacity: int, weights: list[int], demand: list[int],
                   duals: Sequence[float], bins: int, *, deadline: float, seed: int,
-                  workers: int, known: Sequence[Sequence[int]] = ()) -> Outcome:
+                  workers: int) -> Outcome:
     """A packing of the items (`weights` and `demand` by type) into at most `bins` bins from
     the patterns that `duals` allow: "found" with the bins (lists of type indexes),
     "impossible" with `lower_bound` bins + 1 when none exists, "unknown" when the gap leaves
-    too many patterns or the deadline comes first. `known` patterns (counts by type, such as
-    the LP's columns) start the search for the most a pattern is worth: at the LP's optimum
-    its columns are worth 1, and nothing worth less is searched."""
+    too many patterns, the deadline comes first or pricing's knapsack table, which finds the
+    most a pattern is worth, would be too large (`patterns.fits_table`)."""
     values = [max(float(v), 0.0) for v in duals]
-    if not values or max(values) <= 0 or _most_items(capacity, weights, demand) >= DEPTH:
+    if not values or max(values) <= 0 or _most_items(capacity, weights, demand) >= DEPTH \
+            or not fits_table(capacity, [(w,) for w in weights], demand):
         return Outcome("unknown", [])
-    search = _Search(capacity, weights, demand, deadline)
+    best = knapsack(capacity, weights, values, demand).top()[0]
+    if best <= 0:
+        return Outcome("unknown", [])
+    values = [v / best for v in values]  # no pattern worth more than 1 now
+    gap = bins - sum(v * d for v, d in zip(values, demand, strict=True))
+    if gap < -TOLERANCE:  # the LP's bound is above `bins` already
+        return Outcome("impossible", [], bins + 1)
+    if gap > MAX_GAP:
+        return Outcome("unknown", [])
+    gap = max(gap, 0.0) + TOLERANCE
     try:
-        best = _most_worth(capacity, weights, demand, values, known, search)
-        if best <= 0:
-            return Outcome("unknown", [])
-        values = [v / best for v in values]  # no pattern worth more than 1 now
-        gap = bins - sum(v * d for v, d in zip(values, demand, strict=True))
-        if gap < -TOLERANCE:  # the LP's bound is above `bins` already
-            return Outcome("impossible", [], bins + 1)
-        if gap > MAX_GAP:
-            return Outcome("unknown", [])
-        gap = max(gap, 0.0) + TOLERANCE
-        allowed = search.within(values, 1 - gap, MAX_PATTERNS)
+        allowed = _Search(capacity, weights, demand, deadline).within(values, 1 - gap,
+                                                                      MAX_PATTERNS)
     except _OutOfTime:
         return Outcome("unknown", [])
     if allowed is None:
@@ -100,16 +100,6 @@ def pack_at_bound(capacity: int, weights: list[int], demand: list[int],
     return found
 
 
-def _most_worth(capacity: int, weights: list[int], demand: list[int], values: list[float],
-                known: Sequence[Sequence[int]], search: _Search) -> float:
-    """The most any pattern is worth at `values`: by pricing's knapsack table where it
-    fits, else by the depth-first search, started from the best `known` pattern."""
-    if fits_table(capacity, [(w,) for w in weights], demand):
-        return knapsack(capacity, weights, values, demand).top()[0]
-    return search.best(values, max((sum(c * v for c, v in zip(p, values, strict=True))
-                                    for p in known), default=0.0))
-
-
 class _Search:
     """Depth-first search over patterns (counts by type, within the capacity and the demand),
     types taken by value per unit of weight, highest first, so that the room left times the
@@ -123,7 +113,7 @@ class _Search:
     def _step(self) -> None:
         self.steps += 1
         if self.steps % DEADLINE_STEPS == 0:
-            charge(PATTERN_STEP * DEADLINE_STEPS)
+            charge(PATTERN_VISIT * DEADLINE_STEPS)
             if now() >= self.deadline:
                 raise _OutOfTime
 
@@ -131,28 +121,6 @@ class _Search:
         """Types by ratio, highest first, and from each position the highest ratio left."""
         order = sorted(range(len(values)), key=lambda t: -values[t] / self.weights[t])
         return order, [values[t] / self.weights[t] for t in order]
-
-    def best(self, values: list[float], least: float) -> float:
-        """The most any pattern is worth at `values`, given that one is worth `least`."""
-        order, ratio = self._order(values)
-        best = least
-        counts = [0] * len(values)
-
-        def visit(start: int, room: int, value: float) -> None:
-            nonlocal best
-            best = max(best, value)
-            for k in range(start, len(order)):
-                self._step()
-                if value + room * ratio[k] <= best:
-                    return
-                t = order[k]
-                if self.weights[t] <= room and counts[t] < self.demand[t]:
-                    counts[t] += 1
-                    visit(k, room - self.weights[t], value + values[t])
-                    counts[t] -= 1
-
-        visit(0, self.capacity, 0.0)
-        return best
 
     def within(self, values: list[float], least: float, most: int
                ) -> list[tuple[int, ...]] | None:
