@@ -340,7 +340,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     if lower_gpus < len(bins) and not vector and settled:
         bins, lower_gpus = _by_reduced_cost(
             pool.capacity, sizes, demand, columns, bins, lower_gpus,
-            lp_value=sum(generated.values), seed=seed, workers=workers,
+            lp_value=sum(generated.values), seed=seed,
             deadline=min(deadline, now() + time_limit_s * REDUCED_COST_SHARE))
     searched = False  # whether the diving search ran to its end
     if lower_gpus < len(bins):
@@ -363,7 +363,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
 
 def _by_reduced_cost(capacity: tuple[int, ...], sizes: list, demand: list[int], columns: list,
                      bins: list[list[int]], lower_gpus: int, *, lp_value: float,
-                     deadline: float, seed: int, workers: int) -> tuple[list[list[int]], int]:
+                     deadline: float, seed: int) -> tuple[list[list[int]], int]:
     """The best packing and bound after column generation's LP is taken to its optimum and
     CP-SAT looks for a packing at the bound over the patterns its reduced costs allow
     (`solvers.reduced_cost`): a packing there, the proof that the bound is one short, or
@@ -386,7 +386,7 @@ def _by_reduced_cost(capacity: tuple[int, ...], sizes: list, demand: list[int], 
         return bins, lower_gpus
     outcome = reduced_cost.pack_at_bound(capacity[d], [s[d] for s in sizes], demand,
                                          converged.duals, lower_gpus, deadline=deadline,
-                                         seed=seed, workers=workers)
+                                         seed=seed)
     if outcome.status == "found" and len(outcome.bins) < len(bins):
         return outcome.bins, lower_gpus
     return bins, max(lower_gpus, outcome.lower_bound)

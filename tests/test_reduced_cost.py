@@ -76,9 +76,9 @@ def test_from_converged_duals_a_packing_at_the_optimum_is_found_or_left_unknown(
     with using(WorkClock()):
         duals = _converged(capacity, weights, demand).duals
         outcome = pack_at_bound(capacity, weights, demand, duals, optimum,
-                                deadline=now() + 5, seed=0, workers=1)
+                                deadline=now() + 5, seed=0)
         below = pack_at_bound(capacity, weights, demand, duals, optimum - 1,
-                              deadline=now() + 5, seed=0, workers=1)
+                              deadline=now() + 5, seed=0)
     assert outcome.status in ("found", "unknown")
     if outcome.status == "found":
         _assert_packs(outcome.bins, capacity, weights, demand, optimum)
@@ -97,7 +97,7 @@ def test_any_duals_never_rule_out_a_packing_that_exists(instance_, duals):
     optimum = _optimum(capacity, items)
     with using(WorkClock()), mock.patch.object(reduced_cost, "MAX_GAP", math.inf):
         outcome = pack_at_bound(capacity, weights, demand, duals[:len(weights)], optimum,
-                                deadline=now() + 5, seed=0, workers=1)
+                                deadline=now() + 5, seed=0)
     assert outcome.status in ("found", "unknown")
     if outcome.status == "found":
         _assert_packs(outcome.bins, capacity, weights, demand, optimum)
@@ -111,7 +111,7 @@ def test_waeschers_test0014_is_packed_at_the_lps_ceiling():
         columns = _converged(capacity, weights, demand)
         bound = math.ceil(sum(columns.values) - 1e-6)
         outcome = pack_at_bound(capacity, weights, demand, columns.duals, bound,
-                                deadline=now() + 10, seed=0, workers=1)
+                                deadline=now() + 10, seed=0)
     assert bound == _optimum_of("Waescher_TEST0014")
     assert outcome.status == "found"
     _assert_packs(outcome.bins, capacity, weights, demand, bound)
@@ -126,7 +126,7 @@ def test_an_optimum_one_over_the_lps_ceiling_is_proven(name):
         columns = _converged(capacity, weights, demand)
         bound = math.ceil(sum(columns.values) - 1e-6)
         outcome = pack_at_bound(capacity, weights, demand, columns.duals, bound,
-                                deadline=now() + 10, seed=0, workers=1)
+                                deadline=now() + 10, seed=0)
     assert (outcome.status, outcome.lower_bound) == ("impossible", _optimum_of(name))
     assert bound + 1 == _optimum_of(name)
 
@@ -148,7 +148,7 @@ def test_too_many_patterns_a_gap_too_wide_no_time_or_no_table_leave_it_unknown()
 
         def ask(bins: int, deadline: float):
             return pack_at_bound(capacity, weights, demand, columns.duals, bins,
-                                 deadline=deadline, seed=0, workers=1).status
+                                 deadline=deadline, seed=0).status
 
         assert ask(bound, now() + 5) == "found"
         assert ask(bound + 1, now() + 5) == "unknown"  # a gap of a whole bin
