@@ -71,7 +71,7 @@ PHASES = [
     (patterns, "generate_columns", "LP_ROUND, LP_ENTRY"),
     (patterns, "round_columns", "ITEM_FIT, PRICE_ENTRY, COLUMN_ENTRY"),
     (patterns, "dive", "COLUMN_ENTRY"),
-    (reduced_cost._Search, "within", "PATTERN_VISIT"),
+    (reduced_cost, "_patterns_within", "PATTERN_VISIT"),
     (reduced_cost, "pack_at_bound", "MODEL_TERM"),
     (patterns, "build_graph", "ARC"),
     (patterns, "pack_with_arc_flow", "none"),

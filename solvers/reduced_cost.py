@@ -51,7 +51,7 @@ def _most_items(capacity: int, weights: list[int], demand: list[int]) -> int:
     """The most items a pattern can hold: the lightest first, as many as fit."""
     held, room = 0, capacity
     for w, d in sorted(zip(weights, demand, strict=True)):
-        take = min(d, room // w) if w > 0 else d
+        take = min(d, room // w)
         held, room = held + take, room - take * w
         if take < d:
             break
@@ -61,8 +61,8 @@ def _most_items(capacity: int, weights: list[int], demand: list[int]) -> int:
 def pack_at_bound(capacity: int, weights: list[int], demand: list[int],
                   duals: Sequence[float], bins: int, *, deadline: float,
                   seed: int) -> Outcome:
-    """A packing of the items (`weights` and `demand` by type) into at most `bins` bins from
-    the patterns that `duals` allow: "found" with the bins (lists of type indexes),
+    """A packing of the items (positive `weights` and `demand` by type) into at most `bins`
+    bins from the patterns that `duals` allow: "found" with the bins (lists of type indexes),
     "impossible" with `lower_bound` bins + 1 when none exists, "unknown" when the gap leaves
     too many patterns, the deadline comes first or pricing's knapsack table, which finds the
     most a pattern is worth, would be too large (`patterns.fits_table`)."""
@@ -81,8 +81,8 @@ def pack_at_bound(capacity: int, weights: list[int], demand: list[int],
         return Outcome("unknown", [])
     gap = max(gap, 0.0) + TOLERANCE
     try:
-        allowed = _Search(capacity, weights, demand, deadline).within(values, 1 - gap,
-                                                                      MAX_PATTERNS)
+        allowed = _patterns_within(capacity, weights, demand, values, 1 - gap, MAX_PATTERNS,
+                                   deadline)
     except _OutOfTime:
         return Outcome("unknown", [])
     if allowed is None:
@@ -102,51 +102,42 @@ def pack_at_bound(capacity: int, weights: list[int], demand: list[int],
     return found
 
 
-class _Search:
-    """Depth-first search over patterns (counts by type, within the capacity and the demand),
-    types taken by value per unit of weight, highest first, so that the room left times the
-    next type's ratio bounds what a pattern can still gain."""
+def _patterns_within(capacity: int, weights: list[int], demand: list[int],
+                     values: list[float], least: float, most: int, deadline: float
+                     ) -> list[tuple[int, ...]] | None:
+    """Every pattern (counts by type, within the capacity and the demand) worth at least
+    `least` at `values`; None if more than `most`. A depth-first search that takes the types
+    by value per unit of weight, highest first, so that the room left times the next type's
+    ratio bounds what a pattern can still gain. Raises `_OutOfTime` at the deadline."""
+    order = sorted(range(len(values)), key=lambda t: -values[t] / weights[t])
+    ratio = [values[t] / weights[t] for t in order]
+    found: list[tuple[int, ...]] = []
+    counts = [0] * len(values)
+    steps = 0
 
-    def __init__(self, capacity: int, weights: list[int], demand: list[int], deadline: float):
-        self.capacity, self.weights, self.demand = capacity, weights, demand
-        self.deadline = deadline
-        self.steps = 0
-
-    def _step(self) -> None:
-        self.steps += 1
-        if self.steps % DEADLINE_STEPS == 0:
-            charge(PATTERN_VISIT * DEADLINE_STEPS)
-            if now() >= self.deadline:
-                raise _OutOfTime
-
-    def _order(self, values: list[float]) -> tuple[list[int], list[float]]:
-        """Types by ratio, highest first, and from each position the highest ratio left."""
-        order = sorted(range(len(values)), key=lambda t: -values[t] / self.weights[t])
-        return order, [values[t] / self.weights[t] for t in order]
-
-    def within(self, values: list[float], least: float, most: int
-               ) -> list[tuple[int, ...]] | None:
-        """Every pattern worth at least `least` at `values`; None if more than `most`."""
-        order, ratio = self._order(values)
-        found: list[tuple[int, ...]] = []
-        counts = [0] * len(values)
-
-        def visit(start: int, room: int, value: float) -> bool:
-            if value >= least:
-                found.append(tuple(counts))
-                if len(found) > most:
+    def visit(start: int, room: int, value: float) -> bool:
+        nonlocal steps
+        if value >= least:
+            found.append(tuple(counts))
+            if len(found) > most:
+                return False
+        for k in range(start, len(order)):
+            steps += 1
+            if steps % DEADLINE_STEPS == 0:
+                charge(PATTERN_VISIT * DEADLINE_STEPS)
+                if now() >= deadline:
+                    raise _OutOfTime
+            if value + room * ratio[k] < least:
+                return True
+            t = order[k]
+            if weights[t] <= room and counts[t] < demand[t]:
+                counts[t] += 1
+                going = visit(k, room - weights[t], value + values[t])
+                counts[t] -= 1
+                if not going:
                     return False
-            for k in range(start, len(order)):
-                self._step()
-                if value + room * ratio[k] < least:
-                    return True
-                t = order[k]
-                if self.weights[t] <= room and counts[t] < self.demand[t]:
-                    counts[t] += 1
-                    going = visit(k, room - self.weights[t], value + values[t])
-                    counts[t] -= 1
-                    if not going:
-                        return False
-            return True
+        return True
 
-        return found if visit(0, self.capacity, 0.0) else None
+    complete = visit(0, capacity, 0.0)
+    charge(PATTERN_VISIT * (steps % DEADLINE_STEPS))
+    return found if complete else None
