@@ -382,7 +382,7 @@ def _by_reduced_cost(capacity: tuple[int, ...], sizes: list, demand: list[int], 
             capacity[d], [(s[d],) for s in sizes], demand):
         return bins, lower_gpus
     converged = generate_columns(capacity, sizes, demand, columns, deadline, converge=True)
-    if not converged.duals or now() >= deadline:
+    if now() >= deadline:
         return bins, lower_gpus
     outcome = reduced_cost.pack_at_bound(capacity[d], [s[d] for s in sizes], demand,
                                          converged.duals, lower_gpus, deadline=deadline,

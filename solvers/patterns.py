@@ -469,7 +469,7 @@ class Columns:
     # patterns (`without_exchanges`): for rounding, and for models without the exchanges;
     # an LP with them has their solution already.
     priced: int
-    duals: tuple[float, ...] = ()  # the last solve's, by type (none before a solve)
+    duals: tuple[float, ...] = ()  # the last solve's by type: zeros before one, none if it failed
 
 
 class _PatternLP:
