@@ -103,15 +103,22 @@ def test_any_duals_never_rule_out_a_packing_that_exists(instance_, duals):
         _assert_packs(outcome.bins, capacity, weights, demand, optimum)
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="benchmark data not present")
-def test_waeschers_test0014_is_packed_at_the_lps_ceiling():
-    capacity, items = _read(WAESCHER / "Waescher_TEST0014.txt")
+def _at_the_lps_ceiling(name: str):
+    """Wäscher's instance `name`, the LP's ceiling from converged column generation, and
+    `pack_at_bound` asked for a packing there."""
+    capacity, items = _read(WAESCHER / f"{name}.txt")
     weights, demand = _types(items)
     with using(WorkClock()):
         columns = _converged(capacity, weights, demand)
         bound = math.ceil(sum(columns.values) - 1e-6)
         outcome = pack_at_bound(capacity, weights, demand, columns.duals, bound,
                                 deadline=now() + 10, seed=0)
+    return (capacity, weights, demand), bound, outcome
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="benchmark data not present")
+def test_waeschers_test0014_is_packed_at_the_lps_ceiling():
+    (capacity, weights, demand), bound, outcome = _at_the_lps_ceiling("Waescher_TEST0014")
     assert bound == _optimum_of("Waescher_TEST0014")
     assert outcome.status == "found"
     _assert_packs(outcome.bins, capacity, weights, demand, bound)
@@ -120,13 +127,7 @@ def test_waeschers_test0014_is_packed_at_the_lps_ceiling():
 @pytest.mark.skipif(not SHARED.exists(), reason="benchmark data not present")
 @pytest.mark.parametrize("name", ["Waescher_TEST0022", "Waescher_TEST0065"])
 def test_an_optimum_one_over_the_lps_ceiling_is_proven(name):
-    capacity, items = _read(WAESCHER / f"{name}.txt")
-    weights, demand = _types(items)
-    with using(WorkClock()):
-        columns = _converged(capacity, weights, demand)
-        bound = math.ceil(sum(columns.values) - 1e-6)
-        outcome = pack_at_bound(capacity, weights, demand, columns.duals, bound,
-                                deadline=now() + 10, seed=0)
+    _, bound, outcome = _at_the_lps_ceiling(name)
     assert (outcome.status, outcome.lower_bound) == ("impossible", _optimum_of(name))
     assert bound + 1 == _optimum_of(name)
 
