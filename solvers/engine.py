@@ -284,8 +284,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     for k GPUs from the lower bound up to prove it. None if the component is not plain
     packing."""
     from solvers.exact_fill import one_dimension
-    from solvers.patterns import generate_columns, round_columns
-    from solvers.vector_fit import packings
+    from solvers.patterns import round_columns
 
     if not _is_plain_packing(problem):
         return None
@@ -314,15 +313,9 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     settled = False  # whether column generation reached its LP bound
     vector = one_dimension(pool.capacity, sizes) is None
     if lower_gpus < len(bins):
-        start = _as_vectors(hint_bins, len(groups))
-        if vector:  # fit-decreasing packings: a better start, and columns to start from
-            fitted = packings(pool.capacity, sizes, demand)
-            bins = min([bins, *fitted], key=len)
-            start += [c for f in fitted for c in _as_vectors(list(map(Counter, f)), len(groups))]
-        # Several dimensions: half (what its LP leaves open, the searches after rarely close).
-        generated = generate_columns(pool.capacity, sizes, demand, start, min(
-            deadline, now() + time_limit_s * (1 / 2 if vector else 2 / 5)),
-            known_bins=lower_gpus)
+        bins, generated = _generate(pool.capacity, sizes, demand, hint_bins, bins, lower_gpus,
+                                    vector=vector, deadline=deadline,
+                                    seconds=time_limit_s * (1 / 2 if vector else 2 / 5))
         columns, priced = generated.patterns, generated.patterns[:generated.priced]
         lower_gpus = max(lower_gpus, generated.lower_bound)
         settled = generated.lower_bound >= math.ceil(sum(generated.values) - 1e-6)
@@ -354,8 +347,35 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
                                         columns, deadline=deadline, seed=seed,
                                         workers=workers,
                                         listing=not (vector and too_many_patterns))
+    return _answer(pool, groups, hint, len(hint_bins), bins, lower_gpus)
+
+
+def _generate(capacity: tuple[int, ...], sizes: list, demand: list[int], hint_bins: list[Counter],
+              bins: list[list[int]], lower_gpus: int, *, vector: bool, deadline: float,
+              seconds: float):
+    """Column generation for the bound from greedy's bins (items of several dimensions: and
+    from fit-decreasing packings, a better start too, and columns to start from), for
+    `seconds` once started (the caller gives several dimensions half the time limit, one two
+    fifths: what their LP leaves open the searches after rarely close); the best packing so
+    far and the columns (`patterns.Columns`)."""
+    from solvers.patterns import generate_columns
+    from solvers.vector_fit import packings
+
+    start = _as_vectors(hint_bins, len(demand))
+    if vector:
+        fitted = packings(capacity, sizes, demand)
+        bins = min([bins, *fitted], key=len)
+        start += [c for f in fitted for c in _as_vectors(list(map(Counter, f)), len(demand))]
+    return bins, generate_columns(capacity, sizes, demand, start,
+                                  min(deadline, now() + seconds), known_bins=lower_gpus)
+
+
+def _answer(pool: Pool, groups: list[Group], hint: Solution, greedy_gpus: int,
+            bins: list[list[int]], lower_gpus: int) -> Solution:
+    """The solution for the packing `bins`: greedy's placement as it is when nothing beat
+    its `greedy_gpus`."""
     bound = pool.node_cost * math.ceil(lower_gpus / pool.gpus_per_node)
-    if len(bins) == len(hint_bins):  # nothing beat greedy: keep its placement as it is
+    if len(bins) == greedy_gpus:
         status = "optimal" if hint.cost <= bound else "greedy"
         return replace(hint, status=status, lower_bound=min(bound, hint.cost))
     return _packing_solution(pool, groups, bins, lower_gpus)
