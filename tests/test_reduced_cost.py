@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import solvers.reduced_cost as reduced_cost
 from bench.instances import read_bpp
+from solvers import engine
 from solvers.clock import WorkClock, now, using
 from solvers.engine import solve
 from solvers.patterns import generate_columns
@@ -158,3 +159,21 @@ def test_too_many_patterns_a_gap_too_wide_no_time_or_no_table_leave_it_unknown()
             assert ask(bound, now() + 5) == "unknown"
         with mock.patch.object(reduced_cost, "fits_table", lambda *_: False):
             assert ask(bound, now() + 5) == "unknown"
+
+
+@pytest.mark.parametrize("capacity, tried", [(100, True), (10**8, False)])
+def test_the_engine_takes_the_lp_to_its_optimum_only_where_the_table_fits(capacity, tried):
+    """On large capacities the LP needs longer than the step's share to reach its optimum,
+    and the diving search after it would lack that time: the step is not tried there."""
+    weights = [capacity * share // 100 for share in (30, 30, 30, 40, 40, 45, 55, 60, 70)]
+    sizes, demand = _types(weights)
+    bins = [[t] for t, d in enumerate(demand) for _ in range(d)]
+    singles = [tuple(int(t == u) for u in range(len(sizes))) for t in range(len(sizes))]
+    with using(WorkClock()), mock.patch("solvers.patterns.generate_columns",
+                                        wraps=generate_columns) as spy:
+        found, bound = engine._by_reduced_cost(
+            (capacity,), [(s,) for s in sizes], demand, singles, bins, 4, lp_value=3.99,
+            deadline=now() + 5, seed=0)
+    assert spy.called == tried
+    assert bound >= 4
+    assert len(found) == (4 if tried else len(bins))
