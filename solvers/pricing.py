@@ -216,16 +216,20 @@ def add_exchanges(lp, rows: list, weights: list[int]) -> list[Exchange]:
     that duals out of order spend. Each as (larger type, smaller type, the column's index in
     the LP), largest first; each adds two non-zeros."""
     order = sorted(range(len(weights)), key=lambda t: -weights[t])
-    objective = lp.Objective()
-    exchanges: list[Exchange] = []
-    for larger, smaller in zip(order, order[1:], strict=False):
-        z = lp.NumVar(0, lp.infinity(), "")
-        objective.SetCoefficient(z, 0)
-        rows[larger].SetCoefficient(z, -1)
-        rows[smaller].SetCoefficient(z, 1)
-        exchanges.append((larger, (smaller,), z.index()))
+    exchanges = [_exchange(lp, rows, larger, (smaller,))
+                 for larger, smaller in zip(order, order[1:], strict=False)]
     charge(COLUMN_ENTRY * 2 * len(order))
     return exchanges
+
+
+def _exchange(lp, rows: list, larger: int, smaller: tuple[int, ...]) -> Exchange:
+    """A column of cost 0 (the objective's default) that moves one item's cover from the
+    `larger` type to each of the `smaller` ones."""
+    z = lp.NumVar(0, lp.infinity(), "")
+    rows[larger].SetCoefficient(z, -1)
+    for t in dict.fromkeys(smaller):
+        rows[t].SetCoefficient(z, smaller.count(t))
+    return larger, smaller, z.index()
 
 
 class PairExchanges:
@@ -262,18 +266,11 @@ class PairExchanges:
         violated = np.flatnonzero((gain > EPSILON) & ~self.added)
         violated = violated[np.argsort(-gain[violated], kind="stable")[:PAIR_EXCHANGES]]
         self.added[violated] = True
-        objective = lp.Objective()
-        exchanges: list[Exchange] = []
-        for larger, first, second in zip(self.larger[violated].tolist(),
-                                         self.first[violated].tolist(),
-                                         self.second[violated].tolist(), strict=True):
-            z = lp.NumVar(0, lp.infinity(), "")
-            objective.SetCoefficient(z, 0)
-            rows[larger].SetCoefficient(z, -1)
-            rows[first].SetCoefficient(z, 1 + (first == second))
-            if second != first:
-                rows[second].SetCoefficient(z, 1)
-            exchanges.append((larger, (first, second), z.index()))
+        exchanges = [_exchange(lp, rows, larger, (first, second))
+                     for larger, first, second in zip(self.larger[violated].tolist(),
+                                                      self.first[violated].tolist(),
+                                                      self.second[violated].tolist(),
+                                                      strict=True)]
         charge(COLUMN_ENTRY * 3 * len(exchanges))
         return exchanges
 
