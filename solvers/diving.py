@@ -129,8 +129,8 @@ class _Master:
             value = self.objective.Value()
             solved, duals = lp_solution(self.lp)
             if math.ceil(value - EPSILON) > max(bound, floor):
-                found = pricer.round(duals.tolist(), self.known)
-                if found is None:  # the undominated list grew too long: no bound
+                found = pricer.round(duals.tolist(), self.known, deadline=deadline)
+                if found is None:  # the undominated list grew too long (or time ran out)
                     return None
                 bound = max(bound, pricer.bound)
                 if found:

@@ -27,11 +27,12 @@ column that fits, not necessarily the best one.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from solvers.clock import PARETO_STATE, PRICE_ENTRY, TABLE_PIECE, charge
+from solvers.clock import PARETO_STATE, PRICE_ENTRY, TABLE_PIECE, charge, now
 
 MAX_STATES = 3_000_000  # states kept over all merges at most (each a parent and a flag)
 # A state is kept while it could reach the floor plus this share of the best state's gain
@@ -119,10 +120,11 @@ def _pieces(capacity: int, weights: list[int], values: list[float], demand: list
 
 
 def knapsack(capacity: int, weights: list[int], values: list[float], demand: list[int],
-             floor: float, near_best: float = 1.0) -> Frontier | None:
+             floor: float, near_best: float = 1.0, *,
+             deadline: float = math.inf) -> Frontier | None:
     """The undominated patterns that could be worth more than `floor` and at least the floor
     plus `near_best` of the best pattern's gain over it; None when they would pass
-    `MAX_STATES` over all merges (the caller prices another way)."""
+    `MAX_STATES` over all merges, or at `deadline` (the caller prices another way)."""
     pieces = _pieces(capacity, weights, values, demand)
     # The best value per unit of size among the pieces after each one: what its room can add.
     after = [0.0] * len(pieces)
@@ -157,6 +159,6 @@ def knapsack(capacity: int, weights: list[int], values: list[float], demand: lis
         parents.append(source[kept].astype(np.int32))
         took.append(added[kept])
         stored += len(kept)
-        if stored > MAX_STATES:
+        if stored > MAX_STATES or now() > deadline:
             return None
     return Frontier(weights, pieces, weight, value, parents, took, floor)

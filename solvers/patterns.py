@@ -433,7 +433,8 @@ def _price_searching(capacity: Load, sizes: list[Load], duals: list[float], dema
             return found, exact.bound, seeds
     if quick:  # exact pricing only to prove that no column improves any more
         return quick, None, seeds
-    if pricer is not None and (listed := pricer.round(duals, known)) is not None:
+    if pricer is not None and (listed := pricer.round(duals, known,
+                                                      deadline=now() + left_s)) is not None:
         return listed, math.inf, seeds
     best, found = _price_cp_sat(capacity, sizes, duals, demand, min(max(left_s / 4, 0.01), 0.5))
     improving = [p for p in dict.fromkeys(found) if p not in known

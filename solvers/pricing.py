@@ -154,14 +154,15 @@ class Pricer:
         self.centre_bound = float(self.centre @ self.demand)
         self.bound = 0  # bins the rounds so far prove needed
 
-    def _price(self, duals: np.ndarray) -> tuple[np.ndarray, float] | None:
+    def _price(self, duals: np.ndarray, deadline: float) -> tuple[np.ndarray, float] | None:
         """The columns of the table at `duals` and Farley's bound there; None where the
-        undominated list grows too long."""
+        undominated list grows too long, or at `deadline` before it is made."""
         table: Table | Frontier | None
         if self.sparse:
             # Only a pattern worth more than 1 improves or lifts Farley's bound.
             table = pareto.knapsack(self.capacity, self.weights, duals.tolist(),
-                                    self.demand.tolist(), floor=1.0, near_best=pareto.NEAR_BEST)
+                                    self.demand.tolist(), floor=1.0, near_best=pareto.NEAR_BEST,
+                                    deadline=deadline)
             if table is None:
                 return None
         else:
@@ -172,16 +173,16 @@ class Pricer:
         self.bound = max(self.bound, math.ceil(farley - BOUND_TOLERANCE))
         return _columns(table, self.capacity, duals, self.demand, self.most), farley
 
-    def round(self, duals: list[float], known: set[tuple[int, ...]]
-              ) -> list[tuple[int, ...]] | None:
+    def round(self, duals: list[float], known: set[tuple[int, ...]], *,
+              deadline: float = math.inf) -> list[tuple[int, ...]] | None:
         """New columns worth more than 1 at the LP's `duals`, most valuable first; none when
         no pattern is (the LP is optimal over the demand); None when the undominated list
-        grew too long to price by."""
+        grew too long to price by, or was cut short at `deadline`."""
         exact = np.maximum(np.array(duals, dtype=float), 0.0)
         smoothed = SMOOTHING * self.centre + (1 - SMOOTHING) * exact
         found: list[tuple[int, ...]] = []
         for priced_at in (smoothed, exact):  # the LP's own duals after a mispricing only
-            priced = self._price(priced_at)
+            priced = self._price(priced_at, deadline)
             if priced is None:
                 return None
             rows, farley = priced

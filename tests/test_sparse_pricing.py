@@ -20,7 +20,7 @@ import solvers.patterns as patterns
 from scripts.zero_slack import instance
 from solvers import pareto
 from solvers.clock import WorkClock, using
-from solvers.pricing import knapsack
+from solvers.pricing import Pricer, knapsack
 from tests.test_column_pricing import _types, small_instances
 
 
@@ -109,6 +109,31 @@ def test_a_large_capacity_converges_within_its_budget():
     for column in columns.patterns:
         assert np.array(column) @ weights <= capacity
         assert (np.array(column) <= np.array(demand)).all()
+
+
+def test_the_list_and_the_pricer_stop_at_their_deadline():
+    """Each merge of the list is charged; at a deadline the merges pass midway, the list stops
+    there (None: the caller prices another way, or a dive's node gives up) instead of
+    finishing, and so does a pricing round that makes it."""
+    capacity = 2_000_000
+    counts = Counter(instance(random.Random(5), capacity, 30, (3, 4)))
+    sizes = sorted(counts, reverse=True)
+    demand = [counts[s] for s in sizes]
+    rng = random.Random(0)
+    values = [s / capacity * rng.uniform(0.9, 1.1) for s in sizes]  # the best worth about 1.1
+    with using(WorkClock()) as clock:
+        whole = pareto.knapsack(capacity, sizes, values, demand, floor=1.0, near_best=0.5)
+        whole_s = clock.spent
+    assert whole is not None
+    with using(WorkClock()) as clock:
+        assert pareto.knapsack(capacity, sizes, values, demand, floor=1.0, near_best=0.5,
+                               deadline=whole_s / 2) is None
+        assert clock.spent < whole_s  # it stopped before its last merge
+    with using(WorkClock()) as clock:
+        pricer = Pricer(capacity, sizes, demand, sparse=True)
+        assert pricer.round(values, set(), deadline=whole_s / 2) is None
+        assert clock.spent < whole_s
+        assert pricer.round(values, set())  # with no deadline: improving columns
 
 
 @settings(max_examples=60, deadline=None)
