@@ -7,7 +7,6 @@ so no outcome depends on the machine's speed."""
 
 from __future__ import annotations
 
-import csv
 import math
 from collections import Counter
 from unittest import mock
@@ -18,13 +17,14 @@ from hypothesis import strategies as st
 
 import solvers.reduced_cost as reduced_cost
 from bench.instances import read_bpp
+from scripts import bench_solver
 from solvers import engine
 from solvers.clock import WorkClock, now, using
 from solvers.engine import solve
 from solvers.patterns import generate_columns
 from solvers.reduced_cost import pack_at_bound
 from tests.conftest import SHARED
-from tests.test_column_pricing import _optimum
+from tests.test_column_pricing import _optimum, _singles
 
 WAESCHER = SHARED / "benchmarks" / "bpplib" / "waescher"
 
@@ -36,8 +36,7 @@ def _types(items: list[int]) -> tuple[list[int], list[int]]:
 
 
 def _converged(capacity: int, weights: list[int], demand: list[int]):
-    singles = [tuple(int(t == u) for u in range(len(weights))) for t in range(len(weights))]
-    return generate_columns((capacity,), [(w,) for w in weights], demand, singles,
+    return generate_columns((capacity,), [(w,) for w in weights], demand, _singles(len(weights)),
                             now() + 20, converge=True)
 
 
@@ -47,9 +46,7 @@ def _read(path) -> tuple[int, list[int]]:
 
 
 def _optimum_of(name: str) -> int:
-    with open(SHARED / "benchmarks" / "bpplib" / "optima.tsv") as table:
-        rows = {r["instance"]: int(r["optimum"]) for r in csv.DictReader(table, delimiter="\t")}
-    return rows[name]
+    return bench_solver._optima(WAESCHER / f"{name}.txt")[name].optimum
 
 
 def _assert_packs(bins: list[list[int]], capacity: int, weights: list[int],
@@ -168,12 +165,11 @@ def test_the_engine_takes_the_lp_to_its_optimum_only_where_the_table_fits(capaci
     weights = [capacity * share // 100 for share in (30, 30, 30, 40, 40, 45, 55, 60, 70)]
     sizes, demand = _types(weights)
     bins = [[t] for t, d in enumerate(demand) for _ in range(d)]
-    singles = [tuple(int(t == u) for u in range(len(sizes))) for t in range(len(sizes))]
     with using(WorkClock()), mock.patch("solvers.patterns.generate_columns",
                                         wraps=generate_columns) as spy:
         found, bound = engine._by_reduced_cost(
-            (capacity,), [(s,) for s in sizes], demand, singles, bins, 4, lp_value=3.99,
-            deadline=now() + 5, seed=0)
+            (capacity,), [(s,) for s in sizes], demand, _singles(len(sizes)), bins, 4,
+            lp_value=3.99, deadline=now() + 5, seed=0)
     assert spy.called == tried
     assert bound >= 4
     assert len(found) == (4 if tried else len(bins))
