@@ -337,7 +337,8 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
             deadline=min(deadline, now() + time_limit_s * REDUCED_COST_SHARE))
     searched = False  # whether the diving search ran to its end
     if lower_gpus < len(bins):
-        bins, searched = _dived(pool.capacity, sizes, demand, priced, bins, lower_gpus,
+        bins, searched = _dived(pool.capacity, sizes, demand, _diving_columns(
+            pool.capacity, sizes, demand, columns, priced), bins, lower_gpus,
                                 vector=vector, settled=settled, deadline=deadline,
                                 time_limit_s=time_limit_s)
     if lower_gpus < len(bins) and not searched:
@@ -410,6 +411,24 @@ def _by_reduced_cost(capacity: tuple[int, ...], sizes: list, demand: list[int], 
     if outcome.status == "found" and len(outcome.bins) < len(bins):
         return outcome.bins, lower_gpus
     return bins, max(lower_gpus, outcome.lower_bound)
+
+
+def _diving_columns(capacity: tuple[int, ...], sizes: list, demand: list[int], columns: list,
+                    priced: list) -> list:
+    """The columns the dive starts from: the LP's own (`priced`) where pricing's knapsack
+    table fits; on larger capacities all of `columns`, those read back from the dual-optimal
+    inequalities too. The dive's LP has no inequalities, so over the LP's own columns alone
+    its root lies above column generation's value and must price its way back down, and there
+    the undominated list at its unordered duals grows past its limit: the dive on GI's
+    csBB500_1 ended at its root, and with the read-back columns (the same LP value) it
+    reaches 1,821 GPUs, the optimum, in 113 nodes."""
+    from solvers.exact_fill import one_dimension
+    from solvers.patterns import fits_table
+
+    d = one_dimension(capacity, sizes)
+    if d is None or fits_table(capacity[d], [(s[d],) for s in sizes], demand):
+        return priced
+    return columns
 
 
 def _dived(capacity: tuple[int, ...], sizes: list, demand: list[int], columns: list,
