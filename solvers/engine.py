@@ -420,8 +420,8 @@ def _diving_columns(capacity: tuple[int, ...], sizes: list, demand: list[int], c
     inequalities too. The dive's LP has no inequalities, so over the LP's own columns alone
     its root lies above column generation's value and must price its way back down, and there
     the undominated list at its unordered duals grows past its limit: the dive on GI's
-    csBB500_1 ended at its root, and with the read-back columns (the same LP value) it
-    reaches 1,821 GPUs, the optimum, in 113 nodes."""
+    csBB500_1 ended at its root; from the read-back columns too (column generation's solution,
+    over patterns) it reaches 1,821 GPUs, the optimum (scripts/BENCHMARKS.md)."""
     from solvers.exact_fill import one_dimension
     from solvers.patterns import fits_table
 
