@@ -199,7 +199,7 @@ def fill_bins(capacity: int, sizes: list[int], demand: list[int], bins: int, *,
             allowed += capacity - sum(sizes[t] for t in packing[b])
         packing = [b for i, b in enumerate(packing) if i not in chosen]
         if bins - len(packing) <= LISTED_BINS:
-            rest = _exactly(capacity, sizes, left, bins - len(packing),
+            rest = pack_left(capacity, sizes, left, bins - len(packing),
                             deadline=min(deadline, now() + LISTED_S),
                             seed=rng.randrange(1 << 30))
             if rest is not None:
@@ -388,7 +388,7 @@ def cover(patterns: list[list[tuple[int, int]]], demand: list[int], bins: int, *
     return found.bins if found.status == "found" else None
 
 
-def _exactly(capacity: int, sizes: list[int], left: list[int], bins: int, *, deadline: float,
+def pack_left(capacity: int, sizes: list[int], left: list[int], bins: int, *, deadline: float,
              seed: int) -> list[list[int]] | None:
     """The items `left` in `bins` bins by the exact cover of every bin that wastes no more
     than they may, when those bins are few enough to list; None otherwise."""

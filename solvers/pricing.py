@@ -99,13 +99,16 @@ class Table:
 
 
 def knapsack(capacity: int, weights: list[int], values: list[float],
-             demand: list[int]) -> Table:
-    """The table of the most valuable patterns by room, types of positive value only."""
+             demand: list[int], *, exact: bool = False) -> Table:
+    """The table of the most valuable patterns by room, types of positive value only; where
+    `exact`, of weight exactly the room (-inf where no pattern weighs that): `best[capacity]`
+    is then the most valuable pattern that fills a bin to the brim."""
     pieces = pareto.split(capacity, weights, values, demand)
     # Each piece sweeps the table once: on large capacities (tens of millions of cells) this
     # is most of column generation's work; on small ones, numpy's cost per sweep is.
     charge(len(pieces) * (TABLE_PIECE + TABLE_CELL * (capacity + 1)))
-    best = np.zeros(capacity + 1)
+    best = np.full(capacity + 1, -np.inf) if exact else np.zeros(capacity + 1)
+    best[0] = 0.0
     chosen = np.zeros((len(pieces), capacity + 1), dtype=bool)
     for i, (t, copies) in enumerate(pieces):
         w, v = weights[t] * copies, values[t] * copies

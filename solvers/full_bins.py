@@ -1,0 +1,230 @@
+"""Zero-slack packings: column generation over full bins only, and a dive (one dimension).
+
+Where the items add up to exactly k full bins and k is the lower bound, a packing into k bins
+fills every bin to the brim, so only the patterns that weigh exactly the capacity can take
+part. Column generation over all patterns spends its rounds on patterns that waste room
+(augmented IRUP instances of 402 items: 137 rounds to 132.003 of a bound of 132 and still
+going), and rounding or diving from that LP ends a bin over. Restricted to full patterns, the
+LP has far fewer columns to find, and a dive over it cannot waste a bin's room:
+
+- the master LP covers the residual demand with full patterns (cost 1) and, so that it is
+  always feasible, single items at `ARTIFICIAL_COST` (more than any bin, so an optimal LP
+  uses one only where full patterns cannot cover the item at all);
+- pricing is the knapsack table of exact weights (`pricing.knapsack(..., exact=True)`): the
+  most valuable full pattern and, for the types of highest completed value, the best full
+  completion of one item of the type, several columns a round (Vanderbeck's remedy, as
+  `solvers.pricing` adds them);
+- the dive fixes every column the LP uses at least once, its value rounded down (what is
+  left of the LP's solution still covers the residual demand), or, where none is used once,
+  the most used one, and solves the residual's LP again, until the residual's LP needs an
+  artificial item or more bins than are left: a dead end;
+- at a dead end, the bins fixed last and as many at random are emptied, and their items with
+  those left are packed into as many full bins by the exact cover of every full bin they
+  make (`exact_fill.pack_left`), with more bins emptied at each of `REPAIRS` attempts in
+  turn (on augmented IRUP's 402_10000_DI_25 the dive ends 19 items short, and emptying two
+  bins packs them); where none succeeds, there is no packing (a second, careful dive that
+  fixed only whole columns and one more a node took the time of the phases after this one,
+  which found augmented IRUP's 201_2500_DI_0).
+
+The columns start from the full bins of up to three items (`exact_fill.few_item_patterns`),
+each node's LP from every column found so far that fits its residual demand. Whatever the
+dive finds has k bins, the bound, so it is optimal.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+from ortools.linear_solver import pywraplp
+
+from solvers.clock import COLUMN_ENTRY, LP_ENTRY, LP_PIVOT, LP_ROUND, charge, now
+from solvers.exact_fill import few_item_patterns, one_dimension, pack_left
+from solvers.patterns import add_column, lp_solution
+from solvers.pricing import EPSILON, knapsack
+
+ARTIFICIAL_COST = 3.0  # an item left out of every full bin, in the LP: dearer than a bin
+COMPLETIONS = 50  # full completions of one item of a type priced per round at most
+START_ITEMS = 3  # the full bins listed to start from hold at most this many items
+START_PATTERNS = 20_000  # and are at most this many (none listed beyond)
+REPAIRS = 16  # attempts at packing what a dive's dead end leaves, bins emptied each time
+REPAIRED_BINS = (2, 4, 6, 8)  # bins emptied, in turn, besides the items left
+REPAIR_S = 0.3  # most time for one attempt
+
+
+def fill(capacity: tuple[int, ...], sizes: list[tuple[int, ...]], demand: list[int],
+         bins: int, *, deadline: float, seed: int) -> list[list[int]] | None:
+    """`pack` for items that need one dimension (None for any others), in the caller's type
+    order."""
+    d = one_dimension(capacity, sizes)
+    if d is None:
+        return None
+    order = sorted(range(len(sizes)), key=lambda t: (-sizes[t][d], t))
+    found = pack(capacity[d], [sizes[t][d] for t in order], [demand[t] for t in order], bins,
+                 deadline=deadline, seed=seed)
+    return None if found is None else [[order[t] for t in contents] for contents in found]
+
+
+def zero_slack(capacity: int, sizes: list[int], demand: list[int], bins: int) -> bool:
+    """Whether the items fill `bins` bins exactly."""
+    return sum(s * n for s, n in zip(sizes, demand, strict=True)) == bins * capacity
+
+
+def pack(capacity: int, sizes: list[int], demand: list[int], bins: int, *,
+         deadline: float, seed: int) -> list[list[int]] | None:
+    """A packing of `demand` items of `sizes` (in decreasing order) into `bins` full bins, as
+    lists of type indexes; None where the items do not fill `bins` bins exactly, where the
+    dive ends without one, or at `deadline`."""
+    if not zero_slack(capacity, sizes, demand, bins):
+        return None
+    listed = few_item_patterns(capacity, sizes, demand, 0, most_items=START_ITEMS,
+                               limit=START_PATTERNS, deadline=deadline) or []
+    columns: dict[tuple[int, ...], None] = {}
+    for pattern in listed:
+        counts = [0] * len(sizes)
+        for t, k in pattern:
+            counts[t] += k
+        columns[tuple(counts)] = None
+    found = _dive(capacity, sizes, demand, bins, columns, seed=seed, deadline=deadline)
+    return None if found is None else [[t for t, n in enumerate(p) for _ in range(n)]
+                                       for p in found]
+
+
+def _dive(capacity: int, sizes: list[int], demand: list[int], bins: int, columns: dict, *,
+          seed: int, deadline: float) -> list[tuple[int, ...]] | None:
+    """Full patterns that hold `demand` in `bins` bins, by a dive from `columns` (new ones
+    are added to it); None where it ends without (see the module's docstring) or at
+    `deadline`."""
+    left = list(demand)
+    fixed: list[tuple[int, ...]] = []
+    while any(left):
+        solved = _node(capacity, sizes, left, columns, deadline)
+        if solved is None:
+            return None
+        value, used = solved
+        if value > bins - len(fixed) + EPSILON:  # an artificial item, or too many bins
+            return _repaired(capacity, sizes, fixed, left, bins, seed=seed, deadline=deadline)
+        chosen = [(p, math.floor(v + EPSILON)) for p, v in used if v > 1 - EPSILON] or [
+            (max(used, key=lambda u: u[1])[0], 1)]
+        for pattern, copies in chosen:
+            for _ in range(copies):
+                if all(a <= n for a, n in zip(pattern, left, strict=True)):
+                    left = [n - a for a, n in zip(pattern, left, strict=True)]
+                    fixed.append(pattern)
+    return fixed
+
+
+def _node(capacity: int, sizes: list[int], left: list[int], columns: dict, deadline: float
+          ) -> tuple[float, list[tuple[tuple[int, ...], float]]] | None:
+    """Column generation over full patterns for the residual demand `left`, from the
+    `columns` that fit it (new ones are added to `columns`): the LP's value and the patterns
+    it uses with their values; None at `deadline` or where GLOP fails twice."""
+    charge(COLUMN_ENTRY * len(columns) * len(left))  # each column checked against `left`
+    patterns = [p for p in columns if all(a <= n for a, n in zip(p, left, strict=True))]
+    lp = _Master(left, patterns)
+    while now() < deadline:
+        solved = lp.solve()
+        if solved is None:
+            lp = _Master(left, patterns)  # GLOP gave up on the incremental model: rebuilt once
+            solved = lp.solve()
+            if solved is None:
+                return None
+        value, values, duals = solved
+        new = [p for p in _priced(capacity, sizes, left, duals) if p not in columns]
+        if not new:
+            return value, [(p, v) for p, v in zip(patterns, values, strict=True)
+                           if v > EPSILON]
+        for pattern in new:
+            columns[pattern] = None
+            patterns.append(pattern)
+            lp.add(pattern)
+    return None
+
+
+class _Master:
+    """The covering LP of one residual demand over full patterns, with an artificial single
+    item per type at `ARTIFICIAL_COST`."""
+
+    def __init__(self, left: list[int], patterns: list[tuple[int, ...]]):
+        self.lp = pywraplp.Solver.CreateSolver("GLOP")
+        self.rows = [self.lp.Constraint(n, self.lp.infinity()) for n in left]
+        self.nonzeros = 0
+        self.use: list[int] = []
+        for t, n in enumerate(left):
+            if n:
+                artificial = self.lp.NumVar(0, self.lp.infinity(), "")
+                self.lp.Objective().SetCoefficient(artificial, ARTIFICIAL_COST)
+                self.rows[t].SetCoefficient(artificial, 1)
+                self.nonzeros += 1
+        self.lp.Objective().SetMinimization()
+        for pattern in patterns:
+            self.add(pattern)
+
+    def add(self, pattern: tuple[int, ...]) -> None:
+        y, held = add_column(self.lp, self.rows, pattern)
+        self.use.append(y.index())
+        self.nonzeros += held
+
+    def solve(self) -> tuple[float, list[float], np.ndarray] | None:
+        """The LP's value, each pattern's value and the rows' duals; None if not solved."""
+        charge(LP_ROUND + LP_ENTRY * (self.nonzeros + len(self.use) + len(self.rows)))
+        status = self.lp.Solve()
+        # Full-bin LPs are degenerate: GLOP takes a thousand or more iterations a solve (at
+        # 27 ns per row and column each), past what `LP_ENTRY` counts.
+        charge(LP_PIVOT * self.lp.iterations() * (len(self.use) + len(self.rows)))
+        if status != pywraplp.Solver.OPTIMAL:
+            return None
+        solved, duals = lp_solution(self.lp)
+        return self.lp.Objective().Value(), solved[self.use].tolist(), duals
+
+
+def _priced(capacity: int, sizes: list[int], left: list[int], duals: np.ndarray
+            ) -> list[tuple[int, ...]]:
+    """Full patterns within `left` worth more than 1 at `duals`, most valuable first: the
+    best of the exact-weight table and the best full completion of one item of each of the
+    `COMPLETIONS` types of highest completed value."""
+    values = np.maximum(duals, 0.0)
+    table = knapsack(capacity, sizes, values.tolist(), left, exact=True)
+    weights = np.array(sizes, dtype=np.int64)
+    types = np.flatnonzero((values > 0) & (np.array(left) > 0))
+    completed = table.best_within(capacity - weights[types]) + values[types]
+    ranked = np.argsort(-completed, kind="stable")[:COMPLETIONS]
+    order = types[ranked[completed[ranked] > 1 + EPSILON]]  # -inf: no full completion
+    rooms = np.concatenate([[capacity], capacity - weights[order]]).astype(np.int64)
+    rows = table.patterns(rooms)
+    rows[1 + np.arange(len(order)), order] += 1
+    if table.best[capacity] <= 1 + EPSILON:  # no full pattern improves (or none exists)
+        rows = rows[1:]
+    rows = rows[(rows <= np.array(left)).all(axis=1)]
+    worth = (rows * values).sum(axis=1)  # not `@`: BLAS threads run uncounted
+    charge(COLUMN_ENTRY * rows.size)  # each row read back as a tuple
+    return [tuple(rows[i].tolist()) for i in np.argsort(-worth, kind="stable")
+            if worth[i] > 1 + EPSILON]
+
+
+
+def _repaired(capacity: int, sizes: list[int], fixed: list[tuple[int, ...]], left: list[int],
+              bins: int, *, seed: int, deadline: float) -> list[tuple[int, ...]] | None:
+    """The dive's full bins with the items `left` packed too, after a dead end: a few of the
+    bins fixed last and as many at random are emptied, and their items with those left are
+    packed into as many full bins as are free by the exact cover of every full bin they
+    make (`exact_fill.pack_left`), `REPAIRS` times at most, more bins emptied each time in
+    turn; None if none succeeds."""
+    rng = random.Random(seed)
+    for attempt in range(REPAIRS):
+        if now() >= deadline:
+            return None
+        emptied = REPAIRED_BINS[attempt % len(REPAIRED_BINS)]
+        last = range(max(0, len(fixed) - emptied // 2), len(fixed))
+        released = set(last) | set(rng.sample(range(len(fixed)), min(len(fixed), emptied)))
+        items = list(left)
+        for b in released:
+            items = [n + a for a, n in zip(fixed[b], items, strict=True)]
+        charge(COLUMN_ENTRY * len(released) * len(items))
+        rest = pack_left(capacity, sizes, items, bins - len(fixed) + len(released),
+                         deadline=min(deadline, now() + REPAIR_S), seed=rng.randrange(1 << 30))
+        if rest is not None:
+            return [p for b, p in enumerate(fixed) if b not in released] + [
+                tuple(contents.count(t) for t in range(len(sizes))) for contents in rest]
+    return None

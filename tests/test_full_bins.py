@@ -1,0 +1,117 @@
+"""Zero-slack packings over full bins only (`solvers.full_bins`): the exact-weight knapsack
+table prices what a brute force finds, every packing returned fills each bin to the brim with
+every item once, items that do not fill the bins exactly get none, and the caller's type order
+is kept. Work is bounded by the deterministic clock."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections import Counter
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scripts.zero_slack import instance
+from solvers import full_bins
+from solvers.clock import WorkClock, now, using
+from solvers.pricing import knapsack
+
+# Eight bins of 100 cut into three or four pieces each, every piece a size of its own.
+CUT_BINS = [[66, 29, 5], [9, 55, 3, 33], [31, 1, 68], [30, 47, 23], [18, 60, 15, 7],
+            [19, 26, 12, 43], [42, 14, 24, 20], [83, 13, 4]]
+
+
+def _types(items: list[int]) -> tuple[list[int], list[int]]:
+    counts = Counter(items)
+    sizes = sorted(counts, reverse=True)
+    return sizes, [counts[s] for s in sizes]
+
+
+def _full(capacity: int, sizes: list[int], demand: list[int], bins: list[list[int]]) -> bool:
+    every_item_once = Counter(t for b in bins for t in b) == Counter(
+        t for t, n in enumerate(demand) for _ in range(n))
+    return every_item_once and all(sum(sizes[t] for t in b) == capacity for b in bins)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 12), st.floats(0.01, 2.0), st.integers(1, 3)),
+                min_size=1, max_size=4), st.integers(1, 30))
+def test_the_exact_weight_table_holds_the_most_valuable_pattern_of_each_weight(types, capacity):
+    weights = [w for w, _, _ in types]
+    values = [v for _, v, _ in types]
+    demand = [n for _, _, n in types]
+    table = knapsack(capacity, weights, values, demand, exact=True)
+    best: dict[int, float] = {}
+    for counts in itertools.product(*(range(n + 1) for n in demand)):
+        weight = sum(c * w for c, w in zip(counts, weights, strict=True))
+        if weight <= capacity:
+            value = sum(c * v for c, v in zip(counts, values, strict=True))
+            best[weight] = max(best.get(weight, float("-inf")), value)
+    for room in range(capacity + 1):
+        assert math.isclose(table.best[room], best.get(room, -math.inf), abs_tol=1e-9)
+    rooms = [r for r in range(capacity + 1) if r in best]
+    for room, row in zip(rooms, table.patterns(np.array(rooms)), strict=True):
+        assert sum(c * w for c, w in zip(row, weights, strict=True)) == room
+        assert all(c <= n for c, n in zip(row, demand, strict=True))
+        assert abs(sum(c * v for c, v in zip(row, values, strict=True)) - best[room]) < 1e-9
+
+
+def test_cut_bins_are_packed_into_full_bins():
+    sizes, demand = _types([s for b in CUT_BINS for s in b])
+    with using(WorkClock()):
+        began = now()
+        found = full_bins.pack(100, sizes, demand, 8, deadline=now() + 5, seed=0)
+        assert now() - began < 5
+    assert found is not None and len(found) == 8
+    assert _full(100, sizes, demand, found)
+
+
+def test_items_that_do_not_fill_the_bins_exactly_get_no_packing():
+    sizes, demand = _types([s for b in CUT_BINS for s in b] + [1])
+    with using(WorkClock()):
+        assert full_bins.pack(100, sizes, demand, 9, deadline=now() + 5, seed=0) is None
+        assert full_bins.pack(100, sizes, demand, 8, deadline=now() + 5, seed=0) is None
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(2, 12), st.sampled_from([(2, 3), (3, 4), (3, 5)]),
+       st.sampled_from([0.0, 0.05, 1.0]))
+def test_a_packing_returned_fills_every_bin_with_every_item_once(seed, bins, pieces, budget):
+    """Cut bins of 1,000, shuffled: whatever comes back within the counted budget holds each
+    item once in the bound's bins, each filled to the brim."""
+    sizes, demand = _types(instance(random.Random(seed), 1000, bins, pieces))
+    with using(WorkClock()):
+        found = full_bins.pack(1000, sizes, demand, bins, deadline=now() + budget, seed=seed)
+    if found is not None:
+        assert len(found) == bins
+        assert _full(1000, sizes, demand, found)
+
+
+def test_fill_packs_items_of_one_dimension_in_the_callers_type_order():
+    """Types in the caller's order, two dimensions of which the items need one: the packing
+    comes back in that order, each bin full."""
+    sizes, demand = _types([s for b in CUT_BINS for s in b])
+    order = list(reversed(range(len(sizes))))  # increasing sizes: not the order it packs in
+    shaped = [(0, sizes[t]) for t in order]
+    with using(WorkClock()):
+        found = full_bins.fill((4, 100), shaped, [demand[t] for t in order], 8,
+                               deadline=now() + 5, seed=0)
+    assert found is not None and len(found) == 8
+    assert _full(100, [s[1] for s in shaped], [demand[t] for t in order], found)
+
+
+def test_a_dead_end_is_repaired_by_emptying_a_fixed_bin():
+    """Fixed [50, 30, 20] leaves 80, 70, 60, 50 and 40, which no two full bins hold; emptied
+    back, the items pack into four full bins: [80, 20], [70, 30], [60, 40], [50, 50]."""
+    sizes = [80, 70, 60, 50, 40, 30, 20]
+    demand = [1, 1, 1, 2, 1, 1, 1]
+    fixed = [(0, 0, 0, 1, 0, 1, 1)]
+    left = [1, 1, 1, 1, 1, 0, 0]
+    with using(WorkClock()):
+        repaired = full_bins._repaired(100, sizes, fixed, left, 4, seed=0, deadline=now() + 5)
+    assert repaired is not None and len(repaired) == 4
+    bins = [[t for t, n in enumerate(p) for _ in range(n)] for p in repaired]
+    assert _full(100, sizes, demand, bins)
