@@ -48,7 +48,7 @@ ARTIFICIAL_COST = 3.0  # an item left out of every full bin, in the LP: dearer t
 COMPLETIONS = 50  # full completions of one item of a type priced per round at most
 START_ITEMS = 3  # the full bins listed to start from hold at most this many items
 START_PATTERNS = 20_000  # and are at most this many (none listed beyond)
-REPAIRS = 16  # attempts at packing what a dive's dead end leaves, bins emptied each time
+REPAIRS = 4  # attempts at packing what a dive's dead end leaves, bins emptied each time
 REPAIRED_BINS = (2, 4, 6, 8)  # bins emptied, in turn, besides the items left
 REPAIR_S = 0.3  # most time for one attempt
 
