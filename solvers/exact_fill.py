@@ -200,8 +200,8 @@ def fill_bins(capacity: int, sizes: list[int], demand: list[int], bins: int, *,
         packing = [b for i, b in enumerate(packing) if i not in chosen]
         if bins - len(packing) <= LISTED_BINS:
             rest = pack_left(capacity, sizes, left, bins - len(packing),
-                            deadline=min(deadline, now() + LISTED_S),
-                            seed=rng.randrange(1 << 30))
+                             deadline=min(deadline, now() + LISTED_S),
+                             seed=rng.randrange(1 << 30))
             if rest is not None:
                 return packing + rest
     return None
@@ -388,8 +388,8 @@ def cover(patterns: list[list[tuple[int, int]]], demand: list[int], bins: int, *
     return found.bins if found.status == "found" else None
 
 
-def pack_left(capacity: int, sizes: list[int], left: list[int], bins: int, *, deadline: float,
-             seed: int) -> list[list[int]] | None:
+def pack_left(capacity: int, sizes: list[int], left: list[int], bins: int, *,
+              deadline: float, seed: int) -> list[list[int]] | None:
     """The items `left` in `bins` bins by the exact cover of every bin that wastes no more
     than they may, when those bins are few enough to list; None otherwise."""
     waste = bins * capacity - sum(s * n for s, n in zip(sizes, left, strict=True))

@@ -185,6 +185,9 @@ def _priced(capacity: int, sizes: list[int], left: list[int], duals: np.ndarray
     best of the exact-weight table and the best full completion of one item of each of the
     `COMPLETIONS` types of highest completed value."""
     values = np.maximum(duals, 0.0)
+    # Types of dual 0 add no value and stay out of the table, so a full pattern that needs
+    # one is not priced: this column generation finds the dive its columns and proves no
+    # bound.
     table = knapsack(capacity, sizes, values.tolist(), left, exact=True)
     weights = np.array(sizes, dtype=np.int64)
     types = np.flatnonzero((values > 0) & (np.array(left) > 0))
