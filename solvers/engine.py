@@ -278,14 +278,14 @@ def _is_plain_packing(problem: Problem) -> bool:
 def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float, seed: int,
                        workers: int) -> Solution | None:
     """Solve a plain packing component: list patterns when few exist; otherwise a short
-    consistent neighbourhood search, (items of one dimension) bins filled to the brim, column
-    generation for the bound (items of several dimensions: started from fit-decreasing
-    packings too), its LP rounded into a packing, (one dimension, once the LP reached its
-    bound) the packing at the bound over the patterns reduced costs allow
-    (`_by_reduced_cost`), a dive (`_dived`), the local searches
-    (`_fewer_bins`, unless the diving search ran to its end), and `patterns.pack_exactly`
-    for k GPUs from the lower bound up to prove it. None if the component is not plain
-    packing."""
+    consistent neighbourhood search, (items of one dimension) bins filled to the brim and,
+    where the items fill the bound's exactly, full bins only (`_full_bins`), column
+    generation for the bound (items of several dimensions: from fit-decreasing packings
+    too), its LP rounded into a packing, (one dimension, once the LP reached its bound) the
+    packing at the bound over the patterns reduced costs allow (`_by_reduced_cost`), a dive
+    (`_dived`), the local searches (`_fewer_bins`, unless the diving search ran to its end),
+    and `patterns.pack_exactly` for k GPUs from the lower bound up to prove it. None if the
+    component is not plain packing."""
     from solvers.exact_fill import one_dimension
     from solvers.patterns import round_columns
 
@@ -309,13 +309,10 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         return _packing_solution(pool, groups, bins, lower_gpus)
     filled_at = lower_gpus  # filled to the brim before column generation: often quick
     filled = _filled(pool, groups, lower_gpus, len(bins), min(deadline, now() + time_limit_s / 5),
-                     seed)
+                     seed) or _full_bins(pool, groups, lower_gpus, seed=seed, deadline=min(
+                         deadline, now() + time_limit_s * FULL_BINS_SHARE))
     if filled is not None:
         return filled
-    full = _full_bins(pool, groups, lower_gpus, deadline=min(
-        deadline, now() + time_limit_s * FULL_BINS_SHARE), seed=seed)
-    if full is not None:
-        return full
     columns, priced = [], []  # priced: the LP's own columns, without those read back
     settled = False  # whether column generation reached its LP bound
     vector = one_dimension(pool.capacity, sizes) is None
