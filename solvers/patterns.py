@@ -308,13 +308,14 @@ def _price_cp_sat(capacity: Load, sizes: list[Load], values: list[float], demand
     # Rounding each value to 1e-6 can shift the optimum by at most that much per item, and a
     # pattern holds at most what fits of the smallest items: where the LP has converged, a
     # slack of every item instead would leave Farley's bound a bin short on thousands of them.
-    slack = _most_items(capacity, sizes, demand) / scale
+    slack = _items_bound(capacity, sizes, demand) / scale
     return solver.best_objective_bound / scale + slack, collector.found
 
 
-def _most_items(capacity: Load, sizes: list[Load], demand: list[int]) -> int:
-    """The most items a pattern can hold: every item, or as many of the smallest as fit in a
-    dimension where every item takes room, whichever is fewer."""
+def _items_bound(capacity: Load, sizes: list[Load], demand: list[int]) -> int:
+    """A bound on the items a pattern can hold: every item, or as many of the smallest as
+    fit in a dimension where every item takes room, whichever is fewer (at least
+    `reduced_cost._most_items`, which counts each size's demand)."""
     fitting = [c // min(s[d] for s in sizes) for d, c in enumerate(capacity)
                if all(s[d] for s in sizes)]
     return min([sum(demand), *fitting])
