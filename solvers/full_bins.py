@@ -206,7 +206,6 @@ def _priced(capacity: int, sizes: list[int], left: list[int], duals: np.ndarray
             if worth[i] > 1 + EPSILON]
 
 
-
 def _repaired(capacity: int, sizes: list[int], fixed: list[tuple[int, ...]], left: list[int],
               bins: int, *, seed: int, deadline: float) -> list[tuple[int, ...]] | None:
     """The dive's full bins with the items `left` packed too, after a dead end: a few of the
