@@ -13,7 +13,9 @@ LP has far fewer columns to find, and a dive over it cannot waste a bin's room:
 - pricing is the knapsack table of exact weights (`pricing.knapsack(..., exact=True)`): the
   most valuable full pattern and, for the types of highest completed value, the best full
   completion of one item of the type, several columns a round (Vanderbeck's remedy, as
-  `solvers.pricing` adds them);
+  `solvers.pricing` adds them); it stops as soon as the LP's value is the residual's total
+  size over the capacity, the least any cover of it by full patterns costs (the LP is then
+  optimal: later rounds would only trade its solution for another optimal one);
 - the dive fixes every column the LP uses at least once, its value rounded down (what is
   left of the LP's solution still covers the residual demand), or, where none is used once,
   the most used one, and solves the residual's LP again, until the residual's LP needs an
@@ -22,9 +24,12 @@ LP has far fewer columns to find, and a dive over it cannot waste a bin's room:
   those left are packed into as many full bins by the exact cover of every full bin they
   make (`exact_fill.pack_left`), with more bins emptied at each of `REPAIRS` attempts in
   turn (on augmented IRUP's 402_10000_DI_25 the dive ends 19 items short, and emptying two
-  bins packs them); where none succeeds, there is no packing (a second, careful dive that
-  fixed only whole columns and one more a node took the time of the phases after this one,
-  which found augmented IRUP's 201_2500_DI_0).
+  bins packs them), and where that cover finds nothing in its time, by a dive over full
+  patterns of those items alone (with the columns found so far, and no repair of its own:
+  402_10000_DI_10's dead end is packed so); where no attempt succeeds, there is no packing
+  (a second, careful dive of the whole demand, fixing only whole columns and one more a
+  node, took the time of the phases after this one, which found augmented IRUP's
+  201_2500_DI_0).
 
 The columns start from the full bins of up to three items (`exact_fill.few_item_patterns`),
 each node's LP from every column found so far that fits its residual demand. Whatever the
@@ -92,10 +97,10 @@ def pack(capacity: int, sizes: list[int], demand: list[int], bins: int, *,
 
 
 def _dive(capacity: int, sizes: list[int], demand: list[int], bins: int, columns: dict, *,
-          seed: int, deadline: float) -> list[tuple[int, ...]] | None:
+          seed: int, deadline: float, repair: bool = True) -> list[tuple[int, ...]] | None:
     """Full patterns that hold `demand` in `bins` bins, by a dive from `columns` (new ones
-    are added to it); None where it ends without (see the module's docstring) or at
-    `deadline`."""
+    are added to it), its dead end `repair`ed; None where it ends without (see the module's
+    docstring) or at `deadline`."""
     left = list(demand)
     fixed: list[tuple[int, ...]] = []
     while any(left):
@@ -104,7 +109,8 @@ def _dive(capacity: int, sizes: list[int], demand: list[int], bins: int, columns
             return None
         value, used = solved
         if value > bins - len(fixed) + EPSILON:  # an artificial item, or too many bins
-            return _repaired(capacity, sizes, fixed, left, bins, seed=seed, deadline=deadline)
+            return _repaired(capacity, sizes, fixed, left, bins, columns, seed=seed,
+                             deadline=deadline) if repair else None
         chosen = [(p, math.floor(v + EPSILON)) for p, v in used if v > 1 - EPSILON] or [
             (max(used, key=lambda u: u[1])[0], 1)]
         for pattern, copies in chosen:
@@ -131,7 +137,10 @@ def _node(capacity: int, sizes: list[int], left: list[int], columns: dict, deadl
             if solved is None:
                 return None
         value, values, duals = solved
-        new = [p for p in _priced(capacity, sizes, left, duals) if p not in columns]
+        if value <= sum(s * n for s, n in zip(sizes, left, strict=True)) / capacity + EPSILON:
+            new = []  # at the residual's total size over the capacity: the LP is optimal
+        else:
+            new = [p for p in _priced(capacity, sizes, left, duals) if p not in columns]
         if not new:
             return value, [(p, v) for p, v in zip(patterns, values, strict=True)
                            if v > EPSILON]
@@ -207,12 +216,14 @@ def _priced(capacity: int, sizes: list[int], left: list[int], duals: np.ndarray
 
 
 def _repaired(capacity: int, sizes: list[int], fixed: list[tuple[int, ...]], left: list[int],
-              bins: int, *, seed: int, deadline: float) -> list[tuple[int, ...]] | None:
+              bins: int, columns: dict, *, seed: int, deadline: float
+              ) -> list[tuple[int, ...]] | None:
     """The dive's full bins with the items `left` packed too, after a dead end: a few of the
     bins fixed last and as many at random are emptied, and their items with those left are
     packed into as many full bins as are free by the exact cover of every full bin they
-    make (`exact_fill.pack_left`), `REPAIRS` times at most, more bins emptied each time in
-    turn; None if none succeeds."""
+    make (`exact_fill.pack_left`) or, where it finds none, by a dive from `columns` without
+    repair, `REPAIRS` times at most, more bins emptied each time in turn; None if none
+    succeeds."""
     rng = random.Random(seed)
     for attempt in range(REPAIRS):
         if now() >= deadline:
@@ -224,9 +235,15 @@ def _repaired(capacity: int, sizes: list[int], fixed: list[tuple[int, ...]], lef
         for b in released:
             items = [n + a for a, n in zip(fixed[b], items, strict=True)]
         charge(COLUMN_ENTRY * len(released) * len(items))
-        rest = pack_left(capacity, sizes, items, bins - len(fixed) + len(released),
-                         deadline=min(deadline, now() + REPAIR_S), seed=rng.randrange(1 << 30))
+        free = bins - len(fixed) + len(released)
+        kept = [p for b, p in enumerate(fixed) if b not in released]
+        rest = pack_left(capacity, sizes, items, free, deadline=min(deadline, now() + REPAIR_S),
+                         seed=rng.randrange(1 << 30))
         if rest is not None:
-            return [p for b, p in enumerate(fixed) if b not in released] + [
-                tuple(contents.count(t) for t in range(len(sizes))) for contents in rest]
+            return kept + [tuple(contents.count(t) for t in range(len(sizes)))
+                           for contents in rest]
+        again = _dive(capacity, sizes, items, free, columns, seed=seed, deadline=deadline,
+                      repair=False)
+        if again is not None:
+            return kept + again
     return None

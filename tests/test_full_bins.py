@@ -111,7 +111,41 @@ def test_a_dead_end_is_repaired_by_emptying_a_fixed_bin():
     fixed = [(0, 0, 0, 1, 0, 1, 1)]
     left = [1, 1, 1, 1, 1, 0, 0]
     with using(WorkClock()):
-        repaired = full_bins._repaired(100, sizes, fixed, left, 4, seed=0, deadline=now() + 5)
+        repaired = full_bins._repaired(100, sizes, fixed, left, 4, {}, seed=0,
+                                       deadline=now() + 5)
     assert repaired is not None and len(repaired) == 4
     bins = [[t for t, n in enumerate(p) for _ in range(n)] for p in repaired]
     assert _full(100, sizes, demand, bins)
+
+
+def test_where_the_exact_cover_finds_nothing_a_dive_packs_the_emptied_bins(monkeypatch):
+    """The same dead end, with an exact cover that runs out of time (it finds nothing): the
+    emptied bins' items and those left are packed by a dive over full patterns."""
+    monkeypatch.setattr(full_bins, "pack_left", lambda *args, **kwargs: None)
+    sizes = [80, 70, 60, 50, 40, 30, 20]
+    demand = [1, 1, 1, 2, 1, 1, 1]
+    fixed = [(0, 0, 0, 1, 0, 1, 1)]
+    left = [1, 1, 1, 1, 1, 0, 0]
+    with using(WorkClock()):
+        repaired = full_bins._repaired(100, sizes, fixed, left, 4, {}, seed=0,
+                                       deadline=now() + 5)
+    assert repaired is not None and len(repaired) == 4
+    bins = [[t for t, n in enumerate(p) for _ in range(n)] for p in repaired]
+    assert _full(100, sizes, demand, bins)
+
+
+def test_a_node_stops_pricing_once_its_lp_reaches_the_residual_total_size(monkeypatch):
+    """Columns that already pack the cut bins exactly: the LP's value is the items' total
+    size over the capacity, so no pattern can lower it and pricing is not called."""
+    def priced(*args, **kwargs):
+        raise AssertionError("priced after the LP reached its bound")
+
+    monkeypatch.setattr(full_bins, "_priced", priced)
+    sizes, demand = _types([s for b in CUT_BINS for s in b])
+    columns = {tuple(b.count(s) for s in sizes): None for b in CUT_BINS}
+    with using(WorkClock()):
+        solved = full_bins._node(100, sizes, demand, columns, now() + 5)
+    assert solved is not None
+    value, used = solved
+    assert math.isclose(value, 8.0)
+    assert sorted(p for p, _ in used) == sorted(columns)
