@@ -386,8 +386,11 @@ def _price_greedily(capacity: Load, sizes: list[Load], values: list[float], dema
     single[np.arange(len(order)), order] = 1
     seeds = np.vstack([single, _pair_seeds(size, value, limit, cap, max_seeds)])
     share = size / np.where(cap > 0, cap, 1)
+    measures = [share.max(axis=1), share.sum(axis=1), np.ones(len(wanted))]
+    if len(capacity) == 1:  # the largest share is the summed one: the same patterns twice
+        del measures[1]
     found = []
-    for measure in (share.max(axis=1), share.sum(axis=1), np.ones(len(wanted))):
+    for measure in measures:
         ratio = value / np.maximum(measure, 1e-9)
         counts = _grow(size, cap, limit, ratio, seeds.copy())
         worth = _worth(counts, value)
