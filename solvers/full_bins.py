@@ -128,6 +128,7 @@ def _node(capacity: int, sizes: list[int], left: list[int], columns: dict, deadl
     it uses with their values; None at `deadline` or where GLOP fails twice."""
     charge(COLUMN_ENTRY * len(columns) * len(left))  # each column checked against `left`
     patterns = [p for p in columns if all(a <= n for a, n in zip(p, left, strict=True))]
+    least = sum(s * n for s, n in zip(sizes, left, strict=True)) / capacity  # the LP's least
     lp = _Master(left, patterns)
     while now() < deadline:
         solved = lp.solve()
@@ -137,7 +138,7 @@ def _node(capacity: int, sizes: list[int], left: list[int], columns: dict, deadl
             if solved is None:
                 return None
         value, values, duals = solved
-        if value <= sum(s * n for s, n in zip(sizes, left, strict=True)) / capacity + EPSILON:
+        if value <= least + EPSILON:
             new = []  # at the residual's total size over the capacity: the LP is optimal
         else:
             new = [p for p in _priced(capacity, sizes, left, duals) if p not in columns]
