@@ -9,7 +9,10 @@ the assets of diving methods" (INFORMS Journal on Computing, 2019):
 - a node is the residual problem (the items the GPUs fixed so far leave); its master LP is
   solved by column generation, pricing restricted to the residual demand as
   `solvers.pricing` prices (several columns a round, smoothed duals; by the undominated list
-  where the whole demand's table is too large), stopped as soon as its bound is proven;
+  where the whole demand's table is too large, and there quick pricing first, as column
+  generation's own rounds do, the list only where it finds no column: at the duals of a
+  child the list can grow past its limit, which ended GI's csBB500_3's search at its root's
+  first child), stopped as soon as its bound is proven;
 - the node fixes one column, rounded up (the one closest to its ceiling, the most used of
   equals), as many copies as the residual demand allows, and dives into the child; that
   child fixes with it every column the LP uses a whole number of times (the LP's solution
@@ -52,7 +55,16 @@ import numpy as np
 from ortools.linear_solver import pywraplp
 
 from solvers.clock import COLUMN_ENTRY, LP_ROUND, LP_WARM_ENTRY, STEP, charge, now
-from solvers.patterns import Load, add_column, fits_table, lp_solution, round_columns
+from solvers.patterns import (
+    NEW_COLUMNS,
+    QUICK_SEEDS,
+    Load,
+    add_column,
+    fits_table,
+    lp_solution,
+    price_quickly,
+    round_columns,
+)
 from solvers.pricing import Pricer, add_exchanges
 
 EPSILON = 1e-6
@@ -66,6 +78,7 @@ class _Master:
     def __init__(self, capacity: int, weights: list[int], columns: list[tuple[int, ...]],
                  sparse: bool):
         self.capacity, self.weights = capacity, weights
+        self.sizes: list[Load] = [(w,) for w in weights]  # as quick pricing reads them
         self.sparse = sparse  # priced by the undominated list (`solvers.pareto`), no table
         self.lp = pywraplp.Solver.CreateSolver("GLOP")
         # A node only raises or lowers the rows' bounds and closes or opens columns, so the
@@ -134,6 +147,12 @@ class _Master:
             value = self.objective.Value()
             solved, duals = lp_solution(self.lp)
             if math.ceil(value - EPSILON) > max(bound, floor):
+                quick = price_quickly((self.capacity,), self.sizes, duals.tolist(), list(left),
+                                      self.known, QUICK_SEEDS) if self.sparse else []
+                if quick:
+                    for pattern in quick[:NEW_COLUMNS]:
+                        self._add(pattern)
+                    continue
                 found = pricer.round(duals.tolist(), self.known, deadline=deadline)
                 if found is None:  # the undominated list grew too long (or time ran out)
                     return None

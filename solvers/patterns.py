@@ -61,6 +61,7 @@ from solvers.sat import new_solver, run
 Load = tuple[int, ...]
 SINK: Load = (-1,)
 NEW_COLUMNS = 100  # most improving quick patterns added per round of column generation
+QUICK_SEEDS = 100  # quick pricing's seeds to start from
 # In several dimensions, where a round's pricing costs more than the LP, four times as many.
 NEW_VECTOR_COLUMNS = 400
 # Fewer improving quick patterns than this in a round (several dimensions): quick pricing is
@@ -402,8 +403,8 @@ def _price_greedily(capacity: Load, sizes: list[Load], values: list[float], dema
     return found
 
 
-def _price_quickly(capacity: Load, sizes: list[Load], duals: list[float], demand: list[int],
-                   known: set, seeds: int) -> list[tuple[int, ...]]:
+def price_quickly(capacity: Load, sizes: list[Load], duals: list[float], demand: list[int],
+                  known: set, seeds: int) -> list[tuple[int, ...]]:
     """New improving patterns from quick pricing, most valuable first."""
     found = list(dict.fromkeys(p for _, p in _price_greedily(capacity, sizes, duals, demand,
                                                               seeds) if p not in known))
@@ -421,12 +422,12 @@ def _price_searching(capacity: Load, sizes: list[Load], duals: list[float], dema
     in several dimensions by branch and bound (no bound if it runs out of time); in one by the
     undominated list of `pricer` where it holds (its bound in `pricer.bound`, none here:
     infinity); by CP-SAT otherwise. The seeds for the next round too."""
-    quick = _price_quickly(capacity, sizes, duals, demand, known, seeds)
+    quick = price_quickly(capacity, sizes, duals, demand, known, seeds)
     while not quick and seeds < len(sizes):
         # Few seeds make cheap rounds while many patterns improve; near the end, when they
         # find none, more seeds before the exact pricing.
         seeds *= 4
-        quick = _price_quickly(capacity, sizes, duals, demand, known, seeds)
+        quick = price_quickly(capacity, sizes, duals, demand, known, seeds)
     if len(capacity) > 1 and len(quick) < FEW_QUICK_COLUMNS:
         # Branch and bound: it proves in a fraction of CP-SAT's time, and once quick pricing
         # tails off, its columns (the most valuable) move the LP more than quick ones.
@@ -562,7 +563,7 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
         master.weights = pricer.weights
         master.nonzeros += 2 * len(master.exchanges)
         floor = max(known_bins, _size_bound(capacity, sizes, demand))
-    seeds = 100  # of quick pricing, four times more each time they find nothing
+    seeds = QUICK_SEEDS  # four times more each time they find nothing
     most = NEW_COLUMNS if len(capacity) == 1 else NEW_VECTOR_COLUMNS
     priced = 0  # rounds
     while True:
