@@ -139,12 +139,20 @@ def test_a_node_lp_solved_from_the_last_basis_ends_at_the_bound_of_a_cold_solve(
     with using(WorkClock()):
         columns = generate_columns((100,), sizes, demand, _singles(len(sizes)), now() + 5)
         master = diving._Master(100, [s[0] for s in sizes], columns.patterns, sparse=False)
-        for _ in range(12):
-            left = tuple(rng.randint(0, n) for n in demand)
-            solved = master.solve(left, now() + 5)
-            cold = generate_columns((100,), sizes, list(left), _singles(len(sizes)), now() + 5)
-            assert solved is not None
-            assert solved[0] == cold.lower_bound
+        _assert_cold_bounds(master, 100, sizes, demand, rng, residuals=12)
+
+
+def _assert_cold_bounds(master, capacity: int, sizes, demand, rng: random.Random, *,
+                        residuals: int) -> None:
+    """`master` solves random residual demands to the bound column generation reaches on
+    each from scratch."""
+    for _ in range(residuals):
+        left = tuple(rng.randint(0, n) for n in demand)
+        solved = master.solve(left, now() + 10)
+        cold = generate_columns((capacity,), sizes, list(left), _singles(len(sizes)),
+                                now() + 10)
+        assert solved is not None
+        assert solved[0] == cold.lower_bound
 
 
 def test_on_large_capacities_a_node_prices_quickly_before_the_list():
@@ -164,12 +172,7 @@ def test_on_large_capacities_a_node_prices_quickly_before_the_list():
         root = master.solve(tuple(demand), now() + 10)
         assert root is not None and root[0] == 37
         assert quick.call_count > 0 and listed.call_count == 0
-        for _ in range(5):
-            left = tuple(rng.randint(0, n) for n in demand)
-            solved = master.solve(left, now() + 10)
-            cold = generate_columns((1000,), sizes, list(left), _singles(len(sizes)), now() + 10)
-            assert solved is not None
-            assert solved[0] == cold.lower_bound
+        _assert_cold_bounds(master, 1000, sizes, demand, rng, residuals=5)
 
 
 def test_on_large_capacities_a_node_fixes_each_column_as_often_as_its_lp_uses_it_whole():

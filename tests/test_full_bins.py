@@ -11,6 +11,7 @@ import random
 from collections import Counter
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -103,25 +104,14 @@ def test_fill_packs_items_of_one_dimension_in_the_callers_type_order():
     assert _full(100, [s[1] for s in shaped], [demand[t] for t in order], found)
 
 
-def test_a_dead_end_is_repaired_by_emptying_a_fixed_bin():
+@pytest.mark.parametrize("cover_finds", [True, False])
+def test_a_dead_end_is_repaired_by_emptying_a_fixed_bin(monkeypatch, cover_finds):
     """Fixed [50, 30, 20] leaves 80, 70, 60, 50 and 40, which no two full bins hold; emptied
-    back, the items pack into four full bins: [80, 20], [70, 30], [60, 40], [50, 50]."""
-    sizes = [80, 70, 60, 50, 40, 30, 20]
-    demand = [1, 1, 1, 2, 1, 1, 1]
-    fixed = [(0, 0, 0, 1, 0, 1, 1)]
-    left = [1, 1, 1, 1, 1, 0, 0]
-    with using(WorkClock()):
-        repaired = full_bins._repaired(100, sizes, fixed, left, 4, {}, seed=0,
-                                       deadline=now() + 5)
-    assert repaired is not None and len(repaired) == 4
-    bins = [[t for t, n in enumerate(p) for _ in range(n)] for p in repaired]
-    assert _full(100, sizes, demand, bins)
-
-
-def test_where_the_exact_cover_finds_nothing_a_dive_packs_the_emptied_bins(monkeypatch):
-    """The same dead end, with an exact cover that runs out of time (it finds nothing): the
-    emptied bins' items and those left are packed by a dive over full patterns."""
-    monkeypatch.setattr(full_bins, "pack_left", lambda *args, **kwargs: None)
+    back, the items pack into four full bins: [80, 20], [70, 30], [60, 40], [50, 50]. Where
+    the exact cover finds nothing (it ran out of time), a dive over full patterns of the
+    emptied bin's items and those left packs them."""
+    if not cover_finds:
+        monkeypatch.setattr(full_bins, "pack_left", lambda *args, **kwargs: None)
     sizes = [80, 70, 60, 50, 40, 30, 20]
     demand = [1, 1, 1, 2, 1, 1, 1]
     fixed = [(0, 0, 0, 1, 0, 1, 1)]
