@@ -147,13 +147,14 @@ class _Master:
             value = self.objective.Value()
             solved, duals = lp_solution(self.lp)
             if math.ceil(value - EPSILON) > max(bound, floor):
-                quick = price_quickly((self.capacity,), self.sizes, duals.tolist(), list(left),
+                priced_at = duals.tolist()
+                quick = price_quickly((self.capacity,), self.sizes, priced_at, list(left),
                                       self.known, QUICK_SEEDS) if self.sparse else []
                 if quick:
                     for pattern in quick[:NEW_COLUMNS]:
                         self._add(pattern)
                     continue
-                found = pricer.round(duals.tolist(), self.known, deadline=deadline)
+                found = pricer.round(priced_at, self.known, deadline=deadline)
                 if found is None:  # the undominated list grew too long (or time ran out)
                     return None
                 bound = max(bound, pricer.bound)
