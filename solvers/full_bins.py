@@ -33,7 +33,10 @@ LP has far fewer columns to find, and a dive over it cannot waste a bin's room:
 
 The columns start from the full bins of up to three items (`exact_fill.few_item_patterns`),
 each node's LP from every column found so far that fits its residual demand. Whatever the
-dive finds has k bins, the bound, so it is optimal.
+dive finds has k bins, the bound, so it is optimal. Where it finds none, every full pattern
+priced is handed back (`fill`): the engine's column generation over all patterns starts from
+them, at or near its optimum, where from greedy's bins alone it took augmented IRUP's
+402_10000_DI_6 3.1 counted seconds to get there.
 """
 
 from __future__ import annotations
@@ -59,16 +62,25 @@ REPAIR_S = 0.3  # most time for one attempt
 
 
 def fill(capacity: tuple[int, ...], sizes: list[tuple[int, ...]], demand: list[int],
-         bins: int, *, deadline: float, seed: int) -> list[list[int]] | None:
+         bins: int, *, deadline: float, seed: int
+         ) -> tuple[list[list[int]] | None, list[tuple[int, ...]]]:
     """`pack` for items that need one dimension (None for any others), in the caller's type
-    order."""
+    order, and the full patterns it priced, as counts in that order too: where the items fill
+    the bound's bins exactly, every optimal solution of the pattern LP uses full patterns
+    only, so column generation over all patterns that starts from them starts at (or near)
+    its optimum."""
     d = one_dimension(capacity, sizes)
     if d is None:
-        return None
+        return None, []
     order = sorted(range(len(sizes)), key=lambda t: (-sizes[t][d], t))
+    priced: dict[tuple[int, ...], None] = {}
     found = pack(capacity[d], [sizes[t][d] for t in order], [demand[t] for t in order], bins,
-                 deadline=deadline, seed=seed)
-    return None if found is None else [[order[t] for t in contents] for contents in found]
+                 deadline=deadline, seed=seed, columns=priced)
+    rank = np.argsort(order)  # each caller's type's place in `order`
+    charge(COLUMN_ENTRY * len(priced) * len(sizes))  # each column read back as a tuple
+    columns = [tuple(np.array(p)[rank].tolist()) for p in priced]
+    return (None if found is None else [[order[t] for t in contents] for contents in found],
+            columns)
 
 
 def zero_slack(capacity: int, sizes: list[int], demand: list[int], bins: int) -> bool:
@@ -77,15 +89,17 @@ def zero_slack(capacity: int, sizes: list[int], demand: list[int], bins: int) ->
 
 
 def pack(capacity: int, sizes: list[int], demand: list[int], bins: int, *,
-         deadline: float, seed: int) -> list[list[int]] | None:
+         deadline: float, seed: int, columns: dict[tuple[int, ...], None] | None = None
+         ) -> list[list[int]] | None:
     """A packing of `demand` items of `sizes` (in decreasing order) into `bins` full bins, as
     lists of type indexes; None where the items do not fill `bins` bins exactly, where the
-    dive ends without one, or at `deadline`."""
+    dive ends without one, or at `deadline`. Every full pattern listed or priced is added to
+    `columns` when given."""
     if not zero_slack(capacity, sizes, demand, bins):
         return None
     listed = few_item_patterns(capacity, sizes, demand, 0, most_items=START_ITEMS,
                                limit=START_PATTERNS, deadline=deadline) or []
-    columns: dict[tuple[int, ...], None] = {}
+    columns = {} if columns is None else columns
     for pattern in listed:
         counts = [0] * len(sizes)
         for t, k in pattern:

@@ -98,10 +98,12 @@ def test_fill_packs_items_of_one_dimension_in_the_callers_type_order():
     order = list(reversed(range(len(sizes))))  # increasing sizes: not the order it packs in
     shaped = [(0, sizes[t]) for t in order]
     with using(WorkClock()):
-        found = full_bins.fill((4, 100), shaped, [demand[t] for t in order], 8,
-                               deadline=now() + 5, seed=0)
+        found, columns = full_bins.fill((4, 100), shaped, [demand[t] for t in order], 8,
+                                        deadline=now() + 5, seed=0)
     assert found is not None and len(found) == 8
     assert _full(100, [s[1] for s in shaped], [demand[t] for t in order], found)
+    assert columns  # the full patterns priced, in the caller's order: each fills a bin
+    assert all(sum(n * s[1] for n, s in zip(c, shaped, strict=True)) == 100 for c in columns)
 
 
 @pytest.mark.parametrize("cover_finds", [True, False])
@@ -139,3 +141,55 @@ def test_a_node_stops_pricing_once_its_lp_reaches_the_residual_total_size(monkey
     value, used = solved
     assert math.isclose(value, 8.0)
     assert sorted(p for p, _ in used) == sorted(columns)
+
+
+
+def test_where_the_dive_fails_column_generation_starts_from_the_full_patterns(monkeypatch):
+    """The full bins' dive stubbed to price its root LP from the cut bins' own patterns and
+    fail, and the phases before it to find nothing: column generation over all patterns
+    starts from every full pattern priced, in the engine's type order, and its first LP is at
+    the items' size, the bound: one solve, no pricing, the bound proven."""
+    from bench.instances import _single_pool
+    from scripts.zero_slack import cut_bin
+    from solvers import engine, patterns
+
+    rng = random.Random(5)
+    cut = [cut_bin(rng, 1000, rng.randint(3, 4)) for _ in range(12)]
+
+    def root_only(capacity, sizes, demand, bins, columns, *, seed, deadline, repair=True):
+        columns.update({tuple(b.count(s) for s in sizes): None for b in cut})
+        assert full_bins._node(capacity, sizes, list(demand), columns, deadline) is not None
+        return None
+
+    priced, generated, solves = [], [], []
+    fill, generate, solve = full_bins.fill, patterns.generate_columns, patterns._PatternLP.solve
+
+    def kept(*args, **kwargs):
+        found, columns = fill(*args, **kwargs)
+        priced.extend(columns)
+        return found, columns
+
+    def recorded(capacity, sizes, demand, start, *args, **kwargs):
+        before = len(solves)
+        columns = generate(capacity, sizes, demand, start, *args, **kwargs)
+        generated.append((sizes, list(start), columns, len(solves) - before))
+        return columns
+
+    def counted(lp):
+        solves.append(lp)
+        return solve(lp)
+
+    monkeypatch.setattr(full_bins, "_dive", root_only)
+    monkeypatch.setattr(full_bins, "fill", kept)
+    monkeypatch.setattr(engine, "_list_tight", lambda *args, **kwargs: (None, args[3], False))
+    monkeypatch.setattr(engine, "_partial_search", lambda capacity, sizes, bins, *a, **k: bins)
+    monkeypatch.setattr(engine, "_filled", lambda *args, **kwargs: None)
+    monkeypatch.setattr(patterns, "generate_columns", recorded)
+    monkeypatch.setattr(patterns._PatternLP, "solve", counted)
+    items = Counter((s,) for b in cut for s in b)
+    engine.solve(_single_pool((1000,), items, items.total()), time_limit_s=2, deterministic=True)
+    sizes, start, columns, lp_solves = generated[0]
+    assert len(priced) > 12 and set(priced) <= set(start)
+    assert all(sum(n * s[0] for n, s in zip(p, sizes, strict=True)) == 1000 for p in priced)
+    assert lp_solves == 1
+    assert columns.lower_bound == 12 and math.isclose(sum(columns.values), 12.0)
