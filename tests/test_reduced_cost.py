@@ -19,7 +19,7 @@ import solvers.reduced_cost as reduced_cost
 from bench.instances import read_bpp
 from scripts import bench_solver
 from solvers import engine
-from solvers.clock import WorkClock, now, using
+from solvers.clock import PATTERN_VISIT, WorkClock, now, using
 from solvers.engine import solve
 from solvers.patterns import generate_columns
 from solvers.reduced_cost import pack_at_bound
@@ -154,8 +154,23 @@ def test_too_many_patterns_a_gap_too_wide_no_time_or_no_table_leave_it_unknown()
         assert ask(bound, now()) == "unknown"
         with mock.patch.object(reduced_cost, "MAX_PATTERNS", 0):
             assert ask(bound, now() + 5) == "unknown"
+        with mock.patch.object(reduced_cost, "MAX_VISITS", 1):
+            assert ask(bound, now() + 5) == "unknown"
         with mock.patch.object(reduced_cost, "fits_table", lambda *_: False):
             assert ask(bound, now() + 5) == "unknown"
+
+
+def test_the_listing_gives_up_after_its_visits_where_the_duals_follow_the_sizes():
+    """Duals proportional to the sizes (items that fill their bins exactly, the LP at their
+    size): every partial pattern can still reach the gap, so the listing would visit every
+    set of items that fits, far past its deadline; it gives up after `MAX_VISITS` visits,
+    and is charged for those alone."""
+    capacity, weights = 10_000, list(range(1000, 3000, 37))
+    values = [w / capacity for w in weights]
+    with using(WorkClock()) as clock, mock.patch.object(reduced_cost, "MAX_VISITS", 50_000):
+        assert reduced_cost._patterns_within(capacity, weights, [2] * len(weights), values,
+                                             1 - 1e-7, 10**9, now() + 2) is None
+        assert now() <= clock.cost(PATTERN_VISIT * (50_000 + reduced_cost.DEADLINE_STEPS))
 
 
 @pytest.mark.parametrize("capacity, tried", [(100, True), (10**8, False)])
