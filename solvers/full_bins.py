@@ -65,10 +65,10 @@ def fill(capacity: tuple[int, ...], sizes: list[tuple[int, ...]], demand: list[i
          bins: int, *, deadline: float, seed: int
          ) -> tuple[list[list[int]] | None, list[tuple[int, ...]]]:
     """`pack` for items that need one dimension (None for any others), in the caller's type
-    order, and the full patterns it priced, as counts in that order too: where the items fill
-    the bound's bins exactly, every optimal solution of the pattern LP uses full patterns
-    only, so column generation over all patterns that starts from them starts at (or near)
-    its optimum."""
+    order, and where it finds none, the full patterns it priced, as counts in that order too
+    (none where it finds a packing): where the items fill the bound's bins exactly, every
+    optimal solution of the pattern LP uses full patterns only, so column generation over all
+    patterns that starts from them starts at (or near) its optimum."""
     d = one_dimension(capacity, sizes)
     if d is None:
         return None, []
@@ -76,11 +76,11 @@ def fill(capacity: tuple[int, ...], sizes: list[tuple[int, ...]], demand: list[i
     priced: dict[tuple[int, ...], None] = {}
     found = pack(capacity[d], [sizes[t][d] for t in order], [demand[t] for t in order], bins,
                  deadline=deadline, seed=seed, columns=priced)
+    if found is not None:
+        return [[order[t] for t in contents] for contents in found], []
     rank = np.argsort(order)  # each caller's type's place in `order`
     charge(COLUMN_ENTRY * len(priced) * len(sizes))  # each column read back as a tuple
-    columns = [tuple(np.array(p)[rank].tolist()) for p in priced]
-    return (None if found is None else [[order[t] for t in contents] for contents in found],
-            columns)
+    return None, [tuple(np.array(p)[rank].tolist()) for p in priced]
 
 
 def zero_slack(capacity: int, sizes: list[int], demand: list[int], bins: int) -> bool:

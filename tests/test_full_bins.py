@@ -91,19 +91,30 @@ def test_a_packing_returned_fills_every_bin_with_every_item_once(seed, bins, pie
         assert _full(1000, sizes, demand, found)
 
 
-def test_fill_packs_items_of_one_dimension_in_the_callers_type_order():
+@pytest.mark.parametrize("dive_finds", [True, False])
+def test_fill_packs_items_of_one_dimension_in_the_callers_type_order(monkeypatch, dive_finds):
     """Types in the caller's order, two dimensions of which the items need one: the packing
-    comes back in that order, each bin full."""
+    comes back in that order, each bin full; where the dive finds none (stubbed to price its
+    root LP and stop), the full patterns priced come back instead, in that order too."""
+    def root_only(capacity, sizes, demand, bins, columns, *, seed, deadline, repair=True):
+        assert full_bins._node(capacity, sizes, list(demand), columns, deadline) is not None
+        return None
+
+    if not dive_finds:
+        monkeypatch.setattr(full_bins, "_dive", root_only)
     sizes, demand = _types([s for b in CUT_BINS for s in b])
     order = list(reversed(range(len(sizes))))  # increasing sizes: not the order it packs in
     shaped = [(0, sizes[t]) for t in order]
     with using(WorkClock()):
         found, columns = full_bins.fill((4, 100), shaped, [demand[t] for t in order], 8,
                                         deadline=now() + 5, seed=0)
-    assert found is not None and len(found) == 8
-    assert _full(100, [s[1] for s in shaped], [demand[t] for t in order], found)
-    assert columns  # the full patterns priced, in the caller's order: each fills a bin
-    assert all(sum(n * s[1] for n, s in zip(c, shaped, strict=True)) == 100 for c in columns)
+    if dive_finds:
+        assert found is not None and len(found) == 8 and columns == []
+        assert _full(100, [s[1] for s in shaped], [demand[t] for t in order], found)
+    else:
+        assert found is None and len(columns) >= 8
+        assert all(sum(n * s[1] for n, s in zip(c, shaped, strict=True)) == 100
+                   for c in columns)
 
 
 @pytest.mark.parametrize("cover_finds", [True, False])
