@@ -32,7 +32,9 @@ LP has far fewer columns to find, and a dive over it cannot waste a bin's room:
   201_2500_DI_0).
 
 The columns start from the full bins of up to three items (`exact_fill.few_item_patterns`),
-each node's LP from every column found so far that fits its residual demand. Whatever the
+each node's LP from every column found so far that fits its residual demand. The root's LP
+gets `ROOT_SHARE` of the time: where it is not solved by then, the phase ends without a
+packing. Whatever the
 dive finds has k bins, the bound, so it is optimal. Where it finds none, every full pattern
 priced is handed back (`fill`): the engine's column generation over all patterns starts from
 them, at or near its optimum, where from greedy's bins alone it took augmented IRUP's
@@ -59,6 +61,12 @@ START_PATTERNS = 20_000  # and are at most this many (none listed beyond)
 REPAIRS = 4  # attempts at packing what a dive's dead end leaves, bins emptied each time
 REPAIRED_BINS = (2, 4, 6, 8)  # bins emptied, in turn, besides the items left
 REPAIR_S = 0.3  # most time for one attempt
+# The share of the phase's time the root's LP may take: over full patterns alone it is
+# degenerate, and where it is still unsolved by then (augmented IRUP's 600 sizes: 11.7
+# counted seconds from scratch), column generation over all patterns, with its dual-optimal
+# inequalities, reaches its value from the columns priced so far in under a second, and the
+# diving search after it has the time left (the 402 sizes' roots take 1.0 to 2.5).
+ROOT_SHARE = 1 / 2
 
 
 def fill(capacity: tuple[int, ...], sizes: list[tuple[int, ...]], demand: list[int],
@@ -105,20 +113,23 @@ def pack(capacity: int, sizes: list[int], demand: list[int], bins: int, *,
         for t, k in pattern:
             counts[t] += k
         columns[tuple(counts)] = None
-    found = _dive(capacity, sizes, demand, bins, columns, seed=seed, deadline=deadline)
+    found = _dive(capacity, sizes, demand, bins, columns, seed=seed, deadline=deadline,
+                  root_deadline=now() + (deadline - now()) * ROOT_SHARE)
     return None if found is None else [[t for t, n in enumerate(p) for _ in range(n)]
                                        for p in found]
 
 
 def _dive(capacity: int, sizes: list[int], demand: list[int], bins: int, columns: dict, *,
-          seed: int, deadline: float, repair: bool = True) -> list[tuple[int, ...]] | None:
+          seed: int, deadline: float, repair: bool = True,
+          root_deadline: float = math.inf) -> list[tuple[int, ...]] | None:
     """Full patterns that hold `demand` in `bins` bins, by a dive from `columns` (new ones
     are added to it), its dead end `repair`ed; None where it ends without (see the module's
-    docstring) or at `deadline`."""
+    docstring), at `deadline`, or where the root's LP is not solved by `root_deadline`."""
     left = list(demand)
     fixed: list[tuple[int, ...]] = []
     while any(left):
-        solved = _node(capacity, sizes, left, columns, deadline)
+        solved = _node(capacity, sizes, left, columns,
+                       deadline if fixed else min(deadline, root_deadline))
         if solved is None:
             return None
         value, used = solved

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from scripts.zero_slack import instance
 from solvers import full_bins
-from solvers.clock import WorkClock, now, using
+from solvers.clock import SAT_SECOND, WorkClock, charge, now, using
 from solvers.pricing import knapsack
 
 # Eight bins of 100 cut into three or four pieces each, every piece a size of its own.
@@ -91,17 +91,26 @@ def test_a_packing_returned_fills_every_bin_with_every_item_once(seed, bins, pie
         assert _full(1000, sizes, demand, found)
 
 
+def _root_only(seeded: list[list[int]]):
+    """A dive stubbed to price its root LP, from the patterns of the bins `seeded` too, and
+    to find no packing."""
+    def dive(capacity, sizes, demand, bins, columns, *, seed, deadline, repair=True,
+             root_deadline=math.inf):
+        columns.update({tuple(b.count(s) for s in sizes): None for b in seeded})
+        assert full_bins._node(capacity, sizes, list(demand), columns,
+                               min(deadline, root_deadline)) is not None
+        return None
+
+    return dive
+
+
 @pytest.mark.parametrize("dive_finds", [True, False])
 def test_fill_packs_items_of_one_dimension_in_the_callers_type_order(monkeypatch, dive_finds):
     """Types in the caller's order, two dimensions of which the items need one: the packing
     comes back in that order, each bin full; where the dive finds none (stubbed to price its
     root LP and stop), the full patterns priced come back instead, in that order too."""
-    def root_only(capacity, sizes, demand, bins, columns, *, seed, deadline, repair=True):
-        assert full_bins._node(capacity, sizes, list(demand), columns, deadline) is not None
-        return None
-
     if not dive_finds:
-        monkeypatch.setattr(full_bins, "_dive", root_only)
+        monkeypatch.setattr(full_bins, "_dive", _root_only([]))
     sizes, demand = _types([s for b in CUT_BINS for s in b])
     order = list(reversed(range(len(sizes))))  # increasing sizes: not the order it packs in
     shaped = [(0, sizes[t]) for t in order]
@@ -167,11 +176,6 @@ def test_where_the_dive_fails_column_generation_starts_from_the_full_patterns(mo
     rng = random.Random(5)
     cut = [cut_bin(rng, 1000, rng.randint(3, 4)) for _ in range(12)]
 
-    def root_only(capacity, sizes, demand, bins, columns, *, seed, deadline, repair=True):
-        columns.update({tuple(b.count(s) for s in sizes): None for b in cut})
-        assert full_bins._node(capacity, sizes, list(demand), columns, deadline) is not None
-        return None
-
     priced, generated, solves = [], [], []
     fill, generate, solve = full_bins.fill, patterns.generate_columns, patterns._PatternLP.solve
 
@@ -190,7 +194,7 @@ def test_where_the_dive_fails_column_generation_starts_from_the_full_patterns(mo
         solves.append(lp)
         return solve(lp)
 
-    monkeypatch.setattr(full_bins, "_dive", root_only)
+    monkeypatch.setattr(full_bins, "_dive", _root_only(cut))
     monkeypatch.setattr(full_bins, "fill", kept)
     monkeypatch.setattr(engine, "_list_tight", lambda *args, **kwargs: (None, args[3], False))
     monkeypatch.setattr(engine, "_partial_search", lambda capacity, sizes, bins, *a, **k: bins)
@@ -204,3 +208,19 @@ def test_where_the_dive_fails_column_generation_starts_from_the_full_patterns(mo
     assert all(sum(n * s[0] for n, s in zip(p, sizes, strict=True)) == 1000 for p in priced)
     assert lp_solves == 1
     assert columns.lower_bound == 12 and math.isclose(sum(columns.values), 12.0)
+
+
+def test_the_root_lp_is_given_up_after_its_share_of_the_time(monkeypatch):
+    """A root LP that never settles (its column generation stubbed to run to the deadline it
+    is given): the phase gives up at `ROOT_SHARE` of its time, not at its end."""
+    def endless(capacity, sizes, left, columns, deadline):
+        charge((deadline - now()) / SAT_SECOND)
+        return None
+
+    monkeypatch.setattr(full_bins, "_node", endless)
+    sizes, demand = _types([s for b in CUT_BINS for s in b])
+    with using(WorkClock()):
+        start = now()
+        assert full_bins.pack(100, sizes, demand, 8, deadline=start + 4, seed=0) is None
+        spent = now() - start
+    assert 4 * full_bins.ROOT_SHARE <= spent <= 4 * (full_bins.ROOT_SHARE + 0.05)
