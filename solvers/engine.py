@@ -337,7 +337,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
                          min(deadline, now() + time_limit_s / 8), seed)
         if filled is not None:
             return filled
-    if lower_gpus < len(bins) and not vector and settled:
+    if lower_gpus < len(bins) and not vector and settled and not full:
         bins, lower_gpus = _by_reduced_cost(
             pool.capacity, sizes, demand, columns, bins, lower_gpus,
             lp_value=sum(generated.values), seed=seed,
@@ -402,7 +402,13 @@ def _by_reduced_cost(capacity: tuple[int, ...], sizes: list, demand: list[int], 
     under the bound than `reduced_cost.MAX_GAP`, nor where pricing needs more than the
     knapsack table (large capacities): there the LP takes longer than the time this has to
     reach its optimum (GI's csAB250_1 settles at 892.997 of a bound of 893 and was still
-    short of its optimum after a quarter of the time, which the diving search then lacked)."""
+    short of its optimum after a quarter of the time, which the diving search then lacked).
+    The caller does not try it after the full bins' phase found no packing (`full`): there
+    the items fill the bound's bins exactly and the LP is at their size, so the duals
+    proportional to the sizes are optimal and every full pattern fits within the gap of 0;
+    their listing ran to `reduced_cost.MAX_VISITS` on augmented IRUP's 402_10000_DI_6 and
+    DI_15 and 600_20000_DI_0 and DI_5, after taking the LP to its optimum: time the diving
+    search after it packs more with."""
     from solvers import reduced_cost
     from solvers.exact_fill import one_dimension
     from solvers.patterns import fits_table, generate_columns

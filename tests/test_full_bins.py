@@ -201,6 +201,13 @@ def test_where_the_dive_fails_column_generation_starts_from_the_full_patterns(mo
     monkeypatch.setattr(engine, "_filled", lambda *args, **kwargs: None)
     monkeypatch.setattr(patterns, "generate_columns", recorded)
     monkeypatch.setattr(patterns._PatternLP, "solve", counted)
+    # The LP's rounding stubbed to find one item a bin, so the packing stays above the bound
+    # after column generation: the step over reduced costs would run next, but is not tried
+    # after the full bins' phase (every full pattern is within its gap of 0).
+    monkeypatch.setattr(patterns, "round_columns", lambda capacity, sizes, demand, *a: [
+        [t] for t, n in enumerate(demand) for _ in range(n)])
+    reduced = []
+    monkeypatch.setattr(engine, "_by_reduced_cost", lambda *a, **k: reduced.append(a) or a[4:6])
     items = Counter((s,) for b in cut for s in b)
     engine.solve(_single_pool((1000,), items, items.total()), time_limit_s=2, deterministic=True)
     sizes, start, columns, lp_solves = generated[0]
@@ -208,6 +215,7 @@ def test_where_the_dive_fails_column_generation_starts_from_the_full_patterns(mo
     assert all(sum(n * s[0] for n, s in zip(p, sizes, strict=True)) == 1000 for p in priced)
     assert lp_solves == 1
     assert columns.lower_bound == 12 and math.isclose(sum(columns.values), 12.0)
+    assert reduced == []
 
 
 def test_the_root_lp_is_given_up_after_its_share_of_the_time(monkeypatch):
