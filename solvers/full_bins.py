@@ -34,11 +34,10 @@ LP has far fewer columns to find, and a dive over it cannot waste a bin's room:
 The columns start from the full bins of up to three items (`exact_fill.few_item_patterns`),
 each node's LP from every column found so far that fits its residual demand. The root's LP
 gets `ROOT_SHARE` of the time: where it is not solved by then, the phase ends without a
-packing. Whatever the
-dive finds has k bins, the bound, so it is optimal. Where it finds none, every full pattern
-priced is handed back (`fill`): the engine's column generation over all patterns starts from
-them, at or near its optimum, where from greedy's bins alone it took augmented IRUP's
-402_10000_DI_6 3.1 counted seconds to get there.
+packing. Whatever the dive finds has k bins, the bound, so it is optimal. Where it finds
+none, every full pattern priced is handed back (`fill`): the engine's column generation over
+all patterns starts from them, at or near its optimum, where from greedy's bins alone it took
+augmented IRUP's 402_10000_DI_6 3.1 counted seconds to get there.
 """
 
 from __future__ import annotations
