@@ -54,7 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.linear_solver import pywraplp
 
-from solvers.clock import COLUMN_ENTRY, LP_ROUND, LP_WARM_ENTRY, STEP, charge, now
+from solvers.clock import COLUMN_ENTRY, LP_ROUND, LP_WARM_ENTRY, STEP, charge, limit_lp, now
 from solvers.patterns import (
     NEW_COLUMNS,
     QUICK_SEEDS,
@@ -142,6 +142,7 @@ class _Master:
         while now() < deadline:
             charge(LP_ROUND
                    + LP_WARM_ENTRY * (self.nonzeros + len(self.patterns) + len(self.rows)))
+            limit_lp(self.lp, deadline)
             if self.lp.Solve() != pywraplp.Solver.OPTIMAL:
                 return None
             value = self.objective.Value()

@@ -48,7 +48,7 @@ import random
 import numpy as np
 from ortools.linear_solver import pywraplp
 
-from solvers.clock import COLUMN_ENTRY, LP_ENTRY, LP_PIVOT, LP_ROUND, charge, now
+from solvers.clock import COLUMN_ENTRY, LP_ENTRY, LP_PIVOT, LP_ROUND, charge, limit_lp, now
 from solvers.exact_fill import few_item_patterns, one_dimension, pack_left
 from solvers.patterns import add_column, lp_solution
 from solvers.pricing import EPSILON, knapsack
@@ -155,10 +155,10 @@ def _node(capacity: int, sizes: list[int], left: list[int], columns: dict, deadl
     least = sum(s * n for s, n in zip(sizes, left, strict=True)) / capacity  # the LP's least
     lp = _Master(left, patterns)
     while now() < deadline:
-        solved = lp.solve()
+        solved = lp.solve(deadline)
         if solved is None:
             lp = _Master(left, patterns)  # GLOP gave up on the incremental model: rebuilt once
-            solved = lp.solve()
+            solved = lp.solve(deadline)
             if solved is None:
                 return None
         value, values, duals = solved
@@ -200,9 +200,11 @@ class _Master:
         self.use.append(y.index())
         self.nonzeros += held
 
-    def solve(self) -> tuple[float, list[float], np.ndarray] | None:
-        """The LP's value, each pattern's value and the rows' duals; None if not solved."""
+    def solve(self, deadline: float) -> tuple[float, list[float], np.ndarray] | None:
+        """The LP's value, each pattern's value and the rows' duals; None if not solved (by
+        `deadline`, on the wall clock)."""
         charge(LP_ROUND + LP_ENTRY * (self.nonzeros + len(self.use) + len(self.rows)))
+        limit_lp(self.lp, deadline)
         status = self.lp.Solve()
         # Full-bin LPs are degenerate: GLOP takes a thousand or more iterations a solve (at
         # 27 ns per row and column each), past what `LP_ENTRY` counts.

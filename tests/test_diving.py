@@ -11,9 +11,10 @@ from unittest import mock
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ortools.linear_solver import pywraplp
 
 from solvers import diving, engine, patterns, pricing
-from solvers.clock import WorkClock, now, using
+from solvers.clock import Clock, WorkClock, now, using
 from solvers.diving import search
 from solvers.patterns import generate_columns, round_columns
 
@@ -213,3 +214,24 @@ def test_on_large_capacities_the_dive_starts_from_column_generations_value():
     assert engine._diving_columns((1000,), sizes, demand, columns.patterns,
                                   columns.patterns[:columns.priced]) == \
         columns.patterns[:columns.priced]
+
+
+def test_on_the_wall_clock_every_lp_solve_is_limited_to_the_deadline(monkeypatch):
+    """A cold solve of a degenerate LP can take seconds: on the wall clock each node's GLOP
+    solve is given the time left to the search's deadline (a solve cut short ends the
+    search); on the counted clock none is, so where a solve stops does not depend on the
+    machine's speed."""
+    limits: list[int] = []
+    real = pywraplp.Solver.SetTimeLimit
+    monkeypatch.setattr(pywraplp.Solver, "SetTimeLimit",
+                        lambda lp, ms: limits.append(ms) or real(lp, ms))
+    sizes, demand = [60, 50, 40, 30, 20], [3, 3, 3, 3, 3]
+    columns = [tuple(int(t == k) for t in range(5)) for k in range(5)]
+    with using(Clock()):
+        deadline = now() + 30
+        search((100,), [(s,) for s in sizes], demand, columns, deadline, most=11, goal=6)
+    assert limits and all(0 < ms <= 30_000 for ms in limits)
+    limits.clear()
+    with using(WorkClock()):
+        search((100,), [(s,) for s in sizes], demand, columns, now() + 30, most=11, goal=6)
+    assert limits == []
