@@ -52,6 +52,7 @@ from solvers.clock import (
     PATTERN_STEP,
     PRICE_ENTRY,
     charge,
+    limit_lp,
     now,
     solve_overhead,
 )
@@ -509,12 +510,13 @@ class _PatternLP:
         self.use.append(y.index())
         self.nonzeros += held
 
-    def solve(self) -> float | None:
-        """The LP's value (None if not solved to optimality), its values and duals kept. With
-        pair exchanges, those its duals violate are added and it is solved again, up to
-        `PAIR_SEPARATIONS` times."""
+    def solve(self, deadline: float) -> float | None:
+        """The LP's value (None if not solved to optimality, by `deadline` on the wall
+        clock), its values and duals kept. With pair exchanges, those its duals violate are
+        added and it is solved again, up to `PAIR_SEPARATIONS` times."""
         for separated in range(PAIR_SEPARATIONS + 1):
             charge(LP_ROUND + LP_ENTRY * (self.nonzeros + len(self.patterns) + len(self.rows)))
+            limit_lp(self.lp, deadline)
             if self.lp.Solve() != pywraplp.Solver.OPTIMAL:
                 return None
             solved, self.duals = lp_solution(self.lp)
@@ -569,7 +571,7 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
     while True:
         if now() >= deadline:
             return master.columns(bound)
-        value = master.solve()
+        value = master.solve(deadline)
         if value is None:
             patterns = master.patterns
             return Columns(patterns, bound, [0.0] * len(patterns), len(patterns))

@@ -190,9 +190,9 @@ def test_where_the_dive_fails_column_generation_starts_from_the_full_patterns(mo
         generated.append((sizes, list(start), columns, len(solves) - before))
         return columns
 
-    def counted(lp):
+    def counted(lp, deadline):
         solves.append(lp)
-        return solve(lp)
+        return solve(lp, deadline)
 
     monkeypatch.setattr(full_bins, "_dive", _root_only(cut))
     monkeypatch.setattr(full_bins, "fill", kept)
