@@ -572,6 +572,8 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
         if now() >= deadline:
             return master.columns(bound)
         value = master.solve(deadline)
+        if value is None and now() >= deadline:  # cut short on the wall clock: the last LP
+            return master.columns(bound)
         if value is None:
             patterns = master.patterns
             return Columns(patterns, bound, [0.0] * len(patterns), len(patterns))

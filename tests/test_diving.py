@@ -5,6 +5,7 @@ the last basis ends at the bound of a cold solve. Work is bounded by the determi
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 from unittest import mock
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from ortools.linear_solver import pywraplp
 
 from solvers import diving, engine, patterns, pricing
-from solvers.clock import Clock, WorkClock, now, using
+from solvers.clock import SAT_SECOND, Clock, WorkClock, charge, now, using
 from solvers.diving import search
 from solvers.patterns import generate_columns, round_columns
 
@@ -236,3 +237,26 @@ def test_on_the_wall_clock_every_lp_solve_is_limited_to_the_deadline(monkeypatch
             assert limits == []
         else:  # column generation's solves and the search's
             assert len(limits) >= 2 and all(0 < ms <= 30_000 for ms in limits)
+
+
+def test_a_solve_cut_short_at_the_deadline_leaves_the_last_lp(monkeypatch):
+    """Column generation's second solve stubbed to run past the deadline without an answer
+    (what the wall clock's limit does to a long solve): the columns come back with the first
+    solve's values, not with none."""
+    solve, calls = patterns._PatternLP.solve, []
+
+    def cut(lp, deadline):
+        calls.append(deadline)
+        if len(calls) == 1:
+            return solve(lp, deadline)
+        charge((deadline - now()) / SAT_SECOND + 1e-3)
+        return None
+
+    monkeypatch.setattr(patterns._PatternLP, "solve", cut)
+    sizes, demand = [(60,), (50,), (40,), (30,), (20,)], [3, 3, 3, 3, 3]
+    with using(WorkClock()):
+        columns = generate_columns((100,), sizes, demand,
+                                   [tuple(int(t == k) for t in range(5)) for k in range(5)],
+                                   now() + 5)
+    assert len(calls) == 2
+    assert math.isclose(sum(columns.values), 15.0)  # the singles' LP: one bin an item
