@@ -19,6 +19,7 @@ pass it along; outside a solve it is the wall clock.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -124,7 +125,8 @@ class Clock:
         cut short is not optimal, which callers take as unsolved. One cold solve of a
         degenerate LP can take seconds (the diving search's root on augmented IRUP's 1,002
         sizes: 3.5 s of GLOP, past the time limit by 2.6 s)."""
-        lp.SetTimeLimit(max(1, int((deadline - self.now()) * 1000)))
+        if math.isfinite(deadline):
+            lp.SetTimeLimit(min(max(1, int((deadline - self.now()) * 1000)), 2**31 - 1))
 
 
 class WorkClock(Clock):

@@ -237,6 +237,9 @@ def test_on_the_wall_clock_every_lp_solve_is_limited_to_the_deadline(monkeypatch
             assert limits == []
         else:  # column generation's solves and the search's
             assert len(limits) >= 2 and all(0 < ms <= 30_000 for ms in limits)
+    limits.clear()
+    Clock().limit_lp(pywraplp.Solver.CreateSolver("GLOP"), math.inf)  # no deadline: no limit
+    assert limits == []
 
 
 def test_a_solve_cut_short_at_the_deadline_leaves_the_last_lp(monkeypatch):
