@@ -85,9 +85,9 @@ def fill(capacity: tuple[int, ...], sizes: list[tuple[int, ...]], demand: list[i
                  deadline=deadline, seed=seed, columns=priced)
     if found is not None:
         return [[order[t] for t in contents] for contents in found], []
-    rank = np.argsort(order)  # each caller's type's place in `order`
     charge(COLUMN_ENTRY * len(priced) * len(sizes))  # each column read back as a tuple
-    return None, [tuple(np.array(p)[rank].tolist()) for p in priced]
+    rows = np.array(list(priced), dtype=np.int64).reshape(len(priced), len(sizes))
+    return None, list(map(tuple, rows[:, np.argsort(order)].tolist()))  # the caller's order
 
 
 def zero_slack(capacity: int, sizes: list[int], demand: list[int], bins: int) -> bool:
