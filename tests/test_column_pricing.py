@@ -27,7 +27,7 @@ import solvers.patterns as patterns
 from scripts.zero_slack import instance
 from solvers.clock import WorkClock, now, using
 from solvers.patterns import generate_columns
-from solvers.pricing import PairExchanges, Pricer, without_exchanges
+from solvers.pricing import PairExchanges, Pricer, add_exchanges, without_exchanges
 
 
 def _types(items: list[int]) -> tuple[list[tuple[int, ...]], list[int]]:
@@ -178,6 +178,34 @@ def test_pair_exchanges_are_separated_from_the_duals_they_violate_once():
     assert again == []
     two_threes = lp.variable(added[2][2])
     assert [row.GetCoefficient(two_threes) for row in rows] == [-1, 2, 0, 0]
+
+
+def test_a_solve_adds_the_pair_exchanges_its_duals_violate_for_the_next_solve():
+    """Types of 6, 3, 2 and 5, one of each, from single items: every dual is 1, which
+    violates pairs. One solve is one GLOP solve; the pairs it separates are in the LP for
+    the next solve, their flows 0 until then, and that solve's value is no higher."""
+    weights, demand = [6, 3, 2, 5], [1, 1, 1, 1]
+    calls = []
+    original = pywraplp.Solver.Solve
+
+    def counted(self, *args):
+        calls.append(1)
+        return original(self, *args)
+
+    with using(WorkClock()), mock.patch.object(pywraplp.Solver, "Solve", counted):
+        master = patterns._PatternLP(demand)
+        for pattern in _singles(len(weights)):
+            master.add(pattern)
+        master.exchanges = add_exchanges(master.lp, master.rows, weights)
+        master.pairs, master.weights = PairExchanges(weights), weights
+        singles = len(master.exchanges)
+        first = master.solve(math.inf)
+        assert len(calls) == 1 and first == pytest.approx(4.0)
+        assert len(master.exchanges) > singles
+        assert len(master.flows) == len(master.exchanges)
+        assert not master.flows[singles:].any()
+        assert master.solve(math.inf) <= first + 1e-9
+    assert len(calls) == 2
 
 
 @pytest.mark.parametrize("sparse", [False, True])
