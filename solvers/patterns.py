@@ -653,7 +653,8 @@ def dive(capacity: Load, sizes: list[Load], demand: list[int], start: list[tuple
 
 
 def round_columns(capacity: Load, sizes: list[Load], demand: list[int],
-                  columns: list[tuple[int, ...]], values: list[float]) -> list[list[int]]:
+                  columns: list[tuple[int, ...]] | np.ndarray, values: list[float]
+                  ) -> list[list[int]]:
     """A packing from an LP solution, at once: every pattern as many times as the LP uses it
     whole, then the fractional ones, most used first, while their items are still needed;
     what is left goes best fit (by summed share) into any GPU with room, else a new one.
@@ -661,7 +662,8 @@ def round_columns(capacity: Load, sizes: list[Load], demand: list[int],
     pattern at a time and solving the LP again does not finish on large instances."""
     types = np.arange(len(demand))
     left = np.array(demand, dtype=np.int64)
-    patterns = np.array(columns, dtype=np.int64).reshape(len(columns), len(demand))
+    # `columns` as tuples or as an array's rows (the diving search's: no conversion).
+    patterns = np.asarray(columns, dtype=np.int64).reshape(len(columns), len(demand))
     bins: list[list[int]] = []
 
     def take(i: int, times: int) -> None:

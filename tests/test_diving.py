@@ -1,7 +1,8 @@
 """Diving with limited discrepancy search (`solvers.diving`): every packing it returns holds
 each item exactly once within the capacity, it finds an optimum that rounding the LP and a
-dive without backtracking both miss, it takes the same path twice, and a node's LP solved from
-the last basis ends at the bound of a cold solve. Work is bounded by the deterministic clock."""
+dive without backtracking both miss, it takes the same path twice, a node's LP solved from
+the last basis ends at the bound of a cold solve, and a node hands rounding its columns as
+rows that round as the columns do. Work is bounded by the deterministic clock."""
 
 from __future__ import annotations
 
@@ -107,6 +108,24 @@ def test_the_search_takes_the_same_path_twice():
             found = search((100,), sizes, demand, columns.patterns, now() + 5, most=9, goal=8)
             runs.append((found, now()))
     assert runs[0] == runs[1]
+
+
+def test_a_node_hands_rounding_the_rows_of_the_columns_its_lp_uses():
+    """The rows a node hands on are its columns' counts (its matrix grows as pricing adds
+    columns, past the size it started with), and rounding them gives the bins that rounding
+    the same columns as tuples gives."""
+    sizes, demand = _instance([s for b in CUT_BINS for s in b])
+    with using(WorkClock()):
+        master = diving._Master(100, [s[0] for s in sizes], [], sparse=False)
+        singles = len(master.patterns)
+        solved = master.solve(tuple(demand), now() + 5)
+        assert solved is not None
+        _, columns, values, rows = solved
+        assert len(master.patterns) > singles  # columns priced after the first sync
+        assert master.matrix.tolist() == [list(p) for p in master.patterns]
+        assert rows.tolist() == [list(c) for c in columns]
+        assert round_columns((100,), sizes, demand, rows, values) == \
+            round_columns((100,), sizes, demand, columns, values)
 
 
 def test_on_large_capacities_a_node_fixes_every_column_its_lp_uses_whole():
