@@ -95,10 +95,9 @@ class _Master:
         self.use: list = []
         self.index: list[int] = []  # each pattern's variable's index in the LP
         self.nonzeros = 0
-        # The patterns as rows: `matrix` views the first `synced` rows of `storage`, which
-        # grows by doubling, so the columns a node prices do not copy every earlier one.
+        # The patterns as rows: `matrix` views the first rows of `storage`, which grows by
+        # doubling, so the columns a node prices do not copy every earlier one.
         self.storage = np.zeros((0, len(weights)), dtype=np.int64)
-        self.synced = 0
         self.matrix = self.storage
         self.open = np.zeros(0, dtype=bool)  # whether each column fits the node's demand
         singles = [tuple(int(t == i) for t in range(len(weights))) for i in range(len(weights))]
@@ -117,17 +116,17 @@ class _Master:
     def _sync(self) -> None:
         """The columns priced since the last call as rows of `matrix`, open: pricing keeps
         to the residual demand, so they fit it."""
-        added = self.patterns[self.synced:]
+        synced = len(self.matrix)
+        added = self.patterns[synced:]
         if not added:
             return
         if len(self.patterns) > len(self.storage):
             grown = np.zeros((max(2 * len(self.storage), len(self.patterns)), len(self.weights)),
                              dtype=np.int64)
-            grown[:self.synced] = self.matrix
+            grown[:synced] = self.matrix
             self.storage = grown
-        self.storage[self.synced:len(self.patterns)] = np.array(added, dtype=np.int64)
-        self.synced = len(self.patterns)
-        self.matrix = self.storage[:self.synced]
+        self.storage[synced:len(self.patterns)] = np.array(added, dtype=np.int64)
+        self.matrix = self.storage[:len(self.patterns)]
         self.open = np.append(self.open, np.ones(len(added), bool))
 
     def _set_demand(self, left: tuple[int, ...]) -> None:
@@ -298,7 +297,7 @@ def _tree(master: _Master, capacity: Load, sizes: list[Load], demand: list[int],
             return best, False, nodes
         nodes += 1
         bound, patterns, values, rows = solved
-        # Rounding and ranking read every column handed on as a dense tuple.
+        # Rounding and ranking read every column handed on, a count for every type.
         charge(COLUMN_ENTRY * len(patterns) * len(left))
         if len(fixed) + bound >= ceiling:
             continue  # pruned: this subtree cannot beat the best packing
