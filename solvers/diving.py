@@ -240,23 +240,26 @@ def _as_bins(fixed: tuple[tuple[int, ...], ...]) -> list[list[int]]:
 
 def search(capacity: Load, sizes: list[Load], demand: list[int],
            columns: list[tuple[int, ...]], deadline: float, *, most: int, goal: int,
-           max_discrepancy: int = 3, max_depth: int = 2,
-           widen: bool = True) -> list[list[int]] | None:
+           max_discrepancy: int = 3, max_depth: int = 2, widen: bool = True,
+           round_down: bool = False) -> list[list[int]] | None:
     """A packing into fewer than `most` GPUs, the fewest found, by diving with limited
     discrepancy search from `columns` (those of column generation over the whole demand);
     None when none is found before `deadline` or the widest tree is done. Stops at `goal`
     GPUs. A tree done without a packing at `goal` is searched again one column deeper with
     one discrepancy more (where `widen`), while a wider tree still reaches nodes the last
-    one did not. Items of one dimension only."""
+    one did not. With `round_down`, a child fixes every column the LP uses at least once,
+    its value rounded down, on any capacity (shorter dives, for the raced search's rival:
+    on hard-28 it misses BPP144, which whole columns pack). Items of one dimension only."""
     # Where the whole demand's table is too large, every node prices by the undominated
     # list: the residual demands' tables would fit, but fill every room of a large capacity.
     master = _Master(capacity[0], [s[0] for s in sizes], list(columns),
                      sparse=not fits_table(capacity[0], sizes, demand))
+    round_down = round_down or master.sparse
     best: list[list[int]] | None = None
     limits, reached = (max_depth, max_discrepancy), 0
     while now() < deadline:
         best, done, nodes = _tree(master, capacity, sizes, demand, deadline, most=most,
-                                  goal=goal, best=best, limits=limits)
+                                  goal=goal, best=best, limits=limits, round_down=round_down)
         if not (widen and done) or (best is not None and len(best) <= goal) \
                 or nodes <= reached:
             break
@@ -266,10 +269,12 @@ def search(capacity: Load, sizes: list[Load], demand: list[int],
 
 def _tree(master: _Master, capacity: Load, sizes: list[Load], demand: list[int],
           deadline: float, *, most: int, goal: int, best: list[list[int]] | None,
-          limits: tuple[int, int]) -> tuple[list[list[int]] | None, bool, int]:
+          limits: tuple[int, int], round_down: bool
+          ) -> tuple[list[list[int]] | None, bool, int]:
     """One search tree within `limits` (columns fixed with discrepancies, discrepancies on a
-    path): the best packing so far, whether the tree was done before the deadline, and the
-    nodes whose LP it solved."""
+    path), its children fixing the columns used at least once rounded down where
+    `round_down`, else the whole ones: the best packing so far, whether the tree was done
+    before the deadline, and the nodes whose LP it solved."""
     max_depth, max_discrepancy = limits
     stack = [_Branch((), tuple(demand), None, 0, frozenset(), 0, 0)]
     nodes = 0
@@ -307,7 +312,7 @@ def _tree(master: _Master, capacity: Load, sizes: list[Load], demand: list[int],
             if len(best) <= goal:
                 return best, True, nodes
         choices = _candidates(patterns, values, branch.tabu)
-        whole = _whole(patterns, values, branch.tabu, rounded_down=master.sparse)
+        whole = _whole(patterns, values, branch.tabu, rounded_down=round_down)
         tried: set[tuple[int, ...]] = set()
         children = []
         for rank, (column, copies) in enumerate(choices):

@@ -151,6 +151,26 @@ def test_on_large_capacities_a_node_fixes_every_column_its_lp_uses_whole():
     assert nodes.call_count <= 5
 
 
+def test_rounded_down_a_dive_priced_by_table_takes_fewer_nodes():
+    """The same 120 items priced by table: a dive whose children fix only the whole columns
+    takes 8 nodes to the bound; one whose children fix every column used, rounded down (the
+    raced search's rival), 4."""
+    rng = random.Random(0)
+    sizes, demand = _instance([rng.randint(150, 450) for _ in range(120)])
+    calls = []
+    for round_down in (False, True):
+        with using(WorkClock()), mock.patch.object(
+                diving._Master, "solve", autospec=True, side_effect=diving._Master.solve) as nodes:
+            columns = generate_columns((1000,), sizes, demand, _singles(len(sizes)), now() + 10)
+            found = search((1000,), sizes, demand, columns.patterns[:columns.priced],
+                           now() + 10, most=39, goal=37, max_discrepancy=0, widen=False,
+                           round_down=round_down)
+        assert found is not None and len(found) == 37
+        assert _valid(1000, sizes, demand, found)
+        calls.append(nodes.call_count)
+    assert calls[1] < calls[0]
+
+
 def test_a_node_lp_solved_from_the_last_basis_ends_at_the_bound_of_a_cold_solve():
     """The master LP goes on from the last basis (GLOP's dual simplex, no presolve) while its
     rows are lowered and raised as dives and backtracking do: each residual demand's bound is
