@@ -319,8 +319,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     packing at the bound over the patterns reduced costs allow (`_by_reduced_cost`), a dive
     (`_dived`), the local searches (`_fewer_bins`, unless the diving search ran to its end),
     and `patterns.pack_exactly` for k GPUs from the lower bound up to prove it (`round_down`:
-    the diving search's children fix every column used, rounded down). None if the component
-    is not plain packing."""
+    see `_dived`). None if the component is not plain packing."""
     from solvers.exact_fill import one_dimension
     from solvers.patterns import round_columns
 

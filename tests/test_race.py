@@ -59,16 +59,19 @@ def test_a_rival_that_fails_leaves_this_process_its_own_answer():
     assert answer == "own"
 
 
-def test_a_rival_that_does_not_answer_by_the_deadline_is_stopped():
+def test_a_rival_that_does_not_answer_by_the_deadline_is_stopped(tmp_path):
+    pid_file = tmp_path / "rival.pid"
+
     def rival() -> str:
+        pid_file.write_text(str(os.getpid()))
         time.sleep(3600)
         return "rival"
 
-    answer = race.race(lambda: "own", rival, deadline_s=time.perf_counter(),
+    answer = race.race(lambda: "own", rival, deadline_s=time.perf_counter() + 3,
                        done=_never_done, better=lambda own, rival: rival)
     assert answer == "own"
-    with pytest.raises(ChildProcessError):  # reaped: no child left to wait for
-        os.waitpid(-1, os.WNOHANG)
+    with pytest.raises(ChildProcessError):  # stopped and reaped
+        os.waitpid(int(pid_file.read_text()), os.WNOHANG)
 
 
 def test_only_the_wall_clock_with_two_workers_races():
