@@ -48,23 +48,22 @@ class _Rivalled(Clock, Generic[T]):
         self.reader, self.done = reader, done
         self.answer: T | None = None
         self.open = True  # whether the rival may still report
+        self.finished = False  # whether its answer cannot be beaten
         self.checked = 0.0
 
     def now(self) -> float:
         wall = time.perf_counter()
-        if self.answer is None and self.open and wall - self.checked >= CHECK_S:
+        if self.open and wall - self.checked >= CHECK_S:
             self.checked = wall
             self.read(0.0)
-        if self.answer is not None and self.done(self.answer):
-            return wall + FINISHED_S
-        return wall
+        return wall + FINISHED_S if self.finished else wall
 
     def read(self, timeout_s: float) -> None:
         """Take the rival's answer if it arrives within `timeout_s`."""
         try:
             if self.open and self.reader.poll(max(timeout_s, 0.0)):
-                self.answer = self.reader.recv()
-                self.open = False
+                answer = self.reader.recv()
+                self.answer, self.open, self.finished = answer, False, self.done(answer)
         except (EOFError, OSError):  # the rival ended without an answer
             self.open = False
 
