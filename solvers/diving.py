@@ -36,7 +36,12 @@ the assets of diving methods" (INFORMS Journal on Computing, 2019):
   search ("Limited discrepancy search", IJCAI 1995) raises its limit an iteration at a time,
   while the wider tree solves more nodes than the last: the time a narrow tree leaves goes
   to a wider one. The first tree takes the path of a search without widening; the wider
-  ones start from every column priced so far.
+  ones start from every column priced so far;
+- or, for a second search raced beside this one (`solvers.race`), each dive starts again from
+  the root over a master LP that holds every column priced so far in another order
+  (`_restarted`): restarts rather than backtracking, as randomised restarts diversify a
+  heavy-tailed search (Gomes, Selman and Kautz, "Boosting combinatorial search through
+  randomization", AAAI 1998).
 
 One LP serves every node (`_Master`): a node sets the rows to its residual demand and closes
 the columns that no longer fit it, so GLOP's dual simplex starts again from the last basis
@@ -49,6 +54,7 @@ column generation's do.
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -241,7 +247,8 @@ def _as_bins(fixed: tuple[tuple[int, ...], ...]) -> list[list[int]]:
 def search(capacity: Load, sizes: list[Load], demand: list[int],
            columns: list[tuple[int, ...]], deadline: float, *, most: int, goal: int,
            max_discrepancy: int = 3, max_depth: int = 2, widen: bool = True,
-           round_down: bool = False) -> list[list[int]] | None:
+           round_down: bool = False, restart_seed: int | None = None
+           ) -> list[list[int]] | None:
     """A packing into fewer than `most` GPUs, the fewest found, by diving with limited
     discrepancy search from `columns` (those of column generation over the whole demand);
     None when none is found before `deadline` or the widest tree is done. Stops at `goal`
@@ -249,12 +256,16 @@ def search(capacity: Load, sizes: list[Load], demand: list[int],
     one discrepancy more (where `widen`), while a wider tree still reaches nodes the last
     one did not. With `round_down`, a child fixes every column the LP uses at least once,
     its value rounded down, on any capacity (shorter dives, for the raced search's rival:
-    on hard-28 it misses BPP144, which whole columns pack). Items of one dimension only."""
+    on hard-28 it misses BPP144, which whole columns pack). With `restart_seed`, the search
+    restarts instead of backtracking (`_restarted`). Items of one dimension only."""
     # Where the whole demand's table is too large, every node prices by the undominated
     # list: the residual demands' tables would fit, but fill every room of a large capacity.
     master = _Master(capacity[0], [s[0] for s in sizes], list(columns),
                      sparse=not fits_table(capacity[0], sizes, demand))
     round_down = round_down or master.sparse
+    if restart_seed is not None:
+        return _restarted(master, capacity, sizes, demand, deadline, most=most, goal=goal,
+                          round_down=round_down, seed=restart_seed)
     best: list[list[int]] | None = None
     limits, reached = (max_depth, max_discrepancy), 0
     while now() < deadline:
@@ -264,6 +275,33 @@ def search(capacity: Load, sizes: list[Load], demand: list[int],
                 or nodes <= reached:
             break
         limits, reached = (limits[0] + 1, limits[1] + 1), nodes
+    return best
+
+
+def _restarted(master: _Master, capacity: Load, sizes: list[Load], demand: list[int],
+               deadline: float, *, most: int, goal: int, round_down: bool, seed: int
+               ) -> list[list[int]] | None:
+    """Dives from the root, each one after the first over a master LP that holds every column
+    found so far in an order shuffled from `seed`, until one reaches `goal` GPUs or the root's
+    bound, or the deadline. The root LP of a bin packing is degenerate: GLOP's vertex depends
+    on the columns' order, and each vertex rounds and dives its own way, where the limited
+    discrepancy search's later dives start from one vertex and, on augmented IRUP's 600
+    sizes, end at the same dead end as its first (about 146 GPUs fixed, the residual LP a GPU
+    over its items' size). The columns the dives priced also let the root round better: on
+    600_20000_DI_11 and DI_33 the second root's rounding alone packed 198 GPUs, the optimum,
+    where the first dive ended a GPU over."""
+    root = master.solve(tuple(demand), deadline)
+    if root is None or root[0] >= most:
+        return None
+    shuffled = random.Random(seed)
+    best: list[list[int]] | None = None
+    while now() < deadline:
+        best, _, _ = _tree(master, capacity, sizes, demand, deadline, most=most, goal=goal,
+                           best=best, limits=(0, 0), round_down=round_down)
+        if best is not None and len(best) <= max(goal, root[0]):
+            break
+        columns = shuffled.sample(master.patterns, len(master.patterns))
+        master = _Master(master.capacity, master.weights, columns, sparse=master.sparse)
     return best
 
 

@@ -279,11 +279,12 @@ def _is_plain_packing(problem: Problem) -> bool:
 def _patterns_raced(problem: Problem, hint: Solution, *, time_limit_s: float, seed: int,
                     workers: int) -> Solution | None:
     """`_solve_as_patterns`, on the wall clock with two workers or more raced by a second
-    search on a core of its own (`solvers.race`): from the next seed, on one worker, its
-    diving search's children fixing every column used, rounded down. Those dives are shorter
-    and take other paths: on augmented IRUP's 600 sizes, wall mode, 18 and 19 of 22 at the
-    optimum in two runs raced so, against 11 to 14 alone, and 15 with a rival that differs
-    by its seed only (scripts/BENCHMARKS.md, `#raced`)."""
+    search on a core of its own (`solvers.race`): the `rival`, from the next seed, on one
+    worker, leaves the fills to the brim to the search it races (on augmented IRUP's 600
+    sizes they find nothing in a second, which its dives then have) and dives its own way
+    (`_dived`): its dives take other paths. On augmented IRUP's 600 sizes, wall mode, 18 and
+    19 of 22 at the optimum in two runs raced so, against 11 to 14 alone, and 15 with a rival
+    that differs by its seed only (scripts/BENCHMARKS.md, `#raced`)."""
     from solvers import race
 
     if not (race.can_race(workers) and _is_plain_packing(problem)):
@@ -293,7 +294,7 @@ def _patterns_raced(problem: Problem, hint: Solution, *, time_limit_s: float, se
         lambda: _solve_as_patterns(problem, hint, time_limit_s=time_limit_s, seed=seed,
                                    workers=workers - 1),
         lambda: _solve_as_patterns(problem, hint, time_limit_s=time_limit_s, seed=seed + 1,
-                                   workers=1, round_down=True),
+                                   workers=1, rival=True),
         deadline_s=now() + time_limit_s,
         done=lambda s: s is not None and s.cost <= s.lower_bound, better=_better_of_two)
 
@@ -310,7 +311,7 @@ def _better_of_two(own: Solution | None, rival: Solution | None) -> Solution | N
 
 
 def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float, seed: int,
-                       workers: int, round_down: bool = False) -> Solution | None:
+                       workers: int, rival: bool = False) -> Solution | None:
     """Solve a plain packing component: list patterns when few exist; otherwise a short
     consistent neighbourhood search, (items of one dimension) bins filled to the brim and,
     where the items fill the bound's exactly, full bins only (`_full_bins`), column
@@ -318,8 +319,8 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     too), its LP rounded into a packing, (one dimension, once the LP reached its bound) the
     packing at the bound over the patterns reduced costs allow (`_by_reduced_cost`), a dive
     (`_dived`), the local searches (`_fewer_bins`, unless the diving search ran to its end),
-    and `patterns.pack_exactly` for k GPUs from the lower bound up to prove it (`round_down`:
-    see `_dived`). None if the component is not plain packing."""
+    and `patterns.pack_exactly` for k GPUs from the lower bound up to prove it (`rival`: see
+    `_patterns_raced`). None if the component is not plain packing."""
     from solvers.exact_fill import one_dimension
     from solvers.patterns import round_columns
 
@@ -343,8 +344,8 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         return _packing_solution(pool, groups, bins, lower_gpus)
     filled_at = lower_gpus  # filled to the brim before column generation: often quick
     full: list[tuple[int, ...]] = []  # the full patterns priced, column generation's start
-    if (filled := _filled(pool, groups, lower_gpus, len(bins),
-                          min(deadline, now() + time_limit_s / 5), seed)) is None:
+    if rival or (filled := _filled(pool, groups, lower_gpus, len(bins),
+                                   min(deadline, now() + time_limit_s / 5), seed)) is None:
         filled, full = _full_bins(pool, groups, lower_gpus, seed=seed, deadline=min(
             deadline, now() + time_limit_s * FULL_BINS_SHARE))
     if filled is not None:
@@ -365,7 +366,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         rounded = round_columns(pool.capacity, sizes, demand, columns, generated.values)
         if len(rounded) < len(bins):
             bins = rounded
-    if filled_at < lower_gpus:  # again at column generation's bound, which allows more waste
+    if filled_at < lower_gpus and not rival:  # again at the LP's bound: more waste allowed
         filled = _filled(pool, groups, lower_gpus, len(bins),
                          min(deadline, now() + time_limit_s / 8), seed)
         if filled is not None:
@@ -380,7 +381,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
         bins, searched = _dived(pool.capacity, sizes, demand, _diving_columns(
             pool.capacity, sizes, demand, columns, priced), bins, lower_gpus,
                                 vector=vector, settled=settled, deadline=deadline,
-                                time_limit_s=time_limit_s, round_down=round_down)
+                                time_limit_s=time_limit_s, rival_seed=seed if rival else None)
     if lower_gpus < len(bins) and not searched:
         bins = _fewer_bins(pool.capacity, sizes, bins, lower_gpus, deadline=deadline,
                            time_limit_s=time_limit_s, seed=seed)
@@ -482,13 +483,15 @@ def _diving_columns(capacity: tuple[int, ...], sizes: list, demand: list[int], c
 
 def _dived(capacity: tuple[int, ...], sizes: list, demand: list[int], columns: list,
            bins: list[list[int]], lower_gpus: int, *, vector: bool, settled: bool,
-           deadline: float, time_limit_s: float, round_down: bool = False
+           deadline: float, time_limit_s: float, rival_seed: int | None = None
            ) -> tuple[list[list[int]], bool]:
     """The best of `bins` and a dive from column generation's `columns`, and whether the
     diving search ran to its end: in several dimensions a dive that fixes every pattern the
     LP uses at least half; in one dimension, once the LP has converged (`settled`), diving
     with limited discrepancy search (priced by table or, on large capacities, by the
-    undominated list; its children fixing the columns used rounded down where `round_down`),
+    undominated list; for the raced search's rival, `rival_seed`, restarting from a root
+    shuffled from that seed rather than backtracking, its children fixing the columns used
+    rounded down),
     which takes the local searches' time too, up to `DIVED_PROOF_SHARE` kept for the proof
     (when it runs to that end, the local searches do not run after it); else a dive that
     fixes the most used pattern a step."""
@@ -498,7 +501,8 @@ def _dived(capacity: tuple[int, ...], sizes: list, demand: list[int], columns: l
     if not vector and settled:
         end = deadline - time_limit_s * DIVED_PROOF_SHARE
         found = diving.search(capacity, sizes, demand, columns, end, most=len(bins),
-                              goal=lower_gpus, round_down=round_down)
+                              goal=lower_gpus, round_down=rival_seed is not None,
+                              restart_seed=rival_seed)
         return bins if found is None else found, now() >= end
     found = dive(capacity, sizes, demand, columns, min(deadline, now() + time_limit_s / 6),
                  rounds=3 if vector else None, fix=0.5 if vector else None)

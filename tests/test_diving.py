@@ -53,13 +53,14 @@ def instances(draw):
 
 
 @settings(max_examples=40, deadline=None)
-@given(instances(), st.sampled_from([0.0, 0.01, 0.2, 5.0]))
-def test_a_packing_from_the_search_holds_every_item_once_within_capacity(instance, budget):
+@given(instances(), st.sampled_from([0.0, 0.01, 0.2, 5.0]), st.sampled_from([None, 0, 7]))
+def test_a_packing_from_the_search_holds_every_item_once_within_capacity(instance, budget,
+                                                                          restart_seed):
     capacity, items = instance
     sizes, demand = _instance(items)
     with using(WorkClock()):
         bins = search((capacity,), sizes, demand, _singles(len(sizes)), now() + budget,
-                      most=sum(demand) + 1, goal=0)
+                      most=sum(demand) + 1, goal=0, restart_seed=restart_seed)
     if budget >= 5.0:  # ample for a dozen sizes: the root's rounding at least
         assert bins is not None
     if bins is not None:  # only a packing into fewer GPUs than `most` comes back
@@ -99,6 +100,29 @@ def test_a_tree_done_early_widens_until_it_finds_the_optimum():
     assert _valid(100, sizes, demand, found)
 
 
+def test_restarts_from_shuffled_roots_find_the_optimum_a_single_dive_misses():
+    """The raced rival's search: the dive alone ends a GPU over (see above); each restart
+    dives again from the root over the columns in another order, and one reaches 8."""
+    sizes, demand = _instance([s for b in CUT_BINS for s in b])
+    with using(WorkClock()), mock.patch.object(diving, "_tree", side_effect=diving._tree) as trees:
+        columns = generate_columns((100,), sizes, demand, _singles(len(sizes)), now() + 5)
+        found = search((100,), sizes, demand, columns.patterns, now() + 5, most=9, goal=8,
+                       restart_seed=0)
+    assert found is not None and len(found) == 8
+    assert _valid(100, sizes, demand, found)
+    assert trees.call_count >= 2  # the first dive missed it
+    assert {call.kwargs["limits"] for call in trees.call_args_list} == {(0, 0)}
+
+
+def test_a_restarted_search_does_not_dive_below_a_root_it_cannot_beat():
+    sizes, demand = _instance([s for b in CUT_BINS for s in b])
+    with using(WorkClock()), mock.patch.object(diving, "_tree", side_effect=diving._tree) as trees:
+        columns = generate_columns((100,), sizes, demand, _singles(len(sizes)), now() + 5)
+        found = search((100,), sizes, demand, columns.patterns, now() + 5, most=8, goal=8,
+                       restart_seed=0)
+    assert found is None and trees.call_count == 0
+
+
 def test_the_search_takes_the_same_path_twice():
     sizes, demand = _instance([s for b in CUT_BINS for s in b])
     runs = []
@@ -106,7 +130,9 @@ def test_the_search_takes_the_same_path_twice():
         with using(WorkClock()):
             columns = generate_columns((100,), sizes, demand, _singles(len(sizes)), now() + 5)
             found = search((100,), sizes, demand, columns.patterns, now() + 5, most=9, goal=8)
-            runs.append((found, now()))
+            restarted = search((100,), sizes, demand, columns.patterns, now() + 5, most=9,
+                               goal=8, restart_seed=3)
+            runs.append((found, restarted, now()))
     assert runs[0] == runs[1]
 
 

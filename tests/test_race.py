@@ -109,11 +109,11 @@ def test_a_raced_packing_takes_the_bound_the_rival_proved(monkeypatch):
     real, calls = engine._solve_as_patterns, []
 
     def unproven(problem: Problem, hint: Solution, *, time_limit_s: float, seed: int,
-                 workers: int, round_down: bool = False) -> Solution | None:
-        calls.append((seed, workers, round_down))  # the rival's calls stay in the rival
+                 workers: int, rival: bool = False) -> Solution | None:
+        calls.append((seed, workers, rival))  # the rival's calls stay in the rival
         found = real(problem, hint, time_limit_s=time_limit_s, seed=seed, workers=workers,
-                     round_down=round_down)
-        if not round_down and found is not None:  # this process's own: its proof left out
+                     rival=rival)
+        if not rival and found is not None:  # this process's own: its proof left out
             return replace(found, status="feasible", lower_bound=0)
         return found
 
@@ -132,3 +132,31 @@ def test_the_counted_clock_never_forks(monkeypatch):
     problem = _packing(SIZES, 100)
     solution = engine.solve(problem, time_limit_s=2, seed=0, workers=2, deterministic=True)
     assert violations(problem, solution) == []
+
+
+
+def test_the_rival_leaves_the_fills_to_the_brim_to_the_search_it_races(monkeypatch):
+    """30 bins of 1,000 cut in four pieces each (the optimum 30 by construction), the listing
+    and the first local search stubbed out so that the phases after them run: the search's
+    own fills bins to the brim, the rival leaves that to it and still ends at 30, proven."""
+    import random
+
+    rng, sizes = random.Random(0), []
+    for _ in range(30):
+        cuts = sorted(rng.sample(range(1, 1000), 3))
+        sizes += [b - a for a, b in zip([0, *cuts], [*cuts, 1000], strict=True)]
+    problem = _packing(sizes, 1000)
+    monkeypatch.setattr(engine, "_list_tight",
+                        lambda *args, **kwargs: (None, args[3], True))
+    monkeypatch.setattr(engine, "_partial_search", lambda capacity, sizes, bins, *a, **k: bins)
+    filled, real = [], engine._filled
+    monkeypatch.setattr(engine, "_filled", lambda *a, **k: filled.append(1) or real(*a, **k))
+    for rival in (False, True):
+        filled.clear()
+        with using(WorkClock()):
+            hint = engine.greedy(problem, "first")
+            found = engine._solve_as_patterns(problem, hint, time_limit_s=5, seed=1, workers=1,
+                                              rival=rival)
+        assert found is not None and violations(problem, found) == []
+        assert (found.cost, found.status) == (30, "optimal")
+        assert bool(filled) != rival
