@@ -282,9 +282,9 @@ def _patterns_raced(problem: Problem, hint: Solution, *, time_limit_s: float, se
     search on a core of its own (`solvers.race`): the `rival`, from the next seed, on one
     worker, leaves the fills to the brim to the search it races (on augmented IRUP's 600
     sizes they find nothing in a second, which its dives then have) and dives its own way
-    (`_dived`): its dives take other paths. On augmented IRUP's 600 sizes, wall mode, 18 and
-    19 of 22 at the optimum in two runs raced so, against 11 to 14 alone, and 15 with a rival
-    that differs by its seed only (scripts/BENCHMARKS.md, `#raced`)."""
+    (`_dived`). On augmented IRUP's 600 sizes, wall mode, 18 and 20 of 22 at the optimum in
+    two runs raced so; 17 to 19 with a rival that dives rounded down only, 11 to 14 alone,
+    and 15 with a rival that differs by its seed only (scripts/BENCHMARKS.md, `#restarts`)."""
     from solvers import race
 
     if not (race.can_race(workers) and _is_plain_packing(problem)):
@@ -489,9 +489,9 @@ def _dived(capacity: tuple[int, ...], sizes: list, demand: list[int], columns: l
     diving search ran to its end: in several dimensions a dive that fixes every pattern the
     LP uses at least half; in one dimension, once the LP has converged (`settled`), diving
     with limited discrepancy search (priced by table or, on large capacities, by the
-    undominated list; for the raced search's rival, `rival_seed`, restarting from a root
-    shuffled from that seed rather than backtracking, its children fixing the columns used
-    rounded down),
+    undominated list; for the raced search's rival, `rival_seed`, its children fixing the
+    columns used rounded down and, priced by table, restarting from a root shuffled from
+    that seed rather than backtracking),
     which takes the local searches' time too, up to `DIVED_PROOF_SHARE` kept for the proof
     (when it runs to that end, the local searches do not run after it); else a dive that
     fixes the most used pattern a step."""
