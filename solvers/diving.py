@@ -37,11 +37,12 @@ the assets of diving methods" (INFORMS Journal on Computing, 2019):
   while the wider tree solves more nodes than the last: the time a narrow tree leaves goes
   to a wider one. The first tree takes the path of a search without widening; the wider
   ones start from every column priced so far;
-- or, for a second search raced beside this one (`solvers.race`), each dive starts again from
-  the root over a master LP that holds every column priced so far in another order
-  (`_restarted`): restarts rather than backtracking, as randomised restarts diversify a
-  heavy-tailed search (Gomes, Selman and Kautz, "Boosting combinatorial search through
-  randomization", AAAI 1998).
+- or, for a second search raced beside this one (`solvers.race`), the columns are taken in
+  an order shuffled from a seed, so that the degenerate root LP lands on another vertex, and
+  where nodes price by table each dive starts again from the root over every column priced
+  so far in another order (`_restarted`): restarts rather than backtracking, as randomised
+  restarts diversify a heavy-tailed search (Gomes, Selman and Kautz, "Boosting
+  combinatorial search through randomization", AAAI 1998).
 
 One LP serves every node (`_Master`): a node sets the rows to its residual demand and closes
 the columns that no longer fit it, so GLOP's dual simplex starts again from the last basis
@@ -256,19 +257,22 @@ def search(capacity: Load, sizes: list[Load], demand: list[int],
     one discrepancy more (where `widen`), while a wider tree still reaches nodes the last
     one did not. With `round_down`, a child fixes every column the LP uses at least once,
     its value rounded down, on any capacity (shorter dives, for the raced search's rival:
-    on hard-28 it misses BPP144, which whole columns pack). With `restart_seed`, the search
-    restarts instead of backtracking (`_restarted`) where nodes price by table (on large
-    capacities a restart's root, priced by the undominated list, takes seconds: GI's
-    csBA500_12 ended 17 GPUs over in two of four raced runs so). Items of one dimension
-    only."""
+    on hard-28 it misses BPP144, which whole columns pack). With `restart_seed`, the columns
+    are taken in an order shuffled from it, and the search restarts instead of backtracking
+    (`_restarted`) where nodes price by table (on large capacities a restart's root, priced
+    by the undominated list, takes seconds: GI's csBA500_12 ended 17 GPUs over in two of
+    four raced runs so). Items of one dimension only."""
     # Where the whole demand's table is too large, every node prices by the undominated
     # list: the residual demands' tables would fit, but fill every room of a large capacity.
+    shuffled = None if restart_seed is None else random.Random(restart_seed)
+    if shuffled is not None:
+        columns = shuffled.sample(columns, len(columns))
     master = _Master(capacity[0], [s[0] for s in sizes], list(columns),
                      sparse=not fits_table(capacity[0], sizes, demand))
     round_down = round_down or master.sparse
-    if restart_seed is not None and not master.sparse:
+    if shuffled is not None and not master.sparse:
         return _restarted(master, capacity, sizes, demand, deadline, most=most, goal=goal,
-                          round_down=round_down, seed=restart_seed)
+                          round_down=round_down, shuffled=shuffled)
     best: list[list[int]] | None = None
     limits, reached = (max_depth, max_discrepancy), 0
     while now() < deadline:
@@ -282,10 +286,10 @@ def search(capacity: Load, sizes: list[Load], demand: list[int],
 
 
 def _restarted(master: _Master, capacity: Load, sizes: list[Load], demand: list[int],
-               deadline: float, *, most: int, goal: int, round_down: bool, seed: int
-               ) -> list[list[int]] | None:
+               deadline: float, *, most: int, goal: int, round_down: bool,
+               shuffled: random.Random) -> list[list[int]] | None:
     """Dives from the root, each one after the first over a master LP that holds every column
-    found so far in an order shuffled from `seed`, until one reaches `goal` GPUs or the root's
+    found so far in an order `shuffled` again, until one reaches `goal` GPUs or the root's
     bound, or the deadline. The root LP of a bin packing is degenerate: GLOP's vertex depends
     on the columns' order, and each vertex rounds and dives its own way, where the limited
     discrepancy search's later dives start from one vertex and, on augmented IRUP's 600
@@ -296,7 +300,6 @@ def _restarted(master: _Master, capacity: Load, sizes: list[Load], demand: list[
     root = master.solve(tuple(demand), deadline)
     if root is None or root[0] >= most:
         return None
-    shuffled = random.Random(seed)
     best: list[list[int]] | None = None
     while now() < deadline:
         best, _, _ = _tree(master, capacity, sizes, demand, deadline, most=most, goal=goal,

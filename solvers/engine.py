@@ -489,9 +489,9 @@ def _dived(capacity: tuple[int, ...], sizes: list, demand: list[int], columns: l
     diving search ran to its end: in several dimensions a dive that fixes every pattern the
     LP uses at least half; in one dimension, once the LP has converged (`settled`), diving
     with limited discrepancy search (priced by table or, on large capacities, by the
-    undominated list; for the raced search's rival, `rival_seed`, its children fixing the
-    columns used rounded down and, priced by table, restarting from a root shuffled from
-    that seed rather than backtracking),
+    undominated list; for the raced search's rival, `rival_seed`, its columns in an order
+    shuffled from that seed, its children fixing the columns used rounded down and, priced
+    by table, its dives restarted from the root rather than backtracking),
     which takes the local searches' time too, up to `DIVED_PROOF_SHARE` kept for the proof
     (when it runs to that end, the local searches do not run after it); else a dive that
     fixes the most used pattern a step."""

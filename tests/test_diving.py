@@ -100,18 +100,28 @@ def test_a_tree_done_early_widens_until_it_finds_the_optimum():
     assert _valid(100, sizes, demand, found)
 
 
-def test_restarts_from_shuffled_roots_find_the_optimum_a_single_dive_misses():
-    """The raced rival's search: the dive alone ends a GPU over (see above); each restart
-    dives again from the root over the columns in another order, and one reaches 8."""
+def test_a_dive_that_misses_is_followed_by_one_from_a_reshuffled_root():
+    """The raced rival's search: where a dive ends without a packing at the goal (the first
+    one stubbed to), the next dives from a new root over every column found so far, in
+    another order, and reaches 8."""
     sizes, demand = _instance([s for b in CUT_BINS for s in b])
-    with using(WorkClock()), mock.patch.object(diving, "_tree", side_effect=diving._tree) as trees:
+    masters, real = [], diving._tree
+
+    def first_misses(master, *args, **kwargs):
+        masters.append(master)
+        if len(masters) == 1:
+            return kwargs["best"], True, 1
+        return real(master, *args, **kwargs)
+
+    with using(WorkClock()), mock.patch.object(diving, "_tree", side_effect=first_misses):
         columns = generate_columns((100,), sizes, demand, _singles(len(sizes)), now() + 5)
         found = search((100,), sizes, demand, columns.patterns, now() + 5, most=9, goal=8,
                        restart_seed=0)
     assert found is not None and len(found) == 8
     assert _valid(100, sizes, demand, found)
-    assert trees.call_count >= 2  # the first dive missed it
-    assert {call.kwargs["limits"] for call in trees.call_args_list} == {(0, 0)}
+    first, second = masters[0].patterns, masters[1].patterns
+    assert len(masters) == 2 and set(first) <= set(second)
+    assert second[:len(first)] != first  # the same columns, in another order
 
 
 def test_a_restarted_search_does_not_dive_below_a_root_it_cannot_beat():
