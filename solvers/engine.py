@@ -282,7 +282,7 @@ def _patterns_raced(problem: Problem, hint: Solution, *, time_limit_s: float, se
     search on a core of its own (`solvers.race`): the `rival`, from the next seed, on one
     worker, leaves the fills to the brim to the search it races (on augmented IRUP's 600
     sizes they find nothing in a second, which its dives then have) and dives its own way
-    (`_dived`). On augmented IRUP's 600 sizes, wall mode, 18 and 20 of 22 at the optimum in
+    (`_dived`). On augmented IRUP's 600 sizes, wall mode, 20 of 22 at the optimum in each of
     two runs raced so; 17 to 19 with a rival that dives rounded down only, 11 to 14 alone,
     and 15 with a rival that differs by its seed only (scripts/BENCHMARKS.md, `#restarts`)."""
     from solvers import race
