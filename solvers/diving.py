@@ -262,11 +262,11 @@ def search(capacity: Load, sizes: list[Load], demand: list[int],
     (`_restarted`) where nodes price by table (on large capacities a restart's root, priced
     by the undominated list, takes seconds: GI's csBA500_12 ended 17 GPUs over in two of
     four raced runs so). Items of one dimension only."""
-    # Where the whole demand's table is too large, every node prices by the undominated
-    # list: the residual demands' tables would fit, but fill every room of a large capacity.
     shuffled = None if restart_seed is None else random.Random(restart_seed)
     if shuffled is not None:
         columns = shuffled.sample(columns, len(columns))
+    # Where the whole demand's table is too large, every node prices by the undominated
+    # list: the residual demands' tables would fit, but fill every room of a large capacity.
     master = _Master(capacity[0], [s[0] for s in sizes], list(columns),
                      sparse=not fits_table(capacity[0], sizes, demand))
     round_down = round_down or master.sparse

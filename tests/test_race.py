@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import random
 import time
 from dataclasses import replace
 
 import pytest
 
+from scripts.zero_slack import cut_bin
 from solvers import engine, race
 from solvers.clock import WorkClock, now, using
 from solvers.problem import Group, Option, Placement, Pool, Problem, Solution
@@ -134,18 +136,12 @@ def test_the_counted_clock_never_forks(monkeypatch):
     assert violations(problem, solution) == []
 
 
-
 def test_the_rival_leaves_the_fills_to_the_brim_to_the_search_it_races(monkeypatch):
     """30 bins of 1,000 cut in four pieces each (the optimum 30 by construction), the listing
     and the first local search stubbed out so that the phases after them run: the search's
     own fills bins to the brim, the rival leaves that to it and still ends at 30, proven."""
-    import random
-
-    rng, sizes = random.Random(0), []
-    for _ in range(30):
-        cuts = sorted(rng.sample(range(1, 1000), 3))
-        sizes += [b - a for a, b in zip([0, *cuts], [*cuts, 1000], strict=True)]
-    problem = _packing(sizes, 1000)
+    rng = random.Random(0)
+    problem = _packing([w for _ in range(30) for w in cut_bin(rng, 1000, 4)], 1000)
     monkeypatch.setattr(engine, "_list_tight",
                         lambda *args, **kwargs: (None, args[3], True))
     monkeypatch.setattr(engine, "_partial_search", lambda capacity, sizes, bins, *a, **k: bins)
