@@ -87,6 +87,7 @@ class _Master:
         self.capacity, self.weights = capacity, weights
         self.sizes: list[Load] = [(w,) for w in weights]  # as quick pricing reads them
         self.sparse = sparse  # priced by the undominated list (`solvers.pareto`), no table
+        self.unlisted = False  # whether that list grew too long (quick pricing only since)
         self.lp = pywraplp.Solver.CreateSolver("GLOP")
         # A node only raises or lowers the rows' bounds and closes or opens columns, so the
         # last basis stays dual feasible: the dual simplex goes on from it, where presolve
@@ -149,16 +150,19 @@ class _Master:
               ) -> tuple[int, list[tuple[int, ...]], list[float], np.ndarray] | None:
         """Column generation for the residual demand `left`: the GPUs it needs at least (the
         LP bound, proven by Farley's bound or the items' total size as soon as it can be, or
-        Farley's when cut short), and the columns the LP uses with their values, also as
-        rows of counts: rounding and ranking take no other, and reading every open column
-        as a dense tuple cost a node a third of its time on hard-28 and more than its LP on
-        large capacities (rounding reads the rows: converting the tuples again took half of
-        rounding's time, a twelfth of the search's, on augmented IRUP's 600 sizes). None at
-        `deadline`."""
+        Farley's when cut short; where the undominated list grows too long, the LP quick
+        pricing reached, bounded so, later nodes pricing quickly only: on GI's csBB500_5 the
+        root's list overflowed and the search ended there, before its first dive), and the
+        columns the LP uses with their values, also as rows of counts: rounding and ranking
+        take no other, and reading every open column as a dense tuple cost a node a third
+        of its time on hard-28 and more than its LP on large capacities (rounding reads the
+        rows: converting the tuples again took half of rounding's time, a twelfth of the
+        search's, on augmented IRUP's 600 sizes). None at `deadline`."""
         self._set_demand(left)
         pricer = Pricer(self.capacity, self.weights, list(left), sparse=self.sparse)
         floor = -(-sum(w * n for w, n in zip(self.weights, left, strict=True)) // self.capacity)
         bound = 0
+        found: list[tuple[int, ...]] | None = []  # None: not priced to the end
         while now() < deadline:
             charge(LP_ROUND
                    + LP_WARM_ENTRY * (self.nonzeros + len(self.patterns) + len(self.rows)))
@@ -175,15 +179,19 @@ class _Master:
                     for pattern in quick[:NEW_COLUMNS]:
                         self._add(pattern)
                     continue
-                found = pricer.round(priced_at, self.known, deadline=deadline)
-                if found is None:  # the undominated list grew too long (or time ran out)
+                found = None if self.unlisted else pricer.round(priced_at, self.known,
+                                                                 deadline=deadline)
+                if found is None and now() >= deadline:
                     return None
+                self.unlisted = self.unlisted or found is None
                 bound = max(bound, pricer.bound)
                 if found:
                     for pattern in found:
                         self._add(pattern)
                     continue
-            bound = max(bound, floor, math.ceil(value - EPSILON))
+            if found is not None:  # priced to the end: the LP's value bounds the node
+                bound = max(bound, math.ceil(value - EPSILON))
+            bound = max(bound, floor)
             self._sync()
             columns = np.flatnonzero(self.open)
             values = solved[np.array(self.index, dtype=np.int64)[columns]].tolist()

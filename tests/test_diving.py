@@ -252,6 +252,23 @@ def test_on_large_capacities_a_node_prices_quickly_before_the_list():
         _assert_cold_bounds(master, 1000, sizes, demand, rng, residuals=5)
 
 
+def test_on_large_capacities_a_node_whose_list_grows_too_long_keeps_its_lp():
+    """Where the undominated list grows too long to price by (stubbed: it always does), a
+    node keeps the LP its quick pricing reached, bounded by what is proven (the items' size,
+    42 GPUs for 120 items of 350 in GPUs of 1000, not the LP's 60), and later nodes price
+    quickly only: the search still packs the 60 GPUs two to a GPU, where it gave up at the
+    root before, and asks the list once."""
+    sizes, demand, single = [(350,)], [120], [(1,)]
+    with mock.patch.object(patterns, "MAX_TABLE_CELLS", 0), using(WorkClock()), \
+            mock.patch.object(pricing.Pricer, "round", autospec=True,
+                              return_value=None) as listed:
+        root = diving._Master(1000, [350], single, sparse=True).solve((120,), now() + 10)
+        assert root is not None and root[0] == 42 and math.isclose(sum(root[2]), 60)
+        found = search((1000,), sizes, demand, single, now() + 10, most=120, goal=0)
+    assert found is not None and len(found) == 60 and _valid(1000, sizes, demand, found)
+    assert listed.call_count == 2  # once at the root above, once in the search
+
+
 def test_on_large_capacities_a_node_fixes_each_column_as_often_as_its_lp_uses_it_whole():
     """Where nodes price by the undominated list, a column the LP uses 2.5 times is fixed
     twice with the first choice (what is left of the LP's solution still covers the child's
