@@ -10,9 +10,15 @@ the assets of diving methods" (INFORMS Journal on Computing, 2019):
   solved by column generation, pricing restricted to the residual demand as
   `solvers.pricing` prices (several columns a round, smoothed duals; by the undominated list
   where the whole demand's table is too large, and there quick pricing first, as column
-  generation's own rounds do, the list only where it finds no column: at the duals of a
-  child the list can grow past its limit, which ended GI's csBB500_3's search at its root's
-  first child), stopped as soon as its bound is proven;
+  generation's own rounds do, the list only where it finds no column), stopped as soon as
+  its bound is proven. Where the list grows past its limit (at a child's duals, or at the
+  root's: GI's csBB500_3 and csBB500_5 ended their searches there) or has taken
+  `LISTING_SHARE` of the search's time, the nodes price quickly only, each bounded by
+  Farley's bound or its items' size: the root's LP over columns read back from column
+  generation's, without its pair exchanges, can take dozens of rounds of the list to
+  converge (45 on GI's csAA500_10, the search's whole time at 10 s, after which nothing
+  was left to dive; with the share, GI's 500 sizes reached 60 of 80 optima in wall mode
+  where they reached 55);
 - the node fixes one column, rounded up (the one closest to its ceiling, the most used of
   equals), as many copies as the residual demand allows, and dives into the child; that
   child fixes with it every column the LP uses a whole number of times (the LP's solution
@@ -75,6 +81,10 @@ from solvers.patterns import (
 from solvers.pricing import Pricer, add_exchanges
 
 EPSILON = 1e-6
+# The share of the search's time its nodes may spend pricing by the undominated list (large
+# capacities): past it they price quickly only (`_Master.unlisted`), so a root that does not
+# converge leaves the other half to diving.
+LISTING_SHARE = 1 / 2
 
 
 class _Master:
@@ -87,7 +97,10 @@ class _Master:
         self.capacity, self.weights = capacity, weights
         self.sizes: list[Load] = [(w,) for w in weights]  # as quick pricing reads them
         self.sparse = sparse  # priced by the undominated list (`solvers.pareto`), no table
-        self.unlisted = False  # whether that list grew too long (quick pricing only since)
+        # Whether that list grew too long or its time ran out (`listed_until`): quick
+        # pricing only since.
+        self.unlisted = False
+        self.listed_until = math.inf
         self.lp = pywraplp.Solver.CreateSolver("GLOP")
         # A node only raises or lowers the rows' bounds and closes or opens columns, so the
         # last basis stays dual feasible: the dual simplex goes on from it, where presolve
@@ -179,8 +192,8 @@ class _Master:
                     for pattern in quick[:NEW_COLUMNS]:
                         self._add(pattern)
                     continue
-                found = None if self.unlisted else pricer.round(priced_at, self.known,
-                                                                 deadline=deadline)
+                found = None if self.unlisted or now() >= self.listed_until else pricer.round(
+                    priced_at, self.known, deadline=min(deadline, self.listed_until))
                 if found is None and now() >= deadline:
                     return None
                 self.unlisted = self.unlisted or found is None
@@ -278,6 +291,8 @@ def search(capacity: Load, sizes: list[Load], demand: list[int],
     master = _Master(capacity[0], [s[0] for s in sizes], list(columns),
                      sparse=not fits_table(capacity[0], sizes, demand))
     round_down = round_down or master.sparse
+    if master.sparse:
+        master.listed_until = now() + (deadline - now()) * LISTING_SHARE
     if shuffled is not None and not master.sparse:
         return _restarted(master, capacity, sizes, demand, deadline, most=most, goal=goal,
                           round_down=round_down, shuffled=shuffled)

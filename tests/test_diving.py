@@ -269,6 +269,24 @@ def test_on_large_capacities_a_node_whose_list_grows_too_long_keeps_its_lp():
     assert listed.call_count == 2  # once at the root above, once in the search
 
 
+def test_on_large_capacities_nodes_price_quickly_only_once_the_lists_time_is_spent():
+    """The undominated list may take only `LISTING_SHARE` of the search's time: with none
+    left for it, the nodes price quickly only (the list never called), and the search still
+    packs the 120 items of 350 into their optimum of 60 GPUs; with the share, the nodes ask
+    the list to prove their LPs' bounds."""
+    sizes, demand, single = [(350,)], [120], [(1,)]
+    calls = []
+    for share in (0.0, diving.LISTING_SHARE):
+        with mock.patch.object(patterns, "MAX_TABLE_CELLS", 0), using(WorkClock()), \
+                mock.patch.object(diving, "LISTING_SHARE", share), \
+                mock.patch.object(pricing.Pricer, "round", autospec=True,
+                                  side_effect=pricing.Pricer.round) as listed:
+            found = search((1000,), sizes, demand, single, now() + 10, most=120, goal=0)
+        assert found is not None and len(found) == 60 and _valid(1000, sizes, demand, found)
+        calls.append(listed.call_count)
+    assert calls[0] == 0 < calls[1]
+
+
 def test_on_large_capacities_a_node_fixes_each_column_as_often_as_its_lp_uses_it_whole():
     """Where nodes price by the undominated list, a column the LP uses 2.5 times is fixed
     twice with the first choice (what is left of the LP's solution still covers the child's
