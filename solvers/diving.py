@@ -163,9 +163,10 @@ class _Master:
               ) -> tuple[int, list[tuple[int, ...]], list[float], np.ndarray] | None:
         """Column generation for the residual demand `left`: the GPUs it needs at least (the
         LP bound, proven by Farley's bound or the items' total size as soon as it can be, or
-        Farley's when cut short; where the undominated list grows too long, the LP quick
-        pricing reached, bounded so, later nodes pricing quickly only: on GI's csBB500_5 the
-        root's list overflowed and the search ended there, before its first dive), and the
+        Farley's when cut short; where the undominated list grows too long or its time,
+        `listed_until`, runs out, the LP quick pricing reached, bounded so, later nodes
+        pricing quickly only: on GI's csBB500_5 the root's list overflowed and the search
+        ended there, before its first dive), and the
         columns the LP uses with their values, also as rows of counts: rounding and ranking
         take no other, and reading every open column as a dense tuple cost a node a third
         of its time on hard-28 and more than its LP on large capacities (rounding reads the
