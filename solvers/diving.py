@@ -17,8 +17,8 @@ the assets of diving methods" (INFORMS Journal on Computing, 2019):
   Farley's bound or its items' size: the root's LP over columns read back from column
   generation's, without its pair exchanges, can take dozens of rounds of the list to
   converge (45 on GI's csAA500_10, the search's whole time at 10 s, after which nothing
-  was left to dive; with the share, GI's 500 sizes reached 60 of 80 optima in wall mode
-  where they reached 55);
+  was left to dive; with the share, GI's 500 sizes reached 60 and 57 of 80 optima in two
+  wall runs, where they reached 55 before, 53 without the share);
 - the node fixes one column, rounded up (the one closest to its ceiling, the most used of
   equals), as many copies as the residual demand allows, and dives into the child; that
   child fixes with it every column the LP uses a whole number of times (the LP's solution
