@@ -82,8 +82,8 @@ from solvers.pricing import Pricer, add_exchanges
 
 EPSILON = 1e-6
 # The share of the search's time its nodes may spend pricing by the undominated list (large
-# capacities): past it they price quickly only (`_Master.unlisted`), so a root that does not
-# converge leaves the other half to diving.
+# capacities): past it they price quickly only (`_Master.listed_until`), so a root that
+# does not converge leaves the other half to diving.
 LISTING_SHARE = 1 / 2
 
 
@@ -97,9 +97,8 @@ class _Master:
         self.capacity, self.weights = capacity, weights
         self.sizes: list[Load] = [(w,) for w in weights]  # as quick pricing reads them
         self.sparse = sparse  # priced by the undominated list (`solvers.pareto`), no table
-        # Whether that list grew too long or its time ran out (`listed_until`): quick
-        # pricing only since.
-        self.unlisted = False
+        # Until when nodes may price by that list: minus infinity once it grew too long,
+        # quick pricing only after.
         self.listed_until = math.inf
         self.lp = pywraplp.Solver.CreateSolver("GLOP")
         # A node only raises or lowers the rows' bounds and closes or opens columns, so the
@@ -166,12 +165,12 @@ class _Master:
         Farley's when cut short; where the undominated list grows too long or its time,
         `listed_until`, runs out, the LP quick pricing reached, bounded so, later nodes
         pricing quickly only: on GI's csBB500_5 the root's list overflowed and the search
-        ended there, before its first dive), and the
-        columns the LP uses with their values, also as rows of counts: rounding and ranking
-        take no other, and reading every open column as a dense tuple cost a node a third
-        of its time on hard-28 and more than its LP on large capacities (rounding reads the
-        rows: converting the tuples again took half of rounding's time, a twelfth of the
-        search's, on augmented IRUP's 600 sizes). None at `deadline`."""
+        ended there, before its first dive), and the columns the LP uses with their values,
+        also as rows of counts: rounding and ranking take no other, and reading every open
+        column as a dense tuple cost a node a third of its time on hard-28 and more than its
+        LP on large capacities (rounding reads the rows: converting the tuples again took
+        half of rounding's time, a twelfth of the search's, on augmented IRUP's 600 sizes).
+        None at `deadline`."""
         self._set_demand(left)
         pricer = Pricer(self.capacity, self.weights, list(left), sparse=self.sparse)
         floor = -(-sum(w * n for w, n in zip(self.weights, left, strict=True)) // self.capacity)
@@ -193,11 +192,12 @@ class _Master:
                     for pattern in quick[:NEW_COLUMNS]:
                         self._add(pattern)
                     continue
-                found = None if self.unlisted or now() >= self.listed_until else pricer.round(
+                found = None if now() >= self.listed_until else pricer.round(
                     priced_at, self.known, deadline=min(deadline, self.listed_until))
                 if found is None and now() >= deadline:
                     return None
-                self.unlisted = self.unlisted or found is None
+                if found is None:
+                    self.listed_until = -math.inf
                 bound = max(bound, pricer.bound)
                 if found:
                     for pattern in found:
