@@ -61,9 +61,14 @@ SUM_ITEM = 1e-7  # per item and subset sum of a bin, when sums are listed or bin
 
 
 def _shifted(bits: int, size: int, copies: int, mask: int) -> int:
-    """Every sum of `bits` plus 0..copies items of `size`, at most the mask's length."""
+    """Every sum of `bits` plus 0..copies items of `size`, at most the mask's length. Charged
+    by the words of each copy's shift, mask and union: one bitset pass a copy charged
+    GI's large capacities a quarter of the fill's time (csBB500_8: 0.95 counted seconds, 4.0
+    on the wall)."""
+    words = (mask.bit_length() + 63) // 64
     result = bits
     for _ in range(copies):
+        charge(BIT_WORD * words * 3)
         bits = (bits << size) & mask
         if not bits:
             break
@@ -89,7 +94,7 @@ def _fill_one(capacity: int, sizes: list[int], left: list[int], waste_allowed: i
     for i in range(len(candidates) - 1, -1, -1):
         t = candidates[i]
         layers[i] = _shifted(layers[i + 1], sizes[t], min(left[t], room // sizes[t]), mask)
-    charge(len(candidates) * (CANDIDATE + BIT_WORD * (room // 64 + 1) * 2))
+    charge(len(candidates) * CANDIDATE)
     best = layers[0].bit_length() - 1
     if room - best > waste_allowed:
         left[first] += 1
@@ -284,12 +289,10 @@ def _opening(capacity: int, sizes: list[int], left: list[int], allowed: int,
     room = capacity - sizes[first]
     mask = (1 << (room + 1)) - 1
     bits = 1
-    words = room // 64 + 1
     for t, n in enumerate(left):
         if n and sizes[t] <= room:
             copies = min(n - (t == first), room // sizes[t])
             bits = _shifted(bits, sizes[t], copies, mask)
-            charge(BIT_WORD * words * copies)
     charge(CANDIDATE * len(left))
     order = list(range(len(packing)))
     rng.shuffle(order)

@@ -1,8 +1,8 @@
 """The deterministic clock counts the engine's own loops where the work happens, so a budget
 bounds them: greedy's placements, the dive's columns, the LP's rounding, the setting up of
-the consistent neighbourhood search's partial packings, CP-SAT's pricing knapsack of one
-row (solved without the presolve whose work its deterministic time leaves out), and the
-knapsack over undominated states, by the states it merges. Each test
+the consistent neighbourhood search's partial packings, the fill's subset sums, CP-SAT's
+pricing knapsack of one row (solved without the presolve whose work its deterministic time
+leaves out), and the knapsack over undominated states, by the states it merges. Each test
 counts the work itself (steps, entries, bins) through the code's own functions, never the
 wall clock."""
 
@@ -14,6 +14,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+import solvers.exact_fill as exact_fill
 import solvers.partial_search as partial_search
 import solvers.patterns as patterns
 import solvers.pricing as pricing
@@ -21,6 +22,7 @@ from bench.instances import _single_pool
 from solvers import greedy as greedy_module
 from solvers import pareto
 from solvers.clock import (
+    BIT_WORD,
     COLUMN_ENTRY,
     ITEM_FIT,
     PARETO_STATE,
@@ -179,3 +181,18 @@ def test_values_of_many_patterns_equal_the_matrix_product():
     counts = rng.integers(0, 4, size=(50, 30))
     value = rng.random(30)
     assert np.allclose(patterns._worth(counts, value), counts @ value)
+
+
+def test_the_fills_subset_sums_charge_every_copy_shifted():
+    """A bin filled to the brim reaches its loads by shifting a bitset as wide as the room
+    once per copy of each size: each shift is charged by its words, so on large capacities
+    a type of many copies costs as much as it takes (one pass a type undercounted GI's fill
+    four times over)."""
+    room = 64 * 1_000 - 1  # a thousand words
+    with using(WorkClock()) as clock:
+        sums = exact_fill._shifted(1, 7, 10, (1 << (room + 1)) - 1)
+    assert sums == sum(1 << (7 * k) for k in range(11))  # 0 to 10 copies of 7
+    assert clock.spent == pytest.approx(10 * 1_000 * 3 * BIT_WORD * SAT_SECOND)
+    with using(WorkClock()) as clock:
+        exact_fill._shifted(1, room + 1, 10, (1 << (room + 1)) - 1)  # no copy fits
+    assert clock.spent == pytest.approx(1_000 * 3 * BIT_WORD * SAT_SECOND)
