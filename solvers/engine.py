@@ -380,7 +380,7 @@ def _solve_as_patterns(problem: Problem, hint: Solution, *, time_limit_s: float,
     if lower_gpus < len(bins):
         bins, searched = _dived(pool.capacity, sizes, demand, _diving_columns(
             pool.capacity, sizes, demand, columns, priced), bins, lower_gpus,
-                                vector=vector, settled=settled, deadline=deadline,
+                                vector=vector, deadline=deadline,
                                 time_limit_s=time_limit_s, rival_seed=seed if rival else None)
     if lower_gpus < len(bins) and not searched:
         bins = _fewer_bins(pool.capacity, sizes, bins, lower_gpus, deadline=deadline,
@@ -482,31 +482,33 @@ def _diving_columns(capacity: tuple[int, ...], sizes: list, demand: list[int], c
 
 
 def _dived(capacity: tuple[int, ...], sizes: list, demand: list[int], columns: list,
-           bins: list[list[int]], lower_gpus: int, *, vector: bool, settled: bool,
+           bins: list[list[int]], lower_gpus: int, *, vector: bool,
            deadline: float, time_limit_s: float, rival_seed: int | None = None
            ) -> tuple[list[list[int]], bool]:
     """The best of `bins` and a dive from column generation's `columns`, and whether the
     diving search ran to its end: in several dimensions a dive that fixes every pattern the
-    LP uses at least half; in one dimension, once the LP has converged (`settled`), diving
-    with limited discrepancy search (priced by table or, on large capacities, by the
-    undominated list; for the raced search's rival, `rival_seed`, its columns in an order
-    shuffled from that seed, its children fixing the columns used rounded down and, priced
-    by table, its dives restarted from the root rather than backtracking),
-    which takes the local searches' time too, up to `DIVED_PROOF_SHARE` kept for the proof
-    (when it runs to that end, the local searches do not run after it); else a dive that
-    fixes the most used pattern a step."""
+    LP uses at least half; in one dimension diving with limited discrepancy search (priced
+    by table or, on large capacities, by the undominated list; for the raced search's rival,
+    `rival_seed`, its columns in an order shuffled from that seed, its children fixing the
+    columns used rounded down and, priced by table, its dives restarted from the root rather
+    than backtracking), which takes the local searches' time too, up to `DIVED_PROOF_SHARE`
+    kept for the proof (when it runs to that end, the local searches do not run after it).
+    Also where column generation did not settle in its time: the search's root prices on
+    from its columns, then dives; a dive that fixed the most used pattern a step, each LP
+    priced to the end, and the local searches after it left 12 of GI's 500 sizes a GPU
+    over that the search packs at their optimum (deterministic mode, scripts/BENCHMARKS.md)."""
     from solvers import diving
     from solvers.patterns import dive
 
-    if not vector and settled:
+    if not vector:
         end = deadline - time_limit_s * DIVED_PROOF_SHARE
         found = diving.search(capacity, sizes, demand, columns, end, most=len(bins),
                               goal=lower_gpus, round_down=rival_seed is not None,
                               restart_seed=rival_seed)
         return bins if found is None else found, now() >= end
     found = dive(capacity, sizes, demand, columns, min(deadline, now() + time_limit_s / 6),
-                 rounds=3 if vector else None, fix=0.5 if vector else None)
-    return (found if found is not None and len(found) < len(bins) else bins), False
+                 rounds=3, fix=0.5)
+    return (found if len(found) < len(bins) else bins), False
 
 
 def _fewer_bins(capacity: tuple[int, ...], sizes: list, bins: list[list[int]],

@@ -607,23 +607,19 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
 
 
 def dive(capacity: Load, sizes: list[Load], demand: list[int], start: list[tuple[int, ...]],
-         deadline: float, *, rounds: int | None = None,
-         fix: float | None = None) -> list[list[int]] | None:
-    """A packing by rounding the LP: take the patterns it uses most, solve the LP again for
-    what is left, repeat. None if time runs out first.
-
-    With `fix`, a step takes every pattern the LP uses at least `fix` (most used first, while
-    its items are still needed), and prices at most `rounds` rounds: a dozen LPs in all on
-    hundreds of items, where one pattern a step, each LP priced to the end, does not finish.
-    Time running out then ends the dive with the last LP rounded at once for what is left."""
+         deadline: float, *, rounds: int, fix: float) -> list[list[int]]:
+    """A packing by rounding the LP (items of several dimensions): a step takes every pattern
+    the LP uses at least `fix` (most used first, while its items are still needed) and
+    solves the LP again for what is left, priced at most `rounds` rounds: a dozen LPs in all
+    on hundreds of items, where one pattern a step, each LP priced to the end, does not
+    finish. Time running out ends the dive with the last LP rounded at once for what is
+    left."""
     left = list(demand)
     bins: list[list[int]] = []
     columns = list(start)
     found = Columns(columns, 0, [0.0] * len(columns), len(columns))
     while any(left):
         if now() >= deadline:
-            if fix is None:
-                return None
             return bins + round_columns(capacity, sizes, left, found.patterns, found.values)
         # Each column cut down to what is left, in numpy: columns x types is large.
         charge(COLUMN_ENTRY * len(columns) * len(left))
@@ -633,12 +629,11 @@ def dive(capacity: Load, sizes: list[Load], demand: list[int], start: list[tuple
         found = generate_columns(capacity, sizes, left, clipped, deadline, rounds)
         columns = found.patterns
         order = sorted(range(len(columns)), key=lambda i: -found.values[i])
-        threshold = math.inf if fix is None else fix
-        chosen = [order[0]] + [i for i in order[1:] if found.values[i] >= threshold]
+        chosen = [order[0]] + [i for i in order[1:] if found.values[i] >= fix]
         for rank, i in enumerate(chosen):
             value = found.values[i]
             copies = max(1, math.floor(value + 1e-9)) if rank == 0 else \
-                math.floor(value + 1 - threshold + 1e-9)
+                math.floor(value + 1 - fix + 1e-9)
             for _ in range(copies):
                 if rank and any(n > m for n, m in zip(columns[i], left, strict=True)):
                     break  # an earlier pattern of this step took some of its items

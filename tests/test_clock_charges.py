@@ -79,10 +79,10 @@ def test_the_dive_charges_the_columns_it_cuts_within_its_budget(monkeypatch: pyt
     monkeypatch.setattr(patterns.np, "minimum", counting)
     budget_s = 0.2
     with using(WorkClock()) as clock:
-        patterns.dive((1_000,), sizes, demand, start, budget_s)
+        patterns.dive((1_000,), sizes, demand, start, budget_s, rounds=3, fix=0.5)
     assert cut["entries"] > 0
     assert cut["entries"] * COLUMN_ENTRY * SAT_SECOND <= clock.spent
-    assert clock.spent <= budget_s * 1.5  # its last step: an LP priced to the end
+    assert clock.spent <= budget_s * 1.5  # its last step: three rounds of pricing
 
 
 def test_rounding_the_lp_charges_each_bin_and_item():

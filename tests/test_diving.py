@@ -373,3 +373,19 @@ def test_a_solve_cut_short_at_the_deadline_leaves_the_last_lp(monkeypatch):
                                    now() + 5)
     assert len(calls) == 2
     assert math.isclose(sum(columns.values), 15.0)  # the singles' LP: one bin an item
+
+
+def test_where_column_generation_did_not_settle_the_engine_dives_by_the_search():
+    """Column generation cut short (here not run at all: its columns one item each) leaves
+    the LP far above its bound; the engine still runs the diving search, whose root prices
+    on from those columns, and its dives reach a packing at the bound (37 GPUs for these 120
+    items, seed 0, from greedy's one item a GPU)."""
+    rng = random.Random(0)
+    sizes, demand = _instance([rng.randint(150, 450) for _ in range(120)])
+    bins = [[t] for t, n in enumerate(demand) for _ in range(n)]
+    with using(WorkClock()), mock.patch.object(diving, "search", autospec=True,
+                                               side_effect=diving.search) as searched:
+        found, _ = engine._dived((1000,), sizes, demand, _singles(len(sizes)), bins, 37,
+                                 vector=False, deadline=now() + 10, time_limit_s=10)
+    assert searched.call_count == 1
+    assert len(found) == 37 and _valid(1000, sizes, demand, found)
