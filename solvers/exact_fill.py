@@ -62,9 +62,9 @@ SUM_ITEM = 1e-7  # per item and subset sum of a bin, when sums are listed or bin
 
 def _shifted(bits: int, size: int, copies: int, mask: int) -> int:
     """Every sum of `bits` plus 0..copies items of `size`, at most the mask's length. Charged
-    by the words of each copy's shift, mask and union: one bitset pass a copy charged
-    GI's large capacities a quarter of the fill's time (csBB500_8: 0.95 counted seconds, 4.0
-    on the wall)."""
+    by the words of each copy's shift, mask and union: charged one pass a size whatever its
+    copies, the fill on GI's large capacities counted a quarter of its work (csBB500_8: 0.95
+    counted seconds for 4.0 on the wall)."""
     words = (mask.bit_length() + 63) // 64
     result = bits
     for _ in range(copies):
