@@ -121,12 +121,11 @@ class Clock:
         return solver.solve(model, callback)
 
     def limit_lp(self, lp, deadline: float) -> None:
-        """Stop the next solves of the linear solver `lp` (pywraplp) at `deadline`: a solve
-        cut short is not optimal, which callers take as unsolved. One cold solve of a
-        degenerate LP can take seconds (the diving search's root on augmented IRUP's 1,002
-        sizes: 3.5 s of GLOP, past the time limit by 2.6 s)."""
-        if math.isfinite(deadline):
-            lp.SetTimeLimit(min(max(1, int((deadline - self.now()) * 1000)), 2**31 - 1))
+        """Stop the next solves of `lp` (a `solvers.lp.CoverLP`) at `deadline`: a solve cut
+        short is not optimal, which callers take as unsolved. One cold solve of a degenerate
+        LP can take seconds (the diving search's root on augmented IRUP's 1,002 sizes: 3.5 s
+        of GLOP, past the time limit by 2.6 s)."""
+        lp.set_time_limit(deadline - self.now())
 
 
 class WorkClock(Clock):

@@ -65,16 +65,15 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
-from ortools.linear_solver import pywraplp
 
-from solvers.clock import COLUMN_ENTRY, LP_ROUND, LP_WARM_ENTRY, STEP, charge, limit_lp, now
+from solvers.clock import COLUMN_ENTRY, LP_ROUND, LP_WARM_ENTRY, STEP, charge, now
+from solvers.lp import CoverLP
 from solvers.patterns import (
     NEW_COLUMNS,
     QUICK_SEEDS,
     Load,
     add_column,
     fits_table,
-    lp_solution,
     price_quickly,
     round_columns,
 )
@@ -100,20 +99,12 @@ class _Master:
         # Until when nodes may price by that list: minus infinity once it grew too long,
         # quick pricing only after.
         self.listed_until = math.inf
-        self.lp = pywraplp.Solver.CreateSolver("GLOP")
         # A node only raises or lowers the rows' bounds and closes or opens columns, so the
-        # last basis stays dual feasible: the dual simplex goes on from it, where presolve
-        # would discard it and the primal simplex start over (a node's solve 16 ms → 1.4 ms
-        # on hard-28's BPP13, 16 → 5.6 on GI's csBB250_1).
-        self.lp.SetSolverSpecificParametersAsString(
-            "use_dual_simplex: true use_preprocessing: false")
-        self.rows = [self.lp.Constraint(0, self.lp.infinity()) for _ in weights]
-        self.objective = self.lp.Objective()
-        self.objective.SetMinimization()
+        # last basis stays dual feasible: the dual simplex goes on from it.
+        self.lp = CoverLP([0] * len(weights))
         self.patterns: list[tuple[int, ...]] = []
         self.known: set[tuple[int, ...]] = set()
-        self.use: list = []
-        self.index: list[int] = []  # each pattern's variable's index in the LP
+        self.index: list[int] = []  # each pattern's column's index in the LP
         self.nonzeros = 0
         # The patterns as rows: `matrix` views the first rows of `storage`, which grows by
         # doubling, so the columns a node prices do not copy every earlier one.
@@ -123,14 +114,13 @@ class _Master:
         singles = [tuple(int(t == i) for t in range(len(weights))) for i in range(len(weights))]
         for pattern in dict.fromkeys(singles + columns):  # singles keep every residual LP feasible
             self._add(pattern)
-        self.nonzeros += 2 * len(add_exchanges(self.lp, self.rows, weights))
+        self.nonzeros += 2 * len(add_exchanges(self.lp, weights))
 
     def _add(self, pattern: tuple[int, ...]) -> None:
         self.known.add(pattern)
         self.patterns.append(pattern)
-        y, held = add_column(self.lp, self.rows, pattern)  # written once, kept for every node
-        self.use.append(y)
-        self.index.append(y.index())
+        index, held = add_column(self.lp, pattern)  # written once, kept for every node
+        self.index.append(index)
         self.nonzeros += held
 
     def _sync(self) -> None:
@@ -150,12 +140,12 @@ class _Master:
         self.open = np.append(self.open, np.ones(len(added), bool))
 
     def _set_demand(self, left: tuple[int, ...]) -> None:
-        for row, need in zip(self.rows, left, strict=True):
-            row.SetLb(need)
+        self.lp.set_lower(left)
         self._sync()
         fits: np.ndarray = np.all(self.matrix <= np.array(left, dtype=np.int64), axis=1)
-        for i in np.flatnonzero(fits != self.open).tolist():
-            self.use[i].SetUb(self.lp.infinity() if fits[i] else 0.0)
+        changed = np.flatnonzero(fits != self.open)
+        self.lp.set_upper([self.index[i] for i in changed.tolist()],
+                          np.where(fits[changed], np.inf, 0.0).tolist())
         self.open = fits
 
     def solve(self, left: tuple[int, ...], deadline: float
@@ -178,12 +168,11 @@ class _Master:
         found: list[tuple[int, ...]] | None = []  # None: not priced to the end
         while now() < deadline:
             charge(LP_ROUND
-                   + LP_WARM_ENTRY * (self.nonzeros + len(self.patterns) + len(self.rows)))
-            limit_lp(self.lp, deadline)
-            if self.lp.Solve() != pywraplp.Solver.OPTIMAL:
+                   + LP_WARM_ENTRY * (self.nonzeros + len(self.patterns) + len(self.weights)))
+            if not self.lp.solve(deadline):
                 return None
-            value = self.objective.Value()
-            solved, duals = lp_solution(self.lp)
+            value = self.lp.objective()
+            solved, duals = self.lp.solution()
             if math.ceil(value - EPSILON) > max(bound, floor):
                 priced_at = duals.tolist()
                 quick = price_quickly((self.capacity,), self.sizes, priced_at, list(left),

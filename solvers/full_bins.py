@@ -46,11 +46,11 @@ import math
 import random
 
 import numpy as np
-from ortools.linear_solver import pywraplp
 
-from solvers.clock import COLUMN_ENTRY, LP_ENTRY, LP_PIVOT, LP_ROUND, charge, limit_lp, now
+from solvers.clock import COLUMN_ENTRY, LP_ENTRY, LP_PIVOT, LP_ROUND, charge, now
 from solvers.exact_fill import few_item_patterns, one_dimension, pack_left
-from solvers.patterns import add_column, lp_solution
+from solvers.lp import CoverLP
+from solvers.patterns import add_column
 from solvers.pricing import EPSILON, knapsack
 
 ARTIFICIAL_COST = 3.0  # an item left out of every full bin, in the LP: dearer than a bin
@@ -149,7 +149,7 @@ def _node(capacity: int, sizes: list[int], left: list[int], columns: dict, deadl
           ) -> tuple[float, list[tuple[tuple[int, ...], float]]] | None:
     """Column generation over full patterns for the residual demand `left`, from the
     `columns` that fit it (new ones are added to `columns`): the LP's value and the patterns
-    it uses with their values; None at `deadline` or where GLOP fails twice."""
+    it uses with their values; None at `deadline` or where the LP fails twice."""
     charge(COLUMN_ENTRY * len(columns) * len(left))  # each column checked against `left`
     patterns = [p for p in columns if all(a <= n for a, n in zip(p, left, strict=True))]
     least = sum(s * n for s, n in zip(sizes, left, strict=True)) / capacity  # the LP's least
@@ -157,7 +157,7 @@ def _node(capacity: int, sizes: list[int], left: list[int], columns: dict, deadl
     while now() < deadline:
         solved = lp.solve(deadline)
         if solved is None:
-            lp = _Master(left, patterns)  # GLOP gave up on the incremental model: rebuilt once
+            lp = _Master(left, patterns)  # the solver gave up on the incremental model: rebuilt once
             solved = lp.solve(deadline)
             if solved is None:
                 return None
@@ -181,38 +181,34 @@ class _Master:
     item per type at `ARTIFICIAL_COST`."""
 
     def __init__(self, left: list[int], patterns: list[tuple[int, ...]]):
-        self.lp = pywraplp.Solver.CreateSolver("GLOP")
-        self.rows = [self.lp.Constraint(n, self.lp.infinity()) for n in left]
+        self.lp = CoverLP(left)
+        self.rows = len(left)
         self.nonzeros = 0
         self.use: list[int] = []
         for t, n in enumerate(left):
             if n:
-                artificial = self.lp.NumVar(0, self.lp.infinity(), "")
-                self.lp.Objective().SetCoefficient(artificial, ARTIFICIAL_COST)
-                self.rows[t].SetCoefficient(artificial, 1)
+                self.lp.add_column(ARTIFICIAL_COST, {t: 1})
                 self.nonzeros += 1
-        self.lp.Objective().SetMinimization()
         for pattern in patterns:
             self.add(pattern)
 
     def add(self, pattern: tuple[int, ...]) -> None:
-        y, held = add_column(self.lp, self.rows, pattern)
-        self.use.append(y.index())
+        index, held = add_column(self.lp, pattern)
+        self.use.append(index)
         self.nonzeros += held
 
     def solve(self, deadline: float) -> tuple[float, list[float], np.ndarray] | None:
         """The LP's value, each pattern's value and the rows' duals; None if not solved (by
         `deadline`, on the wall clock)."""
-        charge(LP_ROUND + LP_ENTRY * (self.nonzeros + len(self.use) + len(self.rows)))
-        limit_lp(self.lp, deadline)
-        status = self.lp.Solve()
-        # Full-bin LPs are degenerate: GLOP takes a thousand or more iterations a solve (at
-        # 27 ns per row and column each), past what `LP_ENTRY` counts.
-        charge(LP_PIVOT * self.lp.iterations() * (len(self.use) + len(self.rows)))
-        if status != pywraplp.Solver.OPTIMAL:
+        charge(LP_ROUND + LP_ENTRY * (self.nonzeros + len(self.use) + self.rows))
+        optimal = self.lp.solve(deadline)
+        # Full-bin LPs are degenerate: a solve takes a thousand or more iterations, past what
+        # `LP_ENTRY` counts.
+        charge(LP_PIVOT * self.lp.iterations() * (len(self.use) + self.rows))
+        if not optimal:
             return None
-        solved, duals = lp_solution(self.lp)
-        return self.lp.Objective().Value(), solved[self.use].tolist(), duals
+        solved, duals = self.lp.solution()
+        return self.lp.objective(), solved[self.use].tolist(), duals
 
 
 def _priced(capacity: int, sizes: list[int], left: list[int], duals: np.ndarray

@@ -39,7 +39,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from ortools.linear_solver import linear_solver_pb2, pywraplp
 from ortools.sat.python import cp_model
 
 from solvers import arcflow, vector_pricing
@@ -52,10 +51,10 @@ from solvers.clock import (
     PATTERN_STEP,
     PRICE_ENTRY,
     charge,
-    limit_lp,
     now,
     solve_overhead,
 )
+from solvers.lp import CoverLP
 from solvers.pricing import Exchange, PairExchanges, Pricer, add_exchanges, without_exchanges
 from solvers.sat import new_solver, run
 
@@ -244,30 +243,17 @@ def _size_bound(capacity: Load, sizes: list[Load], demand: list[int]) -> int:
                for d, c in enumerate(capacity) if c)
 
 
-def lp_solution(lp) -> tuple[np.ndarray, np.ndarray]:
-    """The values of every variable and the duals of every row of the solved `lp`, in the
-    order they were made, read in one call: one call per variable through the wrapper cost
-    column generation on GI's csAA500_1 a second of its sixteen."""
-    response = linear_solver_pb2.MPSolutionResponse()
-    lp.FillSolutionResponseProto(response)
-    return np.array(response.variable_value), np.array(response.dual_value)
-
-
 def _nonzero(pattern: tuple[int, ...]) -> list[int]:
     """The types a pattern holds, found in numpy (a pattern lists every type)."""
     return np.flatnonzero(pattern).tolist()
 
 
-def add_column(lp, rows: list, pattern: tuple[int, ...]):
-    """`pattern` as a column of cost 1 in a covering LP over `rows` (one per type), written
-    with its non-zero counts only: the variable and how many non-zeros it adds."""
+def add_column(lp: CoverLP, pattern: tuple[int, ...]) -> tuple[int, int]:
+    """`pattern` as a column of cost 1 in a covering LP (a row per type), written with its
+    non-zero counts only: the column's index and how many non-zeros it adds."""
     charge(COLUMN_ENTRY * len(pattern))  # a dense tuple: hashed, scanned, converted
-    y = lp.NumVar(0, lp.infinity(), "")
-    lp.Objective().SetCoefficient(y, 1)
     held = _nonzero(pattern)
-    for t in held:
-        rows[t].SetCoefficient(y, pattern[t])
-    return y, len(held)
+    return lp.add_column(1.0, {t: pattern[t] for t in held}), len(held)
 
 
 class _Patterns(cp_model.CpSolverSolutionCallback):
@@ -447,7 +433,7 @@ def _price_searching(capacity: Load, sizes: list[Load], duals: list[float], dema
     return improving, best, seeds
 
 
-def _pricer(lp, rows: list, capacity: int, sizes: list[Load], demand: list[int]
+def _pricer(lp: CoverLP, capacity: int, sizes: list[Load], demand: list[int]
             ) -> tuple[Pricer, list[Exchange], PairExchanges | None]:
     """One dimension's pricing, and the dual-optimal inequalities it adds to the LP
     (`solvers.pricing.add_exchanges`; the LP's values are read back over patterns alone,
@@ -463,7 +449,7 @@ def _pricer(lp, rows: list, capacity: int, sizes: list[Load], demand: list[int]
     pricer = Pricer(capacity, weights, demand, sparse=not fits_table(capacity, sizes, demand))
     pairs = PairExchanges(weights) if pricer.sparse and PairExchanges.fit(len(weights)) \
         else None
-    return pricer, add_exchanges(lp, rows, weights), pairs
+    return pricer, add_exchanges(lp, weights), pairs
 
 
 @dataclass(frozen=True)
@@ -486,10 +472,7 @@ class _PatternLP:
     hands on (`columns`)."""
 
     def __init__(self, demand: list[int]):
-        self.lp = pywraplp.Solver.CreateSolver("GLOP")
-        self.rows = [self.lp.Constraint(need, self.lp.infinity()) for need in demand]
-        self.objective = self.lp.Objective()
-        self.objective.SetMinimization()
+        self.lp = CoverLP(demand)
         self.demand = demand
         self.patterns: list[tuple[int, ...]] = []
         self.known: set[tuple[int, ...]] = set()
@@ -505,8 +488,8 @@ class _PatternLP:
     def add(self, pattern: tuple[int, ...]) -> None:
         self.known.add(pattern)
         self.patterns.append(pattern)
-        y, held = add_column(self.lp, self.rows, pattern)
-        self.use.append(y.index())
+        index, held = add_column(self.lp, pattern)
+        self.use.append(index)
         self.nonzeros += held
 
     def solve(self, deadline: float) -> float | None:
@@ -517,16 +500,15 @@ class _PatternLP:
         took three solves a round: column generation from first-fit decreasing's bins on
         GI's csAB500_1 took 4.5 counted seconds (8.3 CPU seconds) to its bound, now 3.0
         (6.5), on csBB500_4 6.0 (10.8), now 3.6 (7.2)."""
-        charge(LP_ROUND + LP_ENTRY * (self.nonzeros + len(self.patterns) + len(self.rows)))
-        limit_lp(self.lp, deadline)
-        if self.lp.Solve() != pywraplp.Solver.OPTIMAL:
+        charge(LP_ROUND + LP_ENTRY * (self.nonzeros + len(self.patterns) + len(self.demand)))
+        if not self.lp.solve(deadline):
             return None
-        solved, self.duals = lp_solution(self.lp)
-        value = self.objective.Value()  # read before the model changes
+        solved, self.duals = self.lp.solution()
+        value = self.lp.objective()  # read before the model changes
         self.values = solved[self.use].tolist()
         self.flows = solved[[index for _, _, index in self.exchanges]]
         if self.pairs is not None:
-            added = self.pairs.separate(self.lp, self.rows, self.duals)
+            added = self.pairs.separate(self.lp, self.duals)
             self.exchanges += added
             self.nonzeros += 3 * len(added)
             self.flows = np.concatenate([self.flows, np.zeros(len(added))])  # not yet in it
@@ -561,8 +543,7 @@ def generate_columns(capacity: Load, sizes: list[Load], demand: list[int],
     bound = 0
     floor, pricer = 0, None  # bins known needed: priced by table or list, it stops there
     if len(capacity) == 1:
-        pricer, master.exchanges, master.pairs = _pricer(master.lp, master.rows, capacity[0],
-                                                         sizes, demand)
+        pricer, master.exchanges, master.pairs = _pricer(master.lp, capacity[0], sizes, demand)
         master.weights = pricer.weights
         master.nonzeros += 2 * len(master.exchanges)
         floor = max(known_bins, _size_bound(capacity, sizes, demand))

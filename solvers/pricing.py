@@ -58,6 +58,7 @@ from solvers.clock import (
     charge,
 )
 from solvers.pareto import Frontier
+from solvers.lp import CoverLP
 
 EPSILON = 1e-9  # a column improves when worth more than 1 + EPSILON
 BOUND_TOLERANCE = 1e-6  # a bound within this of an integer is that integer
@@ -212,28 +213,25 @@ MAX_PAIRS = 1_000_000  # pairs of types weighed for pair exchanges at most
 PAIR_EXCHANGES = 100  # pair exchanges added per separation at most
 
 
-def add_exchanges(lp, rows: list, weights: list[int]) -> list[Exchange]:
-    """Dual-optimal inequalities in a pattern LP of covering `rows` (one per type): an
+def add_exchanges(lp: CoverLP, weights: list[int]) -> list[Exchange]:
+    """Dual-optimal inequalities in a pattern LP of covering rows (one per type): an
     item's place in a bin may hold any smaller item instead, so some optimal duals grow with
     the size. Each is a column of cost 0 moving cover from a type to the next smaller one;
     the LP's value is unchanged and its duals stay ordered by size, which spares the rounds
     that duals out of order spend. Each as (larger type, smaller type, the column's index in
     the LP), largest first; each adds two non-zeros."""
     order = sorted(range(len(weights)), key=lambda t: -weights[t])
-    exchanges = [_exchange(lp, rows, larger, (smaller,))
+    exchanges = [_exchange(lp, larger, (smaller,))
                  for larger, smaller in zip(order, order[1:], strict=False)]
     charge(COLUMN_ENTRY * 2 * len(order))
     return exchanges
 
 
-def _exchange(lp, rows: list, larger: int, smaller: tuple[int, ...]) -> Exchange:
-    """A column of cost 0 (the objective's default) that moves one item's cover from the
-    `larger` type to each of the `smaller` ones."""
-    z = lp.NumVar(0, lp.infinity(), "")
-    rows[larger].SetCoefficient(z, -1)
-    for t in dict.fromkeys(smaller):
-        rows[t].SetCoefficient(z, smaller.count(t))
-    return larger, smaller, z.index()
+def _exchange(lp: CoverLP, larger: int, smaller: tuple[int, ...]) -> Exchange:
+    """A column of cost 0 that moves one item's cover from the `larger` type to each of the
+    `smaller` ones."""
+    entries = {larger: -1} | {t: smaller.count(t) for t in smaller}
+    return larger, smaller, lp.add_column(0.0, entries)
 
 
 class PairExchanges:
@@ -263,14 +261,14 @@ class PairExchanges:
         """Whether the pairs of `types` item types are few enough to weigh."""
         return types * (types + 1) // 2 <= MAX_PAIRS
 
-    def separate(self, lp, rows: list, duals: np.ndarray) -> list[Exchange]:
+    def separate(self, lp: CoverLP, duals: np.ndarray) -> list[Exchange]:
         """The pair exchanges `duals` violate most, not added before, added to `lp`."""
         charge(PAIR_WEIGHED * len(self.larger))
         gain = duals[self.first] + duals[self.second] - duals[self.larger]
         violated = np.flatnonzero((gain > EPSILON) & ~self.added)
         violated = violated[np.argsort(-gain[violated], kind="stable")[:PAIR_EXCHANGES]]
         self.added[violated] = True
-        exchanges = [_exchange(lp, rows, larger, (first, second))
+        exchanges = [_exchange(lp, larger, (first, second))
                      for larger, first, second in zip(self.larger[violated].tolist(),
                                                       self.first[violated].tolist(),
                                                       self.second[violated].tolist(),
