@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ortools.linear_solver import pywraplp
 from ortools.sat.python import cp_model
 
 import solvers.patterns as patterns
 from scripts.zero_slack import instance
 from solvers.clock import WorkClock, now, using
+from solvers.lp import CoverLP
 from solvers.patterns import generate_columns
 from solvers.pricing import PairExchanges, Pricer, add_exchanges, without_exchanges
 
@@ -166,37 +166,36 @@ def test_pair_exchanges_are_separated_from_the_duals_they_violate_once():
     """Types of 6, 3, 2 and 5: at duals 0.5, 0.3, 0.3 and 0.4 the 5 is worth less than a 3
     and a 2 or two 2s, and the 6 less than two 3s. Each pair goes to the smallest type that
     holds it, the most violated first; a second separation at the same duals adds none."""
-    lp = pywraplp.Solver.CreateSolver("GLOP")
-    rows = [lp.Constraint(1, lp.infinity()) for _ in range(4)]
+    lp = CoverLP([1, 1, 1, 1])
     with using(WorkClock()):
         pairs = PairExchanges([6, 3, 2, 5])
         duals = np.array([0.5, 0.3, 0.3, 0.4])
-        added = pairs.separate(lp, rows, duals)
-        again = pairs.separate(lp, rows, duals)
+        added = pairs.separate(lp, duals)
+        again = pairs.separate(lp, duals)
     assert [(larger, smaller) for larger, smaller, _ in added] == [
         (3, (2, 2)), (3, (2, 1)), (0, (1, 1))]
     assert again == []
-    two_threes = lp.variable(added[2][2])
-    assert [row.GetCoefficient(two_threes) for row in rows] == [-1, 2, 0, 0]
+    _, _, rows, coefficients = lp.solver.getColsEntries(1, np.array([added[2][2]], np.int32))
+    assert dict(zip(rows.tolist(), coefficients.tolist(), strict=True)) == {0: -1, 1: 2}
 
 
 def test_a_solve_adds_the_pair_exchanges_its_duals_violate_for_the_next_solve():
     """Types of 6, 3, 2 and 5, one of each, from single items: every dual is 1, which
-    violates pairs. One solve is one GLOP solve; the pairs it separates are in the LP for
+    violates pairs. One solve is one LP solve; the pairs it separates are in the LP for
     the next solve, their flows 0 until then, and that solve's value is no higher."""
     weights, demand = [6, 3, 2, 5], [1, 1, 1, 1]
     calls = []
-    original = pywraplp.Solver.Solve
+    original = CoverLP.solve
 
-    def counted(self, *args):
+    def counted(self, deadline):
         calls.append(1)
-        return original(self, *args)
+        return original(self, deadline)
 
-    with using(WorkClock()), mock.patch.object(pywraplp.Solver, "Solve", counted):
+    with using(WorkClock()), mock.patch.object(CoverLP, "solve", counted):
         master = patterns._PatternLP(demand)
         for pattern in _singles(len(weights)):
             master.add(pattern)
-        master.exchanges = add_exchanges(master.lp, master.rows, weights)
+        master.exchanges = add_exchanges(master.lp, weights)
         master.pairs, master.weights = PairExchanges(weights), weights
         singles = len(master.exchanges)
         first = master.solve(math.inf)
