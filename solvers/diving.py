@@ -51,7 +51,7 @@ the assets of diving methods" (INFORMS Journal on Computing, 2019):
   combinatorial search through randomization", AAAI 1998).
 
 One LP serves every node (`_Master`): a node sets the rows to its residual demand and closes
-the columns that no longer fit it, so GLOP's dual simplex starts again from the last basis
+the columns that no longer fit it, so HiGHS's dual simplex starts again from the last basis
 rather than from a model rebuilt column by column. The search stops at a packing with `goal`
 GPUs (the lower bound), when the tree is done, or at its deadline; every LP solve charges the
 clock by the LP's size (`LP_WARM_ENTRY`, what such a warm solve costs), every pricing table as
@@ -303,7 +303,7 @@ def _restarted(master: _Master, capacity: Load, sizes: list[Load], demand: list[
                shuffled: random.Random) -> list[list[int]] | None:
     """Dives from the root, each one after the first over a master LP that holds every column
     found so far in an order `shuffled` again, until one reaches `goal` GPUs or the root's
-    bound, or the deadline. The root LP of a bin packing is degenerate: GLOP's vertex depends
+    bound, or the deadline. The root LP of a bin packing is degenerate: the simplex's vertex depends
     on the columns' order, and each vertex rounds and dives its own way, where the limited
     discrepancy search's later dives start from one vertex and, on augmented IRUP's 600
     sizes, end at the same dead end as its first (about 146 GPUs fixed, the residual LP a GPU

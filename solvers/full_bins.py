@@ -157,7 +157,7 @@ def _node(capacity: int, sizes: list[int], left: list[int], columns: dict, deadl
     while now() < deadline:
         solved = lp.solve(deadline)
         if solved is None:
-            lp = _Master(left, patterns)  # the solver gave up on the incremental model: rebuilt once
+            lp = _Master(left, patterns)  # the LP gave up on it: rebuilt once
             solved = lp.solve(deadline)
             if solved is None:
                 return None

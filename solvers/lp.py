@@ -37,10 +37,9 @@ class CoverLP:
                             ("solver", "simplex"), ("simplex_strategy", DUAL_SIMPLEX),
                             ("time_limit", INFINITY)):
             self.solver.setOptionValue(name, value)
-        rows = len(lower)
-        self.solver.addRows(rows, np.asarray(lower, dtype=np.float64), np.full(rows, INFINITY),
+        self.lower = np.asarray(lower, dtype=np.float64)
+        self.solver.addRows(len(lower), self.lower, np.full(len(lower), INFINITY),
                             0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
-        self.rows = rows
         self.columns = 0
 
     def add_column(self, cost: float, entries: dict[int, int]) -> int:
@@ -52,10 +51,11 @@ class CoverLP:
         return self.columns - 1
 
     def set_lower(self, lower: list[int] | tuple[int, ...]) -> None:
-        """Every row's lower bound."""
-        self.solver.changeRowsBounds(self.rows, np.arange(self.rows, dtype=np.int32),
-                                     np.asarray(lower, dtype=np.float64),
-                                     np.full(self.rows, INFINITY))
+        """Every row's lower bound (those that changed are written)."""
+        wanted = np.asarray(lower, dtype=np.float64)
+        for row in np.flatnonzero(wanted != self.lower).tolist():
+            self.solver.changeRowBounds(row, wanted[row], INFINITY)
+        self.lower = wanted
 
     def set_upper(self, columns: list[int], upper: list[float]) -> None:
         """The upper bounds of `columns` (INFINITY for none)."""

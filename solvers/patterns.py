@@ -16,16 +16,16 @@ k patterns cover the demand exactly, with one of two models:
   flow out of the empty load = k. Its LP relaxation is the Gilmore-Gomory bound.
 
 Before either, column generation (Gilmore-Gomory) solves the LP relaxation of the pattern model
-with GLOP, pricing new patterns by a knapsack over the LP's duals: in one dimension, while
-its table stays small, by dynamic programming, several columns a round at smoothed duals
-(`solvers.pricing`); otherwise first greedily, growing a pattern from every valuable type and
-every valuable pair of types at once, and exactly only when that finds nothing (in one
-dimension by the list of undominated patterns, `solvers.pareto`, through the same pricing; in
-several by branch and bound, `solvers.vector_pricing`; by CP-SAT where either runs out). Its
-bound (or Farley's bound when time runs out first) lifts the lower bound; in one dimension it
-stops as soon as that bound is proven. Its solution, rounded, is a packing within a GPU or
-two of the optimum on large instances, and its columns give a restricted integer model that
-finds most optimal packings at once when the full pattern list is too long to write out.
+with HiGHS's simplex (`solvers.lp`), pricing new patterns by a knapsack over the LP's duals: in
+one dimension, while its table stays small, by dynamic programming, several columns a round at
+smoothed duals (`solvers.pricing`); otherwise first greedily, growing a pattern from every
+valuable type and every valuable pair of types at once, and exactly only when that finds nothing
+(in one dimension by the list of undominated patterns, `solvers.pareto`, through the same
+pricing; in several by branch and bound, `solvers.vector_pricing`; by CP-SAT where either runs
+out). Its bound (or Farley's bound when time runs out first) lifts the lower bound; in one
+dimension it stops as soon as that bound is proven. Its solution, rounded, is a packing within a
+GPU or two of the optimum on large instances, and its columns give a restricted integer model
+that finds most optimal packings at once when the full pattern list is too long to write out.
 
 Either way a found packing with k GPUs is optimal when every smaller k was proven impossible.
 """

@@ -57,8 +57,8 @@ from solvers.clock import (
     TABLE_PIECE,
     charge,
 )
-from solvers.pareto import Frontier
 from solvers.lp import CoverLP
+from solvers.pareto import Frontier
 
 EPSILON = 1e-9  # a column improves when worth more than 1 + EPSILON
 BOUND_TOLERANCE = 1e-6  # a bound within this of an integer is that integer

@@ -1,7 +1,7 @@
 """Two searches of one packing side by side on the wall clock, each on a core of its own.
 
 The pattern phases of a plain packing (`engine._solve_as_patterns`) run on one core: pattern
-listing, column generation and the diving search are Python and GLOP, and CP-SAT takes a
+listing, column generation and the diving search are Python and HiGHS's simplex, and CP-SAT takes a
 second worker for a fraction of the time. On hard instances their outcome turns on small
 things (the seed, where the LP's vertex lies, how far a dive gets by the deadline), so a
 second search of the same packing that goes another way, in a forked process on the idle
