@@ -65,8 +65,9 @@ class CoverLP:
                                          np.asarray(upper, dtype=np.float64))
 
     def set_time_limit(self, seconds: float) -> None:
-        """Stop the next solves after `seconds` of wall clock each (`solvers.clock`)."""
-        self.solver.setOptionValue("time_limit", max(seconds, 1e-3))
+        """Stop the next solve after `seconds` of wall clock (`solvers.clock`). HiGHS's limit
+        is on the time all of this object's solves have taken, so it is set past that."""
+        self.solver.setOptionValue("time_limit", self.solver.getRunTime() + max(seconds, 1e-3))
 
     def solve(self, deadline: float) -> bool:
         """Whether the LP was solved to optimality (by `deadline` on the wall clock)."""

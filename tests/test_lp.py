@@ -1,0 +1,56 @@
+"""The covering LP (`solvers.lp.CoverLP`): values, duals, bounds changed between solves, and
+time limits that hold for each solve, not for all of them together."""
+
+import math
+
+import pytest
+
+from solvers.clock import Clock, using
+from solvers.lp import CoverLP
+
+
+def _two_columns() -> CoverLP:
+    """min y0 + y1 subject to 2 y0 + y1 >= 3 and y1 >= 1."""
+    lp = CoverLP([3, 1])
+    lp.add_column(1.0, {0: 2})
+    lp.add_column(1.0, {0: 1, 1: 1})
+    return lp
+
+
+def test_a_solve_gives_the_optimum_its_values_and_the_rows_duals():
+    lp = _two_columns()
+    assert lp.solve(math.inf)
+    values, duals = lp.solution()
+    assert lp.objective() == pytest.approx(2.0)
+    assert values.tolist() == pytest.approx([1.0, 1.0])
+    assert duals.tolist() == pytest.approx([0.5, 0.5])  # >= 0 on covering rows
+
+
+def test_rows_raised_and_columns_closed_between_solves_are_solved_anew():
+    lp = _two_columns()
+    assert lp.solve(math.inf)
+    lp.set_lower([5, 1])  # y0 = 2, y1 = 1
+    assert lp.solve(math.inf) and lp.objective() == pytest.approx(3.0)
+    lp.set_upper([0], [0.0])  # y1 alone covers the first row
+    assert lp.solve(math.inf) and lp.objective() == pytest.approx(5.0)
+    lp.set_upper([0], [math.inf])
+    assert lp.solve(math.inf) and lp.objective() == pytest.approx(3.0)
+    lp.add_column(0.5, {0: 5, 1: 1})  # a new column, cheaper than both
+    assert lp.solve(math.inf) and lp.objective() == pytest.approx(0.5)
+
+
+def test_each_solve_gets_the_time_to_its_own_deadline():
+    """HiGHS counts its time limit over every solve of one model: each solve's limit is set
+    past the time the earlier ones took, or a long column generation would find its later
+    solves stopped at once."""
+    lp = _two_columns()
+    for _ in range(3):
+        assert lp.solve(math.inf)
+    spent = lp.solver.getRunTime()
+    assert spent > 0
+    with using(Clock()) as clock:
+        lp.set_time_limit(0.5)
+        assert lp.solver.getOptionValue("time_limit")[1] == pytest.approx(spent + 0.5)
+        assert lp.solve(clock.now() + 60)
+    lp.set_time_limit(math.inf)
+    assert lp.solver.getOptionValue("time_limit")[1] == math.inf
