@@ -1,4 +1,4 @@
-"""The covering LPs of column generation and diving, solved by HiGHS's simplex (`highspy`).
+"""The covering LPs of column generation, diving and the full bins, in HiGHS's simplex (`highspy`).
 
 Column generation solves its LP a hundred times or more, each time after adding a few
 columns, and the diving search solves one LP per node after changing a few bounds. HiGHS
