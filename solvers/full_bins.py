@@ -181,7 +181,7 @@ class _Master:
     item per type at `ARTIFICIAL_COST`."""
 
     def __init__(self, left: list[int], patterns: list[tuple[int, ...]]):
-        self.lp = CoverLP(left, primal=True)  # only ever extended by columns
+        self.lp = CoverLP(left)
         self.rows = len(left)
         self.nonzeros = 0
         self.use: list[int] = []

@@ -20,13 +20,10 @@ from highspy._core import HighsModelStatus, _Highs
 from solvers.clock import limit_lp
 
 INFINITY = float("inf")
-# HiGHS's serial simplex strategies, both deterministic. The dual simplex is at home with the
-# changed bounds of a dive's nodes, and after new columns goes on as fast as the primal
-# (column generation on csBB500_5: 3.5 s of LP either way). An LP only ever extended by
-# columns from a start that is primal feasible (the full bins' artificial columns) is the
-# primal simplex's: on augmented IRUP's 600_20000_DI_15 its full-bin solves took 41 ms each
-# against the dual's 116 ms.
-DUAL_SIMPLEX, PRIMAL_SIMPLEX = 1, 4
+# HiGHS's serial dual simplex: deterministic, and at home with the changed bounds of a dive's
+# nodes; after new columns it goes on as fast as the primal simplex (column generation on
+# csBB500_5: 3.5 s of LP either way).
+DUAL_SIMPLEX = 1
 
 
 class CoverLP:
@@ -34,11 +31,10 @@ class CoverLP:
     row per item type, columns added as they are priced. Every solve starts from the last
     basis: new columns keep it primal feasible, changed bounds keep it dual feasible."""
 
-    def __init__(self, lower: list[int] | tuple[int, ...], primal: bool = False):
+    def __init__(self, lower: list[int] | tuple[int, ...]):
         self.solver = _Highs()
-        strategy = PRIMAL_SIMPLEX if primal else DUAL_SIMPLEX
         for name, value in (("output_flag", False), ("presolve", "off"),
-                            ("solver", "simplex"), ("simplex_strategy", strategy),
+                            ("solver", "simplex"), ("simplex_strategy", DUAL_SIMPLEX),
                             ("time_limit", INFINITY)):
             self.solver.setOptionValue(name, value)
         self.lower = np.asarray(lower, dtype=np.float64)
