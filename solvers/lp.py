@@ -40,15 +40,13 @@ class CoverLP:
         self.lower = np.asarray(lower, dtype=np.float64)
         self.solver.addRows(len(lower), self.lower, np.full(len(lower), INFINITY),
                             0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
-        self.columns = 0
 
     def add_column(self, cost: float, entries: dict[int, int]) -> int:
         """A column of `cost` with `entries` (row: coefficient, non-zero); its index."""
         rows = np.fromiter(entries, dtype=np.int32, count=len(entries))
         values = np.fromiter(entries.values(), dtype=np.float64, count=len(entries))
         self.solver.addCol(float(cost), 0.0, INFINITY, len(rows), rows, values)
-        self.columns += 1
-        return self.columns - 1
+        return self.solver.getNumCol() - 1
 
     def set_lower(self, lower: list[int] | tuple[int, ...]) -> None:
         """Every row's lower bound (those that changed are written)."""
