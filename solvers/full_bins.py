@@ -80,7 +80,7 @@ def fill(capacity: tuple[int, ...], sizes: list[tuple[int, ...]], demand: list[i
     if d is None:
         return None, []
     order = sorted(range(len(sizes)), key=lambda t: (-sizes[t][d], t))
-    priced: dict[tuple[int, ...], None] = {}
+    priced = Columns(len(sizes))
     found = pack(capacity[d], [sizes[t][d] for t in order], [demand[t] for t in order], bins,
                  deadline=deadline, seed=seed, columns=priced)
     if found is not None:
@@ -96,7 +96,7 @@ def zero_slack(capacity: int, sizes: list[int], demand: list[int], bins: int) ->
 
 
 def pack(capacity: int, sizes: list[int], demand: list[int], bins: int, *,
-         deadline: float, seed: int, columns: dict[tuple[int, ...], None] | None = None
+         deadline: float, seed: int, columns: Columns | None = None
          ) -> list[list[int]] | None:
     """A packing of `demand` items of `sizes` (in decreasing order) into `bins` full bins, as
     lists of type indexes; None where the items do not fill `bins` bins exactly, where the
@@ -106,7 +106,7 @@ def pack(capacity: int, sizes: list[int], demand: list[int], bins: int, *,
         return None
     listed = few_item_patterns(capacity, sizes, demand, 0, most_items=START_ITEMS,
                                limit=START_PATTERNS, deadline=deadline) or []
-    columns = {} if columns is None else columns
+    columns = Columns(len(sizes)) if columns is None else columns
     for pattern in listed:
         counts = [0] * len(sizes)
         for t, k in pattern:
@@ -118,7 +118,7 @@ def pack(capacity: int, sizes: list[int], demand: list[int], bins: int, *,
                                        for p in found]
 
 
-def _dive(capacity: int, sizes: list[int], demand: list[int], bins: int, columns: dict, *,
+def _dive(capacity: int, sizes: list[int], demand: list[int], bins: int, columns: Columns, *,
           seed: int, deadline: float, repair: bool = True,
           root_deadline: float = math.inf) -> list[tuple[int, ...]] | None:
     """Full patterns that hold `demand` in `bins` bins, by a dive from `columns` (new ones
@@ -145,13 +145,34 @@ def _dive(capacity: int, sizes: list[int], demand: list[int], bins: int, columns
     return fixed
 
 
-def _node(capacity: int, sizes: list[int], left: list[int], columns: dict, deadline: float
+class Columns(dict[tuple[int, ...], None]):
+    """The full patterns found so far, in the order found (a dict as an ordered set: they are
+    added, never removed), with their counts kept as rows of a matrix too: every node of a
+    dive asks which of thousands of patterns fit its residual demand (augmented IRUP's 600
+    sizes: 3,000 patterns of 600 types, 14 of 20 s in Python's comparisons)."""
+
+    def __init__(self, types: int):
+        super().__init__()
+        self.types = types
+        self.matrix = np.zeros((0, types), dtype=np.int64)
+
+    def within(self, left: list[int]) -> list[tuple[int, ...]]:
+        """The patterns no count of which exceeds `left`'s, in the order found."""
+        patterns = list(self)
+        if len(self.matrix) < len(patterns):
+            new = np.array(patterns[len(self.matrix):], dtype=np.int64)
+            self.matrix = np.vstack([self.matrix, new.reshape(-1, self.types)])
+        fits = (self.matrix <= np.asarray(left, dtype=np.int64)).all(axis=1)
+        return [patterns[i] for i in np.flatnonzero(fits).tolist()]
+
+
+def _node(capacity: int, sizes: list[int], left: list[int], columns: Columns, deadline: float
           ) -> tuple[float, list[tuple[tuple[int, ...], float]]] | None:
     """Column generation over full patterns for the residual demand `left`, from the
     `columns` that fit it (new ones are added to `columns`): the LP's value and the patterns
     it uses with their values; None at `deadline` or where the LP fails twice."""
     charge(COLUMN_ENTRY * len(columns) * len(left))  # each column checked against `left`
-    patterns = [p for p in columns if all(a <= n for a, n in zip(p, left, strict=True))]
+    patterns = columns.within(left)
     least = sum(s * n for s, n in zip(sizes, left, strict=True)) / capacity  # the LP's least
     lp = _Master(left, patterns)
     while now() < deadline:
@@ -239,7 +260,7 @@ def _priced(capacity: int, sizes: list[int], left: list[int], duals: np.ndarray
 
 
 def _repaired(capacity: int, sizes: list[int], fixed: list[tuple[int, ...]], left: list[int],
-              bins: int, columns: dict, *, seed: int, deadline: float
+              bins: int, columns: Columns, *, seed: int, deadline: float
               ) -> list[tuple[int, ...]] | None:
     """The dive's full bins with the items `left` packed too, after a dead end: a few of the
     bins fixed last and as many at random are emptied, and their items with those left are

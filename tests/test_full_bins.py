@@ -104,6 +104,24 @@ def _root_only(seeded: list[list[int]]):
     return dive
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 3)),
+                         max_size=6), min_size=1, max_size=4),
+       st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 3)),
+                min_size=1, max_size=4))
+def test_the_columns_within_a_demand_are_those_no_count_of_which_exceeds_it(batches, lefts):
+    """Patterns added in batches between questions (repeats among them): each answer lists
+    the patterns found so far that fit, once each, in the order first found."""
+    columns = full_bins.Columns(3)
+    found: list[tuple[int, ...]] = []
+    for batch, left in zip(batches, itertools.cycle(lefts)):
+        for pattern in batch:
+            columns[pattern] = None
+            found += [pattern] if pattern not in found else []
+        assert columns.within(list(left)) == [
+            p for p in found if all(a <= n for a, n in zip(p, left, strict=True))]
+
+
 @pytest.mark.parametrize("dive_finds", [True, False])
 def test_fill_packs_items_of_one_dimension_in_the_callers_type_order(monkeypatch, dive_finds):
     """Types in the caller's order, two dimensions of which the items need one: the packing
@@ -139,7 +157,8 @@ def test_a_dead_end_is_repaired_by_emptying_a_fixed_bin(monkeypatch, cover_finds
     fixed = [(0, 0, 0, 1, 0, 1, 1)]
     left = [1, 1, 1, 1, 1, 0, 0]
     with using(WorkClock()):
-        repaired = full_bins._repaired(100, sizes, fixed, left, 4, {}, seed=0,
+        repaired = full_bins._repaired(100, sizes, fixed, left, 4,
+                                       full_bins.Columns(len(sizes)), seed=0,
                                        deadline=now() + 5)
     assert repaired is not None and len(repaired) == 4
     bins = [[t for t, n in enumerate(p) for _ in range(n)] for p in repaired]
@@ -154,7 +173,8 @@ def test_a_node_stops_pricing_once_its_lp_reaches_the_residual_total_size(monkey
 
     monkeypatch.setattr(full_bins, "_priced", priced)
     sizes, demand = _types([s for b in CUT_BINS for s in b])
-    columns = {tuple(b.count(s) for s in sizes): None for b in CUT_BINS}
+    columns = full_bins.Columns(len(sizes))
+    columns.update({tuple(b.count(s) for s in sizes): None for b in CUT_BINS})
     with using(WorkClock()):
         solved = full_bins._node(100, sizes, demand, columns, now() + 5)
     assert solved is not None
