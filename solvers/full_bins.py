@@ -202,7 +202,7 @@ class _Master:
     item per type at `ARTIFICIAL_COST`."""
 
     def __init__(self, left: list[int], patterns: list[tuple[int, ...]]):
-        self.lp = CoverLP(left)
+        self.lp = CoverLP(left, choose_simplex=True)
         self.rows = len(left)
         self.nonzeros = 0
         self.use: list[int] = []

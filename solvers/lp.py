@@ -24,17 +24,27 @@ INFINITY = float("inf")
 # nodes; after new columns it goes on as fast as the primal simplex (column generation on
 # csBB500_5: 3.5 s of LP either way).
 DUAL_SIMPLEX = 1
+# HiGHS's choice at each solve, serial too: the primal simplex where the last basis is still
+# primal feasible (new columns), the dual where it is not. For the full bins' degenerate LPs,
+# which are only ever extended by columns: their root on augmented IRUP's 600_20000_DI_15
+# took the dual 69,476 pivots in 5.3 s, chosen so 23,151 in 1.0 s. Column generation and
+# the diving search keep the dual: chosen for them too, GI's 500 sizes fell from 73 and 72
+# of 80 to 70 in wall mode (scripts/BENCHMARKS.md, `#choose-simplex`).
+CHOOSE_SIMPLEX = 0
 
 
 class CoverLP:
     """min c·y subject to A y >= lower, y >= 0 (each column's upper bound may be set), one
     row per item type, columns added as they are priced. Every solve starts from the last
-    basis: new columns keep it primal feasible, changed bounds keep it dual feasible."""
+    basis: new columns keep it primal feasible, changed bounds keep it dual feasible. The
+    dual simplex solves it, or (`choose_simplex`) whichever simplex suits the last basis."""
 
-    def __init__(self, lower: list[int] | tuple[int, ...]):
+    def __init__(self, lower: list[int] | tuple[int, ...], *, choose_simplex: bool = False):
         self.solver = _Highs()
+        strategy = CHOOSE_SIMPLEX if choose_simplex else DUAL_SIMPLEX
         for name, value in (("output_flag", False), ("presolve", "off"),
-                            ("solver", "simplex"), ("simplex_strategy", DUAL_SIMPLEX),
+                            ("solver", "simplex"), ("simplex_strategy", strategy),
+                            ("parallel", "off"),
                             ("time_limit", INFINITY)):
             self.solver.setOptionValue(name, value)
         self.lower = np.asarray(lower, dtype=np.float64)

@@ -2,6 +2,7 @@
 time limits that hold for each solve, not for all of them together."""
 
 import math
+import random
 
 import pytest
 
@@ -9,16 +10,17 @@ from solvers.clock import Clock, using
 from solvers.lp import CoverLP
 
 
-def _two_columns() -> CoverLP:
+def _two_columns(choose_simplex: bool = False) -> CoverLP:
     """min y0 + y1 subject to 2 y0 + y1 >= 3 and y1 >= 1."""
-    lp = CoverLP([3, 1])
+    lp = CoverLP([3, 1], choose_simplex=choose_simplex)
     lp.add_column(1.0, {0: 2})
     lp.add_column(1.0, {0: 1, 1: 1})
     return lp
 
 
-def test_a_solve_gives_the_optimum_its_values_and_the_rows_duals():
-    lp = _two_columns()
+@pytest.mark.parametrize("choose_simplex", [False, True])
+def test_a_solve_gives_the_optimum_its_values_and_the_rows_duals(choose_simplex):
+    lp = _two_columns(choose_simplex)
     assert lp.solve(math.inf)
     values, duals = lp.solution()
     assert lp.objective() == pytest.approx(2.0)
@@ -26,8 +28,9 @@ def test_a_solve_gives_the_optimum_its_values_and_the_rows_duals():
     assert duals.tolist() == pytest.approx([0.5, 0.5])  # >= 0 on covering rows
 
 
-def test_rows_raised_and_columns_closed_between_solves_are_solved_anew():
-    lp = _two_columns()
+@pytest.mark.parametrize("choose_simplex", [False, True])
+def test_rows_raised_and_columns_closed_between_solves_are_solved_anew(choose_simplex):
+    lp = _two_columns(choose_simplex)
     assert lp.solve(math.inf)
     lp.set_lower([5, 1])  # y0 = 2, y1 = 1
     assert lp.solve(math.inf) and lp.objective() == pytest.approx(3.0)
@@ -37,6 +40,28 @@ def test_rows_raised_and_columns_closed_between_solves_are_solved_anew():
     assert lp.solve(math.inf) and lp.objective() == pytest.approx(3.0)
     lp.add_column(0.5, {0: 5, 1: 1})  # a new column, cheaper than both
     assert lp.solve(math.inf) and lp.objective() == pytest.approx(0.5)
+
+
+def test_after_new_columns_the_chosen_simplex_reaches_the_same_optimum_in_fewer_pivots():
+    """A degenerate cover like the full bins' (every row 1, single items at 3, columns of
+    four rows at 1), extended by five columns a round: both simplexes reach the same value
+    each round; from the last basis, still primal feasible, the chosen (primal) simplex
+    takes fewer pivots than the dual."""
+    values: dict[bool, list[float]] = {False: [], True: []}
+    pivots = dict.fromkeys(values, 0)
+    for choose_simplex in values:
+        rng = random.Random(0)
+        lp = CoverLP([1] * 40, choose_simplex=choose_simplex)
+        for row in range(40):
+            lp.add_column(3.0, {row: 1})
+        for _ in range(30):
+            for _ in range(5):
+                lp.add_column(1.0, dict.fromkeys(rng.sample(range(40), 4), 1))
+            assert lp.solve(math.inf)
+            values[choose_simplex].append(lp.objective())
+            pivots[choose_simplex] += lp.iterations()
+    assert values[True] == pytest.approx(values[False])
+    assert pivots[True] < pivots[False]
 
 
 def test_each_solve_gets_the_time_to_its_own_deadline():
