@@ -47,7 +47,15 @@ import random
 
 import numpy as np
 
-from solvers.clock import COLUMN_ENTRY, LP_ENTRY, LP_PIVOT, LP_ROUND, charge, now
+from solvers.clock import (
+    COLUMN_ENTRY,
+    LP_ENTRY,
+    LP_PIVOT,
+    LP_ROUND,
+    TABLE_CELL,
+    charge,
+    now,
+)
 from solvers.exact_fill import few_item_patterns, one_dimension, pack_left
 from solvers.lp import CoverLP
 from solvers.patterns import add_column
@@ -161,7 +169,9 @@ class Columns(dict[tuple[int, ...], None]):
         patterns = list(self)
         if len(self.matrix) < len(patterns):
             new = np.array(patterns[len(self.matrix):], dtype=np.int64)
+            charge(COLUMN_ENTRY * new.size)  # each new pattern's counts read from its tuple
             self.matrix = np.vstack([self.matrix, new.reshape(-1, self.types)])
+        charge(TABLE_CELL * self.matrix.size)  # each count compared, in numpy
         fits = (self.matrix <= np.asarray(left, dtype=np.int64)).all(axis=1)
         return [patterns[i] for i in np.flatnonzero(fits).tolist()]
 
@@ -171,7 +181,6 @@ def _node(capacity: int, sizes: list[int], left: list[int], columns: Columns, de
     """Column generation over full patterns for the residual demand `left`, from the
     `columns` that fit it (new ones are added to `columns`): the LP's value and the patterns
     it uses with their values; None at `deadline` or where the LP fails twice."""
-    charge(COLUMN_ENTRY * len(columns) * len(left))  # each column checked against `left`
     patterns = columns.within(left)
     least = sum(s * n for s, n in zip(sizes, left, strict=True)) / capacity  # the LP's least
     lp = _Master(left, patterns)
