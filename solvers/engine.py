@@ -38,8 +38,8 @@ DIVED_PROOF_SHARE = 1 / 6 - 1 / 10
 # allow may take (`_by_reduced_cost`), the LP's convergence included.
 REDUCED_COST_SHARE = 1 / 4
 # Most of the time for full bins only where the items fill the bound's GPUs exactly
-# (`_full_bins`): the root LP of augmented IRUP's 402 items takes 1.0 to 2.5 counted seconds
-# (it may take half the phase's time, `full_bins.ROOT_SHARE`).
+# (`_full_bins`): the root LP of augmented IRUP's 600 sizes takes 1.4 to 2.9 counted seconds
+# (it may take three quarters of the phase's time, `full_bins.ROOT_SHARE`).
 FULL_BINS_SHARE = 2 / 5
 
 

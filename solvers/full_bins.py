@@ -69,11 +69,13 @@ REPAIRS = 4  # attempts at packing what a dive's dead end leaves, bins emptied e
 REPAIRED_BINS = (2, 4, 6, 8)  # bins emptied, in turn, besides the items left
 REPAIR_S = 0.3  # most time for one attempt
 # The share of the phase's time the root's LP may take: over full patterns alone it is
-# degenerate, and where it is still unsolved by then (augmented IRUP's 600 sizes: 11.7
-# counted seconds from scratch), column generation over all patterns, with its dual-optimal
-# inequalities, reaches its value from the columns priced so far in under a second, and the
-# diving search after it has the time left (the 402 sizes' roots take 1.0 to 2.5).
-ROOT_SHARE = 1 / 2
+# degenerate (augmented IRUP's 600 sizes: 1.4 to 2.9 counted seconds, 402 sizes 0.4 to 0.6,
+# 801 sizes 5.0 to 7.7), and where it is still unsolved by then, column generation over all
+# patterns, with its dual-optimal inequalities, reaches its value from the columns priced so
+# far in under a second, and the diving search after it has the time left. With half the
+# phase's time, the 600 sizes' roots were cut short in wall mode beside the racing search:
+# 19 of 22 at the optimum, against 21 (scripts/BENCHMARKS.md, `#choose-simplex`).
+ROOT_SHARE = 3 / 4
 
 
 def fill(capacity: tuple[int, ...], sizes: list[tuple[int, ...]], demand: list[int],
@@ -208,7 +210,8 @@ def _node(capacity: int, sizes: list[int], left: list[int], columns: Columns, de
 
 class _Master:
     """The covering LP of one residual demand over full patterns, with an artificial single
-    item per type at `ARTIFICIAL_COST`."""
+    item per type at `ARTIFICIAL_COST`. It only ever grows by columns, so HiGHS is left to
+    choose its simplex: the primal, from a basis that stays primal feasible."""
 
     def __init__(self, left: list[int], patterns: list[tuple[int, ...]]):
         self.lp = CoverLP(left, choose_simplex=True)
