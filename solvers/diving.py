@@ -66,7 +66,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from solvers.clock import COLUMN_ENTRY, LP_ROUND, LP_WARM_ENTRY, STEP, charge, now
+from solvers.clock import COLUMN_ENTRY, LP_PIVOT, LP_ROUND, LP_WARM_ENTRY, STEP, charge, now
 from solvers.lp import CoverLP
 from solvers.patterns import (
     NEW_COLUMNS,
@@ -169,7 +169,11 @@ class _Master:
         while now() < deadline:
             charge(LP_ROUND
                    + LP_WARM_ENTRY * (self.nonzeros + len(self.patterns) + len(self.weights)))
-            if not self.lp.solve(deadline):
+            solved = self.lp.solve(deadline)
+            # A node's LP may take thousands of pivots (no packing at the bound: augmented
+            # non-IRUP's), past what `LP_WARM_ENTRY` counts.
+            charge(LP_PIVOT * self.lp.iterations() * (len(self.patterns) + len(self.weights)))
+            if not solved:
                 return None
             value = self.lp.objective()
             solved, duals = self.lp.solution()
