@@ -40,7 +40,9 @@ LP_ENTRY = 7e-7  # one non-zero, column or row of that LP, each time it is solve
 # The diving search's LP, solved again from the last basis by the dual simplex after each
 # node changes its rows' bounds (`diving._Master`): about a quarter of a cold solve's cost.
 LP_WARM_ENTRY = 2e-7  # one non-zero, column or row of that LP, each time it is solved
-LP_PIVOT = 5e-9  # one row or column of an LP, each simplex iteration the LP reports (HiGHS)
+# One row or column of the full bins' or the diving search's LP, each simplex iteration HiGHS
+# reports: their degenerate LPs may take thousands of pivots a solve.
+LP_PIVOT = 5e-9
 PRICE_ENTRY = 8e-9  # one (pattern, type, dimension) entry in a round of quick pricing
 ITEM_FIT = 6e-6  # one item placed by a fit rule, besides the bins it is checked against
 COLUMN_ENTRY = 3e-8  # one type's count in a column added to column generation's LP
