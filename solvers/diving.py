@@ -169,11 +169,11 @@ class _Master:
         while now() < deadline:
             charge(LP_ROUND
                    + LP_WARM_ENTRY * (self.nonzeros + len(self.patterns) + len(self.weights)))
-            solved = self.lp.solve(deadline)
+            optimal = self.lp.solve(deadline)
             # A node's LP may take thousands of pivots (no packing at the bound: augmented
             # non-IRUP's), past what `LP_WARM_ENTRY` counts.
             charge(LP_PIVOT * self.lp.iterations() * (len(self.patterns) + len(self.weights)))
-            if not solved:
+            if not optimal:
                 return None
             value = self.lp.objective()
             solved, duals = self.lp.solution()
