@@ -74,7 +74,8 @@ REPAIR_S = 0.3  # most time for one attempt
 # patterns, with its dual-optimal inequalities, reaches its value from the columns priced so
 # far in under a second, and the diving search after it has the time left. With half the
 # phase's time, the 600 sizes' roots were cut short in wall mode beside the racing search:
-# 19 of 22 at the optimum, against 21 (scripts/BENCHMARKS.md, `#choose-simplex`).
+# 19 of 22 at the optimum, against 21 and 20 in two runs (scripts/BENCHMARKS.md,
+# `#choose-simplex`).
 ROOT_SHARE = 3 / 4
 
 
