@@ -164,7 +164,6 @@ class Columns(dict[tuple[int, ...], None]):
 
     def __init__(self, types: int):
         super().__init__()
-        self.types = types
         self.matrix = np.zeros((0, types), dtype=np.int64)
 
     def within(self, left: list[int]) -> list[tuple[int, ...]]:
@@ -173,7 +172,7 @@ class Columns(dict[tuple[int, ...], None]):
         if len(self.matrix) < len(patterns):
             new = np.array(patterns[len(self.matrix):], dtype=np.int64)
             charge(COLUMN_ENTRY * new.size)  # each new pattern's counts read from its tuple
-            self.matrix = np.vstack([self.matrix, new.reshape(-1, self.types)])
+            self.matrix = np.vstack([self.matrix, new])
         charge(TABLE_CELL * self.matrix.size)  # each count compared, in numpy
         fits = (self.matrix <= np.asarray(left, dtype=np.int64)).all(axis=1)
         return [patterns[i] for i in np.flatnonzero(fits).tolist()]
