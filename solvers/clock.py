@@ -43,6 +43,10 @@ LP_WARM_ENTRY = 2e-7  # one non-zero, column or row of that LP, each time it is 
 # One row or column of the full bins' or the diving search's LP, each simplex iteration HiGHS
 # reports: their degenerate LPs may take thousands of pivots a solve.
 LP_PIVOT = 5e-9
+# One row or column of column generation's LP, each simplex iteration: its LPs are wider
+# (hundreds of new columns a round on Panigrahy's vectors) and take thousands of pivots a
+# solve where the rows are many (augmented IRUP's 801 and 1,002 sizes, vectors of 500 items).
+CG_PIVOT = 1e-8
 PRICE_ENTRY = 8e-9  # one (pattern, type, dimension) entry in a round of quick pricing
 ITEM_FIT = 6e-6  # one item placed by a fit rule, besides the bins it is checked against
 COLUMN_ENTRY = 3e-8  # one type's count in a column added to column generation's LP

@@ -21,15 +21,15 @@ from solvers.clock import limit_lp
 
 INFINITY = float("inf")
 # HiGHS's serial dual simplex: deterministic, and at home with the changed bounds of a dive's
-# nodes; after new columns it goes on as fast as the primal simplex (column generation on
-# csBB500_5: 3.5 s of LP either way).
+# nodes, which the diving search's LP keeps.
 DUAL_SIMPLEX = 1
 # HiGHS's choice at each solve, serial too: the primal simplex where the last basis is still
-# primal feasible (new columns), the dual where it is not. For the full bins' degenerate LPs,
-# which are only ever extended by columns: their root on augmented IRUP's 600_20000_DI_15
-# took the dual 69,476 pivots in 5.3 s, chosen so 23,151 in 1.0 s. Column generation and
-# the diving search keep the dual: chosen for them too, GI's 500 sizes fell from 73 and 72
-# of 80 to 70 in wall mode (scripts/BENCHMARKS.md, `#choose-simplex`).
+# primal feasible (new columns), the dual where it is not. For the LPs only ever extended by
+# columns, the full bins' and column generation's: the full bins' root on augmented IRUP's
+# 600_20000_DI_15 took the dual 69,476 pivots in 5.3 s, chosen so 23,151 in 1.0 s; column
+# generation on Panigrahy's class1_500_3_0 (400 new columns a round) 304,000 pivots in 34 s,
+# chosen 82,000 in 11 s. Chosen for the diving search too, GI's 500 sizes fell from 73 and
+# 72 of 80 to 70 in wall mode (scripts/BENCHMARKS.md, `#choose-simplex`, `#cg-simplex`).
 CHOOSE_SIMPLEX = 0
 
 

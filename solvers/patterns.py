@@ -43,6 +43,7 @@ from ortools.sat.python import cp_model
 
 from solvers import arcflow, vector_pricing
 from solvers.clock import (
+    CG_PIVOT,
     COLUMN_ENTRY,
     ITEM_FIT,
     LP_ENTRY,
@@ -472,7 +473,7 @@ class _PatternLP:
     hands on (`columns`)."""
 
     def __init__(self, demand: list[int]):
-        self.lp = CoverLP(demand)
+        self.lp = CoverLP(demand, choose_simplex=True)
         self.demand = demand
         self.patterns: list[tuple[int, ...]] = []
         self.known: set[tuple[int, ...]] = set()
@@ -501,7 +502,9 @@ class _PatternLP:
         GI's csAB500_1 took 4.5 counted seconds (8.3 CPU seconds) to its bound, now 3.0
         (6.5), on csBB500_4 6.0 (10.8), now 3.6 (7.2)."""
         charge(LP_ROUND + LP_ENTRY * (self.nonzeros + len(self.patterns) + len(self.demand)))
-        if not self.lp.solve(deadline):
+        optimal = self.lp.solve(deadline)
+        charge(CG_PIVOT * self.lp.iterations() * (len(self.patterns) + len(self.demand)))
+        if not optimal:
             return None
         solved, self.duals = self.lp.solution()
         value = self.lp.objective()  # read before the model changes

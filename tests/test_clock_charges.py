@@ -23,8 +23,11 @@ from solvers import greedy as greedy_module
 from solvers import pareto
 from solvers.clock import (
     BIT_WORD,
+    CG_PIVOT,
     COLUMN_ENTRY,
     ITEM_FIT,
+    LP_ENTRY,
+    LP_ROUND,
     PARETO_STATE,
     SAT_SECOND,
     SOLVE_CALL,
@@ -36,6 +39,7 @@ from solvers.clock import (
 )
 from solvers.engine import solve
 from solvers.greedy import greedy
+from solvers.lp import CHOOSE_SIMPLEX
 
 
 def _large_capacity(capacity: int, items: int, seed: int):
@@ -95,6 +99,39 @@ def test_rounding_the_lp_charges_each_bin_and_item():
     assert clock.spent >= ITEM_FIT * len(bins) * SAT_SECOND
     assert Counter(t for b in bins for t in b) == Counter(
         {t: n for t, n in enumerate(demand)})
+
+
+def test_column_generations_lp_charges_its_pivots_besides_its_size():
+    """Column generation's LP is charged by the simplex iterations HiGHS reports as well as by
+    its entries: a solve after a round of new columns may take thousands of pivots (on
+    Panigrahy's class1_500_3_0, 5,000 to 8,000 a solve over up to 17,000 columns). Solved by
+    the simplex HiGHS chooses (the primal after new columns), as the full bins' LP is."""
+    problem = _large_capacity(1_000, 300, 7)
+    sizes, demand = _sizes_demand(problem)
+    rng = random.Random(7)
+    master = patterns._PatternLP(demand)
+    for pattern in [tuple(int(t == i) for t in range(len(sizes))) for i in range(len(sizes))]:
+        master.add(pattern)
+    assert master.lp.solver.getOptionValue("simplex_strategy")[1] == CHOOSE_SIMPLEX
+    with using(WorkClock()) as clock:
+        counted = []
+        for _ in range(3):  # a round of random patterns that fit, then a solve
+            for _ in range(40):
+                pattern, load = [0] * len(sizes), 0
+                for t in rng.sample(range(len(sizes)), len(sizes)):
+                    if load + sizes[t][0] <= 1_000 and pattern[t] < demand[t]:
+                        pattern[t] += 1
+                        load += sizes[t][0]
+                if tuple(pattern) not in master.known:
+                    master.add(tuple(pattern))
+            before = clock.spent
+            assert master.solve(now() + 10) is not None
+            pivots = master.lp.iterations()
+            size = LP_ENTRY * (master.nonzeros + len(master.patterns) + len(demand))
+            pivoted = CG_PIVOT * pivots * (len(master.patterns) + len(demand))
+            assert clock.spent - before == pytest.approx((LP_ROUND + size + pivoted) * SAT_SECOND)
+            counted.append(pivots)
+    assert all(pivots > 0 for pivots in counted)
 
 
 def test_setting_up_partial_packings_is_within_the_budget(monkeypatch: pytest.MonkeyPatch):

@@ -24,6 +24,10 @@ from solvers.patterns import generate_columns, round_columns
 # optimum is 8 by construction.
 CUT_BINS = [[52, 43, 5], [1, 55, 44], [8, 34, 58], [25, 53, 22], [9, 54, 37], [80, 2, 18],
             [65, 21, 14], [7, 33, 19, 41]]
+# Eight more bins of 100 cut at random (some sizes repeat): rounding the LP ends a bin over
+# and so does the dive without backtracking.
+RECUT_BINS = [[9, 37, 54], [44, 4, 16, 36], [36, 33, 8, 23], [24, 20, 22, 34], [3, 48, 49],
+              [26, 20, 54], [32, 34, 34], [30, 37, 17, 16]]
 
 
 def _instance(items: list[int]) -> tuple[list[tuple[int, ...]], list[int]]:
@@ -69,7 +73,7 @@ def test_a_packing_from_the_search_holds_every_item_once_within_capacity(instanc
 
 
 def test_backtracking_finds_the_optimum_that_rounding_and_a_plain_dive_miss():
-    sizes, demand = _instance([s for b in CUT_BINS for s in b])
+    sizes, demand = _instance([s for b in RECUT_BINS for s in b])
     with using(WorkClock()):
         columns = generate_columns((100,), sizes, demand, _singles(len(sizes)), now() + 5)
         assert columns.lower_bound == 8
@@ -165,13 +169,13 @@ def test_a_node_hands_rounding_the_rows_of_the_columns_its_lp_uses():
 
 
 def test_on_large_capacities_a_node_fixes_every_column_its_lp_uses_whole():
-    """120 items of 150 to 450 in bins of 1,000 (seed 2), priced as on large capacities (no
-    table fits): read back over patterns, the LP uses four columns a whole number of times.
+    """120 items of 150 to 450 in bins of 1,000 (seed 0), priced as on large capacities (no
+    table fits): read back over patterns, the LP uses nine columns a whole number of times.
     The dive that fixes with its first choice every column its own LP uses at least once, as
-    many times as it uses it whole, reaches a packing at the bound in 3 nodes (fixing only
+    many times as it uses it whole, reaches a packing at the bound in 4 nodes (fixing only
     the columns used a whole number of times cost GI's csAB500_2 and csBB500_3 their
     optimum)."""
-    rng = random.Random(2)
+    rng = random.Random(0)
     sizes, demand = _instance([rng.randint(150, 450) for _ in range(120)])
     solve = diving._Master.solve
     with mock.patch.object(patterns, "MAX_TABLE_CELLS", 0), using(WorkClock()), \
@@ -179,19 +183,20 @@ def test_on_large_capacities_a_node_fixes_every_column_its_lp_uses_whole():
                               side_effect=solve) as nodes:
         columns = generate_columns((1000,), sizes, demand, _singles(len(sizes)), now() + 10)
         assert columns.lower_bound == 37
-        assert sum(v > 1 - 1e-6 and abs(v - round(v)) < 1e-6 for v in columns.values) == 4
+        assert sum(v > 1 - 1e-6 and abs(v - round(v)) < 1e-6 for v in columns.values) == 9
         found = search((1000,), sizes, demand, columns.patterns[:columns.priced], now() + 10,
                        most=39, goal=37, max_discrepancy=0, widen=False)
     assert found is not None and len(found) == 37
     assert _valid(1000, sizes, demand, found)
-    assert nodes.call_count <= 3
+    assert nodes.call_count <= 4
 
 
 def test_rounded_down_a_dive_priced_by_table_takes_fewer_nodes():
     """The same 120 items priced by table: a dive whose children fix only the whole columns
     takes 7 nodes to the bound; one whose children fix every column used, rounded down (the
-    raced search's rival), 3."""
-    rng = random.Random(2)
+    raced search's rival), 3. Neither wins on every instance (with seed 8, 3 and 10 nodes),
+    which is why the two are raced."""
+    rng = random.Random(0)
     sizes, demand = _instance([rng.randint(150, 450) for _ in range(120)])
     calls = []
     for round_down in (False, True):
