@@ -69,7 +69,7 @@ PHASES = [
     (pricing.PairExchanges, "separate", "PAIR_WEIGHED, COLUMN_ENTRY"),
     (patterns, "_price_greedily", "PRICE_ENTRY"),
     (patterns, "_price_cp_sat", "none"),
-    (patterns, "generate_columns", "LP_ROUND, LP_ENTRY, CG_PIVOT"),
+    (patterns, "generate_columns", "LP_ROUND, LP_ENTRY, LP_PIVOT, LP_COLD_PIVOT"),
     (patterns, "round_columns", "ITEM_FIT, PRICE_ENTRY, COLUMN_ENTRY"),
     (patterns, "dive", "COLUMN_ENTRY"),
     (reduced_cost, "_patterns_within", "PATTERN_VISIT"),

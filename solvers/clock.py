@@ -40,13 +40,15 @@ LP_ENTRY = 7e-7  # one non-zero, column or row of that LP, each time it is solve
 # The diving search's LP, solved again from the last basis by the dual simplex after each
 # node changes its rows' bounds (`diving._Master`): about a quarter of a cold solve's cost.
 LP_WARM_ENTRY = 2e-7  # one non-zero, column or row of that LP, each time it is solved
-# One row or column of the full bins' or the diving search's LP, each simplex iteration HiGHS
-# reports: their degenerate LPs may take thousands of pivots a solve.
+# One row or column of the full bins', the diving search's or column generation's LP, each
+# simplex iteration HiGHS reports: their degenerate LPs may take thousands of pivots a solve
+# (column generation's: 43,000 in 29 solves over up to 11,000 columns on Panigrahy's
+# class1_500_3_0).
 LP_PIVOT = 5e-9
-# One row or column of column generation's LP, each simplex iteration: its LPs are wider
-# (hundreds of new columns a round on Panigrahy's vectors) and take thousands of pivots a
-# solve where the rows are many (augmented IRUP's 801 and 1,002 sizes, vectors of 500 items).
-CG_PIVOT = 1e-8
+# The same from no basis, column generation's first solve: the dual simplex from the slack
+# basis, three times the cost a pivot (thousands of columns handed on at once: augmented
+# IRUP's 801 and 1,002 sizes, 21,000 to 34,000 pivots, 1.5 to 3 s).
+LP_COLD_PIVOT = 1.5e-8
 PRICE_ENTRY = 8e-9  # one (pattern, type, dimension) entry in a round of quick pricing
 ITEM_FIT = 6e-6  # one item placed by a fit rule, besides the bins it is checked against
 COLUMN_ENTRY = 3e-8  # one type's count in a column added to column generation's LP

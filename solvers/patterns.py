@@ -43,10 +43,11 @@ from ortools.sat.python import cp_model
 
 from solvers import arcflow, vector_pricing
 from solvers.clock import (
-    CG_PIVOT,
     COLUMN_ENTRY,
     ITEM_FIT,
+    LP_COLD_PIVOT,
     LP_ENTRY,
+    LP_PIVOT,
     LP_ROUND,
     MODEL_TERM,
     PATTERN_STEP,
@@ -479,6 +480,7 @@ class _PatternLP:
         self.known: set[tuple[int, ...]] = set()
         self.use: list[int] = []  # each pattern's variable, by its index in the LP
         self.nonzeros = 0  # of the LP, what each solve of it is charged by
+        self.solved = False  # whether the next solve starts from a basis
         self.exchanges: list[Exchange] = []
         self.pairs: PairExchanges | None = None
         self.weights: list[int] | None = None  # one dimension's: exchanges read back by size
@@ -503,7 +505,9 @@ class _PatternLP:
         (6.5), on csBB500_4 6.0 (10.8), now 3.6 (7.2)."""
         charge(LP_ROUND + LP_ENTRY * (self.nonzeros + len(self.patterns) + len(self.demand)))
         optimal = self.lp.solve(deadline)
-        charge(CG_PIVOT * self.lp.iterations() * (len(self.patterns) + len(self.demand)))
+        pivot = LP_PIVOT if self.solved else LP_COLD_PIVOT
+        self.solved = True
+        charge(pivot * self.lp.iterations() * (len(self.patterns) + len(self.demand)))
         if not optimal:
             return None
         solved, self.duals = self.lp.solution()
