@@ -49,7 +49,8 @@ LP_PIVOT = 5e-9
 # basis, three times the cost a pivot (thousands of columns handed on at once: augmented
 # IRUP's 801 and 1,002 sizes, 21,000 to 34,000 pivots, 1.5 to 3 s).
 LP_COLD_PIVOT = 1.5e-8
-PRICE_ENTRY = 8e-9  # one (pattern, type, dimension) entry in a round of quick pricing
+MAX_PIVOTS = 2**31 - 1  # HiGHS's limit on a solve's iterations is a 32-bit integer
+PRICE_ENTRY = 6.5e-9  # one (pattern, type, dimension) entry in a round of quick pricing
 ITEM_FIT = 6e-6  # one item placed by a fit rule, besides the bins it is checked against
 COLUMN_ENTRY = 3e-8  # one type's count in a column added to column generation's LP
 MODEL_TERM = 2e-6  # one term of a CP-SAT model written in Python
@@ -57,7 +58,7 @@ STEP = 1e-3  # one round of a search loop, besides the CP-SAT work inside it
 BIT_WORD = 1e-9  # one 64-bit word of a bitset shifted or combined (subset sums, graph size)
 TABLE_CELL = 7e-10  # one cell of a dynamic-programming table swept in numpy (knapsack pricing)
 TABLE_PIECE = 3e-6  # one sweep of such a table, besides its cells (numpy's cost per call)
-PARETO_STATE = 5e-8  # one state of the undominated knapsack list merged (sorted, filtered)
+PARETO_STATE = 2.5e-8  # one state of the undominated knapsack list merged (sorted, filtered)
 PAIR_WEIGHED = 1e-8  # one pair of item types listed, or weighed at the duals, for pair exchanges
 # CP-SAT's deterministic time leaves out what a solve costs around its search: handing the
 # model over, loading and presolving it, reading the answer back. On the drain's models of
@@ -161,8 +162,14 @@ class WorkClock(Clock):
         return new_deterministic_solver(max(time_limit_s, 0.0) / SAT_SECOND, seed)
 
     def limit_lp(self, lp, deadline: float) -> None:
-        """No limit: where a solve stops must not depend on the machine's speed (each solve
-        is charged instead)."""
+        """Stop the next solve of `lp` after the pivots the counted time left pays for at the
+        dearest rate, `LP_COLD_PIVOT`: a count, so where it stops does not depend on the
+        machine. Without it one solve could run past its deadline by seconds (the vector
+        dive's cold solves on Panigrahy's class1_500_3_0 took its row to 12.5 counted seconds
+        of 10)."""
+        left = max(deadline - self.spent, 0.0) / SAT_SECOND
+        pivots = left / (LP_COLD_PIVOT * max(lp.width(), 1))
+        lp.set_iteration_limit(max(1, int(min(pivots, MAX_PIVOTS))))
 
     def solve(self, solver: cp_model.CpSolver, model: cp_model.CpModel,
               callback: cp_model.CpSolverSolutionCallback | None = None):
@@ -210,8 +217,8 @@ def charge(work: float) -> None:
 
 
 def limit_lp(lp, deadline: float) -> None:
-    """Stop the linear solver `lp`'s solves at `deadline` on the wall clock (`Clock.limit_lp`);
-    nothing on the counted clock."""
+    """Stop the linear solver `lp`'s solves at `deadline`: on the wall clock by time, on the
+    counted clock by pivots (`Clock.limit_lp`, `WorkClock.limit_lp`)."""
     current().limit_lp(lp, deadline)
 
 

@@ -77,8 +77,17 @@ class CoverLP:
         is on the time all of this object's solves have taken, so it is set past that."""
         self.solver.setOptionValue("time_limit", self.solver.getRunTime() + max(seconds, 1e-3))
 
+    def set_iteration_limit(self, pivots: int) -> None:
+        """Stop the next solve after `pivots` simplex iterations (`solvers.clock`, counted
+        time): HiGHS counts them per solve."""
+        self.solver.setOptionValue("simplex_iteration_limit", pivots)
+
+    def width(self) -> int:
+        """Columns and rows: what a pivot's cost grows with."""
+        return int(self.solver.getNumCol() + self.solver.getNumRow())
+
     def solve(self, deadline: float) -> bool:
-        """Whether the LP was solved to optimality (by `deadline` on the wall clock)."""
+        """Whether the LP was solved to optimality (by `deadline` on the current clock)."""
         limit_lp(self, deadline)
         self.solver.run()
         return self.solver.getModelStatus() == HighsModelStatus.kOptimal

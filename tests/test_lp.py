@@ -1,12 +1,13 @@
 """The covering LP (`solvers.lp.CoverLP`): values, duals, bounds changed between solves, and
-time limits that hold for each solve, not for all of them together."""
+time limits that hold for each solve, not for all of them together: on the wall clock by
+time, on the counted clock by pivots."""
 
 import math
 import random
 
 import pytest
 
-from solvers.clock import Clock, using
+from solvers.clock import LP_COLD_PIVOT, SAT_SECOND, Clock, WorkClock, charge, using
 from solvers.lp import CoverLP
 
 
@@ -79,3 +80,30 @@ def test_each_solve_gets_the_time_to_its_own_deadline():
         assert lp.solve(clock.now() + 60)
     lp.set_time_limit(math.inf)
     assert lp.solver.getOptionValue("time_limit")[1] == math.inf
+
+
+def _wide_cover(seed: int) -> CoverLP:
+    """60 rows of demand 1 to 5 and 400 columns of four rows each: a cold solve of 85 pivots."""
+    rng = random.Random(seed)
+    lp = CoverLP([rng.randint(1, 5) for _ in range(60)])
+    for _ in range(400):
+        lp.add_column(1.0, {row: rng.randint(1, 3) for row in rng.sample(range(60), 4)})
+    return lp
+
+
+def test_on_the_counted_clock_a_solve_stops_at_the_pivots_its_time_left_pays_for():
+    """With counted time left for 20 pivots at the cold rate, the solve stops there, not
+    optimal, whatever the machine; given the time, the same LP goes on from there to its
+    optimum, the value a solve with no deadline reaches."""
+    unlimited = _wide_cover(1)
+    with using(WorkClock()):
+        assert unlimited.solve(math.inf)
+    lp = _wide_cover(1)
+    with using(WorkClock()) as clock:
+        charge(1.0)
+        pivots = 20
+        deadline = clock.now() + (pivots + 0.5) * LP_COLD_PIVOT * lp.width() * SAT_SECOND
+        assert not lp.solve(deadline)
+        assert lp.iterations() == pivots < unlimited.iterations()
+        assert lp.solve(clock.now() + 60)
+    assert lp.objective() == pytest.approx(unlimited.objective())
