@@ -194,8 +194,8 @@ def test_on_large_capacities_a_node_fixes_every_column_its_lp_uses_whole():
 def test_rounded_down_a_dive_priced_by_table_takes_fewer_nodes():
     """The same 120 items priced by table: a dive whose children fix only the whole columns
     takes 7 nodes to the bound; one whose children fix every column used, rounded down (the
-    raced search's rival), 3. Neither wins on every instance (with seed 8, 3 and 10 nodes),
-    which is why the two are raced."""
+    raced search's rival), 3. Neither wins on every instance (with seed 8 the first takes 3
+    nodes, the second 10), which is why the two are raced."""
     rng = random.Random(0)
     sizes, demand = _instance([rng.randint(150, 450) for _ in range(120)])
     calls = []
