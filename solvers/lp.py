@@ -82,6 +82,10 @@ class CoverLP:
         time): HiGHS counts them per solve."""
         self.solver.setOptionValue("simplex_iteration_limit", pivots)
 
+    def has_basis(self) -> bool:
+        """Whether the next solve starts from a basis (none before the first solve)."""
+        return bool(self.solver.getBasis().valid)
+
     def width(self) -> int:
         """Columns and rows: what a pivot's cost grows with."""
         return int(self.solver.getNumCol() + self.solver.getNumRow())

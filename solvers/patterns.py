@@ -480,7 +480,6 @@ class _PatternLP:
         self.known: set[tuple[int, ...]] = set()
         self.use: list[int] = []  # each pattern's variable, by its index in the LP
         self.nonzeros = 0  # of the LP, what each solve of it is charged by
-        self.solved = False  # whether the next solve starts from a basis
         self.exchanges: list[Exchange] = []
         self.pairs: PairExchanges | None = None
         self.weights: list[int] | None = None  # one dimension's: exchanges read back by size
@@ -504,9 +503,8 @@ class _PatternLP:
         GI's csAB500_1 took 4.5 counted seconds (8.3 CPU seconds) to its bound, now 3.0
         (6.5), on csBB500_4 6.0 (10.8), now 3.6 (7.2)."""
         charge(LP_ROUND + LP_ENTRY * (self.nonzeros + len(self.patterns) + len(self.demand)))
+        pivot = LP_PIVOT if self.lp.has_basis() else LP_COLD_PIVOT
         optimal = self.lp.solve(deadline)
-        pivot = LP_PIVOT if self.solved else LP_COLD_PIVOT
-        self.solved = True
         charge(pivot * self.lp.iterations() * (len(self.patterns) + len(self.demand)))
         if not optimal:
             return None
