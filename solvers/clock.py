@@ -38,16 +38,22 @@ ARC = 3e-7  # one arc of an arc-flow graph
 LP_ROUND = 5e-4  # one solve of column generation's LP and the reading of its values and duals
 LP_ENTRY = 7e-7  # one non-zero, column or row of that LP, each time it is solved and read
 # The diving search's LP, solved again from the last basis by the dual simplex after each
-# node changes its rows' bounds (`diving._Master`): about a quarter of a cold solve's cost.
-LP_WARM_ENTRY = 2e-7  # one non-zero, column or row of that LP, each time it is solved
+# node changes its rows' bounds (`diving._Master`): besides `LP_ROUND` and its pivots, a
+# solve's cost grows with the LP's size (handing the bounds over, reading the answer back).
+LP_WARM_ENTRY = 4e-8  # one non-zero, column or row of that LP, each time it is solved
 # One row or column of the full bins', the diving search's or column generation's LP, each
 # simplex iteration HiGHS reports: their degenerate LPs may take thousands of pivots a solve
 # (column generation's: 43,000 in 29 solves over up to 11,000 columns on Panigrahy's
 # class1_500_3_0).
 LP_PIVOT = 5e-9
-# The same from no basis, column generation's first solve: the dual simplex from the slack
-# basis, three times the cost a pivot (thousands of columns handed on at once: augmented
-# IRUP's 801 and 1,002 sizes, 21,000 to 34,000 pivots, 1.5 to 3 s).
+# The same for the diving search's LP after a node changes its rows' bounds: the dual simplex
+# from a basis no longer primal feasible, about twice the cost of a pivot after new columns
+# (10 to 15 ns a pivot, column or row on augmented IRUP, 9 on GI, per-solve trace).
+LP_DUAL_PIVOT = 9e-9
+# The same from no basis, the first solve of column generation's or the diving search's LP:
+# the dual simplex from the slack basis, three times the cost a pivot (thousands of columns
+# handed on at once: augmented IRUP's 801 and 1,002 sizes, 21,000 to 34,000 pivots, 1.5 to
+# 3 s in column generation; the diving search's root on 801_40000_DI_0, 1.1 s).
 LP_COLD_PIVOT = 1.5e-8
 MAX_PIVOTS = 2**31 - 1  # HiGHS's limit on a solve's iterations is a 32-bit integer
 PRICE_ENTRY = 6.5e-9  # one (pattern, type, dimension) entry in a round of quick pricing

@@ -54,8 +54,8 @@ One LP serves every node (`_Master`): a node sets the rows to its residual deman
 the columns that no longer fit it, so HiGHS's dual simplex starts again from the last basis
 rather than from a model rebuilt column by column. The search stops at a packing with `goal`
 GPUs (the lower bound), when the tree is done, or at its deadline; every LP solve charges the
-clock by the LP's size (`LP_WARM_ENTRY`, what such a warm solve costs), every pricing table as
-column generation's do.
+clock by the LP's size and its pivots (`LP_WARM_ENTRY`, `LP_DUAL_PIVOT`, `LP_COLD_PIVOT` for
+the root's from no basis), every pricing table as column generation's do.
 """
 
 from __future__ import annotations
@@ -66,7 +66,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from solvers.clock import COLUMN_ENTRY, LP_PIVOT, LP_ROUND, LP_WARM_ENTRY, STEP, charge, now
+from solvers.clock import (
+    COLUMN_ENTRY,
+    LP_COLD_PIVOT,
+    LP_DUAL_PIVOT,
+    LP_ROUND,
+    LP_WARM_ENTRY,
+    STEP,
+    charge,
+    now,
+)
 from solvers.lp import CoverLP
 from solvers.patterns import (
     NEW_COLUMNS,
@@ -169,10 +178,11 @@ class _Master:
         while now() < deadline:
             charge(LP_ROUND
                    + LP_WARM_ENTRY * (self.nonzeros + len(self.patterns) + len(self.weights)))
-            optimal = self.lp.solve(deadline)
             # A node's LP may take thousands of pivots (no packing at the bound: augmented
-            # non-IRUP's), past what `LP_WARM_ENTRY` counts.
-            charge(LP_PIVOT * self.lp.iterations() * (len(self.patterns) + len(self.weights)))
+            # non-IRUP's), the root's from no basis tens of thousands.
+            pivot = LP_DUAL_PIVOT if self.lp.has_basis() else LP_COLD_PIVOT
+            optimal = self.lp.solve(deadline)
+            charge(pivot * self.lp.iterations() * (len(self.patterns) + len(self.weights)))
             if not optimal:
                 return None
             value = self.lp.objective()
