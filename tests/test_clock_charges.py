@@ -14,6 +14,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+import solvers.diving as diving
 import solvers.exact_fill as exact_fill
 import solvers.partial_search as partial_search
 import solvers.patterns as patterns
@@ -26,6 +27,7 @@ from solvers.clock import (
     COLUMN_ENTRY,
     ITEM_FIT,
     LP_COLD_PIVOT,
+    LP_DUAL_PIVOT,
     LP_ENTRY,
     LP_PIVOT,
     LP_ROUND,
@@ -134,6 +136,46 @@ def test_column_generations_lp_charges_its_pivots_besides_its_size():
             assert clock.spent - before == pytest.approx((LP_ROUND + size + pivoted) * SAT_SECOND)
             counted.append(pivots)
     assert all(pivots > 0 for pivots in counted)
+
+
+def test_the_diving_searchs_lp_charges_its_root_cold_and_its_nodes_pivots(
+        monkeypatch: pytest.MonkeyPatch):
+    """The diving search's LP is charged for its pivots besides its size: the root's first
+    solve from no basis at the cold rate, every later one (the dual simplex after a node
+    changes the rows' bounds, or the primal after new columns) at `LP_DUAL_PIVOT`. Each
+    charge after a solve is compared with the pivots HiGHS reported for it; the first solve
+    is the one from no basis."""
+    problem = _large_capacity(1_000, 300, 7)
+    sizes, demand = _sizes_demand(problem)
+    charged: list[float] = []
+    monkeypatch.setattr(diving, "charge", charged.append)
+    with using(WorkClock()):
+        master = diving._Master(1_000, [s[0] for s in sizes], [], sparse=True)
+        expected: list[float] = []
+        cold: list[bool] = []
+        solve = master.lp.solve
+
+        def solve_and_expect(deadline: float) -> bool:
+            if expected:  # the previous solve's pivots were charged first
+                assert charged[0] == pytest.approx(expected[-1])
+            cold.append(not master.lp.has_basis())
+            pivot = LP_COLD_PIVOT if cold[-1] else LP_DUAL_PIVOT
+            optimal = solve(deadline)
+            expected.append(pivot * master.lp.iterations()
+                            * (len(master.patterns) + len(demand)))
+            charged.clear()
+            return optimal
+
+        monkeypatch.setattr(master.lp, "solve", solve_and_expect)
+        pivots = []
+        for left in (demand, [n // 2 for n in demand]):  # the root, then a node's demand
+            solves = len(expected)
+            assert master.solve(tuple(left), now() + 10) is not None
+            assert len(expected) > solves
+            pivots.append(master.lp.iterations())
+            assert charged[0] == pytest.approx(expected[-1])  # the charge after the last
+    assert expected[0] > 0 and cold == [True] + [False] * (len(expected) - 1)
+    assert all(p > 0 for p in pivots)
 
 
 def test_setting_up_partial_packings_is_within_the_budget(monkeypatch: pytest.MonkeyPatch):
