@@ -289,11 +289,10 @@ def _opening(capacity: int, sizes: list[int], left: list[int], allowed: int,
     room = capacity - sizes[first]
     mask = (1 << (room + 1)) - 1
     bits = 1
-    for t, n in enumerate(left):
-        if n and sizes[t] <= room:
-            copies = min(n - (t == first), room // sizes[t])
-            bits = _shifted(bits, sizes[t], copies, mask)
-    charge(CANDIDATE * len(left))
+    candidates = [t for t, n in enumerate(left) if n and sizes[t] <= room]
+    for t in candidates:
+        bits = _shifted(bits, sizes[t], min(left[t] - (t == first), room // sizes[t]), mask)
+    charge(CANDIDATE * len(candidates))
     order = list(range(len(packing)))
     rng.shuffle(order)
     for b in order[:OPENINGS]:

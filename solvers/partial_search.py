@@ -43,7 +43,7 @@ DESCENT_WORDS = 20_000_000  # most bitset words one descent pass shifts (large c
 MOVE = 1.8e-8  # deterministic seconds per (bin, items out) pair a tabu iteration weighs
 ITERATION = 3.6e-5  # per tabu iteration, besides its moves
 ROW = 1.8e-7  # per bin a tabu iteration gathers the moves of
-REFILL = 2e-5  # per bin the descent refills, besides its bitset words
+REFILL = 5e-6  # per bin the descent refills, besides its bitset words
 PART_BIN = 1e-5  # per bin of a partial packing set up, its moves listed, besides its items
 PART_ITEM = 5e-7  # per item of a partial packing set up
 

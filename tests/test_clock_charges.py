@@ -277,3 +277,20 @@ def test_the_fills_subset_sums_charge_every_copy_shifted():
     with using(WorkClock()) as clock:
         exact_fill._shifted(1, room + 1, 10, (1 << (room + 1)) - 1)  # no copy fits
     assert clock.spent == pytest.approx(1_000 * 3 * BIT_WORD * SAT_SECOND)
+
+
+def test_unblocking_the_fill_charges_the_types_that_could_join_the_bin(
+        monkeypatch: pytest.MonkeyPatch):
+    """Looking for a bin to empty, the fill reaches the loads of the types left that fit
+    beside the largest one, and is charged `CANDIDATE` for each of those alone: types none
+    of which are left, or too large, are passed over at no cost (charged per type listed,
+    augmented IRUP's 402 sizes counted this step six times its CPU). The bin it names is the
+    one whose items let the largest item left fill a bin."""
+    sizes = [60, 55, 50, 40, 30, 20, 10]
+    left = [1, 1, 0, 0, 1, 0, 0]  # 60 left, 55 too large beside it, 30 fits its 40 of room
+    packing = [[2, 2], [3, 5, 5, 6, 6]]  # 50 + 50: no; 40 or 10 (with 30) fill the room
+    charged: list[float] = []
+    monkeypatch.setattr(exact_fill, "charge", charged.append)
+    assert exact_fill._opening(100, sizes, left, 0, packing, random.Random(0)) == 1
+    # 30's one copy shifted (a word, shift, mask and union), then the one candidate
+    assert charged[:2] == pytest.approx([3 * BIT_WORD, exact_fill.CANDIDATE])
