@@ -41,7 +41,7 @@ LP_ENTRY = 7e-7  # one non-zero, column or row of that LP, each time it is solve
 # node changes its rows' bounds (`diving._Master`): besides `LP_ROUND` and its pivots, a
 # solve's cost grows with the LP's size (handing the bounds over, reading the answer back).
 LP_WARM_ENTRY = 4e-8  # one non-zero, column or row of that LP, each time it is solved
-# One row or column of the full bins', the diving search's or column generation's LP, each
+# One row or column of the full bins' LP, or of column generation's after new columns, each
 # simplex iteration HiGHS reports: their degenerate LPs may take thousands of pivots a solve
 # (column generation's: 43,000 in 29 solves over up to 11,000 columns on Panigrahy's
 # class1_500_3_0).
@@ -51,7 +51,7 @@ LP_PIVOT = 5e-9
 # (10 to 15 ns a pivot, column or row on augmented IRUP, 9 on GI, per-solve trace).
 LP_DUAL_PIVOT = 9e-9
 # The same from no basis, the first solve of column generation's or the diving search's LP:
-# the dual simplex from the slack basis, three times the cost a pivot (thousands of columns
+# the dual simplex from the slack basis, three times the cost of a pivot (thousands of columns
 # handed on at once: augmented IRUP's 801 and 1,002 sizes, 21,000 to 34,000 pivots, 1.5 to
 # 3 s in column generation; the diving search's root on 801_40000_DI_0, 1.1 s).
 LP_COLD_PIVOT = 1.5e-8

@@ -141,10 +141,10 @@ def test_column_generations_lp_charges_its_pivots_besides_its_size():
 def test_the_diving_searchs_lp_charges_its_root_cold_and_its_nodes_pivots(
         monkeypatch: pytest.MonkeyPatch):
     """The diving search's LP is charged for its pivots besides its size: the root's first
-    solve from no basis at the cold rate, every later one (the dual simplex after a node
-    changes the rows' bounds, or the primal after new columns) at `LP_DUAL_PIVOT`. Each
-    charge after a solve is compared with the pivots HiGHS reported for it; the first solve
-    is the one from no basis."""
+    solve from no basis at the cold rate, every later one (the dual simplex from the last
+    basis, after a node changes the rows' bounds or pricing adds columns) at
+    `LP_DUAL_PIVOT`. Each charge after a solve is compared with the pivots HiGHS reported
+    for it; the first solve is the one from no basis."""
     problem = _large_capacity(1_000, 300, 7)
     sizes, demand = _sizes_demand(problem)
     charged: list[float] = []
